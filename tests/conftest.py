@@ -1,0 +1,68 @@
+"""Shared fixtures.
+
+``data_dir``: the folder named by NEUROLEARN_DATA_DIR. Data tests skip with a clear reason when
+it is unset (a user's fresh clone); with NEUROLEARN_REQUIRE_DATA=1 (set by .ci/run) they fail
+instead, so CI never goes green on untested code.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _missing(reason: str):
+    if os.environ.get("NEUROLEARN_REQUIRE_DATA") == "1":
+        pytest.fail(f"data required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    value = os.environ.get("NEUROLEARN_DATA_DIR")
+    if not value:
+        _missing("NEUROLEARN_DATA_DIR is not set; point it at a folder laid out like shared/data")
+    path = Path(value)
+    if not path.is_dir():
+        _missing(f"NEUROLEARN_DATA_DIR={value} is not a folder")
+    return path
+
+
+@pytest.fixture
+def require_data(data_dir):
+    """Return a function giving a path inside the data folder, failing/skipping if absent."""
+
+    def get(*parts):
+        path = data_dir.joinpath(*parts)
+        if not path.exists():
+            _missing(f"{path} is missing from NEUROLEARN_DATA_DIR")
+        return path
+
+    return get
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Caches go to a temporary folder: ../shared is read-only in CI."""
+    cache = tmp_path_factory.getbasetemp() / "neurolearn-cache"
+    cache.mkdir(exist_ok=True)
+    monkeypatch.setenv("NEUROLEARN_CACHE_DIR", str(cache))
+    yield
+
+
+@pytest.fixture
+def copy_of(tmp_path):
+    """Copy a read-only data folder or file into a writable temporary folder."""
+
+    def copy(src: Path) -> Path:
+        dst = tmp_path / src.name
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+        return dst
+
+    return copy

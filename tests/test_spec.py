@@ -1,0 +1,167 @@
+"""Model specification: loading the zoo, user files, and every bad input naming its culprit."""
+
+import textwrap
+
+import numpy as np
+import pytest
+from brian2 import Hz, mV, ms, nA
+
+from neurolearn import ModelError, list_models, load_model, parse_quantity
+from neurolearn.spec import zoo_dir
+
+ZOO = ["lif", "lif_cond", "lif_adaptive_threshold", "alif", "adex", "izhikevich", "srm0",
+       "poisson", "spike_generator", "static_current", "static_conductance",
+       "static_current_alpha"]
+
+
+def test_zoo_has_the_promised_models_each_with_a_reference():
+    names = {m.name for m in list_models()}
+    assert set(ZOO) <= names
+    for m in list_models():
+        assert m.reference.strip(), f"{m.name} cites no source"
+        assert m.path.stem == m.name
+
+
+def test_parameters_carry_units_and_defaults():
+    lif = load_model("lif")
+    assert lif.parameters["tau_m"].value == 20 * ms
+    assert lif.parameters["v_th"].value == -50 * mV
+    assert lif.parameters["tau_m"].per_neuron
+    assert lif.state_variables == ["v", "I_syn"]
+    assert lif.threshold == "v > v_th"
+
+
+@pytest.mark.parametrize("text,expected", [("20 ms", 20 * ms), ("20*ms", 20 * ms),
+                                           ("-70 mV", -70 * mV), ("0.5 nA", 0.5 * nA),
+                                           ("0.02 / ms", 20 * Hz), ("3", 3.0)])
+def test_parse_quantity(text, expected):
+    assert np.isclose(float(parse_quantity(text)), float(expected))
+    assert parse_quantity(text).__class__ is expected.__class__
+
+
+def test_izhikevich_presets():
+    iz = load_model("izhikevich")
+    assert set(iz.presets) == {"rs", "fs", "ib", "ch"}
+    fs = iz.with_preset("fs")
+    assert float(fs.parameters["a"].value) == pytest.approx(100.0)  # 0.1/ms
+    with pytest.raises(ModelError, match="unknown preset 'xx'.*ch, fs, ib, rs"):
+        iz.with_preset("xx")
+
+
+def test_spec_round_trips_through_dict():
+    for name in ("lif", "adex", "izhikevich", "static_current_alpha", "poisson"):
+        spec = load_model(name)
+        again = type(spec).from_dict(spec.to_dict())
+        assert again.equations == spec.equations
+        for p in spec.parameters:
+            assert float(again.parameters[p].value) == pytest.approx(float(spec.parameters[p].value))
+
+
+def _write(tmp_path, body, name="mine.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+GOOD = """
+name = "mine"
+kind = "neuron"
+reference = "test"
+equations = '''
+dv/dt = (v_rest - v)/tau_m : volt
+'''
+threshold = "v > v_th"
+reset = "v = v_rest"
+
+[parameters.tau_m]
+value = "10 ms"
+
+[parameters.v_rest]
+value = "-70 mV"
+
+[parameters.v_th]
+value = "-50 mV"
+range = ["-100 mV", "0 mV"]
+"""
+
+
+def test_user_model_loads_by_path(tmp_path):
+    spec = load_model(_write(tmp_path, GOOD))
+    assert spec.name == "mine" and spec.path.name == "mine.toml"
+
+
+def test_unknown_model_name_lists_the_zoo():
+    with pytest.raises(ModelError, match="unknown model 'lifx'.*adex.*lif"):
+        load_model("lifx")
+
+
+def test_malformed_toml_names_file_and_line(tmp_path):
+    path = _write(tmp_path, GOOD.replace('value = "10 ms"', 'value = "10 ms'))
+    with pytest.raises(ModelError) as info:
+        load_model(path)
+    assert "mine.toml:" in str(info.value) and "malformed TOML" in str(info.value)
+    assert info.value.line is not None
+
+
+def test_inconsistent_units_name_the_equation_and_line(tmp_path):
+    path = _write(tmp_path, GOOD.replace("dv/dt = (v_rest - v)/tau_m", "dv/dt = (v_rest - v)"))
+    with pytest.raises(ModelError, match=r"mine\.toml:6: .*inconsistent units in the equation for 'v'"):
+        load_model(path)
+
+
+def test_undefined_symbol_is_named(tmp_path):
+    path = _write(tmp_path, GOOD.replace("(v_rest - v)/tau_m", "(v_rest - v + R*I)/tau_m"))
+    with pytest.raises(ModelError, match=r"mine\.toml:6: .*undefined symbol 'I'.*equation for 'v'"):
+        load_model(path)
+
+
+def test_undefined_symbol_in_threshold(tmp_path):
+    path = _write(tmp_path, GOOD.replace('"v > v_th"', '"v > theta"'))
+    with pytest.raises(ModelError, match=r"undefined symbol 'theta' in threshold"):
+        load_model(path)
+
+
+def test_missing_parameter_is_an_undefined_symbol(tmp_path):
+    body = GOOD.replace('[parameters.tau_m]\nvalue = "10 ms"\n', "")
+    with pytest.raises(ModelError, match=r"undefined symbol 'tau_m'") as info:
+        load_model(_write(tmp_path, body))
+    assert info.value.parameter == "tau_m"
+
+
+def test_non_positive_time_constant(tmp_path):
+    path = _write(tmp_path, GOOD.replace('value = "10 ms"', 'value = "0 ms"'))
+    with pytest.raises(ModelError, match=r"mine\.toml:\d+: parameter 'tau_m'.*time constant must be > 0"):
+        load_model(path)
+    with pytest.raises(ModelError, match="parameter 'tau_m'.*> 0"):
+        load_model("lif").resolve_parameters({"tau_m": -5 * ms})
+
+
+def test_parameter_outside_range(tmp_path):
+    path = _write(tmp_path, GOOD.replace('value = "-50 mV"', 'value = "10 mV"'))
+    with pytest.raises(ModelError, match=r"parameter 'v_th'.*above the valid range"):
+        load_model(path)
+    with pytest.raises(ModelError, match="parameter 'v_th'.*below the valid range"):
+        load_model("lif").resolve_parameters({"v_th": -300 * mV})
+
+
+def test_wrong_unit_and_unknown_parameter_override():
+    lif = load_model("lif")
+    with pytest.raises(ModelError, match="parameter 'tau_m'.*units of second"):
+        lif.resolve_parameters({"tau_m": 5 * mV})
+    with pytest.raises(ModelError, match="unknown parameter 'tau'.*tau_m"):
+        lif.resolve_parameters({"tau": 5 * ms})
+    with pytest.raises(ModelError, match="'t_ref' is shared"):
+        lif.resolve_parameters({"t_ref": [1, 2] * ms})
+    with pytest.raises(ModelError, match="expected 3 values"):
+        lif.resolve_parameters({"tau_m": [1, 2] * ms}, n=3)
+
+
+def test_unknown_field_and_kind(tmp_path):
+    with pytest.raises(ModelError, match="unknown field 'treshold'"):
+        load_model(_write(tmp_path, GOOD.replace("threshold =", "treshold =")))
+    with pytest.raises(ModelError, match="unknown kind 'neurone'"):
+        load_model(_write(tmp_path, GOOD.replace('kind = "neuron"', 'kind = "neurone"')))
+
+
+def test_zoo_files_are_inside_the_package_or_checkout():
+    assert (zoo_dir() / "lif.toml").is_file()
