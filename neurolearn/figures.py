@@ -1,0 +1,105 @@
+"""Figures: one style and one way to save, for every result neurolearn draws.
+
+Plotting functions take plain arrays (and unit names), never library objects, so that every
+layer can draw without importing the others. :func:`save_figure` writes vector PDF and SVG plus
+a PNG, each atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .io import atomic_path
+
+__all__ = ["STYLE", "style", "new_figure", "save_figure", "label"]
+
+#: Matplotlib rc settings of neurolearn figures (journal single column: 85 mm wide).
+STYLE = {
+    "figure.figsize": (3.35, 2.5),
+    "figure.dpi": 150,
+    "savefig.dpi": 300,
+    "font.size": 8,
+    "axes.labelsize": 8,
+    "axes.titlesize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.0,
+    "pdf.fonttype": 42,   # embed TrueType: text stays editable in Illustrator/Inkscape
+    "svg.fonttype": "none",
+    "legend.frameon": False,
+}
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """Context manager applying :data:`STYLE` (and the non-interactive Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(STYLE):
+        yield
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, width: float | None = None,
+               height: float | None = None, **kwargs):
+    """A styled ``(figure, axes)`` pair; ``width``/``height`` in inches.
+
+    Call inside :func:`style` or not: the style is applied to the created figure either way.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    w, h = STYLE["figure.figsize"]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width or w * ncols, height or h * nrows),
+                                 constrained_layout=True, **kwargs)
+    return fig, axes
+
+
+def label(name: str, unit: str | None) -> str:
+    """Axis label with its unit: ``label("membrane potential", "mV")`` -> ``"membrane potential (mV)"``."""
+    return f"{name} ({unit})" if unit else name
+
+
+def save_figure(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "svg", "png"),
+                close: bool = True) -> list[Path]:
+    """Save ``fig`` as ``stem.pdf``, ``stem.svg`` and ``stem.png`` (atomically).
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    stem : str or Path
+        Output path without suffix; folders are created.
+    formats : iterable of str
+        File formats (matplotlib names).
+    close : bool
+        Close the figure afterwards (frees memory in long runs).
+
+    Returns
+    -------
+    list of Path
+        The written files.
+    """
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    written = []
+    with plt.rc_context(STYLE):
+        for fmt in formats:
+            target = stem.with_suffix(f".{fmt}")
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=fmt, bbox_inches="tight")
+            written.append(target)
+    if close:
+        plt.close(fig)
+    return written
