@@ -1,0 +1,991 @@
+"""Training of spiking networks with surrogate gradients: configuration files, the training
+loop, checkpoints and resumption.
+
+A training run is described by a TOML file (see :data:`CONFIG_SCHEMA` for every key, its
+type, default and meaning; ``configs/fsdd_lif.toml`` is a complete example)::
+
+    [data]
+    dataset = "fsdd"          # fsdd | shd | ssc | nmnist | braille
+    dt_ms = 10.0
+    duration_ms = 1000.0
+    [data.options]            # passed to neurolearn.datasets.load_dataset
+    channels = 64
+
+    [network]
+    model = "lif"             # zoo name or path of a model file
+    hidden = [128]
+    recurrent = true
+
+    [heterogeneity]
+    configuration = "het_init_het_train"   # one of the four Perez-Nieves et al. 2021 set-ups
+    distribution = "gamma"
+
+    [optimizer]
+    lr_weights = 2e-3
+    lr_tau = 2e-2
+
+    [training]
+    epochs = 20
+    batch_size = 64
+    seed = 0
+
+``neurolearn train CONFIG.toml --out DIR`` (or :func:`train_from_config`) writes into ``DIR``:
+
+``config.toml``
+    The configuration with every default filled in.
+``metrics.csv``
+    One row per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
+    ``val_accuracy``, learning rates, and the mean learned time constants.
+``checkpoint.pt``
+    Model, optimiser and random-number-generator states after the last completed epoch,
+    replaced atomically at the end of every epoch; ``--resume`` continues from it.
+``network/``
+    The trained network in the torch bridge's saved format
+    (:func:`neurolearn.torch.save_network`).
+``parameters.csv``
+    One row per neuron: ``layer``, ``neuron`` and every per-neuron parameter with its unit as
+    a suffix (``tau_m_ms``, ``tau_syn_ms``, ``v_th_mV``...).
+``summary.json``
+    Test accuracy of the final network, wall time, the number of epochs.
+``learning_curves.{pdf,svg,png}``
+    Loss and accuracy per epoch.
+
+Determinism: Python's, NumPy's and torch's generators are seeded from ``training.seed``; the
+order of samples in epoch ``e`` comes from a :class:`torch.Generator` seeded with
+``(seed, e)``, and every generator state is stored in the checkpoint, so an interrupted run
+resumed with ``--resume`` produces the same numbers as an uninterrupted one (a run killed
+mid-epoch loses that epoch only).
+
+References
+----------
+Neftci, Mostafa & Zenke (2019) IEEE Signal Process. Mag. 36:51 (surrogate-gradient learning);
+Zenke & Vogels (2021) Neural Comput. 33:899 (loss on the readout maximum over time, firing-rate
+regularisation); Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat. Commun. 12:5791 (trained
+per-neuron time constants; the four configurations).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import io
+import logging
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+import numpy as np
+
+from .io import atomic_path, atomic_write_json, atomic_write_text
+
+__all__ = [
+    "ConfigError",
+    "CONFIG_SCHEMA",
+    "TrainingConfig",
+    "load_config",
+    "config_from_dict",
+    "seed_everything",
+    "fit",
+    "FitResult",
+    "evaluate_model",
+    "train_from_config",
+    "read_metrics",
+    "write_parameters_csv",
+    "plot_learning_curves",
+    "METRIC_COLUMNS",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A training configuration is invalid. The message names the file, the section and the
+    key at fault; ``path``, ``section`` and ``key`` hold the same facts for programs."""
+
+    def __init__(self, message: str, path: str | Path | None = None,
+                 section: str | None = None, key: str | None = None):
+        self.path = None if path is None else str(path)
+        self.section = section
+        self.key = key
+        where = f"{self.path}: " if self.path else ""
+        if section is not None:
+            where += f"[{section}]" + (f" {key}" if key else "") + ": "
+        super().__init__(where + message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration schema
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Key:
+    kind: str                      # "str", "int", "float", "bool", "list[int]", "list[str]", "table"
+    default: Any = None
+    help: str = ""
+    choices: tuple | None = None
+    low: float | None = None       # inclusive lower bound
+    high: float | None = None      # inclusive upper bound
+    low_open: bool = False         # exclude the lower bound
+    required: bool = False
+    nullable: bool = False
+
+
+#: Every section and key of a training configuration: type, default, allowed values and meaning.
+#: Keys with a physical quantity carry the unit as suffix (``dt_ms``, ``lr_tau`` is per step).
+CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
+    "data": {
+        "dataset": _Key("str", required=True, choices=("fsdd", "shd", "ssc", "nmnist", "braille"),
+                        help="dataset name (neurolearn.datasets)"),
+        "dt_ms": _Key("float", 10.0, "time step of the binned input and of the network, ms",
+                      low=0, low_open=True),
+        "duration_ms": _Key("float", 1000.0, "length of every sample after binning, ms",
+                            low=0, low_open=True),
+        "validation_fraction": _Key("float", 0.1, "fraction of the training split held out for "
+                                    "validation (stratified by class, fixed by the seed)",
+                                    low=0, high=0.9),
+        "max_train_samples": _Key("int", None, "use at most this many training samples "
+                                  "(stratified; for smoke runs)", low=1, nullable=True),
+        "max_test_samples": _Key("int", None, "use at most this many test samples", low=1,
+                                 nullable=True),
+        "options": _Key("table", {}, "extra keyword arguments of load_dataset (e.g. channels)"),
+    },
+    "network": {
+        "model": _Key("str", "lif", "neuron model of the hidden layers: zoo name or file path"),
+        "hidden": _Key("list[int]", [128], "sizes of the hidden layers", low=1),
+        "recurrent": _Key("bool", True, "all-to-all recurrent weights within each hidden layer"),
+        "readout_tau_ms": _Key("float", 20.0, "membrane time constant of the leaky-integrator "
+                               "readout, ms", low=0, low_open=True),
+        "parameters": _Key("table", {}, "overrides of the model's parameters, e.g. "
+                           "{t_ref = \"0 ms\"} (values with units, as in model files)"),
+        "dtype": _Key("str", "float32", "floating-point precision of training",
+                      choices=("float32", "float64")),
+    },
+    "heterogeneity": {
+        "configuration": _Key("str", "het_init_het_train",
+                              "Perez-Nieves et al. 2021 configuration",
+                              choices=("hom_init_std_train", "het_init_std_train",
+                                       "hom_init_het_train", "het_init_het_train")),
+        "distribution": _Key("str", "gamma", "distribution of heterogeneous initial values",
+                             choices=("gamma", "uniform", "lognormal")),
+        "shape": _Key("float", 3.0, "gamma shape k (Perez-Nieves: 3) or log-normal sigma",
+                      low=0, low_open=True),
+        "parameters": _Key("list[str]", ["tau_m", "tau_syn"],
+                           "per-neuron parameters made heterogeneous / trained"),
+    },
+    "surrogate": {
+        "name": _Key("str", "fast_sigmoid", "surrogate derivative of the spike",
+                     choices=("fast_sigmoid", "sigmoid", "arctan", "triangle")),
+        "steepness": _Key("float", 10.0, "steepness (per unit of the normalised distance to "
+                          "threshold)", low=0, low_open=True),
+        "scale": _Key("float", 1.0, "scale of the surrogate derivative", low=0, low_open=True),
+        "normalize": _Key("bool", False, "normalise the surrogate's peak to 1"),
+    },
+    "loss": {
+        "name": _Key("str", "max_over_time", "readout reduction fed to cross-entropy",
+                     choices=("max_over_time", "mean_over_time", "last")),
+        "rate_upper_hz": _Key("float", None, "per-neuron upper firing-rate bound, Hz",
+                              low=0, nullable=True),
+        "rate_lower_hz": _Key("float", None, "population lower firing-rate bound, Hz",
+                              low=0, nullable=True),
+        "rate_strength": _Key("float", 0.0, "strength of the firing-rate regulariser", low=0),
+    },
+    "optimizer": {
+        "name": _Key("str", "adam", "optimiser (torch.optim)", choices=("adam", "adamw", "sgd")),
+        "lr_weights": _Key("float", 2e-3, "learning rate of weights and biases", low=0,
+                           low_open=True),
+        "lr_tau": _Key("float", 2e-2, "learning rate of trained per-neuron parameters "
+                       "(time constants)", low=0, low_open=True),
+        "weight_decay": _Key("float", 0.0, "L2 weight decay of the weights", low=0),
+        "schedule": _Key("str", "cosine", "learning-rate schedule over epochs",
+                         choices=("constant", "cosine")),
+        "grad_clip": _Key("float", None, "clip the gradient norm to this value", low=0,
+                          low_open=True, nullable=True),
+    },
+    "training": {
+        "epochs": _Key("int", 20, "number of epochs", low=1),
+        "batch_size": _Key("int", 64, "samples per batch", low=1),
+        "seed": _Key("int", 0, "seed of every random-number generator", low=0),
+        "threads": _Key("int", None, "torch CPU threads (default: torch's choice)", low=1,
+                        nullable=True),
+    },
+}
+
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "list[int]": "a list of integers", "list[str]": "a list of strings",
+               "table": "a table"}
+
+
+def _check_value(key: _Key, value, path, section, name):
+    def fail(msg):
+        raise ConfigError(msg, path, section, name)
+
+    if value is None:
+        if key.nullable:
+            return None
+        fail(f"expected {_TYPE_NAMES[key.kind]}, got nothing")
+    kind = key.kind
+    if kind == "str":
+        if not isinstance(value, str):
+            fail(f"expected {_TYPE_NAMES[kind]}, got {value!r}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            fail(f"expected true or false, got {value!r}")
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail(f"expected an integer, got {value!r}")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail(f"expected a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            fail(f"expected a finite number, got {value!r}")
+    elif kind.startswith("list["):
+        inner = kind[5:-1]
+        if not isinstance(value, list) or not value:
+            fail(f"expected a non-empty list of {inner}s, got {value!r}")
+        for item in value:
+            ok = (isinstance(item, int) and not isinstance(item, bool)) if inner == "int" \
+                else isinstance(item, str)
+            if not ok:
+                fail(f"expected a list of {inner}s, got item {item!r}")
+        value = list(value)
+    elif kind == "table":
+        if not isinstance(value, dict):
+            fail(f"expected a table, got {value!r}")
+        return dict(value)
+    if key.choices is not None and value not in key.choices:
+        fail(f"{value!r} is not one of: {', '.join(map(str, key.choices))}")
+    numbers = value if isinstance(value, list) else [value]
+    if kind in ("int", "float", "list[int]"):
+        for number in numbers:
+            if key.low is not None and (number < key.low or (key.low_open and number == key.low)):
+                fail(f"must be {'>' if key.low_open else '>='} {key.low:g}, got {number!r}")
+            if key.high is not None and number > key.high:
+                fail(f"must be <= {key.high:g}, got {number!r}")
+    return value
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """A validated training configuration: ``sections[section][key]`` for every key of
+    :data:`CONFIG_SCHEMA`, defaults filled in.
+
+    Attributes
+    ----------
+    sections : dict of str -> dict
+    path : Path or None
+        The file it was read from (for error messages).
+    """
+
+    sections: dict
+    path: Path | None = None
+
+    def __getitem__(self, section: str) -> dict:
+        return self.sections[section]
+
+    def to_dict(self) -> dict:
+        """A deep copy of the sections (plain TOML-able types)."""
+        return copy.deepcopy(self.sections)
+
+    def replace(self, **changes: Mapping) -> "TrainingConfig":
+        """A new, validated config with some keys changed: ``cfg.replace(training={"epochs": 2})``.
+
+        Raises
+        ------
+        ConfigError
+            If a changed key is unknown or its value invalid.
+        """
+        data = self.to_dict()
+        for section, values in changes.items():
+            data.setdefault(section, {}).update(values)
+        return config_from_dict(data, self.path)
+
+    def to_toml(self) -> str:
+        """The configuration as TOML text (reads back to an equal config)."""
+        out = io.StringIO()
+        out.write("# neurolearn training configuration (every default filled in)\n")
+        for section, values in self.sections.items():
+            scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+            tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+            out.write(f"\n[{section}]\n")
+            for k, v in scalars.items():
+                if v is not None:
+                    out.write(f"{k} = {_toml_value(v)}\n")
+            for k, table in tables.items():
+                out.write(f"\n[{section}.{k}]\n")
+                for kk, vv in table.items():
+                    out.write(f"{_toml_key(kk)} = {_toml_value(vv)}\n")
+        return out.getvalue()
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else '"' + key.replace('"', '\\"') + '"'
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf") if not math.isnan(v) else "nan"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingConfig:
+    """Validate a configuration given as nested dicts and fill in defaults.
+
+    Parameters
+    ----------
+    data : mapping of section -> mapping of key -> value
+        As read from a TOML file.
+    path : str or Path, optional
+        The file it came from, named in error messages.
+
+    Returns
+    -------
+    TrainingConfig
+
+    Raises
+    ------
+    ConfigError
+        For an unknown section or key (with the known ones listed), a missing required key, a
+        value of the wrong type, out of range or not among the allowed choices. The message
+        names the file, the section and the key.
+    """
+    sections: dict = {}
+    for section in data:
+        if section not in CONFIG_SCHEMA:
+            raise ConfigError(f"unknown section [{section}]; known sections: "
+                              f"{', '.join(f'[{s}]' for s in CONFIG_SCHEMA)}", path)
+        if not isinstance(data[section], Mapping):
+            raise ConfigError(f"'{section}' must be a table ([{section}])", path)
+    for section, keys in CONFIG_SCHEMA.items():
+        given = dict(data.get(section, {}))
+        for name in given:
+            if name not in keys:
+                raise ConfigError(f"unknown key '{name}'; known keys: {', '.join(keys)}",
+                                  path, section, name)
+        values = {}
+        for name, key in keys.items():
+            if name not in given:
+                if key.required:
+                    raise ConfigError("missing required key", path, section, name)
+                values[name] = copy.deepcopy(key.default)
+            else:
+                values[name] = _check_value(key, given[name], path, section, name)
+        sections[section] = values
+    cfg = TrainingConfig(sections, Path(path) if path is not None else None)
+    _check_network(cfg)
+    return cfg
+
+
+def _check_network(cfg: TrainingConfig) -> None:
+    """Check the model name/file and the parameter names against the model itself."""
+    from .spec import ModelError, load_model
+
+    net = cfg["network"]
+    try:
+        spec = load_model(net["model"])
+    except (ModelError, FileNotFoundError) as exc:
+        raise ConfigError(f"cannot load model {net['model']!r}: {exc}", cfg.path, "network",
+                          "model") from None
+    if spec.kind != "neuron":
+        raise ConfigError(f"model {net['model']!r} is a {spec.kind} model; a neuron model is "
+                          "needed", cfg.path, "network", "model")
+    if net["parameters"]:
+        try:
+            spec.resolve_parameters(net["parameters"])
+        except (ModelError, ValueError) as exc:
+            raise ConfigError(str(exc), cfg.path, "network", "parameters") from None
+    for name in cfg["heterogeneity"]["parameters"]:
+        p = spec.parameters.get(name)
+        if p is None or not p.per_neuron:
+            per = [n for n, q in spec.parameters.items() if q.per_neuron]
+            raise ConfigError(f"'{name}' is not a per-neuron parameter of model "
+                              f"'{spec.name}'; per-neuron parameters: {', '.join(per)}",
+                              cfg.path, "heterogeneity", "parameters")
+
+
+def load_config(path: str | Path, overrides: Mapping | None = None) -> TrainingConfig:
+    """Read and validate a training configuration file.
+
+    Parameters
+    ----------
+    path : str or Path
+        TOML file.
+    overrides : mapping of section -> mapping, optional
+        Values replacing those of the file (validated the same way).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ConfigError
+        If the file is not valid TOML (with the line) or a key/value is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training configuration {path} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path) from None
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    return config_from_dict(data, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproducibility
+# ---------------------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch's CPU generator."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": _py_state_to_list(random.getstate()),
+            "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "torch": torch.get_rng_state()}
+
+
+def _py_state_to_list(state):
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _set_rng_state(state: Mapping) -> None:
+    import torch
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+
+
+def _epoch_generator(seed: int, epoch: int):
+    import torch
+
+    return torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
+
+
+# ---------------------------------------------------------------------------------------------
+# Data plumbing
+# ---------------------------------------------------------------------------------------------
+def _collate_time_major(batch):
+    """Stack ``(x [time, channels], label)`` samples into ``x [time, batch, channels]``."""
+    import torch
+
+    xs, ys = zip(*batch)
+    x = torch.stack([torch.as_tensor(v) for v in xs], dim=1)
+    return x, torch.as_tensor(ys, dtype=torch.long)
+
+
+def _labels_of(dataset) -> np.ndarray:
+    for attr in ("labels", "targets"):
+        value = getattr(dataset, attr, None)
+        if value is not None:
+            return np.asarray(value)
+    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])
+
+
+def _loader(dataset, batch_size: int, shuffle: bool, generator=None):
+    import torch
+
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                                       generator=generator, collate_fn=_collate_time_major,
+                                       num_workers=0)
+
+
+def stratified_split(labels: Sequence[int], fraction: float, seed: int):
+    """Indices of a stratified split: ``fraction`` of every class goes to the second part.
+
+    Parameters
+    ----------
+    labels : sequence of int, length n
+    fraction : float in [0, 1)
+    seed : int
+
+    Returns
+    -------
+    (keep, held_out) : two sorted int arrays
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        held.extend(idx[:int(round(fraction * len(idx)))])
+    held = np.sort(np.asarray(held, dtype=int))
+    keep = np.setdiff1d(np.arange(len(labels)), held)
+    return keep, held
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+#: Columns of ``metrics.csv`` always present (more follow: mean learned parameters).
+METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                  "lr_weights", "lr_tau")
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The trained model (state after the last epoch).
+    metrics : list of dict
+        One row per epoch (the rows of ``metrics.csv``).
+    resumed_from : int
+        Number of epochs loaded from a checkpoint (0 for a fresh run).
+    """
+
+    model: Any
+    metrics: list
+    resumed_from: int = 0
+
+
+def _default_loss(readout, labels):
+    import torch.nn.functional as F
+
+    return F.cross_entropy(readout.max(dim=0).values, labels)
+
+
+def _default_predict(readout):
+    return readout.max(dim=0).values.argmax(dim=1)
+
+
+def _split_output(out):
+    """Model outputs are ``readout`` or ``(readout, extra)``; extras may hold a penalty."""
+    if isinstance(out, tuple):
+        return out[0], (out[1] if len(out) > 1 else None)
+    return out, None
+
+
+def evaluate_model(model, dataset, batch_size: int = 128, loss_fn: Callable | None = None,
+                   predict: Callable | None = None, dtype=None, progress: bool = False,
+                   desc: str = "evaluate") -> dict:
+    """Loss, accuracy and predictions of ``model`` on ``dataset`` (no gradients).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``x [time, batch, channels]`` to a readout ``[time, batch, classes]``
+        (or ``(readout, extra)``).
+    dataset : torch Dataset of ``(x [time, channels], label)``
+    batch_size : int
+    loss_fn : callable(readout, labels) -> scalar tensor, optional
+        Default: cross-entropy of the readout's maximum over time.
+    predict : callable(readout) -> labels [batch], optional
+        Default: arg-max over classes of the maximum over time.
+    dtype : torch.dtype, optional
+        Cast inputs to this type (default: the model's first parameter's).
+
+    Returns
+    -------
+    dict with ``loss`` (float), ``accuracy`` (float in [0, 1]), ``predictions`` and
+    ``labels`` (int arrays, shape ``[n_samples]``).
+    """
+    import torch
+
+    loss_fn = loss_fn or _default_loss
+    predict = predict or _default_predict
+    if dtype is None:
+        params = list(model.parameters())
+        dtype = params[0].dtype if params else torch.get_default_dtype()
+    was_training = model.training
+    model.eval()
+    total, n, preds, labels_all = 0.0, 0, [], []
+    loader = _loader(dataset, batch_size, shuffle=False)
+    iterator = loader
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(loader, desc=desc, leave=False, unit="batch")
+    with torch.no_grad():
+        for x, y in iterator:
+            readout, _ = _split_output(model(x.to(dtype)))
+            total += float(loss_fn(readout, y)) * len(y)
+            n += len(y)
+            preds.append(predict(readout).cpu().numpy())
+            labels_all.append(y.numpy())
+    model.train(was_training)
+    preds = np.concatenate(preds) if preds else np.zeros(0, int)
+    labels_all = np.concatenate(labels_all) if labels_all else np.zeros(0, int)
+    return {"loss": total / max(n, 1), "accuracy": float(np.mean(preds == labels_all)) if n else
+            float("nan"), "predictions": preds, "labels": labels_all}
+
+
+def _make_optimizer(model, name: str, lr_weights: float, lr_tau: float, weight_decay: float,
+                    tau_parameters: Iterable | None):
+    import torch
+
+    tau_ids = {id(p) for p in (tau_parameters or [])}
+    weights = [p for p in model.parameters() if p.requires_grad and id(p) not in tau_ids]
+    taus = [p for p in model.parameters() if p.requires_grad and id(p) in tau_ids]
+    groups = [{"params": weights, "lr": lr_weights, "weight_decay": weight_decay,
+               "name": "weights"}]
+    if taus:
+        groups.append({"params": taus, "lr": lr_tau, "weight_decay": 0.0, "name": "tau"})
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
+    return cls(groups)
+
+
+def _schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Learning-rate factor of epoch ``epoch`` (0-based): constant, or cosine annealing
+    (Loshchilov & Hutter 2017, without restarts) down to 5 % of the initial rate."""
+    if schedule == "constant" or epochs <= 1:
+        return 1.0
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _write_metrics(path: Path, rows: list) -> None:
+    columns = list(METRIC_COLUMNS)
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (repr(float(v)) if isinstance(v, float) else v)
+                         for k, v in row.items()})
+    atomic_write_text(path, out.getvalue())
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """Rows of a ``metrics.csv`` as dicts of floats (``epoch`` as int)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for row in rows:
+        out.append({k: (int(v) if k == "epoch" else (float(v) if v not in ("", None) else
+                                                       float("nan"))) for k, v in row.items()})
+    return out
+
+
+def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_size: int,
+        seed: int, lr_weights: float = 2e-3, lr_tau: float = 2e-2,
+        tau_parameters: Iterable | None = None, optimizer: str = "adam",
+        weight_decay: float = 0.0, schedule: str = "constant", grad_clip: float | None = None,
+        loss_fn: Callable | None = None, predict: Callable | None = None,
+        epoch_stats: Callable | None = None, resume: bool = False, progress: bool = True,
+        after_batch: Callable | None = None) -> FitResult:
+    """Train ``model`` with backpropagation through time, validating and checkpointing after
+    every epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``x [time, batch, channels]`` to a readout ``[time, batch, classes]``, or to
+        ``(readout, extra)`` where ``extra`` is a dict that may hold ``"penalty"`` (a scalar
+        tensor added to the loss, e.g. a firing-rate regulariser).
+    train_set, val_set : torch Dataset of ``(x [time, channels], label)``
+        ``val_set`` may be None (no validation columns then hold NaN).
+    out_dir : str or Path
+        Receives ``checkpoint.pt`` and ``metrics.csv`` (see the module docstring).
+    epochs, batch_size, seed : int
+    lr_weights, lr_tau : float
+        Learning rates of the weights and of ``tau_parameters``.
+    tau_parameters : iterable of torch.nn.Parameter, optional
+        Parameters in the second optimiser group (trained time constants).
+    optimizer : {"adam", "adamw", "sgd"}
+    weight_decay : float
+    schedule : {"constant", "cosine"}
+        Learning-rate schedule over epochs.
+    grad_clip : float, optional
+        Clip the global gradient norm.
+    loss_fn, predict : callables on ``(readout, labels)`` / ``readout``
+        Default: cross-entropy on the maximum over time, arg-max of it.
+    epoch_stats : callable(model) -> dict of str -> float, optional
+        Extra columns of ``metrics.csv`` (e.g. mean learned tau in ms).
+    resume : bool
+        Continue from ``out_dir/checkpoint.pt`` when it exists (same arguments required);
+        without it an existing checkpoint is an error, so nothing is overwritten by mistake.
+    progress : bool
+        Show tqdm progress bars.
+    after_batch : callable(epoch, batch_index), optional
+        Called after each optimiser step (tests use it to interrupt a run).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` holds a checkpoint and ``resume`` is False.
+    ValueError
+        If the checkpoint was written by a run with other settings, or the loss is NaN.
+    """
+    import torch
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    metrics_path = out_dir / "metrics.csv"
+    loss_fn = loss_fn or _default_loss
+    predict = predict or _default_predict
+    tau_parameters = list(tau_parameters or [])
+    dtype = next(iter(model.parameters())).dtype
+    settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed,
+                "lr_weights": lr_weights, "lr_tau": lr_tau, "optimizer": optimizer,
+                "weight_decay": weight_decay, "schedule": schedule, "n_train": len(train_set)}
+
+    seed_everything(seed)
+    opt = _make_optimizer(model, optimizer, lr_weights, lr_tau, weight_decay, tau_parameters)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    metrics: list = []
+    start = 0
+    if ckpt_path.exists():
+        if not resume:
+            raise FileExistsError(f"{out_dir} already holds a training run (checkpoint.pt); "
+                                  "pass --resume to continue it or choose another folder")
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if state["settings"] != settings:
+            diff = {k: (state["settings"].get(k), v) for k, v in settings.items()
+                    if state["settings"].get(k) != v}
+            raise ValueError(f"{ckpt_path} was written with other settings "
+                             f"(checkpoint vs now: {diff}); use a new output folder")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        metrics = [dict(r) for r in state["metrics"]]
+        start = int(state["epoch"])
+        _set_rng_state(state["rng"])
+        log.info("resumed %s after epoch %d", out_dir, start)
+    _write_metrics(metrics_path, metrics)
+
+    epoch_bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        epoch_bar = tqdm(total=epochs, initial=start, desc=f"train {out_dir.name}", unit="epoch")
+    for epoch in range(start, epochs):
+        factor = _schedule_factor(schedule, epoch, epochs)
+        for group, base in zip(opt.param_groups, base_lrs):
+            group["lr"] = base * factor
+        model.train()
+        loader = _loader(train_set, batch_size, shuffle=True,
+                         generator=_epoch_generator(seed, epoch))
+        iterator = loader
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                            unit="batch")
+        total_loss, correct, n = 0.0, 0, 0
+        for b, (x, y) in enumerate(iterator):
+            opt.zero_grad(set_to_none=True)
+            readout, extra = _split_output(model(x.to(dtype)))
+            loss = loss_fn(readout, y)
+            if extra and extra.get("penalty") is not None:
+                loss = loss + extra["penalty"]
+            if not torch.isfinite(loss):
+                raise ValueError(f"loss is {float(loss)} in epoch {epoch + 1}, batch {b}; "
+                                 "lower the learning rates or check the input")
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            with torch.no_grad():
+                total_loss += float(loss) * len(y)
+                correct += int((predict(readout) == y).sum())
+                n += len(y)
+            if after_batch is not None:
+                after_batch(epoch, b)
+        row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_accuracy": correct / n}
+        if val_set is not None and len(val_set):
+            val = evaluate_model(model, val_set, batch_size=max(batch_size, 128),
+                                 loss_fn=loss_fn, predict=predict, dtype=dtype)
+            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        else:
+            row.update(val_loss=float("nan"), val_accuracy=float("nan"))
+        row["lr_weights"] = opt.param_groups[0]["lr"]
+        row["lr_tau"] = opt.param_groups[1]["lr"] if len(opt.param_groups) > 1 else float("nan")
+        if epoch_stats is not None:
+            with torch.no_grad():
+                row.update({k: float(v) for k, v in epoch_stats(model).items()})
+        metrics.append(row)
+        state = {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "rng": _rng_state(), "metrics": metrics, "settings": settings}
+        _atomic_torch_save(state, ckpt_path)      # the checkpoint first: metrics follow it
+        _write_metrics(metrics_path, metrics)
+        if epoch_bar is not None:
+            epoch_bar.update(1)
+            epoch_bar.set_postfix(loss=f"{row['train_loss']:.3f}",
+                                  val_acc=f"{row['val_accuracy']:.3f}")
+    if epoch_bar is not None:
+        epoch_bar.close()
+    return FitResult(model=model, metrics=metrics, resumed_from=start)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------
+_UNIT_SUFFIX = {"second": ("ms", 1e3), "volt": ("mV", 1e3), "ohm": ("Mohm", 1e-6),
+                "amp": ("nA", 1e9), "siemens": ("nS", 1e9), "farad": ("pF", 1e12),
+                "hertz": ("Hz", 1.0)}
+
+
+def write_parameters_csv(path: str | Path, layers: Sequence[tuple[str, Mapping[str, Any]]]) -> Path:
+    """Write per-neuron parameters, one row per neuron, with units as column suffixes.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (written atomically).
+    layers : sequence of (layer name, mapping of parameter name -> values)
+        Values are Brian2 quantities (scalar or one per neuron) or plain floats/arrays
+        (dimensionless). Time constants become ``<name>_ms``, voltages ``<name>_mV``,
+        resistances ``<name>_Mohm``, currents ``<name>_nA``...
+
+    Returns
+    -------
+    Path
+
+    Notes
+    -----
+    The columns are ``layer``, ``neuron`` and one per parameter; ``tau_m_ms`` is present for
+    every model with a membrane time constant. :mod:`neurolearn.analysis` reads this file to
+    compare learned time constants with the Allen Cell Types Database.
+    """
+    import pandas as pd
+
+    frames = []
+    for layer, params in layers:
+        columns = {}
+        n = max((np.size(v) for v in params.values()), default=0)
+        for name, value in params.items():
+            col, arr = _with_unit(name, value)
+            arr = np.broadcast_to(np.asarray(arr, dtype=float).reshape(-1) if np.size(arr) > 1
+                                  else np.asarray(arr, dtype=float).reshape(()), (n,))
+            columns[col] = arr
+        frame = pd.DataFrame(columns)
+        frame.insert(0, "neuron", np.arange(n))
+        frame.insert(0, "layer", layer)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["layer", "neuron"])
+    atomic_write_text(path, table.to_csv(index=False, float_format="%.9g"))
+    return Path(path)
+
+
+def _with_unit(name: str, value):
+    try:
+        from brian2.units.fundamentalunits import Quantity, get_unit
+    except ImportError:  # pragma: no cover
+        return name, value
+    if isinstance(value, Quantity) and not value.is_dimensionless:
+        unit = repr(get_unit(value.dim))
+        if unit in _UNIT_SUFFIX:
+            suffix, factor = _UNIT_SUFFIX[unit]
+            return f"{name}_{suffix}", np.asarray(value) * factor
+        return f"{name}_{unit}", np.asarray(value)
+    return name, np.asarray(value, dtype=float)
+
+
+def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: str = "") -> list:
+    """Loss and accuracy per epoch (training and validation), saved with
+    :func:`neurolearn.figures.save_figure`.
+
+    Parameters
+    ----------
+    metrics : sequence of dict
+        Rows of ``metrics.csv``.
+    stem : str or Path
+        Output path without suffix.
+
+    Returns
+    -------
+    list of Path
+    """
+    from .figures import new_figure, save_figure
+
+    epochs = [r["epoch"] for r in metrics]
+    fig, (ax_loss, ax_acc) = new_figure(1, 2)
+    ax_loss.plot(epochs, [r["train_loss"] for r in metrics], label="training")
+    ax_loss.plot(epochs, [r["val_loss"] for r in metrics], label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross-entropy loss")
+    ax_loss.legend()
+    ax_acc.plot(epochs, [100 * r["train_accuracy"] for r in metrics], label="training")
+    ax_acc.plot(epochs, [100 * r["val_accuracy"] for r in metrics], label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (%)")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, stem)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config -> data and network (glue to neurolearn.datasets and neurolearn.torch)
+# ---------------------------------------------------------------------------------------------
+def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, *,
+                      resume: bool = False, progress: bool = True) -> dict:
+    """Run the training described by a configuration; see the module docstring for what
+    ``out_dir`` receives.
+
+    Parameters
+    ----------
+    config : TrainingConfig or path of a TOML file
+    out_dir : str or Path
+    resume : bool
+        Continue an interrupted run in ``out_dir`` (a finished run is left as it is).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        The content of ``summary.json``: ``test_accuracy``, ``val_accuracy``, ``epochs``,
+        ``train_time_s``, ``n_train``, ``n_val``, ``n_test``.
+
+    Raises
+    ------
+    ConfigError
+        For an invalid configuration.
+    FileExistsError
+        If ``out_dir`` holds another run and ``resume`` is False.
+    """
+    from . import _pipeline
+
+    return _pipeline.train_from_config(config, out_dir, resume=resume, progress=progress)
