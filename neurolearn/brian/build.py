@@ -231,7 +231,7 @@ def make_input_group(spec: InputModel, n: int | None = None,
 
 def make_synapses(spec: SynapseModel, source, target, target_var: str | None = None,
                   params: Mapping[str, Any] | None = None, name: str | None = None,
-                  method: str | None = None, delay=None):
+                  method: str | None = None, delay=None, dt=None):
     """Brian2 ``Synapses`` of model ``spec`` from ``source`` to ``target`` (not yet connected).
 
     Parameters
@@ -246,6 +246,10 @@ def make_synapses(spec: SynapseModel, source, target, target_var: str | None = N
     delay : Quantity, optional
         Homogeneous delay of the ``pre`` pathway (heterogeneous delays: set ``S.delay`` after
         ``connect``).
+    dt : Quantity, optional
+        Time step of the synapses' own clock, on which their clock-driven equations are
+        integrated (default: ``defaultclock.dt``). Spikes are still propagated on the clocks of
+        the source (``on_pre``) and target (``on_post``) groups.
 
     Raises
     ------
@@ -270,6 +274,8 @@ def make_synapses(spec: SynapseModel, source, target, target_var: str | None = N
         kwargs["name"] = name
     if delay is not None:
         kwargs["delay"] = delay
+    if dt is not None:
+        kwargs["dt"] = dt
     syn = Synapses(source, target, **kwargs)
     shared = {k: v for k, v in spec.resolve_parameters(params).items()
               if not spec.parameters[k].per_neuron}
