@@ -1,0 +1,171 @@
+"""One entry point for every dataset: :func:`load_events` and :func:`load_dataset`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .core import SpikeDataset, SpikeEvents, stratified_split
+
+__all__ = ["DatasetInfo", "DATASETS", "load_events", "load_dataset", "dataset_names"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is.
+
+    Attributes
+    ----------
+    name : str
+    n_classes : int
+    n_channels : int or None
+        None when it depends on options (Spiking FSDD: ``channels``; Braille: 2 per taxel).
+    splits : tuple of str
+        Official splits.
+    duration_ms : float
+        Default length of a binned sample.
+    summary : str
+    """
+
+    name: str
+    n_classes: int
+    n_channels: int | None
+    splits: tuple
+    duration_ms: float
+    summary: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "fsdd": DatasetInfo("fsdd", 10, None, ("train", "test"), 1000.0,
+                        "Spiking Free Spoken Digit Dataset: 3000 recordings (6 speakers) through "
+                        "a brian2hears cochlear model, default 700 channels"),
+    "shd": DatasetInfo("shd", 20, 700, ("train", "test"), 1400.0,
+                       "Spiking Heidelberg Digits (Cramer et al. 2022), 700 channels"),
+    "ssc": DatasetInfo("ssc", 35, 700, ("train", "valid", "test"), 1000.0,
+                       "Spiking Speech Commands (Cramer et al. 2022), 700 channels"),
+    "nmnist": DatasetInfo("nmnist", 10, 2 * 34 * 34, ("train", "test"), 350.0,
+                          "N-MNIST (Orchard et al. 2015), 2 polarities x 34 x 34 pixels"),
+    "braille": DatasetInfo("braille", 27, 24, ("train", "test"), 2000.0,
+                           "Braille letters (Mueller-Cleve et al. 2022), 12 taxels x "
+                           "{increase, decrease} sigma-delta spikes"),
+}
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Names accepted by :func:`load_dataset`."""
+    return tuple(DATASETS)
+
+
+def _loader(name: str) -> Callable[..., SpikeEvents]:
+    if name == "shd" or name == "ssc":
+        from .shd import heidelberg_events
+
+        return lambda split, **kw: heidelberg_events(name, split, **kw)
+    if name == "fsdd":
+        from .fsdd import fsdd_events
+
+        return fsdd_events
+    if name == "nmnist":
+        from .nmnist import nmnist_events
+
+        return nmnist_events
+    if name == "braille":
+        from .braille import braille_events
+
+        return braille_events
+    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def load_events(name: str, split: str = "train", *, valid_fraction: float | None = None,
+                seed: int = 0, **options) -> SpikeEvents:
+    """Spike events of one split of a dataset (no binning).
+
+    Parameters
+    ----------
+    name : {"fsdd", "shd", "ssc", "nmnist", "braille"}
+    split : {"train", "valid", "test"}
+        ``"valid"``: with ``valid_fraction`` given, that stratified fraction of the official
+        training set (and ``"train"`` is the rest); without it, the official validation set
+        (SSC only).
+    valid_fraction : float in (0, 1), optional
+        Fraction of every class of the official training set held out as ``"valid"``.
+    seed : int
+        Seed of the stratified validation split (same seed, same split).
+    **options
+        Dataset-specific options (see each dataset's function: ``fsdd_events``,
+        ``heidelberg_events``, ``nmnist_events``, ``braille_events``), e.g. ``channels`` of
+        FSDD and ``download``.
+
+    Returns
+    -------
+    SpikeEvents
+
+    Raises
+    ------
+    ValueError
+        Unknown name or split, or ``"valid"`` without a validation set.
+    neurolearn.paths.DataNotFoundError
+        If the data is neither local nor downloadable; the message says how to get it.
+    """
+    name = name.lower()
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    info = DATASETS[name]
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    load = _loader(name)
+    if valid_fraction is not None and split in ("train", "valid"):
+        if not 0 < valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+        train = load("train", **options)
+        keep, held = stratified_split(train.labels, valid_fraction, seed)
+        return train.subset(keep if split == "train" else held)
+    if split == "valid" and "valid" not in info.splits:
+        raise ValueError(f"{name} has no official validation set: pass valid_fraction (e.g. "
+                         f"0.1) to hold out part of the training set")
+    return load(split, **options)
+
+
+def load_dataset(name: str, split: str = "train", *, dt_ms: float = 1.0,
+                 duration_ms: float | None = None, binary: bool = False,
+                 valid_fraction: float | None = None, seed: int = 0,
+                 max_samples: int | None = None, **options) -> SpikeDataset:
+    """A split of a dataset as a torch ``Dataset`` of binned spike tensors.
+
+    Parameters
+    ----------
+    name : {"fsdd", "shd", "ssc", "nmnist", "braille"}
+    split : {"train", "valid", "test"}
+        See :func:`load_events`.
+    dt_ms : float
+        Bin width in ms (also the network's time step).
+    duration_ms : float, optional
+        Length of every sample in ms; default ``DATASETS[name].duration_ms``.
+    binary : bool
+        0/1 per bin instead of spike counts.
+    valid_fraction : float, optional
+        See :func:`load_events`.
+    seed : int
+        Seed of the validation split and of ``max_samples``.
+    max_samples : int, optional
+        Keep at most this many samples (stratified by class, chosen by ``seed``): smoke runs.
+    **options
+        Dataset-specific options, see :func:`load_events`.
+
+    Returns
+    -------
+    SpikeDataset
+        ``ds[i] = (x, y)`` with ``x`` float32 ``[time, channels]``, ``y`` int64; batches via
+        ``ds.loader(batch_size)`` are ``[time, batch, channels]``.
+    """
+    events = load_events(name, split, valid_fraction=valid_fraction, seed=seed, **options)
+    if max_samples is not None and max_samples < len(events):
+        _, keep = stratified_split(events.labels, max_samples / len(events), seed)
+        if len(keep) > max_samples:
+            keep = np.sort(np.random.default_rng(seed).choice(keep, max_samples, replace=False))
+        events = events.subset(keep)
+    if duration_ms is None:
+        duration_ms = DATASETS[name.lower()].duration_ms
+    return SpikeDataset(events, dt_ms=dt_ms, duration_ms=duration_ms, binary=binary)
