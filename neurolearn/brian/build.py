@@ -231,7 +231,7 @@ def make_input_group(spec: InputModel, n: int | None = None,
 
 def make_synapses(spec: SynapseModel, source, target, target_var: str | None = None,
                   params: Mapping[str, Any] | None = None, name: str | None = None,
-                  method: str | None = None, delay=None, dt=None):
+                  method: str | None = None, delay=None, dt=None, connect=None):
     """Brian2 ``Synapses`` of model ``spec`` from ``source`` to ``target`` (not yet connected).
 
     Parameters
@@ -250,6 +250,11 @@ def make_synapses(spec: SynapseModel, source, target, target_var: str | None = N
         Time step of the synapses' own clock, on which their clock-driven equations are
         integrated (default: ``defaultclock.dt``). Spikes are still propagated on the clocks of
         the source (``on_pre``) and target (``on_post``) groups.
+    connect : bool, str, dict or (i, j) tuple, optional
+        If given, the synapses are connected (``True``: all to all; a condition string; a dict
+        of ``Synapses.connect`` keyword arguments; index arrays ``(i, j)``) before the
+        parameter values are set. Brian2 refuses to set synaptic variables, shared ones
+        included, before ``connect``: pass ``connect`` for models that have parameters.
 
     Raises
     ------
@@ -277,6 +282,15 @@ def make_synapses(spec: SynapseModel, source, target, target_var: str | None = N
     if dt is not None:
         kwargs["dt"] = dt
     syn = Synapses(source, target, **kwargs)
+    if connect is not None:
+        if isinstance(connect, tuple):
+            syn.connect(i=np.asarray(connect[0]), j=np.asarray(connect[1]))
+        elif isinstance(connect, dict):
+            syn.connect(**connect)
+        elif isinstance(connect, str):
+            syn.connect(connect)
+        else:
+            syn.connect(condition=bool(connect))
     shared = {k: v for k, v in spec.resolve_parameters(params).items()
               if not spec.parameters[k].per_neuron}
     for pname, value in shared.items():
