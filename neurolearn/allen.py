@@ -316,8 +316,8 @@ def _mask(table: pd.DataFrame, column: str, value: Any, full: pd.DataFrame) -> p
         lookup = {_norm(v): v for v in present}
         unknown = [g for g, v in zip(given, wanted) if v not in lookup]
         if unknown:
-            raise ValueError(f"unknown {column} {', '.join(repr(u) for u in unknown)}; valid "
-                             f"values: {', '.join(present)}")
+            shown = ", ".join(repr(str(u)) for u in unknown)
+            raise ValueError(f"unknown {column} {shown}; valid values: {', '.join(present)}")
         return series.map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))
                           and _norm(v) in wanted).astype(bool)
     numeric = pd.to_numeric(series, errors="coerce")
@@ -408,7 +408,8 @@ _PATCHSEQ_RENAME = {
     "Cortical layer": "layer", "Anatomical Structure": "area", "Brain hemisphere": "hemisphere",
     "Dendrite type (aspiny or sparsely spiny)": "dendrite_type",
     "Fluorescent protein positive": "reporter_status", "Genotype": "genotype",
-    "Age (postnatal days)": "age_days", "Sex": "sex", "tau": "tau_ms", "Vrest (millivolts)": "vrest_mv",
+    "Age (postnatal days)": "age_days", "Sex": "sex", "tau": "tau_ms",
+    "Vrest (millivolts)": "vrest_mv",
     "Threshold I (long square) (picoamps)": "rheobase_pa", "F I curve slope": "fi_slope_hz_per_pa",
     "Threshold V (long square) (millivolts)": "threshold_v_mv", "sag": "sag_ratio",
     "Avg ISI": "avg_isi_ms", "Latency": "latency_s", "Adaptation": "adaptation_index",
@@ -455,7 +456,8 @@ def load_patchseq(path: str | os.PathLike | None = None) -> pd.DataFrame:
             f"Patch-seq table {path or 'SpecimenMetadata.csv'} not found. Download the "
             "'SpecimenMetadata.csv' file of the mouse VISp Patch-seq release (Gouwens et al. 2020, "
             "Cell 183:935; portal.brain-map.org, Patch-seq data) and pass its path, or set "
-            "NEUROLEARN_DATA_DIR to a folder holding allen/patchseq_gouwens2020/SpecimenMetadata.csv")
+            "NEUROLEARN_DATA_DIR to a folder holding "
+            "allen/patchseq_gouwens2020/SpecimenMetadata.csv")
     raw = pd.read_csv(path)
     for need in ("Specimen ID", "tau"):
         if need not in raw.columns:
@@ -636,7 +638,8 @@ def draw_tau_figures(table: pd.DataFrame, selection: pd.DataFrame, filters: Mapp
     for species in [s for s in SPECIES if s in set(selection["species"])]:
         part = selection[selection["species"] == species]
         if int(np.isfinite(pd.to_numeric(part["tau_ms"], errors="coerce")).sum()) >= 2:
-            groups[species if "species" in filters else f"{species} ({name})"] = part
+            groups[species if ("species" in filters or not filters)
+                   else f"{species} ({name})"] = part
     if not groups:
         groups[name] = selection
     samples, fits, summaries = {}, {}, {}
