@@ -178,6 +178,18 @@ def test_patchseq_table(data_dir, require_data):
     assert row["transgenic_line"] == "Calb2-IRES-Cre|Sst-IRES-FlpO"
 
 
+def test_cli_summary_patchseq(data_dir, require_data, monkeypatch, capsys):
+    path = require_data("allen", "patchseq_gouwens2020", "SpecimenMetadata.csv")
+    monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
+    assert main(["allen", "summary", "--patchseq", "--subclass", "Pvalb interneuron",
+                 "--layer", "4", "--json", "--boot", "0"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    raw = pd.read_csv(path)
+    tau = raw.loc[(raw["T type sub-class"] == "Pvalb interneuron")
+                  & (raw["Cortical layer"] == "4"), "tau"].dropna()
+    assert obj["n"] == len(tau) and obj["tau_ms"]["median"] == pytest.approx(tau.median())
+
+
 def test_cli_summary_json(cache, data_dir, monkeypatch, capsys):
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
     assert main(["allen", "summary", "--species", "human", "--dendrite", "spiny", "--json",

@@ -69,10 +69,13 @@ def test_bootstrap_interval_coverage_of_gamma_shape():
 def test_goodness_of_fit_rejects_wrong_family():
     rng = np.random.default_rng(7)
     x = 15.0 * np.exp(1.0 * rng.standard_normal(5000))   # heavy-tailed log-normal
-    gamma = fit_distribution(x, "gamma", n_boot=0)
-    lognorm = fit_distribution(x, "lognorm", n_boot=0)
+    gamma = fit_distribution(x, "gamma", n_boot=0, n_mc=49, seed=0)
+    lognorm = fit_distribution(x, "lognorm", n_boot=0, n_mc=49, seed=0)
     assert gamma.gof["chi2_p"] < 1e-6 and gamma.gof["ks_p"] < 1e-6
     assert lognorm.gof["chi2_p"] > 0.01
+    # parametric bootstrap (refitting each Monte Carlo sample): smallest p is 1/(49+1)
+    assert gamma.gof["ks_p_mc"] == pytest.approx(1 / 50)
+    assert lognorm.gof["ks_p_mc"] > 0.05
     assert lognorm.aic < gamma.aic
 
 

@@ -8,8 +8,9 @@
   against the fits, and the species x dendrite-type panel.
 
 Filters: ``--species mouse|human``, ``--area VISp``, ``--layer 4``, ``--dendrite spiny|aspiny|
-"sparsely spiny"``, ``--line Pvalb-IRES-Cre``, ``--reporter positive``; each may be repeated
-(cells matching any of the values). Data: ``--cache DIR`` (an allensdk CellTypesCache folder),
+"sparsely spiny"``, ``--line Pvalb-IRES-Cre``, ``--reporter positive``, ``--subclass`` (Patch-seq);
+each may be repeated (cells matching any of the values). ``--patchseq`` analyses the Patch-seq
+interneurons of Gouwens et al. (2020) instead of the Cell Types release. Data: ``--cache DIR`` (an allensdk CellTypesCache folder),
 filled from ``NEUROLEARN_DATA_DIR`` when set, else downloaded by allensdk.
 """
 
@@ -26,7 +27,9 @@ _FILTERS = (("species", "species", "mouse or human"),
             ("layer", "layer", "cortical layer: 1, 2/3, 4, 5, 6a, 6b (human: 2, 3, ...)"),
             ("dendrite", "dendrite_type", "spiny, aspiny or 'sparsely spiny'"),
             ("line", "transgenic_line", "transgenic (Cre) line, e.g. Pvalb-IRES-Cre"),
-            ("reporter", "reporter_status", "positive, negative or indeterminate"))
+            ("reporter", "reporter_status", "positive, negative or indeterminate"),
+            ("subclass", "t_type_subclass",
+             "transcriptomic subclass (with --patchseq), e.g. 'Sst interneuron'"))
 
 
 def _add_filters(p) -> None:
@@ -36,6 +39,10 @@ def _add_filters(p) -> None:
     p.add_argument("--cache", metavar="DIR",
                    help="allensdk CellTypesCache folder (default: the neurolearn cache; filled "
                         "from NEUROLEARN_DATA_DIR/allen/cell_types when set)")
+    p.add_argument("--patchseq", action="store_true",
+                   help="use the Patch-seq interneurons of Gouwens et al. 2020 "
+                        "(NEUROLEARN_DATA_DIR/allen/patchseq_gouwens2020/SpecimenMetadata.csv) "
+                        "instead of the Cell Types release")
     p.add_argument("--no-download", action="store_true",
                    help="never let allensdk download; fail if the cache is empty")
     p.add_argument("--boot", type=int, default=1000, metavar="N",
@@ -53,9 +60,10 @@ def _filters(args) -> dict:
 
 
 def _selection(args):
-    from ..allen import load_cells, select
+    from ..allen import load_cells, load_patchseq, select
 
-    table = load_cells(args.cache, download=not args.no_download)
+    table = (load_patchseq() if args.patchseq
+             else load_cells(args.cache, download=not args.no_download))
     filters = _filters(args)
     return select(table, **filters), filters, table
 
@@ -74,13 +82,16 @@ def _cmd_summary(args) -> int:
 
     selection, filters, _ = _selection(args)
     summary = tau_summary(selection, n_boot=args.boot, seed=args.seed, n_mc=args.mc)
-    summary = {"selection": describe_filters(filters), "filters": filters, **summary}
+    dataset = ("Allen Patch-seq interneurons (Gouwens et al. 2020)" if args.patchseq
+               else "Allen Cell Types Database")
+    summary = {"dataset": dataset, "selection": describe_filters(filters), "filters": filters,
+               **summary}
     if args.json:
         print(json.dumps(summary, allow_nan=False))
         return 0
     t, g, ln = summary["tau_ms"], summary["gamma"], summary["lognorm"]
     conf = int(round(100 * g["confidence"]))
-    print(f"Allen Cell Types Database, {summary['selection']}: n = {summary['n']} cells")
+    print(f"{dataset}, {summary['selection']}: n = {summary['n']} cells")
     print(f"membrane time constant tau (ms): mean {t['mean']:.2f}, median {t['median']:.2f}, "
           f"SD {t['sd']:.2f}, quartiles {t['q25']:.2f} / {t['q75']:.2f}, "
           f"range {t['min']:.2f} - {t['max']:.2f}")
@@ -137,7 +148,9 @@ def _cmd_figures(args) -> int:
 def register(subparsers) -> None:
     """Add ``neurolearn allen {summary,compare,figures}``."""
     p = subparsers.add_parser("allen", help="tau of real neurons (Allen Cell Types Database)",
-                              description=__doc__.split("\n\n")[0])
+                              description="Membrane time constants of real neurons (Allen "
+                                          "Cell Types Database): statistics, fits, comparison "
+                                          "with learned tau, figures.")
     sub = p.add_subparsers(dest="allen_command", required=True)
 
     s = sub.add_parser("summary", help="tau statistics and gamma/log-normal fits of a selection")
