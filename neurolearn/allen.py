@@ -308,7 +308,7 @@ def _is_range(value: Any) -> bool:
 
 def _mask(table: pd.DataFrame, column: str, value: Any, full: pd.DataFrame) -> pd.Series:
     series = table[column]
-    if column in CATEGORICAL_COLUMNS or series.dtype == object:
+    if column in CATEGORICAL_COLUMNS or not pd.api.types.is_numeric_dtype(series):
         given = _as_list(value)
         wanted = [_SPECIES.get(_norm(v), _norm(v)) if column == "species" else _norm(v)
                   for v in given]

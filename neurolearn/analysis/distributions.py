@@ -17,6 +17,10 @@ Parameterisations (x > 0):
   (mean ``k theta``);
 * log-normal: ``log x ~ Normal(mu, sigma**2)``, reported as ``sigma`` and ``scale = exp(mu)``
   (the median), scipy's ``lognorm(s=sigma, scale=exp(mu))``.
+
+Both families are scale families: the fit of ``x / median(x)`` has the same shape (gamma ``k``,
+log-normal ``sigma``) and a scale divided by the median, so the shape parameters answer the
+"same shape whatever the typical value" question directly.
 """
 
 from __future__ import annotations
