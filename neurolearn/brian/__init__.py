@@ -1,0 +1,43 @@
+"""Brian2 side of neurolearn: build networks from model specs and run them on any backend.
+
+* :mod:`neurolearn.brian.build`: spec -> Brian2 NeuronGroup / input groups / Synapses;
+* :mod:`neurolearn.brian.backends`: :func:`use_backend` (numpy, cython, cpp_standalone,
+  cuda_standalone) without state leaking between simulations;
+* :mod:`neurolearn.brian.network`: :class:`NetworkSpec` -> :class:`Simulation` ->
+  :class:`Results`;
+* :mod:`neurolearn.brian.results`: results with units and their HDF5 file;
+* :mod:`neurolearn.brian.cuda`: brian2cuda set-up (C++17, curand wheel, no-GPU machines).
+
+Submodules are imported lazily (``from neurolearn.brian import NetworkSpec`` works) so that
+importing :mod:`neurolearn.brian.build` alone stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["BACKENDS", "use_backend", "Backend", "BackendUnavailableError", "NetworkSpec",
+           "Simulation", "simulate", "Results", "SpikeTrains", "StateRecord", "RateRecord",
+           "load_results"]
+
+_LAZY = {
+    "BACKENDS": ("backends", "BACKENDS"),
+    "use_backend": ("backends", "use_backend"),
+    "Backend": ("backends", "Backend"),
+    "BackendUnavailableError": ("backends", "BackendUnavailableError"),
+    "NetworkSpec": ("network", "NetworkSpec"),
+    "Simulation": ("network", "Simulation"),
+    "simulate": ("network", "simulate"),
+    "Results": ("results", "Results"),
+    "SpikeTrains": ("results", "SpikeTrains"),
+    "StateRecord": ("results", "StateRecord"),
+    "RateRecord": ("results", "RateRecord"),
+    "load_results": ("results", "load"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -121,10 +121,16 @@ def _snapshot_prefs() -> dict:
 def _restore_prefs(snapshot: Mapping) -> None:
     from brian2 import prefs
 
-    # Only the keys that existed before: preferences registered inside the block (e.g. by
-    # importing brian2cuda) keep their defaults.
-    for key, value in snapshot.items():
-        prefs.prefs[key] = copy.deepcopy(value)
+    for key in list(prefs.prefs):
+        if key in snapshot:
+            prefs.prefs[key] = copy.deepcopy(snapshot[key])
+        else:
+            # registered inside the block (e.g. by importing brian2cuda): back to its default
+            basename, _, name = key.rpartition(".")
+            try:
+                prefs.prefs[key] = copy.deepcopy(prefs.pref_register[basename][0][name].default)
+            except (KeyError, IndexError, AttributeError):  # pragma: no cover
+                pass
 
 
 class Backend:
