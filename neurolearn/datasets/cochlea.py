@@ -40,7 +40,7 @@ import numpy as np
 
 __all__ = ["CochleaParams", "centre_frequencies", "gammatone_coefficients", "gammatone_filter",
            "hair_cell", "lif_spikes", "audio_to_spikes", "audio_to_spikes_batch",
-           "audio_to_spikes_brian2", "normalise_rms"]
+           "audio_to_spikes_brian2", "normalise_rms", "compiled_kernel"]
 
 
 @dataclass(frozen=True)
@@ -271,7 +271,8 @@ def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
 
 
 def audio_to_spikes(signal: np.ndarray, samplerate_hz: float,
-                    params: CochleaParams = CochleaParams()) -> tuple[np.ndarray, np.ndarray]:
+                    params: CochleaParams = CochleaParams(), engine: str = "auto"
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Spikes of the cochlear model for one sound (fast implementation).
 
     Parameters
@@ -280,6 +281,8 @@ def audio_to_spikes(signal: np.ndarray, samplerate_hz: float,
         Sound pressure (any scale: it is normalised to unit RMS).
     samplerate_hz : float
     params : CochleaParams
+    engine : {"auto", "compiled", "numpy"}
+        See :func:`audio_to_spikes_batch`.
 
     Returns
     -------
@@ -288,19 +291,33 @@ def audio_to_spikes(signal: np.ndarray, samplerate_hz: float,
     channels : int64 array
         Channel of each spike (0 = lowest centre frequency).
     """
-    return audio_to_spikes_batch([signal], samplerate_hz, params)[0]
+    return audio_to_spikes_batch([signal], samplerate_hz, params, engine)[0]
 
 
-def audio_to_spikes_batch(signals, samplerate_hz: float, params: CochleaParams = CochleaParams()
-                          ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`audio_to_spikes` for several sounds at once (the LIF stage runs on all their
-    channels together, which is much faster than one sound at a time).
+def audio_to_spikes_batch(signals, samplerate_hz: float, params: CochleaParams = CochleaParams(),
+                          engine: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`audio_to_spikes` for several sounds.
+
+    Parameters
+    ----------
+    signals : sequence of 1-D arrays
+    samplerate_hz : float
+    params : CochleaParams
+    engine : {"auto", "compiled", "numpy"}
+        ``"compiled"``: the fused Cython kernel (recursive gammatone filter, hair cell and LIF
+        in one pass; about 10x faster); ``"numpy"``: FFT filtering and a LIF loop vectorised
+        over the channels of all sounds; ``"auto"``: compiled when it can be built.
 
     Returns
     -------
     list of (times_s, channels), one per sound
     """
     signals = [normalise_rms(s) for s in signals]
+    kernel = compiled_kernel() if engine in ("auto", "compiled") else None
+    if engine == "compiled" and kernel is None:
+        raise RuntimeError("the compiled cochlear kernel is unavailable (Cython/compiler)")
+    if kernel is not None:
+        return [_kernel_spikes(kernel, s, samplerate_hz, params) for s in signals]
     lengths = np.array([len(s) for s in signals])
     n_ch = int(params.channels)
     t_max = int(lengths.max()) if len(lengths) else 0
@@ -316,6 +333,133 @@ def audio_to_spikes_batch(signals, samplerate_hz: float, params: CochleaParams =
         sel = (which == j) & (steps < lengths[j])
         out.append((steps[sel] / float(samplerate_hz), units[sel] - j * n_ch))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled kernel: gammatone cascade + hair cell + LIF fused in one pass over the samples.
+# Compiled with Brian2's Cython extension manager (the mechanism brian2hears uses for its own
+# LinearFilterbank); the biquads are the direct form II transposed of
+# brian2hears.LinearFilterbank, so the filter output equals Gammatone(...).process().
+# ---------------------------------------------------------------------------------------------
+_KERNEL_CODE = """
+#cython: language_level=3
+#cython: boundscheck=False
+#cython: wraparound=False
+#cython: cdivision=True
+import numpy as _np
+from libc.math cimport cbrt, pow
+
+def cochlea_lif(double[::1] x, double[:, :, ::1] b, double[:, :, ::1] a, double gain,
+                double exponent, double decay, long long ref_steps):
+    cdef Py_ssize_t n_t = x.shape[0]
+    cdef Py_ssize_t n_k = b.shape[0]
+    cdef Py_ssize_t n_c = b.shape[2]
+    cdef double[:, :, ::1] z = _np.zeros((n_k, 2, n_c))
+    cdef double[::1] y_arr = _np.zeros(n_c)
+    cdef double[::1] v_arr = _np.zeros(n_c)
+    cdef long long[::1] last_arr = _np.full(n_c, -1000000000, dtype=_np.int64)
+    cdef double* y = &y_arr[0]
+    cdef double* v = &v_arr[0]
+    cdef long long* last = &last_arr[0]
+    cdef double* b0
+    cdef double* b1
+    cdef double* b2
+    cdef double* a1
+    cdef double* a2
+    cdef double* z0
+    cdef double* z1
+    cdef Py_ssize_t cap = 4096
+    cdef Py_ssize_t count = 0
+    out_np = _np.empty((cap, 2), dtype=_np.int64)
+    cdef long long[:, ::1] out = out_np
+    cdef Py_ssize_t n, k, c
+    cdef double xin, xc, yo, drive, vv
+    cdef bint use_cbrt = abs(exponent - 1.0 / 3.0) < 1e-12
+    for n in range(n_t):
+        xin = x[n]
+        for k in range(n_k):
+            b0 = &b[k, 0, 0]
+            b1 = &b[k, 1, 0]
+            b2 = &b[k, 2, 0]
+            a1 = &a[k, 1, 0]
+            a2 = &a[k, 2, 0]
+            z0 = &z[k, 0, 0]
+            z1 = &z[k, 1, 0]
+            if k == 0:
+                for c in range(n_c):
+                    yo = b0[c] * xin + z0[c]
+                    z0[c] = b1[c] * xin + z1[c] - a1[c] * yo
+                    z1[c] = b2[c] * xin - a2[c] * yo
+                    y[c] = yo
+            else:
+                for c in range(n_c):
+                    xc = y[c]
+                    yo = b0[c] * xc + z0[c]
+                    z0[c] = b1[c] * xc + z1[c] - a1[c] * yo
+                    z1[c] = b2[c] * xc - a2[c] * yo
+                    y[c] = yo
+        for c in range(n_c):
+            if n - last[c] < ref_steps:
+                continue
+            yo = y[c]
+            if yo > 0:
+                if use_cbrt:
+                    drive = gain * cbrt(yo)
+                else:
+                    drive = gain * pow(yo, exponent)
+            else:
+                drive = 0.0
+            vv = drive + (v[c] - drive) * decay
+            if vv > 1.0:
+                if count == cap:
+                    cap *= 2
+                    grown = _np.empty((cap, 2), dtype=_np.int64)
+                    grown[:count] = out_np[:count]
+                    out_np = grown
+                    out = out_np
+                out[count, 0] = n
+                out[count, 1] = c
+                count += 1
+                vv = 0.0
+                last[c] = n
+            v[c] = vv
+    return out_np[:count]
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def compiled_kernel():
+    """The compiled fused kernel, or None when Cython or a C compiler is unavailable (then
+    :func:`audio_to_spikes_batch` uses the numpy implementation)."""
+    try:
+        from brian2.codegen.cpp_prefs import get_compiler_and_args
+        from brian2.codegen.runtime.cython_rt.extension_manager import \
+            cython_extension_manager
+
+        compiler, args = get_compiler_and_args()
+        module = cython_extension_manager.create_extension(
+            _KERNEL_CODE, compiler=compiler, extra_compile_args=args,
+            owner_name="neurolearn.datasets.cochlea")
+        return module.cochlea_lif
+    except Exception as err:  # no Cython, no compiler, ...
+        import warnings
+
+        warnings.warn(f"neurolearn.datasets.cochlea: compiled kernel unavailable ({err}); "
+                      f"using the slower numpy implementation", RuntimeWarning)
+        return None
+
+
+def _kernel_spikes(kernel, signal: np.ndarray, samplerate_hz: float, params: CochleaParams):
+    b, a = _coefficients(params, float(samplerate_hz))
+    # (channels, 3, cascade) -> (cascade, 3, channels), contiguous over channels
+    bk = np.ascontiguousarray(np.transpose(b, (2, 1, 0)), dtype=np.float64)
+    ak = np.ascontiguousarray(np.transpose(a, (2, 1, 0)), dtype=np.float64)
+    dt_s = 1.0 / float(samplerate_hz)
+    decay = float(np.exp(-dt_s / (params.tau_ms * 1e-3)))
+    ref_steps = int(round(params.refractory_ms * 1e-3 / dt_s))
+    out = kernel(np.ascontiguousarray(signal, dtype=np.float64), bk, ak, float(params.gain),
+                 float(params.compression), decay, ref_steps)
+    return out[:, 0] * dt_s, out[:, 1].astype(np.int64)
 
 
 def audio_to_spikes_brian2(signal: np.ndarray, samplerate_hz: float,
