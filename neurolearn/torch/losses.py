@@ -1,0 +1,113 @@
+"""Losses on the readout and firing-rate regularisers for surrogate-gradient training."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["READOUT_REDUCTIONS", "reduce_readout", "readout_loss", "rate_regulariser",
+           "firing_rates"]
+
+#: How the readout trace ``[time, batch, classes]`` becomes logits ``[batch, classes]``.
+READOUT_REDUCTIONS = ("max", "mean", "last")
+
+
+def reduce_readout(readout: torch.Tensor, reduction: str = "max") -> torch.Tensor:
+    """Logits ``[batch, classes]`` from a readout trace ``[time, batch, classes]``.
+
+    ``max`` over time (Zenke & Vogels 2021; Cramer et al. 2020), ``mean`` over time, or the
+    ``last`` step.
+
+    Raises
+    ------
+    ValueError
+        Unknown reduction, or a readout that is not 3-D.
+    """
+    if readout.ndim != 3:
+        raise ValueError(f"readout has shape {tuple(readout.shape)}; expected [time, batch, "
+                         f"classes]")
+    if reduction == "max":
+        return readout.max(dim=0).values
+    if reduction == "mean":
+        return readout.mean(dim=0)
+    if reduction == "last":
+        return readout[-1]
+    raise ValueError(f"unknown readout reduction '{reduction}'; expected one of "
+                     f"{', '.join(READOUT_REDUCTIONS)}")
+
+
+def readout_loss(readout: torch.Tensor, labels: torch.Tensor, reduction: str = "max",
+                 logit_scale: float = 1.0) -> torch.Tensor:
+    """Cross-entropy between the reduced readout and integer class labels.
+
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+    labels : Tensor ``[batch]`` (int64)
+    reduction : {"max", "mean", "last"}
+        See :func:`reduce_readout`.
+    logit_scale : float
+        Multiplies the logits (the readout is dimensionless; a scale sets the softmax
+        temperature).
+
+    Returns
+    -------
+    Tensor (scalar)
+        Mean cross-entropy over the batch (nats).
+
+    Raises
+    ------
+    ValueError
+        Mismatched batch sizes or labels outside ``[0, classes)``.
+    """
+    logits = reduce_readout(readout, reduction) * logit_scale
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(f"labels have shape {tuple(labels.shape)}; expected [batch] = "
+                         f"[{logits.shape[0]}]")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]):
+        raise ValueError(f"labels must lie in [0, {logits.shape[1] - 1}]")
+    return F.cross_entropy(logits, labels)
+
+
+def firing_rates(spikes: torch.Tensor, dt: float) -> torch.Tensor:
+    """Firing rate of each neuron of each sample, ``[batch, neurons]`` in Hz, from spikes
+    ``[time, batch, neurons]`` and the time step ``dt`` in seconds."""
+    return spikes.sum(dim=0) / (spikes.shape[0] * float(dt))
+
+
+def rate_regulariser(spikes: torch.Tensor, dt: float, *, upper_hz: float | None = 100.0,
+                     lower_hz: float | None = 1.0, upper_strength: float = 1.0,
+                     lower_strength: float = 1.0) -> torch.Tensor:
+    """Activity regulariser of Zenke & Vogels (2021) / Cramer et al. (2020).
+
+    * per-neuron upper bound: ``upper_strength * mean_{b,i} relu(r_bi - upper_hz)**2``,
+      penalising every neuron firing faster than ``upper_hz``;
+    * population lower bound: ``lower_strength * mean_b relu(lower_hz - mean_i r_bi)**2``,
+      penalising a population (per sample) that is nearly silent (no gradient flows through
+      silent neurons).
+
+    Rates are in Hz (``spikes.sum(0) / (T dt)``); the penalty is in Hz**2 times the strength.
+
+    Parameters
+    ----------
+    spikes : Tensor ``[time, batch, neurons]``
+    dt : float
+        Time step in seconds.
+    upper_hz, lower_hz : float or None
+        Bounds; None disables a term.
+
+    Returns
+    -------
+    Tensor (scalar)
+    """
+    if spikes.ndim != 3:
+        raise ValueError(f"spikes have shape {tuple(spikes.shape)}; expected [time, batch, "
+                         f"neurons]")
+    r = firing_rates(spikes, dt)
+    loss = spikes.new_zeros(())
+    if upper_hz is not None:
+        loss = loss + upper_strength * torch.relu(r - float(upper_hz)).pow(2).mean()
+    if lower_hz is not None:
+        loss = loss + lower_strength * torch.relu(float(lower_hz) - r.mean(dim=1)).pow(2).mean()
+    return loss

@@ -1,0 +1,192 @@
+"""Surrogate derivatives of the spike threshold (Heaviside step).
+
+A spike is ``H(x)``, the exact step of the signed distance to threshold ``x`` (SI units,
+divided by the model's ``threshold_scale`` so that ``x = -1`` is roughly the post-reset state).
+The forward pass is the exact step; the backward pass replaces ``H'(x)`` (zero almost
+everywhere) by a smooth pseudo-derivative ``scale * g(steepness * x)``:
+
+=================  ================================================  ==========================
+name               g(u)                                              source
+=================  ================================================  ==========================
+``fast_sigmoid``   ``1 / (1 + |u|)**2``                              Zenke & Ganguli (2018)
+                                                                     Neural Comput. 30:1514
+                                                                     (SuperSpike)
+``sigmoid``        ``sigmoid(u) * (1 - sigmoid(u))``                 logistic-sigmoid derivative;
+                                                                     Zenke & Vogels (2021)
+                                                                     Neural Comput. 33:899
+``arctan``         ``1 / (1 + (pi/2 * u)**2)``  (times 1/2)           Fang et al. (2021) ICCV,
+                                                                     SpikingJelly's ``ATan``
+``triangle``       ``max(0, 1 - |u|)``                               Esser et al. (2016) PNAS
+                                                                     113:11441
+=================  ================================================  ==========================
+
+``normalize_peak=True`` divides ``g`` by its maximum so that the peak of the surrogate equals
+``scale`` whatever the shape and steepness; Zenke & Vogels (2021) found that the scale (peak
+height), not the shape, decides whether training works. Without normalisation the peak is
+``scale * g(0)`` (``1``, ``1/4``, ``1/2``, ``1``) -- note that it does not grow with the steepness
+since the derivative is taken w.r.t. ``u``, as in the cited implementations.
+
+A user can pass any callable ``g(u) -> Tensor`` (a derivative shape) to :func:`get_surrogate`.
+
+:class:`SmoothSigmoid` is not a surrogate: it replaces the step by a sigmoid in the forward
+pass *and* differentiates it exactly, giving a smooth network whose gradients can be checked
+against finite differences (used by the test suite).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+__all__ = ["Surrogate", "SmoothSigmoid", "get_surrogate", "SURROGATES"]
+
+
+def _fast_sigmoid(u):
+    return 1.0 / (1.0 + u.abs()) ** 2
+
+
+def _sigmoid(u):
+    s = torch.sigmoid(u)
+    return s * (1.0 - s)
+
+
+def _arctan(u):
+    return 0.5 / (1.0 + (0.5 * math.pi * u) ** 2)
+
+
+def _triangle(u):
+    return torch.clamp(1.0 - u.abs(), min=0.0)
+
+
+#: Derivative shapes ``g(u)`` by name, and their value at ``u = 0`` (the peak).
+SURROGATES: dict = {"fast_sigmoid": (_fast_sigmoid, 1.0), "superspike": (_fast_sigmoid, 1.0),
+                    "sigmoid": (_sigmoid, 0.25), "arctan": (_arctan, 0.5),
+                    "triangle": (_triangle, 1.0)}
+
+
+class _SpikeFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, strict, shape, steepness, scale):
+        ctx.save_for_backward(x)
+        ctx.shape, ctx.steepness, ctx.scale = shape, steepness, scale
+        return (x > 0).to(x.dtype) if strict else (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (ctx.scale * ctx.shape(ctx.steepness * x)), None, None, None, None
+
+
+class Surrogate:
+    """Exact step forward, surrogate derivative backward.
+
+    Parameters
+    ----------
+    shape : str or callable
+        A name of :data:`SURROGATES` or a callable ``g(u)`` returning the derivative shape.
+    steepness : float
+        ``u = steepness * x`` (x normalised by the model's threshold scale). Default 10
+        (Zenke & Vogels 2021 used 10 on a membrane normalised to threshold 1).
+    scale : float
+        Multiplies the derivative (its peak when ``normalize_peak``).
+    normalize_peak : bool
+        Divide ``g`` by ``g(0)`` so the peak equals ``scale``.
+
+    Raises
+    ------
+    ValueError
+        Unknown shape name (lists the known ones) or non-positive steepness/scale.
+    """
+
+    smooth = False
+
+    def __init__(self, shape="fast_sigmoid", steepness: float = 10.0, scale: float = 1.0,
+                 normalize_peak: bool = False):
+        if isinstance(shape, str):
+            if shape not in SURROGATES:
+                raise ValueError(f"unknown surrogate '{shape}'; known: "
+                                 f"{', '.join(SURROGATES)} (or pass a callable)")
+            fn, peak = SURROGATES[shape]
+            self.name = shape
+        elif callable(shape):
+            fn, peak = shape, None
+            self.name = getattr(shape, "__name__", "custom")
+        else:
+            raise ValueError(f"surrogate shape must be a name or a callable, got {shape!r}")
+        if not steepness > 0 or not scale > 0:
+            raise ValueError(f"surrogate steepness and scale must be > 0, got {steepness}, "
+                             f"{scale}")
+        if normalize_peak:
+            if peak is None:
+                peak = float(fn(torch.zeros(1, dtype=torch.float64))[0])
+            scale = scale / peak
+        self.shape_fn: Callable = fn
+        self.steepness = float(steepness)
+        self.scale = float(scale)
+        self.normalize_peak = bool(normalize_peak)
+
+    def __call__(self, x: torch.Tensor, strict: bool = True) -> torch.Tensor:
+        """Spikes ``H(x)`` (0/1 in ``x``'s dtype); ``strict``: ``x > 0`` else ``x >= 0``."""
+        return _SpikeFn.apply(x, strict, self.shape_fn, self.steepness, self.scale)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """The surrogate derivative at ``x`` (for plots)."""
+        return self.scale * self.shape_fn(self.steepness * x)
+
+    def config(self) -> dict:
+        """JSON-ready description (custom callables are recorded by name only)."""
+        return {"shape": self.name, "steepness": self.steepness,
+                "scale": self.scale * (SURROGATES[self.name][1] if self.normalize_peak and
+                                       self.name in SURROGATES else 1.0),
+                "normalize_peak": self.normalize_peak}
+
+    def __repr__(self):
+        return (f"Surrogate({self.name!r}, steepness={self.steepness}, scale={self.scale}, "
+                f"normalize_peak={self.normalize_peak})")
+
+
+class SmoothSigmoid(Surrogate):
+    """Smooth replacement of the step: ``sigmoid(steepness * x)`` forward, its exact derivative
+    backward. Makes the network a smooth function of its parameters (finite-difference checks
+    of the gradient); not for training spiking networks."""
+
+    smooth = True
+
+    def __init__(self, steepness: float = 10.0):
+        super().__init__("sigmoid", steepness=steepness, scale=1.0)
+        self.name = "smooth_sigmoid"
+
+    def __call__(self, x, strict=True):
+        return torch.sigmoid(self.steepness * x)
+
+    def config(self):
+        return {"shape": "smooth_sigmoid", "steepness": self.steepness}
+
+
+def get_surrogate(surrogate=None, **kwargs) -> Surrogate:
+    """A :class:`Surrogate` from a name, a callable, a config dict or an instance.
+
+    Parameters
+    ----------
+    surrogate : str, callable, dict, Surrogate or None
+        None gives ``fast_sigmoid`` with steepness 10. A dict holds the keyword arguments
+        (``{"shape": "arctan", "steepness": 2.0}``); ``"smooth_sigmoid"`` gives
+        :class:`SmoothSigmoid`.
+    **kwargs
+        ``steepness``, ``scale``, ``normalize_peak`` overriding the defaults.
+
+    Raises
+    ------
+    ValueError
+        Unknown names or bad values.
+    """
+    if isinstance(surrogate, Surrogate):
+        return surrogate
+    if isinstance(surrogate, dict):
+        kwargs = {**surrogate, **kwargs}
+        surrogate = kwargs.pop("shape", None)
+    if surrogate == "smooth_sigmoid":
+        return SmoothSigmoid(kwargs.get("steepness", 10.0))
+    return Surrogate(surrogate or "fast_sigmoid", **kwargs)
