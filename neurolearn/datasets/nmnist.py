@@ -183,15 +183,13 @@ def read_nmnist_folder(folder: str | os.PathLike, progress: bool = True) -> Spik
 
 
 def _full_events(split: str, download: bool | None, progress: bool) -> SpikeEvents:
+    import hashlib
     import zipfile
 
     from .fetch import fetch_file, load_registry, should_download
     from .shd import read_shd, write_shd
 
     sub = {"train": "Train", "test": "Test"}[split]
-    cached = cache_dir() / "nmnist" / f"nmnist_{split}.h5"
-    if cached.exists():
-        return read_shd(cached, name="nmnist", class_names=_CLASSES)
     root = data_dir()
     if root is not None and (root / "nmnist" / sub).is_dir():
         folder = root / "nmnist" / sub
@@ -206,6 +204,11 @@ def _full_events(split: str, download: bool | None, progress: bool) -> SpikeEven
                                  "nmnist", _HOW_TO_GET, progress)
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(folder.parent)
+    # the 70 000 small files are read once and kept as one SHD-layout file per source folder
+    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
+    cached = cache_dir() / "nmnist" / f"nmnist_{split}_{key}.h5"
+    if cached.exists():
+        return read_shd(cached, name="nmnist", class_names=_CLASSES)
     events = read_nmnist_folder(folder, progress)
     write_shd(cached, events, attrs={"source": str(folder)})
     return events
