@@ -99,6 +99,11 @@ __all__ = [
     "FitResult",
     "evaluate_model",
     "train_from_config",
+    "load_data",
+    "build_network",
+    "network_parameters",
+    "readout_loss_fn",
+    "prediction_fn",
     "read_metrics",
     "write_parameters_csv",
     "plot_learning_curves",
@@ -162,8 +167,6 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         "model": _Key("str", "lif", "neuron model of the hidden layers: zoo name or file path"),
         "hidden": _Key("list[int]", [128], "sizes of the hidden layers", low=1),
         "recurrent": _Key("bool", True, "all-to-all recurrent weights within each hidden layer"),
-        "readout_tau_ms": _Key("float", 20.0, "membrane time constant of the leaky-integrator "
-                               "readout, ms", low=0, low_open=True),
         "parameters": _Key("table", {}, "overrides of the model's parameters, e.g. "
                            "{t_ref = \"0 ms\"} (values with units, as in model files)"),
         "dtype": _Key("str", "float32", "floating-point precision of training",
@@ -188,15 +191,20 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
                           "threshold)", low=0, low_open=True),
         "scale": _Key("float", 1.0, "scale of the surrogate derivative", low=0, low_open=True),
         "normalize": _Key("bool", False, "normalise the surrogate's peak to 1"),
+        "detach_reset": _Key("bool", True, "no gradient through the reset (Zenke & Vogels "
+                             "2021)"),
     },
     "loss": {
         "name": _Key("str", "max_over_time", "readout reduction fed to cross-entropy",
                      choices=("max_over_time", "mean_over_time", "last")),
+        "logit_scale": _Key("float", 1.0, "factor on the reduced readout before the softmax",
+                            low=0, low_open=True),
         "rate_upper_hz": _Key("float", None, "per-neuron upper firing-rate bound, Hz",
                               low=0, nullable=True),
         "rate_lower_hz": _Key("float", None, "population lower firing-rate bound, Hz",
                               low=0, nullable=True),
-        "rate_strength": _Key("float", 0.0, "strength of the firing-rate regulariser", low=0),
+        "rate_strength": _Key("float", 1.0, "strength of the firing-rate regulariser (both "
+                              "bounds; Hz**-2)", low=0),
     },
     "optimizer": {
         "name": _Key("str", "adam", "optimiser (torch.optim)", choices=("adam", "adamw", "sgd")),
@@ -525,31 +533,6 @@ def _loader(dataset, batch_size: int, shuffle: bool, generator=None):
                                        num_workers=0)
 
 
-def stratified_split(labels: Sequence[int], fraction: float, seed: int):
-    """Indices of a stratified split: ``fraction`` of every class goes to the second part.
-
-    Parameters
-    ----------
-    labels : sequence of int, length n
-    fraction : float in [0, 1)
-    seed : int
-
-    Returns
-    -------
-    (keep, held_out) : two sorted int arrays
-    """
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    held = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        held.extend(idx[:int(round(fraction * len(idx)))])
-    held = np.sort(np.asarray(held, dtype=int))
-    keep = np.setdiff1d(np.arange(len(labels)), held)
-    return keep, held
-
-
 # ---------------------------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------------------------
@@ -709,7 +692,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         tau_parameters: Iterable | None = None, optimizer: str = "adam",
         weight_decay: float = 0.0, schedule: str = "constant", grad_clip: float | None = None,
         loss_fn: Callable | None = None, predict: Callable | None = None,
-        epoch_stats: Callable | None = None, resume: bool = False, progress: bool = True,
+        epoch_stats: Callable | None = None, penalty: Callable | None = None,
+        resume: bool = False, progress: bool = True,
         after_batch: Callable | None = None) -> FitResult:
     """Train ``model`` with backpropagation through time, validating and checkpointing after
     every epoch.
@@ -739,6 +723,9 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         Default: cross-entropy on the maximum over time, arg-max of it.
     epoch_stats : callable(model) -> dict of str -> float, optional
         Extra columns of ``metrics.csv`` (e.g. mean learned tau in ms).
+    penalty : callable(model) -> scalar tensor, optional
+        Added to the loss after each forward pass (e.g. a firing-rate regulariser reading
+        the spikes the model kept).
     resume : bool
         Continue from ``out_dir/checkpoint.pt`` when it exists (same arguments required);
         without it an existing checkpoint is an error, so nothing is overwritten by mistake.
@@ -820,6 +807,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
             loss = loss_fn(readout, y)
             if extra and extra.get("penalty") is not None:
                 loss = loss + extra["penalty"]
+            if penalty is not None:
+                loss = loss + penalty(model)
             if not torch.isfinite(loss):
                 raise ValueError(f"loss is {float(loss)} in epoch {epoch + 1}, batch {b}; "
                                  "lower the learning rates or check the input")
@@ -827,6 +816,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
+            if hasattr(model, "project_parameters_"):
+                model.project_parameters_()       # keep trained tau inside their valid range
             with torch.no_grad():
                 total_loss += float(loss) * len(y)
                 correct += int((predict(readout) == y).sum())
@@ -960,6 +951,169 @@ def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: st
 # ---------------------------------------------------------------------------------------------
 # Config -> data and network (glue to neurolearn.datasets and neurolearn.torch)
 # ---------------------------------------------------------------------------------------------
+def load_data(config: TrainingConfig, seed: int | None = None):
+    """The training, validation and test sets of a configuration.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    seed : int, optional
+        Seed of the validation split and of ``max_*_samples`` (default ``training.seed``).
+
+    Returns
+    -------
+    (train, valid, test) : :class:`neurolearn.datasets.SpikeDataset`
+        ``valid`` is None when ``validation_fraction`` is 0.
+    """
+    from .datasets import load_dataset
+
+    d = config["data"]
+    seed = config["training"]["seed"] if seed is None else seed
+    common = dict(dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], **(d["options"] or {}))
+    frac = d["validation_fraction"] or None
+    train = load_dataset(d["dataset"], "train", valid_fraction=frac, seed=seed,
+                         max_samples=d["max_train_samples"], **common)
+    valid = None
+    if frac:
+        n_valid = None
+        if d["max_train_samples"]:
+            n_valid = max(1, int(round(d["max_train_samples"] * frac / (1 - frac))))
+        valid = load_dataset(d["dataset"], "valid", valid_fraction=frac, seed=seed,
+                             max_samples=n_valid, **common)
+    test = load_dataset(d["dataset"], "test", seed=seed, max_samples=d["max_test_samples"],
+                        **common)
+    return train, valid, test
+
+
+class _Dense:
+    """A dataset held as one dense tensor (binning once instead of every epoch)."""
+
+    def __init__(self, dataset):
+        x, y = dataset.dense()
+        self.x = x.transpose(0, 1).contiguous()          # [n, time, channels]
+        self.labels = np.asarray(y)
+        self._y = [int(v) for v in self.labels]
+
+    def __len__(self):
+        return len(self._y)
+
+    def __getitem__(self, i):
+        return self.x[i], self._y[i]
+
+
+def _maybe_dense(dataset, limit_bytes: float = 1.5e9):
+    n = len(dataset)
+    steps, channels = dataset.shape if hasattr(dataset, "shape") else (0, 0)
+    if n and steps and 4.0 * n * steps * channels <= limit_bytes:
+        return _Dense(dataset)
+    return dataset
+
+
+_REDUCTION = {"max_over_time": "max", "mean_over_time": "mean", "last": "last"}
+
+
+def build_network(config: TrainingConfig, n_in: int, n_classes: int):
+    """The spiking network of a configuration (:meth:`neurolearn.torch.SpikingNetwork.build`).
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    n_in, n_classes : int
+        Input channels and classes (from the dataset).
+
+    Returns
+    -------
+    neurolearn.torch.SpikingNetwork
+        ``n_in -> hidden... -> n_classes`` with the configuration's model, recurrence,
+        heterogeneity configuration, surrogate and precision; random draws from
+        ``torch.Generator`` seeded with ``training.seed``.
+    """
+    import torch
+
+    from .torch import SpikingNetwork, get_surrogate
+
+    net, het, sur = config["network"], config["heterogeneity"], config["surrogate"]
+    dtype = torch.float64 if net["dtype"] == "float64" else torch.float32
+    surrogate = get_surrogate({"shape": sur["name"], "steepness": sur["steepness"],
+                               "scale": sur["scale"], "normalize_peak": sur["normalize"]})
+    gen = torch.Generator().manual_seed(int(config["training"]["seed"]))
+    return SpikingNetwork.build(
+        n_in, list(net["hidden"]), n_classes, model=net["model"],
+        dt=float(config['data']['dt_ms']) * 1e-3, recurrent=net["recurrent"],
+        heterogeneity=het["configuration"], taus=list(het["parameters"]),
+        distribution=het["distribution"], k=het["shape"], params=net["parameters"] or None,
+        surrogate=surrogate, dtype=dtype, generator=gen, detach_reset=sur["detach_reset"])
+
+
+def network_parameters(net) -> list:
+    """Per-neuron parameters of every layer of a :class:`neurolearn.torch.SpikingNetwork`
+    as ``[(layer name, {parameter: Brian2 Quantity [neurons]})]`` (hidden layers, then the
+    readout), the input of :func:`write_parameters_csv`."""
+    from brian2 import Quantity
+
+    out = []
+    layers = list(net.layers) + ([net.readout] if getattr(net, "readout", None) is not None
+                                 else [])
+    for layer in layers:
+        values = {}
+        for name, p in layer.spec.parameters.items():
+            if not p.per_neuron or name not in layer.param_units:
+                continue
+            si = np.broadcast_to(np.asarray(layer.parameter_si(name), dtype=float),
+                                 (layer.n,)).copy()
+            values[name] = Quantity(si, dim=p.dim)
+        out.append((layer.name, values))
+    return out
+
+
+def _tau_stats(net) -> dict:
+    """Mean and coefficient of variation of hidden tau_m / tau_syn in ms (metrics columns)."""
+    stats = {}
+    for layer in net.layers:
+        for name in ("tau_m", "tau_syn"):
+            if name in layer.param_units:
+                v = np.asarray(layer.parameter_si(name), dtype=float).reshape(-1) * 1e3
+                stats[f"{layer.name}_{name}_mean_ms"] = float(v.mean())
+                stats[f"{layer.name}_{name}_cv"] = float(v.std() / v.mean()) if v.size > 1 else 0.0
+    return stats
+
+
+def readout_loss_fn(config: TrainingConfig) -> Callable:
+    """``loss(readout [T,B,K], labels [B])`` of a configuration (cross-entropy on the reduced
+    readout, :func:`neurolearn.torch.readout_loss`)."""
+    from .torch import readout_loss
+
+    reduction = _REDUCTION[config["loss"]["name"]]
+    scale = config["loss"]["logit_scale"]
+    return lambda readout, labels: readout_loss(readout, labels, reduction, logit_scale=scale)
+
+
+def prediction_fn(config: TrainingConfig) -> Callable:
+    """``predict(readout [T,B,K]) -> labels [B]``: arg-max of the reduced readout."""
+    from .torch import reduce_readout
+
+    reduction = _REDUCTION[config["loss"]["name"]]
+    return lambda readout: reduce_readout(readout, reduction).argmax(dim=1)
+
+
+def _penalty_fn(config: TrainingConfig):
+    loss = config["loss"]
+    if loss["rate_upper_hz"] is None and loss["rate_lower_hz"] is None:
+        return None
+    from .torch import rate_regulariser
+
+    def penalty(net):
+        total = 0.0
+        for spikes in net.spikes:
+            total = total + rate_regulariser(spikes, net.dt_s, upper_hz=loss["rate_upper_hz"],
+                                             lower_hz=loss["rate_lower_hz"],
+                                             upper_strength=loss["rate_strength"],
+                                             lower_strength=loss["rate_strength"])
+        return total
+
+    return penalty
+
+
 def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, *,
                       resume: bool = False, progress: bool = True) -> dict:
     """Run the training described by a configuration; see the module docstring for what
@@ -970,7 +1124,8 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
     config : TrainingConfig or path of a TOML file
     out_dir : str or Path
     resume : bool
-        Continue an interrupted run in ``out_dir`` (a finished run is left as it is).
+        Continue an interrupted run in ``out_dir`` (a finished run is left as it is and its
+        summary returned).
     progress : bool
 
     Returns
@@ -982,10 +1137,70 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
     Raises
     ------
     ConfigError
-        For an invalid configuration.
+        For an invalid configuration, or ``out_dir`` holding a run of another configuration.
     FileExistsError
         If ``out_dir`` holds another run and ``resume`` is False.
     """
-    from . import _pipeline
+    import json
 
-    return _pipeline.train_from_config(config, out_dir, resume=resume, progress=progress)
+    import torch
+
+    from . import torch as nltorch
+
+    if not isinstance(config, TrainingConfig):
+        config = load_config(config)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = out_dir / "config.toml"
+    if config_path.exists():
+        previous = load_config(config_path)
+        if previous.sections != config.sections:
+            if not resume:
+                raise FileExistsError(f"{out_dir} already holds a training run; pass --resume "
+                                      "to continue it or choose another folder")
+            raise ConfigError(f"{out_dir} holds a run of another configuration "
+                              f"({config_path}); use a new output folder", config.path)
+        summary_path = out_dir / "summary.json"
+        if resume and summary_path.exists():
+            return json.loads(summary_path.read_text())
+        if not resume:
+            raise FileExistsError(f"{out_dir} already holds a training run; pass --resume to "
+                                  "continue it or choose another folder")
+    atomic_write_text(config_path, config.to_toml())
+
+    t0 = time.time()
+    tr = config["training"]
+    if tr["threads"]:
+        torch.set_num_threads(tr["threads"])
+    seed_everything(tr["seed"])
+    train, valid, test = load_data(config)
+    n_in, n_classes = train.n_channels, train.n_classes
+    seed_everything(tr["seed"])
+    net = build_network(config, n_in, n_classes)
+    train_d, valid_d, test_d = (_maybe_dense(train), valid and _maybe_dense(valid),
+                                _maybe_dense(test))
+    opt = config["optimizer"]
+    result = fit(net, train_d, valid_d, out_dir, epochs=tr["epochs"],
+                 batch_size=tr["batch_size"], seed=tr["seed"], lr_weights=opt["lr_weights"],
+                 lr_tau=opt["lr_tau"], tau_parameters=net.time_constant_parameters(),
+                 optimizer=opt["name"], weight_decay=opt["weight_decay"],
+                 schedule=opt["schedule"], grad_clip=opt["grad_clip"],
+                 loss_fn=readout_loss_fn(config), predict=prediction_fn(config),
+                 epoch_stats=_tau_stats, penalty=_penalty_fn(config), resume=resume,
+                 progress=progress)
+    test_eval = evaluate_model(result.model, test_d, batch_size=max(tr["batch_size"], 128),
+                               loss_fn=readout_loss_fn(config), predict=prediction_fn(config))
+    nltorch.save_network(result.model, out_dir / "network")
+    write_parameters_csv(out_dir / "parameters.csv", network_parameters(result.model))
+    plot_learning_curves(result.metrics, out_dir / "learning_curves",
+                         title=f"{config['data']['dataset']}, "
+                               f"{config['heterogeneity']['configuration']}")
+    last = result.metrics[-1]
+    summary = {"test_accuracy": test_eval["accuracy"], "test_loss": test_eval["loss"],
+               "val_accuracy": last["val_accuracy"], "train_accuracy": last["train_accuracy"],
+               "epochs": len(result.metrics), "train_time_s": time.time() - t0,
+               "n_train": len(train), "n_val": len(valid) if valid is not None else 0,
+               "n_test": len(test), "n_inputs": n_in, "n_classes": n_classes,
+               "resumed_from_epoch": result.resumed_from}
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary

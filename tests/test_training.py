@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from neurolearn.training import (ConfigError, config_from_dict, fit, load_config, read_metrics,
-                                 stratified_split, write_parameters_csv)
+                                 write_parameters_csv)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -204,13 +204,6 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     run(tmp_path / "r", epochs=1)
     with pytest.raises(ValueError, match="other settings"):
         run(tmp_path / "r", epochs=2, resume=True, seed=3)
-
-
-def test_stratified_split_keeps_class_proportions():
-    labels = np.repeat(np.arange(4), 50)
-    keep, held = stratified_split(labels, 0.1, seed=0)
-    assert len(held) == 20 and np.all(np.bincount(labels[held]) == 5)
-    assert len(np.intersect1d(keep, held)) == 0 and len(keep) + len(held) == 200
 
 
 def test_parameters_csv_units(tmp_path):

@@ -1,0 +1,32 @@
+"""``neurolearn train CONFIG.toml --out DIR [--resume]``: train a spiking network as described
+by a configuration file (see :mod:`neurolearn.training` for the keys and what DIR receives)."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+
+def _run(args) -> int:
+    from ..training import load_config, train_from_config
+
+    config = load_config(args.config)
+    summary = train_from_config(config, args.out, resume=args.resume,
+                                progress=not args.no_progress)
+    print(f"test accuracy {100 * summary['test_accuracy']:.2f} % after "
+          f"{summary['epochs']} epochs; results in {args.out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` command."""
+    p = subparsers.add_parser(
+        "train", help="train a spiking network from a TOML configuration",
+        description="Train a spiking network with surrogate gradients (BPTT). DIR receives "
+                    "config.toml, metrics.csv, checkpoint.pt, network/, parameters.csv, "
+                    "summary.json and learning-curve figures.")
+    p.add_argument("config", help="training configuration (TOML), e.g. configs/fsdd_lif.toml")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in DIR from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)

@@ -1,0 +1,143 @@
+"""Evaluation of a trained network in Brian2: the test set run through the Brian2 export of
+the network, compared with torch sample by sample.
+
+:func:`evaluate_run` reads a ``neurolearn train`` output folder, reloads the trained network
+(:func:`neurolearn.torch.load_network`), and simulates the test set in Brian2 with
+:func:`neurolearn.torch.to_brian2`: a whole chunk of samples at once, each sample an
+independent copy of the network inside *one* Brian2 network (neuron groups of
+``chunk x n`` neurons, block-diagonal synapses), so that a chunk costs one Brian2 run instead
+of one run per sample. Predictions use the same rule as training (the readout reduction of
+the configuration's loss, arg-max over classes).
+
+The torch side is evaluated in float64, like Brian2, so that both engines integrate the same
+numbers; the bridge reproduces the torch forward pass spike for spike with Brian2's
+``numpy`` target in float64, and compiled targets (``cython``, ``cpp_standalone``,
+``cuda_standalone``) compile with fast-math, which can move a spike by a time step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_write_json
+
+__all__ = ["evaluate_run", "compare_predictions", "default_chunk_size"]
+
+
+def compare_predictions(torch_pred, brian2_pred, labels) -> dict:
+    """Accuracies of both engines and their agreement.
+
+    Parameters
+    ----------
+    torch_pred, brian2_pred, labels : int arrays, shape ``[n_samples]``
+
+    Returns
+    -------
+    dict with ``torch_accuracy``, ``brian2_accuracy``, ``agreement`` (fractions in [0, 1])
+    and ``n_samples``.
+
+    Raises
+    ------
+    ValueError
+        If the arrays differ in length or are empty.
+    """
+    t, b, y = (np.asarray(a).reshape(-1) for a in (torch_pred, brian2_pred, labels))
+    if not (len(t) == len(b) == len(y)) or len(y) == 0:
+        raise ValueError(f"need three equally long, non-empty arrays; got {len(t)}, {len(b)}, "
+                         f"{len(y)}")
+    return {"torch_accuracy": float(np.mean(t == y)), "brian2_accuracy": float(np.mean(b == y)),
+            "agreement": float(np.mean(t == b)), "n_samples": int(len(y))}
+
+
+def default_chunk_size(n_neurons: int, n_synapses: int, budget_bytes: float = 1.0e9) -> int:
+    """Samples per Brian2 network such that the copies stay within ``budget_bytes``.
+
+    Brian2 (runtime targets) keeps about 60 bytes per synapse (indices, weight, delay and
+    the synapse-to-neuron maps) and a few hundred per neuron, per copy.
+    """
+    per_copy = 60.0 * max(n_synapses, 1) + 400.0 * max(n_neurons, 1)
+    return int(max(1, min(512, budget_bytes // per_copy)))
+
+
+def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples: int | None = None,
+                 chunk_size: int | None = None, progress: bool = True, write: bool = True) -> dict:
+    """Simulate the test set of a trained run in Brian2 and compare with torch.
+
+    Parameters
+    ----------
+    run_dir : path
+        Output folder of ``neurolearn train`` (holds ``config.toml`` and ``network/``).
+    backend : {"numpy", "cython", "cpp_standalone", "cuda_standalone"}
+        Brian2 code-generation target.
+    max_samples : int, optional
+        Evaluate only the first ``max_samples`` test samples.
+    chunk_size : int, optional
+        Samples simulated together in one Brian2 network (default
+        :func:`default_chunk_size`).
+    progress : bool
+        tqdm progress bar over chunks.
+    write : bool
+        Write ``run_dir/evaluation_<backend>.json`` (atomically).
+
+    Returns
+    -------
+    dict
+        ``torch_accuracy``, ``brian2_accuracy``, ``agreement`` (fractions), ``n_samples``,
+        ``backend``, ``chunk_size``, ``brian2_time_s``, ``torch_dtype``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` holds no trained network.
+    ValueError
+        For an unknown backend.
+    """
+    import torch
+
+    from . import torch as nltorch
+    from .training import evaluate_model, load_config, load_data
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "network").exists() or not (run_dir / "config.toml").exists():
+        raise FileNotFoundError(f"{run_dir} holds no trained network (network/ and config.toml "
+                                "are written by `neurolearn train` when training finishes)")
+    from .brian.backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    config = load_config(run_dir / "config.toml")
+    _, _, test = load_data(config)
+    indices = np.arange(len(test) if max_samples is None else min(max_samples, len(test)))
+    x_all, labels = test.dense(indices)                  # [time, n, channels], [n]
+    labels = np.asarray(labels)
+    net = nltorch.load_network(run_dir / "network").double()
+    loss_name = config["loss"]["name"]
+    predict = nltorch.readout_prediction(loss_name)
+    with torch.no_grad():
+        torch_pred = np.concatenate([
+            predict(nltorch.readout_of(net(x_all[:, i:i + 256].double()))).numpy()
+            for i in range(0, len(indices), 256)])
+    if chunk_size is None:
+        chunk_size = default_chunk_size(*nltorch.network_size(net))
+    from tqdm.auto import tqdm
+
+    t0 = time.time()
+    brian_pred = []
+    for start in tqdm(range(0, len(indices), chunk_size), desc=f"Brian2 ({backend})",
+                      unit="chunk", disable=not progress):
+        x = x_all[:, start:start + chunk_size]
+        readout = nltorch.to_brian2_readout(net, x, backend=backend)
+        brian_pred.append(predict(torch.as_tensor(np.asarray(readout))).numpy())
+    brian_pred = np.concatenate(brian_pred)
+    result = compare_predictions(torch_pred, brian_pred, labels)
+    result.update(backend=backend, chunk_size=int(chunk_size),
+                  brian2_time_s=time.time() - t0, torch_dtype="float64")
+    if write:
+        atomic_write_json(run_dir / f"evaluation_{backend}.json", result)
+    return result
