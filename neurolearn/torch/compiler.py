@@ -46,6 +46,7 @@ import functools
 import json
 import math
 import re
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -330,7 +331,40 @@ def _equation_text(spec, name: str) -> str:
 
 
 def _abstract_update_code(spec, method):
-    """Brian2's abstract state-update code for ``spec`` (with its refractoriness handling)."""
+    """Brian2's abstract state-update code for ``spec`` (with its refractoriness handling).
+
+    Brian2's ``exact`` integration of coupled equations takes seconds (sympy's matrix
+    exponential), so the code is cached on disk under :func:`neurolearn.paths.cache_dir`
+    keyed by the equations, method, refractoriness and Brian2's version.
+    """
+    import hashlib
+
+    import brian2
+
+    key = json.dumps([spec.equations, method or spec.method, spec.refractory,
+                      spec.threshold, brian2.__version__, sorted(spec.parameters)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    cache_file = None
+    try:
+        from ..paths import cache_dir
+
+        cache_file = Path(cache_dir()) / "torch_bridge" / f"{digest}.txt"
+        if cache_file.is_file():
+            return cache_file.read_text(encoding="utf-8")
+    except Exception:  # no writable cache: compute every time
+        cache_file = None
+    code = _abstract_update_code_uncached(spec, method)
+    if cache_file is not None:
+        try:
+            from ..io import atomic_write_text
+
+            atomic_write_text(cache_file, code)
+        except OSError:
+            pass
+    return code
+
+
+def _abstract_update_code_uncached(spec, method):
     import brian2
     from ..brian.build import make_neuron_group
 
