@@ -2,7 +2,7 @@
 the network, compared with torch sample by sample.
 
 :func:`evaluate_run` reads a ``neurolearn train`` output folder, reloads the trained network
-(:func:`neurolearn.torch.load_network`), and simulates the test set in Brian2 with
+(``network.h5``, :func:`neurolearn.torch.load_network`), and simulates the test set in Brian2 with
 :func:`neurolearn.torch.to_brian2`: a whole chunk of samples at once, each sample an
 independent copy of the network inside *one* Brian2 network (neuron groups of
 ``chunk x n`` neurons, block-diagonal synapses), so that a chunk costs one Brian2 run instead
@@ -27,7 +27,7 @@ import numpy as np
 
 from .io import atomic_write_json
 
-__all__ = ["evaluate_run", "compare_predictions", "default_chunk_size"]
+__all__ = ["evaluate_run", "compare_predictions", "default_chunk_size", "network_size"]
 
 
 def compare_predictions(torch_pred, brian2_pred, labels) -> dict:
@@ -65,6 +65,16 @@ def default_chunk_size(n_neurons: int, n_synapses: int, budget_bytes: float = 1.
     return int(max(1, min(512, budget_bytes // per_copy)))
 
 
+def network_size(net) -> tuple[int, int]:
+    """``(neurons, synapses)`` of one copy of a :class:`neurolearn.torch.SpikingNetwork`
+    (readout included)."""
+    layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
+    neurons = sum(layer.n for layer in layers)
+    synapses = sum(layer.n_in * layer.n + (layer.n * layer.n if getattr(layer, "W_rec", None)
+                                           is not None else 0) for layer in layers)
+    return neurons, synapses
+
+
 def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples: int | None = None,
                  chunk_size: int | None = None, progress: bool = True, write: bool = True) -> dict:
     """Simulate the test set of a trained run in Brian2 and compare with torch.
@@ -72,7 +82,7 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     Parameters
     ----------
     run_dir : path
-        Output folder of ``neurolearn train`` (holds ``config.toml`` and ``network/``).
+        Output folder of ``neurolearn train`` (holds ``config.toml`` and ``network.h5``).
     backend : {"numpy", "cython", "cpp_standalone", "cuda_standalone"}
         Brian2 code-generation target.
     max_samples : int, optional
@@ -101,11 +111,11 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     import torch
 
     from . import torch as nltorch
-    from .training import evaluate_model, load_config, load_data
+    from .training import load_config, load_data, prediction_fn
 
     run_dir = Path(run_dir)
-    if not (run_dir / "network").exists() or not (run_dir / "config.toml").exists():
-        raise FileNotFoundError(f"{run_dir} holds no trained network (network/ and config.toml "
+    if not (run_dir / "network.h5").exists() or not (run_dir / "config.toml").exists():
+        raise FileNotFoundError(f"{run_dir} holds no trained network (network.h5 and config.toml "
                                 "are written by `neurolearn train` when training finishes)")
     from .brian.backends import BACKENDS
 
@@ -116,15 +126,13 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     indices = np.arange(len(test) if max_samples is None else min(max_samples, len(test)))
     x_all, labels = test.dense(indices)                  # [time, n, channels], [n]
     labels = np.asarray(labels)
-    net = nltorch.load_network(run_dir / "network").double()
-    loss_name = config["loss"]["name"]
-    predict = nltorch.readout_prediction(loss_name)
+    net = nltorch.load_network(run_dir / "network.h5").double()
+    predict = prediction_fn(config)
     with torch.no_grad():
-        torch_pred = np.concatenate([
-            predict(nltorch.readout_of(net(x_all[:, i:i + 256].double()))).numpy()
-            for i in range(0, len(indices), 256)])
+        torch_pred = np.concatenate([predict(net(x_all[:, i:i + 256].double())).numpy()
+                                     for i in range(0, len(indices), 256)])
     if chunk_size is None:
-        chunk_size = default_chunk_size(*nltorch.network_size(net))
+        chunk_size = default_chunk_size(*network_size(net))
     from tqdm.auto import tqdm
 
     t0 = time.time()
@@ -132,8 +140,9 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     for start in tqdm(range(0, len(indices), chunk_size), desc=f"Brian2 ({backend})",
                       unit="chunk", disable=not progress):
         x = x_all[:, start:start + chunk_size]
-        readout = nltorch.to_brian2_readout(net, x, backend=backend)
-        brian_pred.append(predict(torch.as_tensor(np.asarray(readout))).numpy())
+        export = nltorch.to_brian2(net, x, backend=backend)
+        brian_pred.append(predict(torch.as_tensor(np.asarray(export.readout))).numpy())
+        del export
     brian_pred = np.concatenate(brian_pred)
     result = compare_predictions(torch_pred, brian_pred, labels)
     result.update(backend=backend, chunk_size=int(chunk_size),

@@ -39,9 +39,9 @@ type, default and meaning; ``configs/fsdd_lif.toml`` is a complete example)::
 ``checkpoint.pt``
     Model, optimiser and random-number-generator states after the last completed epoch,
     replaced atomically at the end of every epoch; ``--resume`` continues from it.
-``network/``
-    The trained network in the torch bridge's saved format
-    (:func:`neurolearn.torch.save_network`).
+``network.h5``
+    The trained network in the torch bridge's file format
+    (:func:`neurolearn.torch.save_network`, HDF5 + JSON, no pickle).
 ``parameters.csv``
     One row per neuron: ``layer``, ``neuron`` and every per-neuron parameter with its unit as
     a suffix (``tau_m_ms``, ``tau_syn_ms``, ``v_th_mV``...).
@@ -154,6 +154,8 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
                       low=0, low_open=True),
         "duration_ms": _Key("float", 1000.0, "length of every sample after binning, ms",
                             low=0, low_open=True),
+        "binary": _Key("bool", True, "0/1 per time bin (spikes, as the Brian2 export needs) "
+                       "instead of spike counts"),
         "validation_fraction": _Key("float", 0.1, "fraction of the training split held out for "
                                     "validation (stratified by class, fixed by the seed)",
                                     low=0, high=0.9),
@@ -969,7 +971,8 @@ def load_data(config: TrainingConfig, seed: int | None = None):
 
     d = config["data"]
     seed = config["training"]["seed"] if seed is None else seed
-    common = dict(dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], **(d["options"] or {}))
+    common = dict(dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], binary=d["binary"],
+                  **(d["options"] or {}))
     frac = d["validation_fraction"] or None
     train = load_dataset(d["dataset"], "train", valid_fraction=frac, seed=seed,
                          max_samples=d["max_train_samples"], **common)
@@ -1190,7 +1193,7 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
                  progress=progress)
     test_eval = evaluate_model(result.model, test_d, batch_size=max(tr["batch_size"], 128),
                                loss_fn=readout_loss_fn(config), predict=prediction_fn(config))
-    nltorch.save_network(result.model, out_dir / "network")
+    nltorch.save_network(result.model, out_dir / "network.h5")
     write_parameters_csv(out_dir / "parameters.csv", network_parameters(result.model))
     plot_learning_curves(result.metrics, out_dir / "learning_curves",
                          title=f"{config['data']['dataset']}, "

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a spiking network from a TOML configuration",
         description="Train a spiking network with surrogate gradients (BPTT). DIR receives "
-                    "config.toml, metrics.csv, checkpoint.pt, network/, parameters.csv, "
+                    "config.toml, metrics.csv, checkpoint.pt, network.h5, parameters.csv, "
                     "summary.json and learning-curve figures.")
     p.add_argument("config", help="training configuration (TOML), e.g. configs/fsdd_lif.toml")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
