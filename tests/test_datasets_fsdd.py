@@ -11,6 +11,7 @@ from neurolearn.datasets import load_dataset, read_shd
 from neurolearn.datasets.cochlea import (CochleaParams, audio_to_spikes, audio_to_spikes_brian2,
                                          centre_frequencies, compiled_kernel, gammatone_filter,
                                          normalise_rms)
+from neurolearn.datasets.fsdd import fsdd_events
 
 SR = 8000
 
@@ -134,8 +135,11 @@ def test_spiking_fsdd_conversion_and_cache(require_data, tmp_path, monkeypatch):
     j = [i for i in range(len(ev)) if ev.labels[i] == 8 and spk[i] == 4][0]
     np.testing.assert_allclose(ev.sample(j)[0], t, atol=1e-6)
     np.testing.assert_array_equal(ev.sample(j)[1], u)
-    # same parameters: no reconversion; other parameters: another file
-    load_dataset("fsdd", "test", channels=16, progress=False)
+    # same parameters: the cached file is read, not rewritten; other parameters: another file
+    again = fsdd_events("test", channels=16, progress=False)
     assert files[0].stat().st_mtime_ns == mtime
+    np.testing.assert_array_equal(again.units, test.events.units)
+    # repeated loads in one process share the events read once
+    assert load_dataset("fsdd", "test", channels=16, progress=False).events is test.events
     load_dataset("fsdd", "test", channels=8, workers=1, progress=False)
     assert len(list((cache / "fsdd").glob("spiking_fsdd_*_test.h5"))) == 2

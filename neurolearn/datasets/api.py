@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -78,6 +80,34 @@ def _loader(name: str) -> Callable[..., SpikeEvents]:
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
+#: Official splits read recently, keyed by dataset, split, options and data/cache folders, so
+#: that train/valid/test loads of one run read (or convert) each file once. Their arrays are
+#: read-only.
+_RECENT: "OrderedDict[tuple, SpikeEvents]" = OrderedDict()
+_RECENT_MAX = 4
+
+
+def _official_split(name: str, split: str, options: dict) -> SpikeEvents:
+    try:
+        # options that do not change the result are not part of the key
+        same = {k: v for k, v in options.items() if k not in ("progress", "workers")}
+        key = (name, split, tuple(sorted(same.items())),
+               os.environ.get("NEUROLEARN_DATA_DIR"), os.environ.get("NEUROLEARN_CACHE_DIR"))
+        hash(key)
+    except TypeError:  # unhashable option values: no caching
+        return _loader(name)(split, **options)
+    if key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _RECENT[key]
+    events = _loader(name)(split, **options)
+    for arr in (events.times, events.units, events.offsets, events.labels):
+        arr.flags.writeable = False
+    _RECENT[key] = events
+    while len(_RECENT) > _RECENT_MAX:
+        _RECENT.popitem(last=False)
+    return events
+
+
 def load_events(name: str, split: str = "train", *, valid_fraction: float | None = None,
                 seed: int = 0, **options) -> SpikeEvents:
     """Spike events of one split of a dataset (no binning).
@@ -101,6 +131,8 @@ def load_events(name: str, split: str = "train", *, valid_fraction: float | None
     Returns
     -------
     SpikeEvents
+        For an official split, the same (read-only) object is returned for repeated calls
+        with the same arguments; subsets are new objects.
 
     Raises
     ------
@@ -115,17 +147,16 @@ def load_events(name: str, split: str = "train", *, valid_fraction: float | None
     info = DATASETS[name]
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
-    load = _loader(name)
     if valid_fraction is not None and split in ("train", "valid"):
         if not 0 < valid_fraction < 1:
             raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
-        train = load("train", **options)
+        train = _official_split(name, "train", options)
         keep, held = stratified_split(train.labels, valid_fraction, seed)
         return train.subset(keep if split == "train" else held)
     if split == "valid" and "valid" not in info.splits:
         raise ValueError(f"{name} has no official validation set: pass valid_fraction (e.g. "
                          f"0.1) to hold out part of the training set")
-    return load(split, **options)
+    return _official_split(name, split, options)
 
 
 def load_dataset(name: str, split: str = "train", *, dt_ms: float = 1.0,
