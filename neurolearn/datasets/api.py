@@ -64,7 +64,10 @@ def _loader(name: str) -> Callable[..., SpikeEvents]:
     if name == "shd" or name == "ssc":
         from .shd import heidelberg_events
 
-        return lambda split, **kw: heidelberg_events(name, split, **kw)
+        def heidelberg(split, download: bool | None = None, progress: bool = True):
+            return heidelberg_events(name, split, download=download, progress=progress)
+
+        return heidelberg
     if name == "fsdd":
         from .fsdd import fsdd_events
 
@@ -87,7 +90,21 @@ _RECENT: "OrderedDict[tuple, SpikeEvents]" = OrderedDict()
 _RECENT_MAX = 4
 
 
+def _check_options(name: str, load: Callable, options: dict) -> None:
+    import inspect
+
+    params = inspect.signature(load).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [k for k in params if k != "split"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; accepted: "
+                         f"{', '.join(accepted)}")
+
+
 def _official_split(name: str, split: str, options: dict) -> SpikeEvents:
+    _check_options(name, _loader(name), options)
     try:
         # options that do not change the result are not part of the key
         same = {k: v for k, v in options.items() if k not in ("progress", "workers")}

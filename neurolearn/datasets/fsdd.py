@@ -299,6 +299,13 @@ def fsdd_events(split: str = "train", channels: int = 700, download: bool | None
 
     if split not in ("train", "test"):
         raise ValueError(f"FSDD has splits 'train' and 'test', not {split!r}")
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(CochleaParams)} - {"channels"}
+    unknown = sorted(set(cochlea) - fields)
+    if unknown:
+        raise ValueError(f"fsdd: unknown option(s) {', '.join(unknown)}; accepted: channels, "
+                         f"download, workers, progress, {', '.join(sorted(fields))}")
     params = CochleaParams(channels=int(channels), **cochlea)
     files = spiking_fsdd_files(params, download, workers, progress)
     return read_shd(files[split], name="fsdd", class_names=FSDD_CLASSES)
