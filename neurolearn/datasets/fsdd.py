@@ -208,6 +208,9 @@ def convert_recordings(paths: list[Path], params: CochleaParams = CochleaParams(
         else:
             import multiprocessing
 
+            from .cochlea import compiled_kernel
+
+            compiled_kernel()  # build (or load) it once here; forked workers inherit it
             # fork where available (children inherit the imported modules; they use numpy and
             # scipy only); spawn elsewhere
             methods = multiprocessing.get_all_start_methods()
