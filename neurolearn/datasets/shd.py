@@ -192,12 +192,24 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None, name: str |
                 if np.ndim(value) >= 1 and len(value) == len(labels):
                     extra[key] = (np.asarray(_decoded(value)) if np.asarray(value).dtype.kind
                                   in "SO" else np.asarray(value))
-    times_list = [np.asarray(t, dtype=np.float64).ravel() for t in times]
-    units_list = [np.asarray(u).astype(np.int64).ravel() for u in units]
-    for i, (t, u) in enumerate(zip(times_list, units_list)):
-        if t.shape != u.shape:
-            raise ValueError(f"{path}: sample {i} has {t.size} spike times but {u.size} units")
-    max_unit = max((int(u.max()) for u in units_list if u.size), default=-1)
+    counts_t = np.fromiter((np.size(t) for t in times), dtype=np.int64, count=len(times))
+    counts_u = np.fromiter((np.size(u) for u in units), dtype=np.int64, count=len(units))
+    bad = np.flatnonzero(counts_t != counts_u)
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(f"{path}: sample {i} has {counts_t[i]} spike times but {counts_u[i]} "
+                         f"units")
+    # concatenate in the stored dtypes (fast), then cast once
+    cat_t = (np.concatenate([np.ravel(t) for t in times]) if len(times)
+             else np.zeros(0)).astype(np.float32)
+    cat_u = (np.concatenate([np.ravel(u) for u in units]) if len(units)
+             else np.zeros(0, dtype=np.int64))
+    if len(cat_u) and cat_u.min() < 0:
+        raise ValueError(f"{path}: spikes/units holds a negative channel {cat_u.min()}")
+    cat_u = cat_u.astype(np.int32)
+    offsets = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(counts_t, out=offsets[1:])
+    max_unit = int(cat_u.max()) if len(cat_u) else -1
     if n_channels is None:
         if "n_channels" in attrs:
             n_channels = int(attrs["n_channels"])
@@ -214,10 +226,9 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None, name: str |
         else:
             n_classes = int(labels.max()) + 1 if len(labels) else 0
             class_names = tuple(str(i) for i in range(n_classes))
-    return SpikeEvents.from_lists(
-        times_list, units_list, labels, n_channels, class_names=class_names,
-        name=name or path.name.split(".")[0], extra=extra,
-        meta={"meta_info": meta_info, "attrs": attrs, "path": str(path)})
+    return SpikeEvents(cat_t, cat_u, offsets, labels, n_channels, class_names=class_names,
+                       name=name or path.name.split(".")[0], extra=extra,
+                       meta={"meta_info": meta_info, "attrs": attrs, "path": str(path)})
 
 
 def write_shd(path: str | os.PathLike, events: SpikeEvents, *, times_dtype=np.float32,
