@@ -27,7 +27,16 @@ valid_fraction=None, seed=0, max_samples=None, **options) -> SpikeDataset``
   ``subset(indices)``.
 * :func:`load_events` returns the unbinned :class:`SpikeEvents` (times in seconds, float32;
   channel indices, int32; CSR offsets; int64 labels; per-sample ``extra`` such as
-  ``speaker``).
+  ``speaker``). An official split is read (or converted) once per process and shared
+  (read-only arrays) by later calls with the same arguments.
+* Options (``**options``) per dataset: ``fsdd``: ``channels`` (700), ``workers``,
+  ``progress``, ``download`` and the cochlear parameters of
+  :class:`~neurolearn.datasets.cochlea.CochleaParams` (``f_min_hz``, ``f_max_hz``, ``gain``,
+  ``tau_ms``, ``refractory_ms``, ``compression``, ``bandwidth_factor``); ``shd``/``ssc``:
+  ``download``, ``progress``; ``nmnist``: ``variant`` (``"auto" | "small" | "full"``),
+  ``download``, ``progress``; ``braille``: ``threshold`` (1.0), ``path``. Unknown options
+  raise ``ValueError``.
+* Default ``duration_ms``: fsdd 1000, shd 1400, ssc 1000, nmnist 350, braille 2000.
 
 Datasets (``DATASETS[name]`` holds classes, channels, splits, default duration)
 ----------------------------------------------------------------------------------
