@@ -1,0 +1,100 @@
+"""Zoo neurons simulated with Brian2 against analytic solutions and published firing patterns."""
+
+import numpy as np
+import pytest
+from brian2 import Quantity, mV, ms, nA, second
+
+from neurolearn import load_model
+from neurolearn.brian import NetworkSpec
+
+
+def lif_rate(I, tau_m, R=100e6, v_rest=-70e-3, v_reset=-70e-3, v_th=-50e-3, t_ref=2e-3):
+    """Firing rate of the LIF neuron under constant current I (SI units):
+    1 / (t_ref + tau_m ln((R I + v_rest - v_reset) / (R I + v_rest - v_th))), zero below
+    rheobase R I <= v_th - v_rest (Gerstner, Kistler, Naud & Paninski 2014, eq. 1.11)."""
+    drive = R * I
+    if drive + v_rest <= v_th:
+        return 0.0
+    return 1.0 / (t_ref + tau_m * np.log((drive + v_rest - v_reset) / (drive + v_rest - v_th)))
+
+
+def test_lif_constant_current_rate_is_analytic():
+    currents = np.array([0.19, 0.199, 0.25, 0.4, 0.8, 0.4])          # nA; rheobase 0.2 nA
+    tau_m = np.array([20, 20, 20, 20, 20, 10.0])                       # ms, per neuron
+    net = NetworkSpec(dt=0.01 * ms)
+    net.add_population("lif", "lif", len(currents), params={"tau_m": tau_m * ms},
+                       initial={"I_ext": currents * nA})
+    net.monitor_spikes("lif")
+    res = net.run(0.3 * second, backend="numpy")
+    trains = res.spikes["lif"].trains()
+    for k, (I, tau) in enumerate(zip(currents * 1e-9, tau_m * 1e-3)):
+        expected = lif_rate(I, tau)
+        if expected == 0:
+            assert len(trains[k]) == 0, f"{I} A is below rheobase but the neuron fired"
+            continue
+        isi = np.diff(np.asarray(trains[k]))
+        assert isi.size >= 7
+        measured = 1.0 / isi.mean()
+        assert measured == pytest.approx(expected, rel=0.005), (I, tau, measured, expected)
+
+
+def _izhikevich_trains(current=10.0, duration=500 * ms):
+    """RS, FS, IB and CH neurons (Izhikevich 2003, Fig. 2 parameter sets) under a constant
+    input of ``current`` mV/ms from rest; one population with per-neuron a, b, c, d."""
+    spec = load_model("izhikevich")
+    names = ["rs", "fs", "ib", "ch"]
+    sets = [spec.resolve_parameters(spec.presets[n]) for n in names]
+    params = {}
+    for p in "abcd":
+        values = [s[p] for s in sets]
+        params[p] = (Quantity(np.array([float(v) for v in values]), dim=values[0].dim)
+                     if isinstance(values[0], Quantity) else np.array(values, dtype=float))
+    net = NetworkSpec(dt=0.05 * ms)
+    net.add_population("izh", spec, 4, params=params,
+                       initial={"I_ext": current * mV / ms, "u": "b*(-65*mV)"})
+    net.monitor_spikes("izh")
+    res = net.run(duration, backend="numpy")
+    trains = res.spikes["izh"].trains()
+    return {n: np.asarray(t) * 1e3 for n, t in zip(names, trains)}   # ms
+
+
+def _bursts(times_ms, gap_ms=10.0):
+    """Split a spike train into bursts at intervals longer than ``gap_ms``; burst sizes."""
+    isi = np.diff(times_ms)
+    sizes, size = [], 1
+    for x in isi:
+        if x < gap_ms:
+            size += 1
+        else:
+            sizes.append(size)
+            size = 1
+    sizes.append(size)
+    return np.array(sizes), isi
+
+
+def test_izhikevich_presets_show_published_firing_patterns():
+    t = _izhikevich_trains()
+    # RS: "fire a few spikes with short interspike period and then the period increases"
+    # (spike-frequency adaptation), then regular.
+    rs = np.diff(t["rs"])
+    assert rs[-1] / rs[0] > 1.5                          # adaptation ratio
+    assert np.std(rs[2:]) / np.mean(rs[2:]) < 0.02       # regular after adapting
+    assert 10 < 1e3 / rs[-1] < 40                        # low steady rate (Hz)
+    # FS: "periodic trains ... with extremely high frequency practically without any
+    # adaptation": > 100 Hz, the steady train regular, and less adaptation than RS.
+    fs = np.diff(t["fs"])
+    assert 1e3 / fs[-1] > 100
+    steady = fs[fs.size // 4:]
+    assert np.std(steady) / np.mean(steady) < 0.01
+    assert fs[-1] / fs[0] < rs[-1] / rs[0]
+    # IB: "a stereotypical burst of spikes followed by repetitive single spikes"
+    sizes, ib = _bursts(t["ib"])
+    assert sizes[0] >= 3 and np.all(sizes[1:] == 1)
+    assert np.all(ib[: sizes[0] - 1] < 6) and np.all(ib[sizes[0] - 1:] > 25)
+    # CH: "stereotypical bursts of closely spaced spikes", inter-burst frequency up to 40 Hz
+    sizes, ch = _bursts(t["ch"])
+    assert sizes.size >= 6 and np.all(sizes[:-1] >= 3)
+    assert np.all(ch[ch < 10] < 6)                                   # intra-burst ISIs
+    onsets = t["ch"][np.r_[0, np.nonzero(ch >= 10)[0] + 1]]
+    burst_rate = 1e3 / np.mean(np.diff(onsets))                      # Hz
+    assert 10 < burst_rate < 40
