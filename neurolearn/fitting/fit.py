@@ -1,0 +1,414 @@
+"""``fit``: one entry point for fitting a neuron model to a target with an optimizer.
+
+>>> from neurolearn.fitting import fit, FICurveTarget
+>>> target = FICurveTarget.from_osb_json(".../313862167_analysis.json")
+>>> result = fit("lif", target, bounds={"tau_m": ("5 ms", "60 ms"), "R_m": ("50 Mohm", "1 Gohm"),
+...                                       "v_th": ("-60 mV", "-30 mV")},
+...              start={"tau_m": "20 ms", "R_m": "300 Mohm", "v_th": "-45 mV"},
+...              fixed={"v_rest": "-80 mV", "v_reset": "-80 mV"})
+>>> result.params["tau_m"], result.loss_history[-1]
+>>> result.save("out/")            # fit.json + fit_traces.npz, written atomically
+
+Parameters are model parameters (per-neuron ones, since every candidate is a neuron of one
+group) or the stimulus parameters ``stimulus_gain`` / ``stimulus_offset`` (amp) of targets with
+a dimensionless drive. Bounds are inclusive; the start point must lie inside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..io import atomic_path, atomic_write_json
+from ..spec import ModelError, NeuronModel, load_model, parse_quantity
+from .optimizers import Adam, OptimizerOutcome, get_optimizer
+from .simulate import simulate_batch
+
+__all__ = ["FitResult", "FitError", "fit", "parse_bounds", "STIMULUS_PARAMETERS"]
+
+#: Parameters of the stimulus rather than the model (targets with ``stimulus_units="1"``).
+STIMULUS_PARAMETERS = ("stimulus_gain", "stimulus_offset")
+
+
+class FitError(RuntimeError):
+    """A fit stopped (interrupted or failed); ``partial`` holds the best result so far (also
+    saved to ``out`` when one was given)."""
+
+    def __init__(self, message: str, partial: "FitResult | None" = None):
+        super().__init__(message)
+        self.partial = partial
+
+
+def _qstr(q) -> str:
+    if hasattr(q, "dim"):
+        from brian2.units.fundamentalunits import get_unit
+
+        if q.dim.is_dimensionless:
+            return repr(float(q))
+        return f"{float(q)!r} {get_unit(q.dim)!r}"
+    return repr(float(q))
+
+
+@dataclasses.dataclass
+class FitResult:
+    """Outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    model : str
+    params : dict of str -> Quantity
+        Fitted values (with units).
+    fixed : dict of str -> Quantity
+        Values held fixed.
+    loss : float
+    loss_history : list of float
+        Best loss after each generation (DE) or step (Adam).
+    n_evaluations : int
+        Parameter sets simulated.
+    converged : bool
+    status : str
+        ``"converged"``, ``"not_converged"``, ``"interrupted"`` or ``"failed"``.
+    message : str
+    optimizer : str
+    optimizer_options : dict
+    bounds : dict of str -> (Quantity, Quantity)
+    target : dict
+        The target's description.
+    predictions, measured : dict of str -> array
+        What the loss compared, for the fitted parameters and the data (f-I curve, features,
+        Gamma...).
+    traces : dict or None
+        ``t_s`` [time], ``v_mV`` [n_sweeps, time] of the fitted model, ``stimulus`` [time,
+        n_sweeps].
+    wall_s : float
+    """
+
+    model: str
+    params: dict
+    fixed: dict
+    loss: float
+    loss_history: list
+    n_evaluations: int
+    converged: bool
+    status: str
+    message: str
+    optimizer: str
+    optimizer_options: dict
+    bounds: dict
+    target: dict
+    predictions: dict = dataclasses.field(default_factory=dict)
+    measured: dict = dataclasses.field(default_factory=dict)
+    traces: dict | None = None
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict; every quantity as ``"<value> <SI unit>"`` plus ``*_si`` floats."""
+        def arr(x):
+            return np.asarray(x, float).tolist()
+
+        return {
+            "model": self.model, "status": self.status, "converged": self.converged,
+            "message": self.message, "loss": self.loss,
+            "params": {k: _qstr(v) for k, v in self.params.items()},
+            "params_si": {k: float(v) for k, v in self.params.items()},
+            "fixed": {k: _qstr(v) for k, v in self.fixed.items()},
+            "bounds": {k: [_qstr(lo), _qstr(hi)] for k, (lo, hi) in self.bounds.items()},
+            "loss_history": [float(x) for x in self.loss_history],
+            "n_evaluations": self.n_evaluations, "optimizer": self.optimizer,
+            "optimizer_options": self.optimizer_options, "target": self.target,
+            "predictions": {k: arr(v) for k, v in self.predictions.items()},
+            "measured": {k: arr(v) for k, v in self.measured.items()},
+            "wall_s": self.wall_s,
+        }
+
+    def save(self, directory: str | Path) -> dict:
+        """Write ``fit.json`` and (with traces) ``fit_traces.npz`` atomically.
+
+        Returns
+        -------
+        dict of str -> Path
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {"json": atomic_write_json(directory / "fit.json", self.to_dict())}
+        if self.traces is not None:
+            p = directory / "fit_traces.npz"
+            with atomic_path(p) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez_compressed(fh, **{k: np.asarray(v) for k, v in self.traces.items()})
+            paths["traces"] = p
+        return paths
+
+
+def parse_bounds(spec: NeuronModel, bounds: Mapping[str, Any]) -> dict:
+    """Check and convert bounds to Quantities.
+
+    Parameters
+    ----------
+    spec : NeuronModel
+    bounds : mapping of str -> (low, high)
+        Strings (``"5 ms"``) or Quantities; names are per-neuron model parameters or
+        :data:`STIMULUS_PARAMETERS`.
+
+    Returns
+    -------
+    dict of str -> (Quantity, Quantity)
+
+    Raises
+    ------
+    ValueError
+        Empty bounds, an unknown or shared parameter, a wrong unit, ``low >= high``, NaN, or
+        bounds outside the parameter's valid range in the model file (each message names the
+        parameter).
+    """
+    from brian2 import amp
+    from brian2.units.fundamentalunits import DimensionMismatchError, fail_for_dimension_mismatch
+
+    if not bounds:
+        raise ValueError("no parameter to fit: 'bounds' is empty")
+    out = {}
+    for name, pair in bounds.items():
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"bounds of '{name}' must be a pair (low, high), got {pair!r}")
+        lo, hi = (parse_quantity(x, name) for x in pair)
+        if name in STIMULUS_PARAMETERS:
+            ref = 1 * amp
+        elif name in spec.parameters:
+            p = spec.parameters[name]
+            if not p.per_neuron:
+                raise ValueError(f"parameter '{name}' of model '{spec.name}' is shared by all "
+                                 f"neurons and cannot be fitted with one group of candidates; "
+                                 f"declare it per_neuron in the model file or fix it")
+            ref = p.value
+        else:
+            raise ValueError(f"cannot fit '{name}': not a parameter of model '{spec.name}' "
+                             f"(its parameters: {', '.join(sorted(spec.parameters))}) nor one "
+                             f"of {', '.join(STIMULUS_PARAMETERS)}")
+        for x in (lo, hi):
+            try:
+                fail_for_dimension_mismatch(x, ref)
+            except DimensionMismatchError:
+                raise ValueError(f"bounds of '{name}': {x} does not have the units of "
+                                 f"{ref}") from None
+        flo, fhi = float(lo), float(hi)
+        if not (np.isfinite(flo) and np.isfinite(fhi)):
+            raise ValueError(f"bounds of '{name}' must be finite, got [{lo}, {hi}]")
+        if flo >= fhi:
+            raise ValueError(f"bounds of '{name}': low {lo} must be below high {hi}")
+        if name in spec.parameters:
+            p = spec.parameters[name]
+            if (p.low is not None and flo < float(p.low)) or \
+                    (p.high is not None and fhi > float(p.high)):
+                raise ValueError(f"bounds of '{name}' [{lo}, {hi}] leave the parameter's valid "
+                                 f"range [{p.low}, {p.high}] declared in {spec.path}")
+        out[name] = (lo, hi)
+    return out
+
+
+def _start_point(spec, bounds, start) -> np.ndarray:
+    start = dict(start or {})
+    unknown = set(start) - set(bounds)
+    if unknown:
+        raise ValueError(f"start value(s) given for {', '.join(sorted(unknown))}, which are "
+                         f"not being fitted (bounds: {', '.join(bounds)})")
+    u = []
+    for name, (lo, hi) in bounds.items():
+        if name in start:
+            x = parse_quantity(start[name], name)
+            source = "start value"
+        elif name in spec.parameters:
+            x = spec.parameters[name].value
+            source = "model default"
+        else:
+            x = (lo + hi) / 2
+            source = "midpoint"
+        fx, flo, fhi = float(x), float(lo), float(hi)
+        if not flo <= fx <= fhi:
+            raise ValueError(f"the {source} of '{name}' ({x}) lies outside its bounds "
+                             f"[{lo}, {hi}]; widen the bounds or give a start value inside "
+                             f"them")
+        u.append((fx - flo) / (fhi - flo))
+    return np.array(u)
+
+
+def _to_params(U: np.ndarray, bounds: dict) -> dict:
+    from brian2 import Quantity
+
+    out = {}
+    for k, (name, (lo, hi)) in enumerate(bounds.items()):
+        vals = float(lo) + U[:, k] * (float(hi) - float(lo))
+        out[name] = Quantity(vals, dim=lo.dim) if hasattr(lo, "dim") else vals
+    return out
+
+
+def _split(params: dict):
+    stim = {k: params.pop(k) for k in STIMULUS_PARAMETERS if k in params}
+    return params, stim
+
+
+def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolution",
+        start: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] | None = None,
+        backend: str = "numpy", out: str | Path | None = None, progress: bool = True,
+        method=None, optimizer_options: Mapping | None = None) -> FitResult:
+    """Fit a neuron model's parameters to a target.
+
+    Parameters
+    ----------
+    model : str, Path or NeuronModel
+        Zoo name, model file, or spec. Needs an ``I_ext`` current variable.
+    target : Target
+        :class:`~neurolearn.fitting.targets.EphysFeatureTarget`, ``FICurveTarget``,
+        ``TraceTarget`` or ``SpikeTrainTarget``.
+    bounds : mapping of str -> (low, high)
+        Parameters to fit and their inclusive bounds (see :func:`parse_bounds`).
+    optimizer : str or optimizer object
+        ``"differential_evolution"`` (default; gradient-free, one Brian2 group per generation)
+        or ``"adam"`` (gradient-based through the torch bridge; ``TraceTarget`` only).
+    start : mapping, optional
+        Start point (default: the model's defaults; the midpoint for stimulus parameters).
+    fixed : mapping, optional
+        Parameter values held fixed (overriding the model's defaults).
+    backend : str
+        Brian2 backend of the simulations (``numpy``, ``cython``, ``cpp_standalone``,
+        ``cuda_standalone``).
+    out : path, optional
+        Folder for ``fit.json`` / ``fit_traces.npz``; progress is checkpointed there
+        (``fit_progress.json``) after each generation, and a partial result is saved if the
+        fit is interrupted or fails.
+    progress : bool
+        Show a tqdm progress bar.
+    method : str or StateUpdateMethod, optional
+        State updater (default: the model's; allensdk's scheme for GLIF models).
+    optimizer_options : mapping, optional
+        Options of the optimizer (``popsize``, ``maxiter``, ``lr``, ``steps``...).
+
+    Returns
+    -------
+    FitResult
+        ``status`` tells whether it converged; a fit that did not converge still returns
+        the best parameters found (and warns).
+
+    Raises
+    ------
+    ValueError
+        Bad bounds, start outside the bounds, unknown parameters, a target/optimizer mismatch.
+    ModelError
+        Unknown model or bad fixed values.
+    FitError
+        The optimization was interrupted or crashed; ``.partial`` holds the best result so far.
+    """
+    from tqdm.auto import tqdm
+
+    spec = model if isinstance(model, NeuronModel) else load_model(model)
+    if not isinstance(spec, NeuronModel):
+        raise ModelError(f"'{spec.name}' is not a neuron model", spec.path, parameter="model")
+    bounds = parse_bounds(spec, bounds)
+    fixed_q = {k: parse_quantity(v, k) for k, v in (fixed or {}).items()}
+    overlap = set(fixed_q) & set(bounds)
+    if overlap:
+        raise ValueError(f"parameter(s) {', '.join(sorted(overlap))} are both fixed and fitted")
+    spec.resolve_parameters({k: v for k, v in fixed_q.items() if k in spec.parameters or
+                             k not in STIMULUS_PARAMETERS})
+    u0 = _start_point(spec, bounds, start)
+    drive = getattr(target, "stimulus_units", "amp") == "1"
+    if drive and "stimulus_gain" not in bounds and "stimulus_gain" not in fixed_q:
+        raise ValueError("this target's stimulus is dimensionless: fit or fix 'stimulus_gain' "
+                         "(amp per unit of stimulus)")
+    if not drive and set(STIMULUS_PARAMETERS) & (set(bounds) | set(fixed_q)):
+        raise ValueError("stimulus_gain/stimulus_offset only apply to targets with a "
+                         "dimensionless stimulus (stimulus_units='1')")
+    opt = get_optimizer(optimizer, **dict(optimizer_options or {}))
+    out_dir = Path(out) if out is not None else None
+    t_start = time.time()
+    state = {"best_u": u0.copy(), "best_loss": np.inf, "history": [], "n": 0}
+
+    def simulate(U, record_all=False):
+        params, stim_p = _split(_to_params(U, bounds))
+        fixed_model, fixed_stim = _split(dict(fixed_q))
+        params.update(fixed_model)
+        for k, v in fixed_stim.items():
+            stim_p.setdefault(k, v)
+        kwargs = {}
+        if drive:
+            kwargs = {"stimulus_gain": stim_p.get("stimulus_gain"),
+                      "stimulus_offset": stim_p.get("stimulus_offset")}
+        return simulate_batch(
+            spec, params, target.stimuli, target.dt, n_sets=len(U),
+            record_v=target.record_v or record_all,
+            record_sweeps=None if record_all else target.record_sweeps,
+            record_dt=target.record_dt if not record_all else
+            (target.record_dt or target.dt),
+            spike_times=target.spike_times_needed or record_all, method=method,
+            backend=backend, **kwargs)
+
+    def objective(U):
+        res = simulate(U)
+        L = np.asarray(target.loss(res), float)
+        state["n"] += len(L)
+        k = int(np.argmin(L))
+        if L[k] < state["best_loss"]:
+            state["best_loss"], state["best_u"] = float(L[k]), U[k].copy()
+        state["history"].append(state["best_loss"])
+        if out_dir is not None:
+            atomic_write_json(out_dir / "fit_progress.json", {
+                "generation": len(state["history"]), "best_loss": state["best_loss"],
+                "best_params": {n: _qstr(v[0]) for n, v in
+                                _to_params(state["best_u"][None], bounds).items()},
+                "loss_history": state["history"], "n_evaluations": state["n"]})
+        return L
+
+    def result_from(u, loss, history, n_eval, converged, status, message):
+        best = _to_params(np.asarray(u)[None], bounds)
+        params = {k: v[0] for k, v in best.items()}
+        preds, traces = {}, None
+        try:
+            res = simulate(np.asarray(u)[None], record_all=True)
+            preds = {k: np.asarray(v)[0] for k, v in target.predictions(res).items()}
+            traces = {"t_s": res.t, "v_mV": res.v[0] * 1e3 if res.v is not None else
+                      np.zeros((0, 0)), "stimulus": target.stimuli}
+        except Exception as exc:  # keep the parameters even if the replay fails
+            message += f" (replaying the fitted model failed: {exc})"
+        return FitResult(spec.name, params, fixed_q, float(loss), list(history), int(n_eval),
+                         bool(converged), status, message, opt.name, opt.options(),
+                         bounds, target.describe(), preds, target.measured(), traces,
+                         time.time() - t_start)
+
+    total = opt.maxiter + 1 if hasattr(opt, "maxiter") else opt.steps
+    bar = tqdm(total=total, desc=f"fit {spec.name} ({opt.name})", disable=not progress,
+               leave=False)
+    try:
+        if isinstance(opt, Adam):
+            from .gradient import differentiable_loss
+
+            loss_fn = differentiable_loss(spec, target, bounds, fixed_q, method=method)
+            outcome = opt.run(loss_fn, u0, progress=bar)
+            outcome.n_evaluations = len(outcome.history)
+        else:
+            outcome = opt.run(objective, u0, progress=bar)
+    except (KeyboardInterrupt, Exception) as exc:
+        bar.close()
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if isinstance(exc, (ValueError, ModelError)) and not state["history"]:
+            raise
+        partial = result_from(state["best_u"], state["best_loss"], state["history"],
+                              state["n"], False, status,
+                              f"{status} after {len(state['history'])} generations: "
+                              f"{type(exc).__name__}: {exc}; best parameters so far kept")
+        if out_dir is not None:
+            partial.save(out_dir)
+        raise FitError(partial.message, partial) from exc
+    bar.close()
+    status = "converged" if outcome.converged else "not_converged"
+    result = result_from(outcome.u, outcome.loss, outcome.history, outcome.n_evaluations,
+                         outcome.converged, status, outcome.message)
+    if not outcome.converged:
+        warnings.warn(f"fit of {spec.name}: {outcome.message}", RuntimeWarning, stacklevel=2)
+    if out_dir is not None:
+        result.save(out_dir)
+    return result

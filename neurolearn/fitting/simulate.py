@@ -1,0 +1,217 @@
+"""Many parameter sets x many stimulus sweeps as ONE Brian2 ``NeuronGroup``.
+
+The approach of brian2modelfitting (Teska, Stimberg et al. 2020): a candidate parameter set
+is a neuron, so an optimizer's whole population (and every sweep of the protocol) is simulated
+by one group, on any Brian2 backend (numpy, cython, cpp_standalone, cuda_standalone through
+:func:`neurolearn.brian.backends.use_backend`). Neuron ``k = set * n_sweeps + sweep`` gets the
+parameters of ``set`` and the injected current of ``sweep``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..spec import ModelError, NeuronModel
+
+__all__ = ["BatchResult", "simulate_batch", "default_method"]
+
+
+@dataclasses.dataclass
+class BatchResult:
+    """Output of :func:`simulate_batch`.
+
+    Attributes
+    ----------
+    counts : int array [n_sets, n_sweeps]
+        Spikes per neuron over the whole run.
+    spike_times : list (n_sets) of list (n_sweeps) of float arrays, or None
+        Spike times in s.
+    v : float array [n_sets, n_recorded_sweeps, n_samples] or None
+        Membrane potential in volt, sampled every ``record_dt`` (state after the step).
+    v_sweeps : int array
+        The sweeps ``v`` holds, in order.
+    t : float array [n_samples]
+        Sample times of ``v`` in s.
+    dt : float
+        Simulation time step in s.
+    """
+
+    counts: np.ndarray
+    spike_times: list | None
+    v: np.ndarray | None
+    v_sweeps: np.ndarray
+    t: np.ndarray
+    dt: float
+
+
+def default_method(spec: NeuronModel):
+    """State updater used for fitting a model: allensdk's scheme for the GLIF zoo models (see
+    :func:`neurolearn.glif.allen_glif_method`), else the model file's ``method``."""
+    if spec.name in {f"glif{k}" for k in range(1, 6)}:
+        from ..glif import allen_glif_method
+
+        return allen_glif_method()
+    return spec.method
+
+
+def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
+                   n_sets: int | None = None, initial: Mapping[str, Any] | None = None,
+                   record_v: bool = False, record_sweeps: Sequence[int] | None = None,
+                   record_dt=None, spike_times: bool = True, method=None,
+                   backend: str = "numpy", seed: int | None = None,
+                   current: str = "I_ext", stimulus_gain=None,
+                   stimulus_offset=None, stimulus_columns=None) -> BatchResult:
+    """Simulate ``n_sets`` parameter sets on every sweep of a stimulus protocol at once.
+
+    Parameters
+    ----------
+    spec : NeuronModel
+        Must have a current variable ``current`` (default ``I_ext``, in amp).
+    params : mapping of str -> Quantity (scalar or array [n_sets])
+        Parameter values; arrays give one value per set (the parameter must be
+        ``per_neuron``). Parameters not given keep the model's defaults.
+    stimuli : Quantity or float array [time, n_sweeps] (A)
+        Injected current; entry ``k`` drives the step from ``k*dt`` to ``(k+1)*dt``.
+    dt : Quantity
+        Time step.
+    n_sets : int, optional
+        Number of sets (default: length of the array parameters, else 1).
+    initial : mapping, optional
+        Initial values overriding the model's.
+    record_v : bool
+        Record the membrane potential ``v``.
+    record_sweeps : sequence of int, optional
+        Sweeps whose ``v`` is recorded (default all).
+    record_dt : Quantity, optional
+        Sampling interval of ``v`` (default ``dt``).
+    spike_times : bool
+        Keep spike times (else only counts).
+    method : str or StateUpdateMethod, optional
+        Default :func:`default_method`.
+    backend : str
+        ``"numpy"``, ``"cython"``, ``"cpp_standalone"`` or ``"cuda_standalone"``.
+    seed : int, optional
+        Seed of Brian2's generator (noisy models).
+    current : str
+        Name of the injected-current variable.
+    stimulus_gain, stimulus_offset : Quantity array [n_sets] (A), optional
+        With either given, ``stimuli`` is a dimensionless drive ``x(t)`` and neuron ``k`` of
+        set ``s`` receives ``gain[s]*x(t) + offset[s]`` (e.g. a sound envelope driving a
+        receptor neuron).
+    stimulus_columns : int array [n_sets, n_sweeps], optional
+        Column of ``stimuli`` driving each (set, sweep) neuron, for sets that follow different
+        protocols (population fits: one protocol per cell). Default: column ``sweep``; the
+        result then has ``n_sweeps = stimulus_columns.shape[1]`` sweeps per set.
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    ModelError
+        If the model has no ``current`` variable, a shared parameter is given per set, or a
+        value is out of the model's range (names the parameter).
+    ValueError
+        For NaN in the stimulus or inconsistent array lengths.
+    """
+    import brian2 as b2
+
+    from ..brian.backends import use_backend
+    from ..brian.build import make_neuron_group
+
+    drive = stimulus_gain is not None or stimulus_offset is not None
+    if drive and hasattr(stimuli, "dim"):
+        raise ValueError("with stimulus_gain/stimulus_offset the stimulus must be dimensionless")
+    stim = np.asarray(stimuli / b2.amp if hasattr(stimuli, "dim") else stimuli, dtype=float)
+    if stim.ndim == 1:
+        stim = stim[:, None]
+    if not np.all(np.isfinite(stim)):
+        raise ValueError("stimulus contains NaN or infinite values")
+    n_steps, n_sweeps = stim.shape
+    cols = None
+    if stimulus_columns is not None:
+        cols = np.asarray(stimulus_columns, dtype=int)
+        if cols.ndim != 2 or cols.min() < 0 or cols.max() >= n_sweeps:
+            raise ValueError(f"stimulus_columns must be an int array [n_sets, n_sweeps] with "
+                             f"values in [0, {n_sweeps - 1}]")
+        n_sweeps = cols.shape[1]
+    sizes = {k: np.size(v) for k, v in params.items() if np.ndim(v) > 0}
+    if n_sets is None:
+        n_sets = max(sizes.values()) if sizes else 1
+    for k, size in sizes.items():
+        if size != n_sets:
+            raise ValueError(f"parameter '{k}' has {size} values, expected {n_sets} (one per set)")
+        if k in spec.parameters and not spec.parameters[k].per_neuron:
+            raise ModelError(f"parameter '{k}' of model '{spec.name}' is shared by all neurons, "
+                             f"so it cannot differ between candidate parameter sets; fix it or "
+                             f"declare it per_neuron in the model file", spec.path, parameter=k)
+    per_neuron = {}
+    for k, v in params.items():
+        if np.ndim(v) > 0:
+            per_neuron[k] = np.repeat(v, n_sweeps) if hasattr(v, "dim") else \
+                np.repeat(np.asarray(v, float), n_sweeps)
+        else:
+            per_neuron[k] = v
+    n = n_sets * n_sweeps
+    rec = np.arange(n_sweeps) if record_sweeps is None else np.asarray(record_sweeps, int)
+    with use_backend(backend, seed=seed, dt=dt) as be:
+        group = make_neuron_group(spec, n, params=per_neuron, initial=initial, dt=dt,
+                                  method=method if method is not None else default_method(spec))
+        if current not in group.variables:
+            raise ModelError(f"model '{spec.name}' has no injected-current variable "
+                             f"'{current}' to apply the stimulus to", spec.path,
+                             parameter=current)
+        group.namespace["n_sweeps"] = n_sweeps
+        if drive:
+            def per_neuron_const(x, name):
+                x = np.zeros(n_sets) if x is None else np.asarray(x / b2.amp, float)
+                vals = np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x,
+                                                 (n_sets,)), n_sweeps)
+                # one row: a TimedArray keeps its last row after the end
+                return b2.TimedArray(vals[None, :] * b2.amp, dt=n_steps * dt, name=name)
+
+            group.namespace["fit_stimulus"] = b2.TimedArray(stim, dt=dt, name="fit_stimulus")
+            group.namespace["fit_gain"] = per_neuron_const(stimulus_gain, "fit_gain")
+            group.namespace["fit_offset"] = per_neuron_const(stimulus_offset, "fit_offset")
+            code = (f"{current} = fit_gain(t, i)*fit_stimulus(t, i % n_sweeps) "
+                    f"+ fit_offset(t, i)")
+        elif cols is not None:
+            if cols.shape[0] != n_sets:
+                raise ValueError(f"stimulus_columns has {cols.shape[0]} rows for {n_sets} sets")
+            group.namespace["fit_stimulus"] = b2.TimedArray(stim * b2.amp, dt=dt,
+                                                            name="fit_stimulus")
+            group.namespace["fit_column"] = b2.TimedArray(cols.reshape(1, -1).astype(float),
+                                                          dt=n_steps * dt, name="fit_column")
+            code = f"{current} = fit_stimulus(t, int(fit_column(t, i) + 0.5))"
+        else:
+            group.namespace["fit_stimulus"] = b2.TimedArray(stim * b2.amp, dt=dt,
+                                                            name="fit_stimulus")
+            code = f"{current} = fit_stimulus(t, i % n_sweeps)"
+        group.run_regularly(code, when="start")
+        spikes = b2.SpikeMonitor(group, record=spike_times)
+        objs = [group, spikes]
+        mon = None
+        if record_v:
+            idx = (np.arange(n_sets)[:, None] * n_sweeps + rec[None, :]).ravel()
+            mon = b2.StateMonitor(group, "v", record=idx, when="end",
+                                  dt=record_dt if record_dt is not None else dt)
+            objs.append(mon)
+        net = b2.Network(*objs)
+        net.run(n_steps * dt, namespace={})
+        be.build_and_run()
+        counts = np.asarray(spikes.count[:], dtype=int).reshape(n_sets, n_sweeps)
+        times = None
+        if spike_times:
+            trains = spikes.spike_trains()
+            times = [[np.asarray(trains[s * n_sweeps + w] / b2.second)
+                      for w in range(n_sweeps)] for s in range(n_sets)]
+        v = t = None
+        if mon is not None:
+            v = np.asarray(mon.v / b2.volt).reshape(n_sets, len(rec), -1)
+            t = np.asarray(mon.t / b2.second)
+        be.close()
+    return BatchResult(counts, times, v, rec, t if t is not None else np.zeros(0), float(dt))
