@@ -585,6 +585,9 @@ class _ModelLayer(nn.Module):
                     if W_rec is not None:
                         inc = inc + s @ W_rec[k]
                     S[tv] = S[tv] + inc
+                    if locate and not bool(torch.isfinite(S[tv]).all()):
+                        bad = ~torch.isfinite(S[tv])
+                        raise NonFiniteError(self.name, tv, n, float(S[tv][bad][0]))
                 # reset
                 for i, var in enumerate(cm.reset_targets):
                     target = cm.reset(i, S, P)
