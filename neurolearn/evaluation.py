@@ -111,7 +111,7 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     import torch
 
     from . import torch as nltorch
-    from .training import load_config, load_data, prediction_fn
+    from .training import load_config, load_test_set, prediction_fn
 
     run_dir = Path(run_dir)
     if not (run_dir / "network.h5").exists() or not (run_dir / "config.toml").exists():
@@ -122,7 +122,7 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     config = load_config(run_dir / "config.toml")
-    _, _, test = load_data(config)
+    test = load_test_set(config)
     indices = np.arange(len(test) if max_samples is None else min(max_samples, len(test)))
     x_all, labels = test.dense(indices)                  # [time, n, channels], [n]
     labels = np.asarray(labels)

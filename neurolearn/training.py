@@ -100,6 +100,7 @@ __all__ = [
     "evaluate_model",
     "train_from_config",
     "load_data",
+    "load_test_set",
     "build_network",
     "network_parameters",
     "readout_loss_fn",
@@ -169,6 +170,10 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         "model": _Key("str", "lif", "neuron model of the hidden layers: zoo name or file path"),
         "hidden": _Key("list[int]", [128], "sizes of the hidden layers", low=1),
         "recurrent": _Key("bool", True, "all-to-all recurrent weights within each hidden layer"),
+        "recurrent_scale": _Key("float", 0.1, "factor on the bridge's default initial "
+                                "recurrent weights (which alone drive a neuron to threshold; "
+                                "smaller values keep the initial dynamics input-driven)",
+                                low=0),
         "parameters": _Key("table", {}, "overrides of the model's parameters, e.g. "
                            "{t_ref = \"0 ms\"} (values with units, as in model files)"),
         "dtype": _Key("str", "float32", "floating-point precision of training",
@@ -185,6 +190,9 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
                       low=0, low_open=True),
         "parameters": _Key("list[str]", ["tau_m", "tau_syn"],
                            "per-neuron parameters made heterogeneous / trained"),
+        "tau_min_ms": _Key("float", 1.0, "lower bound of every time constant (initial draws "
+                           "and training are clamped to it); keeps exp(dt/tau) finite in "
+                           "float32", low=0, low_open=True),
     },
     "surrogate": {
         "name": _Key("str", "fast_sigmoid", "surrogate derivative of the spike",
@@ -983,9 +991,18 @@ def load_data(config: TrainingConfig, seed: int | None = None):
             n_valid = max(1, int(round(d["max_train_samples"] * frac / (1 - frac))))
         valid = load_dataset(d["dataset"], "valid", valid_fraction=frac, seed=seed,
                              max_samples=n_valid, **common)
-    test = load_dataset(d["dataset"], "test", seed=seed, max_samples=d["max_test_samples"],
-                        **common)
-    return train, valid, test
+    return train, valid, load_test_set(config, seed)
+
+
+def load_test_set(config: TrainingConfig, seed: int | None = None):
+    """The test set of a configuration (see :func:`load_data`)."""
+    from .datasets import load_dataset
+
+    d = config["data"]
+    seed = config["training"]["seed"] if seed is None else seed
+    return load_dataset(d["dataset"], "test", seed=seed, max_samples=d["max_test_samples"],
+                        dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], binary=d["binary"],
+                        **(d["options"] or {}))
 
 
 class _Dense:
@@ -1040,12 +1057,37 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int):
     surrogate = get_surrogate({"shape": sur["name"], "steepness": sur["steepness"],
                                "scale": sur["scale"], "normalize_peak": sur["normalize"]})
     gen = torch.Generator().manual_seed(int(config["training"]["seed"]))
-    return SpikingNetwork.build(
+    network = SpikingNetwork.build(
         n_in, list(net["hidden"]), n_classes, model=net["model"],
         dt=float(config['data']['dt_ms']) * 1e-3, recurrent=net["recurrent"],
         heterogeneity=het["configuration"], taus=list(het["parameters"]),
         distribution=het["distribution"], k=het["shape"], params=net["parameters"] or None,
         surrogate=surrogate, dtype=dtype, generator=gen, detach_reset=sur["detach_reset"])
+    _raise_tau_floor(network, het["tau_min_ms"])
+    with torch.no_grad():
+        for layer in network.layers:
+            if layer.W_rec is not None:
+                layer.W_rec.mul_(float(net["recurrent_scale"]))
+    return network
+
+
+def _raise_tau_floor(network, tau_min_ms: float) -> None:
+    """Clamp every time constant of every layer to >= ``tau_min_ms`` (stored values and the
+    bound used by later projections), so that the exact-integration coefficients such as
+    ``exp(dt/tau_m - dt/tau_syn)`` stay finite in float32 (with dt = 10 ms and the spec's
+    lower bound of 0.1 ms they overflow)."""
+    import torch
+
+    layers = list(network.layers) + ([network.readout] if network.readout is not None else [])
+    with torch.no_grad():
+        for layer in layers:
+            for name, (lo, hi) in list(layer.param_bounds.items()):
+                p = layer.spec.parameters.get(name)
+                if p is None or not p.is_time_constant or layer.param_units[name][0] != "ms":
+                    continue
+                lo = max(lo, float(tau_min_ms))
+                layer.param_bounds[name] = (lo, hi)
+                layer.raw_parameter(name).clamp_(lo, hi)
 
 
 def network_parameters(net) -> list:

@@ -307,7 +307,8 @@ def run_heterogeneity(dataset: str = "fsdd", seeds: int = 3, quick: bool = False
                 bar.update(1)
                 bar.set_postfix(last=f"{result['configuration']}/seed{result['seed']}")
     bar.close()
-    results = summarize_runs(out, dataset=dataset, backend=backend, progress=progress)
+    results = summarize_runs(out, dataset=dataset, backend=backend, progress=progress,
+                             detailed=not quick)
     results["wall_time_s"] = time.time() - t_start
     results["seeds"] = seeds
     results["quick"] = bool(quick)
@@ -356,7 +357,7 @@ def _allen_tau(progress: bool):
 
 
 def summarize_runs(out: str | os.PathLike, dataset: str = "fsdd", backend: str = "numpy",
-                   progress: bool = False) -> dict:
+                   progress: bool = False, detailed: bool = True) -> dict:
     """Collect the finished runs under ``out/runs`` into the experiment's results and figures.
 
     Parameters
@@ -366,6 +367,10 @@ def summarize_runs(out: str | os.PathLike, dataset: str = "fsdd", backend: str =
     dataset : str
     backend : str
         Which ``evaluation_<backend>.json`` to read.
+    detailed : bool
+        Write the Allen comparison's own tables and figures per configuration
+        (``out/allen/<configuration>``, bootstrap confidence intervals with 200 resamples);
+        without it only the two-sample statistics are computed (``--quick``).
 
     Returns
     -------
@@ -427,8 +432,10 @@ def summarize_runs(out: str | os.PathLike, dataset: str = "fsdd", backend: str =
             try:
                 from .. import allen
 
-                frame = allen.compare_learned(tau_all, out=out / "allen" / configuration,
-                                              table=allen_table, n_boot=200, n_perm=200,
+                frame = allen.compare_learned(tau_all, out=(out / "allen" / configuration
+                                                            if detailed else None),
+                                              table=allen_table, n_boot=200 if detailed else 0,
+                                              n_perm=200 if detailed else 100,
                                               learned_label=CONFIGURATION_LABELS[configuration],
                                               **ALLEN_SELECTION)
                 entry["allen_comparison"] = json.loads(frame.to_json(orient="records"))
