@@ -696,26 +696,29 @@ class Simulation:
                 src, tgt = self.groups[c.source], self.groups[c.target]
                 hom_delay = c.delay if (c.delay is not None and not isinstance(c.delay, str)
                                         and np.ndim(c.delay) == 0) else None
-                syn = make_synapses(c.spec, src, tgt, target_var=c.target_var,
-                                    params={k: v for k, v in c.params.items()
-                                            if not c.spec.parameters[k].per_neuron},
-                                    name=c.name, delay=hom_delay)
                 explicit = c.i is not None and not isinstance(c.j, str)
                 if explicit:
-                    syn.connect(i=c.i, j=c.j)
+                    connect = {"i": c.i, "j": c.j}
                 else:
-                    kwargs = {}
+                    connect = {}
                     if c.condition is not None:
-                        kwargs["condition"] = c.condition
+                        connect["condition"] = c.condition
                     if isinstance(c.j, str):
-                        kwargs["j"] = c.j
+                        connect["j"] = c.j
                     if c.p is not None:
-                        kwargs["p"] = c.p
-                    try:
-                        syn.connect(**kwargs)
-                    except Exception as exc:
-                        raise ModelError(f"connection '{c.name}': Brian2 cannot connect with "
-                                         f"{kwargs}: {exc}", parameter="condition") from None
+                        connect["p"] = c.p
+                try:
+                    # connected before any parameter is set: Brian2 refuses writes before
+                    syn = make_synapses(c.spec, src, tgt, target_var=c.target_var,
+                                        params={k: v for k, v in c.params.items()
+                                                if not c.spec.parameters[k].per_neuron},
+                                        name=c.name, delay=hom_delay, connect=connect)
+                except ModelError:
+                    raise
+                except Exception as exc:
+                    raise ModelError(f"connection '{c.name}': Brian2 cannot connect with "
+                                     f"{ {k: v for k, v in connect.items() if not isinstance(v, np.ndarray)} }: "
+                                     f"{exc}", parameter="condition") from None
                 for pname, value in c.params.items():
                     if c.spec.parameters[pname].per_neuron:
                         _assign(syn, pname, value, f"connection '{c.name}'")
@@ -923,6 +926,10 @@ class Simulation:
         folder. The simulation cannot run afterwards."""
         if not self._closed:
             self._closed = True
+            # built but never run: tell Brian2 the objects were used (else it warns on deletion)
+            for obj in self.groups.values():
+                if getattr(obj, "_network", None) is None:
+                    obj._network = self.network.id
             self.backend.close(delete_directory=delete_directory)
 
     def __enter__(self):
