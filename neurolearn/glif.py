@@ -461,16 +461,17 @@ def simulate_glif(configs: Sequence[GlifConfig], stimulus, dt=None, record_v: bo
     params = {k: _stack([c.params[k] for c in configs]) for k in configs[0].params}
     initial = {k: _stack([c.initial[k] for c in configs]) for k in configs[0].initial}
     n_steps = stim.shape[0]
-    old_target = b2.prefs.codegen.target
-    b2.prefs.codegen.target = target
-    try:
-        b2.start_scope()
+    from .brian.backends import use_backend
+
+    if target not in ("numpy", "cython"):
+        raise ValueError(f"simulate_glif runs in Brian2's runtime mode: target must be 'numpy' "
+                         f"or 'cython', got {target!r}")
+    with use_backend(target, dt=dt):
         group = make_neuron_group(spec, n, params=params, initial=initial, dt=dt,
                                   method=allen_glif_method() if allen_method else None)
         ta = b2.TimedArray(stim * b2.amp, dt=dt, name="glif_stimulus")
-        group.run_regularly("I_ext = glif_stimulus(t, i)", when="start",
-                            codeobj_class=None)
         group.namespace["glif_stimulus"] = ta
+        group.run_regularly("I_ext = glif_stimulus(t, i)", when="start")
         spikes = b2.SpikeMonitor(group)
         objs = [group, spikes]
         mon = None
@@ -478,9 +479,7 @@ def simulate_glif(configs: Sequence[GlifConfig], stimulus, dt=None, record_v: bo
             mon = b2.StateMonitor(group, "v", record=True, when="end", dt=dt)
             objs.append(mon)
         net = b2.Network(*objs)
-        net.run(n_steps * dt, namespace={"glif_stimulus": ta})
-    finally:
-        b2.prefs.codegen.target = old_target
+        net.run(n_steps * dt, namespace={})
     dt_s = float(dt)
     trains = spikes.spike_trains()
     times = [np.asarray(trains[i] / b2.second) for i in range(n)]
