@@ -111,3 +111,14 @@ def test_failed_run_keeps_existing_output_folder_untouched(capsys, tmp_path):
     assert code == 2 and "time constant must be > 0" in err
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert [p.name for p in out_dir.iterdir()] == ["mine.txt"]
+
+
+def test_cuda_backend_without_gpu_says_so_before_compiling(capsys, tmp_path, monkeypatch):
+    cuda = pytest.importorskip("neurolearn.brian.cuda")
+    pytest.importorskip("brian2cuda")
+    monkeypatch.setattr(cuda, "gpu_available", lambda: False)
+    code, out, err = run_cli(capsys, "lif", "--backend", "cuda_standalone",
+                             "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "no NVIDIA GPU" in err and "cpp_standalone" in err
+    assert list(tmp_path.iterdir()) == []

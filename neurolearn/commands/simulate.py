@@ -72,6 +72,17 @@ def run(args) -> int:
     from ..spec import ModelError
 
     check_backend(args.backend)
+    if args.backend == "cuda_standalone":
+        from ..brian import cuda
+
+        if not cuda.gpu_available():
+            from ..brian.backends import BackendUnavailableError
+
+            raise BackendUnavailableError(
+                "--backend cuda_standalone: this machine has no NVIDIA GPU (nvidia-smi lists "
+                "none), so the simulation cannot run here. To generate (and compile) the CUDA "
+                "project for another machine use the Python API: NetworkSpec.build(..., "
+                "backend='cuda_standalone', directory=DIR); or choose --backend cpp_standalone")
     params = _parse_params(args.param)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ModelError(f"--out {args.out} exists and is not a folder", parameter="out")
