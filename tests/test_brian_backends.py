@@ -12,12 +12,11 @@ difference of fast-math code could only change a spike if v came within ~1e-15 V
 threshold, which does not happen here (if it ever did, the test would point at it).
 """
 
-import os
 import time
 
 import numpy as np
 import pytest
-from brian2 import Hz, mV, ms, nA, second
+from brian2 import Hz, mV, ms, nA
 
 from neurolearn import ModelError
 from neurolearn.brian import BACKENDS, NetworkSpec, use_backend

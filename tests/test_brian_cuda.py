@@ -4,7 +4,6 @@ nvcc exists (slow: marked), run and compared with cpp_standalone where a GPU exi
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 from brian2 import Hz, ms, nA
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from brian2 import Hz, mV, ms, nA, nS, second
+from brian2 import Hz, mV, ms, nA, nS
 
 from neurolearn import ModelError, load_model
 from neurolearn.brian import NetworkSpec

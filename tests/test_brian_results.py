@@ -5,7 +5,7 @@ import json
 import h5py
 import numpy as np
 import pytest
-from brian2 import Hz, amp, mV, ms, nA, second, volt
+from brian2 import Hz, amp, ms, nA, second, volt
 
 from neurolearn.brian import NetworkSpec, Results, load_results
 from neurolearn.brian.results import FORMAT

@@ -58,7 +58,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, load_model, parse_quantity
-from .backends import (Backend, BackendUnavailableError, check_backend, run_standalone,
+from .backends import (BackendUnavailableError, check_backend, run_standalone,
                        build_standalone, use_backend)
 from .results import RateRecord, Results, SpikeTrains, StateRecord, quantity_to_str
 
@@ -766,7 +766,7 @@ class Simulation:
         self.timings["build_s"] = time.perf_counter() - t0
         return self
 
-    def _evaluate_expressions(self, only: set | None = None):
+    def _evaluate_expressions(self):
         for obj, var, expr in self._expressions:
             try:
                 setattr(obj, var, expr)
