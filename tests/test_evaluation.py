@@ -31,8 +31,8 @@ def test_compare_predictions():
 
 
 def test_chunk_size_fits_budget():
-    assert default_chunk_size(200, 10_000, budget_bytes=1e9) == 512
-    assert default_chunk_size(1000, 1_000_000, budget_bytes=1e9) == 16
+    assert default_chunk_size(200, 1_000, budget_bytes=1e9) == 512
+    assert default_chunk_size(1000, 1_000_000, budget_bytes=1e9) == 4
 
 
 @pytest.fixture(scope="module")

@@ -86,8 +86,9 @@ DATASET_DEFAULTS: dict[str, dict] = {
         "network": {"model": "lif", "hidden": [128], "recurrent": True},
         "heterogeneity": {"distribution": "gamma", "shape": 3.0,
                           "parameters": ["tau_m", "tau_syn"]},
-        "optimizer": {"lr_weights": 2e-3, "lr_tau": 2e-2, "schedule": "cosine"},
-        "training": {"epochs": 15, "batch_size": 64, "threads": 1},
+        "loss": {"logit_scale": 5.0},
+        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
+        "training": {"epochs": 20, "batch_size": 32, "threads": 1},
     },
     "braille": {
         "data": {"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0,
@@ -95,7 +96,8 @@ DATASET_DEFAULTS: dict[str, dict] = {
         "network": {"model": "lif", "hidden": [128], "recurrent": True},
         "heterogeneity": {"distribution": "gamma", "shape": 3.0,
                           "parameters": ["tau_m", "tau_syn"]},
-        "optimizer": {"lr_weights": 2e-3, "lr_tau": 2e-2, "schedule": "cosine"},
+        "loss": {"logit_scale": 5.0},
+        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
         "training": {"epochs": 30, "batch_size": 32, "threads": 1},
     },
     "nmnist": {
@@ -104,7 +106,8 @@ DATASET_DEFAULTS: dict[str, dict] = {
         "network": {"model": "lif", "hidden": [128], "recurrent": True},
         "heterogeneity": {"distribution": "gamma", "shape": 3.0,
                           "parameters": ["tau_m", "tau_syn"]},
-        "optimizer": {"lr_weights": 2e-3, "lr_tau": 2e-2, "schedule": "cosine"},
+        "loss": {"logit_scale": 5.0},
+        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
         "training": {"epochs": 20, "batch_size": 32, "threads": 1},
     },
     "shd": {
@@ -113,7 +116,8 @@ DATASET_DEFAULTS: dict[str, dict] = {
         "network": {"model": "lif", "hidden": [128], "recurrent": True},
         "heterogeneity": {"distribution": "gamma", "shape": 3.0,
                           "parameters": ["tau_m", "tau_syn"]},
-        "optimizer": {"lr_weights": 2e-3, "lr_tau": 2e-2, "schedule": "cosine"},
+        "loss": {"logit_scale": 5.0},
+        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
         "training": {"epochs": 20, "batch_size": 64, "threads": 1},
     },
     "ssc": {
@@ -122,7 +126,8 @@ DATASET_DEFAULTS: dict[str, dict] = {
         "network": {"model": "lif", "hidden": [128], "recurrent": True},
         "heterogeneity": {"distribution": "gamma", "shape": 3.0,
                           "parameters": ["tau_m", "tau_syn"]},
-        "optimizer": {"lr_weights": 2e-3, "lr_tau": 2e-2, "schedule": "cosine"},
+        "loss": {"logit_scale": 5.0},
+        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
         "training": {"epochs": 10, "batch_size": 128, "threads": 1},
     },
 }
@@ -280,10 +285,11 @@ def run_heterogeneity(dataset: str = "fsdd", seeds: int = 3, quick: bool = False
                         **opts)
     log.info("%s test set: %d samples, %d channels", dataset, len(test), test.n_channels)
 
-    jobs_list = [{"configuration": c, "seed": s, "config": cfg.to_dict(),
+    # seed-major order: an interrupted experiment has every configuration for the first seeds
+    jobs_list = [{"configuration": c, "seed": s, "config": configs[c, s].to_dict(),
                   "run_dir": str(out / "runs" / c / f"seed{s}"), "backend": backend,
                   "progress": False}
-                 for (c, s), cfg in configs.items()]
+                 for s in range(seeds) for c in CONFIGURATIONS]
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_list)))
     from tqdm.auto import tqdm
 
