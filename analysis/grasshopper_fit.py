@@ -170,7 +170,7 @@ def main(argv=None) -> int:
                                   for a, b in zip(sweeps(d1, spk1, 0, 10)[1], other_s)]))
     summary = {
         "window_ms": args.window_ms, "filter": args.filter,
-        "params": {k: f"{float(v)!r} {v.dim}" if hasattr(v, "dim") else float(v)
+        "params": {k: str(v.in_best_unit(precision=5)) if hasattr(v, "dim") else float(v)
                    for k, v in res.params.items()},
         "fit_status": res.status, "fit_loss": res.loss,
         "gamma_train_stimulus1_0_7s": g_train,
@@ -187,11 +187,12 @@ def main(argv=None) -> int:
     print(json.dumps(summary, indent=2))
 
     fig, axes = new_figure(2, 1, width=7, height=4, sharex=True)
-    t = np.arange(held_x.shape[0]) * DT_S
-    axes[0].plot(t * 1e3, held_x[:, 0], lw=0.6)
-    axes[0].set_ylabel("drive (z, dB)")
-    axes[1].eventplot([held_s[0], model_held[0]], lineoffsets=[1, 0], colors=["k", "C3"],
-                      linelengths=0.8)
+    show = int(round(0.3 / DT_S))  # first 300 ms of the held-out part
+    t = np.arange(show) * DT_S
+    axes[0].plot(t * 1e3, held_x[:show, 0], lw=0.6)
+    axes[0].set_ylabel("STA-filtered drive (z)")
+    axes[1].eventplot([held_s[0][held_s[0] < 0.3] * 1e3, model_held[0][model_held[0] < 0.3] * 1e3],
+                      lineoffsets=[1, 0], colors=["k", "C3"], linelengths=0.8, linewidths=0.8)
     axes[1].set_yticks([0, 1])
     axes[1].set_yticklabels(["LIF", "recorded"])
     axes[1].set_xlabel("time from 7 s (ms)")

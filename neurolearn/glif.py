@@ -604,11 +604,13 @@ def compare_glif(configs: Sequence[GlifConfig], stimuli: Sequence[np.ndarray] | 
         ``v_rms_mV`` and ``v_max_abs_mV`` (over the steps allensdk records, i.e. outside spike
         cuts), ``max_spike_shift_steps``.
     """
-    stim = np.column_stack([np.asarray(s, float) for s in stimuli]) \
-        if not isinstance(stimuli, np.ndarray) or np.ndim(stimuli) == 1 and len(configs) == 1 \
-        else np.asarray(stimuli, float)
-    if stim.ndim == 1:
-        stim = stim[:, None]
+    if isinstance(stimuli, np.ndarray):
+        stim = np.asarray(stimuli, float)
+        stim = stim[:, None] if stim.ndim == 1 else stim
+    else:
+        stim = np.column_stack([np.asarray(s, float) for s in stimuli])
+    if stim.shape[1] != len(configs):
+        raise ValueError(f"{stim.shape[1]} stimuli for {len(configs)} configs")
     br = simulate_glif(configs, stim, target=target)
     out = []
     for k, cfg in enumerate(configs):

@@ -64,7 +64,10 @@ def load_fit_config(path: str | Path) -> dict:
     ValueError
         Malformed TOML or an unknown/missing key (naming the file and key).
     """
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
 
     path = Path(path)
     if not path.is_file():

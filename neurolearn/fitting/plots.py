@@ -30,6 +30,8 @@ def plot_fit(result, stem: str | Path) -> list[Path]:
 
     kind = result.target.get("kind")
     m, p = result.measured, result.predictions
+    if not p:  # the replay of the fitted model failed: only the loss history
+        kind = "none"
     fig, axes = new_figure(1, 3, width=10, height=3.2)
     a0, a1, a2 = axes
     if kind == "fi_curve":
@@ -67,7 +69,7 @@ def plot_fit(result, stem: str | Path) -> list[Path]:
         a0.set_xticklabels(keys, rotation=45, ha="right", fontsize=7)
         a0.set_ylabel("fitted / measured (1)")
         a1.axis("off")
-    else:
+    elif kind == "spike_train":
         g = np.ravel(p.get("gamma", []))
         a0.bar(range(len(g)), g, color="C3")
         a0.set_xlabel("sweep")
@@ -78,6 +80,9 @@ def plot_fit(result, stem: str | Path) -> list[Path]:
         a1.set_xlabel("sweep")
         a1.set_ylabel(label("firing rate", "Hz"))
         a1.legend(frameon=False, fontsize=8)
+    else:
+        a0.axis("off")
+        a1.axis("off")
     a2.semilogy(np.arange(1, len(result.loss_history) + 1),
                 np.maximum(result.loss_history, 1e-12), "k.-")
     a2.set_xlabel("generation / step")

@@ -408,7 +408,10 @@ class FICurveTarget(Target):
             t = result.t
             win = (t >= self.iv_window[0]) & (t < self.iv_window[1])
             v = np.full((n_sets, len(self.amplitudes)), np.nan)
-            v[:, self.record_sweeps] = result.v[:, :, win].mean(axis=2)
+            v[:, result.v_sweeps] = result.v[:, :, win].mean(axis=2)
+            spiking = np.ones(len(self.amplitudes), bool)
+            spiking[self.record_sweeps] = False
+            v[:, spiking] = np.nan  # the I-V curve holds the sweeps without spikes
         return f, v
 
     def loss(self, result):
