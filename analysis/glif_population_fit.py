@@ -71,8 +71,8 @@ def main(argv=None) -> int:
                         usecols=["specimen__id", "tag__dendrite_type", "donor__species"])
     cells = cells.rename(columns={"specimen__id": "specimen_id"})
     t = table.merge(cells, on="specimen_id", how="left")
-    t["class"] = t["donor__species"].str.split().str[-1].fillna("?") + " " + \
-        t["tag__dendrite_type"].fillna("?")
+    species = t["donor__species"].map({"Mus musculus": "mouse", "Homo Sapiens": "human"})
+    t["class"] = species.fillna("?") + " " + t["tag__dendrite_type"].fillna("?")
     classes = [c for c, n in t["class"].value_counts().items() if n >= 10]
     qs = [("R_mohm", "R (MOhm)"), ("C_pf", "C (pF)"), ("tau_ms", "tau_m (ms)"),
           ("threshold_mv", "threshold (mV)")]
