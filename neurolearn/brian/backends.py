@@ -352,6 +352,14 @@ def use_backend(name: str, directory: str | os.PathLike | None = None,
         if switched:
             reset_device()
         _restore_prefs(saved_prefs)
+        if name == "cuda_standalone":
+            try:  # brian2cuda caches what it detected under our preferences: forget it
+                from brian2cuda.utils import gputools
+
+                gputools.reset_cuda_installation()
+                gputools.reset_gpu_selection()
+            except ImportError:  # pragma: no cover
+                pass
         try:
             defaultclock.dt = saved_dt
         except Exception:  # pragma: no cover
