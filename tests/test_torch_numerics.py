@@ -249,3 +249,41 @@ def test_losses_and_regulariser():
     reg = float(rate_regulariser(spikes, 1e-3, upper_hz=100.0, lower_hz=300.0))
     # upper: mean over neurons of relu(r - 100)^2 = (400^2 + 0)/2; lower: relu(300 - 250)^2
     assert reg == pytest.approx(400.0 ** 2 / 2 + 50.0 ** 2)
+
+
+def test_fused_reset_and_spike_matmul_match_plain_autograd(monkeypatch):
+    """The memory-saving autograd functions give the same gradients as the plain formula
+    ``where(spiked, target, old) + (s - s.detach()) (target - old)`` and ``s @ W``."""
+    import neurolearn.torch.layers as layers
+
+    g = torch.Generator().manual_seed(0)
+    net = SpikingNetwork.build(10, [16], 3, model="alif", dt="1 ms", generator=g,
+                               heterogeneity="het_init_het_train", dtype=torch.float64,
+                               weight_gain=3.0)
+    x = (torch.rand(80, 4, 10, generator=g) < 0.1).double()
+    y = torch.tensor([0, 1, 2, 0])
+
+    def grads():
+        net.zero_grad()
+        readout_loss(net(x), y).backward()
+        return {n: p.grad.clone() for n, p in net.named_parameters()}
+
+    fused = grads()
+    assert float(net.spikes[0].mean()) > 0.02
+
+    class PlainReset:
+        @staticmethod
+        def apply(old, target, s, hard):
+            return torch.where(hard, target, old) + (s - s.detach()) * (target - old)
+
+    class PlainMatmul:
+        @staticmethod
+        def apply(s, W):
+            return s @ W
+
+    monkeypatch.setattr(layers, "_HardReset", PlainReset)
+    monkeypatch.setattr(layers, "_SpikeMatmul", PlainMatmul)
+    plain = grads()
+    for name in fused:
+        assert torch.allclose(fused[name], plain[name], rtol=1e-12, atol=0), name
+        assert float(plain[name].abs().max()) > 0, name

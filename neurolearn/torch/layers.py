@@ -66,6 +66,42 @@ PEREZ_NIEVES_CONFIGS = {
 _LAST_NEVER = -(10 ** 12)  # "no spike yet" (Brian2 initialises lastspike to -1e4 s)
 
 
+class _HardReset(torch.autograd.Function):
+    """``where(spiked, target, old)`` whose gradient w.r.t. the (0/1 surrogate) spike ``s`` is
+    ``target - old``: the derivative of ``old + s (target - old)`` at ``s`` in {0, 1}, with
+    the exact forward values of Brian2's reset. Saves one float tensor and one bool mask."""
+
+    @staticmethod
+    def forward(ctx, old, target, s, hard):
+        ctx.save_for_backward(hard, target - old)
+        ctx.target_shape = target.shape
+        return torch.where(hard, target, old)
+
+    @staticmethod
+    def backward(ctx, grad):
+        hard, diff = ctx.saved_tensors
+        g_target = torch.where(hard, grad, 0.0)
+        if g_target.shape != ctx.target_shape:
+            g_target = g_target.sum_to_size(ctx.target_shape)
+        return torch.where(hard, 0.0, grad), g_target, grad * diff, None
+
+
+class _SpikeMatmul(torch.autograd.Function):
+    """``s @ W`` for 0/1 spikes, saving ``s`` as uint8 (4x less memory than float32)."""
+
+    @staticmethod
+    def forward(ctx, s, W):
+        ctx.save_for_backward(s.to(torch.uint8), W)
+        return s @ W
+
+    @staticmethod
+    def backward(ctx, grad):
+        s8, W = ctx.saved_tensors
+        gs = grad @ W.t() if ctx.needs_input_grad[0] else None
+        gW = s8.to(grad.dtype).t() @ grad if ctx.needs_input_grad[1] else None
+        return gs, gW
+
+
 class NonFiniteError(FloatingPointError):
     """NaN or inf appeared in a forward pass.
 
@@ -453,8 +489,8 @@ class _ModelLayer(nn.Module):
         flat = x.reshape(T * B, self.n_in)
         sparse = self.sparse_input
         if sparse is None:
-            sparse = flat.numel() > 0 and bool((flat != 0).float().mean() < 0.1) and \
-                not flat.requires_grad
+            sparse = flat.numel() > 0 and \
+                int(torch.count_nonzero(flat)) < 0.1 * flat.numel() and not flat.requires_grad
         if sparse:
             out = torch.sparse.mm(flat.to_sparse(), W)
         else:
@@ -492,7 +528,9 @@ class _ModelLayer(nn.Module):
         T, B, _ = x.shape
         P = self.effective_parameters()
         C = self.cm.coefficients(P)
-        drive = self._drive(x)
+        # one view per step: indexing drive[n] inside the loop would make autograd build a
+        # full-size zero gradient per step (quadratic in T); unbind's backward stacks once
+        drive = [d.unbind(0) for d in self._drive(x)]
         S = self.cm.initial_state(P, (B, self.n))
         last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64)
         ref = self.cm.refractory_steps(P) if self.spiking else 0
@@ -583,7 +621,8 @@ class _ModelLayer(nn.Module):
                 for k, tv in enumerate(self.targets):
                     inc = drive[k][n]
                     if W_rec is not None:
-                        inc = inc + s @ W_rec[k]
+                        inc = inc + (s @ W_rec[k] if smooth or not grad
+                                     else _SpikeMatmul.apply(s, W_rec[k]))
                     S[tv] = S[tv] + inc
                     if locate and not bool(torch.isfinite(S[tv]).all()):
                         bad = ~torch.isfinite(S[tv])
@@ -594,11 +633,12 @@ class _ModelLayer(nn.Module):
                     old = S[var]
                     if smooth:
                         S[var] = old + s * (target - old)
+                    elif grad and not self.detach_reset:
+                        if not isinstance(target, torch.Tensor):
+                            target = torch.as_tensor(target, dtype=old.dtype)
+                        S[var] = _HardReset.apply(old, target, s, hard)
                     else:
-                        new_v = torch.where(hard, target, old)
-                        if grad and not self.detach_reset:
-                            new_v = new_v + (s - s.detach()) * (target - old)
-                        S[var] = new_v
+                        S[var] = torch.where(hard, target, old)
                 spikes.append(s)
             else:
                 for k, tv in enumerate(self.targets):
