@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     h.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds per configuration "
                    "(default 3)")
     h.add_argument("--quick", action="store_true",
-                   help="smoke run (~2 minutes): few samples, 1 seed, 2 epochs")
+                   help="smoke run (~2 minutes): 500 samples, 64 neurons, 3 epochs, 1 seed")
     h.add_argument("--out", default="results/heterogeneity", metavar="DIR",
                    help="output folder (default results/heterogeneity)")
     h.add_argument("--jobs", type=int, default=None, metavar="N",

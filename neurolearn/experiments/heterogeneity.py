@@ -133,9 +133,9 @@ DATASET_DEFAULTS: dict[str, dict] = {
 }
 
 #: Changes for ``--quick`` (a smoke run of about two minutes on two cores).
-QUICK_OVERRIDES = {"data": {"max_train_samples": 200, "max_test_samples": 40},
-                   "network": {"hidden": [32]},
-                   "training": {"epochs": 2, "batch_size": 32}}
+QUICK_OVERRIDES = {"data": {"max_train_samples": 500, "max_test_samples": 100},
+                   "network": {"hidden": [64]},
+                   "training": {"epochs": 3, "batch_size": 32}}
 
 #: Allen cells the learned tau_m are compared with (filters of :func:`neurolearn.allen.select`).
 ALLEN_SELECTION = {"species": "mouse"}
