@@ -124,7 +124,8 @@ def make_plastic_synapses(spec, source, target, connect: Any = True, w_init=None
         Presynaptic and postsynaptic groups. For ``rstdp`` the target must carry the
         ``dopamine`` variable: build it with
         ``make_neuron_group(..., synapse_models=[(spec, target_var)])``; this function sets
-        the target's ``tau_d`` and ``d_tonic`` to the synapse model's values.
+        the target's ``tau_dopamine`` and ``dopamine_tonic`` to the synapse model's ``tau_d``
+        and ``d_tonic``.
     connect : bool, str, dict or (i, j) tuple
         Passed to ``Synapses.connect``: ``True`` (all to all), a condition string, a dict of
         keyword arguments (``{"p": 0.1}``), or a tuple of index arrays ``(i, j)``.
@@ -160,7 +161,8 @@ def make_plastic_synapses(spec, source, target, connect: Any = True, w_init=None
     spec = _as_spec(spec)
     values = spec.resolve_parameters(params)
     if _uses_dopamine(spec):
-        missing = [v for v in ("dopamine", "tau_d", "d_tonic") if v not in target.variables]
+        missing = [v for v in ("dopamine", "tau_dopamine", "dopamine_tonic")
+                   if v not in target.variables]
         if missing:
             raise ModelError(f"synapse model '{spec.name}' reads the postsynaptic dopamine, but "
                              f"the target group '{target.name}' has no '{missing[0]}': build it "
@@ -201,8 +203,8 @@ def make_plastic_synapses(spec, source, target, connect: Any = True, w_init=None
     if w_init is not None:
         syn.w = w_init
     if _uses_dopamine(spec):
-        target.tau_d = values["tau_d"]
-        target.d_tonic = values["d_tonic"]
+        target.tau_dopamine = values["tau_d"]
+        target.dopamine_tonic = values["d_tonic"]
         target.dopamine = values["d_tonic"]
     return syn
 
@@ -585,7 +587,8 @@ def reward_network_operation(reward: Callable[[Any], float], targets, dt=None,
         group of the network and returns the dopamine to add now (0 for none).
     targets : group or list of groups with a ``dopamine`` variable
     dt : Quantity, optional
-        How often ``reward`` is called (default: every time step).
+        How often ``reward`` is called (default: every time step), at the end of the step
+        (after this step's spikes were propagated), so the dopamine is seen from the next step.
 
     Returns
     -------
@@ -608,13 +611,16 @@ def reward_network_operation(reward: Callable[[Any], float], targets, dt=None,
                          parameter="backend")
     targets = dopamine_targets(targets)
 
+    from brian2 import second
+
     def _deliver(t):
-        amount = float(reward(t))
+        now = np.asarray(t[:] if hasattr(t, "get_item") else t, dtype=float).item() * second
+        amount = float(reward(now))
         if amount:
             for g in targets:
                 g.dopamine_[:] = g.dopamine_[:] + amount
 
-    return NetworkOperation(_deliver, dt=dt, name=name)
+    return NetworkOperation(_deliver, dt=dt, when="end", name=name)
 
 
 @dataclasses.dataclass

@@ -1,0 +1,307 @@
+"""Reproduction of Song, Miller & Abbott (2000), "Competitive Hebbian learning through
+spike-timing-dependent synaptic plasticity", Nat. Neurosci. 3:919, Fig. 2.
+
+One conductance-based integrate-and-fire neuron (tau_m = 20 ms, V_rest = -70 mV, threshold
+-54 mV, reset -60 mV, E_ex = 0 mV, E_in = -70 mV, tau_ex = tau_in = 5 ms) receives 1000
+excitatory Poisson inputs with additive STDP (zoo model ``stdp_additive``: A+ = 0.005 g_max,
+A-/A+ = 1.05, tau+ = tau- = 20 ms, weights in [0, g_max], g_max = 0.015 of the leak
+conductance) and 200 fixed inhibitory Poisson inputs at 10 Hz (g_in = 0.05 of the leak
+conductance). The paper's results checked here:
+
+* after 100 s the weight distribution is bimodal: nearly all weights lie near 0 or near g_max
+  (we report the fraction within 10 % of either bound);
+* the output rate settles to a value that depends only weakly on the input rate, while with
+  the same initial weights held fixed (no STDP) it rises steeply with the input rate.
+
+One neuron per input rate (and one control neuron per rate, same inputs and initial weights,
+STDP amplitudes set to 0) run side by side in one network, so one standalone project covers
+the whole figure.
+
+Run::
+
+    python analysis/song2000_stdp.py --out results/song2000 --duration-s 100
+
+writes ``song2000.json`` and ``song2000_weights.{pdf,svg,png}``; ``--backend cuda_standalone
+--generate-only`` writes the CUDA project without compiling or running it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["NEURON_PARAMS", "poisson_trains", "build_and_run", "summarize", "main"]
+
+#: Song et al. (2000) neuron, as parameters of the zoo's ``lif_cond`` (g_l = 10 nS, C_m = 200 pF).
+NEURON_PARAMS = {"C_m": "200 pF", "g_l": "10 nS", "v_rest": "-70 mV", "E_e": "0 mV",
+                 "E_i": "-70 mV", "tau_e": "5 ms", "tau_i": "5 ms", "v_th": "-54 mV",
+                 "v_reset": "-60 mV", "t_ref": "0 ms"}
+G_MAX_NS = 0.15   # 0.015 * g_l
+G_INH_NS = 0.5    # 0.05 * g_l
+
+
+def poisson_trains(rates_hz, duration_s: float, dt_s: float, rng: np.random.Generator):
+    """Bernoulli-per-step Poisson spike trains drawn in NumPy (identical on every backend).
+
+    Parameters
+    ----------
+    rates_hz : array, shape (n,)
+        Rate of each source in Hz.
+    duration_s, dt_s : float
+        Length and time step in seconds.
+
+    Returns
+    -------
+    (indices, times_s) : arrays, shape (n_spikes,)
+        Source index and spike time (on the dt grid) of every spike, sorted by time.
+    """
+    rates = np.asarray(rates_hz, dtype=float)
+    n_steps = int(round(duration_s / dt_s))
+    idx, steps = [], []
+    chunk = max(1, int(2e7 // max(rates.size, 1)))  # rows drawn per call (a prefix of a
+    # longer run draws the same numbers: Generator.random fills row after row)
+    for start in range(0, n_steps, chunk):
+        stop = min(n_steps, start + chunk)
+        s, i = np.nonzero(rng.random((stop - start, rates.size)) < rates * dt_s)
+        steps.append(s + start)
+        idx.append(i)
+    return np.concatenate(idx), np.concatenate(steps) * dt_s
+
+
+def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 40.0),
+                  duration_s: float = 100.0, seed: int = 1, dt_ms: float = 0.1,
+                  n_exc: int = 1000, n_inh: int = 200, inputs: str = "poisson",
+                  controls: bool = True, record_every_s: float = 1.0, directory=None,
+                  generate_only: bool = False, weight_dependence: str = "additive") -> dict:
+    """Build and run the Song et al. (2000) network, one neuron per input rate.
+
+    Parameters
+    ----------
+    backend : str
+        ``numpy``, ``cython``, ``cpp_standalone`` or ``cuda_standalone``.
+    rates_hz : sequence of float
+        Excitatory input rate of each neuron (Hz).
+    duration_s : float
+        Simulated time (paper: 100 s and more).
+    seed : int
+        Seed of the initial weights and of the inputs.
+    dt_ms : float
+        Time step in ms.
+    n_exc, n_inh : int
+        Excitatory (plastic) and inhibitory (fixed, 10 Hz) inputs per neuron.
+    inputs : {"poisson", "generator"}
+        ``"poisson"``: Brian2 ``PoissonGroup`` (drawn by the backend's generator);
+        ``"generator"``: trains drawn in NumPy and replayed by a ``SpikeGeneratorGroup``, so
+        that every backend sees the same spikes (used to compare backends).
+    controls : bool
+        Add one neuron per rate with the same inputs and initial weights and no plasticity.
+    weight_dependence : {"additive", "multiplicative"}
+        STDP model (additive: the paper).
+
+    Returns
+    -------
+    dict
+        Initial and final weights (siemens) ``[neuron, input]``, recorded weights
+        ``[neuron, input, time]``, output spike times, wall times.
+    """
+    from brian2 import (Network, PoissonGroup, SpikeGeneratorGroup, SpikeMonitor,
+                        StateMonitor, Hz, ms, nS, second)
+
+    from neurolearn import load_model
+    from neurolearn.brian.backends import use_backend
+    from neurolearn.brian.build import make_neuron_group, make_synapses
+    from neurolearn.brian.plasticity import make_plastic_synapses, stdp_model
+
+    rates = np.asarray(rates_hz, dtype=float)
+    n_rates = rates.size
+    n_post = n_rates * (2 if controls else 1)
+    # separate streams: the first second of a longer run sees the same inputs as a 1 s run
+    rng_w, rng_exc, rng_inh = (np.random.default_rng(s)
+                               for s in np.random.SeedSequence(seed).spawn(3))
+    w0_ns = rng_w.uniform(0, G_MAX_NS, size=(n_rates, n_exc))
+    w0 = w0_ns * 1e-9
+    exc_rate = np.repeat(rates, n_exc)           # source k*n_exc + m -> neuron k (and control)
+    dt = dt_ms * ms
+    stdp = stdp_model(weight_dependence, "all_to_all")
+    params = {"w_max": G_MAX_NS * nS}
+    t0 = time.perf_counter()
+    if inputs == "generator":
+        exc_i, exc_t = poisson_trains(exc_rate, duration_s, dt_ms * 1e-3, rng_exc)
+        inh_i, inh_t = poisson_trains(np.full(n_rates * n_inh, 10.0), duration_s,
+                                      dt_ms * 1e-3, rng_inh)
+    elif inputs != "poisson":
+        raise ValueError(f"inputs must be 'poisson' or 'generator', got {inputs!r}")
+    with use_backend(backend, seed=seed, dt=dt, directory=directory) as be:
+        neuron = make_neuron_group(load_model("lif_cond"), n_post, params=NEURON_PARAMS,
+                                   name="neurons")
+        if inputs == "poisson":
+            exc_src = PoissonGroup(n_rates * n_exc, rates=exc_rate * Hz, name="exc_inputs")
+            inh_src = PoissonGroup(n_rates * n_inh, rates=10 * Hz, name="inh_inputs")
+        else:
+            exc_src = SpikeGeneratorGroup(n_rates * n_exc, exc_i, exc_t * second,
+                                          name="exc_inputs")
+            inh_src = SpikeGeneratorGroup(n_rates * n_inh, inh_i, inh_t * second,
+                                          name="inh_inputs")
+        src = np.arange(n_rates * n_exc)
+        plastic = make_plastic_synapses(stdp, exc_src, neuron, connect=(src, src // n_exc),
+                                        w_init=w0_ns.ravel() * nS, params=params,
+                                        name="plastic")
+        objs = [neuron, exc_src, inh_src, plastic]
+        if controls:
+            fixed = make_plastic_synapses(stdp, exc_src, neuron,
+                                          connect=(src, n_rates + src // n_exc),
+                                          w_init=w0_ns.ravel() * nS, name="fixed",
+                                          params={**params, "A_plus": 0, "A_minus": 0})
+            objs.append(fixed)
+        inh_idx = np.arange(n_rates * n_inh)
+        inh_post = np.concatenate([inh_idx // n_inh] + ([n_rates + inh_idx // n_inh]
+                                                        if controls else []))
+        inh_pre = np.concatenate([inh_idx] * (2 if controls else 1))
+        inh = make_synapses(load_model("static_conductance"), inh_src, neuron,
+                            target_var="g_i", name="inh", connect=(inh_pre, inh_post))
+        inh.w = G_INH_NS * nS
+        w_mon = StateMonitor(plastic, "w", record=True, dt=record_every_s * second,
+                             name="w_mon")
+        spikes = SpikeMonitor(neuron, name="spikes")
+        net = Network(*objs, inh, w_mon, spikes)
+        net.run(duration_s * second, report=None)
+        if be.is_standalone:
+            if generate_only:
+                be.build_and_run(compile=False, run=False)
+                return {"generated": str(be.directory), "backend": backend,
+                        "generate_s": time.perf_counter() - t0}
+            be.build_and_run()
+        out = {
+            "backend": backend, "seed": seed, "rates_hz": rates, "duration_s": duration_s,
+            "dt_ms": dt_ms, "n_exc": n_exc, "n_inh": n_inh, "inputs": inputs,
+            "weight_dependence": weight_dependence, "w_max_s": G_MAX_NS * 1e-9,
+            "w_initial_s": w0,
+            "w_final_s": np.asarray(plastic.w_[:]).reshape(n_rates, n_exc).copy(),
+            "record_t_s": np.asarray(w_mon.t_[:]).copy(),
+            "w_recorded_s": np.asarray(w_mon.w_[:]).reshape(n_rates, n_exc, -1).copy(),
+            "spike_i": np.asarray(spikes.i[:]).copy(),
+            "spike_t_s": np.asarray(spikes.t_[:]).copy(),
+            "n_post": n_post, "controls": controls,
+            "wall_total_s": time.perf_counter() - t0,
+            "wall_build_s": be.timings.get("build_s"), "wall_run_s": be.timings.get("run_s"),
+        }
+        if be.is_standalone:
+            be.close()
+    return out
+
+
+def bimodal_fraction(w, w_max, tol: float = 0.1) -> float:
+    """Fraction of weights within ``tol * w_max`` of 0 or of ``w_max``."""
+    w = np.asarray(w, dtype=float) / float(w_max)
+    return float(np.mean((w <= tol) | (w >= 1 - tol)))
+
+
+def summarize(raw: dict, rate_window_s: float = 20.0) -> dict:
+    """Numbers of the reproduction (JSON-ready; rates in Hz, weights as fractions of g_max).
+
+    ``output_rate_hz``: rate of each plastic neuron in the last ``rate_window_s`` seconds;
+    ``control_rate_hz``: the same for the control neurons (fixed initial weights).
+    """
+    rates = np.asarray(raw["rates_hz"], dtype=float)
+    n_rates = rates.size
+    dur = raw["duration_s"]
+    win = min(rate_window_s, dur)
+    late = raw["spike_t_s"] >= dur - win
+    counts = np.bincount(raw["spike_i"][late], minlength=raw["n_post"]) / win
+    w_max = raw["w_max_s"]
+    frac = [bimodal_fraction(w, w_max) for w in raw["w_final_s"]]
+    frac0 = [bimodal_fraction(w, w_max) for w in raw["w_initial_s"]]
+    slope = np.polyfit(rates, counts[:n_rates], 1)[0] if n_rates > 1 else float("nan")
+    out = {
+        "paper": "Song, Miller & Abbott (2000) Nat. Neurosci. 3:919, Fig. 2",
+        "backend": raw["backend"], "seed": raw["seed"], "simulated_s": dur,
+        "dt_ms": raw["dt_ms"], "weight_dependence": raw["weight_dependence"],
+        "input_rate_hz": rates.tolist(),
+        "fraction_within_10pct_of_bounds": frac,
+        "fraction_within_10pct_of_bounds_initial": frac0,
+        "fraction_near_w_max": [float(np.mean(w / w_max >= 0.9)) for w in raw["w_final_s"]],
+        "weight_std_over_w_max": [float(np.std(w / w_max)) for w in raw["w_final_s"]],
+        "weight_std_over_w_max_initial": [float(np.std(w / w_max))
+                                          for w in raw["w_initial_s"]],
+        "output_rate_window_s": win,
+        "output_rate_hz": counts[:n_rates].tolist(),
+        "output_rate_slope_hz_per_hz": float(slope),
+        "wall_total_s": raw["wall_total_s"], "wall_build_s": raw["wall_build_s"],
+        "wall_run_s": raw["wall_run_s"],
+    }
+    if raw["controls"]:
+        out["control_rate_hz"] = counts[n_rates:].tolist()
+        out["control_rate_slope_hz_per_hz"] = float(np.polyfit(rates, counts[n_rates:], 1)[0]) \
+            if n_rates > 1 else float("nan")
+    return out
+
+
+def plot(summary: dict, raw: dict, stem: Path) -> list:
+    """Figure: final weight histograms, weights over time, output rate vs input rate."""
+    from neurolearn.figures import label, new_figure, save_figure
+
+    fig, (ax1, ax2, ax3) = new_figure(1, 3, width=7.0, height=2.4)
+    w_max = raw["w_max_s"]
+    bins = np.linspace(0, 1, 26)
+    for k, r in enumerate(summary["input_rate_hz"]):
+        ax1.hist(raw["w_final_s"][k] / w_max, bins=bins, histtype="step", label=f"{r:g} Hz")
+    ax1.set_xlabel(label("weight / g_max", None))
+    ax1.set_ylabel("synapses")
+    ax1.legend(title=f"after {summary['simulated_s']:g} s")
+    k_mid = min(1, len(summary["input_rate_hz"]) - 1)
+    w_t = raw["w_recorded_s"][k_mid] / w_max
+    t = raw["record_t_s"]
+    for q, ls in ((10, ":"), (50, "-"), (90, "--")):
+        ax2.plot(t, np.percentile(w_t, q, axis=0), color="k", ls=ls, label=f"{q}th pct.")
+    ax2.set_xlabel(label("time", "s"))
+    ax2.set_ylabel(label("weight / g_max", None))
+    ax2.set_title(f"input {summary['input_rate_hz'][k_mid]:g} Hz")
+    ax2.legend()
+    ax3.plot(summary["input_rate_hz"], summary["output_rate_hz"], "o-", label="STDP")
+    if "control_rate_hz" in summary:
+        ax3.plot(summary["input_rate_hz"], summary["control_rate_hz"], "s--", color="0.5",
+                 label="fixed weights")
+    ax3.set_xlabel(label("input rate", "Hz"))
+    ax3.set_ylabel(label("output rate", "Hz"))
+    ax3.legend()
+    return save_figure(fig, stem)
+
+
+def main(argv=None) -> int:
+    """Command line: see the module docstring."""
+    from neurolearn.io import atomic_write_json
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--backend", default="cpp_standalone")
+    parser.add_argument("--duration-s", type=float, default=100.0)
+    parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dt-ms", type=float, default=0.1)
+    parser.add_argument("--generate-only", action="store_true",
+                        help="standalone: write the project, do not compile or run it")
+    parser.add_argument("--project-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.duration_s <= 0:
+        parser.error("--duration-s must be > 0")
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw = build_and_run(args.backend, args.rates_hz, args.duration_s, args.seed, args.dt_ms,
+                        directory=args.project_dir, generate_only=args.generate_only)
+    if args.generate_only:
+        atomic_write_json(args.out / f"song2000_{args.backend}_project.json", raw)
+        print(json.dumps(raw))
+        return 0
+    summary = summarize(raw)
+    plot(summary, raw, args.out / "song2000_weights")
+    atomic_write_json(args.out / "song2000.json", summary)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

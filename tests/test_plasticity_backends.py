@@ -1,0 +1,120 @@
+"""Plasticity across backends: numpy and cpp_standalone agree, shortened Song et al. (2000)
+and Izhikevich (2007) reproductions on cpp_standalone, CUDA project generation.
+
+Each cpp_standalone project is compiled once per module (10-60 s); the analysis scripts'
+``build_and_run`` are the code under test, imported from ``analysis/``.
+"""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
+
+
+def load_analysis(name):
+    spec = importlib.util.spec_from_file_location(name, ANALYSIS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+song = load_analysis("song2000_stdp")
+izh = load_analysis("izhikevich2007_distal_reward")
+
+needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                                    reason="cpp_standalone needs a C++ compiler")
+SONG = dict(rates_hz=[20.0], seed=1, dt_ms=0.5, inputs="generator", controls=False,
+            record_every_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def song_cpp(tmp_path_factory):
+    """20 s of the Song et al. network on cpp_standalone, inputs drawn in NumPy."""
+    return song.build_and_run("cpp_standalone", duration_s=20.0,
+                              directory=tmp_path_factory.mktemp("song_cpp"), **SONG)
+
+
+@needs_compiler
+def test_numpy_and_cpp_standalone_give_identical_weights(song_cpp):
+    """Same seed, same (NumPy-drawn) input spikes: after 1 s of plastic run the 1000 weights
+    on numpy equal those recorded at t = 1 s in the cpp_standalone run."""
+    raw = song.build_and_run("numpy", duration_s=1.0, **SONG)
+    k = int(np.flatnonzero(np.isclose(song_cpp["record_t_s"], 1.0))[0])
+    cpp_w = song_cpp["w_recorded_s"][0, :, k]
+    w_max = raw["w_max_s"]
+    assert np.mean(raw["w_final_s"][0] != raw["w_initial_s"][0]) > 0.9   # the run was plastic
+    np.testing.assert_allclose(raw["w_final_s"][0], cpp_w, rtol=1e-12, atol=1e-12 * w_max)
+    n_cpp = int(np.sum(song_cpp["spike_t_s"] < 1.0))
+    assert raw["spike_t_s"].size == n_cpp > 0
+
+
+@needs_compiler
+def test_song_20s_weights_move_apart(song_cpp):
+    """Additive STDP pushes weights towards the bounds (Song et al. 2000, Fig. 2).
+
+    Threshold: A+ = 0.5 % of g_max per pairing; at 20 Hz input the neuron first fires at
+    > 100 Hz, so each synapse takes part in ~10^3 pairings in 20 s and random-walks by about
+    sqrt(10^3) * 0.5 % ~ 15 % of g_max on top of the competitive drift. Hard bounds absorb
+    that spread, so the fraction of weights within 10 % of 0 or g_max (0.2 for the initial
+    uniform distribution) must rise by several points: we ask for +3 points, and for a mean
+    absolute change above 10 % of g_max (weights moved, not just jittered).
+    """
+    w0 = song_cpp["w_initial_s"][0]
+    w = song_cpp["w_final_s"][0]
+    w_max = song_cpp["w_max_s"]
+    before = song.bimodal_fraction(w0, w_max)
+    after = song.bimodal_fraction(w, w_max)
+    assert after >= before + 0.03
+    assert np.mean(np.abs(w - w0)) / w_max > 0.10
+    assert np.all((w >= 0) & (w <= w_max))
+
+
+@needs_compiler
+def test_izhikevich_rewarded_synapse_beats_the_99th_percentile(tmp_path):
+    """Distal reward, shortened: 200 neurons (160 exc, 40 inh; same in-degrees as the paper's
+    1000), 60 s, rewards 1-3 s after each n1 -> n2 pairing within 20 ms. A teacher kick to n2
+    5 ms after half of n1's spikes makes the pairing frequent (~25 rewards instead of the
+    ~1 per minute of the paper); eligibility, dopamine and delays are the paper's."""
+    raw = izh.build_and_run("cpp_standalone", duration_s=60.0, seed=2, n_exc=160, n_inh=40,
+                            teacher_probability=0.5, record_every_s=10.0, n_record=200,
+                            directory=tmp_path / "izh")
+    s = izh.summarize(raw)
+    assert s["n_rewards"] >= 10
+    assert np.all(np.diff(raw["reward_t_s"]) >= 0)
+    assert s["rewarded_weight_final_mv"] > s["others_final_percentiles_mv"]["p99"]
+    assert 0.5 < s["mean_rate_exc_hz"] < 2.0          # the paper's ~1 Hz background
+    assert np.all((raw["w_final_v"] >= 0) & (raw["w_final_v"] <= 4e-3 + 1e-12))
+
+
+@pytest.mark.slow
+@needs_compiler
+def test_izhikevich_full_size_rewarded_synapse_beats_the_99th_percentile(tmp_path):
+    """The paper's 1000-neuron network, 150 s with the teacher kick (about 60 rewards)."""
+    raw = izh.build_and_run("cpp_standalone", duration_s=150.0, seed=1,
+                            teacher_probability=0.5, directory=tmp_path / "izh_full")
+    s = izh.summarize(raw)
+    assert s["rewarded_weight_final_mv"] > s["others_final_percentiles_mv"]["p99"]
+
+
+def test_cuda_projects_are_generated(tmp_path):
+    """brian2cuda writes the CUDA project of the reward-modulated network (no GPU needed)."""
+    pytest.importorskip("brian2cuda")
+    out = izh.build_and_run("cuda_standalone", duration_s=1.0, n_exc=40, n_inh=10, n_syn=10,
+                            teacher_probability=0.5, directory=tmp_path / "izh_cuda",
+                            generate_only=True)
+    project = Path(out["generated"])
+    assert (project / "main.cu").is_file()
+    code = "\n".join(p.read_text() for p in (project / "code_objects").glob("*.cu"))
+    assert "eligibility" in code and "dopamine" in code
+
+
+@pytest.mark.slow
+def test_cuda_project_of_song_is_generated(tmp_path):
+    pytest.importorskip("brian2cuda")
+    out = song.build_and_run("cuda_standalone", rates_hz=[10.0], duration_s=1.0,
+                             directory=tmp_path / "song_cuda", generate_only=True)
+    assert (Path(out["generated"]) / "main.cu").is_file()
