@@ -139,6 +139,18 @@ def test_cli_train_reports_bad_config(tmp_path, capsys):
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+def test_cli_train_refuses_existing_run(tmp_path, capsys):
+    from neurolearn.cli import main
+    from neurolearn.training import load_config
+
+    path = _write(tmp_path, "[data]\ndataset='fsdd'\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text(load_config(path).to_toml())
+    assert main(["train", str(path), "--out", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
 # --- the loop -------------------------------------------------------------------------------
 def test_fit_learns_and_is_deterministic(tmp_path):
     a = run(tmp_path / "a", epochs=4)

@@ -7,11 +7,17 @@ __all__ = ["register"]
 
 
 def _run(args) -> int:
+    import sys
+
     from ..training import load_config, train_from_config
 
     config = load_config(args.config)
-    summary = train_from_config(config, args.out, resume=args.resume,
-                                progress=not args.no_progress)
+    try:
+        summary = train_from_config(config, args.out, resume=args.resume,
+                                    progress=not args.no_progress)
+    except FileExistsError as exc:
+        print(f"neurolearn train: error: {exc}", file=sys.stderr)
+        return 2
     print(f"test accuracy {100 * summary['test_accuracy']:.2f} % after "
           f"{summary['epochs']} epochs; results in {args.out}")
     return 0
