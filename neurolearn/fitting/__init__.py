@@ -16,6 +16,8 @@ See the README section "GLIF models and fitting" and ``neurolearn fit --help``.
 from .fit import STIMULUS_PARAMETERS, FitError, FitResult, fit, parse_bounds
 from .gamma import coincidence_factor, count_coincidences, intrinsic_reliability
 from .optimizers import Adam, DifferentialEvolution, get_optimizer
+from .population import (compare_with_glif1, fit_population, load_glif1_parameters,
+                         population_parameters)
 from .simulate import BatchResult, simulate_batch
 from .targets import (EphysFeatureTarget, FICurveTarget, SpikeTrainTarget, Target,
                       TraceTarget)
@@ -23,4 +25,6 @@ from .targets import (EphysFeatureTarget, FICurveTarget, SpikeTrainTarget, Targe
 __all__ = ["fit", "FitResult", "FitError", "parse_bounds", "STIMULUS_PARAMETERS",
            "coincidence_factor", "count_coincidences", "intrinsic_reliability",
            "Adam", "DifferentialEvolution", "get_optimizer", "BatchResult", "simulate_batch",
-           "Target", "TraceTarget", "SpikeTrainTarget", "FICurveTarget", "EphysFeatureTarget"]
+           "Target", "TraceTarget", "SpikeTrainTarget", "FICurveTarget", "EphysFeatureTarget",
+           "fit_population", "compare_with_glif1", "load_glif1_parameters",
+           "population_parameters"]
