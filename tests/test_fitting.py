@@ -260,3 +260,37 @@ def test_adam_recovers_lif_through_the_torch_bridge():
     assert float(res.params["tau_m"] / ms) == pytest.approx(12, rel=0.05)
     assert float(res.params["v_rest"] / mV) == pytest.approx(-65, rel=0.05)
     assert res.loss_history[-1] < res.loss_history[0]
+
+
+def test_trace_target_from_allen_nwb_layout(tmp_path):
+    """TraceTarget.from_allen_nwb reads sweeps through allensdk's NwbDataSet (a file in the
+    Allen ephys.nwb layout written here: 20 kHz, experiment epoch after a test pulse) and
+    block-averages them to dt."""
+    import h5py
+    from brian2 import ms
+
+    rate, n_pulse, n = 20000.0, 100, 400
+    path = tmp_path / "ephys.nwb"
+    rng = np.random.default_rng(0)
+    traces = {}
+    with h5py.File(path, "w") as f:
+        for number in (3, 4):
+            v = -0.07 + 0.001 * rng.standard_normal(n_pulse + n)
+            i = np.where(np.arange(n_pulse + n) >= n_pulse, 1e-10 * number, 0.0)
+            traces[number] = (v, i)
+            for epoch, start, count in (("Sweep", 0, n_pulse + n), ("Experiment", n_pulse, n)):
+                g = f.create_group(f"epochs/{epoch}_{number}")
+                for kind, data in (("stimulus", i), ("response", v)):
+                    g[f"{kind}/idx_start"] = start
+                    g[f"{kind}/count"] = count
+                    if epoch == "Sweep":
+                        g[f"{kind}/timeseries/data"] = data
+                        g[f"{kind}/timeseries/starting_time"] = 0.0
+                        g[f"{kind}/timeseries/starting_time"].attrs["rate"] = rate
+    t = TraceTarget.from_allen_nwb(path, [3, 4], dt=0.1 * ms)
+    v3 = traces[3][0][n_pulse:n_pulse + n + 1]
+    assert t.voltage.shape == (n // 2, 2)
+    assert np.allclose(t.voltage[:, 0], v3[:n].reshape(-1, 2).mean(axis=1))
+    assert np.allclose(t.stimuli[:, 1], 4e-10)
+    with pytest.raises(ValueError, match="not a multiple"):
+        TraceTarget.from_allen_nwb(path, [3], dt=0.075 * ms)

@@ -159,6 +159,70 @@ class TraceTarget(Target):
         self.dt = dt
         self.record_dt = dt
 
+    @classmethod
+    def from_allen_nwb(cls, path: str | Path, sweep_numbers: Sequence[int], dt=None,
+                       t_start: float = 0.0, t_stop: float | None = None,
+                       nan_policy: str = "raise") -> "TraceTarget":
+        """Voltage traces of Allen Cell Types sweeps (``ephys.nwb``, read by allensdk's
+        ``NwbDataSet``; download with ``CellTypesCache.get_ephys_data``).
+
+        Parameters
+        ----------
+        path : path
+            The cell's NWB file.
+        sweep_numbers : sequence of int
+            Sweeps to fit (their experiment epoch, i.e. without the test pulse).
+        dt : Quantity, optional
+            Simulation step; the recording (200 kHz at Allen) is block-averaged to it.
+            Default 0.1 ms; must be a multiple of the sampling interval.
+        t_start, t_stop : float (s)
+            Window from the start of the experiment epoch (default: all of it; sweeps of
+            different length are cut to the shortest).
+        nan_policy : {"raise", "omit"}
+
+        Raises
+        ------
+        FileNotFoundError
+            Missing file.
+        ValueError
+            Empty sweep list, ``dt`` not a multiple of the sampling interval, an empty window,
+            or NaN (see the constructor).
+        """
+        from allensdk.core.nwb_data_set import NwbDataSet
+        from brian2 import ms, second
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"NWB file not found: {path}")
+        if not len(sweep_numbers):
+            raise ValueError("no sweep number given")
+        dt = dt if dt is not None else 0.1 * ms
+        ds = NwbDataSet(str(path))
+        vs, cs = [], []
+        for number in sweep_numbers:
+            sw = ds.get_sweep(int(number))
+            rate = float(sw["sampling_rate"])
+            step = int(round(float(dt) * rate))
+            if step < 1 or abs(step / rate - float(dt)) > 1e-9:
+                raise ValueError(f"{path}: dt = {float(dt) * 1e3:g} ms is not a multiple of the "
+                                 f"sampling interval {1e3 / rate:g} ms of sweep {number}")
+            i0, i1 = (int(x) for x in sw["index_range"])
+            v = np.asarray(sw["response"], float)[i0:i1 + 1]
+            i = np.asarray(sw["stimulus"], float)[i0:i1 + 1]
+            a = int(round(t_start * rate))
+            b = len(v) if t_stop is None else min(len(v), int(round(t_stop * rate)))
+            n = (b - a) // step
+            if n <= 0:
+                raise ValueError(f"{path}: sweep {number} has no sample in "
+                                 f"[{t_start}, {t_stop}] s")
+            vs.append(v[a:a + n * step].reshape(n, step).mean(axis=1))
+            cs.append(i[a:a + n * step].reshape(n, step).mean(axis=1))
+        n = min(len(v) for v in vs)
+        target = cls(np.column_stack([v[:n] for v in vs]), np.column_stack([c[:n] for c in cs]),
+                     float(dt) * second, nan_policy=nan_policy)
+        target.source = {"file": str(path), "sweeps": [int(x) for x in sweep_numbers]}
+        return target
+
     def loss(self, result):
         sim = result.v * 1e3  # [n_sets, n_sweeps, time], mV
         data = self.voltage.T[None] * 1e3
