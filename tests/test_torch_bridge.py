@@ -101,3 +101,21 @@ def test_export_rejects_non_spike_input():
         to_brian2(net, x[:, :, :5])
     with pytest.raises(ValueError, match="spikes"):
         to_brian2(net, x * 0.5)
+
+
+def test_two_layer_feedforward_identity():
+    """Layer 2 receives layer 1's step-n spikes in the same step's synaptic slot, in both
+    engines."""
+    g = torch.Generator().manual_seed(5)
+    net = SpikingNetwork.build(12, [16, 10], 3, model="lif_cond", dt="0.1 ms",
+                               recurrent=False, heterogeneity="het_init_std_train",
+                               generator=g, dtype=torch.float64, weight_gain=4.0)
+    x = (torch.rand(150, 2, 12, generator=g) < 0.1).double()
+    with torch.no_grad():
+        readout = net(x).numpy()
+    export = to_brian2(net, x)
+    for k in range(2):
+        agreement = spike_agreement(net.spikes[k].numpy(), export.spikes[k])
+        assert agreement["n_a"] > 10, (k, agreement)
+        assert agreement["identical"], (k, agreement)
+    assert np.allclose(export.readout, readout, rtol=1e-9, atol=1e-12 * np.abs(readout).max())
