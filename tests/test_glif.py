@@ -135,3 +135,25 @@ def test_bad_configs(tmp_path, glif_root):
         load_glif_config(mixed)
     with pytest.raises(FileNotFoundError):
         load_glif_config(tmp_path / "nope.json")
+
+
+@pytest.mark.slow
+def test_glif5_cpp_standalone_matches_allensdk(glif_root):
+    """The custom state updater also generates C++: a GLIF5 config simulated through
+    neurolearn.fitting.simulate_batch on cpp_standalone equals allensdk's trace."""
+    from brian2 import second
+
+    from neurolearn.fitting import simulate_batch
+    from neurolearn.glif import (find_glif_configs, glif_check_stimuli, load_glif_config,
+                                 match_spikes, simulate_glif_allensdk)
+
+    cfg = load_glif_config(find_glif_configs(glif_root, 5, limit=1)[0])
+    stim = glif_check_stimuli(cfg, duration=0.1 * second)["noise"]
+    res = simulate_batch(cfg.spec, cfg.params, stim[:, None], cfg.dt, initial=cfg.initial,
+                         record_v=True, backend="cpp_standalone")
+    ref = simulate_glif_allensdk(cfg, stim)
+    ok = np.isfinite(ref["v"])
+    assert np.max(np.abs(res.v[0, 0][ok] - ref["v"][ok])) < 1e-9
+    steps = np.round(res.spike_times[0][0] / float(cfg.dt)).astype(int)
+    assert len(ref["spike_steps"]) >= 1
+    assert match_spikes(steps, ref["spike_steps"], 0) == len(ref["spike_steps"]) == len(steps)
