@@ -160,8 +160,6 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
                                 delay=(1 * second, 3 * second), amount=0.5)
         w_mon = StateMonitor(exc, "w", record=rec, dt=record_every_s * second, name="w_mon")
         counts = SpikeMonitor(neurons, record=False, name="counts")
-        n1n2 = SpikeMonitor(neurons, record=[n1, n2], name="n1n2") if backend in (
-            "numpy", "cython") else None
         pair_mon = SpikeMonitor(reward.critic, name="pairings")
         rew_mon = SpikeMonitor(reward.timers, name="rewards")
         objs = [neurons, exc, inh, thal, kick, w_mon, counts, pair_mon, rew_mon,

@@ -2,9 +2,6 @@
 against an event-by-event reference, the three-factor rule against its closed form, reward
 delivery (schedule, network_operation, pairing detector) and bad input."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from brian2 import (Network, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses, ms, mV,
@@ -17,17 +14,8 @@ from neurolearn.brian.plasticity import (RewardSchedule, deliver_rewards, make_p
                                          pairing_reward, reward_network_operation,
                                          simulate_stdp, stdp_model, stdp_reference, stdp_window)
 
-ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 STDP = ["stdp_additive", "stdp_additive_nearest", "stdp_multiplicative",
         "stdp_multiplicative_nearest", "stdp_triplet"]
-
-
-def load_analysis(name):
-    """Import an analysis script as a module (they are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ANALYSIS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_plasticity_models_are_in_the_zoo_with_sources():
