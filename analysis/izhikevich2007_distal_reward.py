@@ -252,7 +252,7 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
     ax1.set_xlabel(label("time", "min"))
     ax1.set_ylabel(label("synaptic weight", "mV"))
     ax1.set_ylim(-0.1, 4.2)
-    ax1.legend(loc="center right")
+    ax1.legend(loc="upper left")
     others = np.delete(raw["w_final_v"], raw["rewarded_index"]) * 1e3
     ax2.hist(others, bins=np.linspace(0, 4, 41), color="0.5")
     ax2.axvline(summary["rewarded_weight_final_mv"], color="C3", label="rewarded")
