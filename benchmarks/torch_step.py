@@ -7,8 +7,10 @@ steps, input spike density 2 %, float32, CPU; loss = cross-entropy on the max-ov
 readout; one step = forward + backward.
 
 Implementations
-    ``neurolearn``       SpikingNetwork.build(...), plain BPTT
-    ``neurolearn-lean``  the same with ``checkpoint_every=25`` (memory-lean mode)
+    ``neurolearn``       SpikingNetwork.build(...): the hidden LIF layer runs the fused time
+                         loop (one custom autograd function, hand-written adjoint)
+    ``neurolearn-step``  the same with ``fused=False``: step-by-step autograd (plain BPTT)
+    ``neurolearn-lean``  ``checkpoint_every=25`` (memory-lean mode, step-by-step)
     ``snntorch``         nn.Linear + snntorch.RSynaptic (all-to-all recurrence), snntorch
                          Synaptic readout without reset; input projection per step (the
                          library's documented usage)
@@ -71,6 +73,7 @@ def _build(impl, torch, device):
                                    recurrent=True, params={"t_ref": "0 ms"},
                                    check_finite=True,
                                    checkpoint_every=25 if impl == "neurolearn-lean" else None,
+                                   fused=False if impl == "neurolearn-step" else None,
                                    generator=torch.Generator().manual_seed(1))
         net = net.to(device)
 
@@ -195,8 +198,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--impl", nargs="*", default=["neurolearn", "neurolearn-lean", "snntorch",
-                                                  "norse"])
+    ap.add_argument("--impl", nargs="*", default=["neurolearn", "neurolearn-step",
+                                                  "neurolearn-lean", "snntorch", "norse"])
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -226,7 +229,7 @@ def main(argv=None) -> int:
           f"input density {DENSITY:.0%}, float32, {args.device}, {args.threads} thread(s)")
     base = {k: v for k, v in results.items() if k in ("snntorch", "norse")}
     lean_mem = min((v["peak_mb"] for v in base.values() if v.get("peak_mb")), default=None)
-    for impl in ("neurolearn", "neurolearn-lean"):
+    for impl in ("neurolearn", "neurolearn-step", "neurolearn-lean"):
         r = results.get(impl)
         if not r:
             continue

@@ -1,0 +1,63 @@
+"""The fused time loop of linear-update layers (``_FusedLinearLoop``) against the
+step-by-step autograd path: same spikes bit for bit, same gradients to float64 rounding."""
+
+import pytest
+import torch
+
+from neurolearn.torch import SpikingLayer
+
+
+def _layer(fused, t_ref, detach_reset):
+    g = torch.Generator().manual_seed(3)
+    return SpikingLayer("lif", 30, 40, dt="1 ms", recurrent=True,
+                        trainable=("tau_m", "tau_syn"),
+                        heterogeneity={"tau_m": {"distribution": "gamma"},
+                                       "tau_syn": {"distribution": "gamma"}},
+                        params={"t_ref": t_ref}, detach_reset=detach_reset,
+                        dtype=torch.float64, generator=g, fused=fused, weight_std=2.0,
+                        recurrent_std=1.8)
+
+
+@pytest.mark.parametrize("t_ref,detach_reset,sparse", [("2 ms", False, True),
+                                                        ("0 ms", True, True),
+                                                        ("3 ms", False, False)])
+def test_fused_matches_step_by_step(t_ref, detach_reset, sparse):
+    g = torch.Generator().manual_seed(1)
+    x0 = (torch.rand(60, 5, 30, generator=g, dtype=torch.float64) < 0.05).double()
+    w = torch.randn(60, 5, 40, generator=g, dtype=torch.float64)
+    res = []
+    for fused in (None, False):
+        layer = _layer(fused, t_ref, detach_reset)
+        # a dense input that needs a gradient (as for a second layer) or sparse spikes
+        x = x0.clone() if sparse else x0.clone().requires_grad_(True)
+        out = layer(x)
+        (out * w).sum().backward()
+        res.append([out.detach(), layer.W_in.grad, layer.W_rec.grad,
+                    layer.raw["tau_m"].grad, layer.raw["tau_syn"].grad] +
+                   ([] if sparse else [x.grad]))
+        assert layer._fusable is (True if fused is None else None)
+    (out_f, *g_f), (out_u, *g_u) = res
+    assert torch.equal(out_f, out_u)
+    rate = float(out_f.mean())
+    assert 0.02 < rate < 0.6  # the network spikes, so the reset/threshold paths are used
+    for a, b in zip(g_f, g_u):
+        assert float(b.abs().max()) > 0
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12 * float(b.abs().max()))
+
+
+def test_fused_path_only_where_it_applies():
+    x = torch.zeros(3, 2, 5)
+    lif = SpikingLayer("lif", 5, 6, dt="1 ms", recurrent=True)
+    lif(x)
+    assert lif._fusable is True
+    # ALIF resets by incrementing its adaptation (state-dependent)
+    alif = SpikingLayer("alif", 5, 6, dt="1 ms", recurrent=True)
+    alif(x)
+    assert alif._fusable is False
+    # a trainable threshold is not handled by the fused loop: fall back
+    vth = SpikingLayer("lif", 5, 6, dt="1 ms", trainable=("v_th",))
+    assert vth._linear_plan(vth.effective_parameters(),
+                            vth.cm.coefficients(vth.effective_parameters())) is None
+    # fused=True with a model it cannot handle is an error naming the layer
+    with pytest.raises(ValueError, match="alif"):
+        SpikingLayer("alif", 5, 6, dt="1 ms", fused=True)(x)
