@@ -145,9 +145,10 @@ class _FusedLinearLoop(torch.autograd.Function):
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
         hist = x.new_empty((T, len(keep), B, n))
         spikes = x.new_empty((T, B, n))
-        spk = torch.empty((T, B, n), dtype=torch.bool)
-        nrs = torch.empty((T, B, n), dtype=torch.bool) if plan.has_ref else None
-        last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64)
+        spk = torch.empty((T, B, n), dtype=torch.bool, device=x.device)
+        nrs = torch.empty((T, B, n), dtype=torch.bool, device=x.device) if plan.has_ref \
+            else None
+        last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
         acc = x.new_zeros(())
         tgt = names[plan.tgt]
         Wd = W.detach() if W is not None else None
@@ -194,8 +195,8 @@ class _FusedLinearLoop(torch.autograd.Function):
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
         ctx.b_shapes = [bb.shape for bb in tensors[nA:nA + k]]
         ctx.S0_shapes = [s.shape for s in S0]
-        ctx.save_for_backward(hist, spk, nrs if nrs is not None else torch.empty(0), Wi,
-                              W if W is not None else torch.empty(0), *tensors[:nA + k])
+        ctx.save_for_backward(hist, spk, nrs if nrs is not None else spk.new_empty(0), Wi,
+                              W if W is not None else Wi.new_empty(0), *tensors[:nA + k])
         ctx.mark_non_differentiable(acc)
         return spikes, acc
 
@@ -291,7 +292,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                     idx = flat.nonzero().t()
                     if idx.shape[1] < 0.1 * flat.numel():
                         st = torch.sparse_coo_tensor(
-                            idx.flip(0), torch.ones(idx.shape[1], dtype=W.dtype),
+                            idx.flip(0), W.new_ones(idx.shape[1]),
                             (n, flat.shape[0]), check_invariants=False)
                         gW += torch.sparse.mm(st, g)
                     else:
@@ -703,14 +704,14 @@ class _ModelLayer(nn.Module):
             self._fusable = False
             return None
         k, n = len(names), self.n
-        dtype = self.W_in.dtype
+        dtype, dev = self.W_in.dtype, self.W_in.device
         scales = [display_unit(cm.units[v])[1] for v in names]
 
         def state(**vals):
-            return {v: vals.get(v, torch.zeros(1, n, dtype=dtype)) for v in names}
+            return {v: vals.get(v, torch.zeros(1, n, dtype=dtype, device=dev)) for v in names}
 
         def full(x):
-            return torch.broadcast_to(torch.as_tensor(x, dtype=dtype), (1, n))
+            return torch.broadcast_to(torch.as_tensor(x, dtype=dtype, device=dev), (1, n))
 
         def upd(S):
             out = cm.update(S, C, 0.0)
@@ -721,8 +722,9 @@ class _ModelLayer(nn.Module):
         nan_probe = {}
         for j, v in enumerate(names):
             with torch.no_grad():
-                nan_probe[j] = upd(state(**{v: torch.full((1, n), math.nan, dtype=dtype)}))
-            out = upd(state(**{v: torch.full((1, n), scales[j], dtype=dtype)}))
+                nan_probe[j] = upd(state(**{v: torch.full((1, n), math.nan, dtype=dtype,
+                                                          device=dev)}))
+            out = upd(state(**{v: torch.full((1, n), scales[j], dtype=dtype, device=dev)}))
             for i in range(k):
                 if bool(torch.isfinite(nan_probe[j][i]).all()):
                     continue  # the update of i does not depend on j
@@ -736,13 +738,14 @@ class _ModelLayer(nn.Module):
             c = []
             for j, v in enumerate(names):
                 cj = (full(cm.threshold(state(**{v: torch.full((1, n), scales[j],
-                                                               dtype=dtype)}),
+                                                               dtype=dtype, device=dev)}),
                                         self._detached(P))) - x0) / scales[j]
                 if bool((cj != 0).any()):
                     c.append((j, cj))
             rconst = [full(cm.reset(i, state(), P)) for i in range(len(cm.reset_targets))]
             for amp in (1.0, 30.0, -50.0):
-                R = {v: torch.randn(1, n, generator=g, dtype=torch.float64).to(dtype) * s * amp
+                R = {v: torch.randn(1, n, generator=g, dtype=torch.float64).to(dev, dtype) *
+                     s * amp
                      for v, s in zip(names, scales)}
                 got = upd(R)
                 for i in range(k):
