@@ -118,12 +118,15 @@ class _FusedLinearLoop(torch.autograd.Function):
     (current-based LIF and similar).
 
     Forward (no graph): the compiled update itself (bit-identical to the step-by-step path),
-    threshold, same-step synaptic propagation, reset, refractory clamp. Saved for backward:
-    the state before each update ``[T, k, B, n]`` (``k`` state variables), the spikes (the
-    output) and, with a refractory period, a bool mask ``[T, B, n]``. Backward: a
-    reverse-time adjoint loop giving the gradients w.r.t. the input drive, the recurrent
-    weights, the initial state and the coefficients ``A``, ``b`` (autograd then chains them
-    to the time constants they were computed from).
+    threshold, same-step synaptic propagation, reset, refractory clamp; the input drive
+    ``x @ W_in`` is computed per chunk of 16 steps (sparse matmul for sparse input). Saved
+    for backward: the post-update values of the threshold and reset variables
+    ``[T, k', B, n]`` -- or, when ``A``/``b`` need a gradient (trainable time constants),
+    all ``k`` state variables before each update --, the spikes as bool ``[T, B, n]``, the
+    sparse input chunks and, with a refractory period, a bool mask ``[T, B, n]``. Backward:
+    a reverse-time adjoint loop giving the gradients w.r.t. the input, the input and
+    recurrent weights (one product per chunk), the initial state and the coefficients
+    ``A``, ``b`` (autograd then chains them to the time constants they came from).
     """
 
     @staticmethod
