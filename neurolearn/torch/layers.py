@@ -1103,8 +1103,9 @@ class SpikingLayer(_ModelLayer):
         before each update when a time constant is trained), the spikes as bool and, with a
         refractory period, a bool mask; the input drive is computed from the (sparse)
         input in chunks of 16 steps in both passes, so no ``[time, batch, neurons]`` drive
-        or drive gradient is materialised. On benchmarks/torch_step.py it takes ~0.5x the
-        time and ~0.35x the saved tensors of the step-by-step path (README).
+        or drive gradient is materialised. On benchmarks/torch_step.py it takes 0.55-0.7x the
+        time, 0.66x the peak memory and 0.66x the saved tensors of the step-by-step path
+        (README).
     dtype : torch.dtype
         ``torch.float32`` or ``torch.float64`` (use float64 for spike-exact agreement with
         Brian2).
