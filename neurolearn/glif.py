@@ -524,20 +524,12 @@ def simulate_glif_allensdk(config: GlifConfig, stimulus) -> dict:
 
 def match_spikes(steps_a, steps_b, tolerance: int = 1) -> int:
     """Number of one-to-one pairs of spikes (given as step indices) at most ``tolerance``
-    steps apart (greedy in time order)."""
-    a = np.sort(np.asarray(steps_a, dtype=int))
-    b = np.sort(np.asarray(steps_b, dtype=int))
-    i = j = matched = 0
-    while i < len(a) and j < len(b):
-        if abs(a[i] - b[j]) <= tolerance:
-            matched += 1
-            i += 1
-            j += 1
-        elif a[i] < b[j]:
-            i += 1
-        else:
-            j += 1
-    return matched
+    steps apart (greedy in time order; the coincidence count of
+    :func:`neurolearn.fitting.gamma.count_coincidences` on the step grid)."""
+    from .fitting.gamma import count_coincidences
+
+    return count_coincidences(np.asarray(steps_a, dtype=int), np.asarray(steps_b, dtype=int),
+                              tolerance)
 
 
 def glif_check_stimuli(config: GlifConfig, duration=None, seed: int = 0) -> dict:
