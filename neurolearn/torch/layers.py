@@ -886,13 +886,7 @@ class _ModelLayer(nn.Module):
         # one view per step: indexing drive[n] inside the loop would make autograd build a
         # full-size zero gradient per step (quadratic in T); unbind's backward stacks once
         drive = [d.unbind(0) for d in self._drive(x)]
-        S = self.cm.initial_state(P, (B, self.n))
-        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64)
-        ref = self.cm.refractory_steps(P) if self.spiking else 0
-        W_rec = None
-        if self.W_rec is not None:
-            W = self.W_rec * self.weight_unit
-            W_rec = [W] if len(self.targets) == 1 else [torch.relu(W), torch.relu(-W)]
+        S, last, ref, W_rec = self._loop_start(P, B)
         record = tuple(record)
         for r in record:
             if r not in S:
@@ -1007,6 +1001,19 @@ class _ModelLayer(nn.Module):
         return ([S[n_] for n_ in names], last, acc, torch.stack(spikes, 0),
                 [torch.stack(t, 0) for t in traces])
 
+    def _loop_start(self, P, B):
+        """State at t = 0 of the step-by-step loop: state variables ``[batch, neurons]``, the
+        last-spike step (never), the refractory period in steps, and the recurrent weights
+        (split into excitatory/inhibitory parts for two synaptic targets)."""
+        S = self.cm.initial_state(P, (B, self.n))
+        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64)
+        ref = self.cm.refractory_steps(P) if self.spiking else 0
+        W_rec = None
+        if self.W_rec is not None:
+            W = self.W_rec * self.weight_unit
+            W_rec = [W] if len(self.targets) == 1 else [torch.relu(W), torch.relu(-W)]
+        return S, last, ref, W_rec
+
     @torch.no_grad()
     def _locate_non_finite(self, x):
         T, B, _ = x.shape
@@ -1021,13 +1028,7 @@ class _ModelLayer(nn.Module):
             if not bool(torch.isfinite(d).all()):
                 idx = int((~torch.isfinite(d)).reshape(T, -1).any(1).nonzero()[0])
                 raise NonFiniteError(self.name, f"input to {self.targets[k]}", idx, float("nan"))
-        S = self.cm.initial_state(P, (B, self.n))
-        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64)
-        ref = self.cm.refractory_steps(P) if self.spiking else 0
-        W_rec = None
-        if self.W_rec is not None:
-            W = self.W_rec * self.weight_unit
-            W_rec = [W] if len(self.targets) == 1 else [torch.relu(W), torch.relu(-W)]
+        S, last, ref, W_rec = self._loop_start(P, B)
         self._steps(S, last, torch.zeros(()), P, C, drive, W_rec, ref, (), 0, T, locate=True)
         raise NonFiniteError(self.name, "unknown", -1, float("nan"))
 
