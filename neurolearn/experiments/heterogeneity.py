@@ -79,57 +79,34 @@ CONFIGURATION_LABELS = {
 
 #: Training configuration (sections of :data:`neurolearn.training.CONFIG_SCHEMA`) per dataset;
 #: ``heterogeneity.configuration`` and ``training.seed`` are set per run.
+_COMMON_DEFAULTS: dict = {
+    "network": {"model": "lif", "hidden": [128], "recurrent": True},
+    "heterogeneity": {"distribution": "gamma", "shape": 3.0, "parameters": ["tau_m", "tau_syn"]},
+    "loss": {"logit_scale": 5.0},
+    "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
+    "training": {"epochs": 20, "batch_size": 32, "threads": 1},
+}
+
+
+def _dataset_defaults(data: dict, training: dict | None = None) -> dict:
+    import copy
+
+    out = {"data": data, **copy.deepcopy(_COMMON_DEFAULTS)}
+    out["training"].update(training or {})
+    return out
+
+
 DATASET_DEFAULTS: dict[str, dict] = {
-    "fsdd": {
-        "data": {"dataset": "fsdd", "dt_ms": 10.0, "duration_ms": 1000.0,
-                 "validation_fraction": 0.1, "options": {"channels": 64}},
-        "network": {"model": "lif", "hidden": [128], "recurrent": True},
-        "heterogeneity": {"distribution": "gamma", "shape": 3.0,
-                          "parameters": ["tau_m", "tau_syn"]},
-        "loss": {"logit_scale": 5.0},
-        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
-        "training": {"epochs": 20, "batch_size": 32, "threads": 1},
-    },
-    "braille": {
-        "data": {"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0,
-                 "validation_fraction": 0.1},
-        "network": {"model": "lif", "hidden": [128], "recurrent": True},
-        "heterogeneity": {"distribution": "gamma", "shape": 3.0,
-                          "parameters": ["tau_m", "tau_syn"]},
-        "loss": {"logit_scale": 5.0},
-        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
-        "training": {"epochs": 30, "batch_size": 32, "threads": 1},
-    },
-    "nmnist": {
-        "data": {"dataset": "nmnist", "dt_ms": 10.0, "duration_ms": 300.0,
-                 "validation_fraction": 0.1},
-        "network": {"model": "lif", "hidden": [128], "recurrent": True},
-        "heterogeneity": {"distribution": "gamma", "shape": 3.0,
-                          "parameters": ["tau_m", "tau_syn"]},
-        "loss": {"logit_scale": 5.0},
-        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
-        "training": {"epochs": 20, "batch_size": 32, "threads": 1},
-    },
-    "shd": {
-        "data": {"dataset": "shd", "dt_ms": 10.0, "duration_ms": 1000.0,
-                 "validation_fraction": 0.1},
-        "network": {"model": "lif", "hidden": [128], "recurrent": True},
-        "heterogeneity": {"distribution": "gamma", "shape": 3.0,
-                          "parameters": ["tau_m", "tau_syn"]},
-        "loss": {"logit_scale": 5.0},
-        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
-        "training": {"epochs": 20, "batch_size": 64, "threads": 1},
-    },
-    "ssc": {
-        "data": {"dataset": "ssc", "dt_ms": 10.0, "duration_ms": 1000.0,
-                 "validation_fraction": 0.05},
-        "network": {"model": "lif", "hidden": [128], "recurrent": True},
-        "heterogeneity": {"distribution": "gamma", "shape": 3.0,
-                          "parameters": ["tau_m", "tau_syn"]},
-        "loss": {"logit_scale": 5.0},
-        "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
-        "training": {"epochs": 10, "batch_size": 128, "threads": 1},
-    },
+    "fsdd": _dataset_defaults({"dataset": "fsdd", "dt_ms": 10.0, "duration_ms": 1000.0,
+                               "validation_fraction": 0.1, "options": {"channels": 64}}),
+    "braille": _dataset_defaults({"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0,
+                                  "validation_fraction": 0.1}, {"epochs": 30}),
+    "nmnist": _dataset_defaults({"dataset": "nmnist", "dt_ms": 10.0, "duration_ms": 300.0,
+                                 "validation_fraction": 0.1}),
+    "shd": _dataset_defaults({"dataset": "shd", "dt_ms": 10.0, "duration_ms": 1000.0,
+                              "validation_fraction": 0.1}, {"batch_size": 64}),
+    "ssc": _dataset_defaults({"dataset": "ssc", "dt_ms": 10.0, "duration_ms": 1000.0,
+                              "validation_fraction": 0.05}, {"epochs": 10, "batch_size": 128}),
 }
 
 #: Changes for ``--quick`` (a smoke run of about two minutes on two cores).
