@@ -61,3 +61,42 @@ def test_fused_path_only_where_it_applies():
     # fused=True with a model it cannot handle is an error naming the layer
     with pytest.raises(ValueError, match="alif"):
         SpikingLayer("alif", 5, 6, dt="1 ms", fused=True)(x)
+
+
+@pytest.mark.parametrize("penalty", ["none", "spikes", "counts"])
+def test_network_with_fused_readout_projection_matches_step_by_step(penalty):
+    """The last hidden layer hands its spikes to the readout as ``spikes @ W_out`` (no float
+    spikes materialised): readout, spikes and every gradient (also through ``net.spikes``
+    and ``net.spike_counts`` in a rate regulariser) equal the step-by-step network's."""
+    from neurolearn.torch import SpikingNetwork, rate_regulariser, readout_loss
+
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(70, 6, 30, generator=g, dtype=torch.float64) < 0.05).double()
+    y = torch.arange(6) % 4
+    weight = torch.linspace(0.0, 1.0, 70, dtype=torch.float64)[:, None, None]
+    res = []
+    for fused in (None, False):
+        net = SpikingNetwork.build(30, [40], 4, model="lif", dt="1 ms", recurrent=True,
+                                   params={"t_ref": "2 ms"}, heterogeneity="het_init_het_train",
+                                   fused=fused, dtype=torch.float64, weight_gain=3.0,
+                                   generator=torch.Generator().manual_seed(1))
+        out = net(x)
+        loss = readout_loss(out, y, "max")
+        if penalty == "spikes":  # a time-weighted term: a gradient per step and neuron
+            loss = loss + 0.01 * (net.spikes[0] * weight).sum() + \
+                rate_regulariser(net.spikes[0], net.dt_s, lower_hz=50.0)
+        elif penalty == "counts":
+            loss = loss + rate_regulariser(net.spike_counts[0], net.dt_s, n_steps=70,
+                                           lower_hz=50.0)
+        loss.backward()
+        res.append((out.detach(), net.spikes[0].detach(),
+                    {n: p.grad for n, p in net.named_parameters()}))
+    (out_f, s_f, g_f), (out_u, s_u, g_u) = res
+    assert torch.equal(s_f, s_u)
+    assert 0.02 < float(s_f.mean()) < 0.6
+    assert torch.allclose(out_f, out_u, rtol=1e-12, atol=0)
+    assert set(g_f) == set(g_u)
+    for name, b in g_u.items():
+        assert float(b.abs().max()) > 0, name
+        assert torch.allclose(g_f[name], b, rtol=1e-10, atol=1e-12 * float(b.abs().max())), \
+            name

@@ -109,7 +109,43 @@ class _LinearPlan:
 
     __slots__ = ("cm", "names", "Cd", "Pd", "tgt", "c", "x0", "resets", "reset_idx", "ref",
                  "has_ref", "clamp", "clamp_idx", "surrogate", "scale", "strict",
-                 "detach_reset", "dt", "A_idx", "sparse")
+                 "detach_reset", "dt", "A_idx", "xs")
+
+
+def _sparse_rows(x: torch.Tensor, chunk_rows: int):
+    """``(coo, bounds)``: the input ``x`` ``[T, B, C]`` as one coalesced sparse COO matrix
+    ``[T*B, C]`` (one ``nonzero`` over the whole input) and, for chunks of ``chunk_rows``
+    rows, the offsets of each chunk's entries in it (the entries are sorted by row)."""
+    flat = x.detach().reshape(-1, x.shape[-1])
+    idx = (flat != 0).nonzero().t()
+    coo = torch.sparse_coo_tensor(idx, flat[idx[0], idx[1]], flat.shape,
+                                  is_coalesced=True, check_invariants=False)
+    edges = torch.arange(0, flat.shape[0] + chunk_rows, chunk_rows, device=x.device)
+    bounds = torch.searchsorted(idx[0].contiguous(), edges.clamp(max=flat.shape[0])).tolist()
+    return coo, bounds
+
+
+def _coo_chunk(coo, bounds, c: int, row0: int, rows: int):
+    """Rows ``[row0, row0 + rows)`` of ``coo`` (chunk ``c`` of :func:`_sparse_rows`) as a
+    sparse ``[rows, C]`` matrix."""
+    a, b = bounds[c], bounds[c + 1]
+    idx = coo._indices()[:, a:b] - torch.tensor([[row0], [0]], device=coo.device)
+    return torch.sparse_coo_tensor(idx, coo._values()[a:b], (rows, coo.shape[1]),
+                                   is_coalesced=True, check_invariants=False)
+
+
+class _BoolToFloat(torch.autograd.Function):
+    """Float spikes ``[T, B, n]`` built on demand from the bool spikes of the fused loop; the
+    gradient goes to the loop's zero-stride placeholder output (so the float spikes and their
+    gradient exist only while a loss term that uses them is computed)."""
+
+    @staticmethod
+    def forward(ctx, handle, spk):
+        return spk.to(handle.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
 
 
 class _FusedLinearLoop(torch.autograd.Function):
@@ -119,18 +155,30 @@ class _FusedLinearLoop(torch.autograd.Function):
 
     Forward (no graph): the compiled update itself (bit-identical to the step-by-step path),
     threshold, same-step synaptic propagation, reset, refractory clamp; the input drive
-    ``x @ W_in`` is computed per chunk of 16 steps (sparse matmul for sparse input). Saved
-    for backward: the post-update values of the threshold and reset variables
+    ``x @ W_in`` is computed per chunk of 16 steps (sparse matmul of the chunk's rows of one
+    sparse input matrix built once). With a projection ``Wo`` (the next layer's input
+    weights, e.g. the leaky readout's), the spikes are handed on as ``spikes @ Wo``
+    ``[T, B, n_out]`` (computed per chunk) instead of float ``[T, B, n]``; the float spikes
+    are then available on demand through a zero-stride placeholder (:class:`_BoolToFloat`),
+    and the differentiable spike counts ``[B, n]`` serve rate regularisers.
+
+    Saved for backward: the post-update values of the threshold and reset variables
     ``[T, k', B, n]`` -- or, when ``A``/``b`` need a gradient (trainable time constants),
     all ``k`` state variables before each update --, the spikes as bool ``[T, B, n]``, the
-    sparse input chunks and, with a refractory period, a bool mask ``[T, B, n]``. Backward:
-    a reverse-time adjoint loop giving the gradients w.r.t. the input, the input and
-    recurrent weights (one product per chunk), the initial state and the coefficients
-    ``A``, ``b`` (autograd then chains them to the time constants they came from).
+    sparse input and, with a refractory period, a bool mask ``[T, B, n]``. Backward: a
+    reverse-time adjoint loop giving the gradients w.r.t. the input, the input, recurrent
+    and projection weights (one product per chunk), the initial state and the coefficients
+    ``A``, ``b`` (autograd then chains them to the time constants they came from); the
+    surrogate derivative, the reset terms and the gradients of ``A``, ``b`` are computed per
+    chunk of steps, so the sequential loop does about ten small operations per step.
+
+    Outputs: ``(out, counts, handle, spikes_bool, acc)`` with ``out`` the float spikes (no
+    projection) or the projected spikes, ``acc`` a finite-check sum.
     """
 
     @staticmethod
-    def forward(ctx, plan, x, Wi, W, *tensors):
+    def forward(ctx, plan, x, Wi, W, Wo, *tensors):
+        ctx.set_materialize_grads(False)
         cm, names = plan.cm, plan.names
         k = len(names)
         nA = len(plan.A_idx)
@@ -138,75 +186,95 @@ class _FusedLinearLoop(torch.autograd.Function):
         T, B, n_in = x.shape
         n = Wi.shape[1]
         Tc = max(1, min(T, 16))
-        chunks = []  # input of each chunk of Tc steps, [Tc*B, n_in] (sparse COO if sparse)
         Wid = Wi.detach()
+        project = Wo is not None
         # with trainable coefficients the state before each update is kept (gradient of A);
         # otherwise only the post-update values of the threshold and reset variables
-        coef_grad = any(ctx.needs_input_grad[4:4 + nA + k])
+        coef_grad = any(ctx.needs_input_grad[5:5 + nA + k])
         keep = list(range(k)) if coef_grad else \
             sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
         hist = x.new_empty((T, len(keep), B, n))
-        spikes = x.new_empty((T, B, n))
         spk = torch.empty((T, B, n), dtype=torch.bool, device=x.device)
+        if project:
+            Wod = Wo.detach()
+            out = x.new_empty((T, B, Wo.shape[1]))
+            sbuf = x.new_empty((Tc, B, n))
+        else:
+            out = x.new_empty((T, B, n))
         nrs = torch.empty((T, B, n), dtype=torch.bool, device=x.device) if plan.has_ref \
             else None
         last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
         acc = x.new_zeros(())
         tgt = names[plan.tgt]
         Wd = W.detach() if W is not None else None
-        for t in range(T):
-            if t % Tc == 0:
-                xc = x[t:t + Tc].detach().reshape(-1, n_in)
-                if plan.sparse:
-                    xc = xc.to_sparse()
-                    dc = torch.sparse.mm(xc, Wid)
-                else:
-                    dc = xc @ Wid
-                dc = dc.reshape(-1, B, n)
-                chunks.append(xc)
-            if coef_grad:
-                for j, nm in enumerate(names):
-                    hist[t, j] = S[nm]
-            new = cm.update(S, plan.Cd, t * plan.dt)
-            if plan.has_ref:
-                nr = (t - last) >= plan.ref
-                nrs[t] = nr
-                for v in plan.clamp:
-                    new[v] = torch.where(nr, new[v], S[v])
-            S = new
-            if not coef_grad:
-                for a, j in enumerate(keep):
-                    hist[t, a] = S[names[j]]
-            xthr = cm.threshold(S, plan.Pd)
-            u = xthr / plan.scale
-            hard = torch.gt(u, 0, out=spk[t]) if plan.strict else torch.ge(u, 0, out=spk[t])
-            if plan.has_ref:
-                hard &= nr
-                last = torch.where(hard, t, last)
-            acc += xthr.sum()
-            s = spikes[t]
-            s.copy_(hard)
-            inc = dc[t % Tc]
-            if Wd is not None:
-                inc = torch.addmm(inc, s, Wd)
-            S[tgt] = S[tgt] + inc
-            for i, var in plan.resets:
-                S[var] = torch.where(hard, cm.reset(i, S, plan.Pd), S[var])
+        # for scale <= 1, x/scale > 0 exactly when x > 0 (no underflow): skip the division
+        divide = not (0 < plan.scale <= 1)
+        rconst = {names[i]: r for i, r in plan.reset_idx}
+        for c, t0 in enumerate(range(0, T, Tc)):
+            t1 = min(T, t0 + Tc)
+            if plan.xs is not None:
+                xc = _coo_chunk(plan.xs[0], plan.xs[1], c, t0 * B, (t1 - t0) * B)
+                dc = torch.sparse.mm(xc, Wid)
+            else:
+                dc = x[t0:t1].detach().reshape(-1, n_in) @ Wid
+            dc = dc.reshape(-1, B, n)
+            for t in range(t0, t1):
+                if coef_grad:
+                    for j, nm in enumerate(names):
+                        hist[t, j] = S[nm]
+                new = cm.update(S, plan.Cd, t * plan.dt)
+                if plan.has_ref:
+                    nr = (t - last) >= plan.ref
+                    nrs[t] = nr
+                    for v in plan.clamp:
+                        new[v] = torch.where(nr, new[v], S[v])
+                S = new
+                if not coef_grad:
+                    for a, j in enumerate(keep):
+                        hist[t, a] = S[names[j]]
+                xthr = cm.threshold(S, plan.Pd)
+                u = xthr / plan.scale if divide else xthr
+                hard = torch.gt(u, 0, out=spk[t]) if plan.strict else \
+                    torch.ge(u, 0, out=spk[t])
+                if plan.has_ref:
+                    hard &= nr
+                    last = torch.where(hard, t, last)
+                if coef_grad:
+                    acc += xthr.sum()
+                s = sbuf[t - t0] if project else out[t]
+                s.copy_(hard)
+                inc = dc[t - t0]
+                if Wd is not None:
+                    inc = torch.addmm(inc, s, Wd)
+                S[tgt] = S[tgt] + inc
+                for _, var in plan.resets:
+                    S[var] = torch.where(hard, rconst[var], S[var])
+            if project:
+                out[t0:t1] = (sbuf[:t1 - t0].reshape(-1, n) @ Wod).reshape(t1 - t0, B, -1)
+            if not coef_grad:  # finite check of the stored threshold/reset variables
+                acc += hist[t0:t1].sum()
+        counts = spk.sum(0, dtype=x.dtype)
+        handle = x.new_zeros((1, 1, 1)).expand(T, B, n) if project else x.new_zeros(())
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.keep = plan, nA, coef_grad, keep
-        ctx.chunks, ctx.Tc = chunks, Tc
+        ctx.Tc, ctx.project = Tc, project
+        ctx.x = x.detach() if plan.xs is None else None  # dense input: for the W_in gradient
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
         ctx.b_shapes = [bb.shape for bb in tensors[nA:nA + k]]
         ctx.S0_shapes = [s.shape for s in S0]
+        empty = Wi.new_empty(0)
         ctx.save_for_backward(hist, spk, nrs if nrs is not None else spk.new_empty(0), Wi,
-                              W if W is not None else Wi.new_empty(0), *tensors[:nA + k])
-        ctx.mark_non_differentiable(acc)
-        return spikes, acc
+                              W if W is not None else empty, Wo if project else empty,
+                              *tensors[:nA + k])
+        ctx.mark_non_differentiable(spk, acc)
+        if not project:
+            ctx.mark_non_differentiable(handle)
+        return out, counts, handle, spk, acc
 
     @staticmethod
-    def backward(ctx, g_spikes, _g_acc):
+    def backward(ctx, g_out, g_counts, g_handle, _g_spk, _g_acc):
         plan = ctx.plan
-        hist, spk, nrs, Wi, W, *Ab = ctx.saved_tensors
+        hist, spk, nrs, Wi, W, Wo, *Ab = ctx.saved_tensors
         A, b = Ab[:ctx.nA], Ab[ctx.nA:]
         names = plan.names
         k = len(names)
@@ -215,98 +283,134 @@ class _FusedLinearLoop(torch.autograd.Function):
         coef_grad = ctx.coef_grad
         slot = {j: a for a, j in enumerate(ctx.keep)}
         has_W = W.numel() > 0
+        project = ctx.project
         gA = {ij: torch.zeros_like(a) for ij, a in Ad.items()} if coef_grad else None
         gb = [torch.zeros_like(bi) for bi in b] if coef_grad else None
         Tc = ctx.Tc
         g_chunk = hist.new_empty((Tc, B, n))  # gradient w.r.t. the input drive of a chunk
+        gU_buf = [hist.new_empty((Tc, B, n)) for _ in range(k)] if coef_grad else None
         gWi = torch.zeros_like(Wi) if ctx.needs_input_grad[2] else None
-        gW = torch.zeros_like(W) if W.numel() > 0 and ctx.needs_input_grad[3] else None
+        gW = torch.zeros_like(W) if has_W and ctx.needs_input_grad[3] else None
+        gWo = torch.zeros_like(Wo) if project and ctx.needs_input_grad[4] and \
+            g_out is not None else None
         gx = hist.new_empty((T, B, Wi.shape[0])) if ctx.needs_input_grad[1] else None
         gS = [hist.new_zeros((B, n)) for _ in range(k)]
         tgt = plan.tgt
         clamp = plan.clamp_idx
         need_U = sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
         Wt = W.t() if has_W else None
-        for t in range(T - 1, -1, -1):
-            Sp = hist[t]
-            hard = spk[t]
-            nr = nrs[t] if plan.has_ref else None
+        starts = list(range(0, T, Tc))
+        for c in range(len(starts) - 1, -1, -1):
+            t0 = starts[c]
+            t1 = min(T, t0 + Tc)
+            L = t1 - t0
+            # ---- per chunk: everything that does not depend on the adjoint state -----------
+            nr_c = nrs[t0:t1] if plan.has_ref else None
             if coef_grad:  # recompute the post-update values from the stored state
+                Sp = hist[t0:t1]
                 U = {}
                 for i in need_U:
-                    acc = b[i]
+                    a_ = b[i]
                     for j in range(k):
                         a = Ad.get((i, j))
                         if a is not None:
-                            acc = acc + a * Sp[j]
-                    if nr is not None and i in clamp:
-                        acc = torch.where(nr, acc, Sp[i])
-                    U[i] = acc
+                            a_ = a_ + a * Sp[:, j]
+                    if nr_c is not None and i in clamp:
+                        a_ = torch.where(nr_c, a_, Sp[:, i])
+                    U[i] = a_
             else:
-                U = {j: Sp[slot[j]] for j in need_U}
-            g_s = g_spikes[t]
-            for i, r in plan.reset_idx:
-                if not plan.detach_reset:
-                    g_s = g_s + gS[i] * (r - U[i])
-                gS[i] = gS[i].masked_fill(hard, 0.0)
-            gt = gS[tgt]
-            g_chunk[t % Tc] = gt
-            if has_W:
-                g_s = torch.addmm(g_s, gt, Wt)
-            x = plan.x0
+                U = {j: hist[t0:t1, slot[j]] for j in need_U}
+            xthr = plan.x0
             for j, cj in plan.c:
-                x = x + cj * U[j]
-            gu = g_s * plan.surrogate.derivative(x / plan.scale) / plan.scale
-            if nr is not None:
-                gu = gu.masked_fill(~nr, 0.0)
-            gU = list(gS)
-            for j, cj in plan.c:
-                gU[j] = gU[j] + cj * gu
-            gprev = [None] * k
-            if nr is not None:
-                for i in clamp:
-                    gprev[i] = gU[i].masked_fill(nr, 0.0)
-                    gU[i] = gU[i].masked_fill(~nr, 0.0)
+                xthr = xthr + cj * U[j]
+            sd = plan.surrogate.derivative(xthr / plan.scale) / plan.scale
+            if nr_c is not None:
+                sd = sd.masked_fill(~nr_c, 0.0)
+            rdiff = {} if plan.detach_reset else {i: r - U[i] for i, r in plan.reset_idx}
+            ge = None  # gradient w.r.t. the spikes from outside the layer, [L, B, n]
+            if g_out is not None:
+                if project:
+                    ge = (g_out[t0:t1].reshape(-1, g_out.shape[2]) @ Wo.t()).reshape(L, B, n)
+                    if gWo is not None:
+                        gWo += spk[t0:t1].reshape(-1, n).to(Wo.dtype).t() @ \
+                            g_out[t0:t1].reshape(-1, g_out.shape[2])
+                else:
+                    ge = g_out[t0:t1]
+            if g_handle is not None:
+                ge = g_handle[t0:t1] if ge is None else ge + g_handle[t0:t1]
+            if g_counts is not None:
+                ge = g_counts.expand(L, B, n) if ge is None else ge + g_counts
+            if ge is None:
+                ge = hist.new_zeros((1, B, n)).expand(L, B, n)
+            # ---- the sequential adjoint loop ------------------------------------------------
+            for t in range(t1 - 1, t0 - 1, -1):
+                l = t - t0
+                hard = spk[t]
+                g_s = ge[l]
+                for i, _ in plan.reset_idx:
+                    if not plan.detach_reset:
+                        g_s = torch.addcmul(g_s, gS[i], rdiff[i][l])
+                    gS[i] = gS[i].masked_fill(hard, 0.0)
+                gt = gS[tgt]
+                g_chunk[l] = gt
+                if has_W:
+                    g_s = torch.addmm(g_s, gt, Wt)
+                gu = g_s * sd[l]
+                gU = list(gS)
+                for j, cj in plan.c:
+                    gU[j] = torch.addcmul(gU[j], cj, gu)
+                gprev = [None] * k
+                if nr_c is not None:
+                    nr = nr_c[l]
+                    for i in clamp:
+                        gprev[i] = gU[i].masked_fill(nr, 0.0)
+                        gU[i] = gU[i].masked_fill(~nr, 0.0)
+                if coef_grad:
+                    for i in range(k):
+                        gU_buf[i][l] = gU[i]
+                new_gS = []
+                for j in range(k):
+                    g = gprev[j]
+                    for i in range(k):
+                        a = Ad.get((i, j))
+                        if a is not None:
+                            g = a * gU[i] if g is None else torch.addcmul(g, a, gU[i])
+                    new_gS.append(g if g is not None else torch.zeros_like(gS[j]))
+                gS = new_gS
+            # ---- per chunk: weight, input and coefficient gradients ------------------------
             if coef_grad:
                 for i in range(k):
-                    gb[i] += gU[i].sum(0, keepdim=True)
-            new_gS = []
-            for j in range(k):
-                g = gprev[j]
-                for i in range(k):
-                    a = Ad.get((i, j))
-                    if a is not None:
-                        if coef_grad:
-                            gA[(i, j)] += (gU[i] * Sp[j]).sum(0, keepdim=True)
-                        g = a * gU[i] if g is None else g + a * gU[i]
-                new_gS.append(g if g is not None else torch.zeros_like(gS[j]))
-            gS = new_gS
-            if t % Tc == 0:  # first step of a chunk: weight and input gradients of the chunk
-                c1 = min(T, t + Tc)
-                g = g_chunk[:c1 - t].reshape(-1, n)
-                xc = ctx.chunks[t // Tc]
-                if gWi is not None:
-                    gWi += torch.sparse.mm(xc.t(), g) if xc.is_sparse else xc.t() @ g
-                if gx is not None:
-                    gx[t:c1] = (g @ Wi.t()).reshape(c1 - t, B, -1)
-                if gW is not None:
-                    # spikes^T @ (gradient of the target), with sparse spikes
-                    flat = spk[t:c1].reshape(-1, n)
-                    idx = flat.nonzero().t()
-                    if idx.shape[1] < 0.1 * flat.numel():
-                        st = torch.sparse_coo_tensor(
-                            idx.flip(0), W.new_ones(idx.shape[1]),
-                            (n, flat.shape[0]), check_invariants=False)
-                        gW += torch.sparse.mm(st, g)
-                    else:
-                        gW += flat.to(W.dtype).t() @ g
+                    gb[i] += gU_buf[i][:L].sum((0, 1)).reshape(gb[i].shape)
+                for (i, j), g in gA.items():
+                    g += (gU_buf[i][:L] * Sp[:, j]).sum((0, 1)).reshape(g.shape)
+            g = g_chunk[:L].reshape(-1, n)
+            if gWi is not None:
+                if plan.xs is not None:
+                    xc = _coo_chunk(plan.xs[0], plan.xs[1], c, t0 * B, L * B)
+                    gWi += torch.sparse.mm(xc.t(), g)
+                else:
+                    gWi += ctx.x[t0:t1].reshape(-1, Wi.shape[0]).t() @ g
+            if gx is not None:
+                gx[t0:t1] = (g @ Wi.t()).reshape(L, B, -1)
+            if gW is not None:
+                # spikes^T @ (gradient of the target), with sparse spikes
+                flat = spk[t0:t1].reshape(-1, n)
+                idx = flat.nonzero().t()
+                if idx.shape[1] < 0.1 * flat.numel():
+                    st = torch.sparse_coo_tensor(
+                        idx.flip(0), W.new_ones(idx.shape[1]),
+                        (n, flat.shape[0]), check_invariants=False)
+                    gW += torch.sparse.mm(st, g)
+                else:
+                    gW += flat.to(W.dtype).t() @ g
         gS0 = [g.sum_to_size(shape) for g, shape in zip(gS, ctx.S0_shapes)]
         if coef_grad:
             gAs = [gA[ij].sum_to_size(s) for ij, s in zip(plan.A_idx, ctx.A_shapes)]
             gbs = [g.sum_to_size(s) for g, s in zip(gb, ctx.b_shapes)]
         else:
             gAs, gbs = [None] * ctx.nA, [None] * k
-        return (None, gx, gWi, gW, *gAs, *gbs, *gS0)
+        return (None, gx, gWi, gW, gWo, *gAs, *gbs, *gS0)
+
 
 class NonFiniteError(FloatingPointError):
     """NaN or inf appeared in a forward pass.
@@ -829,7 +933,9 @@ class _ModelLayer(nn.Module):
             W = torch.cat([torch.relu(W), torch.relu(-W)], dim=1)
         flat = x.reshape(T * B, self.n_in)
         if self._use_sparse(x):
-            out = torch.sparse.mm(flat.to_sparse(), W)
+            # the same sparse matrix as the fused loop's (one nonzero over the whole input)
+            sx = flat.to_sparse() if x.requires_grad else _sparse_rows(x, T * B)[0]
+            out = torch.sparse.mm(sx, W)
         else:
             out = flat @ W
         out = out.reshape(T, B, -1)
@@ -866,33 +972,61 @@ class _ModelLayer(nn.Module):
         P = self.effective_parameters()
         C = self.cm.coefficients(P)
         record = tuple(record)
-        fused = None if record else self._linear_plan(P, C)
-        if fused is None and self.fused is True and not record:
+        if not record:
+            res = self._fused(x, P, C)
+            if res is not None:
+                return res[0]
+        return self._step_by_step(x, P, C, record)
+
+    def _fused(self, x: torch.Tensor, P: dict, C: dict, project=None):
+        """Run the fused loop (:class:`_FusedLinearLoop`) if this layer qualifies, else None
+        (ValueError if ``fused=True`` and it does not). ``project``: the next layer (one
+        synaptic target), whose input drive ``spikes @ W_in`` is then returned instead of
+        the float spikes. Returns ``(out, counts, handle, spikes_bool)``."""
+        fused = self._linear_plan(P, C)
+        if fused is None and self.fused is True:
             raise ValueError(f"layer '{self.name}': fused=True but model '{self.spec.name}' "
                              f"does not qualify for the fused loop (it needs an update "
                              f"affine in the state without t, an affine threshold, resets "
                              f"to constants, one synaptic target, a step surrogate, no "
                              f"checkpointing and no trainable threshold/reset parameter)")
-        if fused is not None:
-            plan, A, b = fused
-            S0 = self.cm.initial_state(P, (1, self.n))
-            W = self.W_rec * self.weight_unit if self.W_rec is not None else None
-            plan.sparse = self._use_sparse(x)
-            spikes, acc = _FusedLinearLoop.apply(plan, x, self.W_in * self.weight_unit, W,
-                                                 *A, *b, *[S0[v] for v in plan.names])
-            if self.check_finite and not bool(torch.isfinite(acc)):
-                self._locate_non_finite(x)
-            return spikes
+        if fused is None:
+            return None
+        plan, A, b = fused
+        S0 = self.cm.initial_state(P, (1, self.n))
+        W = self.W_rec * self.weight_unit if self.W_rec is not None else None
+        plan.xs = _sparse_rows(x, 16 * x.shape[1]) if self._use_sparse(x) and \
+            not x.requires_grad else None
+        Wo = project.W_in * project.weight_unit if project is not None else None
+        out, counts, handle, spk, acc = _FusedLinearLoop.apply(
+            plan, x, self.W_in * self.weight_unit, W, Wo, *A, *b,
+            *[S0[v] for v in plan.names])
+        if self.check_finite and not bool(torch.isfinite(acc)):
+            self._locate_non_finite(x)
+        return out, counts, handle, spk
+
+    def _forward_drive(self, drive: torch.Tensor) -> torch.Tensor:
+        """Like :meth:`forward`, from the input increments of the (single) synaptic target
+        ``drive`` ``[T, B, n]`` (SI) instead of the presynaptic spikes (used when the
+        previous layer's fused loop projects its spikes onto this layer's weights)."""
+        P = self.effective_parameters()
+        C = self.cm.coefficients(P)
+        return self._step_by_step(None, P, C, (), [drive])
+
+    def _step_by_step(self, x, P, C, record=(), drive_in=None):
+        """The step-by-step (autograd) time loop; ``drive``: precomputed input increments
+        ``[T, B, n]`` per target instead of ``x @ W_in``."""
+        T, B = (x if drive_in is None else drive_in[0]).shape[:2]
         # one view per step: indexing drive[n] inside the loop would make autograd build a
         # full-size zero gradient per step (quadratic in T); unbind's backward stacks once
-        drive = [d.unbind(0) for d in self._drive(x)]
+        drive = [d.unbind(0) for d in (self._drive(x) if drive_in is None else drive_in)]
         S, last, ref, W_rec = self._loop_start(P, B)
         record = tuple(record)
         for r in record:
             if r not in S:
                 raise ValueError(f"layer '{self.name}': cannot record '{r}'; state variables: "
                                  f"{', '.join(S)}")
-        acc = torch.zeros((), dtype=x.dtype)
+        acc = torch.zeros((), dtype=self.W_in.dtype)
         outs, traces = [], {r: [] for r in record}
         chunk = self.checkpoint_every if (self.checkpoint_every and torch.is_grad_enabled()) \
             else T
@@ -916,7 +1050,7 @@ class _ModelLayer(nn.Module):
             for r, t in zip(record, tr):
                 traces[r].append(t)
         if self.check_finite and not bool(torch.isfinite(acc)):
-            self._locate_non_finite(x)
+            self._locate_non_finite(x, drive_in)
         spikes = torch.cat(outs, 0)
         if record:
             return spikes, {r: torch.cat(v, 0) for r, v in traces.items()}
@@ -1015,15 +1149,15 @@ class _ModelLayer(nn.Module):
         return S, last, ref, W_rec
 
     @torch.no_grad()
-    def _locate_non_finite(self, x):
-        T, B, _ = x.shape
+    def _locate_non_finite(self, x, drive=None):
+        T, B = (x if drive is None else drive[0]).shape[:2]
         P = self.effective_parameters()
         for name, val in P.items():
             bad = ~torch.isfinite(val)
             if bool(bad.any()):
                 raise NonFiniteError(self.name, name, 0, float(val[bad].reshape(-1)[0]))
         C = self.cm.coefficients(P)
-        drive = self._drive(x)
+        drive = self._drive(x) if drive is None else [d.detach() for d in drive]
         for k, d in enumerate(drive):
             if not bool(torch.isfinite(d).all()):
                 idx = int((~torch.isfinite(d)).reshape(T, -1).any(1).nonzero()[0])
@@ -1160,6 +1294,21 @@ class LeakyReadout(_ModelLayer):
                          sparse_input=sparse_input, weight_unit="1")
 
 
+class _LazySpikes:
+    """Float spikes of a fused layer built on demand from its bool spikes (see
+    :attr:`SpikingNetwork.spikes`)."""
+
+    __slots__ = ("handle", "spk", "counts")
+
+    def __init__(self, handle, spk, counts):
+        self.handle, self.spk, self.counts = handle, spk, counts
+
+    def __call__(self) -> torch.Tensor:
+        if self.handle.requires_grad and torch.is_grad_enabled():
+            return _BoolToFloat.apply(self.handle, self.spk)
+        return self.spk.to(self.handle.dtype)
+
+
 class SpikingNetwork(nn.Module):
     """Spiking layers in sequence followed by a leaky readout.
 
@@ -1194,7 +1343,23 @@ class SpikingNetwork(nn.Module):
                 raise ValueError(f"layer '{layer.name}' has dt = {layer.dt_s} s but layer "
                                  f"'{layers[0].name}' has {layers[0].dt_s} s")
             prev = layer.n
-        self.spikes: list = []
+        self._spikes: list = []
+
+    @property
+    def spikes(self) -> list:
+        """Spikes of every spiking layer in the last forward pass, ``[time, batch, neurons]``
+        float 0/1, with their graph (for loss terms such as rate regularisers). A layer run
+        by the fused loop with the readout keeps its spikes as bool; the float tensor is
+        built at each access (4 bytes per element while it is used; prefer
+        :attr:`spike_counts` for rate regularisers)."""
+        return [s() if callable(s) else s for s in self._spikes]
+
+    @property
+    def spike_counts(self) -> list:
+        """Spike count of each neuron of each sample in the last forward pass, ``[batch,
+        neurons]`` per spiking layer (float, differentiable with the surrogate gradient; for
+        :func:`neurolearn.torch.rate_regulariser` with ``n_steps``)."""
+        return [s.counts if callable(s) else s.sum(0) for s in self._spikes]
 
     @property
     def dt_s(self) -> float:
@@ -1224,11 +1389,22 @@ class SpikingNetwork(nn.Module):
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
             raise ValueError(f"network input has shape {shape}; expected [time, batch, "
                              f"channels] = [T, B, {self.n_in}]")
-        self.spikes = []
+        self._spikes = []
         h = x
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if i == len(self.layers) - 1 and self.readout is not None and \
+                    len(self.readout.targets) == 1:
+                # the fused loop projects the spikes onto the readout weights directly: no
+                # float spikes [T, B, n] nor their gradient are materialised
+                h = layer._check_input(h)
+                P = layer.effective_parameters()
+                res = layer._fused(h, P, layer.cm.coefficients(P), project=self.readout)
+                if res is not None:
+                    drive, counts, handle, spk = res
+                    self._spikes.append(_LazySpikes(handle, spk, counts))
+                    return self.readout._forward_drive(drive)
             h = layer(h)
-            self.spikes.append(h)
+            self._spikes.append(h)
         if self.readout is None:
             return h
         return self.readout(h)

@@ -70,15 +70,30 @@ def readout_loss(readout: torch.Tensor, labels: torch.Tensor, reduction: str = "
     return F.cross_entropy(logits, labels)
 
 
-def firing_rates(spikes: torch.Tensor, dt: float) -> torch.Tensor:
+def firing_rates(spikes: torch.Tensor, dt: float, n_steps: int | None = None) -> torch.Tensor:
     """Firing rate of each neuron of each sample, ``[batch, neurons]`` in Hz, from spikes
-    ``[time, batch, neurons]`` and the time step ``dt`` in seconds."""
-    return spikes.sum(dim=0) / (spikes.shape[0] * float(dt))
+    ``[time, batch, neurons]`` -- or from spike counts ``[batch, neurons]`` over ``n_steps``
+    steps (``SpikingNetwork.spike_counts``) -- and the time step ``dt`` in seconds.
+
+    Raises
+    ------
+    ValueError
+        Spikes neither 3-D nor 2-D, or counts without ``n_steps``.
+    """
+    if spikes.ndim == 3:
+        return spikes.sum(dim=0) / (spikes.shape[0] * float(dt))
+    if spikes.ndim == 2:
+        if n_steps is None or n_steps <= 0:
+            raise ValueError("spike counts [batch, neurons] need n_steps (the number of time "
+                             "steps they were counted over)")
+        return spikes / (int(n_steps) * float(dt))
+    raise ValueError(f"spikes have shape {tuple(spikes.shape)}; expected [time, batch, "
+                     f"neurons] (or counts [batch, neurons] with n_steps)")
 
 
 def rate_regulariser(spikes: torch.Tensor, dt: float, *, upper_hz: float | None = 100.0,
                      lower_hz: float | None = 1.0, upper_strength: float = 1.0,
-                     lower_strength: float = 1.0) -> torch.Tensor:
+                     lower_strength: float = 1.0, n_steps: int | None = None) -> torch.Tensor:
     """Activity regulariser of Zenke & Vogels (2021) / Cramer et al. (2020).
 
     * per-neuron upper bound: ``upper_strength * mean_{b,i} relu(r_bi - upper_hz)**2``,
@@ -91,20 +106,26 @@ def rate_regulariser(spikes: torch.Tensor, dt: float, *, upper_hz: float | None 
 
     Parameters
     ----------
-    spikes : Tensor ``[time, batch, neurons]``
+    spikes : Tensor ``[time, batch, neurons]``, or spike counts ``[batch, neurons]``
+        Spikes, or counts over ``n_steps`` steps (``SpikingNetwork.spike_counts``: the same
+        penalty and gradient without building float spikes ``[time, batch, neurons]``).
     dt : float
         Time step in seconds.
     upper_hz, lower_hz : float or None
         Bounds; None disables a term.
+    n_steps : int, optional
+        Number of time steps of the counts (required with counts).
 
     Returns
     -------
     Tensor (scalar)
+
+    Raises
+    ------
+    ValueError
+        Spikes neither ``[time, batch, neurons]`` nor counts with ``n_steps``.
     """
-    if spikes.ndim != 3:
-        raise ValueError(f"spikes have shape {tuple(spikes.shape)}; expected [time, batch, "
-                         f"neurons]")
-    r = firing_rates(spikes, dt)
+    r = firing_rates(spikes, dt, n_steps)
     loss = spikes.new_zeros(())
     if upper_hz is not None:
         loss = loss + upper_strength * torch.relu(r - float(upper_hz)).pow(2).mean()
