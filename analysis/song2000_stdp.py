@@ -23,12 +23,29 @@ the same step count as a causal pair (full A+), so a coarse step biases additive
 potentiation: at dt = 0.5 ms and ~50 Hz output, ~2.5 % of presynaptic spikes coincide with an
 output spike, which cancels about half of the net depression (A+ tau+ - A- tau-) r_post per
 presynaptic spike; a 100 s run at dt = 0.5 ms ended at 43-52 Hz output instead of the
-17-21 Hz reached at dt = 0.1 ms. With the paper's A+ = 0.005 g_max the weights separate
-slowly: the output rate settles within ~50 s, but the fraction of weights within 10 % of a
-bound (10 / 20 / 30 / 40 Hz input) is 0.20-0.67 at 100 s, 0.27-0.79 at 300 s and
-0.58-0.82 at 1000 s (the JSON records it every 50 s: ``fraction_within_10pct_of_bounds_at_s``);
-at 20-40 Hz it levels off at ~0.8 after ~400 s, with ~20 % of the weights left between the
-bounds. A larger A+ does not make 100 s suffice: drift scales with A+ but diffusion with
+17-21 Hz reached at dt = 0.1 ms.
+
+Parameters checked. The paper's full text was not among the sources we could read; every value
+above agrees with the implementations that cite it (Brian 1 ``examples/STDP1.py`` "adapted
+from Song, Miller and Abbott (2000)": tau_m 20 ms, threshold -54, reset -60 mV, E_ex 0 mV,
+tau_ex = tau_in = 5 ms, g_max = 0.015, g_in = 0.05, 200 inhibitory inputs at 10 Hz,
+A+ = 0.005 g_max, A-/A+ = 1.05; the CAMP 2016 tutorial of Fig. 2a-c: the same with
+V_rest = E_in = -70 mV and weights "initialised uniformly between 0 and g_max"). Conductances
+are in units of the leak conductance (g_l = 10 nS, C_m = 200 pF: tau_m = 20 ms; g_max =
+0.015 g_l), and the traces add 1 per spike, so a pair changes w by A+- g_max exp(-|dt|/20 ms)
+as the paper's P_a and M functions do (checked to 1e-9 in ``tests/test_plasticity.py``).
+Starting all weights at g_max instead (``w_init="max"``) separates them more slowly: at 50 s
+0.03 / 0.05 / 0.30 / 0.45 within 10 % of a bound, against 0.19 / 0.41 / 0.55 / 0.63 from
+the uniform start.
+
+Time scale. With A+ = 0.005 g_max the weights separate slowly. The fraction within 10 % of a
+bound (10 / 20 / 30 / 40 Hz input) is 0.20 / 0.46 / 0.61 / 0.67 at 100 s, 0.27-0.79 at 300 s
+and 0.58-0.82 at 1000 s (``fraction_within_10pct_of_bounds_at_s``); at 20-40 Hz it levels off
+at ~0.8 after ~400 s. :func:`drift_diffusion` measures why (``weight_dynamics`` in the JSON):
+the weights random-walk with D ~ 1e-4 g_max^2/s (steps of 0.5 % of g_max) under a
+competitive drift of slope 0.004-0.008 /s, so the mean time for a weight to reach a bound from
+the uniform start is ~230 / 160 / 110 s at 20 / 30 / 40 Hz, and ~1 h at 10 Hz (the neuron
+starts at ~1 Hz output, so there are few pairings): 100 s is about one such time. A larger A+ does not make 100 s suffice: drift scales with A+ but diffusion with
 A+^2, so the stationary distribution broadens (A+ = 0.02 g_max plateaued at 0.34-0.45 by ~30 s; 0.05 g_max ran away at 30-40 Hz). Brian2's own
 version (``examples/synapses/STDP.py``: linearised synaptic current, tau_m = 10 ms,
 V_rest = -74 mV, no inhibition, 15 Hz inputs, g_max = 0.01, A+ = 0.01 g_max) measured the
@@ -54,7 +71,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NEURON_PARAMS", "poisson_trains", "build_and_run", "summarize", "main"]
+__all__ = ["NEURON_PARAMS", "poisson_trains", "build_and_run", "bimodal_fraction",
+           "drift_diffusion", "summarize", "main"]
 
 #: Song et al. (2000) neuron, as parameters of the zoo's ``lif_cond`` (g_l = 10 nS, C_m = 200 pF).
 NEURON_PARAMS = {"C_m": "200 pF", "g_l": "10 nS", "v_rest": "-70 mV", "E_e": "0 mV",
@@ -96,7 +114,8 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
                   duration_s: float = 100.0, seed: int = 1, dt_ms: float = 0.1,
                   n_exc: int = 1000, n_inh: int = 200, inputs: str = "poisson",
                   controls: bool = True, record_every_s: float = 1.0, directory=None,
-                  generate_only: bool = False, weight_dependence: str = "additive") -> dict:
+                  generate_only: bool = False, weight_dependence: str = "additive",
+                  w_init="uniform") -> dict:
     """Build and run the Song et al. (2000) network, one neuron per input rate.
 
     Parameters
@@ -121,6 +140,9 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
         Add one neuron per rate with the same inputs and initial weights and no plasticity.
     weight_dependence : {"additive", "multiplicative"}
         STDP model (additive: the paper).
+    w_init : {"uniform", "max"} or float
+        Initial excitatory weights: uniform in [0, g_max] (default), all at g_max, or all at
+        the given fraction of g_max.
 
     Returns
     -------
@@ -143,6 +165,15 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
     rng_w, rng_exc, rng_inh = (np.random.default_rng(s)
                                for s in np.random.SeedSequence(seed).spawn(3))
     w0_ns = rng_w.uniform(0, G_MAX_NS, size=(n_rates, n_exc))
+    if w_init == "max":
+        w0_ns = np.full_like(w0_ns, G_MAX_NS)
+    elif not isinstance(w_init, str):
+        if not 0 <= float(w_init) <= 1:
+            raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max in "
+                             f"[0, 1], got {w_init!r}")
+        w0_ns = np.full_like(w0_ns, float(w_init) * G_MAX_NS)
+    elif w_init != "uniform":
+        raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max, got {w_init!r}")
     w0 = w0_ns * 1e-9
     exc_rate = np.repeat(rates, n_exc)           # source k*n_exc + m -> neuron k (and control)
     dt = dt_ms * ms
@@ -220,13 +251,63 @@ def bimodal_fraction(w, w_max, tol: float = 0.1) -> float:
     return float(np.mean((w <= tol) | (w >= 1 - tol)))
 
 
+def drift_diffusion(w_t, t_s, t_from_s: float = 30.0, n_grid: int = 500) -> dict:
+    """Drift and diffusion of the weights measured from the simulation, and the mean time a
+    weight needs to reach a bound.
+
+    One-second increments of the weights (as fractions of g_max) between 0.1 and 0.9 after
+    ``t_from_s`` are fitted by a linear drift A(w) = a0 + a1 w (a1 > 0: the competitive
+    instability of additive STDP) and a constant diffusion D (half the variance of the
+    residuals per second), the Fokker-Planck description of additive STDP (van Rossum, Bi &
+    Turrigiano 2000, J. Neurosci. 20:8812; Rubin, Lee & Sompolinsky 2001, Phys. Rev. Lett.
+    86:364). The mean first-passage time T(w) to either bound solves D T'' + A T' = -1,
+    T(0) = T(1) = 0 (Gardiner, Handbook of Stochastic Methods, sec. 5.2.7), averaged here
+    over a uniform start.
+
+    Parameters
+    ----------
+    w_t : array, shape (n_synapses, n_times)
+        Weights / g_max recorded every second.
+    t_s : array, shape (n_times,)
+        Recording times (s).
+
+    Returns
+    -------
+    dict
+        ``drift_a0_per_s``, ``drift_a1_per_s``, ``diffusion_per_s`` (units of g_max^2 / s),
+        ``mean_time_to_bound_s`` (uniform start), or NaNs when fewer than 100 increments.
+    """
+    from scipy.sparse import diags
+    from scipy.sparse.linalg import spsolve
+
+    w_t = np.asarray(w_t, dtype=float)
+    k0 = int(np.searchsorted(np.asarray(t_s), t_from_s))
+    x, dx = w_t[:, k0:-1], np.diff(w_t[:, k0:], axis=1)
+    m = (x > 0.1) & (x < 0.9) & (x + dx > 0) & (x + dx < 1)
+    nan = {"drift_a0_per_s": float("nan"), "drift_a1_per_s": float("nan"),
+           "diffusion_per_s": float("nan"), "mean_time_to_bound_s": float("nan")}
+    if m.sum() < 100:
+        return nan
+    a1, a0 = np.polyfit(x[m], dx[m], 1)
+    diff = float(np.var(dx[m] - (a0 + a1 * x[m])) / 2)
+    h = 1.0 / n_grid
+    xg = np.linspace(0, 1, n_grid + 1)[1:-1]
+    drift = a0 + a1 * xg
+    mat = diags([diff / h**2 - drift[1:] / (2 * h), np.full(n_grid - 1, -2 * diff / h**2),
+                 diff / h**2 + drift[:-1] / (2 * h)], [-1, 0, 1], format="csc")
+    t_exit = spsolve(mat, -np.ones(n_grid - 1))
+    return {"drift_a0_per_s": float(a0), "drift_a1_per_s": float(a1),
+            "diffusion_per_s": diff, "mean_time_to_bound_s": float(t_exit.mean())}
+
+
 def summarize(raw: dict, rate_window_s: float = 20.0) -> dict:
     """Numbers of the reproduction (JSON-ready; rates in Hz, weights as fractions of g_max).
 
     ``output_rate_hz``: rate of each plastic neuron in the last ``rate_window_s`` seconds;
     ``control_rate_hz``: the same for the control neurons (fixed initial weights);
     ``fraction_within_10pct_of_bounds_at_s``: ``{recorded time in s: [fraction per rate]}``
-    every 50 s (needs weights recorded at least every second).
+    every 50 s (needs weights recorded at least every second); ``weight_dynamics``: per rate,
+    :func:`drift_diffusion` of the recorded weights.
     """
     rates = np.asarray(raw["rates_hz"], dtype=float)
     n_rates = rates.size
@@ -259,6 +340,9 @@ def summarize(raw: dict, rate_window_s: float = 20.0) -> dict:
         "weight_std_over_w_max": [float(np.std(w / w_max)) for w in raw["w_final_s"]],
         "weight_std_over_w_max_initial": [float(np.std(w / w_max))
                                           for w in raw["w_initial_s"]],
+        # measured drift/diffusion of the weights and the implied time to reach a bound
+        "weight_dynamics": [drift_diffusion(w_rec / w_max, t_rec)
+                            for w_rec in raw["w_recorded_s"]],
         "output_rate_window_s": win,
         "output_rate_hz": counts[:n_rates].tolist(),
         "output_rate_slope_hz_per_hz": float(slope),
@@ -314,15 +398,23 @@ def main(argv=None) -> int:
     parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dt-ms", type=float, default=0.1)
+    parser.add_argument("--w-init", default="uniform",
+                        help="initial weights: uniform (default), max, or a fraction of g_max")
     parser.add_argument("--generate-only", action="store_true",
                         help="standalone: write the project, do not compile or run it")
     parser.add_argument("--project-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.duration_s <= 0:
         parser.error("--duration-s must be > 0")
+    if args.w_init not in ("uniform", "max"):
+        try:
+            args.w_init = float(args.w_init)
+        except ValueError:
+            parser.error(f"--w-init must be uniform, max or a number, got {args.w_init!r}")
     args.out.mkdir(parents=True, exist_ok=True)
     raw = build_and_run(args.backend, args.rates_hz, args.duration_s, args.seed, args.dt_ms,
-                        directory=args.project_dir, generate_only=args.generate_only)
+                        directory=args.project_dir, generate_only=args.generate_only,
+                        w_init=args.w_init)
     if args.generate_only:
         atomic_write_json(args.out / f"song2000_{args.backend}_project.json", raw)
         print(json.dumps(raw))
