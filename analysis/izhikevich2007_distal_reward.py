@@ -3,10 +3,23 @@ and dopamine signaling", Cereb. Cortex 17:2443, Fig. 1.
 
 A network of 1000 Izhikevich neurons (800 regular-spiking excitatory, 200 fast-spiking
 inhibitory), each sending 100 synapses (inhibitory ones to excitatory neurons only), 1 ms
-delays, driven by random "thalamic" input (each millisecond one random neuron receives a 20 mV
-kick). Excitatory synapses follow reward-modulated STDP (zoo model ``rstdp``: eligibility trace
-with tau_c = 1 s, dopamine with tau_d = 200 ms, weights in [0, 4 mV], updated every 10 ms);
-inhibitory ones are fixed at -1 mV. One excitatory synapse n1 -> n2 is chosen (initial weight
+delays, driven by random "thalamic" input: as in the paper's published code (``daspnet.m``,
+ModelDB 84167), every neuron receives a current drawn each millisecond uniformly from
+[-6.5, 6.5] mV/ms (``I = 13*(rand(N,1)-0.5)``); ``thalamic="kicks"`` instead gives one random
+neuron per millisecond a 20 mV kick (the input of ``spnet.m``, Izhikevich 2006). Excitatory
+synapses follow reward-modulated STDP (zoo model ``rstdp``: eligibility trace with
+tau_c = 1 s, dopamine with tau_d = 200 ms, weights in [0, 4 mV], updated every 10 ms);
+inhibitory ones are fixed at -1 mV.
+
+Constants checked against ``daspnet.m``: STDP traces decay by 0.95 per ms (tau ~ 20 ms) with
+A+ = 0.1 mV and A- = 1.5 * 0.1 mV; eligibility ``sd`` decays by 0.99 every 10 ms
+(tau_c ~ 1 s); dopamine decays by 0.995 per ms (tau_d ~ 200 ms), +0.5 per reward, tonic
+level 0.002; weights ``s = clip(s + (0.002 + DA)*sd, 0, 4)`` every 10 ms (no activity-
+independent +0.01 term: that belongs to ``spnet.m``); reward 1001-3000 ms after n2 fires
+< 20 ms after n1; 1 ms delays. Differences that remain: the code lets a neuron target the same
+neuron twice or itself (here: 100 distinct targets, no autapse); it sets a trace to 0.1 at
+each spike instead of adding (the same at ~1 Hz firing); it integrates v in two 0.5 ms steps
+and u in one 1 ms step (here both at 0.5 ms). One excitatory synapse n1 -> n2 is chosen (initial weight
 0); every time n2 fires within 20 ms after n1, a reward (dopamine + 0.5) arrives 1-3 s later,
 by which time many other pairings have happened. The reward detection runs inside the network
 (:func:`neurolearn.brian.plasticity.pairing_reward`), so the whole hour runs in standalone mode.
@@ -64,7 +77,7 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
                   record_every_s: float = 10.0, n_record: int = 2000,
                   directory=None, generate_only: bool = False, n2_extra_rate_hz: float = 0.0,
                   input_rate_hz: float = 1.0, rstdp_params: dict | None = None,
-                  teacher_probability: float = 0.0) -> dict:
+                  teacher_probability: float = 0.0, thalamic: str = "noise") -> dict:
     """Build the network of Izhikevich (2007, Fig. 1), run it, return raw results.
 
     Parameters
@@ -74,8 +87,8 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
     duration_s : float
         Simulated time in seconds (paper: 3600).
     seed : int
-        Seed of the wiring, the thalamic input (drawn in NumPy, identical in every backend)
-        and Brian2's generator (reward delays).
+        Seed of the wiring, the thalamic kicks (drawn in NumPy, identical in every backend)
+        and Brian2's generator (thalamic noise, reward delays).
     n_exc, n_inh, n_syn : int
         Network size (paper: 800, 200, 100).
     record_every_s : float
@@ -87,8 +100,13 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
     n2_extra_rate_hz : float
         Extra Poisson-like input (20 mV kicks) to neuron n2, in Hz; 0 in the paper. Used by
         the shortened test to make pairings n1 -> n2 (and so rewards) frequent.
+    thalamic : {"noise", "kicks"}
+        ``"noise"`` (the paper's code): each neuron receives a current drawn every 1 ms
+        uniformly from [-6.5, 6.5] mV/ms by Brian2's ``rand()`` (differs between backends);
+        ``"kicks"``: 20 mV kicks at ``input_rate_hz`` per neuron, drawn in NumPy (identical in
+        every backend).
     input_rate_hz : float
-        Rate of the random thalamic kicks per neuron (paper: 1 Hz, one neuron per ms).
+        ``thalamic="kicks"`` only: rate of the kicks per neuron (1 Hz: one neuron per ms).
     teacher_probability : float
         Probability that a spike of n1 is followed, 5 ms later, by a 20 mV kick to n2 (a
         "teacher" that makes the rewarded pairing frequent); 0 in the paper. The shortened
@@ -119,10 +137,14 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
     others = np.setdiff1d(np.arange(i_e.size), [k_rew])
     rec = np.concatenate([[k_rew], np.sort(rng.choice(others, size=min(n_record, others.size),
                                                       replace=False))])
-    # thalamic input: kicks at rate input_rate_hz per neuron, on the 1 ms grid of the paper
+    # thalamic kicks (thalamic="kicks"): rate input_rate_hz per neuron, on a 1 ms grid
+    if thalamic not in ("noise", "kicks"):
+        raise ValueError(f"thalamic must be 'noise' or 'kicks', got {thalamic!r}")
     n_ms = int(round(duration_s * 1000))
-    p_kick = input_rate_hz * 1e-3
-    kick_ms, kick_i = _sparse_kicks(rng, n_ms, n, p_kick)
+    if thalamic == "kicks":
+        kick_ms, kick_i = _sparse_kicks(rng, n_ms, n, input_rate_hz * 1e-3)
+    else:
+        kick_ms, kick_i = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if n2_extra_rate_hz > 0:
         extra = np.flatnonzero(rng.random(n_ms) < n2_extra_rate_hz * 1e-3)
         kick_ms = np.concatenate([kick_ms, extra])
@@ -143,12 +165,19 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
                        delay=1 * ms, name="inh", namespace={})
         inh.connect(i=i_i, j=j_i)
         inh.w = -1 * mV
-        n_sources = n + (1 if n2_extra_rate_hz > 0 else 0)
-        thal = SpikeGeneratorGroup(n_sources, kick_i, kick_ms * ms, name="thalamus")
-        kick = Synapses(thal, neurons, on_pre="v_post += 20*mV", name="kick", namespace={})
-        kick.connect(i=np.r_[np.arange(n), [n] * (n_sources > n)].astype(int),
-                     j=np.r_[np.arange(n), [n2] * (n_sources > n)].astype(int))
         objs_extra = []
+        if thalamic == "noise":   # daspnet.m: I = 13*(rand(N,1)-0.5), redrawn every ms
+            objs_extra.append(neurons.run_regularly("I_ext = 13*(rand() - 0.5)*mV/ms",
+                                                    dt=1 * ms, when="start",
+                                                    name="thalamic_noise"))
+        if kick_i.size:
+            n_sources = n + (1 if n2_extra_rate_hz > 0 else 0)
+            thal = SpikeGeneratorGroup(n_sources, kick_i, kick_ms * ms, name="thalamus")
+            kick = Synapses(thal, neurons, on_pre="v_post += 20*mV", name="kick",
+                            namespace={})
+            kick.connect(i=np.r_[np.arange(n), [n] * (n_sources > n)].astype(int),
+                         j=np.r_[np.arange(n), [n2] * (n_sources > n)].astype(int))
+            objs_extra += [thal, kick]
         if teacher_probability > 0:
             teacher = Synapses(neurons, neurons, "p_teach : 1 (constant, shared)",
                                on_pre="v_post += 20*mV*int(rand() < p_teach)", delay=5 * ms,
@@ -162,7 +191,7 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
         counts = SpikeMonitor(neurons, record=False, name="counts")
         pair_mon = SpikeMonitor(reward.critic, name="pairings")
         rew_mon = SpikeMonitor(reward.timers, name="rewards")
-        objs = [neurons, exc, inh, thal, kick, w_mon, counts, pair_mon, rew_mon,
+        objs = [neurons, exc, inh, w_mon, counts, pair_mon, rew_mon,
                 *reward.objects, *objs_extra]
         net = Network(*[o for o in objs if o is not None])
         net.run(duration_s * second, report=None)
@@ -177,6 +206,7 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
         out = {
             "backend": backend, "seed": seed, "duration_s": duration_s,
             "n_exc": n_exc, "n_inh": n_inh, "n_syn": n_syn, "n1": n1, "n2": n2,
+            "thalamic": thalamic,
             "rewarded_index": k_rew, "recorded_index": rec,
             "record_t_s": np.asarray(w_mon.t_[:]).copy(),
             "w_recorded_v": np.asarray(w_mon.w_[:]).copy(),   # [synapse, time]
@@ -218,7 +248,8 @@ def summarize(raw: dict) -> dict:
         "paper": "Izhikevich (2007) Cereb. Cortex 17:2443, Fig. 1",
         "backend": raw["backend"], "seed": raw["seed"], "simulated_s": dur,
         "network": {"n_exc": raw["n_exc"], "n_inh": raw["n_inh"], "synapses_per_neuron":
-                    raw["n_syn"], "n1": raw["n1"], "n2": raw["n2"]},
+                    raw["n_syn"], "n1": raw["n1"], "n2": raw["n2"],
+                    "thalamic_input": raw.get("thalamic", "noise")},
         "rewarded_weight_final_mv": rewarded_final,
         "w_max_mv": 4.0,
         "others_final_percentiles_mv": {f"p{p}": float(np.percentile(others_final, p))

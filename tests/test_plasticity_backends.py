@@ -73,15 +73,42 @@ def test_song_20s_weights_move_apart(song_cpp):
     assert np.all((w >= 0) & (w <= w_max))
 
 
+def test_drift_diffusion_recovers_a_known_random_walk():
+    """``drift_diffusion`` (the time-scale estimate of the Song et al. reproduction) recovers
+    the drift and diffusion of a simulated random walk, and for pure diffusion its mean time
+    to a bound from a uniform start equals the closed form 1 / (12 D) (T(w) = w (1 - w) / 2D)."""
+    rng = np.random.default_rng(0)
+
+    def walk(a0, a1, diff, n=5000, steps=200):
+        w = np.empty((n, steps))
+        w[:, 0] = rng.uniform(0.2, 0.8, n)
+        for k in range(1, steps):
+            x = w[:, k - 1]
+            w[:, k] = x + a0 + a1 * x + np.sqrt(2 * diff) * rng.standard_normal(n)
+        return w
+
+    t = np.arange(200.0)
+    est = song.drift_diffusion(walk(-0.002, 0.004, 1e-4), t, t_from_s=0)
+    assert est["drift_a0_per_s"] == pytest.approx(-0.002, abs=2e-4)
+    assert est["drift_a1_per_s"] == pytest.approx(0.004, abs=4e-4)
+    assert est["diffusion_per_s"] == pytest.approx(1e-4, rel=0.02)
+    est = song.drift_diffusion(walk(0.0, 0.0, 1e-4), t, t_from_s=0)
+    assert est["mean_time_to_bound_s"] == pytest.approx(1 / (12 * 1e-4), rel=0.03)
+
+
 @needs_compiler
 def test_izhikevich_rewarded_synapse_beats_the_99th_percentile(tmp_path):
     """Distal reward, shortened: 200 neurons (160 exc, 40 inh; same in-degrees as the paper's
     1000), 60 s, rewards 1-3 s after each n1 -> n2 pairing within 20 ms. A teacher kick to n2
     5 ms after half of n1's spikes makes the pairing frequent (~25 rewards instead of the
-    ~1 per minute of the paper); eligibility, dopamine and delays are the paper's."""
+    ~1 per minute of the paper); eligibility, dopamine and delays are the paper's. The
+    background input is the 20 mV kicks of ``spnet.m`` (``thalamic="kicks"``), not the
+    paper's uniform noise: with the noise and 25 times the paper's reward rate, recurrently
+    driven spikes tag many other synapses too and over 1 % of them also reach w_max in this
+    small network (measured: 99th percentile 4.0 mV)."""
     raw = izh.build_and_run("cpp_standalone", duration_s=60.0, seed=2, n_exc=160, n_inh=40,
                             teacher_probability=0.5, record_every_s=10.0, n_record=200,
-                            directory=tmp_path / "izh")
+                            thalamic="kicks", directory=tmp_path / "izh")
     s = izh.summarize(raw)
     assert s["n_rewards"] >= 10
     assert np.all(np.diff(raw["reward_t_s"]) >= 0)
@@ -94,7 +121,7 @@ def test_izhikevich_rewarded_synapse_beats_the_99th_percentile(tmp_path):
 @needs_compiler
 def test_izhikevich_full_size_rewarded_synapse_beats_the_99th_percentile(tmp_path):
     """The paper's 1000-neuron network, 150 s with the teacher kick (about 60 rewards)."""
-    raw = izh.build_and_run("cpp_standalone", duration_s=150.0, seed=1,
+    raw = izh.build_and_run("cpp_standalone", duration_s=150.0, seed=1, thalamic="kicks",
                             teacher_probability=0.5, directory=tmp_path / "izh_full")
     s = izh.summarize(raw)
     assert s["rewarded_weight_final_mv"] > s["others_final_percentiles_mv"]["p99"]
