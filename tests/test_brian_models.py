@@ -98,3 +98,50 @@ def test_izhikevich_presets_show_published_firing_patterns():
     onsets = t["ch"][np.r_[0, np.nonzero(ch >= 10)[0] + 1]]
     burst_rate = 1e3 / np.mean(np.diff(onsets))                      # Hz
     assert 10 < burst_rate < 40
+
+
+def test_adex_refractory_period_holds_v_and_integrates_w_exactly():
+    """AdEx (Brette & Gerstner 2005) with t_ref > 0 under Brian2's exponential Euler.
+
+    ``(unless refractory)`` makes Brian2 multiply dv/dt by int(not_refractory), so the update
+    of a refractory neuron computes 0/0 in a temporary; Brian2 discards it (the write of v is
+    conditional on not_refractory). Checked: no NaN, v stays exactly at v_reset for t_ref
+    after each spike, w decays as exp(-t/tau_w) meanwhile (v_reset = E_l, so
+    dw/dt = -w/tau_w, which exponential Euler integrates exactly), ISIs >= t_ref, and the
+    trajectory up to the first spike is the one without refractoriness.
+    """
+    currents = [1.0, 2.0] * nA
+    dt, t_ref = 0.1 * ms, 5 * ms
+    runs = {}
+    for ref in (0 * ms, t_ref):
+        net = NetworkSpec(dt=dt)
+        net.add_population("adex", "adex", 2, params={"t_ref": ref},
+                           initial={"I_ext": currents})
+        net.monitor_spikes("adex")
+        net.monitor_state("adex", ["v", "w"], record=True)
+        runs[float(ref)] = net.run(0.2 * second, backend="numpy")
+    res = runs[float(t_ref)]
+    spec = load_model("adex")
+    v_reset = float(spec.parameters["v_reset"].value)
+    tau_w = float(spec.parameters["tau_w"].value)
+    v = np.asarray(res.states["adex"]["v"])      # [time, neurons], volt
+    w = np.asarray(res.states["adex"]["w"])      # [time, neurons], ampere
+    assert np.isfinite(v).all() and np.isfinite(w).all()
+    k = int(round(float(t_ref / dt)))
+    steps = np.rint(np.asarray(res.states["adex"].t) / float(dt)).astype(int)
+    trains = res.spikes["adex"].trains()
+    for n in range(2):
+        times = np.asarray(trains[n])
+        assert times.size >= 5, f"neuron {n} fired only {times.size} spikes"
+        assert np.diff(times).min() >= float(t_ref) - 1e-12
+        for ts in times:
+            s = int(round(ts / float(dt)))
+            if s + k + 1 >= steps.size:
+                continue
+            # recorded at the start of a step: steps s+1 .. s+k see the reset, refractory state
+            np.testing.assert_array_equal(v[s + 1:s + k + 1, n], v_reset)
+            assert v[s + k + 1, n] != v_reset       # integrating again after t_ref
+            decay = w[s + 1, n] * np.exp(-np.arange(k + 1) * float(dt) / tau_w)
+            np.testing.assert_allclose(w[s + 1:s + k + 2, n], decay, rtol=1e-9)
+        first0 = np.asarray(runs[0.0].spikes["adex"].trains()[n])[0]
+        assert times[0] == first0
