@@ -7,13 +7,18 @@ inhibitory, 2 % random connectivity, 1 s of biological time, dt = 0.1 ms.
 
 Each variant runs in a fresh Python process (so that no Brian2 state is shared), on
 ``cython`` and ``cpp_standalone``; the time measured is from creating the network to having
-its spikes in hand (imports excluded). Printed:
+its spikes in hand (imports excluded). Each time is given as wall-clock time and as CPU time
+(user + system, of the Python process and of everything it waited for: compiler, the
+standalone program), which a shared machine disturbs much less than the wall clock. Plain
+and neurolearn runs alternate, so that a change of the background load hits both. Printed:
 
 * cython, cold: with an empty Cython cache (includes compiling the extensions);
 * cython, warm: best of ``--repeat`` runs with the cache filled;
 * cpp_standalone, total: code generation + compilation + run (best of ``--repeat`` fresh
   processes and project folders);
-* cpp_standalone, binary: running the compiled program only (best of 5 runs);
+* cpp_standalone, binary: running the compiled program only (best of 5 runs after the
+  first; both variants timed by Brian2's own ``device.timers["run_binary"]``, i.e. the
+  ``subprocess`` call of the program, and CPU time of that program);
 * neurolearn's second cpp_standalone run with a changed parameter (the excitatory weight,
   +10 %) through ``run_args``: no recompilation.
 
@@ -37,6 +42,29 @@ N, N_EXC = 4000, 3200
 BINARY_REPEATS = 5
 
 
+def _cpu_s(who=None) -> float:
+    """CPU seconds (user + system) used so far by this process and its finished children,
+    or by one of them (``resource.RUSAGE_SELF`` / ``RUSAGE_CHILDREN``)."""
+    import resource
+
+    whos = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) if who is None else (who,)
+    return sum(resource.getrusage(w).ru_utime + resource.getrusage(w).ru_stime for w in whos)
+
+
+def _time_binary(run_once) -> tuple[float, float]:
+    """Best wall time (Brian2's ``run_binary`` timer) and best CPU time of the standalone
+    program over ``BINARY_REPEATS`` calls of ``run_once() -> device``."""
+    import resource
+
+    walls, cpus = [], []
+    for _ in range(BINARY_REPEATS):
+        c0 = _cpu_s(resource.RUSAGE_CHILDREN)
+        dev = run_once()
+        cpus.append(_cpu_s(resource.RUSAGE_CHILDREN) - c0)
+        walls.append(dev.timers["run_binary"])
+    return min(walls), min(cpus)
+
+
 def plain_brian2(backend: str, duration_s: float, directory: str) -> dict:
     """The Brian2 documentation's CUBA example, unchanged but for the device set-up."""
     from brian2 import (NeuronGroup, SpikeMonitor, Synapses, mV, ms, prefs, run, second,
@@ -46,7 +74,7 @@ def plain_brian2(backend: str, duration_s: float, directory: str) -> dict:
         set_device("cpp_standalone", directory=directory)
     else:
         prefs.codegen.target = backend
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     taum = 20 * ms
     taue = 5 * ms
     taui = 10 * ms
@@ -72,13 +100,14 @@ def plain_brian2(backend: str, duration_s: float, directory: str) -> dict:
     s_mon = SpikeMonitor(P)
     run(duration_s * second)
     n_spikes = int(s_mon.num_spikes)
-    out = {"total_s": time.perf_counter() - t0, "n_spikes": n_spikes}
+    out = {"total_s": time.perf_counter() - t0, "total_cpu_s": _cpu_s() - c0,
+           "n_spikes": n_spikes}
     if backend == "cpp_standalone":
-        times = [device.timers["run_binary"]]
-        for _ in range(BINARY_REPEATS - 1):
+        def once():
             device.run(with_output=False)
-            times.append(device.timers["run_binary"])
-        out["binary_s"] = min(times)
+            return device
+
+        out["binary_s"], out["binary_cpu_s"] = _time_binary(once)
     return out
 
 
@@ -114,7 +143,7 @@ def with_neurolearn(backend: str, duration_s: float, directory: str) -> dict:
 
     from neurolearn.brian import NetworkSpec
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     neuron, synapse = cuba_specs()
     we = (60 * 0.27 / 10) * mV
     wi = (-20 * 4.5 / 10) * mV
@@ -127,18 +156,19 @@ def with_neurolearn(backend: str, duration_s: float, directory: str) -> dict:
     net.monitor_spikes("P")
     sim = net.build(duration_s * second, backend=backend, directory=directory)
     res = sim.run()
-    out = {"total_s": time.perf_counter() - t0, "n_spikes": res.spikes["P"].count}
+    out = {"total_s": time.perf_counter() - t0, "total_cpu_s": _cpu_s() - c0,
+           "n_spikes": res.spikes["P"].count}
     if backend == "cpp_standalone":
-        times = [sim.backend.timings["run_s"]]
-        for _ in range(BINARY_REPEATS - 1):
+        def once():
             sim.run()
-            times.append(sim.backend.timings["run_s"])
-        out["binary_s"] = min(times)
+            return sim.backend.device
+
+        out["binary_s"], out["binary_cpu_s"] = _time_binary(once)
         t1 = time.perf_counter()
         res2 = sim.run(params={"Ce": {"w": 1.1 * we}})
         out["second_run_s"] = time.perf_counter() - t1
         out["second_run_n_spikes"] = res2.spikes["P"].count
-        out["second_run_binary_s"] = sim.backend.timings["run_s"]
+        out["second_run_binary_s"] = sim.backend.device.timers["run_binary"]
     sim.close()
     return out
 
@@ -185,15 +215,16 @@ def main(argv=None):
     cache = {v: tempfile.mkdtemp(prefix=f"cython_cache_{v}_") for v in ("plain", "neurolearn")}
 
     def both(label, backend, key, cache_for=None, repeat=1):
+        """Best (by wall time) of ``repeat`` runs per variant, plain and neurolearn alternating."""
         vals = {}
-        for variant in ("plain", "neurolearn"):
-            best = None
-            for _ in range(repeat):
+        for _ in range(repeat):
+            for variant in ("plain", "neurolearn"):
                 r = _spawn(variant, backend, duration_s, cache_for and cache_for[variant])
-                if best is None or r[key] < best[key]:
-                    best = r
-            vals[variant] = best
+                if variant not in vals or r[key] < vals[variant][key]:
+                    vals[variant] = r
         rows.append((label, vals["plain"][key], vals["neurolearn"][key],
+                     vals["plain"][key.replace("_s", "_cpu_s")],
+                     vals["neurolearn"][key.replace("_s", "_cpu_s")],
                      vals["plain"]["n_spikes"], vals["neurolearn"]["n_spikes"]))
         return vals
 
@@ -205,19 +236,21 @@ def main(argv=None):
     cpp = both(f"cpp_standalone, total (best of {args.repeat})", "cpp_standalone", "total_s",
                repeat=args.repeat)
     rows.append((f"cpp_standalone, binary only (best of {BINARY_REPEATS})",
-                 cpp["plain"]["binary_s"],
-                 cpp["neurolearn"]["binary_s"], cpp["plain"]["n_spikes"],
-                 cpp["neurolearn"]["n_spikes"]))
-    print(f"{'':46s} {'plain s':>9s} {'neurolearn s':>13s} {'ratio':>7s}   spikes (plain / nl)")
-    for label, a, b, na, nb in rows:
-        print(f"{label:46s} {a:9.2f} {b:13.2f} {b / a:7.3f}   {na} / {nb}")
+                 cpp["plain"]["binary_s"], cpp["neurolearn"]["binary_s"],
+                 cpp["plain"]["binary_cpu_s"], cpp["neurolearn"]["binary_cpu_s"],
+                 cpp["plain"]["n_spikes"], cpp["neurolearn"]["n_spikes"]))
+    print(f"{'':46s} {'wall: plain s':>13s} {'neurolearn s':>13s} {'ratio':>6s}   "
+          f"{'CPU: plain s':>12s} {'neurolearn s':>13s} {'ratio':>6s}   spikes (plain / nl)")
+    for label, a, b, ca, cb, na, nb in rows:
+        print(f"{label:46s} {a:13.2f} {b:13.2f} {b / a:6.3f}   {ca:12.2f} {cb:13.2f} "
+              f"{cb / ca:6.3f}   {na} / {nb}")
     nl = cpp["neurolearn"]
     print(f"neurolearn cpp_standalone second run, w_exc +10 % (run_args, no recompilation): "
           f"{nl['second_run_s']:.2f} s (binary {nl['second_run_binary_s']:.2f} s), "
           f"{nl['second_run_n_spikes']} spikes (first run: {nl['n_spikes']}); "
           f"first run total {nl['total_s']:.2f} s")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (wall times on a shared machine "
-          f"vary by tens of percent between runs)")
+          f"vary by tens of percent between runs; CPU times much less)")
     return 0
 
 
