@@ -31,6 +31,19 @@ def test_experiment_config_sets_configuration_and_seed():
         experiment_config("mnist")
 
 
+def test_per_dataset_defaults_stay_per_dataset():
+    # Braille clips the gradient norm (long BPTT fell silent without it) and N-MNIST trains
+    # 10 epochs; neither change may leak into the shared block or the other datasets
+    braille = experiment_config("braille")
+    assert braille["optimizer"]["grad_clip"] == 1.0 and braille["training"]["epochs"] == 30
+    assert braille["optimizer"]["lr_weights"] == 5e-3
+    assert experiment_config("nmnist")["training"]["epochs"] == 10
+    for name in ("fsdd", "nmnist", "shd", "ssc"):
+        assert experiment_config(name)["optimizer"]["grad_clip"] is None, name
+    assert experiment_config("fsdd")["training"]["epochs"] == 20
+    assert experiment_config("braille", quick=True)["optimizer"]["grad_clip"] == 1.0
+
+
 def test_quick_run_writes_results(tmp_path, data_dir, capsys):
     out = tmp_path / "het"
     res = run_heterogeneity("braille", quick=True, out=out, jobs=1, progress=False,
