@@ -109,29 +109,40 @@ class _LinearPlan:
 
     __slots__ = ("cm", "names", "Cd", "Pd", "tgt", "c", "x0", "resets", "reset_idx", "ref",
                  "has_ref", "clamp", "clamp_idx", "surrogate", "scale", "strict",
-                 "detach_reset", "dt", "A_idx", "xs")
+                 "detach_reset", "dt", "A_idx", "xs", "recompute")
 
 
-def _sparse_rows(x: torch.Tensor, chunk_rows: int):
-    """``(coo, bounds)``: the input ``x`` ``[T, B, C]`` as one coalesced sparse COO matrix
-    ``[T*B, C]`` (one ``nonzero`` over the whole input) and, for chunks of ``chunk_rows``
-    rows, the offsets of each chunk's entries in it (the entries are sorted by row)."""
-    flat = x.detach().reshape(-1, x.shape[-1])
-    idx = (flat != 0).nonzero().t()
-    coo = torch.sparse_coo_tensor(idx, flat[idx[0], idx[1]], flat.shape,
-                                  is_coalesced=True, check_invariants=False)
-    edges = torch.arange(0, flat.shape[0] + chunk_rows, chunk_rows, device=x.device)
-    bounds = torch.searchsorted(idx[0].contiguous(), edges.clamp(max=flat.shape[0])).tolist()
-    return coo, bounds
+class _SparseInput:
+    """Sparse input ``x`` ``[T, B, C]`` as the entries of the ``[T*B, C]`` matrix, sorted by
+    row (one ``nonzero`` over the whole input): row and column indices as int32 and the
+    values (None when all are 1, as for spikes), about 8 bytes per non-zero entry.
+    :meth:`matrix` gives rows ``[row0, row0 + rows)`` of chunk ``c`` (chunks of
+    ``chunk_rows`` rows) as a coalesced sparse COO matrix."""
 
+    def __init__(self, x: torch.Tensor, chunk_rows: int):
+        flat = x.detach().reshape(-1, x.shape[-1])
+        idx = flat.nonzero()
+        vals = flat[idx[:, 0], idx[:, 1]]
+        self.vals = None if bool((vals == 1).all()) else vals
+        self.rows = idx[:, 0].to(torch.int32)
+        self.cols = idx[:, 1].to(torch.int32)
+        del idx
+        self.shape = tuple(flat.shape)
+        self._dtype = flat.dtype
+        edges = torch.arange(0, flat.shape[0] + chunk_rows, chunk_rows, device=x.device)
+        self.bounds = torch.searchsorted(
+            self.rows, edges.clamp(max=flat.shape[0]).to(torch.int32)).tolist()
 
-def _coo_chunk(coo, bounds, c: int, row0: int, rows: int):
-    """Rows ``[row0, row0 + rows)`` of ``coo`` (chunk ``c`` of :func:`_sparse_rows`) as a
-    sparse ``[rows, C]`` matrix."""
-    a, b = bounds[c], bounds[c + 1]
-    idx = coo._indices()[:, a:b] - torch.tensor([[row0], [0]], device=coo.device)
-    return torch.sparse_coo_tensor(idx, coo._values()[a:b], (rows, coo.shape[1]),
-                                   is_coalesced=True, check_invariants=False)
+    def matrix(self, c: int | None = None, row0: int = 0, rows: int | None = None):
+        """Chunk ``c`` (or, with None, the whole matrix) as a sparse COO ``[rows, C]``."""
+        a, b = (0, len(self.rows)) if c is None else (self.bounds[c], self.bounds[c + 1])
+        rows = self.shape[0] if rows is None else rows
+        idx = torch.stack([self.rows[a:b].to(torch.int64) - row0,
+                           self.cols[a:b].to(torch.int64)])
+        vals = self.vals[a:b] if self.vals is not None else \
+            torch.ones(b - a, dtype=self._dtype, device=idx.device)
+        return torch.sparse_coo_tensor(idx, vals, (rows, self.shape[1]), is_coalesced=True,
+                                       check_invariants=False)
 
 
 class _BoolToFloat(torch.autograd.Function):
@@ -194,7 +205,12 @@ class _FusedLinearLoop(torch.autograd.Function):
         keep = list(range(k)) if coef_grad else \
             sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
-        hist = x.new_empty((T, len(keep), B, n))
+        recompute = plan.recompute
+        n_chunks = -(-T // Tc)
+        # recompute: the state at the start of each chunk only ([chunks, k, B, n]); the
+        # backward pass recomputes the chunk from it and the stored spikes
+        hist = x.new_empty((n_chunks, k, B, n)) if recompute else \
+            x.new_empty((T, len(keep), B, n))
         spk = torch.empty((T, B, n), dtype=torch.bool, device=x.device)
         if project:
             Wod = Wo.detach()
@@ -206,6 +222,7 @@ class _FusedLinearLoop(torch.autograd.Function):
             else None
         last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
         acc = x.new_zeros(())
+        counts = x.new_zeros((B, n))  # spikes per neuron and sample
         tgt = names[plan.tgt]
         Wd = W.detach() if W is not None else None
         # for scale <= 1, x/scale > 0 exactly when x > 0 (no underflow): skip the division
@@ -214,13 +231,15 @@ class _FusedLinearLoop(torch.autograd.Function):
         for c, t0 in enumerate(range(0, T, Tc)):
             t1 = min(T, t0 + Tc)
             if plan.xs is not None:
-                xc = _coo_chunk(plan.xs[0], plan.xs[1], c, t0 * B, (t1 - t0) * B)
-                dc = torch.sparse.mm(xc, Wid)
+                dc = torch.sparse.mm(plan.xs.matrix(c, t0 * B, (t1 - t0) * B), Wid)
             else:
                 dc = x[t0:t1].detach().reshape(-1, n_in) @ Wid
             dc = dc.reshape(-1, B, n)
+            if recompute:
+                for j, nm in enumerate(names):
+                    hist[c, j] = S[nm]
             for t in range(t0, t1):
-                if coef_grad:
+                if coef_grad and not recompute:
                     for j, nm in enumerate(names):
                         hist[t, j] = S[nm]
                 new = cm.update(S, plan.Cd, t * plan.dt)
@@ -230,7 +249,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                     for v in plan.clamp:
                         new[v] = torch.where(nr, new[v], S[v])
                 S = new
-                if not coef_grad:
+                if not coef_grad and not recompute:
                     for a, j in enumerate(keep):
                         hist[t, a] = S[names[j]]
                 xthr = cm.threshold(S, plan.Pd)
@@ -240,7 +259,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                 if plan.has_ref:
                     hard &= nr
                     last = torch.where(hard, t, last)
-                if coef_grad:
+                if coef_grad or recompute:
                     acc += xthr.sum()
                 s = sbuf[t - t0] if project else out[t]
                 s.copy_(hard)
@@ -250,14 +269,14 @@ class _FusedLinearLoop(torch.autograd.Function):
                 S[tgt] = S[tgt] + inc
                 for _, var in plan.resets:
                     S[var] = torch.where(hard, rconst[var], S[var])
+            counts += sbuf[:t1 - t0].sum(0) if project else out[t0:t1].sum(0)
             if project:
                 out[t0:t1] = (sbuf[:t1 - t0].reshape(-1, n) @ Wod).reshape(t1 - t0, B, -1)
-            if not coef_grad:  # finite check of the stored threshold/reset variables
+            if not coef_grad and not recompute:  # finite check of the stored variables
                 acc += hist[t0:t1].sum()
-        counts = spk.sum(0, dtype=x.dtype)
         handle = x.new_zeros((1, 1, 1)).expand(T, B, n) if project else x.new_zeros(())
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.keep = plan, nA, coef_grad, keep
-        ctx.Tc, ctx.project = Tc, project
+        ctx.Tc, ctx.project, ctx.T = Tc, project, T
         ctx.x = x.detach() if plan.xs is None else None  # dense input: for the W_in gradient
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
         ctx.b_shapes = [bb.shape for bb in tensors[nA:nA + k]]
@@ -278,7 +297,7 @@ class _FusedLinearLoop(torch.autograd.Function):
         A, b = Ab[:ctx.nA], Ab[ctx.nA:]
         names = plan.names
         k = len(names)
-        T, _, B, n = hist.shape
+        T, B, n = spk.shape
         Ad = {ij: a for ij, a in zip(plan.A_idx, A)}
         coef_grad = ctx.coef_grad
         slot = {j: a for a, j in enumerate(ctx.keep)}
@@ -306,7 +325,10 @@ class _FusedLinearLoop(torch.autograd.Function):
             L = t1 - t0
             # ---- per chunk: everything that does not depend on the adjoint state -----------
             nr_c = nrs[t0:t1] if plan.has_ref else None
-            if coef_grad:  # recompute the post-update values from the stored state
+            if plan.recompute:
+                Sp, U, sc = _FusedLinearLoop._recompute(ctx, plan, hist[c], spk, nrs, Wi, W,
+                                                        c, t0, t1, need_U, coef_grad)
+            elif coef_grad:  # recompute the post-update values from the stored state
                 Sp = hist[t0:t1]
                 U = {}
                 for i in need_U:
@@ -386,13 +408,14 @@ class _FusedLinearLoop(torch.autograd.Function):
             g = g_chunk[:L].reshape(-1, n)
             if gWi is not None:
                 if plan.xs is not None:
-                    xc = _coo_chunk(plan.xs[0], plan.xs[1], c, t0 * B, L * B)
-                    gWi += torch.sparse.mm(xc.t(), g)
+                    gWi += torch.sparse.mm(plan.xs.matrix(c, t0 * B, L * B).t(), g)
                 else:
                     gWi += ctx.x[t0:t1].reshape(-1, Wi.shape[0]).t() @ g
             if gx is not None:
                 gx[t0:t1] = (g @ Wi.t()).reshape(L, B, -1)
-            if gW is not None:
+            if gW is not None and plan.recompute and sc is not None:
+                gW += torch.sparse.mm(sc.t(), g)
+            elif gW is not None:
                 # spikes^T @ (gradient of the target), with sparse spikes
                 flat = spk[t0:t1].reshape(-1, n)
                 idx = flat.nonzero().t()
@@ -410,6 +433,59 @@ class _FusedLinearLoop(torch.autograd.Function):
         else:
             gAs, gbs = [None] * ctx.nA, [None] * k
         return (None, gx, gWi, gW, gWo, *gAs, *gbs, *gS0)
+
+    @staticmethod
+    def _recompute(ctx, plan, S0, spk, nrs, Wi, W, c, t0, t1, need_U, coef_grad):
+        """Recompute chunk ``c`` (steps ``t0..t1-1``) of the forward pass from its starting
+        state ``S0`` ``[k, B, n]`` and the stored spikes: ``(Sp, U, sc)`` with ``Sp`` the
+        states before each update ``[L, k, B, n]`` (only with ``coef_grad``), ``U`` the
+        post-update values of the threshold/reset variables ``{i: [L, B, n]}`` and ``sc``
+        the chunk's spikes as a sparse ``[L*B, n]`` matrix (None when dense is cheaper).
+        The recurrent input is one sparse product per chunk, so ``U`` can differ from the
+        forward pass by rounding; the spikes (stored) are exact."""
+        cm, names = plan.cm, plan.names
+        L = t1 - t0
+        _, B, n = spk.shape
+        with torch.no_grad():
+            Wid = Wi.detach()
+            if plan.xs is not None:
+                inc = torch.sparse.mm(plan.xs.matrix(c, t0 * B, L * B), Wid)
+            else:
+                inc = ctx.x[t0:t1].reshape(-1, Wi.shape[0]) @ Wid
+            sc = None
+            if W.numel() > 0:
+                flat = spk[t0:t1].reshape(-1, n)
+                idx = flat.nonzero().t()
+                if idx.shape[1] < 0.1 * flat.numel():
+                    sc = torch.sparse_coo_tensor(idx, W.new_ones(idx.shape[1]), flat.shape,
+                                                 is_coalesced=True, check_invariants=False)
+                    inc = inc + torch.sparse.mm(sc, W.detach())
+                else:
+                    inc = torch.addmm(inc, flat.to(W.dtype), W.detach())
+            inc = inc.reshape(L, B, n)
+            S = {nm: S0[j] for j, nm in enumerate(names)}
+            Sp = S0.new_empty((L, len(names), B, n)) if coef_grad else None
+            U = {i: S0.new_empty((L, B, n)) for i in need_U}
+            tgt = names[plan.tgt]
+            rconst = {names[i]: r for i, r in plan.reset_idx}
+            for t in range(t0, t1):
+                l = t - t0
+                if coef_grad:
+                    for j, nm in enumerate(names):
+                        Sp[l, j] = S[nm]
+                new = cm.update(S, plan.Cd, t * plan.dt)
+                if plan.has_ref:
+                    nr = nrs[t]
+                    for v in plan.clamp:
+                        new[v] = torch.where(nr, new[v], S[v])
+                S = new
+                for i in need_U:
+                    U[i][l] = S[names[i]]
+                S[tgt] = S[tgt] + inc[l]
+                hard = spk[t]
+                for _, var in plan.resets:
+                    S[var] = torch.where(hard, rconst[var], S[var])
+        return Sp, U, sc
 
 
 class NonFiniteError(FloatingPointError):
@@ -563,7 +639,7 @@ class _ModelLayer(nn.Module):
                  check_finite: bool = True, sparse_input: bool | None = None,
                  dtype=torch.float32, generator: torch.Generator | None = None,
                  name: str | None = None, spiking: bool = True, method: str | None = None,
-                 fused: bool | None = None):
+                 fused: bool | None = None, fused_recompute: bool = True):
         super().__init__()
         if isinstance(model, CompiledModel):
             spec = model.spec
@@ -594,6 +670,7 @@ class _ModelLayer(nn.Module):
         self.check_finite = bool(check_finite)
         self.sparse_input = sparse_input
         self.fused = fused
+        self.fused_recompute = bool(fused_recompute)
         self._fusable = None
         self.clamp_counts: dict = {}
 
@@ -934,7 +1011,7 @@ class _ModelLayer(nn.Module):
         flat = x.reshape(T * B, self.n_in)
         if self._use_sparse(x):
             # the same sparse matrix as the fused loop's (one nonzero over the whole input)
-            sx = flat.to_sparse() if x.requires_grad else _sparse_rows(x, T * B)[0]
+            sx = flat.to_sparse() if x.requires_grad else _SparseInput(x, T * B).matrix()
             out = torch.sparse.mm(sx, W)
         else:
             out = flat @ W
@@ -995,7 +1072,8 @@ class _ModelLayer(nn.Module):
         plan, A, b = fused
         S0 = self.cm.initial_state(P, (1, self.n))
         W = self.W_rec * self.weight_unit if self.W_rec is not None else None
-        plan.xs = _sparse_rows(x, 16 * x.shape[1]) if self._use_sparse(x) and \
+        plan.recompute = self.fused_recompute
+        plan.xs = _SparseInput(x, 16 * x.shape[1]) if self._use_sparse(x) and \
             not x.requires_grad else None
         Wo = project.W_in * project.weight_unit if project is not None else None
         out, counts, handle, spk, acc = _FusedLinearLoop.apply(
