@@ -8,7 +8,10 @@ readout; one step = forward + backward.
 
 Implementations
     ``neurolearn``       SpikingNetwork.build(...): the hidden LIF layer runs the fused time
-                         loop (one custom autograd function, hand-written adjoint)
+                         loop (one custom autograd function, hand-written adjoint; membrane
+                         recomputed per chunk in the backward pass; readout weights applied
+                         inside the loop), the readout its own fused loop
+    ``neurolearn-store`` the same with ``fused_recompute=False`` (membrane stored)
     ``neurolearn-step``  the same with ``fused=False``: step-by-step autograd (plain BPTT)
     ``neurolearn-lean``  ``checkpoint_every=25`` (memory-lean mode, step-by-step)
     ``snntorch``         nn.Linear + snntorch.RSynaptic (all-to-all recurrence), snntorch
@@ -17,9 +20,12 @@ Implementations
     ``norse``            norse.torch.LIFRecurrentCell + LILinearCell, stepped over time
 
 Each implementation runs in its own subprocess (so that peak memory is its own): peak memory
-is the growth of the resident set size (``ru_maxrss``) during one forward+backward after the
-model and the input exist (children run with ``MALLOC_MMAP_THRESHOLD_=65536`` so that freed
-blocks leave the resident set); "saved for backward" adds up the distinct storages autograd
+is the growth of the resident set size (``ru_maxrss``) during the first forward+backward after
+the model and the input exist ("cold": includes one-time growth such as code pages of kernels
+used for the first time), and "warm" the growth during a second step after resetting the
+high-water mark (``/proc/self/clear_refs``), i.e. what each further training step needs; the
+memory children run with ``MALLOC_MMAP_THRESHOLD_=65536`` so that freed blocks leave the
+resident set (the time children use the default allocator, unless ``--mmap-time``); "saved for backward" adds up the distinct storages autograd
 keeps for the backward pass (``torch.autograd.graph.saved_tensors_hooks``; for the lean mode
 only the chunk boundaries, since chunks are recomputed); time is the median over ``--repeats`` steps (after one warm-up
 step) of the process's CPU time (``time.process_time``; with one thread it is the work done,
@@ -31,6 +37,7 @@ ratios rather than the absolute numbers.
 Usage::
 
     python benchmarks/torch_step.py [--repeats 5] [--threads 1] [--device cpu]
+                                    [--dtype float32|float64] [--impl neurolearn norse ...]
 
 Prints one line per implementation and the ratios of neurolearn against the baselines, and
 the goals (time <= 0.5 x Norse, peak memory <= 0.5 x the leaner baseline).
@@ -49,6 +56,7 @@ import sys
 import time
 
 N_IN, N_HID, N_OUT, BATCH, STEPS, DENSITY = 700, 256, 20, 64, 250, 0.02
+DTYPE = [None]  # torch dtype of the run (--dtype), set in child()
 DT, TAU_M, TAU_SYN = 1e-3, 20e-3, 5e-3
 
 
@@ -64,7 +72,7 @@ def _rss_kb() -> int:
 
 def _input(torch, device):
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(STEPS, BATCH, N_IN, generator=g) < DENSITY).float().to(device)
+    x = (torch.rand(STEPS, BATCH, N_IN, generator=g) < DENSITY).to(device, DTYPE[0])
     y = torch.randint(0, N_OUT, (BATCH,), generator=g).to(device)
     return x, y
 
@@ -81,8 +89,8 @@ def _build(impl, torch, device):
                                    checkpoint_every=25 if impl == "neurolearn-lean" else None,
                                    fused=False if impl == "neurolearn-step" else None,
                                    fused_recompute=impl != "neurolearn-store",
-                                   generator=torch.Generator().manual_seed(1))
-        net = net.to(device)
+                                   dtype=DTYPE[0], generator=torch.Generator().manual_seed(1))
+        net = net.to(device, DTYPE[0])
 
         def step(x, y):
             return readout_loss(net(x), y, "max")
@@ -116,7 +124,7 @@ def _build(impl, torch, device):
                     outs.append(mem2)
                 return torch.stack(outs)
 
-        net = Net().to(device)
+        net = Net().to(device, DTYPE[0])
 
         def step(x, y):
             return F.cross_entropy(net(x).max(0).values, y)
@@ -143,7 +151,7 @@ def _build(impl, torch, device):
                     outs.append(v)
                 return torch.stack(outs)
 
-        net = Net().to(device)
+        net = Net().to(device, DTYPE[0])
 
         def step(x, y):
             return F.cross_entropy(net(x).max(0).values, y)
@@ -151,9 +159,11 @@ def _build(impl, torch, device):
     raise ValueError(impl)
 
 
-def child(impl: str, mode: str, repeats: int, threads: int, device: str) -> dict:
+def child(impl: str, mode: str, repeats: int, threads: int, device: str,
+          dtype: str = "float32") -> dict:
     import torch
 
+    DTYPE[0] = getattr(torch, dtype)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net, step = _build(impl, torch, device)
@@ -220,6 +230,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--impl", nargs="*", default=["neurolearn", "neurolearn-store",
                                                   "neurolearn-step", "neurolearn-lean",
                                                   "snntorch", "norse"])
@@ -230,14 +241,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.repeats, args.threads,
-                               args.device)))
+                               args.device, args.dtype)))
         return 0
     results = {}
     for impl in args.impl:
         row = {}
         for mode in ("memory", "time"):
             cmd = [sys.executable, __file__, "--child", impl, mode, "--repeats",
-                   str(args.repeats), "--threads", str(args.threads), "--device", args.device]
+                   str(args.repeats), "--threads", str(args.threads), "--device", args.device,
+                   "--dtype", args.dtype]
             # memory: large blocks through mmap, returned at free, so that RSS follows live
             # memory; time: the default allocator (as in use), unless --mmap-time
             env = dict(os.environ)
@@ -256,7 +268,8 @@ def main(argv=None) -> int:
               f"{row.get('peak_warm_mb', float('nan')):5.1f} MB)   saved for backward "
               f"{row.get('saved_mb', float('nan')):6.1f} MB", flush=True)
     print(f"\n{N_IN}->{N_HID} (recurrent LIF)->{N_OUT} readout, batch {BATCH}, {STEPS} steps, "
-          f"input density {DENSITY:.0%}, float32, {args.device}, {args.threads} thread(s)")
+          f"input density {DENSITY:.0%}, {args.dtype}, {args.device}, {args.threads} "
+          f"thread(s)")
     base = {k: v for k, v in results.items() if k in ("snntorch", "norse")}
     lean_mem = min((v["peak_mb"] for v in base.values() if v.get("peak_mb")), default=None)
     lean_warm = min((v["peak_warm_mb"] for v in base.values() if v.get("peak_warm_mb")),

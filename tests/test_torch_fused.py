@@ -7,7 +7,7 @@ import torch
 from neurolearn.torch import SpikingLayer
 
 
-def _layer(fused, t_ref, detach_reset):
+def _layer(fused, t_ref, detach_reset, recompute=True):
     g = torch.Generator().manual_seed(3)
     return SpikingLayer("lif", 30, 40, dt="1 ms", recurrent=True,
                         trainable=("tau_m", "tau_syn"),
@@ -15,7 +15,7 @@ def _layer(fused, t_ref, detach_reset):
                                        "tau_syn": {"distribution": "gamma"}},
                         params={"t_ref": t_ref}, detach_reset=detach_reset,
                         dtype=torch.float64, generator=g, fused=fused, weight_std=2.0,
-                        recurrent_std=1.8)
+                        recurrent_std=1.8, fused_recompute=recompute)
 
 
 @pytest.mark.parametrize("t_ref,detach_reset,sparse", [("2 ms", False, True),
@@ -24,10 +24,13 @@ def _layer(fused, t_ref, detach_reset):
 def test_fused_matches_step_by_step(t_ref, detach_reset, sparse):
     g = torch.Generator().manual_seed(1)
     x0 = (torch.rand(60, 5, 30, generator=g, dtype=torch.float64) < 0.05).double()
+    if detach_reset:  # sparse input with values other than 1
+        x0 = x0 * (0.5 + torch.rand(60, 5, 30, generator=g, dtype=torch.float64))
     w = torch.randn(60, 5, 40, generator=g, dtype=torch.float64)
     res = []
-    for fused in (None, False):
-        layer = _layer(fused, t_ref, detach_reset)
+    # fused with the membrane recomputed per chunk, fused with it stored, step by step
+    for fused, recompute in ((None, True), (None, False), (False, True)):
+        layer = _layer(fused, t_ref, detach_reset, recompute)
         # a dense input that needs a gradient (as for a second layer) or sparse spikes
         x = x0.clone() if sparse else x0.clone().requires_grad_(True)
         out = layer(x)
@@ -36,13 +39,14 @@ def test_fused_matches_step_by_step(t_ref, detach_reset, sparse):
                     layer.raw["tau_m"].grad, layer.raw["tau_syn"].grad] +
                    ([] if sparse else [x.grad]))
         assert layer._fusable is (True if fused is None else None)
-    (out_f, *g_f), (out_u, *g_u) = res
-    assert torch.equal(out_f, out_u)
+    (out_f, *g_f), (out_s, *g_s), (out_u, *g_u) = res
+    assert torch.equal(out_f, out_u) and torch.equal(out_s, out_u)
     rate = float(out_f.mean())
     assert 0.02 < rate < 0.6  # the network spikes, so the reset/threshold paths are used
-    for a, b in zip(g_f, g_u):
+    for a, a_s, b in zip(g_f, g_s, g_u):
         assert float(b.abs().max()) > 0
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-12 * float(b.abs().max()))
+        assert torch.allclose(a_s, b, rtol=1e-10, atol=1e-12 * float(b.abs().max()))
 
 
 def test_fused_path_only_where_it_applies():

@@ -24,13 +24,14 @@ Layers (:mod:`neurolearn.torch.layers`)
     heterogeneity=None, surrogate=None, target=None, weight_unit=None, weight_std=None,
     weight_gain=1.0, recurrent_std=None, detach_reset=False, threshold_scale=None,
     checkpoint_every=None, check_finite=True, sparse_input=None, dtype=torch.float32,
-    generator=None, name=None)``; ``layer(x [T,B,n_in], record=()) -> spikes [T,B,n]``
+    generator=None, name=None, fused=None, fused_recompute=True)``; ``layer(x [T,B,n_in], record=()) -> spikes [T,B,n]``
     (``(spikes, traces)`` when ``record`` names state variables).
     ``LeakyReadout(n_in, n_out, *, dt, tau_m=None, tau_syn=None, trainable=(),
-    heterogeneity=None, weight_std=None, dtype, generator, name="readout")``;
+    heterogeneity=None, weight_std=None, dtype, generator, name="readout", fused=None)``;
     ``readout(spikes) -> v [T,B,n_out]``.
     ``SpikingNetwork(layers, readout=None)``; ``net(x [T,B,C]) -> readout [T,B,classes]``;
-    ``net.spikes`` (list of ``[T,B,N]`` of the last forward), ``net.dt_s``,
+    ``net.spikes`` (list of ``[T,B,N]`` of the last forward, built on access for a fused
+    layer), ``net.spike_counts`` (list of ``[B,N]``, differentiable), ``net.dt_s``,
     ``net.time_constant_parameters()``, ``net.weight_parameters()``,
     ``net.project_parameters_()`` (clamp into range after an optimiser step; returns the
     count), ``net.clamp_counts``; ``SpikingNetwork.build(n_in, hidden, n_out, *, model="lif",
@@ -46,8 +47,9 @@ Layers (:mod:`neurolearn.torch.layers`)
 Losses (:mod:`neurolearn.torch.losses`)
     ``readout_loss(readout [T,B,K], labels [B], reduction="max"|"mean"|"last",
     logit_scale=1.0)``, ``reduce_readout(readout, reduction) -> [B,K]``,
-    ``rate_regulariser(spikes [T,B,N], dt, upper_hz=100, lower_hz=1, upper_strength=1,
-    lower_strength=1)``, ``firing_rates(spikes, dt) -> [B,N] Hz``, ``READOUT_REDUCTIONS``.
+    ``rate_regulariser(spikes [T,B,N] or counts [B,N], dt, upper_hz=100, lower_hz=1,
+    upper_strength=1, lower_strength=1, n_steps=None)``, ``firing_rates(spikes, dt,
+    n_steps=None) -> [B,N] Hz``, ``READOUT_REDUCTIONS``.
 Round trip and files (:mod:`neurolearn.bridge`, re-exported here)
     ``to_brian2(net, inputs [T,B,C], backend="numpy", run=True) -> Brian2Export`` (``.spikes``
     list of ``[T,B,N]``, ``.readout`` ``[T,B,K]`` numpy), ``from_brian2(net, export)``,

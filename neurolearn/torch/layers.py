@@ -121,12 +121,13 @@ class _SparseInput:
 
     def __init__(self, x: torch.Tensor, chunk_rows: int):
         flat = x.detach().reshape(-1, x.shape[-1])
-        idx = flat.nonzero()
-        vals = flat[idx[:, 0], idx[:, 1]]
+        lin = flat.reshape(-1).nonzero().squeeze(1)  # flat indices, row-major order
+        vals = flat.reshape(-1)[lin]
+        self.nnz = int(lin.numel())
         self.vals = None if bool((vals == 1).all()) else vals
-        self.rows = idx[:, 0].to(torch.int32)
-        self.cols = idx[:, 1].to(torch.int32)
-        del idx
+        self.rows = torch.div(lin, flat.shape[1], rounding_mode="floor").to(torch.int32)
+        self.cols = (lin % flat.shape[1]).to(torch.int32)
+        del lin
         self.shape = tuple(flat.shape)
         self._dtype = flat.dtype
         edges = torch.arange(0, flat.shape[0] + chunk_rows, chunk_rows, device=x.device)
@@ -486,6 +487,93 @@ class _FusedLinearLoop(torch.autograd.Function):
                 for _, var in plan.resets:
                     S[var] = torch.where(hard, rconst[var], S[var])
         return Sp, U, sc
+
+
+class _FusedLinearScan(torch.autograd.Function):
+    """The time loop of a non-spiking layer whose compiled update is affine in the state
+    (the leaky readout): ``U_t = A S_{t-1} + b``, ``S_t = U_t`` plus the input increment
+    ``drive[t]`` on the synaptic target; output the trace of one variable ``[T, B, n]``.
+
+    Forward without a graph, with the compiled update itself (bit-identical to the
+    step-by-step path); nothing is saved unless ``A``/``b`` need a gradient (then the
+    states before each update, ``[T, k, B, n]``). Backward: the reverse-time adjoint
+    ``g S_{t-1} = A^T g U_t``, with the gradients w.r.t. the drive (that of the target at
+    each step), ``A``, ``b`` (per chunk of 16 steps) and the initial state.
+    """
+
+    @staticmethod
+    def forward(ctx, plan, out_idx, drive, *tensors):
+        cm, names = plan.cm, plan.names
+        k = len(names)
+        nA = len(plan.A_idx)
+        S0 = tensors[nA + k:nA + 2 * k]
+        T, B, n = drive.shape
+        coef_grad = any(ctx.needs_input_grad[3:3 + nA + k])
+        S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
+        hist = drive.new_empty((T, k, B, n)) if coef_grad else drive.new_empty(0)
+        out = drive.new_empty((T, B, n))
+        tgt, vo = names[plan.tgt], names[out_idx]
+        d = drive.detach()
+        for t in range(T):
+            if coef_grad:
+                for j, nm in enumerate(names):
+                    hist[t, j] = S[nm]
+            S = cm.update(S, plan.Cd, t * plan.dt)
+            S[tgt] = S[tgt] + d[t]
+            out[t] = S[vo]
+        ctx.plan, ctx.nA, ctx.coef_grad, ctx.out_idx = plan, nA, coef_grad, out_idx
+        ctx.A_shapes = [a.shape for a in tensors[:nA]]
+        ctx.b_shapes = [bb.shape for bb in tensors[nA:nA + k]]
+        ctx.S0_shapes = [s.shape for s in S0]
+        ctx.save_for_backward(hist, *tensors[:nA + k])
+        return out
+
+    @staticmethod
+    def backward(ctx, g_out):
+        plan = ctx.plan
+        hist, *Ab = ctx.saved_tensors
+        A, b = Ab[:ctx.nA], Ab[ctx.nA:]
+        k = len(plan.names)
+        T, B, n = g_out.shape
+        Ad = {ij: a for ij, a in zip(plan.A_idx, A)}
+        coef_grad = ctx.coef_grad
+        tgt, vo = plan.tgt, ctx.out_idx
+        g_drive = g_out.new_empty((T, B, n)) if ctx.needs_input_grad[2] else None
+        gA = {ij: torch.zeros_like(a) for ij, a in Ad.items()} if coef_grad else None
+        gb = [torch.zeros_like(bi) for bi in b] if coef_grad else None
+        Tc = 16
+        gU_buf = g_out.new_empty((Tc, k, B, n)) if coef_grad else None
+        gS = [g_out.new_zeros((B, n)) for _ in range(k)]
+        for t in range(T - 1, -1, -1):
+            l = t % Tc
+            gS[vo] = gS[vo] + g_out[t]
+            if g_drive is not None:
+                g_drive[t] = gS[tgt]
+            if coef_grad:
+                for i in range(k):
+                    gU_buf[l, i] = gS[i]
+            new_gS = []
+            for j in range(k):
+                g = None
+                for i in range(k):
+                    a = Ad.get((i, j))
+                    if a is not None:
+                        g = a * gS[i] if g is None else torch.addcmul(g, a, gS[i])
+                new_gS.append(g if g is not None else torch.zeros_like(gS[j]))
+            if coef_grad and l == 0:  # chunk [t, t + L): gradients of A and b
+                L = min(Tc, T - t)
+                for i in range(k):
+                    gb[i] += gU_buf[:L, i].sum((0, 1)).reshape(gb[i].shape)
+                for (i, j), g in gA.items():
+                    g += (gU_buf[:L, i] * hist[t:t + L, j]).sum((0, 1)).reshape(g.shape)
+            gS = new_gS
+        gS0 = [g.sum_to_size(shape) for g, shape in zip(gS, ctx.S0_shapes)]
+        if coef_grad:
+            gAs = [gA[ij].sum_to_size(s) for ij, s in zip(plan.A_idx, ctx.A_shapes)]
+            gbs = [g.sum_to_size(s) for g, s in zip(gb, ctx.b_shapes)]
+        else:
+            gAs, gbs = [None] * ctx.nA, [None] * k
+        return (None, None, g_drive, *gAs, *gbs, *gS0)
 
 
 class NonFiniteError(FloatingPointError):
@@ -874,7 +962,8 @@ class _ModelLayer(nn.Module):
         ``A`` (only the entries the update depends on) and ``b`` are ``[1, n]`` tensors
         differentiable w.r.t. the parameters.
         """
-        if (self.fused is False or not self.spiking or self.surrogate.smooth
+        spiking = self.spiking
+        if (self.fused is False or (spiking and self.surrogate.smooth)
                 or len(self.targets) != 1 or self.checkpoint_every):
             return None
         if self._fusable is False:
@@ -918,15 +1007,16 @@ class _ModelLayer(nn.Module):
         tol = 1e-9 if dtype == torch.float64 else 2e-4
         g = torch.Generator().manual_seed(12345)
         with torch.no_grad():
-            x0 = full(cm.threshold(state(), self._detached(P)))
+            x0 = full(cm.threshold(state(), self._detached(P))) if spiking else None
             c = []
-            for j, v in enumerate(names):
+            for j, v in enumerate(names if spiking else ()):
                 cj = (full(cm.threshold(state(**{v: torch.full((1, n), scales[j],
                                                                dtype=dtype, device=dev)}),
                                         self._detached(P))) - x0) / scales[j]
                 if bool((cj != 0).any()):
                     c.append((j, cj))
-            rconst = [full(cm.reset(i, state(), P)) for i in range(len(cm.reset_targets))]
+            rconst = [full(cm.reset(i, state(), P)) for i in range(len(cm.reset_targets))] \
+                if spiking else []
             for amp in (1.0, 30.0, -50.0):
                 R = {v: torch.randn(1, n, generator=g, dtype=torch.float64).to(dev, dtype) *
                      s * amp
@@ -941,6 +1031,8 @@ class _ModelLayer(nn.Module):
                     if not bool(((got[i] - pred).abs() <= tol * mag + 1e-30).all()):
                         self._fusable = False
                         return None
+                if not spiking:
+                    continue
                 xr = full(cm.threshold(R, self._detached(P)))
                 pred, mag = x0, x0.abs()
                 for j, cj in c:
@@ -953,7 +1045,7 @@ class _ModelLayer(nn.Module):
                         self._fusable = False
                         return None
         # parameters of the threshold/reset that are trained: gradients not handled here
-        thr_grad = cm.threshold(state(), P)
+        thr_grad = cm.threshold(state(), P) if spiking else None
         if (isinstance(thr_grad, torch.Tensor) and thr_grad.requires_grad) or \
                 any(isinstance(r, torch.Tensor) and r.requires_grad
                     for r in (cm.reset(i, state(), P) for i in range(len(cm.reset_targets)))):
@@ -965,9 +1057,9 @@ class _ModelLayer(nn.Module):
         plan.Pd = self._detached(P)
         plan.tgt = names.index(tgt)
         plan.c, plan.x0 = c, x0
-        plan.resets = list(enumerate(cm.reset_targets))
+        plan.resets = list(enumerate(cm.reset_targets)) if spiking else []
         plan.reset_idx = [(names.index(v), rconst[i]) for i, v in plan.resets]
-        ref = cm.refractory_steps(P)
+        ref = cm.refractory_steps(P) if spiking else 0
         plan.ref = ref
         plan.has_ref = not isinstance(ref, int) or ref > 0
         plan.clamp = list(cm.clamped) if plan.has_ref else []
@@ -1001,6 +1093,22 @@ class _ModelLayer(nn.Module):
         return x.numel() > 0 and not x.requires_grad and \
             int(torch.count_nonzero(x)) < 0.1 * x.numel()
 
+    def _sparse_input(self, x: torch.Tensor, chunk_rows: int):
+        """The input as a :class:`_SparseInput` when the drive is computed with sparse
+        matmuls (``sparse_input=True``, or automatically: fewer than 10 % non-zero entries;
+        a strided sample of every 8th time step with 20 % or more skips the full scan),
+        else None; None whenever ``x`` needs a gradient."""
+        if self.sparse_input is False or x.numel() == 0 or x.requires_grad:
+            return None
+        if self.sparse_input is None:
+            sample = x[::8]
+            if int(torch.count_nonzero(sample)) >= 0.2 * sample.numel():
+                return None
+        xs = _SparseInput(x, chunk_rows)
+        if self.sparse_input is None and xs.nnz >= 0.1 * x.numel():
+            return None
+        return xs
+
     def _drive(self, x: torch.Tensor) -> list:
         """Input increments of the target variable(s) for all steps, ``[T, B, n]`` each (SI):
         one (sparse) matmul outside the time loop."""
@@ -1009,10 +1117,11 @@ class _ModelLayer(nn.Module):
         if len(self.targets) == 2:
             W = torch.cat([torch.relu(W), torch.relu(-W)], dim=1)
         flat = x.reshape(T * B, self.n_in)
-        if self._use_sparse(x):
-            # the same sparse matrix as the fused loop's (one nonzero over the whole input)
-            sx = flat.to_sparse() if x.requires_grad else _SparseInput(x, T * B).matrix()
-            out = torch.sparse.mm(sx, W)
+        xs = self._sparse_input(x, T * B)
+        if xs is not None:  # the same sparse matrix as the fused loop's
+            out = torch.sparse.mm(xs.matrix(), W)
+        elif x.requires_grad and self._use_sparse(x):
+            out = torch.sparse.mm(flat.to_sparse(), W)
         else:
             out = flat @ W
         out = out.reshape(T, B, -1)
@@ -1060,6 +1169,8 @@ class _ModelLayer(nn.Module):
         (ValueError if ``fused=True`` and it does not). ``project``: the next layer (one
         synaptic target), whose input drive ``spikes @ W_in`` is then returned instead of
         the float spikes. Returns ``(out, counts, handle, spikes_bool)``."""
+        if not self.spiking:
+            return None
         fused = self._linear_plan(P, C)
         if fused is None and self.fused is True:
             raise ValueError(f"layer '{self.name}': fused=True but model '{self.spec.name}' "
@@ -1073,8 +1184,7 @@ class _ModelLayer(nn.Module):
         S0 = self.cm.initial_state(P, (1, self.n))
         W = self.W_rec * self.weight_unit if self.W_rec is not None else None
         plan.recompute = self.fused_recompute
-        plan.xs = _SparseInput(x, 16 * x.shape[1]) if self._use_sparse(x) and \
-            not x.requires_grad else None
+        plan.xs = self._sparse_input(x, 16 * x.shape[1])
         Wo = project.W_in * project.weight_unit if project is not None else None
         out, counts, handle, spk, acc = _FusedLinearLoop.apply(
             plan, x, self.W_in * self.weight_unit, W, Wo, *A, *b,
@@ -1095,6 +1205,17 @@ class _ModelLayer(nn.Module):
         """The step-by-step (autograd) time loop; ``drive``: precomputed input increments
         ``[T, B, n]`` per target instead of ``x @ W_in``."""
         T, B = (x if drive_in is None else drive_in[0]).shape[:2]
+        if not self.spiking and not record and "v" in self.cm.state_names:
+            fused = self._linear_plan(P, C)
+            if fused is not None:  # the leaky readout: one custom function for all steps
+                plan, A, b = fused
+                drive = self._drive(x)[0] if drive_in is None else drive_in[0]
+                S0 = self.cm.initial_state(P, (1, self.n))
+                out = _FusedLinearScan.apply(plan, plan.names.index("v"), drive, *A, *b,
+                                             *[S0[v] for v in plan.names])
+                if self.check_finite and not bool(torch.isfinite(out.detach().sum())):
+                    self._locate_non_finite(x, drive_in)
+                return out
         # one view per step: indexing drive[n] inside the loop would make autograd build a
         # full-size zero gradient per step (quadratic in T); unbind's backward stacks once
         drive = [d.unbind(0) for d in (self._drive(x) if drive_in is None else drive_in)]
@@ -1293,9 +1414,11 @@ class SpikingLayer(_ModelLayer):
     checkpoint_every : int, optional
         Memory-lean mode: store states only every ``checkpoint_every`` steps and recompute
         each chunk in the backward pass (:func:`torch.utils.checkpoint.checkpoint`). Costs one
-        extra forward pass: +50-75 % time per training step (benchmarks/torch_step.py:
-        2.03 s vs 1.37 s); the tensors kept for the backward pass then grow with
-        ``T/checkpoint_every + checkpoint_every`` instead of ``T`` (17 MB vs 55 MB there).
+        extra forward pass of the step-by-step path: +50-75 % time per training step
+        against that path (benchmarks/torch_step.py: 2.03 s vs 1.37 s), several times the
+        time of the fused loop (which it disables); the tensors kept for the backward pass
+        then grow with ``T/checkpoint_every + checkpoint_every`` instead of ``T`` (17 MB vs
+        55 MB there). The fused loop with ``fused_recompute`` needs less memory still.
     check_finite : bool
         Detect NaN/inf (one reduction per step) and raise :class:`NonFiniteError`.
     sparse_input : bool, optional
@@ -1311,14 +1434,25 @@ class SpikingLayer(_ModelLayer):
         state-dependent resets (ALIF's ``a += ...``), nonlinear updates (AdEx, Izhikevich)
         or trainable threshold/reset parameters. The forward pass calls the same compiled
         update, so spikes are bit-identical to the step-by-step path; gradients agree to
-        rounding (tests/test_torch_fused.py). Cost: it keeps the post-update threshold and
-        reset variables (``[time, batch, neurons]`` floats; all ``k`` state variables
-        before each update when a time constant is trained), the spikes as bool and, with a
-        refractory period, a bool mask; the input drive is computed from the (sparse)
-        input in chunks of 16 steps in both passes, so no ``[time, batch, neurons]`` drive
-        or drive gradient is materialised. On benchmarks/torch_step.py it takes 0.55-0.7x the
-        time, 0.66x the peak memory and 0.66x the saved tensors of the step-by-step path
-        (README).
+        rounding (tests/test_torch_fused.py). What it keeps for the backward pass: the
+        spikes as bool ``[time, batch, neurons]``, the non-zero entries of a sparse input
+        (int32 indices), with a refractory period a bool mask, and either the state at the
+        start of every chunk of 16 steps (``fused_recompute=True``) or the post-update
+        threshold and reset variables of every step (``[time, batch, neurons]`` floats; all
+        ``k`` state variables before each update when a time constant is trained). The
+        input drive is computed from the (sparse) input in chunks of 16 steps in both
+        passes, so no ``[time, batch, neurons]`` drive or drive gradient is materialised.
+        In a :class:`SpikingNetwork` the last hidden layer also applies the readout weights
+        inside the loop (spikes handed on as ``spikes @ W_out``), so neither float spikes
+        nor their gradient exist unless a loss term asks for ``net.spikes``.
+    fused_recompute : bool
+        In the fused loop, recompute the membrane values of each chunk of 16 steps in the
+        backward pass from the chunk's starting state and the stored spikes (one sparse
+        product for the input and one for the recurrent spikes per chunk) instead of
+        storing them: about 1/4 of the peak memory of a training step for a few per cent
+        more time (README, benchmarks/torch_step.py ``neurolearn`` vs ``neurolearn-store``).
+        Spikes are identical either way; the recomputed values can differ from the stored
+        ones by rounding.
     dtype : torch.dtype
         ``torch.float32`` or ``torch.float64`` (use float64 for spike-exact agreement with
         Brian2).
@@ -1351,6 +1485,11 @@ class LeakyReadout(_ModelLayer):
         ``("tau_m", "tau_syn")`` to train them.
     weight_std : float, optional
         Default ``1/sqrt(n_in)``.
+    fused : bool, optional
+        False: the step-by-step autograd loop; otherwise (default) the whole time loop is
+        one custom autograd function (:class:`_FusedLinearScan`: same output bit for bit,
+        nothing saved for the backward pass unless a time constant is trained), except with
+        ``checkpoint_every``.
 
     Forward returns the membrane trace ``v`` ``[time, batch, n_out]`` (the logits of
     :func:`neurolearn.torch.readout_loss`).
@@ -1359,7 +1498,8 @@ class LeakyReadout(_ModelLayer):
     def __init__(self, n_in: int, n_out: int, *, dt, tau_m=None, tau_syn=None,
                  trainable: Sequence[str] = (), heterogeneity=None, weight_std=None,
                  dtype=torch.float32, generator=None, name: str = "readout",
-                 checkpoint_every=None, check_finite=True, sparse_input=None, params=None):
+                 checkpoint_every=None, check_finite=True, sparse_input=None, params=None,
+                 fused: bool | None = None):
         p = dict(params or {})
         if tau_m is not None:
             p["tau_m"] = tau_m
@@ -1369,7 +1509,7 @@ class LeakyReadout(_ModelLayer):
                          heterogeneity=heterogeneity, weight_std=weight_std, dtype=dtype,
                          generator=generator, name=name, spiking=False, target="I_syn",
                          checkpoint_every=checkpoint_every, check_finite=check_finite,
-                         sparse_input=sparse_input, weight_unit="1")
+                         sparse_input=sparse_input, weight_unit="1", fused=fused)
 
 
 class _LazySpikes:
@@ -1557,6 +1697,7 @@ class SpikingNetwork(nn.Module):
             prev = h
         readout = LeakyReadout(prev, n_out, dt=dt, trainable=r_train, heterogeneity=r_het,
                                dtype=dtype, generator=generator,
-                               checkpoint_every=layer_kwargs.get("checkpoint_every"))
+                               checkpoint_every=layer_kwargs.get("checkpoint_every"),
+                               fused=layer_kwargs.get("fused"))
         return cls(layers, readout)
 
