@@ -21,7 +21,8 @@ neuron twice or itself (here: 100 distinct targets, no autapse); it sets a trace
 each spike instead of adding (the same at ~1 Hz firing); it integrates v in two 0.5 ms steps
 and u in one 1 ms step (here both at 0.5 ms), and resets a neuron only at the next 1 ms step,
 so u is updated once with the overshooting v (~200 mV): ~1 mV (RS) and ~5 mV (FS) of extra
-spike-triggered adaptation that this model, reset at 30 mV, does not have (see README). One excitatory synapse n1 -> n2 is chosen (initial weight
+u per spike that this model, reset at 30 mV, does not have (it does not change the rates of a
+port of the code; see README). One excitatory synapse n1 -> n2 is chosen (initial weight
 0); every time n2 fires within 20 ms after n1, a reward (dopamine + 0.5) arrives 1-3 s later,
 by which time many other pairings have happened. The reward detection runs inside the network
 (:func:`neurolearn.brian.plasticity.pairing_reward`), so the whole hour runs in standalone mode.
