@@ -19,7 +19,8 @@ independent +0.01 term: that belongs to ``spnet.m``); reward 1001-3000 ms after 
 < 20 ms after n1; 1 ms delays. Differences that remain: the code lets a neuron target the same
 neuron twice or itself (here: 100 distinct targets, no autapse); it sets a trace to 0.1 at
 each spike instead of adding (the same at ~1 Hz firing); it integrates v in two 0.5 ms steps
-and u in one 1 ms step (here both at 0.5 ms), and resets a neuron only at the next 1 ms step,
+and u in one 1 ms step (here both at 0.5 ms: our FS neurons fire ~20 % more, see README),
+and resets a neuron only at the next 1 ms step,
 so u is updated once with the overshooting v (~200 mV): ~1 mV (RS) and ~5 mV (FS) of extra
 u per spike that this model, reset at 30 mV, does not have (it does not change the rates of a
 port of the code; see README). One excitatory synapse n1 -> n2 is chosen (initial weight
