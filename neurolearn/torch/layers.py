@@ -1429,8 +1429,8 @@ class SpikingLayer(_ModelLayer):
     checkpoint_every : int, optional
         Memory-lean mode: store states only every ``checkpoint_every`` steps and recompute
         each chunk in the backward pass (:func:`torch.utils.checkpoint.checkpoint`). Costs one
-        extra forward pass of the step-by-step path: +50-75 % time per training step
-        against that path (benchmarks/torch_step.py: 2.03 s vs 1.37 s), several times the
+        extra forward pass of the step-by-step path: +60-100 % time per training step
+        against that path (benchmarks/torch_step.py: 1.17 s vs 0.58 s), several times the
         time of the fused loop (which it disables); the tensors kept for the backward pass
         then grow with ``T/checkpoint_every + checkpoint_every`` instead of ``T`` (17 MB vs
         55 MB there). The fused loop with ``fused_recompute`` needs less memory still.
