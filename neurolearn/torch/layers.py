@@ -1435,8 +1435,8 @@ class SpikingLayer(_ModelLayer):
     checkpoint_every : int, optional
         Memory-lean mode: store states only every ``checkpoint_every`` steps and recompute
         each chunk in the backward pass (:func:`torch.utils.checkpoint.checkpoint`). Costs one
-        extra forward pass of the step-by-step path: +60-100 % time per training step
-        against that path (benchmarks/torch_step.py: 1.17 s vs 0.58 s), several times the
+        extra forward pass of the step-by-step path: +40-100 % time per training step
+        against that path (benchmarks/torch_step.py: 0.85 s vs 0.62 s), several times the
         time of the fused loop (which it disables); the tensors kept for the backward pass
         then grow with ``T/checkpoint_every + checkpoint_every`` instead of ``T`` (17 MB vs
         55 MB there). The fused loop with ``fused_recompute`` needs less memory still.
@@ -1470,8 +1470,9 @@ class SpikingLayer(_ModelLayer):
         In the fused loop, recompute the membrane values of each chunk of 16 steps in the
         backward pass from the chunk's starting state and the stored spikes (one sparse
         product for the input and one for the recurrent spikes per chunk) instead of
-        storing them: about 1/4 of the peak memory of a training step for a few per cent
-        more time (README, benchmarks/torch_step.py ``neurolearn`` vs ``neurolearn-store``).
+        storing them: about 1/4 less peak memory of a training step (13 MB of 46 there) for
+        about 10 % more time (README, benchmarks/torch_step.py ``neurolearn`` vs
+        ``neurolearn-store``).
         Spikes are identical either way; the recomputed values can differ from the stored
         ones by rounding.
     dtype : torch.dtype
