@@ -109,10 +109,14 @@ DATASET_DEFAULTS: dict[str, dict] = {
                               loss={"name": "mean_over_time", "logit_scale": 20.0}),
     # Braille: 385 steps of BPTT; without clipping the gradient norm, 3 of 4 trial runs
     # (lr_weights 5e-3 to 2e-2, batch 16-32) fell silent within 2-4 epochs (loss stuck at
-    # ln 27, chance), see the README
+    # ln 27, chance). Cross-entropy on the readout's mean over time (logit scale 20): with
+    # the maximum over time (logit scale 5 or 20) training accuracy stays at 17 % after 4
+    # epochs (one seed), with the mean 58 % after 4 epochs and 83 % (test 81 %) after 10;
+    # see the README
     "braille": _dataset_defaults({"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0,
-                                  "validation_fraction": 0.1}, {"epochs": 30},
-                                 {"grad_clip": 1.0}),
+                                  "validation_fraction": 0.1}, {"epochs": 10},
+                                 {"grad_clip": 1.0},
+                                 loss={"name": "mean_over_time", "logit_scale": 20.0}),
     # N-MNIST subset (900 training samples): training accuracy >= 99 % by epoch 7 in every run
     "nmnist": _dataset_defaults({"dataset": "nmnist", "dt_ms": 10.0, "duration_ms": 300.0,
                                  "validation_fraction": 0.1}, {"epochs": 10}),
