@@ -41,6 +41,7 @@ naming the construct and the equation.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import json
@@ -247,6 +248,37 @@ class CompiledModel:
         out = self._fns["initial"](P)
         return {k: torch.broadcast_to(torch.as_tensor(v, dtype=ref.dtype), shape).clone()
                 for k, v in out.items()}
+
+    def inplace(self, which: str):
+        """The in-place (``out=``) variant of the generated ``update`` or ``threshold``
+        function, translated from the same generated source (:func:`_inplace_source`), or
+        None when a construct has no in-place form.
+
+        Returns
+        -------
+        (fn, n_tmp) or None
+            ``fn(S, C, t, out, tmp)`` for ``'update'`` writes the new value of every state
+            variable into ``out[name]`` (tensors ``[batch, neurons]`` that must not alias
+            ``S``); ``fn(S, P, out, tmp)`` for ``'threshold'`` writes the signed distance to
+            threshold into the tensor ``out``. ``tmp`` is a list of ``n_tmp`` scratch
+            tensors ``[batch, neurons]``. Every operation is the one the generated function
+            performs, in the same order, so results are bit-identical; only the result
+            tensors are reused instead of allocated (the per-step cost of the fused loops).
+        """
+        key = "inplace_" + which
+        if key not in self._fns:
+            src = {"update": self.update_code, "threshold": self.threshold_code}[which]
+            res = _inplace_source(src)
+            if res is not None:
+                import torch
+
+                code, n_tmp = res
+                ns = {"torch": torch}
+                exec(compile(code, f"<neurolearn.torch:{self.spec.name}:inplace>",  # noqa: S102
+                             "exec"), ns)
+                res = (ns["_inplace"], n_tmp)
+            self._fns[key] = res
+        return self._fns[key]
 
     @property
     def has_refractory(self) -> bool:
@@ -734,6 +766,118 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
                        initial_code=init_code, _fns=fns)
     cm.threshold_scale = _default_threshold_scale(cm)
     return cm
+
+
+def _inplace_source(src: str):
+    """Translate a generated function (``def f(S, C, t)`` returning a dict of state
+    expressions, or ``def f(S, P)`` returning one expression) into ``def _inplace(S, C, t,
+    out, tmp)`` / ``def _inplace(S, P, out, tmp)`` that writes each result into ``out`` with
+    the ``out=`` form of the same PyTorch operations, evaluated in the same order (Python
+    evaluates the generated expressions left to right, and the translation walks the same
+    syntax tree). Subexpressions that do not depend on the state ``S`` (coefficients,
+    constants) are evaluated as before. Operands are swapped only for ``+`` and ``*`` with a
+    constant on the left (exact in floating point); any other construct of a state-dependent
+    value is evaluated as before and copied into its buffer (still exact). Returns
+    ``(source, n_tmp)`` or None if the source has an unexpected form."""
+    try:
+        fn = ast.parse(src).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if not isinstance(fn, ast.FunctionDef) or not fn.body or \
+            not isinstance(fn.body[-1], ast.Return):
+        return None
+    args = [a.arg for a in fn.args.args]
+    if not args or args[0] != "S":
+        return None
+    dep = set()  # names of local variables that depend on S
+    n_tmp = [0]
+    free: list = []
+
+    def depends(node) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and \
+                    sub.value.id == "S":
+                return True
+            if isinstance(sub, ast.Name) and sub.id in dep:
+                return True
+        return False
+
+    def is_const(node) -> bool:
+        return all(isinstance(sub, (ast.Constant, ast.UnaryOp, ast.BinOp, ast.operator,
+                                    ast.unaryop, ast.expr_context))
+                   for sub in ast.walk(node))
+
+    def take() -> str:
+        if free:
+            return free.pop()
+        n_tmp[0] += 1
+        return f"tmp[{n_tmp[0] - 1}]"
+
+    ops = {ast.Add: "torch.add", ast.Sub: "torch.sub", ast.Mult: "torch.mul",
+           ast.Div: "torch.div", ast.Pow: "torch.pow"}
+
+    def value(node, lines) -> tuple:
+        """Source of node's value and the scratch buffer holding it (or None)."""
+        if not depends(node) or isinstance(node, (ast.Subscript, ast.Name)):
+            return ast.unparse(node), None
+        buf = take()
+        into(node, buf, lines)
+        return buf, buf
+
+    def into(node, dest: str, lines) -> None:
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            left, right = node.left, node.right
+            if is_const(left) and type(node.op) in (ast.Add, ast.Mult):
+                left, right = right, left
+            if not is_const(left):
+                lv, lb = value(left, lines)
+                rv, rb = value(right, lines)
+                lines.append(f"{ops[type(node.op)]}({lv}, {rv}, out={dest})")
+                free.extend(b for b in (rb, lb) if b is not None)
+                return
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            v, b = value(node.operand, lines)
+            lines.append(f"torch.neg({v}, out={dest})")
+            if b is not None:
+                free.append(b)
+            return
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                isinstance(node.func.value, ast.Name) and node.func.value.id == "torch" \
+                and not node.keywords and node.args and \
+                not any(is_const(a) for a in node.args):
+            vals = [value(a, lines) for a in node.args]
+            lines.append(f"torch.{node.func.attr}({', '.join(v for v, _ in vals)}, "
+                         f"out={dest})")
+            free.extend(b for _, b in reversed(vals) if b is not None)
+            return
+        lines.append(f"{dest}.copy_({ast.unparse(node)})")
+
+    body = []
+    for stmt in fn.body[:-1]:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and
+                isinstance(stmt.targets[0], ast.Name)):
+            return None
+        name = stmt.targets[0].id
+        if depends(stmt.value):
+            lines: list = []
+            buf = take()
+            into(stmt.value, buf, lines)
+            body += lines + [f"{name} = {buf}"]
+            dep.add(name)
+        else:
+            body.append(ast.unparse(stmt))
+    ret = fn.body[-1].value
+    if isinstance(ret, ast.Dict):
+        for k, v in zip(ret.keys, ret.values):
+            if not isinstance(k, ast.Constant):
+                return None
+            into(v, f"out[{k.value!r}]", body)
+    elif ret is not None:
+        into(ret, "out", body)
+    else:
+        return None
+    head = f"def _inplace({', '.join(args)}, out, tmp):"
+    return "\n".join([head] + ["    " + line for line in body] + ["    return out"]), n_tmp[0]
 
 
 def _find_singular(expr, handled):

@@ -165,6 +165,79 @@ class _SparseInput:
                                        check_invariants=False)
 
 
+class _StepBuffers:
+    """Preallocated ``[batch, neurons]`` tensors for the per-step work of the fused loops:
+    two sets of state tensors used in turn (the in-place form of the compiled update,
+    :meth:`CompiledModel.inplace`, writes the new state into the set not being read), its
+    scratch tensors, and the results of the threshold and the recurrent product. Each method
+    performs the same operation as its allocating form (same kernels, same order: results
+    bit-identical) and falls back to that form where the model's generated code has no
+    in-place translation. Reusing the tensors removes the per-step allocations (about ten
+    ``[batch, neurons]`` tensors per step, each a ``malloc``/``free`` of 64 kB and, with
+    allocators that map such blocks, page faults)."""
+
+    def __init__(self, cm, names, like, shape):
+        self.cm = cm
+        upd, thr = cm.inplace("update"), cm.inplace("threshold")
+        self._upd = upd[0] if upd is not None else None
+        self._thr = thr[0] if thr is not None else None
+        n_tmp = max((r[1] for r in (upd, thr) if r is not None), default=0)
+        self.tmp = [like.new_empty(shape) for _ in range(n_tmp)]
+        self.sets = [{nm: like.new_empty(shape) for nm in names} for _ in range(2)] \
+            if self._upd is not None else None
+        self.xthr = like.new_empty(shape) if self._thr is not None else None
+        self.mm = like.new_empty(shape)
+
+    def start(self, S: dict) -> dict:
+        """Copy of the state ``S`` in the buffers (when the update runs in place)."""
+        if self._upd is None:
+            return dict(S)
+        for nm, v in S.items():
+            self.sets[0][nm].copy_(v)
+        return dict(self.sets[0])
+
+    def update(self, S: dict, C: dict, t) -> dict:
+        if self._upd is None:
+            return self.cm.update(S, C, t)
+        # write into the set that does not hold the current state
+        ptr = {v.data_ptr() for v in S.values()}
+        k = 1 if any(v.data_ptr() in ptr for v in self.sets[0].values()) else 0
+        return dict(self._upd(S, C, t, self.sets[k], self.tmp))
+
+    @staticmethod
+    def swap(S: dict, new: dict) -> dict:
+        return new
+
+    def threshold(self, S: dict, P: dict):
+        if self._thr is None:
+            return self.cm.threshold(S, P)
+        return self._thr(S, P, self.xthr, self.tmp)
+
+    def where(self, cond, a, b, dest):
+        if self._upd is None:
+            return torch.where(cond, a, b)
+        return torch.where(cond, a, b, out=dest)
+
+    def reset(self, v, r, s):
+        """Reset to ``r`` where the float spikes ``s`` (exactly 0 or 1) are 1: ``lerp``,
+        which is exact for these weights (``v + 0 (r - v) = v``, ``r - (r - v) 0 = r``;
+        the result equals ``torch.where(s > 0, r, v)`` for finite ``v``, up to the sign of
+        an exact zero) and several times faster than ``where`` with a bool mask here."""
+        if self._upd is None:
+            return torch.lerp(v, r, s)
+        return v.lerp_(r, s)
+
+    def add(self, a, b):
+        if self._upd is None:
+            return a + b
+        return a.add_(b)
+
+    def addmm(self, inc, s, W):
+        if self._upd is None:
+            return torch.addmm(inc, s, W)
+        return torch.addmm(inc, s, W, out=self.mm)
+
+
 class _BoolToFloat(torch.autograd.Function):
     """Float spikes ``[T, B, n]`` built on demand from the bool spikes of the fused loop; the
     gradient goes to the loop's zero-stride placeholder output (so the float spikes and their
@@ -225,6 +298,7 @@ class _FusedLinearLoop(torch.autograd.Function):
         keep = list(range(k)) if coef_grad else \
             sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
+        ws = _StepBuffers(cm, names, x, (B, n))
         recompute = plan.recompute
         n_chunks = -(-T // Tc)
         # recompute: the state at the start of each chunk only ([chunks, k, B, n]); the
@@ -262,33 +336,42 @@ class _FusedLinearLoop(torch.autograd.Function):
                 if coef_grad and not recompute:
                     for j, nm in enumerate(names):
                         hist[t, j] = S[nm]
-                new = cm.update(S, plan.Cd, t * plan.dt)
+                new = ws.update(S, plan.Cd, t * plan.dt)
                 if plan.has_ref:
                     nr = (t - last) >= plan.ref
                     nrs[t] = nr
                     for v in plan.clamp:
-                        new[v] = torch.where(nr, new[v], S[v])
-                S = new
+                        new[v] = ws.where(nr, new[v], S[v], new[v])
+                S = ws.swap(S, new)
                 if not coef_grad and not recompute:
                     for a, j in enumerate(keep):
                         hist[t, a] = S[names[j]]
-                xthr = cm.threshold(S, plan.Pd)
+                xthr = ws.threshold(S, plan.Pd)
                 u = xthr / plan.scale if divide else xthr
-                hard = torch.gt(u, 0, out=spk[t]) if plan.strict else \
-                    torch.ge(u, 0, out=spk[t])
+                s = sbuf[t - t0] if project else out[t]
                 if plan.has_ref:
+                    hard = torch.gt(u, 0, out=spk[t]) if plan.strict else \
+                        torch.ge(u, 0, out=spk[t])
                     hard &= nr
                     last = torch.where(hard, t, last)
+                    s.copy_(hard)
+                else:  # float spikes directly (the bool ones are copied once per chunk)
+                    hard = None
+                    if plan.strict:
+                        torch.gt(u, 0, out=s)
+                    else:
+                        torch.ge(u, 0, out=s)
                 if coef_grad or recompute:
                     acc += xthr.sum()
-                s = sbuf[t - t0] if project else out[t]
-                s.copy_(hard)
                 inc = dc[t - t0]
                 if Wd is not None:
-                    inc = torch.addmm(inc, s, Wd)
-                S[tgt] = S[tgt] + inc
+                    inc = ws.addmm(inc, s, Wd)
+                S[tgt] = ws.add(S[tgt], inc)
                 for _, var in plan.resets:
-                    S[var] = torch.where(hard, rconst[var], S[var])
+                    S[var] = ws.where(hard, rconst[var], S[var], S[var]) if hard is not None \
+                        else ws.reset(S[var], rconst[var], s)
+            if not plan.has_ref:
+                spk[t0:t1].copy_(sbuf[:t1 - t0] if project else out[t0:t1])
             counts += sbuf[:t1 - t0].sum(0) if project else out[t0:t1].sum(0)
             if project:
                 out[t0:t1] = (sbuf[:t1 - t0].reshape(-1, n) @ Wod).reshape(t1 - t0, B, -1)
@@ -333,7 +416,11 @@ class _FusedLinearLoop(torch.autograd.Function):
         gWo = torch.zeros_like(Wo) if project and ctx.needs_input_grad[4] and \
             g_out is not None else None
         gx = hist.new_empty((T, B, Wi.shape[0])) if ctx.needs_input_grad[1] else None
-        gS = [hist.new_zeros((B, n)) for _ in range(k)]
+        gS_sets = [[hist.new_zeros((B, n)) for _ in range(k)] for _ in range(2)]
+        gS = list(gS_sets[1])
+        parity = 0  # the set the next adjoint state is written into
+        gs_buf = [hist.new_empty((B, n)) for _ in range(2)]
+        gu_buf = hist.new_empty((B, n))
         tgt = plan.tgt
         clamp = plan.clamp_idx
         need_U = sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
@@ -388,21 +475,25 @@ class _FusedLinearLoop(torch.autograd.Function):
             if ge is None:
                 ge = hist.new_zeros((1, B, n)).expand(L, B, n)
             # ---- the sequential adjoint loop ------------------------------------------------
+            # every [B, n] result goes into a preallocated tensor (out= forms of the same
+            # operations); gS alternates between two sets, the new adjoint being written
+            # into the set the current one does not use
             for t in range(t1 - 1, t0 - 1, -1):
                 l = t - t0
                 g_s = ge[l]
                 for i, _ in plan.reset_idx:
                     if not plan.detach_reset:
-                        g_s = torch.addcmul(g_s, gS[i], rdiff[i][l])
-                    gS[i] = gS[i] * silent[l]
+                        g_s = torch.addcmul(g_s, gS[i], rdiff[i][l], out=gs_buf[0])
+                    gS[i] = gS[i].mul_(silent[l])
                 gt = gS[tgt]
                 g_chunk[l] = gt
                 if has_W:
-                    g_s = torch.addmm(g_s, gt, Wt)
-                gu = g_s * sd[l]
+                    g_s = torch.addmm(g_s, gt, Wt,
+                                      out=gs_buf[1] if g_s is gs_buf[0] else gs_buf[0])
+                gu = torch.mul(g_s, sd[l], out=gu_buf)
                 gU = list(gS)
                 for j, cj in plan.c:
-                    gU[j] = torch.addcmul(gU[j], cj, gu)
+                    gU[j] = gU[j].addcmul_(cj, gu)
                 gprev = [None] * k
                 if nr_c is not None:
                     nr = nr_c[l]
@@ -413,13 +504,16 @@ class _FusedLinearLoop(torch.autograd.Function):
                     for i in range(k):
                         gU_buf[i][l] = gU[i]
                 new_gS = []
+                dest = gS_sets[parity]
+                parity = 1 - parity
                 for j in range(k):
                     g = gprev[j]
                     for i in range(k):
                         a = Ad.get((i, j))
                         if a is not None:
-                            g = a * gU[i] if g is None else torch.addcmul(g, a, gU[i])
-                    new_gS.append(g if g is not None else torch.zeros_like(gS[j]))
+                            g = torch.mul(a, gU[i], out=dest[j]) if g is None else \
+                                g.addcmul_(a, gU[i])
+                    new_gS.append(g if g is not None else dest[j].zero_())
                 gS = new_gS
             # ---- per chunk: weight, input and coefficient gradients ------------------------
             if coef_grad:
@@ -490,23 +584,27 @@ class _FusedLinearLoop(torch.autograd.Function):
             U = {i: S0.new_empty((L, B, n)) for i in need_U}
             tgt = names[plan.tgt]
             rconst = {names[i]: r for i, r in plan.reset_idx}
+            ws = ctx.ws if getattr(ctx, "ws", None) is not None else \
+                _StepBuffers(cm, names, S0, (B, n))
+            ctx.ws = ws
+            S = ws.start(S)
+            sf = spk[t0:t1].to(S0.dtype) if plan.resets else None  # float spikes
             for t in range(t0, t1):
                 l = t - t0
                 if coef_grad:
                     for j, nm in enumerate(names):
                         Sp[l, j] = S[nm]
-                new = cm.update(S, plan.Cd, t * plan.dt)
+                new = ws.update(S, plan.Cd, t * plan.dt)
                 if plan.has_ref:
                     nr = nrs[t]
                     for v in plan.clamp:
-                        new[v] = torch.where(nr, new[v], S[v])
-                S = new
+                        new[v] = ws.where(nr, new[v], S[v], new[v])
+                S = ws.swap(S, new)
                 for i in need_U:
                     U[i][l] = S[names[i]]
-                S[tgt] = S[tgt] + inc[l]
-                hard = spk[t]
+                S[tgt] = ws.add(S[tgt], inc[l])
                 for _, var in plan.resets:
-                    S[var] = torch.where(hard, rconst[var], S[var])
+                    S[var] = ws.reset(S[var], rconst[var], sf[l])
         return Sp, U, sc
 
 
@@ -531,6 +629,7 @@ class _FusedLinearScan(torch.autograd.Function):
         T, B, n = drive.shape
         coef_grad = any(ctx.needs_input_grad[3:3 + nA + k])
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
+        ws = _StepBuffers(cm, names, drive, (B, n))
         hist = drive.new_empty((T, k, B, n)) if coef_grad else drive.new_empty(0)
         out = drive.new_empty((T, B, n))
         tgt, vo = names[plan.tgt], names[out_idx]
@@ -539,8 +638,8 @@ class _FusedLinearScan(torch.autograd.Function):
             if coef_grad:
                 for j, nm in enumerate(names):
                     hist[t, j] = S[nm]
-            S = cm.update(S, plan.Cd, t * plan.dt)
-            S[tgt] = S[tgt] + d[t]
+            S = ws.swap(S, ws.update(S, plan.Cd, t * plan.dt))
+            S[tgt] = ws.add(S[tgt], d[t])
             out[t] = S[vo]
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.out_idx = plan, nA, coef_grad, out_idx
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
@@ -564,23 +663,28 @@ class _FusedLinearScan(torch.autograd.Function):
         gb = [torch.zeros_like(bi) for bi in b] if coef_grad else None
         Tc = 16
         gU_buf = g_out.new_empty((Tc, k, B, n)) if coef_grad else None
-        gS = [g_out.new_zeros((B, n)) for _ in range(k)]
+        gS_sets = [[g_out.new_zeros((B, n)) for _ in range(k)] for _ in range(2)]
+        gS = list(gS_sets[1])
+        parity = 0
         for t in range(T - 1, -1, -1):
             l = t % Tc
-            gS[vo] = gS[vo] + g_out[t]
+            gS[vo] = gS[vo].add_(g_out[t])
             if g_drive is not None:
                 g_drive[t] = gS[tgt]
             if coef_grad:
                 for i in range(k):
                     gU_buf[l, i] = gS[i]
             new_gS = []
+            dest = gS_sets[parity]  # preallocated; alternates with the set gS uses
+            parity = 1 - parity
             for j in range(k):
                 g = None
                 for i in range(k):
                     a = Ad.get((i, j))
                     if a is not None:
-                        g = a * gS[i] if g is None else torch.addcmul(g, a, gS[i])
-                new_gS.append(g if g is not None else torch.zeros_like(gS[j]))
+                        g = torch.mul(a, gS[i], out=dest[j]) if g is None else \
+                            g.addcmul_(a, gS[i])
+                new_gS.append(g if g is not None else dest[j].zero_())
             if coef_grad and l == 0:  # chunk [t, t + L): gradients of A and b
                 L = min(Tc, T - t)
                 for i in range(k):
