@@ -316,6 +316,7 @@ class _FusedLinearLoop(torch.autograd.Function):
             else None
         last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
         acc = x.new_zeros(())
+        acc_n = x.new_zeros((B, n))  # sum over steps of the distance to threshold
         counts = x.new_zeros((B, n))  # spikes per neuron and sample
         tgt = names[plan.tgt]
         Wd = W.detach() if W is not None else None
@@ -361,8 +362,8 @@ class _FusedLinearLoop(torch.autograd.Function):
                         torch.gt(u, 0, out=s)
                     else:
                         torch.ge(u, 0, out=s)
-                if coef_grad or recompute:
-                    acc += xthr.sum()
+                if coef_grad or recompute:  # finite check: summed once at the end
+                    acc_n.add_(xthr)
                 inc = dc[t - t0]
                 if Wd is not None:
                     inc = ws.addmm(inc, s, Wd)
@@ -377,6 +378,8 @@ class _FusedLinearLoop(torch.autograd.Function):
                 out[t0:t1] = (sbuf[:t1 - t0].reshape(-1, n) @ Wod).reshape(t1 - t0, B, -1)
             if not coef_grad and not recompute:  # finite check of the stored variables
                 acc += hist[t0:t1].sum()
+        if coef_grad or recompute:
+            acc += acc_n.sum()
         handle = x.new_zeros((1, 1, 1)).expand(T, B, n) if project else x.new_zeros(())
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.keep = plan, nA, coef_grad, keep
         ctx.Tc, ctx.project, ctx.T = Tc, project, T
