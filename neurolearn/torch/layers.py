@@ -185,8 +185,8 @@ class _StepBuffers:
         self.tmp = [like.new_empty(shape) for _ in range(n_tmp)]
         self.sets = [{nm: like.new_empty(shape) for nm in names} for _ in range(2)] \
             if self._upd is not None else None
-        self.xthr = like.new_empty(shape) if self._thr is not None else None
-        self.mm = like.new_empty(shape)
+        self.like, self.shape = like, shape
+        self.xthr = self.mm = None  # allocated on first use
 
     def start(self, S: dict) -> dict:
         """Copy of the state ``S`` in the buffers (when the update runs in place)."""
@@ -211,6 +211,8 @@ class _StepBuffers:
     def threshold(self, S: dict, P: dict):
         if self._thr is None:
             return self.cm.threshold(S, P)
+        if self.xthr is None:
+            self.xthr = self.like.new_empty(self.shape)
         return self._thr(S, P, self.xthr, self.tmp)
 
     def where(self, cond, a, b, dest):
@@ -235,6 +237,8 @@ class _StepBuffers:
     def addmm(self, inc, s, W):
         if self._upd is None:
             return torch.addmm(inc, s, W)
+        if self.mm is None:
+            self.mm = self.like.new_empty(self.shape)
         return torch.addmm(inc, s, W, out=self.mm)
 
 
@@ -452,10 +456,22 @@ class _FusedLinearLoop(torch.autograd.Function):
                     U[i] = a_
             else:
                 U = {j: hist[t0:t1, slot[j]] for j in need_U}
+            # distance to threshold and surrogate derivative with as few [L, B, n]
+            # temporaries as possible (this is where the backward pass peaks in memory)
             xthr = plan.x0
             for j, cj in plan.c:
-                xthr = xthr + cj * U[j]
-            sd = plan.surrogate.derivative(xthr / plan.scale) / plan.scale
+                term = cj * U[j]
+                xthr = term.add_(xthr) if term.shape == U[j].shape else xthr + term
+            if xthr.shape == spk[t0:t1].shape and xthr is not plan.x0:
+                xthr.div_(plan.scale)
+            else:
+                xthr = xthr / plan.scale
+            sd = plan.surrogate.derivative(xthr)
+            del xthr
+            if sd.shape == spk[t0:t1].shape and sd.is_contiguous() and sd._base is None:
+                sd.div_(plan.scale)
+            else:
+                sd = sd / plan.scale
             if nr_c is not None:
                 sd = sd.masked_fill(~nr_c, 0.0)
             rdiff = {} if plan.detach_reset else {i: r - U[i] for i, r in plan.reset_idx}
@@ -545,6 +561,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                     gW += torch.sparse.mm(st, g)
                 else:
                     gW += flat.to(W.dtype).t() @ g
+        ctx.ws = None  # the recomputation's step buffers
         gS0 = [g.sum_to_size(shape) for g, shape in zip(gS, ctx.S0_shapes)]
         if coef_grad:
             gAs = [gA[ij].sum_to_size(s) for ij, s in zip(plan.A_idx, ctx.A_shapes)]
@@ -591,7 +608,6 @@ class _FusedLinearLoop(torch.autograd.Function):
                 _StepBuffers(cm, names, S0, (B, n))
             ctx.ws = ws
             S = ws.start(S)
-            sf = spk[t0:t1].to(S0.dtype) if plan.resets else None  # float spikes
             for t in range(t0, t1):
                 l = t - t0
                 if coef_grad:
@@ -606,8 +622,9 @@ class _FusedLinearLoop(torch.autograd.Function):
                 for i in need_U:
                     U[i][l] = S[names[i]]
                 S[tgt] = ws.add(S[tgt], inc[l])
+                hard = spk[t]
                 for _, var in plan.resets:
-                    S[var] = ws.reset(S[var], rconst[var], sf[l])
+                    S[var] = ws.where(hard, rconst[var], S[var], S[var])
         return Sp, U, sc
 
 
