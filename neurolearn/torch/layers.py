@@ -522,18 +522,8 @@ class _FusedLinearLoop(torch.autograd.Function):
                 if coef_grad:
                     for i in range(k):
                         gU_buf[i][l] = gU[i]
-                new_gS = []
-                dest = gS_sets[parity]
+                gS = _transpose_step(Ad, gU, gS_sets[parity], k, gprev)
                 parity = 1 - parity
-                for j in range(k):
-                    g = gprev[j]
-                    for i in range(k):
-                        a = Ad.get((i, j))
-                        if a is not None:
-                            g = torch.mul(a, gU[i], out=dest[j]) if g is None else \
-                                g.addcmul_(a, gU[i])
-                    new_gS.append(g if g is not None else dest[j].zero_())
-                gS = new_gS
             # ---- per chunk: weight, input and coefficient gradients ------------------------
             if coef_grad:
                 for i in range(k):
@@ -562,12 +552,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                 else:
                     gW += flat.to(W.dtype).t() @ g
         ctx.ws = None  # the recomputation's step buffers
-        gS0 = [g.sum_to_size(shape) for g, shape in zip(gS, ctx.S0_shapes)]
-        if coef_grad:
-            gAs = [gA[ij].sum_to_size(s) for ij, s in zip(plan.A_idx, ctx.A_shapes)]
-            gbs = [g.sum_to_size(s) for g, s in zip(gb, ctx.b_shapes)]
-        else:
-            gAs, gbs = [None] * ctx.nA, [None] * k
+        gAs, gbs, gS0 = _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k)
         return (None, gx, gWi, gW, gWo, *gAs, *gbs, *gS0)
 
     @staticmethod
@@ -626,6 +611,41 @@ class _FusedLinearLoop(torch.autograd.Function):
                 for _, var in plan.resets:
                     S[var] = ws.where(hard, rconst[var], S[var], S[var])
         return Sp, U, sc
+
+
+def _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k):
+    """Sum the accumulated gradients of ``A``, ``b`` and the initial state ``S0`` of an affine
+    loop down to the shapes the forward pass received (per-neuron or scalar coefficients).
+
+    Returns ``(gAs, gbs, gS0)``; ``gAs`` and ``gbs`` are lists of None when the coefficients
+    need no gradient.
+    """
+    gS0 = [g.sum_to_size(shape) for g, shape in zip(gS, ctx.S0_shapes)]
+    if coef_grad:
+        gAs = [gA[ij].sum_to_size(s) for ij, s in zip(plan.A_idx, ctx.A_shapes)]
+        gbs = [g.sum_to_size(s) for g, s in zip(gb, ctx.b_shapes)]
+    else:
+        gAs, gbs = [None] * ctx.nA, [None] * k
+    return gAs, gbs, gS0
+
+
+def _transpose_step(Ad, gU, dest, k, acc=None):
+    """One reverse-time step of an affine update ``S' = A S + b``: ``g_j = acc_j + sum_i A_ij gU_i``.
+
+    ``Ad`` maps ``(i, j)`` to the (broadcastable) coefficient ``A_ij``; missing pairs are zero.
+    Each ``g_j`` is written into the preallocated ``dest[j]`` (or accumulated in place into
+    ``acc[j]`` when given and not None). Returns the list of the ``k`` adjoint states, each of
+    shape ``[batch, neurons]``.
+    """
+    out = []
+    for j in range(k):
+        g = None if acc is None else acc[j]
+        for i in range(k):
+            a = Ad.get((i, j))
+            if a is not None:
+                g = torch.mul(a, gU[i], out=dest[j]) if g is None else g.addcmul_(a, gU[i])
+        out.append(g if g is not None else dest[j].zero_())
+    return out
 
 
 class _FusedLinearScan(torch.autograd.Function):
@@ -694,17 +714,9 @@ class _FusedLinearScan(torch.autograd.Function):
             if coef_grad:
                 for i in range(k):
                     gU_buf[l, i] = gS[i]
-            new_gS = []
-            dest = gS_sets[parity]  # preallocated; alternates with the set gS uses
+            # into the preallocated set that alternates with the one gS uses
+            new_gS = _transpose_step(Ad, gS, gS_sets[parity], k)
             parity = 1 - parity
-            for j in range(k):
-                g = None
-                for i in range(k):
-                    a = Ad.get((i, j))
-                    if a is not None:
-                        g = torch.mul(a, gS[i], out=dest[j]) if g is None else \
-                            g.addcmul_(a, gS[i])
-                new_gS.append(g if g is not None else dest[j].zero_())
             if coef_grad and l == 0:  # chunk [t, t + L): gradients of A and b
                 L = min(Tc, T - t)
                 for i in range(k):
@@ -712,12 +724,7 @@ class _FusedLinearScan(torch.autograd.Function):
                 for (i, j), g in gA.items():
                     g += (gU_buf[:L, i] * hist[t:t + L, j]).sum((0, 1)).reshape(g.shape)
             gS = new_gS
-        gS0 = [g.sum_to_size(shape) for g, shape in zip(gS, ctx.S0_shapes)]
-        if coef_grad:
-            gAs = [gA[ij].sum_to_size(s) for ij, s in zip(plan.A_idx, ctx.A_shapes)]
-            gbs = [g.sum_to_size(s) for g, s in zip(gb, ctx.b_shapes)]
-        else:
-            gAs, gbs = [None] * ctx.nA, [None] * k
+        gAs, gbs, gS0 = _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k)
         return (None, None, g_drive, *gAs, *gbs, *gS0)
 
 
