@@ -264,7 +264,14 @@ class CompiledModel:
             tensors ``[batch, neurons]``. Every operation is the one the generated function
             performs, in the same order, so results are bit-identical; only the result
             tensors are reused instead of allocated (the per-step cost of the fused loops).
+
+        Raises
+        ------
+        ValueError
+            If ``which`` is neither ``'update'`` nor ``'threshold'``.
         """
+        if which not in ("update", "threshold"):
+            raise ValueError(f"inplace: which must be 'update' or 'threshold', not {which!r}")
         key = "inplace_" + which
         if key not in self._fns:
             src = {"update": self.update_code, "threshold": self.threshold_code}[which]
