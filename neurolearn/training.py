@@ -95,6 +95,7 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "seed_everything",
+    "resolve_device",
     "fit",
     "FitResult",
     "evaluate_model",
@@ -234,6 +235,9 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         "seed": _Key("int", 0, "seed of every random-number generator", low=0),
         "threads": _Key("int", None, "torch CPU threads (default: torch's choice)", low=1,
                         nullable=True),
+        "device": _Key("str", "cpu", "torch device of training and evaluation: \"cpu\", "
+                       "\"cuda\" or \"cuda:N\" (model, batches and losses live there; "
+                       "checkpoints and outputs are device-independent)"),
     },
 }
 
@@ -412,7 +416,55 @@ def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingC
         sections[section] = values
     cfg = TrainingConfig(sections, Path(path) if path is not None else None)
     _check_network(cfg)
+    _check_device(cfg["training"]["device"], path)
     return cfg
+
+
+def _check_device(device: str, path=None) -> None:
+    """``training.device`` must be ``cpu``, ``cuda`` or ``cuda:N``. Whether CUDA is there is
+    checked when training starts (:func:`resolve_device`), so that a run trained on a GPU
+    can still be read and evaluated on a machine without one."""
+    import re
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ConfigError(f"{device!r} is not a device this training supports; use "
+                          "\"cpu\", \"cuda\" or \"cuda:N\"", path, "training", "device")
+
+
+def resolve_device(config: "TrainingConfig"):
+    """The :class:`torch.device` of ``training.device``, checked against this machine.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ConfigError
+        If CUDA is asked for but ``torch.cuda.is_available()`` is False, or the device index
+        is not below ``torch.cuda.device_count()`` (the message names the key
+        ``[training] device``).
+    """
+    import torch
+
+    device = config["training"]["device"]
+    _check_device(device, config.path)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{device!r} asked for, but torch finds no CUDA device "
+                              f"(torch {torch.__version__}, built with CUDA "
+                              f"{torch.version.cuda or 'none'}); use device = \"cpu\"",
+                              config.path, "training", "device")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"{device!r} asked for, but torch finds "
+                              f"{torch.cuda.device_count()} CUDA device(s)", config.path,
+                              "training", "device")
+    return torch.device(device)
 
 
 def _check_network(cfg: TrainingConfig) -> None:
@@ -487,10 +539,14 @@ def _rng_state() -> dict:
     import torch
 
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"python": _py_state_to_list(random.getstate()),
-            "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-            "torch": torch.get_rng_state()}
+    state = {"python": _py_state_to_list(random.getstate()),
+             "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                       "pos": int(pos), "has_gauss": int(has_gauss),
+                       "cached_gaussian": float(cached)},
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()   # e.g. dropout masks on a GPU
+    return state
 
 
 def _py_state_to_list(state):
@@ -507,6 +563,34 @@ def _set_rng_state(state: Mapping) -> None:
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
                          n["has_gauss"], n["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
+    cuda = state.get("torch_cuda")
+    if cuda and torch.cuda.is_available():
+        for i, s in enumerate(cuda[:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
+
+
+def _to_cpu(obj):
+    """``obj`` (nested dicts/lists/tuples of tensors) with every tensor on the CPU, so that a
+    checkpoint written on a GPU loads anywhere."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _model_device(model):
+    import torch
+
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
 
 
 def _epoch_generator(seed: int, epoch: int):
@@ -604,7 +688,8 @@ def evaluate_model(model, dataset, batch_size: int = 128, loss_fn: Callable | No
     predict : callable(readout) -> labels [batch], optional
         Default: arg-max over classes of the maximum over time.
     dtype : torch.dtype, optional
-        Cast inputs to this type (default: the model's first parameter's).
+        Cast inputs to this type (default: the model's first parameter's). Inputs and labels
+        go to the device of the model's parameters.
 
     Returns
     -------
@@ -618,6 +703,7 @@ def evaluate_model(model, dataset, batch_size: int = 128, loss_fn: Callable | No
     if dtype is None:
         params = list(model.parameters())
         dtype = params[0].dtype if params else torch.get_default_dtype()
+    device = _model_device(model)
     was_training = model.training
     model.eval()
     total, n, preds, labels_all = 0.0, 0, [], []
@@ -629,8 +715,8 @@ def evaluate_model(model, dataset, batch_size: int = 128, loss_fn: Callable | No
         iterator = tqdm(loader, desc=desc, leave=False, unit="batch")
     with torch.no_grad():
         for x, y in iterator:
-            readout, _ = _split_output(model(x.to(dtype)))
-            total += float(loss_fn(readout, y)) * len(y)
+            readout, _ = _split_output(model(x.to(device=device, dtype=dtype)))
+            total += float(loss_fn(readout, y.to(device))) * len(y)
             n += len(y)
             preds.append(predict(readout).cpu().numpy())
             labels_all.append(y.numpy())
@@ -704,7 +790,7 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         loss_fn: Callable | None = None, predict: Callable | None = None,
         epoch_stats: Callable | None = None, penalty: Callable | None = None,
         resume: bool = False, progress: bool = True,
-        after_batch: Callable | None = None) -> FitResult:
+        after_batch: Callable | None = None, device=None) -> FitResult:
     """Train ``model`` with backpropagation through time, validating and checkpointing after
     every epoch.
 
@@ -743,6 +829,10 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         Show tqdm progress bars.
     after_batch : callable(epoch, batch_index), optional
         Called after each optimiser step (tests use it to interrupt a run).
+    device : str or torch.device, optional
+        Move ``model`` there first (e.g. ``"cuda"``); batches, labels and losses follow the
+        device of the model's parameters. Checkpoints hold CPU tensors whatever the device,
+        and a run may be resumed on another device.
 
     Returns
     -------
@@ -764,6 +854,9 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
     loss_fn = loss_fn or _default_loss
     predict = predict or _default_predict
     tau_parameters = list(tau_parameters or [])
+    if device is not None:
+        model.to(device)
+    device = _model_device(model)
     dtype = next(iter(model.parameters())).dtype
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed,
                 "lr_weights": lr_weights, "lr_tau": lr_tau, "optimizer": optimizer,
@@ -813,7 +906,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         total_loss, correct, n = 0.0, 0, 0
         for b, (x, y) in enumerate(iterator):
             opt.zero_grad(set_to_none=True)
-            readout, extra = _split_output(model(x.to(dtype)))
+            x, y = x.to(device=device, dtype=dtype), y.to(device)
+            readout, extra = _split_output(model(x))
             loss = loss_fn(readout, y)
             if extra and extra.get("penalty") is not None:
                 loss = loss + extra["penalty"]
@@ -847,8 +941,9 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
             with torch.no_grad():
                 row.update({k: float(v) for k, v in epoch_stats(model).items()})
         metrics.append(row)
-        state = {"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                 "rng": _rng_state(), "metrics": metrics, "settings": settings}
+        state = {"epoch": epoch + 1, "model": _to_cpu(model.state_dict()),
+                 "optimizer": _to_cpu(opt.state_dict()), "rng": _rng_state(),
+                 "metrics": metrics, "settings": settings}
         _atomic_torch_save(state, ckpt_path)      # the checkpoint first: metrics follow it
         _write_metrics(metrics_path, metrics)
         if epoch_bar is not None:
@@ -1194,6 +1289,7 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
 
     if not isinstance(config, TrainingConfig):
         config = load_config(config)
+    device = resolve_device(config)               # before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "config.toml"
@@ -1232,9 +1328,10 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
                  schedule=opt["schedule"], grad_clip=opt["grad_clip"],
                  loss_fn=readout_loss_fn(config), predict=prediction_fn(config),
                  epoch_stats=_tau_stats, penalty=_penalty_fn(config), resume=resume,
-                 progress=progress)
+                 progress=progress, device=device)
     test_eval = evaluate_model(result.model, test_d, batch_size=max(tr["batch_size"], 128),
                                loss_fn=readout_loss_fn(config), predict=prediction_fn(config))
+    result.model.to("cpu")                        # the outputs are device-independent
     nltorch.save_network(result.model, out_dir / "network.h5")
     write_parameters_csv(out_dir / "parameters.csv", network_parameters(result.model))
     plot_learning_curves(result.metrics, out_dir / "learning_curves",

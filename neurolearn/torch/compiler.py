@@ -206,7 +206,7 @@ class CompiledModel:
 
         ref = next(iter(P.values()))
         tol = _TOL.get(str(ref.dtype).replace("torch.", ""), 1e-4)
-        dt = torch.as_tensor(self.dt, dtype=ref.dtype)
+        dt = torch.as_tensor(self.dt, dtype=ref.dtype, device=ref.device)
         return self._fns["static"](P, dt, tol)
 
     def update(self, S: dict, C: dict, t=None) -> dict:
@@ -246,7 +246,8 @@ class CompiledModel:
 
         ref = next(iter(P.values()))
         out = self._fns["initial"](P)
-        return {k: torch.broadcast_to(torch.as_tensor(v, dtype=ref.dtype), shape).clone()
+        return {k: torch.broadcast_to(torch.as_tensor(v, dtype=ref.dtype, device=ref.device),
+                                      shape).clone()
                 for k, v in out.items()}
 
     def inplace(self, which: str):

@@ -1032,7 +1032,7 @@ class _ModelLayer(nn.Module):
         """Effective value of a parameter in SI units (numpy float64; ``[neurons]`` or 0-d)."""
         raw = self.raw_parameter(name).detach().to(torch.float64)
         lo, hi = self.param_bounds[name]
-        return (raw.clamp(lo, hi) * self.param_units[name][1]).numpy()
+        return (raw.clamp(lo, hi) * self.param_units[name][1]).cpu().numpy()
 
     def time_constant_parameters(self) -> list:
         """The trainable time-constant tensors (``tau*`` parameters), e.g. for their own
@@ -1377,7 +1377,7 @@ class _ModelLayer(nn.Module):
             if r not in S:
                 raise ValueError(f"layer '{self.name}': cannot record '{r}'; state variables: "
                                  f"{', '.join(S)}")
-        acc = torch.zeros((), dtype=self.W_in.dtype)
+        acc = torch.zeros((), dtype=self.W_in.dtype, device=self.W_in.device)
         outs, traces = [], {r: [] for r in record}
         chunk = self.checkpoint_every if (self.checkpoint_every and torch.is_grad_enabled()) \
             else T
@@ -1469,7 +1469,7 @@ class _ModelLayer(nn.Module):
                         S[var] = old + s * (target - old)
                     elif grad and not self.detach_reset:
                         if not isinstance(target, torch.Tensor):
-                            target = torch.as_tensor(target, dtype=old.dtype)
+                            target = torch.as_tensor(target, dtype=old.dtype, device=old.device)
                         S[var] = _HardReset.apply(old, target, s, hard)
                     else:
                         S[var] = torch.where(hard, target, old)
@@ -1491,7 +1491,8 @@ class _ModelLayer(nn.Module):
         last-spike step (never), the refractory period in steps, and the recurrent weights
         (split into excitatory/inhibitory parts for two synaptic targets)."""
         S = self.cm.initial_state(P, (B, self.n))
-        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64)
+        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64,
+                          device=self.W_in.device)
         ref = self.cm.refractory_steps(P) if self.spiking else 0
         W_rec = None
         if self.W_rec is not None:
@@ -1514,7 +1515,8 @@ class _ModelLayer(nn.Module):
                 idx = int((~torch.isfinite(d)).reshape(T, -1).any(1).nonzero()[0])
                 raise NonFiniteError(self.name, f"input to {self.targets[k]}", idx, float("nan"))
         S, last, ref, W_rec = self._loop_start(P, B)
-        self._steps(S, last, torch.zeros(()), P, C, drive, W_rec, ref, (), 0, T, locate=True)
+        self._steps(S, last, torch.zeros((), device=last.device), P, C, drive, W_rec, ref, (),
+                    0, T, locate=True)
         raise NonFiniteError(self.name, "unknown", -1, float("nan"))
 
     def extra_repr(self):
