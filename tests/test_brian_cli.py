@@ -35,6 +35,9 @@ def test_simulate_json_matches_lif_theory(capsys, tmp_path):
     assert res.network["populations"]["neurons"]["params"]["t_ref"] == "3ms"
     assert json.loads((out_dir / "summary.json").read_text())["n_spikes"] == summary["n_spikes"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # the figure's title names the model, its drive and the --param values
+    svg = (out_dir / "raster.svg").read_text()
+    assert "current 0.4nA" in svg and "t_ref = 3ms" in svg
 
 
 def test_simulate_poisson_and_text_summary(capsys):
@@ -81,6 +84,9 @@ def test_simulate_izhikevich_preset_bursts(capsys):
     (["lif", "--n", "0"], "n must be a positive integer"),
     (["izhikevich", "--preset", "xx"], "unknown preset 'xx'; available: ch, fs, ib, rs"),
     (["lif", "--record", "-1"], "--record must be >= 0"),
+    (["lif", "--n", "2", "--record", "3"], "--record 3 is more than the 2 simulated neurons"),
+    (["lif", "--current", "1nA", "--weight", "1nA"], "--weight is the weight of the Poisson "
+                                                      "synapses and needs --rate"),
 ])
 def test_bad_input_exits_nonzero_with_message_and_writes_nothing(capsys, tmp_path, argv,
                                                                  message):

@@ -44,8 +44,9 @@ def register(subparsers) -> None:
                    help="numpy | cython | cpp_standalone | cuda_standalone (default numpy)")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--dt", default="0.1 ms", help="time step (default '0.1 ms')")
-    p.add_argument("--record", type=int, default=3,
-                   help="neurons whose membrane potential is recorded (default 3)")
+    p.add_argument("--record", type=int, default=None,
+                   help="neurons whose membrane potential is recorded (default 3, or --n if "
+                        "fewer)")
     p.add_argument("--out", type=Path, help="folder for results.h5, summary.json and the figure")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -86,8 +87,16 @@ def run(args) -> int:
     params = _parse_params(args.param)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ModelError(f"--out {args.out} exists and is not a folder", parameter="out")
+    if args.record is None:
+        args.record = min(3, max(args.n, 0))
     if args.record < 0:
         raise ModelError(f"--record must be >= 0, got {args.record}", parameter="record")
+    if args.n > 0 and args.record > args.n:
+        raise ModelError(f"--record {args.record} is more than the {args.n} simulated neurons "
+                         f"(--n)", parameter="record")
+    if args.weight is not None and args.rate is None:
+        raise ModelError("--weight is the weight of the Poisson synapses and needs --rate",
+                         parameter="weight")
     results = single_population(args.model, n=args.n, duration=args.duration,
                                 current=args.current, rate=args.rate, n_inputs=args.n_inputs,
                                 weight=args.weight, params=params, preset=args.preset,
@@ -99,9 +108,8 @@ def run(args) -> int:
                "drive": ("current " + args.current) if args.current else
                         ("poisson " + args.rate) if args.rate else "none", **summary}
     if args.out is not None:
-        _write_outputs(args.out, results, summary,
-                       title=f"{model}{' (' + args.preset + ')' if args.preset else ''}, "
-                             f"{summary['drive']}", plot=plot_raster_voltage)
+        _write_outputs(args.out, results, summary, title=_title(model, args, params),
+                       plot=plot_raster_voltage)
         summary["out"] = str(args.out)
     if args.json:
         print(json.dumps(summary))
@@ -117,6 +125,15 @@ def run(args) -> int:
         if args.out is not None:
             print(f"  written to  {args.out}")
     return 0
+
+
+def _title(model: str, args, params: dict) -> str:
+    """Figure title: model, preset, drive and every --param given."""
+    title = f"{model}{' (' + args.preset + ')' if args.preset else ''}"
+    drive = ("current " + args.current) if args.current else \
+        ("poisson " + args.rate) if args.rate else "no drive"
+    extra = ", ".join(f"{k} = {v}" for k, v in params.items())
+    return f"{title}, {drive}" + (f"\n{extra}" if extra else "")
 
 
 def _write_outputs(out: Path, results, summary: dict, title: str, plot) -> None:
