@@ -98,6 +98,7 @@ __all__ = [
     "resolve_device",
     "fit",
     "FitResult",
+    "augment_spikes",
     "evaluate_model",
     "train_from_config",
     "load_data",
@@ -141,6 +142,7 @@ class _Key:
     choices: tuple | None = None
     low: float | None = None       # inclusive lower bound
     high: float | None = None      # inclusive upper bound
+    high_open: bool = False        # exclude the upper bound
     low_open: bool = False         # exclude the lower bound
     required: bool = False
     nullable: bool = False
@@ -179,6 +181,16 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
                            "{t_ref = \"0 ms\"} (values with units, as in model files)"),
         "dtype": _Key("str", "float32", "floating-point precision of training",
                       choices=("float32", "float64")),
+        "dropout": _Key("float", 0.0, "training only: probability of dropping each spike a "
+                        "hidden layer passes to the next layer or the readout (inverted "
+                        "dropout, Srivastava et al. 2014; the recurrent connections see every "
+                        "spike); evaluation, the saved network and the Brian2 export are "
+                        "unaffected", low=0, high=1, high_open=True),
+        "readout_tau_m_ms": _Key("float", 20.0, "membrane time constant of the leaky "
+                                 "readout, ms (the mean of heterogeneous initial values)",
+                                 low=0, low_open=True),
+        "readout_tau_syn_ms": _Key("float", 5.0, "synaptic time constant of the leaky "
+                                   "readout, ms", low=0, low_open=True),
     },
     "heterogeneity": {
         "configuration": _Key("str", "het_init_het_train",
@@ -235,6 +247,19 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         "seed": _Key("int", 0, "seed of every random-number generator", low=0),
         "threads": _Key("int", None, "torch CPU threads (default: torch's choice)", low=1,
                         nullable=True),
+        "input_dropout": _Key("float", 0.0, "training only: probability of deleting each "
+                              "input spike (time bin) of a training sample (Srivastava et al. "
+                              "2014 dropout on the input layer; spike deletion)", low=0, high=1,
+                              high_open=True),
+        "time_shift_ms": _Key("float", 0.0, "training only: shift every training sample in "
+                              "time by a uniform random whole number of steps in "
+                              "[-time_shift_ms, +time_shift_ms] (zero-padded; what leaves the "
+                              "window is lost), ms", low=0),
+        "channel_shift": _Key("int", 0, "training only: shift every training sample across "
+                              "input channels by a uniform random integer in [-channel_shift, "
+                              "+channel_shift] (zero-padded; for cochlear channels a shift in "
+                              "frequency, as the random channel shifts of Nowotny et al. 2022 "
+                              "for SHD)", low=0),
         "device": _Key("str", "cpu", "torch device of training and evaluation: \"cpu\", "
                        "\"cuda\" or \"cuda:N\" (model, batches and losses live there; "
                        "checkpoints and outputs are device-independent)"),
@@ -291,8 +316,9 @@ def _check_value(key: _Key, value, path, section, name):
         for number in numbers:
             if key.low is not None and (number < key.low or (key.low_open and number == key.low)):
                 fail(f"must be {'>' if key.low_open else '>='} {key.low:g}, got {number!r}")
-            if key.high is not None and number > key.high:
-                fail(f"must be <= {key.high:g}, got {number!r}")
+            if key.high is not None and (number > key.high or
+                                         (key.high_open and number == key.high)):
+                fail(f"must be {'<' if key.high_open else '<='} {key.high:g}, got {number!r}")
     return value
 
 
@@ -593,10 +619,87 @@ def _model_device(model):
     return torch.device("cpu")
 
 
-def _epoch_generator(seed: int, epoch: int):
+def _epoch_generator(seed: int, epoch: int, stream: int = 0):
+    """The CPU generator of epoch ``epoch``: stream 0 orders the samples, stream 1 draws the
+    data augmentation (independent streams, so augmenting leaves the sample order as is)."""
     import torch
 
-    return torch.Generator().manual_seed(int(seed) * 100_003 + int(epoch))
+    value = int(seed) * 100_003 + int(epoch)
+    if stream:
+        value = (value * 2_654_435_761 + 97 * int(stream)) % (2**63 - 1)
+    return torch.Generator().manual_seed(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data augmentation (training only)
+# ---------------------------------------------------------------------------------------------
+def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shift: int = 0,
+                   max_channel_shift: int = 0):
+    """Randomly transformed copy of a batch of input spikes (training-time augmentation).
+
+    In this order, each only when enabled (so that disabled transformations draw no random
+    numbers): every sample is shifted in time by a uniform random integer number of steps
+    in ``[-max_time_shift, max_time_shift]`` and across channels by one in
+    ``[-max_channel_shift, max_channel_shift]`` (zero-padded: what leaves the window is lost),
+    then every input bin is deleted with probability ``drop_probability`` (spike deletion,
+    the input-layer dropout of Srivastava et al. 2014, without rescaling, so that the kept
+    spikes stay spikes). The channel shift is the random shift of input channels that
+    Nowotny et al. (2022) used on the Spiking Heidelberg Digits; on cochlear channels it is
+    a small shift of every frequency.
+
+    Parameters
+    ----------
+    x : Tensor ``[time, batch, channels]``
+        Input spikes (0/1 or counts), any float dtype, on the CPU (the generator's device).
+    generator : torch.Generator
+        Source of every random draw (the training loop seeds one per epoch).
+    drop_probability : float in [0, 1)
+    max_time_shift, max_channel_shift : int >= 0
+        In time steps and in channels.
+
+    Returns
+    -------
+    Tensor ``[time, batch, channels]``
+        A new tensor (``x`` itself when nothing is enabled).
+
+    Raises
+    ------
+    ValueError
+        ``x`` not 3-D, a probability outside [0, 1) or a negative shift.
+
+    References
+    ----------
+    Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov (2014) J. Mach. Learn. Res.
+    15:1929 (dropout). Nowotny, Turner & Knight (2022) arXiv:2212.01232 (augmentation of SHD
+    for EventProp training: random channel shifts).
+    """
+    import torch
+
+    if x.ndim != 3:
+        raise ValueError(f"input spikes have shape {tuple(x.shape)}; expected [time, batch, "
+                         "channels]")
+    if not 0.0 <= float(drop_probability) < 1.0:
+        raise ValueError(f"drop_probability must lie in [0, 1), got {drop_probability!r}")
+    if int(max_time_shift) < 0 or int(max_channel_shift) < 0:
+        raise ValueError("shifts must be >= 0, got max_time_shift="
+                         f"{max_time_shift!r}, max_channel_shift={max_channel_shift!r}")
+    T, B, C = x.shape
+    for axis, size, k in ((0, T, int(max_time_shift)), (2, C, int(max_channel_shift))):
+        if k <= 0:
+            continue
+        shift = torch.randint(-k, k + 1, (B,), generator=generator)
+        source = torch.arange(size)[:, None] - shift[None, :]          # [size, batch]
+        valid = ((source >= 0) & (source < size)).to(x.dtype)
+        source = source.clamp(0, size - 1)
+        if axis == 0:
+            x = torch.gather(x, 0, source[:, :, None].expand(T, B, C)) * valid[:, :, None]
+        else:
+            idx = source.t()[None, :, :].expand(T, B, C)               # [T, B, C]
+            x = torch.gather(x, 2, idx) * valid.t()[None, :, :]
+    if drop_probability > 0:
+        keep = torch.rand(x.shape, generator=generator) >= float(drop_probability)
+        x = x * keep.to(x.dtype)
+    return x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -790,7 +893,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         loss_fn: Callable | None = None, predict: Callable | None = None,
         epoch_stats: Callable | None = None, penalty: Callable | None = None,
         resume: bool = False, progress: bool = True,
-        after_batch: Callable | None = None, device=None) -> FitResult:
+        after_batch: Callable | None = None, device=None,
+        augment: Callable | None = None) -> FitResult:
     """Train ``model`` with backpropagation through time, validating and checkpointing after
     every epoch.
 
@@ -833,6 +937,11 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         Move ``model`` there first (e.g. ``"cuda"``); batches, labels and losses follow the
         device of the model's parameters. Checkpoints hold CPU tensors whatever the device,
         and a run may be resumed on another device.
+    augment : callable(x, generator) -> x, optional
+        Training-time transformation of each training batch ``x [time, batch, channels]``
+        (on the CPU, before it moves to the device), e.g. :func:`augment_spikes`; its random
+        draws must come from ``generator``, a CPU generator seeded per epoch from ``seed``
+        (so runs repeat and resume exactly). Validation data are never augmented.
 
     Returns
     -------
@@ -904,8 +1013,11 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
             iterator = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                             unit="batch")
         total_loss, correct, n = 0.0, 0, 0
+        aug_gen = _epoch_generator(seed, epoch, stream=1) if augment is not None else None
         for b, (x, y) in enumerate(iterator):
             opt.zero_grad(set_to_none=True)
+            if augment is not None:
+                x = augment(x, aug_gen)
             x, y = x.to(device=device, dtype=dtype), y.to(device)
             readout, extra = _split_output(model(x))
             loss = loss_fn(readout, y)
@@ -1157,7 +1269,10 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int):
         dt=float(config['data']['dt_ms']) * 1e-3, recurrent=net["recurrent"],
         heterogeneity=het["configuration"], taus=list(het["parameters"]),
         distribution=het["distribution"], k=het["shape"], params=net["parameters"] or None,
-        surrogate=surrogate, dtype=dtype, generator=gen, detach_reset=sur["detach_reset"])
+        surrogate=surrogate, dtype=dtype, generator=gen, detach_reset=sur["detach_reset"],
+        readout_params={"tau_m": f"{net['readout_tau_m_ms']!r} ms",
+                        "tau_syn": f"{net['readout_tau_syn_ms']!r} ms"})
+    network.dropout = float(net["dropout"])      # training only (SpikingNetwork.forward)
     _raise_tau_floor(network, het["tau_min_ms"])
     with torch.no_grad():
         for layer in network.layers:
@@ -1254,6 +1369,20 @@ def _penalty_fn(config: TrainingConfig):
     return penalty
 
 
+def _augment_fn(config: TrainingConfig):
+    """The configuration's training-time augmentation (:func:`augment_spikes`), or None."""
+    tr = config["training"]
+    steps = int(round(tr["time_shift_ms"] / config["data"]["dt_ms"]))
+    if not (tr["input_dropout"] or steps or tr["channel_shift"]):
+        return None
+
+    def augment(x, generator):
+        return augment_spikes(x, generator, drop_probability=tr["input_dropout"],
+                              max_time_shift=steps, max_channel_shift=tr["channel_shift"])
+
+    return augment
+
+
 def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, *,
                       resume: bool = False, progress: bool = True) -> dict:
     """Run the training described by a configuration; see the module docstring for what
@@ -1328,7 +1457,7 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
                  schedule=opt["schedule"], grad_clip=opt["grad_clip"],
                  loss_fn=readout_loss_fn(config), predict=prediction_fn(config),
                  epoch_stats=_tau_stats, penalty=_penalty_fn(config), resume=resume,
-                 progress=progress, device=device)
+                 progress=progress, device=device, augment=_augment_fn(config))
     test_eval = evaluate_model(result.model, test_d, batch_size=max(tr["batch_size"], 128),
                                loss_fn=readout_loss_fn(config), predict=prediction_fn(config))
     result.model.to("cpu")                        # the outputs are device-independent

@@ -103,3 +103,169 @@ def test_gpu_training_matches_cpu_and_resumes_on_cpu(tmp_path):
     assert more.resumed_from == 1 and next(more.model.parameters()).device.type == "cpu"
     assert more.metrics[-1]["train_loss"] == pytest.approx(cpu.metrics[-1]["train_loss"],
                                                            rel=2e-2)
+
+
+# --- augmentation (training.input_dropout, time_shift_ms, channel_shift) ----------------------
+def test_augment_spikes_shifts_and_deletes_exactly():
+    from neurolearn.training import augment_spikes
+
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(30, 5, 8, generator=g) < 0.3).float()
+    assert augment_spikes(x, torch.Generator()) is x          # nothing enabled: untouched
+    # a time shift moves every spike of a sample by the same number of steps (zero-padded)
+    y = augment_spikes(x, torch.Generator().manual_seed(1), max_time_shift=4)
+    shifts = torch.randint(-4, 5, (5,), generator=torch.Generator().manual_seed(1))
+    for b, k in enumerate(shifts.tolist()):
+        ref = torch.zeros(30, 8)
+        if k >= 0:
+            ref[k:] = x[:30 - k, b]
+        else:
+            ref[:30 + k] = x[-k:, b]
+        assert torch.equal(y[:, b], ref)
+    # a channel shift does the same across channels
+    y = augment_spikes(x, torch.Generator().manual_seed(2), max_channel_shift=2)
+    shifts = torch.randint(-2, 3, (5,), generator=torch.Generator().manual_seed(2))
+    for b, k in enumerate(shifts.tolist()):
+        ref = torch.zeros(30, 8)
+        if k >= 0:
+            ref[:, k:] = x[:, b, :8 - k]
+        else:
+            ref[:, :8 + k] = x[:, b, -k:]
+        assert torch.equal(y[:, b], ref)
+    # deletion keeps a subset of the spikes, about 1 - p of them (binomial, 5 SD)
+    big = (torch.rand(200, 16, 40, generator=g) < 0.5).float()
+    y = augment_spikes(big, torch.Generator().manual_seed(4), drop_probability=0.25)
+    assert bool((y <= big).all())
+    n = float(big.sum())
+    assert abs(float(y.sum()) / n - 0.75) < 5 * (0.25 * 0.75 / n) ** 0.5
+    with pytest.raises(ValueError, match="drop_probability"):
+        augment_spikes(x, g, drop_probability=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        augment_spikes(x[0], g)
+
+
+@pytest.mark.parametrize("section, key, value, needle", [
+    ("training", "input_dropout", 1.0, "< 1"),
+    ("training", "input_dropout", -0.1, ">= 0"),
+    ("training", "time_shift_ms", -5.0, ">= 0"),
+    ("training", "channel_shift", 1.5, "integer"),
+    ("network", "dropout", 1.0, "< 1"),
+    ("network", "readout_tau_m_ms", 0.0, "> 0"),
+    ("network", "readout_tau_syn_ms", "5 ms", "number"),
+])
+def test_new_keys_reject_bad_values_naming_the_key(section, key, value, needle):
+    with pytest.raises(ConfigError, match=rf"\[{section}\] {key}: .*{needle}"):
+        config_from_dict({"data": {"dataset": "fsdd"}, section: {key: value}})
+
+
+def test_augmentation_off_is_the_same_run_on_changes_training_only(tmp_path):
+    from neurolearn.training import _augment_fn, augment_spikes, evaluate_model
+
+    cfg = config_from_dict({"data": {"dataset": "fsdd"}})
+    assert _augment_fn(cfg) is None
+    plain = _fit(_net(), tmp_path / "plain")
+    off = _fit(_net(), tmp_path / "off", augment=lambda x, g: augment_spikes(x, g))
+    assert read_metrics(tmp_path / "off" / "metrics.csv") == \
+        read_metrics(tmp_path / "plain" / "metrics.csv")
+
+    def aug(x, g):
+        return augment_spikes(x, g, drop_probability=0.2, max_time_shift=1)
+
+    on = _fit(_net(), tmp_path / "on", augment=aug)
+    again = _fit(_net(), tmp_path / "again", augment=aug)                # same seed, same run
+    assert read_metrics(tmp_path / "on" / "metrics.csv") == \
+        read_metrics(tmp_path / "again" / "metrics.csv")
+    assert on.metrics[0]["train_loss"] != plain.metrics[0]["train_loss"]
+    # validation sees the data as they are: evaluation of the trained model repeats exactly
+    val = TemporalSet(16, 2)
+    assert evaluate_model(on.model, val)["loss"] == evaluate_model(on.model, val)["loss"]
+    cfg = config_from_dict({"data": {"dataset": "fsdd", "dt_ms": 10.0},
+                            "training": {"time_shift_ms": 24.0, "input_dropout": 0.1}})
+    x = torch.ones(20, 3, 4)
+    y = _augment_fn(cfg)(x, torch.Generator().manual_seed(0))
+    assert float(y.sum()) < float(x.sum())
+
+
+def test_resume_with_dropout_and_augmentation_reproduces_the_run(tmp_path):
+    from neurolearn.training import augment_spikes
+
+    def aug(x, g):
+        return augment_spikes(x, g, drop_probability=0.1, max_channel_shift=1)
+
+    def net():
+        n = _net()
+        n.dropout = 0.3
+        return n
+
+    full = _fit(net(), tmp_path / "full", epochs=3, augment=aug)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(epoch, batch):
+        if epoch == 1 and batch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        _fit(net(), tmp_path / "cut", epochs=3, augment=aug, after_batch=interrupt)
+    _fit(net(), tmp_path / "cut", epochs=3, augment=aug, resume=True)
+    assert read_metrics(tmp_path / "cut" / "metrics.csv") == \
+        read_metrics(tmp_path / "full" / "metrics.csv")
+    assert np.isfinite(full.metrics[-1]["train_loss"])
+
+
+# --- network.dropout and the readout time constants ------------------------------------------
+def test_network_dropout_acts_in_training_mode_only():
+    net = _net()
+    x = (torch.rand(12, 8, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    net.train()
+    ref = net(x)
+    net.dropout = 0.5
+    torch.manual_seed(0)
+    dropped = net(x)
+    assert not torch.equal(dropped, ref)
+    torch.manual_seed(0)
+    assert torch.equal(net(x), dropped)                # reproducible from torch's seed
+    dropped.sum().backward()                           # and differentiable
+    assert net.layers[0].W_in.grad is not None
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x), ref.detach())       # evaluation: the network as it is
+    net.dropout = 0.0
+    net.train()
+    assert torch.equal(net(x), ref)                    # p = 0: the same computation
+
+
+def test_config_builds_readout_time_constants_and_the_export_is_exact(tmp_path):
+    from brian2 import ms
+
+    from neurolearn.torch import load_network, save_network, to_brian2
+    from neurolearn.training import build_network
+
+    base = {"data": {"dataset": "fsdd", "dt_ms": 1.0},
+            "heterogeneity": {"configuration": "hom_init_het_train"}}
+    default = build_network(config_from_dict(base), 6, 3)
+    plain = SpikingNetwork.build(6, [128], 3, model="lif", dt=1e-3, recurrent=True,
+                                 heterogeneity="hom_init_het_train",
+                                 generator=torch.Generator().manual_seed(0))
+    # the default keys give exactly the readout the network had before they existed
+    for name in ("tau_m", "tau_syn"):
+        assert np.array_equal(default.readout.parameter_si(name),
+                              plain.readout.parameter_si(name))
+    cfg = config_from_dict({**base, "network": {"hidden": [16], "readout_tau_m_ms": 50.0,
+                                                "readout_tau_syn_ms": 10.0, "dropout": 0.4}})
+    net = build_network(cfg, 6, 3).double()
+    assert net.dropout == 0.4
+    assert np.allclose(net.readout.parameter_si("tau_m"), 50e-3)
+    assert np.allclose(net.readout.parameter_si("tau_syn"), 10e-3)
+    save_network(net, tmp_path / "net.h5")
+    loaded = load_network(tmp_path / "net.h5").double()
+    assert loaded.dropout == 0.0                       # training-only: not part of the model
+    assert np.allclose(loaded.readout.parameter_si("tau_m"), 50e-3)
+    x = (torch.rand(30, 4, 6, generator=torch.Generator().manual_seed(1)) < 0.3).double()
+    net.eval()
+    with torch.no_grad():
+        ref = net(x).numpy()
+    export = to_brian2(loaded, x, backend="numpy")
+    assert np.asarray(export.groups["readout"].tau_m) == pytest.approx(50e-3)
+    assert np.allclose(export.readout, ref, atol=1e-9, rtol=1e-7)

@@ -1695,11 +1695,23 @@ class SpikingNetwork(nn.Module):
         Consecutive layers (``layers[i].n == layers[i+1].n_in``), all with the same ``dt``.
     readout : LeakyReadout, optional
 
+    Attributes
+    ----------
+    dropout : float
+        Probability in [0, 1) of dropping each spike a hidden layer passes on to the next
+        layer or the readout, in training mode only (inverted dropout: kept spikes are
+        scaled by ``1/(1 - dropout)``; Srivastava et al. 2014, J. Mach. Learn. Res.
+        15:1929). The recurrent connections see every spike. 0 (default) and evaluation
+        mode run the network unchanged; it is not saved with the network (not part of the
+        model that is exported).
+
     Raises
     ------
     ValueError
         Mismatched sizes or time steps between consecutive layers.
     """
+
+    dropout: float = 0.0
 
     def __init__(self, layers: Sequence[SpikingLayer], readout: LeakyReadout | None = None):
         super().__init__()
@@ -1764,8 +1776,9 @@ class SpikingNetwork(nn.Module):
                              f"channels] = [T, B, {self.n_in}]")
         self._spikes = []
         h = x
+        drop = float(self.dropout) if self.training else 0.0
         for i, layer in enumerate(self.layers):
-            if i == len(self.layers) - 1 and self.readout is not None and \
+            if i == len(self.layers) - 1 and self.readout is not None and not drop and \
                     len(self.readout.targets) == 1:
                 # the fused loop projects the spikes onto the readout weights directly: no
                 # float spikes [T, B, n] nor their gradient are materialised
@@ -1778,6 +1791,8 @@ class SpikingNetwork(nn.Module):
                     return self.readout._forward_drive(drive)
             h = layer(h)
             self._spikes.append(h)
+            if drop and (i < len(self.layers) - 1 or self.readout is not None):
+                h = torch.nn.functional.dropout(h, drop, training=True)
         if self.readout is None:
             return h
         return self.readout(h)
@@ -1815,7 +1830,8 @@ class SpikingNetwork(nn.Module):
               taus: Sequence[str] | None = None, distribution: str = "gamma", k: float = 3.0,
               trainable: Sequence[str] = (), readout_trainable: Sequence[str] | None = None,
               params: Mapping | None = None, surrogate=None, dtype=torch.float32,
-              generator: torch.Generator | None = None, **layer_kwargs) -> "SpikingNetwork":
+              generator: torch.Generator | None = None, readout_params: Mapping | None = None,
+              **layer_kwargs) -> "SpikingNetwork":
         """A network ``n_in -> hidden... -> n_out`` of one neuron model.
 
         Parameters
@@ -1826,6 +1842,10 @@ class SpikingNetwork(nn.Module):
             layers and to the readout's ``tau_m``/``tau_syn``.
         trainable : sequence of str
             Extra trainable per-neuron parameters of the hidden layers.
+        readout_params : mapping, optional
+            Parameters of the readout (:func:`readout_model`), e.g.
+            ``{"tau_m": "50 ms", "tau_syn": "10 ms"}`` (defaults 20 ms and 5 ms); with a
+            heterogeneous configuration they are the means of the initial draws.
         **layer_kwargs
             Passed to every :class:`SpikingLayer`.
         """
@@ -1851,7 +1871,7 @@ class SpikingNetwork(nn.Module):
                                        generator=generator, name=f"hidden{i}", **layer_kwargs))
             prev = h
         readout = LeakyReadout(prev, n_out, dt=dt, trainable=r_train, heterogeneity=r_het,
-                               dtype=dtype, generator=generator,
+                               dtype=dtype, generator=generator, params=readout_params,
                                checkpoint_every=layer_kwargs.get("checkpoint_every"),
                                fused=layer_kwargs.get("fused"))
         return cls(layers, readout)
