@@ -82,8 +82,6 @@ writes ``song2000.json`` and ``song2000_weights.{pdf,svg,png}`` (``song2000_<set
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -467,14 +465,10 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
 
 def main(argv=None) -> int:
     """Command line: see the module docstring."""
-    from neurolearn.io import atomic_write_json
+    from neurolearn.reproduction import reproduction_parser, run_reproduction
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--backend", default="cpp_standalone")
-    parser.add_argument("--duration-s", type=float, default=100.0)
+    parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=100.0)
     parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dt-ms", type=float, default=0.1)
     parser.add_argument("--parameters", default="paper", choices=list(PARAMETER_SETS),
                         help="parameter set: paper (Song et al. 2000 as implemented by "
@@ -482,31 +476,16 @@ def main(argv=None) -> int:
                              "examples/synapses/STDP.py)")
     parser.add_argument("--w-init", default="uniform",
                         help="initial weights: uniform (default), max, or a fraction of g_max")
-    parser.add_argument("--generate-only", action="store_true",
-                        help="standalone: write the project, do not compile or run it")
-    parser.add_argument("--project-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.duration_s <= 0:
-        parser.error("--duration-s must be > 0")
     if args.w_init not in ("uniform", "max"):
         try:
             args.w_init = float(args.w_init)
         except ValueError:
             parser.error(f"--w-init must be uniform, max or a number, got {args.w_init!r}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    raw = build_and_run(args.backend, args.rates_hz, args.duration_s, args.seed, args.dt_ms,
-                        directory=args.project_dir, generate_only=args.generate_only,
-                        w_init=args.w_init, parameters=args.parameters)
-    if args.generate_only:
-        atomic_write_json(args.out / f"song2000_{args.backend}_project.json", raw)
-        print(json.dumps(raw))
-        return 0
-    summary = summarize(raw)
     stem = "song2000" if args.parameters == "paper" else f"song2000_{args.parameters}"
-    plot(summary, raw, args.out / f"{stem}_weights")
-    atomic_write_json(args.out / f"{stem}.json", summary)
-    print(json.dumps(summary, indent=1))
-    return 0
+    return run_reproduction(parser, args, stem, build_and_run, summarize, plot,
+                            rates_hz=args.rates_hz, dt_ms=args.dt_ms, w_init=args.w_init,
+                            parameters=args.parameters)
 
 
 if __name__ == "__main__":

@@ -165,3 +165,22 @@ def test_cuda_project_of_song_is_generated(tmp_path):
     out = song.build_and_run("cuda_standalone", rates_hz=[10.0], duration_s=1.0,
                              directory=tmp_path / "song_cuda", generate_only=True)
     assert (Path(out["generated"]) / "main.cu").is_file()
+
+
+def test_reproduction_command_line(tmp_path, capsys):
+    """The scripts' shared command line (neurolearn.reproduction): --generate-only writes the
+    standalone project and a JSON naming it; a non-positive --duration-s exits with 2 naming
+    the option, before anything is built."""
+    import json
+
+    out, project = tmp_path / "out", tmp_path / "project"
+    assert izh.main(["--out", str(out), "--duration-s", "2", "--generate-only",
+                     "--project-dir", str(project)]) == 0
+    written = json.loads((out / "izhikevich2007_cpp_standalone_project.json").read_text())
+    assert written["backend"] == "cpp_standalone" and (project / "main.cpp").is_file()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        song.main(["--out", str(tmp_path / "song"), "--duration-s", "0"])
+    assert exc.value.code == 2
+    assert "--duration-s must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "song").exists()
