@@ -45,8 +45,6 @@ cuda_standalone --generate-only`` writes the CUDA project without compiling or r
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -303,31 +301,13 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
 
 def main(argv=None) -> int:
     """Command line: see the module docstring."""
-    from neurolearn.io import atomic_write_json
+    from neurolearn.reproduction import reproduction_parser, run_reproduction
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--backend", default="cpp_standalone")
-    parser.add_argument("--duration-s", type=float, default=3600.0)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--generate-only", action="store_true",
-                        help="standalone: write the project, do not compile or run it")
-    parser.add_argument("--project-dir", type=Path, default=None)
+    parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=3600.0)
     args = parser.parse_args(argv)
-    if args.duration_s <= 0:
-        parser.error("--duration-s must be > 0")
-    args.out.mkdir(parents=True, exist_ok=True)
-    raw = build_and_run(args.backend, args.duration_s, args.seed, directory=args.project_dir,
-                        generate_only=args.generate_only)
-    if args.generate_only:
-        atomic_write_json(args.out / f"izhikevich2007_{args.backend}_project.json", raw)
-        print(json.dumps(raw))
-        return 0
-    summary = summarize(raw)
-    plot(summary, raw, args.out / "izhikevich2007_weights")
-    atomic_write_json(args.out / "izhikevich2007.json", summary)
-    print(json.dumps({k: v for k, v in summary.items() if not isinstance(v, list)}, indent=1))
-    return 0
+    return run_reproduction(parser, args, "izhikevich2007", build_and_run, summarize, plot,
+                            printed=lambda summary: {k: v for k, v in summary.items()
+                                                     if not isinstance(v, list)})
 
 
 if __name__ == "__main__":

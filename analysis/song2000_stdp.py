@@ -30,13 +30,26 @@ above agrees with the implementations that cite it (Brian 1 ``examples/STDP1.py`
 from Song, Miller and Abbott (2000)": tau_m 20 ms, threshold -54, reset -60 mV, E_ex 0 mV,
 tau_ex = tau_in = 5 ms, g_max = 0.015, g_in = 0.05, 200 inhibitory inputs at 10 Hz,
 A+ = 0.005 g_max, A-/A+ = 1.05; the CAMP 2016 tutorial of Fig. 2a-c: the same with
-V_rest = E_in = -70 mV and weights "initialised uniformly between 0 and g_max"). Conductances
+V_rest = E_in = -70 mV and weights "initialised uniformly between 0 and g_max"; a PyNN /
+sPyNNaker example "to reproduce the weight distributions found by Song, Miller and Abbott":
+1000 excitatory and 200 inhibitory inputs at 10 Hz, A+ = 0.005, A-/A+ = 1.05). Conductances
 are in units of the leak conductance (g_l = 10 nS, C_m = 200 pF: tau_m = 20 ms; g_max =
 0.015 g_l), and the traces add 1 per spike, so a pair changes w by A+- g_max exp(-|dt|/20 ms)
 as the paper's P_a and M functions do (checked to 1e-9 in ``tests/test_plasticity.py``).
 Starting all weights at g_max instead (``w_init="max"``) separates them more slowly: at 50 s
 0.03 / 0.05 / 0.30 / 0.45 within 10 % of a bound, against 0.19 / 0.41 / 0.55 / 0.63 from
 the uniform start.
+
+Parameter sets (``--parameters``, :data:`PARAMETER_SETS`):
+
+* ``paper`` (default): the values above.
+* ``brian2-example``: Brian2's ``examples/synapses/STDP.py`` ("Adapted from Song, Miller and
+  Abbott (2000) and Song and Abbott (2001)"; the version in the Brian2 2.5-2.9 docs):
+  conductance ``ge*(Ee - v)`` in units of the leak, tau_m = 10 ms (C_m = 100 pF here),
+  E_l = -74 mV, threshold -54 mV, reset -60 mV, tau_e = 5 ms, no inhibition, g_max = 0.01,
+  A+ = 0.01 g_max, A-/A+ = 1.05, tau+ = tau- = 20 ms, uniform initial weights, 1000 inputs
+  at 15 Hz for 100 s (run it with ``--rates-hz 10 15 20 30 40``). Older Brian2 versions of
+  the example linearise the synaptic current (``ge*(Ee - vr)``); we use the current one.
 
 Time scale. With A+ = 0.005 g_max the weights separate slowly. The fraction within 10 % of a
 bound (10 / 20 / 30 / 40 Hz input) is 0.20 / 0.46 / 0.61 / 0.67 at 100 s, 0.27-0.79 at 300 s
@@ -45,34 +58,38 @@ at ~0.8 after ~400 s. :func:`drift_diffusion` measures why (``weight_dynamics`` 
 the weights random-walk with D ~ 1e-4 g_max^2/s (steps of 0.5 % of g_max) under a
 competitive drift of slope 0.004-0.008 /s, so the mean time for a weight to reach a bound from
 the uniform start is ~230 / 160 / 110 s at 20 / 30 / 40 Hz, and ~1 h at 10 Hz (the neuron
-starts at ~1 Hz output, so there are few pairings): 100 s is about one such time. A larger A+ does not make 100 s suffice: drift scales with A+ but diffusion with
-A+^2, so the stationary distribution broadens (A+ = 0.02 g_max plateaued at 0.34-0.45 by ~30 s; 0.05 g_max ran away at 30-40 Hz). Brian2's own
-version (``examples/synapses/STDP.py``: linearised synaptic current, tau_m = 10 ms,
-V_rest = -74 mV, no inhibition, 15 Hz inputs, g_max = 0.01, A+ = 0.01 g_max) measured the
-same way reached 0.44 at 100 s (0.54 at 275 s), with peaks at both bounds. So the script keeps
-the paper's parameters and reports the fraction over time; run ``--duration-s 300`` or more
-to see the bimodal equilibrium develop.
+starts at ~1 Hz output, so there are few pairings): 100 s is about one such time. A larger
+A+ does not make 100 s suffice: drift scales with A+ but diffusion with A+^2, so the
+stationary distribution broadens (A+ = 0.02 g_max plateaued at 0.34-0.45 by ~30 s; 0.05 g_max
+ran away at 30-40 Hz). The ``brian2-example`` set (A+ = 0.01 g_max) moves faster (mean time
+to a bound 118 / 76 / 47 / 29 s at 15 / 20 / 30 / 40 Hz) but ends broader: 0.18 / 0.42 /
+0.48 / 0.55 / 0.63 at 10 / 15 / 20 / 30 / 40 Hz after 100 s (10 Hz: the neuron never fires),
+and its output rate follows the input more (0 / 21 / 27 / 34 / 42 Hz, slope 1.2 Hz per Hz,
+against 0.41 for ``paper`` and 22 with frozen weights). So neither sourced set gives "nearly all" weights at a bound
+after 100 s; the default stays ``paper``, whose output rate is the one that depends only
+weakly on the input rate. Run ``--duration-s 300`` or more to see the bimodal equilibrium
+develop.
 
 Run::
 
     python analysis/song2000_stdp.py --out results/song2000 --duration-s 100
+    python analysis/song2000_stdp.py --out results/song2000 --parameters brian2-example --rates-hz 10 15 20 30 40
 
-writes ``song2000.json`` and ``song2000_weights.{pdf,svg,png}``; ``--backend cuda_standalone
+writes ``song2000.json`` and ``song2000_weights.{pdf,svg,png}`` (``song2000_<set>.json`` and
+``song2000_<set>_weights.*`` for a set other than ``paper``); ``--backend cuda_standalone
 --generate-only`` writes the CUDA project without compiling or running it.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NEURON_PARAMS", "poisson_trains", "build_and_run", "bimodal_fraction",
-           "drift_diffusion", "summarize", "main"]
+__all__ = ["NEURON_PARAMS", "PARAMETER_SETS", "poisson_trains", "build_and_run",
+           "bimodal_fraction", "drift_diffusion", "summarize", "main"]
 
 #: Song et al. (2000) neuron, as parameters of the zoo's ``lif_cond`` (g_l = 10 nS, C_m = 200 pF).
 NEURON_PARAMS = {"C_m": "200 pF", "g_l": "10 nS", "v_rest": "-70 mV", "E_e": "0 mV",
@@ -80,6 +97,35 @@ NEURON_PARAMS = {"C_m": "200 pF", "g_l": "10 nS", "v_rest": "-70 mV", "E_e": "0 
                  "v_reset": "-60 mV", "t_ref": "0 ms"}
 G_MAX_NS = 0.15   # 0.015 * g_l
 G_INH_NS = 0.5    # 0.05 * g_l
+
+#: Parameter sets selectable with ``--parameters``. Conductances in nS with g_l = 10 nS (the
+#: sources give them in units of the leak conductance); ``A_plus``/``A_minus`` are fractions
+#: of g_max. ``source`` says where every number comes from.
+PARAMETER_SETS = {
+    "paper": {
+        "source": ("Song, Miller & Abbott (2000) as implemented by Brian 1 examples/STDP1.py "
+                   "and the CAMP 2016 tutorial of Fig. 2a-c (the paper's text was not "
+                   "readable here): tau_m 20 ms, V_rest = E_in = -70 mV, V_th -54 mV, "
+                   "V_reset -60 mV, E_ex 0 mV, tau_ex = tau_in = 5 ms, g_max 0.015 g_l, "
+                   "200 inhibitory inputs at 10 Hz of 0.05 g_l, A+ 0.005 g_max, "
+                   "A-/A+ 1.05"),
+        "neuron": NEURON_PARAMS, "g_max_ns": G_MAX_NS, "g_inh_ns": G_INH_NS, "n_inh": 200,
+        "inh_rate_hz": 10.0, "A_plus": 0.005, "A_minus": 0.00525,  # A-/A+ = 1.05
+    },
+    "brian2-example": {
+        "source": ("Brian2 examples/synapses/STDP.py ('Adapted from Song, Miller and Abbott "
+                   "(2000) and Song and Abbott (2001)'; Brian2 2.5-2.9 docs): taum 10 ms, "
+                   "El -74 mV, vt -54 mV, vr -60 mV, Ee 0 mV, taue 5 ms, conductance "
+                   "ge*(Ee - v) in units of the leak, no inhibition, gmax 0.01, "
+                   "dApre 0.01 gmax, dApost = -1.05 dApre, taupre = taupost = 20 ms, "
+                   "w = rand()*gmax, 1000 inputs at F = 15 Hz, 100 s"),
+        "neuron": {"C_m": "100 pF", "g_l": "10 nS", "v_rest": "-74 mV", "E_e": "0 mV",
+                   "E_i": "-70 mV", "tau_e": "5 ms", "tau_i": "5 ms", "v_th": "-54 mV",
+                   "v_reset": "-60 mV", "t_ref": "0 ms"},
+        "g_max_ns": 0.1, "g_inh_ns": 0.0, "n_inh": 0, "inh_rate_hz": 10.0,
+        "A_plus": 0.01, "A_minus": 0.0105,  # A-/A+ = 1.05
+    },
+}
 
 
 def poisson_trains(rates_hz, duration_s: float, dt_s: float, rng: np.random.Generator):
@@ -112,10 +158,10 @@ def poisson_trains(rates_hz, duration_s: float, dt_s: float, rng: np.random.Gene
 
 def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 40.0),
                   duration_s: float = 100.0, seed: int = 1, dt_ms: float = 0.1,
-                  n_exc: int = 1000, n_inh: int = 200, inputs: str = "poisson",
+                  n_exc: int = 1000, n_inh: int | None = None, inputs: str = "poisson",
                   controls: bool = True, record_every_s: float = 1.0, directory=None,
                   generate_only: bool = False, weight_dependence: str = "additive",
-                  w_init="uniform") -> dict:
+                  w_init="uniform", parameters: str = "paper") -> dict:
     """Build and run the Song et al. (2000) network, one neuron per input rate.
 
     Parameters
@@ -131,7 +177,8 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
     dt_ms : float
         Time step in ms.
     n_exc, n_inh : int
-        Excitatory (plastic) and inhibitory (fixed, 10 Hz) inputs per neuron.
+        Excitatory (plastic) and inhibitory (fixed, 10 Hz) inputs per neuron; ``n_inh=None``
+        takes the parameter set's (paper: 200; Brian2 example: 0).
     inputs : {"poisson", "generator"}
         ``"poisson"``: Brian2 ``PoissonGroup`` (drawn by the backend's generator);
         ``"generator"``: trains drawn in NumPy and replayed by a ``SpikeGeneratorGroup``, so
@@ -143,6 +190,13 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
     w_init : {"uniform", "max"} or float
         Initial excitatory weights: uniform in [0, g_max] (default), all at g_max, or all at
         the given fraction of g_max.
+    parameters : {"paper", "brian2-example"}
+        Parameter set of :data:`PARAMETER_SETS` (neuron, g_max, inhibition, A+ and A-).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``parameters``, ``inputs`` or ``w_init``.
 
     Returns
     -------
@@ -154,71 +208,82 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
                         StateMonitor, Hz, ms, nS, second)
 
     from neurolearn import load_model
+    from neurolearn.spec import parse_quantity
     from neurolearn.brian.backends import use_backend
     from neurolearn.brian.build import make_neuron_group, make_synapses
     from neurolearn.brian.plasticity import make_plastic_synapses, stdp_model
 
+    if parameters not in PARAMETER_SETS:
+        raise ValueError(f"parameters must be one of {', '.join(PARAMETER_SETS)}, got "
+                         f"{parameters!r}")
+    pset = PARAMETER_SETS[parameters]
+    g_max_ns = pset["g_max_ns"]
+    if n_inh is None:
+        n_inh = pset["n_inh"]
     rates = np.asarray(rates_hz, dtype=float)
     n_rates = rates.size
     n_post = n_rates * (2 if controls else 1)
     # separate streams: the first second of a longer run sees the same inputs as a 1 s run
     rng_w, rng_exc, rng_inh = (np.random.default_rng(s)
                                for s in np.random.SeedSequence(seed).spawn(3))
-    w0_ns = rng_w.uniform(0, G_MAX_NS, size=(n_rates, n_exc))
+    w0_ns = rng_w.uniform(0, g_max_ns, size=(n_rates, n_exc))
     if w_init == "max":
-        w0_ns = np.full_like(w0_ns, G_MAX_NS)
+        w0_ns = np.full_like(w0_ns, g_max_ns)
     elif not isinstance(w_init, str):
         if not 0 <= float(w_init) <= 1:
             raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max in "
                              f"[0, 1], got {w_init!r}")
-        w0_ns = np.full_like(w0_ns, float(w_init) * G_MAX_NS)
+        w0_ns = np.full_like(w0_ns, float(w_init) * g_max_ns)
     elif w_init != "uniform":
         raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max, got {w_init!r}")
     w0 = w0_ns * 1e-9
     exc_rate = np.repeat(rates, n_exc)           # source k*n_exc + m -> neuron k (and control)
     dt = dt_ms * ms
     stdp = stdp_model(weight_dependence, "all_to_all")
-    params = {"w_max": G_MAX_NS * nS}
+    params = {"w_max": g_max_ns * nS, "A_plus": pset["A_plus"], "A_minus": pset["A_minus"]}
     t0 = time.perf_counter()
     if inputs == "generator":
         exc_i, exc_t = poisson_trains(exc_rate, duration_s, dt_ms * 1e-3, rng_exc)
-        inh_i, inh_t = poisson_trains(np.full(n_rates * n_inh, 10.0), duration_s,
-                                      dt_ms * 1e-3, rng_inh)
+        inh_i, inh_t = poisson_trains(np.full(n_rates * n_inh, pset["inh_rate_hz"]),
+                                      duration_s, dt_ms * 1e-3, rng_inh)
     elif inputs != "poisson":
         raise ValueError(f"inputs must be 'poisson' or 'generator', got {inputs!r}")
     with use_backend(backend, seed=seed, dt=dt, directory=directory) as be:
-        neuron = make_neuron_group(load_model("lif_cond"), n_post, params=NEURON_PARAMS,
+        neuron = make_neuron_group(load_model("lif_cond"), n_post, params=pset["neuron"],
                                    name="neurons")
         if inputs == "poisson":
             exc_src = PoissonGroup(n_rates * n_exc, rates=exc_rate * Hz, name="exc_inputs")
-            inh_src = PoissonGroup(n_rates * n_inh, rates=10 * Hz, name="inh_inputs")
+            inh_src = (PoissonGroup(n_rates * n_inh, rates=pset["inh_rate_hz"] * Hz,
+                                    name="inh_inputs") if n_inh else None)
         else:
             exc_src = SpikeGeneratorGroup(n_rates * n_exc, exc_i, exc_t * second,
                                           name="exc_inputs")
-            inh_src = SpikeGeneratorGroup(n_rates * n_inh, inh_i, inh_t * second,
-                                          name="inh_inputs")
+            inh_src = (SpikeGeneratorGroup(n_rates * n_inh, inh_i, inh_t * second,
+                                           name="inh_inputs") if n_inh else None)
         src = np.arange(n_rates * n_exc)
         plastic = make_plastic_synapses(stdp, exc_src, neuron, connect=(src, src // n_exc),
                                         w_init=w0_ns.ravel() * nS, params=params,
                                         name="plastic")
-        objs = [neuron, exc_src, inh_src, plastic]
+        objs = [neuron, exc_src, plastic]
         if controls:
             fixed = make_plastic_synapses(stdp, exc_src, neuron,
                                           connect=(src, n_rates + src // n_exc),
                                           w_init=w0_ns.ravel() * nS, name="fixed",
                                           params={**params, "A_plus": 0, "A_minus": 0})
             objs.append(fixed)
-        inh_idx = np.arange(n_rates * n_inh)
-        inh_post = np.concatenate([inh_idx // n_inh] + ([n_rates + inh_idx // n_inh]
-                                                        if controls else []))
-        inh_pre = np.concatenate([inh_idx] * (2 if controls else 1))
-        inh = make_synapses(load_model("static_conductance"), inh_src, neuron,
-                            target_var="g_i", name="inh", connect=(inh_pre, inh_post))
-        inh.w = G_INH_NS * nS
+        if n_inh:
+            inh_idx = np.arange(n_rates * n_inh)
+            inh_post = np.concatenate([inh_idx // n_inh] + ([n_rates + inh_idx // n_inh]
+                                                            if controls else []))
+            inh_pre = np.concatenate([inh_idx] * (2 if controls else 1))
+            inh = make_synapses(load_model("static_conductance"), inh_src, neuron,
+                                target_var="g_i", name="inh", connect=(inh_pre, inh_post))
+            inh.w = pset["g_inh_ns"] * nS
+            objs += [inh_src, inh]
         w_mon = StateMonitor(plastic, "w", record=True, dt=record_every_s * second,
                              name="w_mon")
         spikes = SpikeMonitor(neuron, name="spikes")
-        net = Network(*objs, inh, w_mon, spikes)
+        net = Network(*objs, w_mon, spikes)
         net.run(duration_s * second, report=None)
         if be.is_standalone:
             if generate_only:
@@ -229,7 +294,10 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
         out = {
             "backend": backend, "seed": seed, "rates_hz": rates, "duration_s": duration_s,
             "dt_ms": dt_ms, "n_exc": n_exc, "n_inh": n_inh, "inputs": inputs,
-            "weight_dependence": weight_dependence, "w_max_s": G_MAX_NS * 1e-9,
+            "weight_dependence": weight_dependence, "w_max_s": g_max_ns * 1e-9,
+            "parameters": parameters, "A_plus": pset["A_plus"], "A_minus": pset["A_minus"],
+            "tau_m_ms": float(parse_quantity(pset["neuron"]["C_m"])
+                              / parse_quantity(pset["neuron"]["g_l"]) / ms),
             "w_initial_s": w0,
             "w_final_s": np.asarray(plastic.w_[:]).reshape(n_rates, n_exc).copy(),
             "record_t_s": np.asarray(w_mon.t_[:]).copy(),
@@ -332,6 +400,10 @@ def summarize(raw: dict, rate_window_s: float = 20.0) -> dict:
         "paper": "Song, Miller & Abbott (2000) Nat. Neurosci. 3:919, Fig. 2",
         "backend": raw["backend"], "seed": raw["seed"], "simulated_s": dur,
         "dt_ms": raw["dt_ms"], "weight_dependence": raw["weight_dependence"],
+        "parameters": raw.get("parameters", "paper"),
+        "parameters_source": PARAMETER_SETS[raw.get("parameters", "paper")]["source"],
+        "A_plus_over_g_max": raw.get("A_plus"), "A_minus_over_g_max": raw.get("A_minus"),
+        "tau_m_ms": raw.get("tau_m_ms"), "n_inh": raw.get("n_inh"),
         "input_rate_hz": rates.tolist(),
         "fraction_within_10pct_of_bounds": frac,
         "fraction_within_10pct_of_bounds_initial": frac0,
@@ -367,7 +439,8 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
         ax1.hist(raw["w_final_s"][k] / w_max, bins=bins, histtype="step", label=f"{r:g} Hz")
     ax1.set_xlabel(label("weight / g_max", None))
     ax1.set_ylabel("synapses")
-    ax1.legend(title=f"after {summary['simulated_s']:g} s")
+    ax1.legend(title=f"after {summary['simulated_s']:g} s", loc="upper center",
+               fontsize="x-small", title_fontsize="x-small", frameon=False)
     k_mid = min(1, len(summary["input_rate_hz"]) - 1)
     w_t = raw["w_recorded_s"][k_mid] / w_max
     t = raw["record_t_s"]
@@ -375,55 +448,44 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
         ax2.plot(t, np.percentile(w_t, q, axis=0), color="k", ls=ls, label=f"{q}th pct.")
     ax2.set_xlabel(label("time", "s"))
     ax2.set_ylabel(label("weight / g_max", None))
-    ax2.set_title(f"input {summary['input_rate_hz'][k_mid]:g} Hz")
-    ax2.legend()
+    ax2.set_title(f"input {summary['input_rate_hz'][k_mid]:g} Hz", fontsize="small")
+    ax2.set_ylim(0, 1.22)                  # the band above 1 holds the legend
+    ax2.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    ax2.legend(loc="upper center", ncol=3, fontsize="x-small", frameon=False,
+               handlelength=1.5, columnspacing=0.8)
     ax3.plot(summary["input_rate_hz"], summary["output_rate_hz"], "o-", label="STDP")
     if "control_rate_hz" in summary:
         ax3.plot(summary["input_rate_hz"], summary["control_rate_hz"], "s--", color="0.5",
                  label="fixed weights")
     ax3.set_xlabel(label("input rate", "Hz"))
     ax3.set_ylabel(label("output rate", "Hz"))
-    ax3.legend()
+    ax3.legend(fontsize="x-small", frameon=False)
     return save_figure(fig, stem)
 
 
 def main(argv=None) -> int:
     """Command line: see the module docstring."""
-    from neurolearn.io import atomic_write_json
+    from neurolearn.reproduction import reproduction_parser, run_reproduction
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--backend", default="cpp_standalone")
-    parser.add_argument("--duration-s", type=float, default=100.0)
+    parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=100.0)
     parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dt-ms", type=float, default=0.1)
+    parser.add_argument("--parameters", default="paper", choices=list(PARAMETER_SETS),
+                        help="parameter set: paper (Song et al. 2000 as implemented by "
+                             "Brian 1 / CAMP 2016, default) or brian2-example (Brian2's "
+                             "examples/synapses/STDP.py)")
     parser.add_argument("--w-init", default="uniform",
                         help="initial weights: uniform (default), max, or a fraction of g_max")
-    parser.add_argument("--generate-only", action="store_true",
-                        help="standalone: write the project, do not compile or run it")
-    parser.add_argument("--project-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.duration_s <= 0:
-        parser.error("--duration-s must be > 0")
     if args.w_init not in ("uniform", "max"):
         try:
             args.w_init = float(args.w_init)
         except ValueError:
             parser.error(f"--w-init must be uniform, max or a number, got {args.w_init!r}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    raw = build_and_run(args.backend, args.rates_hz, args.duration_s, args.seed, args.dt_ms,
-                        directory=args.project_dir, generate_only=args.generate_only,
-                        w_init=args.w_init)
-    if args.generate_only:
-        atomic_write_json(args.out / f"song2000_{args.backend}_project.json", raw)
-        print(json.dumps(raw))
-        return 0
-    summary = summarize(raw)
-    plot(summary, raw, args.out / "song2000_weights")
-    atomic_write_json(args.out / "song2000.json", summary)
-    print(json.dumps(summary, indent=1))
-    return 0
+    stem = "song2000" if args.parameters == "paper" else f"song2000_{args.parameters}"
+    return run_reproduction(parser, args, stem, build_and_run, summarize, plot,
+                            rates_hz=args.rates_hz, dt_ms=args.dt_ms, w_init=args.w_init,
+                            parameters=args.parameters)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,26 @@ def test_drift_diffusion_recovers_a_known_random_walk():
     assert est["mean_time_to_bound_s"] == pytest.approx(1 / (12 * 1e-4), rel=0.03)
 
 
+def test_song_brian2_example_parameter_set():
+    """``parameters="brian2-example"`` builds Brian2's ``examples/synapses/STDP.py`` (tau_m
+    10 ms, E_l -74 mV, no inhibition, g_max 0.01 g_l, A+ 0.01 g_max, A-/A+ 1.05). Mean-field
+    check of the wiring: with uniform weights (mean g_max / 2) the mean excitatory conductance
+    is N r <w> tau_e = 0.25 g_l at 10 Hz and 0.5 g_l at 20 Hz, so the mean membrane potential
+    (E_l + g_e E_e) / (1 + g_e) is -59.2 mV (5 mV below threshold, with fluctuations < 1 mV:
+    silent) and -49.3 mV (above threshold: fires) -- the 10 Hz neuron would fire if the
+    paper's -70 mV rest or 0.015 g_max were used instead."""
+    raw = song.build_and_run("numpy", rates_hz=[10.0, 20.0], duration_s=0.5, seed=1,
+                             inputs="generator", controls=False,
+                             parameters="brian2-example")
+    assert raw["n_inh"] == 0 and raw["tau_m_ms"] == pytest.approx(10.0)
+    assert raw["A_plus"] == 0.01 and raw["A_minus"] / raw["A_plus"] == pytest.approx(1.05)
+    assert raw["w_max_s"] == pytest.approx(0.01 * 10e-9)
+    counts = np.bincount(raw["spike_i"], minlength=2)
+    assert counts[0] == 0 and counts[1] > 10
+    with pytest.raises(ValueError, match="parameters"):
+        song.build_and_run("numpy", duration_s=0.1, parameters="song2001")
+
+
 @needs_compiler
 def test_izhikevich_rewarded_synapse_beats_the_99th_percentile(tmp_path):
     """Distal reward, shortened: 200 neurons (160 exc, 40 inh; same in-degrees as the paper's
@@ -145,3 +165,22 @@ def test_cuda_project_of_song_is_generated(tmp_path):
     out = song.build_and_run("cuda_standalone", rates_hz=[10.0], duration_s=1.0,
                              directory=tmp_path / "song_cuda", generate_only=True)
     assert (Path(out["generated"]) / "main.cu").is_file()
+
+
+def test_reproduction_command_line(tmp_path, capsys):
+    """The scripts' shared command line (neurolearn.reproduction): --generate-only writes the
+    standalone project and a JSON naming it; a non-positive --duration-s exits with 2 naming
+    the option, before anything is built."""
+    import json
+
+    out, project = tmp_path / "out", tmp_path / "project"
+    assert izh.main(["--out", str(out), "--duration-s", "2", "--generate-only",
+                     "--project-dir", str(project)]) == 0
+    written = json.loads((out / "izhikevich2007_cpp_standalone_project.json").read_text())
+    assert written["backend"] == "cpp_standalone" and (project / "main.cpp").is_file()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        song.main(["--out", str(tmp_path / "song"), "--duration-s", "0"])
+    assert exc.value.code == 2
+    assert "--duration-s must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "song").exists()
