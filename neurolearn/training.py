@@ -260,6 +260,9 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
                               "+channel_shift] (zero-padded; for cochlear channels a shift in "
                               "frequency, as the random channel shifts of Nowotny et al. 2022 "
                               "for SHD)", low=0),
+        "blend": _Key("float", 0.0, "training only: probability of blending a training sample "
+                      "with another sample of its class in the batch (each input bin from "
+                      "one or the other; Nowotny et al. 2022)", low=0, high=1),
         "device": _Key("str", "cpu", "torch device of training and evaluation: \"cpu\", "
                        "\"cuda\" or \"cuda:N\" (model, batches and losses live there; "
                        "checkpoints and outputs are device-independent)"),
@@ -634,18 +637,22 @@ def _epoch_generator(seed: int, epoch: int, stream: int = 0):
 # Data augmentation (training only)
 # ---------------------------------------------------------------------------------------------
 def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shift: int = 0,
-                   max_channel_shift: int = 0):
+                   max_channel_shift: int = 0, labels=None, blend_probability: float = 0.0):
     """Randomly transformed copy of a batch of input spikes (training-time augmentation).
 
     In this order, each only when enabled (so that disabled transformations draw no random
     numbers): every sample is shifted in time by a uniform random integer number of steps
     in ``[-max_time_shift, max_time_shift]`` and across channels by one in
-    ``[-max_channel_shift, max_channel_shift]`` (zero-padded: what leaves the window is lost),
+    ``[-max_channel_shift, max_channel_shift]`` (zero-padded: what leaves the window is lost);
+    then, with probability ``blend_probability``, a sample is blended with another sample of
+    the same class in the batch (each input bin taken from one or the other with
+    probability 1/2, so rates stay as they are; a sample without a partner stays as it is);
     then every input bin is deleted with probability ``drop_probability`` (spike deletion,
     the input-layer dropout of Srivastava et al. 2014, without rescaling, so that the kept
-    spikes stay spikes). The channel shift is the random shift of input channels that
-    Nowotny et al. (2022) used on the Spiking Heidelberg Digits; on cochlear channels it is
-    a small shift of every frequency.
+    spikes stay spikes). Random shifts across input channels and the blending of two
+    samples of one class follow the augmentations Nowotny, Turner & Knight (2022) used for
+    the Spiking Heidelberg Digits; on cochlear channels a channel shift is a small shift of
+    every frequency.
 
     Parameters
     ----------
@@ -656,6 +663,9 @@ def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shif
     drop_probability : float in [0, 1)
     max_time_shift, max_channel_shift : int >= 0
         In time steps and in channels.
+    labels : Tensor ``[batch]`` (int), optional
+        Classes of the samples (needed for blending).
+    blend_probability : float in [0, 1]
 
     Returns
     -------
@@ -665,13 +675,15 @@ def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shif
     Raises
     ------
     ValueError
-        ``x`` not 3-D, a probability outside [0, 1) or a negative shift.
+        ``x`` not 3-D, a probability outside [0, 1) (blend: [0, 1]), a negative shift, or
+        blending without labels.
 
     References
     ----------
     Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov (2014) J. Mach. Learn. Res.
-    15:1929 (dropout). Nowotny, Turner & Knight (2022) arXiv:2212.01232 (augmentation of SHD
-    for EventProp training: random channel shifts).
+    15:1929 (dropout). Nowotny, Turner & Knight (2022), "Loss shaping enhances exact
+    gradient learning with EventProp in spiking neural networks", arXiv preprint
+    (augmentation of SHD: random channel shifts, blending of same-class samples).
     """
     import torch
 
@@ -683,6 +695,10 @@ def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shif
     if int(max_time_shift) < 0 or int(max_channel_shift) < 0:
         raise ValueError("shifts must be >= 0, got max_time_shift="
                          f"{max_time_shift!r}, max_channel_shift={max_channel_shift!r}")
+    if not 0.0 <= float(blend_probability) <= 1.0:
+        raise ValueError(f"blend_probability must lie in [0, 1], got {blend_probability!r}")
+    if blend_probability > 0 and labels is None:
+        raise ValueError("blending needs the labels of the samples")
     T, B, C = x.shape
     for axis, size, k in ((0, T, int(max_time_shift)), (2, C, int(max_channel_shift))):
         if k <= 0:
@@ -696,6 +712,17 @@ def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shif
         else:
             idx = source.t()[None, :, :].expand(T, B, C)               # [T, B, C]
             x = torch.gather(x, 2, idx) * valid.t()[None, :, :]
+    if blend_probability > 0:
+        labels = torch.as_tensor(labels).reshape(-1).cpu()
+        chosen = torch.rand(B, generator=generator) < float(blend_probability)
+        score = torch.rand(B, B, generator=generator)            # random partner order
+        same = (labels[:, None] == labels[None, :]) & ~torch.eye(B, dtype=torch.bool)
+        score = torch.where(same, score, torch.full_like(score, -1.0))
+        best, partner = score.max(dim=1)
+        chosen &= best >= 0                                        # has a partner
+        take_other = torch.rand(x.shape, generator=generator) < 0.5
+        take_other &= chosen[None, :, None]
+        x = torch.where(take_other, x[:, partner, :], x)
     if drop_probability > 0:
         keep = torch.rand(x.shape, generator=generator) >= float(drop_probability)
         x = x * keep.to(x.dtype)
@@ -937,9 +964,10 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         Move ``model`` there first (e.g. ``"cuda"``); batches, labels and losses follow the
         device of the model's parameters. Checkpoints hold CPU tensors whatever the device,
         and a run may be resumed on another device.
-    augment : callable(x, generator) -> x, optional
+    augment : callable(x, labels, generator) -> x, optional
         Training-time transformation of each training batch ``x [time, batch, channels]``
-        (on the CPU, before it moves to the device), e.g. :func:`augment_spikes`; its random
+        with its labels ``[batch]`` (on the CPU, before they move to the device), e.g.
+        :func:`augment_spikes`; its random
         draws must come from ``generator``, a CPU generator seeded per epoch from ``seed``
         (so runs repeat and resume exactly). Validation data are never augmented.
 
@@ -1017,7 +1045,7 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         for b, (x, y) in enumerate(iterator):
             opt.zero_grad(set_to_none=True)
             if augment is not None:
-                x = augment(x, aug_gen)
+                x = augment(x, y, aug_gen)
             x, y = x.to(device=device, dtype=dtype), y.to(device)
             readout, extra = _split_output(model(x))
             loss = loss_fn(readout, y)
@@ -1373,12 +1401,13 @@ def _augment_fn(config: TrainingConfig):
     """The configuration's training-time augmentation (:func:`augment_spikes`), or None."""
     tr = config["training"]
     steps = int(round(tr["time_shift_ms"] / config["data"]["dt_ms"]))
-    if not (tr["input_dropout"] or steps or tr["channel_shift"]):
+    if not (tr["input_dropout"] or steps or tr["channel_shift"] or tr["blend"]):
         return None
 
-    def augment(x, generator):
+    def augment(x, labels, generator):
         return augment_spikes(x, generator, drop_probability=tr["input_dropout"],
-                              max_time_shift=steps, max_channel_shift=tr["channel_shift"])
+                              max_time_shift=steps, max_channel_shift=tr["channel_shift"],
+                              labels=labels, blend_probability=tr["blend"])
 
     return augment
 

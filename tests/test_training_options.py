@@ -138,6 +138,19 @@ def test_augment_spikes_shifts_and_deletes_exactly():
     assert bool((y <= big).all())
     n = float(big.sum())
     assert abs(float(y.sum()) / n - 0.75) < 5 * (0.25 * 0.75 / n) ** 0.5
+    # blending: a sample takes each bin from itself or from a sample of its own class
+    labels = torch.tensor([0, 1, 0, 2, 1])
+    y = augment_spikes(big[:, :5], torch.Generator().manual_seed(5), labels=labels,
+                       blend_probability=1.0)
+    assert torch.equal(y[:, 3], big[:, 3])                        # class 2: no partner
+    for i, j in ((0, 2), (2, 0), (1, 4), (4, 1)):
+        from_self, from_other = y[:, i] == big[:, i], y[:, i] == big[:, j]
+        assert bool((from_self | from_other).all())
+        differ = big[:, i] != big[:, j]
+        frac = float(from_other[differ].float().mean())
+        assert 0.4 < frac < 0.6                                   # half the bins from each
+    with pytest.raises(ValueError, match="labels"):
+        augment_spikes(x, g, blend_probability=0.5)
     with pytest.raises(ValueError, match="drop_probability"):
         augment_spikes(x, g, drop_probability=1.0)
     with pytest.raises(ValueError, match="shape"):
@@ -149,6 +162,7 @@ def test_augment_spikes_shifts_and_deletes_exactly():
     ("training", "input_dropout", -0.1, ">= 0"),
     ("training", "time_shift_ms", -5.0, ">= 0"),
     ("training", "channel_shift", 1.5, "integer"),
+    ("training", "blend", 1.5, "<= 1"),
     ("network", "dropout", 1.0, "< 1"),
     ("network", "readout_tau_m_ms", 0.0, "> 0"),
     ("network", "readout_tau_syn_ms", "5 ms", "number"),
@@ -164,12 +178,13 @@ def test_augmentation_off_is_the_same_run_on_changes_training_only(tmp_path):
     cfg = config_from_dict({"data": {"dataset": "fsdd"}})
     assert _augment_fn(cfg) is None
     plain = _fit(_net(), tmp_path / "plain")
-    off = _fit(_net(), tmp_path / "off", augment=lambda x, g: augment_spikes(x, g))
+    off = _fit(_net(), tmp_path / "off", augment=lambda x, y, g: augment_spikes(x, g))
     assert read_metrics(tmp_path / "off" / "metrics.csv") == \
         read_metrics(tmp_path / "plain" / "metrics.csv")
 
-    def aug(x, g):
-        return augment_spikes(x, g, drop_probability=0.2, max_time_shift=1)
+    def aug(x, y, g):
+        return augment_spikes(x, g, drop_probability=0.2, max_time_shift=1, labels=y,
+                              blend_probability=0.5)
 
     on = _fit(_net(), tmp_path / "on", augment=aug)
     again = _fit(_net(), tmp_path / "again", augment=aug)                # same seed, same run
@@ -182,14 +197,14 @@ def test_augmentation_off_is_the_same_run_on_changes_training_only(tmp_path):
     cfg = config_from_dict({"data": {"dataset": "fsdd", "dt_ms": 10.0},
                             "training": {"time_shift_ms": 24.0, "input_dropout": 0.1}})
     x = torch.ones(20, 3, 4)
-    y = _augment_fn(cfg)(x, torch.Generator().manual_seed(0))
+    y = _augment_fn(cfg)(x, torch.zeros(3, dtype=torch.long), torch.Generator().manual_seed(0))
     assert float(y.sum()) < float(x.sum())
 
 
 def test_resume_with_dropout_and_augmentation_reproduces_the_run(tmp_path):
     from neurolearn.training import augment_spikes
 
-    def aug(x, g):
+    def aug(x, y, g):
         return augment_spikes(x, g, drop_probability=0.1, max_channel_shift=1)
 
     def net():
