@@ -24,7 +24,8 @@ from .targets import (EphysFeatureTarget, FICurveTarget, SpikeTrainTarget, Targe
 
 __all__ = ["fit", "FitResult", "FitError", "parse_bounds", "STIMULUS_PARAMETERS",
            "coincidence_factor", "count_coincidences", "intrinsic_reliability",
-           "Adam", "DifferentialEvolution", "get_optimizer", "BatchResult", "StandaloneCache", "simulate_batch",
+           "Adam", "DifferentialEvolution", "get_optimizer", "BatchResult", "StandaloneCache",
+           "simulate_batch",
            "Target", "TraceTarget", "SpikeTrainTarget", "FICurveTarget", "EphysFeatureTarget",
            "fit_population", "compare_with_glif1", "load_glif1_parameters",
            "population_parameters"]
