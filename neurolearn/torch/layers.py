@@ -399,8 +399,11 @@ class _FusedLinearLoop(torch.autograd.Function):
 
     Saved for backward: the post-update values of the threshold and reset variables
     ``[T, k', B, n]`` -- or, when ``A``/``b`` need a gradient (trainable time constants),
-    all ``k`` state variables before each update --, the spikes as bool ``[T, B, n]``, the
-    sparse input and, with a refractory period, a bool mask ``[T, B, n]``. Backward: a
+    all ``k`` state variables before each update --, the spikes as bool ``[T, B, n]`` and,
+    for chunks where products with them are sparse (:func:`_spike_product`), their indices
+    (int32, 4 bytes per spike), the sparse input and, with a refractory period, a bool mask
+    ``[T, B, n]``. The recurrent input of each step is :func:`_spike_product` (the
+    step-by-step path's product, so spikes are bit-identical). Backward: a
     reverse-time adjoint loop giving the gradients w.r.t. the input, the input, recurrent
     and projection weights (one product per chunk), the initial state and the coefficients
     ``A``, ``b`` (autograd then chains them to the time constants they came from); the
@@ -1738,7 +1741,8 @@ class SpikingLayer(_ModelLayer):
         or trainable threshold/reset parameters. The forward pass calls the same compiled
         update, so spikes are bit-identical to the step-by-step path; gradients agree to
         rounding (tests/test_torch_fused.py). What it keeps for the backward pass: the
-        spikes as bool ``[time, batch, neurons]``, the non-zero entries of a sparse input
+        spikes as bool ``[time, batch, neurons]`` (and, where sparse, their indices, see
+        ``sparse_spikes``), the non-zero entries of a sparse input
         (int32 indices), with a refractory period a bool mask, and either the state at the
         start of every chunk of 16 steps (``fused_recompute=True``) or the post-update
         threshold and reset variables of every step (``[time, batch, neurons]`` floats; all
