@@ -294,3 +294,33 @@ def test_trace_target_from_allen_nwb_layout(tmp_path):
     assert np.allclose(t.stimuli[:, 1], 4e-10)
     with pytest.raises(ValueError, match="not a multiple"):
         TraceTarget.from_allen_nwb(path, [3], dt=0.075 * ms)
+
+
+def test_standalone_cache_reruns_without_compiling():
+    """A StandaloneCache compiles the cpp_standalone project once; later calls with new
+    per-set parameters and stimulus gains run the same program with run_args and give the
+    spikes of a fresh numpy simulation of those values."""
+    from brian2 import Mohm, ms, nA
+
+    from neurolearn import load_model
+    from neurolearn.fitting import StandaloneCache
+
+    spec = load_model("lif")
+    dt = 0.1 * ms
+    x = np.abs(np.sin(np.linspace(0, 6 * np.pi, 1500)))[:, None] * np.ones((1, 2))
+    x[:, 1] *= 0.8
+    calls = [(np.array([100.0, 150.0]), np.array([0.3, 0.4])),
+             (np.array([90.0, 200.0]), np.array([0.5, 0.35])),
+             (np.array([130.0, 110.0]), np.array([0.45, 0.3]))]
+    with StandaloneCache() as cache:
+        for r_m, gain in calls:
+            kw = dict(stimulus_gain=gain * nA, stimulus_offset=np.array([0.05, 0.0]) * nA)
+            got = simulate_batch(spec, {"R_m": r_m * Mohm}, x, dt, backend="cpp_standalone",
+                                 cache=cache, **kw)
+            ref = simulate_batch(spec, {"R_m": r_m * Mohm}, x, dt, backend="numpy", **kw)
+            assert ref.counts.sum() > 10
+            np.testing.assert_array_equal(got.counts, ref.counts)
+            for set_got, set_ref in zip(got.spike_times, ref.spike_times):
+                for a, b in zip(set_got, set_ref):
+                    np.testing.assert_allclose(a, b, atol=1.01 * float(dt))
+        assert (cache.builds, cache.reruns) == (1, 2)

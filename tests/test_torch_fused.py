@@ -104,3 +104,101 @@ def test_network_with_fused_readout_projection_matches_step_by_step(penalty):
         assert float(b.abs().max()) > 0, name
         assert torch.allclose(g_f[name], b, rtol=1e-10, atol=1e-12 * float(b.abs().max())), \
             name
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("mode", ["sparse", "mixed"])
+def test_sparse_spike_products_keep_paths_bit_identical(monkeypatch, dtype, mode):
+    """The recurrent input ``spikes[t] @ W_rec`` summed over the rows of the neurons that
+    spiked (``sparse_spikes``): the fused loop (with the readout projection and weight
+    gradients from the same spike indices) and the step-by-step path give the same spikes
+    bit for bit, in float64 and float32, also when the automatic rule switches between the
+    sparse and the dense product from one step to the next; gradients agree to rounding."""
+    from neurolearn.torch import SpikingNetwork, readout_loss
+    from neurolearn.torch import layers as L
+
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(60, 6, 30, generator=g, dtype=torch.float64) < 0.05).to(dtype)
+    y = torch.arange(6) % 4
+
+    products = []  # every recurrent product of the run, bit for bit
+    spike_product = L._spike_product
+
+    def recording(s, W, mode=None, out=None):
+        res = spike_product(s, W, mode, out)
+        products.append(res[0].clone())
+        return res
+
+    monkeypatch.setattr(L, "_spike_product", recording)
+
+    def run(fused, sparse):
+        products.clear()
+        # 256 neurons: there a dense float32 matmul sums in another order than the sparse
+        # product, so a path that used the other product would show in the products
+        net = SpikingNetwork.build(30, [256], 4, model="lif", dt="1 ms", recurrent=True,
+                                   params={"t_ref": "2 ms"}, heterogeneity="het_init_het_train",
+                                   fused=fused, dtype=dtype, weight_gain=3.0,
+                                   sparse_spikes=sparse,
+                                   generator=torch.Generator().manual_seed(1))
+        out = net(x)
+        readout_loss(out, y, "max").backward()
+        return out.detach(), net.spikes[0].detach(), \
+            {n: p.grad for n, p in net.named_parameters()}, list(products)
+
+    if mode == "mixed":  # automatic rule at this size, threshold inside the densities seen
+        dens = run(False, False)[1].mean((1, 2))
+        assert not any(torch.equal(p, torch.zeros_like(p)) for p in products[10:])
+        assert float(dens.min()) == 0.0 and float(dens.max()) > 0.05
+        monkeypatch.setattr(L, "_SPARSE_SPIKE_MIN_WORK", 0)
+        monkeypatch.setattr(L, "_SPARSE_SPIKE_DENSITY", float(dens[dens > 0].median()))
+        sparse = None
+    else:
+        sparse = True
+    (out_f, s_f, g_f, p_f), (out_u, s_u, g_u, p_u) = run(None, sparse), run(False, sparse)
+    assert torch.equal(s_f, s_u)
+    assert len(p_f) == len(p_u) == x.shape[0]
+    assert all(torch.equal(a, b) for a, b in zip(p_f, p_u))
+    assert 0.02 < float(s_f.mean()) < 0.6
+    if mode == "mixed":  # both products were used
+        d = s_f.mean((1, 2))
+        assert bool((d > L._SPARSE_SPIKE_DENSITY).any()) and \
+            bool((d <= L._SPARSE_SPIKE_DENSITY).any())
+    rtol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert torch.allclose(out_f, out_u, rtol=rtol, atol=rtol * float(out_u.abs().max()))
+    for name, b in g_u.items():
+        assert float(b.abs().max()) > 0, name
+        assert torch.allclose(g_f[name], b, rtol=rtol, atol=rtol * float(b.abs().max())), name
+
+
+def test_sparse_spike_product_equals_dense_sum():
+    """``_spike_product``: rows of the weights summed per sample, equal to the dense matmul
+    to rounding, exact for a single spike; empty rows give zeros; the automatic rule falls
+    back to the dense product above the density threshold."""
+    from neurolearn.torch import layers as L
+
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(50, 7, generator=g, dtype=torch.float64)
+    s = (torch.rand(9, 50, generator=g, dtype=torch.float64) < 0.05).double()
+    s[3] = 0.0
+    s[4] = 0.0
+    s[4, 17] = 1.0
+    p, lin = L._spike_product(s, W, True)
+    assert torch.equal(lin, s.reshape(-1).nonzero().squeeze(1))
+    assert torch.allclose(p, s @ W, rtol=1e-13, atol=1e-13)
+    assert torch.equal(p[3], torch.zeros(7, dtype=torch.float64)) and torch.equal(p[4], W[17])
+    dense = torch.ones(9, 50, dtype=torch.float64)
+    assert L._spike_product(dense, W, None)[1] is None  # automatic: dense above 1/16
+    assert L._spike_product(s, W, False)[1] is None
+
+
+@pytest.mark.parametrize("shape", ["fast_sigmoid", "sigmoid", "arctan", "triangle", "custom"])
+def test_in_place_surrogate_derivative_matches(shape):
+    from neurolearn.torch import Surrogate
+
+    sur = Surrogate((lambda u: torch.exp(-u * u)) if shape == "custom" else shape,
+                    steepness=7.0, scale=1.3, normalize_peak=True)
+    x = torch.linspace(-3, 3, 601, dtype=torch.float64)
+    ref = 0.25 * sur.derivative(0.5 * x)
+    got = sur.derivative_(x.clone(), 0.25, 0.5)
+    assert float(ref.abs().max()) > 0.1
+    assert torch.allclose(got, ref, rtol=1e-14, atol=1e-15)

@@ -279,7 +279,7 @@ def test_fused_reset_and_spike_matmul_match_plain_autograd(monkeypatch):
 
     class PlainMatmul:
         @staticmethod
-        def apply(s, W):
+        def apply(s, W, mode=None):  # mode: sparse_spikes (the product's form)
             return s @ W
 
     monkeypatch.setattr(layers, "_HardReset", PlainReset)

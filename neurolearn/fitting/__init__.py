@@ -18,13 +18,14 @@ from .gamma import coincidence_factor, count_coincidences, intrinsic_reliability
 from .optimizers import Adam, DifferentialEvolution, get_optimizer
 from .population import (compare_with_glif1, fit_population, load_glif1_parameters,
                          population_parameters)
-from .simulate import BatchResult, simulate_batch
+from .simulate import BatchResult, StandaloneCache, simulate_batch
 from .targets import (EphysFeatureTarget, FICurveTarget, SpikeTrainTarget, Target,
                       TraceTarget)
 
 __all__ = ["fit", "FitResult", "FitError", "parse_bounds", "STIMULUS_PARAMETERS",
            "coincidence_factor", "count_coincidences", "intrinsic_reliability",
-           "Adam", "DifferentialEvolution", "get_optimizer", "BatchResult", "simulate_batch",
+           "Adam", "DifferentialEvolution", "get_optimizer", "BatchResult", "StandaloneCache",
+           "simulate_batch",
            "Target", "TraceTarget", "SpikeTrainTarget", "FICurveTarget", "EphysFeatureTarget",
            "fit_population", "compare_with_glif1", "load_glif1_parameters",
            "population_parameters"]

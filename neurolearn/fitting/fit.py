@@ -28,7 +28,7 @@ import numpy as np
 from ..io import atomic_path, atomic_write_json
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
 from .optimizers import Adam, OptimizerOutcome, get_optimizer
-from .simulate import simulate_batch
+from .simulate import StandaloneCache, simulate_batch
 
 __all__ = ["FitResult", "FitError", "fit", "parse_bounds", "STIMULUS_PARAMETERS"]
 
@@ -327,6 +327,8 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
     out_dir = Path(out) if out is not None else None
     t_start = time.time()
     state = {"best_u": u0.copy(), "best_loss": np.inf, "history": [], "n": 0}
+    # standalone: compile once, run every later generation with new values (run_args)
+    cache = StandaloneCache() if backend in ("cpp_standalone", "cuda_standalone") else None
 
     def simulate(U, record_all=False):
         params, stim_p = _split(_to_params(U, bounds))
@@ -345,7 +347,7 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
             record_dt=target.record_dt if not record_all else
             (target.record_dt or target.dt),
             spike_times=target.spike_times_needed or record_all, method=method,
-            backend=backend, **kwargs)
+            backend=backend, cache=None if record_all else cache, **kwargs)
 
     def objective(U):
         res = simulate(U)
@@ -393,6 +395,8 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
             outcome = opt.run(objective, u0, progress=bar)
     except (KeyboardInterrupt, Exception) as exc:
         bar.close()
+        if cache is not None:
+            cache.close()
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if isinstance(exc, (ValueError, ModelError)) and not state["history"]:
             raise
@@ -404,6 +408,8 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
             partial.save(out_dir)
         raise FitError(partial.message, partial) from exc
     bar.close()
+    if cache is not None:
+        cache.close()
     status = "converged" if outcome.converged else "not_converged"
     result = result_from(outcome.u, outcome.loss, outcome.history, outcome.n_evaluations,
                          outcome.converged, status, outcome.message)

@@ -5,6 +5,12 @@ is a neuron, so an optimizer's whole population (and every sweep of the protocol
 by one group, on any Brian2 backend (numpy, cython, cpp_standalone, cuda_standalone through
 :func:`neurolearn.brian.backends.use_backend`). Neuron ``k = set * n_sweeps + sweep`` gets the
 parameters of ``set`` and the injected current of ``sweep``.
+
+On the standalone backends every call generates and compiles a C++ (or CUDA) project, which
+costs far more than the simulation. An optimizer calls :func:`simulate_batch` once per
+generation with new parameter values only, so it passes a :class:`StandaloneCache`: the first
+call compiles, later calls with the same structure run the compiled program again with the new
+values as Brian2 ``run_args`` (Brian2 >= 2.6; Stimberg et al. 2019, eLife 8:e47314).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 
 from ..spec import ModelError, NeuronModel
 
-__all__ = ["BatchResult", "simulate_batch", "default_method"]
+__all__ = ["BatchResult", "StandaloneCache", "simulate_batch", "default_method"]
 
 
 @dataclasses.dataclass
@@ -47,6 +53,59 @@ class BatchResult:
     dt: float
 
 
+class StandaloneCache:
+    """One compiled standalone project of :func:`simulate_batch`, reused by later calls that
+    differ only in parameter values (and per-set stimulus gain/offset).
+
+    Use as a context manager (or call :meth:`close`) so that the project is removed::
+
+        with StandaloneCache() as cache:
+            for params in generations:
+                simulate_batch(spec, params, stimuli, dt, backend="cpp_standalone", cache=cache)
+
+    Attributes
+    ----------
+    builds : int
+        Projects generated and compiled so far.
+    reruns : int
+        Calls answered by running the compiled program again (no compilation).
+    """
+
+    def __init__(self):
+        self.builds = 0
+        self.reruns = 0
+        self._key = None
+        self._state = None
+
+    def close(self) -> None:
+        """Delete the cached project (a no-op when there is none)."""
+        if self._state is not None:
+            self._state["backend"].close(delete_directory=True)
+        self._key = self._state = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _structure_key(spec, per_neuron, stim, cols, n_sets, n_sweeps, rec, record_v, record_dt,
+                   spike_times, method, backend, seed, dt, current, drive, initial):
+    """What must be equal for a compiled project to serve another call: everything except the
+    values of the parameters (and of the per-set stimulus gain/offset)."""
+    import hashlib
+
+    h = hashlib.sha256(np.ascontiguousarray(stim).tobytes())
+    if cols is not None:
+        h.update(np.ascontiguousarray(cols).tobytes())
+    return (id(spec), spec.name, str(getattr(spec, "path", "")), h.hexdigest(), stim.shape,
+            n_sets, n_sweeps, tuple(rec.tolist()), bool(record_v), repr(record_dt),
+            bool(spike_times), repr(method), backend, seed, repr(dt), current, bool(drive),
+            repr(sorted((initial or {}).items())),
+            tuple(sorted((k, np.ndim(v) > 0) for k, v in per_neuron.items())))
+
+
 def default_method(spec: NeuronModel):
     """State updater used for fitting a model: allensdk's scheme for the GLIF zoo models (see
     :func:`neurolearn.glif.allen_glif_method`), else the model file's ``method``."""
@@ -63,7 +122,8 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
                    record_dt=None, spike_times: bool = True, method=None,
                    backend: str = "numpy", seed: int | None = None,
                    current: str = "I_ext", stimulus_gain=None,
-                   stimulus_offset=None, stimulus_columns=None) -> BatchResult:
+                   stimulus_offset=None, stimulus_columns=None,
+                   cache: StandaloneCache | None = None) -> BatchResult:
     """Simulate ``n_sets`` parameter sets on every sweep of a stimulus protocol at once.
 
     Parameters
@@ -105,6 +165,10 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
         Column of ``stimuli`` driving each (set, sweep) neuron, for sets that follow different
         protocols (population fits: one protocol per cell). Default: column ``sweep``; the
         result then has ``n_sweeps = stimulus_columns.shape[1]`` sweeps per set.
+    cache : StandaloneCache, optional
+        Standalone backends only (ignored otherwise): reuse the project compiled by an earlier
+        call with the same structure, passing the parameter values as ``run_args``; the new
+        project is kept in the cache otherwise (the caller closes the cache).
 
     Returns
     -------
@@ -158,9 +222,37 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
             per_neuron[k] = v
     n = n_sets * n_sweeps
     rec = np.arange(n_sweeps) if record_sweeps is None else np.asarray(record_sweeps, int)
+    method = method if method is not None else default_method(spec)
+    standalone = backend in ("cpp_standalone", "cuda_standalone")
+    if cache is None or not standalone:
+        cache = None
+    key = None if cache is None else _structure_key(
+        spec, per_neuron, stim, cols, n_sets, n_sweeps, rec, record_v, record_dt, spike_times,
+        method, backend, seed, dt, current, drive, initial)
+
+    def per_set_values(x):
+        """Stimulus gain/offset per neuron: ``[n]`` floats in amp."""
+        x = np.zeros(n_sets) if x is None else np.asarray(x / b2.amp, float)
+        return np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x, (n_sets,)),
+                         n_sweeps)
+
+    if cache is not None and cache._key == key:
+        from ..brian.backends import run_standalone
+
+        st = cache._state
+        run_args = {getattr(st["group"], k): v for k, v in per_neuron.items()}
+        if drive:
+            run_args[st["gain"]] = per_set_values(stimulus_gain)[None, :] * b2.amp
+            run_args[st["offset"]] = per_set_values(stimulus_offset)[None, :] * b2.amp
+        run_standalone(st["backend"], run_args)
+        cache.reruns += 1
+        with st["backend"].active():
+            return _collect(st["spikes"], st["mon"], n_sets, n_sweeps, rec, spike_times, dt)
+    if cache is not None:
+        cache.close()
     with use_backend(backend, seed=seed, dt=dt) as be:
         group = make_neuron_group(spec, n, params=per_neuron, initial=initial, dt=dt,
-                                  method=method if method is not None else default_method(spec))
+                                  method=method)
         if current not in group.variables:
             raise ModelError(f"model '{spec.name}' has no injected-current variable "
                              f"'{current}' to apply the stimulus to", spec.path,
@@ -168,11 +260,9 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
         group.namespace["n_sweeps"] = n_sweeps
         if drive:
             def per_neuron_const(x, name):
-                x = np.zeros(n_sets) if x is None else np.asarray(x / b2.amp, float)
-                vals = np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x,
-                                                 (n_sets,)), n_sweeps)
                 # one row: a TimedArray keeps its last row after the end
-                return b2.TimedArray(vals[None, :] * b2.amp, dt=n_steps * dt, name=name)
+                return b2.TimedArray(per_set_values(x)[None, :] * b2.amp, dt=n_steps * dt,
+                                     name=name)
 
             group.namespace["fit_stimulus"] = b2.TimedArray(stim, dt=dt, name="fit_stimulus")
             group.namespace["fit_gain"] = per_neuron_const(stimulus_gain, "fit_gain")
@@ -203,15 +293,30 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
         net = b2.Network(*objs)
         net.run(n_steps * dt, namespace={})
         be.build_and_run()
-        counts = np.asarray(spikes.count[:], dtype=int).reshape(n_sets, n_sweeps)
-        times = None
-        if spike_times:
-            trains = spikes.spike_trains()
-            times = [[np.asarray(trains[s * n_sweeps + w] / b2.second)
-                      for w in range(n_sweeps)] for s in range(n_sets)]
-        v = t = None
-        if mon is not None:
-            v = np.asarray(mon.v / b2.volt).reshape(n_sets, len(rec), -1)
-            t = np.asarray(mon.t / b2.second)
-        be.close()
+        result = _collect(spikes, mon, n_sets, n_sweeps, rec, spike_times, dt)
+        if cache is None:
+            be.close()
+        else:
+            cache.builds += 1
+            cache._key = key
+            cache._state = {"backend": be, "group": group, "spikes": spikes, "mon": mon,
+                            "gain": group.namespace.get("fit_gain"),
+                            "offset": group.namespace.get("fit_offset")}
+    return result
+
+
+def _collect(spikes, mon, n_sets, n_sweeps, rec, spike_times, dt) -> BatchResult:
+    """Read the monitors of a finished run into a :class:`BatchResult`."""
+    import brian2 as b2
+
+    counts = np.asarray(spikes.count[:], dtype=int).reshape(n_sets, n_sweeps)
+    times = None
+    if spike_times:
+        trains = spikes.spike_trains()
+        times = [[np.asarray(trains[s * n_sweeps + w] / b2.second)
+                  for w in range(n_sweeps)] for s in range(n_sets)]
+    v = t = None
+    if mon is not None:
+        v = np.asarray(mon.v / b2.volt).reshape(n_sets, len(rec), -1)
+        t = np.asarray(mon.t / b2.second)
     return BatchResult(counts, times, v, rec, t if t is not None else np.zeros(0), float(dt))

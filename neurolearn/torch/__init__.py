@@ -24,7 +24,7 @@ Layers (:mod:`neurolearn.torch.layers`)
     heterogeneity=None, surrogate=None, target=None, weight_unit=None, weight_std=None,
     weight_gain=1.0, recurrent_std=None, detach_reset=False, threshold_scale=None,
     checkpoint_every=None, check_finite=True, sparse_input=None, dtype=torch.float32,
-    generator=None, name=None, fused=None, fused_recompute=True)``; ``layer(x [T,B,n_in], record=()) -> spikes [T,B,n]``
+    generator=None, name=None, fused=None, fused_recompute=True, sparse_spikes=None)``; ``layer(x [T,B,n_in], record=()) -> spikes [T,B,n]``
     (``(spikes, traces)`` when ``record`` names state variables).
     ``LeakyReadout(n_in, n_out, *, dt, tau_m=None, tau_syn=None, trainable=(),
     heterogeneity=None, weight_std=None, dtype, generator, name="readout", fused=None)``;

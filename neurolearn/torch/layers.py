@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -88,20 +87,113 @@ class _HardReset(torch.autograd.Function):
         return torch.where(hard, 0.0, grad), g_target, grad * diff, None
 
 
+#: Products with 0/1 spikes (``sparse_spikes=None``) are computed sparsely when at most this
+#: fraction of the entries is 1, on the CPU, and for products of at least
+#: :data:`_SPARSE_SPIKE_MIN_WORK` multiply-adds (below, a dense matmul is cheaper than the
+#: indexing). The recurrent layer of benchmarks/torch_step.py has 1-2 % of its neurons
+#: spiking per step.
+_SPARSE_SPIKE_DENSITY = 1.0 / 16
+_SPARSE_SPIKE_MIN_WORK = 1 << 20
+_INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64}
+_ROW_STARTS: dict = {}
+
+
+def _bool_to(b: torch.Tensor, dtype) -> torch.Tensor:
+    """Bool tensor as 0/1 of ``dtype``, converted through its uint8 view (several times
+    faster than converting the bool tensor itself on the CPU)."""
+    return b.view(torch.uint8).to(dtype)
+
+
+def _nonzero_flat(s: torch.Tensor) -> torch.Tensor:
+    """Linear indices (int64, increasing) of the non-zero entries of ``s`` (any shape).
+    Floats are scanned as their bit pattern (as fast as a bool scan, about twice as fast as
+    a float compare); spikes are exactly 0.0 or 1.0, never -0.0."""
+    flat = s.reshape(-1)
+    bits = _INT_VIEW.get(flat.dtype)
+    return (flat.view(bits) if bits is not None else flat).nonzero().squeeze(1)
+
+
+def _row_starts(R: int, n: int, device) -> torch.Tensor:
+    """``arange(R) * n`` (cached): linear index of the first entry of each row."""
+    key = (R, n, str(device))
+    r = _ROW_STARTS.get(key)
+    if r is None:
+        if len(_ROW_STARTS) > 64:
+            _ROW_STARTS.clear()
+        r = _ROW_STARTS[key] = torch.arange(R, device=device) * n
+    return r
+
+
+def _rows_sum(lin: torch.Tensor, R: int, n: int, W: torch.Tensor) -> torch.Tensor:
+    """``M @ W`` ``[R, m]`` for the 0/1 matrix ``M`` ``[R, n]`` whose ones are at the increasing
+    linear indices ``lin``: for each row, the rows of ``W`` of its ones summed in increasing
+    column order (``embedding_bag`` in sum mode: one sequential sum per output element, so
+    the result does not depend on how the rows are blocked; deterministic on CPU and
+    CUDA). Rounding differs from a dense matmul's."""
+    cols = lin.remainder(n)
+    offsets = torch.searchsorted(lin, _row_starts(R, n, lin.device))
+    return torch.nn.functional.embedding_bag(cols, W, offsets, mode="sum")
+
+
+def _sparse_spikes_wanted(mode, R: int, n: int, m: int, device) -> bool:
+    """Whether a product of spikes ``[R, n]`` with ``[n, m]`` weights may be sparse:
+    ``mode`` True/False forces it; None (automatic) only on the CPU (on a GPU the dense
+    product is cheaper than finding the spikes, which also synchronises) and for at least
+    :data:`_SPARSE_SPIKE_MIN_WORK` multiply-adds."""
+    if mode is not None:
+        return bool(mode)
+    return torch.device(device).type == "cpu" and R * n * m >= _SPARSE_SPIKE_MIN_WORK
+
+
+def _spike_product(s: torch.Tensor, W: torch.Tensor, mode=None, out=None):
+    """``s @ W`` for spikes ``s`` ``[R, n]`` whose entries are exactly 0 or 1, and the linear
+    indices of the spikes (None when the product was dense).
+
+    Sparse (:func:`_rows_sum`) when :func:`_sparse_spikes_wanted` and, in automatic mode
+    (``mode=None``), at most :data:`_SPARSE_SPIKE_DENSITY` of the entries are 1; otherwise
+    ``torch.mm`` (into ``out`` if given). The decision depends on ``s`` only, so the fused
+    loop and the step-by-step path, which both call this function, compute bit-identical
+    products from the same spikes."""
+    R, n = s.shape
+    if not _sparse_spikes_wanted(mode, R, n, W.shape[1], s.device):
+        return torch.mm(s, W, out=out), None
+    lin = _nonzero_flat(s)
+    if mode is None and lin.numel() > _SPARSE_SPIKE_DENSITY * R * n:
+        return torch.mm(s, W, out=out), None
+    return _rows_sum(lin, R, n, W), lin
+
+
+def _chunk_spikes(flat: torch.Tensor, lins, mode):
+    """Linear indices (int64) of the spikes of a chunk ``flat`` ``[L*B, n]`` (0/1 floats):
+    the concatenation of the per-step indices ``lins`` (already offset) when every step's
+    product was sparse, else found in ``flat`` when sparse products are wanted and the
+    chunk is sparse enough (:func:`_spike_product`'s rule); None otherwise."""
+    if lins is not None:
+        return torch.cat(lins) if lins else flat.new_empty(0, dtype=torch.int64)
+    R, n = flat.shape
+    if not _sparse_spikes_wanted(mode, R, n, n, flat.device):
+        return None
+    lin = _nonzero_flat(flat)
+    if mode is None and lin.numel() > _SPARSE_SPIKE_DENSITY * R * n:
+        return None
+    return lin
+
+
 class _SpikeMatmul(torch.autograd.Function):
-    """``s @ W`` for 0/1 spikes, saving ``s`` as uint8 (4x less memory than float32)."""
+    """``s @ W`` for 0/1 spikes (:func:`_spike_product`, sparse when few neurons spike),
+    saving ``s`` as uint8 (4x less memory than float32)."""
 
     @staticmethod
-    def forward(ctx, s, W):
+    def forward(ctx, s, W, mode=None):
         ctx.save_for_backward(s.to(torch.uint8), W)
-        return s @ W
+        return _spike_product(s, W, mode)[0]
 
     @staticmethod
     def backward(ctx, grad):
         s8, W = ctx.saved_tensors
         gs = grad @ W.t() if ctx.needs_input_grad[0] else None
         gW = s8.to(grad.dtype).t() @ grad if ctx.needs_input_grad[1] else None
-        return gs, gW
+        return gs, gW, None
 
 
 class _LinearPlan:
@@ -110,16 +202,17 @@ class _LinearPlan:
 
     __slots__ = ("cm", "names", "Cd", "Pd", "tgt", "c", "x0", "resets", "reset_idx", "ref",
                  "has_ref", "clamp", "clamp_idx", "surrogate", "scale", "strict",
-                 "detach_reset", "dt", "A_idx", "xs", "recompute")
+                 "detach_reset", "dt", "A_idx", "xs", "recompute", "sparse")
 
 
 class _SparseInput:
     """Sparse input ``x`` ``[T, B, C]`` as the ``[T*B, C]`` matrix in compressed sparse row
     form (one ``nonzero`` over the whole input): int32 row pointers and column indices and
     the values (None when all are 1, as for spikes), about 4 bytes per non-zero entry.
-    :meth:`csr` gives a block of rows as a CSR matrix (products with it use MKL's sparse
-    kernels where available, about twice as fast as COO here); :meth:`coo` as COO (whose
-    transposed product is the faster one)."""
+    :meth:`rows_sum` multiplies a block of rows with weights (``embedding_bag`` on exactly
+    this row pointer / column index layout: about twice as fast as MKL's CSR product
+    here, and row by row, so the fused loop's chunks and the step-by-step path's single
+    product give the same bits); :meth:`t_matmul` the transposed product (gradients)."""
 
     def __init__(self, x: torch.Tensor):
         flat = x.detach().reshape(-1, x.shape[-1])
@@ -129,7 +222,7 @@ class _SparseInput:
         # an entry, whose product adds a signed zero (no effect on any sum)
         bits = {torch.float32: torch.int32, torch.float64: torch.int64}.get(flat.dtype)
         lin = (flat1.view(bits) if bits is not None else flat1).nonzero().squeeze(1)
-        vals = flat1[lin]
+        vals = flat1.index_select(0, lin)  # (about 3x faster than flat1[lin])
         self.nnz = int(lin.numel())
         self.vals = None if bool((vals == 1).all()) else vals
         rows = torch.div(lin, C, rounding_mode="floor")
@@ -147,22 +240,46 @@ class _SparseInput:
             torch.ones(b - a, dtype=self._dtype, device=self.cols.device)
         return rows, a, b, vals
 
-    def csr(self, row0: int = 0, rows: int | None = None):
-        """Rows ``[row0, row0 + rows)`` (default: to the end) as a sparse CSR matrix."""
-        rows, a, b, vals = self._block(row0, rows)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta state"
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.sparse_csr_tensor(self.crow[row0:row0 + rows + 1] - a,
-                                           self.cols[a:b], vals, (rows, self.shape[1]))
+    def rows_sum(self, row0: int, rows: int | None, W: torch.Tensor) -> torch.Tensor:
+        """``x[row0:row0 + rows] @ W`` ``[rows, m]`` for weights ``W`` ``[C, m]``: for each
+        row the rows of ``W`` of its non-zero entries (times their values) summed in
+        increasing column order (``embedding_bag`` in sum mode, about twice as fast as the
+        CSR product here; row by row, so any blocking of the rows gives the same bits)."""
+        rows = self.shape[0] - row0 if rows is None else rows
+        a, b = int(self.crow[row0]), int(self.crow[row0 + rows])
+        offsets = self.crow[row0:row0 + rows] - a
+        vals = self.vals[a:b] if self.vals is not None else None
+        return torch.nn.functional.embedding_bag(self.cols[a:b], W, offsets, mode="sum",
+                                                 per_sample_weights=vals)
 
-    def coo(self, row0: int = 0, rows: int | None = None):
-        """Rows ``[row0, row0 + rows)`` as a coalesced sparse COO matrix."""
+    def t_matmul(self, row0: int, rows: int | None, G: torch.Tensor,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """``x[row0:row0 + rows]^T @ G`` ``[C, m]`` for ``G`` ``[rows, m]`` (the gradient of
+        the input weights), added into ``out`` in place when given: a sparse COO product
+        built directly in transposed form (one multiply-add of a row of ``G`` per non-zero
+        entry)."""
         rows, a, b, vals = self._block(row0, rows)
         counts = (self.crow[row0 + 1:row0 + rows + 1] - self.crow[row0:row0 + rows]).long()
         r = torch.repeat_interleave(torch.arange(rows, device=counts.device), counts)
-        idx = torch.stack([r, self.cols[a:b].to(torch.int64)])
-        return torch.sparse_coo_tensor(idx, vals, (rows, self.shape[1]), is_coalesced=True,
-                                       check_invariants=False)
+        st = torch.sparse_coo_tensor(torch.stack([self.cols[a:b].to(torch.int64), r]), vals,
+                                     (self.shape[1], rows), check_invariants=False)
+        return torch.sparse.mm(st, G) if out is None else torch.addmm(out, st, G, out=out)
+
+
+class _SparseDrive(torch.autograd.Function):
+    """``x @ W`` for a :class:`_SparseInput` ``x`` (:meth:`_SparseInput.rows_sum`, the product
+    the fused loop computes per chunk, so the two paths get the same drive bit for bit);
+    gradient w.r.t. ``W`` only, ``x^T @ grad`` as a sparse product."""
+
+    @staticmethod
+    def forward(ctx, xs, W):
+        ctx.xs = xs
+        return xs.rows_sum(0, None, W)
+
+    @staticmethod
+    def backward(ctx, grad):
+        gW = ctx.xs.t_matmul(0, None, grad) if ctx.needs_input_grad[1] else None
+        return None, gW
 
 
 class _StepBuffers:
@@ -186,7 +303,7 @@ class _StepBuffers:
         self.sets = [{nm: like.new_empty(shape) for nm in names} for _ in range(2)] \
             if self._upd is not None else None
         self.like, self.shape = like, shape
-        self.xthr = self.mm = None  # allocated on first use
+        self.xthr = self.mm = self.pb = None  # allocated on first use
 
     def start(self, S: dict) -> dict:
         """Copy of the state ``S`` in the buffers (when the update runs in place)."""
@@ -234,12 +351,22 @@ class _StepBuffers:
             return a + b
         return a.add_(b)
 
-    def addmm(self, inc, s, W):
+    def spike_product(self, s, W, mode):
+        """:func:`_spike_product` ``(s @ W, spike indices or None)``, the dense form into a
+        reused buffer."""
         if self._upd is None:
-            return torch.addmm(inc, s, W)
+            return _spike_product(s, W, mode)
+        if self.pb is None:
+            self.pb = self.like.new_empty(self.shape)
+        return _spike_product(s, W, mode, out=self.pb)
+
+    def add_input(self, inc, rec):
+        """``inc + rec`` (input drive plus recurrent input) into a reused buffer."""
+        if self._upd is None:
+            return inc + rec
         if self.mm is None:
             self.mm = self.like.new_empty(self.shape)
-        return torch.addmm(inc, s, W, out=self.mm)
+        return torch.add(inc, rec, out=self.mm)
 
 
 class _BoolToFloat(torch.autograd.Function):
@@ -249,7 +376,7 @@ class _BoolToFloat(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, handle, spk):
-        return spk.to(handle.dtype)
+        return _bool_to(spk, handle.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -272,8 +399,11 @@ class _FusedLinearLoop(torch.autograd.Function):
 
     Saved for backward: the post-update values of the threshold and reset variables
     ``[T, k', B, n]`` -- or, when ``A``/``b`` need a gradient (trainable time constants),
-    all ``k`` state variables before each update --, the spikes as bool ``[T, B, n]``, the
-    sparse input and, with a refractory period, a bool mask ``[T, B, n]``. Backward: a
+    all ``k`` state variables before each update --, the spikes as bool ``[T, B, n]`` and,
+    for chunks where products with them are sparse (:func:`_spike_product`), their indices
+    (int32, 4 bytes per spike), the sparse input and, with a refractory period, a bool mask
+    ``[T, B, n]``. The recurrent input of each step is :func:`_spike_product` (the
+    step-by-step path's product, so spikes are bit-identical). Backward: a
     reverse-time adjoint loop giving the gradients w.r.t. the input, the input, recurrent
     and projection weights (one product per chunk), the initial state and the coefficients
     ``A``, ``b`` (autograd then chains them to the time constants they came from); the
@@ -327,13 +457,15 @@ class _FusedLinearLoop(torch.autograd.Function):
         # for scale <= 1, x/scale > 0 exactly when x > 0 (no underflow): skip the division
         divide = not (0 < plan.scale <= 1)
         rconst = {names[i]: r for i, r in plan.reset_idx}
+        chunk_spikes = []
         for c, t0 in enumerate(range(0, T, Tc)):
             t1 = min(T, t0 + Tc)
             if plan.xs is not None:
-                dc = plan.xs.csr(t0 * B, (t1 - t0) * B) @ Wid
+                dc = plan.xs.rows_sum(t0 * B, (t1 - t0) * B, Wid)
             else:
                 dc = x[t0:t1].detach().reshape(-1, n_in) @ Wid
             dc = dc.reshape(-1, B, n)
+            lins = []  # linear indices of the chunk's spikes, from the sparse steps
             if recompute:
                 for j, nm in enumerate(names):
                     hist[c, j] = S[nm]
@@ -359,7 +491,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                         torch.ge(u, 0, out=spk[t])
                     hard &= nr
                     last = torch.where(hard, t, last)
-                    s.copy_(hard)
+                    s.copy_(hard.view(torch.uint8))  # (uint8 -> float: faster than bool)
                 else:  # float spikes directly (the bool ones are copied once per chunk)
                     hard = None
                     if plan.strict:
@@ -369,17 +501,28 @@ class _FusedLinearLoop(torch.autograd.Function):
                 if coef_grad or recompute:  # finite check: summed once at the end
                     acc_n.add_(xthr)
                 inc = dc[t - t0]
-                if Wd is not None:
-                    inc = ws.addmm(inc, s, Wd)
+                if Wd is not None:  # the step-by-step path's product (bit-identical)
+                    rec, lin = ws.spike_product(s, Wd, plan.sparse)
+                    inc = ws.add_input(inc, rec)
+                    if lins is not None:
+                        lins = None if lin is None else lins + [lin.add_((t - t0) * B * n)]
                 S[tgt] = ws.add(S[tgt], inc)
                 for _, var in plan.resets:
                     S[var] = ws.where(hard, rconst[var], S[var], S[var]) if hard is not None \
                         else ws.reset(S[var], rconst[var], s)
             if not plan.has_ref:
                 spk[t0:t1].copy_(sbuf[:t1 - t0] if project else out[t0:t1])
-            counts += sbuf[:t1 - t0].sum(0) if project else out[t0:t1].sum(0)
+            sc = sbuf[:t1 - t0] if project else out[t0:t1]
+            counts += sc.sum(0)
+            # the chunk's spikes as linear indices into [L*B, n] (for the projection and the
+            # backward pass), or None where dense products are cheaper
+            lin = _chunk_spikes(sc.reshape(-1, n), lins if Wd is not None else None,
+                                plan.sparse)
+            chunk_spikes.append(None if lin is None else
+                                lin.to(torch.int32) if sc.numel() < 2**31 else lin)
             if project:
-                out[t0:t1] = (sbuf[:t1 - t0].reshape(-1, n) @ Wod).reshape(t1 - t0, B, -1)
+                out[t0:t1] = (_rows_sum(lin, sc.shape[0] * B, n, Wod) if lin is not None else
+                              sc.reshape(-1, n) @ Wod).reshape(t1 - t0, B, -1)
             if not coef_grad and not recompute:  # finite check of the stored variables
                 acc += hist[t0:t1].sum()
         if coef_grad or recompute:
@@ -387,6 +530,7 @@ class _FusedLinearLoop(torch.autograd.Function):
         handle = x.new_zeros((1, 1, 1)).expand(T, B, n) if project else x.new_zeros(())
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.keep = plan, nA, coef_grad, keep
         ctx.Tc, ctx.project, ctx.T = Tc, project, T
+        ctx.chunk_spikes = chunk_spikes
         ctx.x = x.detach() if plan.xs is None else None  # dense input: for the W_in gradient
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
         ctx.b_shapes = [bb.shape for bb in tensors[nA:nA + k]]
@@ -439,9 +583,20 @@ class _FusedLinearLoop(torch.autograd.Function):
             L = t1 - t0
             # ---- per chunk: everything that does not depend on the adjoint state -----------
             nr_c = nrs[t0:t1] if plan.has_ref else None
+            # the chunk's spikes as linear indices into [L*B, n] (None: dense products) and
+            # transposed as a sparse [n, L*B] matrix for the weight gradients
+            clin = ctx.chunk_spikes[c]
+            clin = clin.long() if clin is not None else None
+            st = None
+            if clin is not None and (gW is not None or gWo is not None):
+                st = torch.sparse_coo_tensor(torch.stack([clin.remainder(n),
+                                                          clin.div(n, rounding_mode="floor")]),
+                                             W.new_ones(clin.numel()) if has_W else
+                                             Wo.new_ones(clin.numel()), (n, L * B),
+                                             check_invariants=False)
             if plan.recompute:
-                Sp, U, sc = _FusedLinearLoop._recompute(ctx, plan, hist[c], spk, nrs, Wi, W,
-                                                        c, t0, t1, need_U, coef_grad)
+                Sp, U = _FusedLinearLoop._recompute(ctx, plan, hist[c], spk, nrs, Wi, W,
+                                                    clin, t0, t1, need_U, coef_grad)
             elif coef_grad:  # recompute the post-update values from the stored state
                 Sp = hist[t0:t1]
                 U = {}
@@ -463,28 +618,28 @@ class _FusedLinearLoop(torch.autograd.Function):
                 term = cj * U[j]
                 xthr = term.add_(xthr) if term.shape == U[j].shape else xthr + term
             if xthr.shape == spk[t0:t1].shape and xthr is not plan.x0:
-                xthr.div_(plan.scale)
+                # in place (xthr is a temporary of this chunk), the division folded in
+                sd = plan.surrogate.derivative_(xthr, 1.0 / plan.scale, 1.0 / plan.scale)
             else:
-                xthr = xthr / plan.scale
-            sd = plan.surrogate.derivative(xthr)
+                sd = plan.surrogate.derivative(xthr / plan.scale) / plan.scale
             del xthr
-            if sd.shape == spk[t0:t1].shape and sd.is_contiguous() and sd._base is None:
-                sd.div_(plan.scale)
-            else:
-                sd = sd / plan.scale
             if nr_c is not None:
                 sd = sd.masked_fill(~nr_c, 0.0)
             rdiff = {} if plan.detach_reset else {i: r - U[i] for i, r in plan.reset_idx}
             # 1 where a neuron did not spike: the reset cuts the gradient of the old value
             # (a product is much cheaper than masked_fill on these small tensors)
-            silent = (~spk[t0:t1]).to(sd.dtype) if plan.reset_idx else None
+            silent = torch.rsub(_bool_to(spk[t0:t1], sd.dtype), 1.0) if plan.reset_idx \
+                else None
             ge = None  # gradient w.r.t. the spikes from outside the layer, [L, B, n]
             if g_out is not None:
                 if project:
                     ge = (g_out[t0:t1].reshape(-1, g_out.shape[2]) @ Wo.t()).reshape(L, B, n)
-                    if gWo is not None:
-                        gWo += spk[t0:t1].reshape(-1, n).to(Wo.dtype).t() @ \
-                            g_out[t0:t1].reshape(-1, g_out.shape[2])
+                    if gWo is not None:  # spikes^T @ g_out
+                        go = g_out[t0:t1].reshape(-1, g_out.shape[2])
+                        if st is not None:
+                            torch.addmm(gWo, st, go, out=gWo)
+                        else:
+                            gWo += _bool_to(spk[t0:t1].reshape(-1, n), Wo.dtype).t() @ go
                 else:
                     ge = g_out[t0:t1]
             if g_handle is not None:
@@ -533,56 +688,44 @@ class _FusedLinearLoop(torch.autograd.Function):
             g = g_chunk[:L].reshape(-1, n)
             if gWi is not None:
                 if plan.xs is not None:
-                    gWi += torch.sparse.mm(plan.xs.coo(t0 * B, L * B).t(), g)
+                    plan.xs.t_matmul(t0 * B, L * B, g, out=gWi)
                 else:
                     gWi += ctx.x[t0:t1].reshape(-1, Wi.shape[0]).t() @ g
             if gx is not None:
                 gx[t0:t1] = (g @ Wi.t()).reshape(L, B, -1)
-            if gW is not None and plan.recompute and sc is not None:
-                gW += torch.sparse.mm(sc.t(), g)
-            elif gW is not None:
-                # spikes^T @ (gradient of the target), with sparse spikes
-                flat = spk[t0:t1].reshape(-1, n)
-                idx = flat.nonzero().t()
-                if idx.shape[1] < 0.1 * flat.numel():
-                    st = torch.sparse_coo_tensor(
-                        idx.flip(0), W.new_ones(idx.shape[1]),
-                        (n, flat.shape[0]), check_invariants=False)
-                    gW += torch.sparse.mm(st, g)
+            if gW is not None:  # spikes^T @ (gradient of the target)
+                if st is not None:
+                    torch.addmm(gW, st, g, out=gW)
                 else:
-                    gW += flat.to(W.dtype).t() @ g
+                    gW += _bool_to(spk[t0:t1].reshape(-1, n), W.dtype).t() @ g
         ctx.ws = None  # the recomputation's step buffers
         gAs, gbs, gS0 = _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k)
         return (None, gx, gWi, gW, gWo, *gAs, *gbs, *gS0)
 
     @staticmethod
-    def _recompute(ctx, plan, S0, spk, nrs, Wi, W, c, t0, t1, need_U, coef_grad):
-        """Recompute chunk ``c`` (steps ``t0..t1-1``) of the forward pass from its starting
-        state ``S0`` ``[k, B, n]`` and the stored spikes: ``(Sp, U, sc)`` with ``Sp`` the
-        states before each update ``[L, k, B, n]`` (only with ``coef_grad``), ``U`` the
-        post-update values of the threshold/reset variables ``{i: [L, B, n]}`` and ``sc``
-        the chunk's spikes as a sparse ``[L*B, n]`` matrix (None when dense is cheaper).
-        The recurrent input is one sparse product per chunk, so ``U`` can differ from the
-        forward pass by rounding; the spikes (stored) are exact."""
+    def _recompute(ctx, plan, S0, spk, nrs, Wi, W, clin, t0, t1, need_U, coef_grad):
+        """Recompute the chunk of steps ``t0..t1-1`` of the forward pass from its starting
+        state ``S0`` ``[k, B, n]`` and the stored spikes (``clin``: their linear indices in
+        the chunk, or None to use the dense ``spk``): ``(Sp, U)`` with ``Sp`` the states
+        before each update ``[L, k, B, n]`` (only with ``coef_grad``) and ``U`` the
+        post-update values of the threshold/reset variables ``{i: [L, B, n]}``. The recurrent
+        input is one product per chunk, so ``U`` can differ from the forward pass by
+        rounding; the spikes (stored) are exact."""
         cm, names = plan.cm, plan.names
         L = t1 - t0
         _, B, n = spk.shape
         with torch.no_grad():
             Wid = Wi.detach()
             if plan.xs is not None:
-                inc = plan.xs.csr(t0 * B, L * B) @ Wid
+                inc = plan.xs.rows_sum(t0 * B, L * B, Wid)
             else:
                 inc = ctx.x[t0:t1].reshape(-1, Wi.shape[0]) @ Wid
-            sc = None
             if W.numel() > 0:
-                flat = spk[t0:t1].reshape(-1, n)
-                idx = flat.nonzero().t()
-                if idx.shape[1] < 0.1 * flat.numel():
-                    sc = torch.sparse_coo_tensor(idx, W.new_ones(idx.shape[1]), flat.shape,
-                                                 is_coalesced=True, check_invariants=False)
-                    inc = inc + torch.sparse.mm(sc, W.detach())
+                if clin is not None:
+                    inc += _rows_sum(clin, L * B, n, W.detach())
                 else:
-                    inc = torch.addmm(inc, flat.to(W.dtype), W.detach())
+                    inc = torch.addmm(inc, _bool_to(spk[t0:t1].reshape(-1, n), W.dtype),
+                                      W.detach())
             inc = inc.reshape(L, B, n)
             S = {nm: S0[j] for j, nm in enumerate(names)}
             Sp = S0.new_empty((L, len(names), B, n)) if coef_grad else None
@@ -610,7 +753,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                 hard = spk[t]
                 for _, var in plan.resets:
                     S[var] = ws.where(hard, rconst[var], S[var], S[var])
-        return Sp, U, sc
+        return Sp, U
 
 
 def _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k):
@@ -879,7 +1022,8 @@ class _ModelLayer(nn.Module):
                  check_finite: bool = True, sparse_input: bool | None = None,
                  dtype=torch.float32, generator: torch.Generator | None = None,
                  name: str | None = None, spiking: bool = True, method: str | None = None,
-                 fused: bool | None = None, fused_recompute: bool = True):
+                 fused: bool | None = None, fused_recompute: bool = True,
+                 sparse_spikes: bool | None = None):
         super().__init__()
         if isinstance(model, CompiledModel):
             spec = model.spec
@@ -911,6 +1055,7 @@ class _ModelLayer(nn.Module):
         self.sparse_input = sparse_input
         self.fused = fused
         self.fused_recompute = bool(fused_recompute)
+        self.sparse_spikes = None if sparse_spikes is None else bool(sparse_spikes)
         self._fusable = None
         self.clamp_counts: dict = {}
 
@@ -1270,8 +1415,9 @@ class _ModelLayer(nn.Module):
             W = torch.cat([torch.relu(W), torch.relu(-W)], dim=1)
         flat = x.reshape(T * B, self.n_in)
         xs = self._sparse_input(x)
-        if xs is not None:  # the same sparse matrix as the fused loop's
-            out = xs.csr() @ W
+        if xs is not None:  # the same sparse matrix and product as the fused loop's
+            out = _SparseDrive.apply(xs, W) if torch.is_grad_enabled() and W.requires_grad \
+                else xs.rows_sum(0, None, W)
         elif x.requires_grad and self._use_sparse(x):
             out = torch.sparse.mm(flat.to_sparse(), W)
         else:
@@ -1336,6 +1482,7 @@ class _ModelLayer(nn.Module):
         S0 = self.cm.initial_state(P, (1, self.n))
         W = self.W_rec * self.weight_unit if self.W_rec is not None else None
         plan.recompute = self.fused_recompute
+        plan.sparse = self.sparse_spikes
         plan.xs = self._sparse_input(x)
         Wo = project.W_in * project.weight_unit if project is not None else None
         out, counts, handle, spk, acc = _FusedLinearLoop.apply(
@@ -1454,9 +1601,14 @@ class _ModelLayer(nn.Module):
                 # synaptic propagation (same step), before the reset
                 for k, tv in enumerate(self.targets):
                     inc = drive[k][n]
-                    if W_rec is not None:
-                        inc = inc + (s @ W_rec[k] if smooth or not grad
-                                     else _SpikeMatmul.apply(s, W_rec[k]))
+                    if W_rec is not None:  # the fused loop's product (_spike_product)
+                        if smooth:
+                            rec = s @ W_rec[k]
+                        elif grad:
+                            rec = _SpikeMatmul.apply(s, W_rec[k], self.sparse_spikes)
+                        else:
+                            rec = _spike_product(s, W_rec[k], self.sparse_spikes)[0]
+                        inc = inc + rec
                     S[tv] = S[tv] + inc
                     if locate and not bool(torch.isfinite(S[tv]).all()):
                         bad = ~torch.isfinite(S[tv])
@@ -1589,7 +1741,8 @@ class SpikingLayer(_ModelLayer):
         or trainable threshold/reset parameters. The forward pass calls the same compiled
         update, so spikes are bit-identical to the step-by-step path; gradients agree to
         rounding (tests/test_torch_fused.py). What it keeps for the backward pass: the
-        spikes as bool ``[time, batch, neurons]``, the non-zero entries of a sparse input
+        spikes as bool ``[time, batch, neurons]`` (and, where sparse, their indices, see
+        ``sparse_spikes``), the non-zero entries of a sparse input
         (int32 indices), with a refractory period a bool mask, and either the state at the
         start of every chunk of 16 steps (``fused_recompute=True``) or the post-update
         threshold and reset variables of every step (``[time, batch, neurons]`` floats; all
@@ -1608,6 +1761,16 @@ class SpikingLayer(_ModelLayer):
         ``neurolearn-store``).
         Spikes are identical either way; the recomputed values can differ from the stored
         ones by rounding.
+    sparse_spikes : bool, optional
+        Products with this layer's spikes (the recurrent input ``spikes[t] @ W_rec`` of every
+        step, and in the fused loop the readout projection and the weight gradients) as
+        sums of the weight rows of the neurons that spiked (``embedding_bag``) instead of
+        dense matmuls: True always, False never, None (default) on the CPU for products
+        of at least 2**20 multiply-adds in the steps where at most 1/16 of the
+        ``[batch, neurons]`` entries are spikes (decided from the spikes of each step, so
+        the fused loop and the step-by-step path make the same choice and their spikes
+        stay bit-identical). Sums run in increasing neuron order; their rounding differs
+        from a dense matmul's.
     dtype : torch.dtype
         ``torch.float32`` or ``torch.float64`` (use float64 for spike-exact agreement with
         Brian2).
@@ -1679,7 +1842,7 @@ class _LazySpikes:
     def __call__(self) -> torch.Tensor:
         if self.handle.requires_grad and torch.is_grad_enabled():
             return _BoolToFloat.apply(self.handle, self.spk)
-        return self.spk.to(self.handle.dtype)
+        return _bool_to(self.spk, self.handle.dtype)
 
 
 class SpikingNetwork(nn.Module):

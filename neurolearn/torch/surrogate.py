@@ -135,6 +135,28 @@ class Surrogate:
         """The surrogate derivative at ``x`` (for plots)."""
         return self.scale * self.shape_fn(self.steepness * x)
 
+    def derivative_(self, x: torch.Tensor, factor: float = 1.0,
+                    x_scale: float = 1.0) -> torch.Tensor:
+        """``factor * derivative(x_scale * x)`` written into ``x`` (a tensor that is not
+        needed afterwards and does not require a gradient), without temporaries for the
+        built-in shapes (used by the fused loop's backward pass on chunks of steps); other
+        shapes are computed out of place. Equal to :meth:`derivative` up to rounding."""
+        c = self.scale * factor
+        k = self.steepness * x_scale
+        fn = self.shape_fn
+        if fn is _fast_sigmoid:  # c / (1 + |k x|)**2
+            x.mul_(k).abs_().add_(1.0)
+            return x.mul_(x).reciprocal_().mul_(c)
+        if fn is _arctan:  # c/2 / (1 + (pi/2 k x)**2)
+            x.mul_(0.5 * math.pi * k)
+            return x.mul_(x).add_(1.0).reciprocal_().mul_(0.5 * c)
+        if fn is _triangle:  # c max(0, 1 - |k x|)
+            return x.mul_(k).abs_().neg_().add_(1.0).clamp_(min=0.0).mul_(c)
+        if fn is _sigmoid:  # c s (1 - s), s = sigmoid(k x)
+            x.mul_(k).sigmoid_()
+            return x.mul_(1.0 - x).mul_(c)
+        return x.copy_(self.derivative(x * x_scale) * factor)
+
     def config(self) -> dict:
         """JSON-ready description (custom callables are recorded by name only)."""
         return {"shape": self.name, "steepness": self.steepness,
