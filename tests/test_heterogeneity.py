@@ -44,6 +44,12 @@ def test_per_dataset_defaults_stay_per_dataset():
     for name in ("fsdd", "nmnist", "shd", "ssc"):
         assert experiment_config(name)["optimizer"]["grad_clip"] is None, name
     assert experiment_config("fsdd")["training"]["epochs"] == 20
+    # Spiking FSDD: adaptive LIF neurons and input spike deletion (README); others keep LIF
+    fsdd = experiment_config("fsdd")
+    assert fsdd["network"]["model"] == "alif" and fsdd["training"]["input_dropout"] == 0.2
+    for name in ("braille", "nmnist", "shd", "ssc"):
+        cfg = experiment_config(name)
+        assert cfg["network"]["model"] == "lif" and cfg["training"]["input_dropout"] == 0, name
     assert experiment_config("braille", quick=True)["optimizer"]["grad_clip"] == 1.0
 
 

@@ -89,10 +89,12 @@ _COMMON_DEFAULTS: dict = {
 
 
 def _dataset_defaults(data: dict, training: dict | None = None,
-                      optimizer: dict | None = None, loss: dict | None = None) -> dict:
+                      optimizer: dict | None = None, loss: dict | None = None,
+                      network: dict | None = None) -> dict:
     import copy
 
     out = {"data": data, **copy.deepcopy(_COMMON_DEFAULTS)}
+    out["network"].update(network or {})
     out["training"].update(training or {})
     out["optimizer"].update(optimizer or {})
     out["loss"].update(loss or {})
@@ -102,11 +104,19 @@ def _dataset_defaults(data: dict, training: dict | None = None,
 DATASET_DEFAULTS: dict[str, dict] = {
     # Spiking FSDD: 700 ms per sample (every test and all but 17 of 2700 training utterances
     # are shorter); cross-entropy on the readout's mean over time (logit scale 20): with one
-    # seed and 10 epochs 90.7 % test against 85.3 % for the maximum over time; see the README
+    # seed and 10 epochs 90.7 % test against 85.3 % for the maximum over time; see the README.
+    # Adaptive LIF neurons (models/alif.toml, Bellec et al. 2018: a threshold adaptation with
+    # tau_a = 700 ms, a memory longer than tau_m) and 20 % of the input spikes deleted at
+    # training time: hom_init_het_train 93.4 +- 0.2 % test over seeds 0-2 against
+    # 92.1 +- 3.2 % with LIF neurons and no deletion (less over-fitting: training accuracy
+    # 96 % instead of 99 %); about 1.3x the CPU time. 17 further variants (hidden dropout,
+    # time/channel shifts, blending, readout time constants, 30 epochs...) in the README;
+    # none reached the 95 % goal.
     "fsdd": _dataset_defaults({"dataset": "fsdd", "dt_ms": 10.0, "duration_ms": 700.0,
                                "validation_fraction": 0.1, "options": {"channels": 64}},
-                              {"epochs": 20},
-                              loss={"name": "mean_over_time", "logit_scale": 20.0}),
+                              {"epochs": 20, "input_dropout": 0.2},
+                              loss={"name": "mean_over_time", "logit_scale": 20.0},
+                              network={"model": "alif"}),
     # Braille: 385 steps of BPTT; without clipping the gradient norm, 3 of 4 trial runs
     # (lr_weights 5e-3 to 2e-2, batch 16-32) fell silent within 2-4 epochs (loss stuck at
     # ln 27, chance). Cross-entropy on the readout's mean over time (logit scale 20): with
