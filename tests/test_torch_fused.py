@@ -145,12 +145,10 @@ def test_sparse_spike_products_keep_paths_bit_identical(monkeypatch, dtype, mode
         return out.detach(), net.spikes[0].detach(), \
             {n: p.grad for n, p in net.named_parameters()}, list(products)
 
-    if mode == "mixed":  # automatic rule at this size, threshold inside the densities seen
-        dens = run(False, False)[1].mean((1, 2))
-        assert not any(torch.equal(p, torch.zeros_like(p)) for p in products[10:])
-        assert float(dens.min()) == 0.0 and float(dens.max()) > 0.05
+    if mode == "mixed":  # automatic rule at this size, a threshold inside the densities
+        # of this network's steps (0 to 0.16 of [batch, neurons])
         monkeypatch.setattr(L, "_SPARSE_SPIKE_MIN_WORK", 0)
-        monkeypatch.setattr(L, "_SPARSE_SPIKE_DENSITY", float(dens[dens > 0].median()))
+        monkeypatch.setattr(L, "_SPARSE_SPIKE_DENSITY", 0.135)
         sparse = None
     else:
         sparse = True
@@ -159,10 +157,10 @@ def test_sparse_spike_products_keep_paths_bit_identical(monkeypatch, dtype, mode
     assert len(p_f) == len(p_u) == x.shape[0]
     assert all(torch.equal(a, b) for a, b in zip(p_f, p_u))
     assert 0.02 < float(s_f.mean()) < 0.6
-    if mode == "mixed":  # both products were used
-        d = s_f.mean((1, 2))
-        assert bool((d > L._SPARSE_SPIKE_DENSITY).any()) and \
-            bool((d <= L._SPARSE_SPIKE_DENSITY).any())
+    if mode == "mixed":  # both products were used, also after the first steps
+        d = s_f.mean((1, 2))[10:]
+        assert int((d > L._SPARSE_SPIKE_DENSITY).sum()) >= 5 and \
+            int((d <= L._SPARSE_SPIKE_DENSITY).sum()) >= 5
     rtol = 1e-10 if dtype == torch.float64 else 1e-4
     assert torch.allclose(out_f, out_u, rtol=rtol, atol=rtol * float(out_u.abs().max()))
     for name, b in g_u.items():
