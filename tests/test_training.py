@@ -65,13 +65,13 @@ class TemporalSet(torch.utils.data.Dataset):
         return torch.from_numpy(self.x[i]), int(self.labels[i])
 
 
-def run(out, epochs=3, resume=False, after_batch=None, seed=0):
+def run(out, epochs=3, resume=False, after_batch=None, seed=0, progress=False):
     torch.manual_seed(seed)
     model = TinyLeaky()
     return __import__("neurolearn.training", fromlist=["fit"]).fit(
         model, TemporalSet(96, 1), TemporalSet(24, 2), out, epochs=epochs, batch_size=16,
         seed=seed, lr_weights=5e-2, lr_tau=5e-2, tau_parameters=[model.log_tau],
-        schedule="cosine", resume=resume, progress=False, after_batch=after_batch,
+        schedule="cosine", resume=resume, progress=progress, after_batch=after_batch,
         epoch_stats=lambda m: {"tau_mean": float(torch.exp(m.log_tau).mean())})
 '''
 
@@ -154,7 +154,7 @@ def test_cli_train_refuses_existing_run(tmp_path, capsys):
 # --- the loop -------------------------------------------------------------------------------
 def test_fit_learns_and_is_deterministic(tmp_path):
     a = run(tmp_path / "a", epochs=4)
-    b = run(tmp_path / "b", epochs=4)
+    b = run(tmp_path / "b", epochs=4, progress=True)      # progress bars change nothing
     assert read_metrics(tmp_path / "a" / "metrics.csv") == read_metrics(tmp_path / "b" / "metrics.csv")
     assert [r["train_loss"] for r in a.metrics] == [r["train_loss"] for r in b.metrics]
     # it learns: the loss falls and validation beats chance (1/3) clearly
