@@ -1015,7 +1015,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
     if ckpt_path.exists():
         if not resume:
             raise FileExistsError(f"{out_dir} already holds a training run (checkpoint.pt); "
-                                  "pass --resume to continue it or choose another folder")
+                                  "pass resume=True (--resume on the command line) to continue it "
+                                  "or choose another folder")
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if state["settings"] != settings:
             diff = {k: (state["settings"].get(k), v) for k, v in settings.items()
@@ -1461,15 +1462,17 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
         if previous.sections != config.sections:
             if not resume:
                 raise FileExistsError(f"{out_dir} already holds a training run; pass --resume "
-                                      "to continue it or choose another folder")
+                                      "(resume=True in Python) to continue it or choose "
+                                      "another folder")
             raise ConfigError(f"{out_dir} holds a run of another configuration "
                               f"({config_path}); use a new output folder", config.path)
         summary_path = out_dir / "summary.json"
         if resume and summary_path.exists():
             return json.loads(summary_path.read_text())
         if not resume:
-            raise FileExistsError(f"{out_dir} already holds a training run; pass --resume to "
-                                  "continue it or choose another folder")
+            raise FileExistsError(f"{out_dir} already holds a training run; pass --resume "
+                                  "(resume=True in Python) to continue it or choose another "
+                                  "folder")
     atomic_write_text(config_path, config.to_toml())
 
     t0 = time.time()

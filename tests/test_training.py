@@ -230,3 +230,20 @@ def test_parameters_csv_units(tmp_path):
     assert table["tau_m_ms"].tolist() == [10.0, 20.0, 30.0, 20.0, 20.0]
     assert table["v_th_mV"].iloc[:3].tolist() == [-50.0] * 3
     assert table["neuron"].tolist() == [0, 1, 2, 0, 1]
+
+
+def test_cli_train_reports_non_finite_values(tmp_path, capsys, monkeypatch):
+    """NaN/inf in a forward pass (NonFiniteError, naming layer, variable and time step) is a
+    clear exit-2 error of the CLI, not a traceback."""
+    import neurolearn.training
+    from neurolearn.cli import main
+    from neurolearn.torch.layers import NonFiniteError
+
+    def blow_up(*args, **kwargs):
+        raise NonFiniteError("hidden0", "v", 7, float("nan"))
+
+    monkeypatch.setattr(neurolearn.training, "train_from_config", blow_up)
+    path = _write(tmp_path, "[data]\ndataset='fsdd'\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "hidden0" in err and "step 7" in err, err
