@@ -62,7 +62,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError,
+            FloatingPointError) as exc:
+        # (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step)
         print(f"neurolearn {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

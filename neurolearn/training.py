@@ -749,6 +749,16 @@ def _labels_of(dataset) -> np.ndarray:
     return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])
 
 
+def _batch_bar(loader, desc: str, progress: bool):
+    """A tqdm bar counting the batches of ``loader``, updated by the caller. The loader itself
+    is never wrapped: ``tqdm.auto``'s bar calls ``iter()`` on its iterable when it is created,
+    which draws the loader's base seed from the epoch generator an extra time and so changed
+    the sample order, making results depend on whether bars were shown."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=len(loader), desc=desc, leave=False, unit="batch", disable=not progress)
+
+
 def _loader(dataset, batch_size: int, shuffle: bool, generator=None):
     import torch
 
@@ -838,18 +848,16 @@ def evaluate_model(model, dataset, batch_size: int = 128, loss_fn: Callable | No
     model.eval()
     total, n, preds, labels_all = 0.0, 0, [], []
     loader = _loader(dataset, batch_size, shuffle=False)
-    iterator = loader
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(loader, desc=desc, leave=False, unit="batch")
+    bar = _batch_bar(loader, desc, progress)
     with torch.no_grad():
-        for x, y in iterator:
+        for x, y in loader:
             readout, _ = _split_output(model(x.to(device=device, dtype=dtype)))
             total += float(loss_fn(readout, y.to(device))) * len(y)
             n += len(y)
             preds.append(predict(readout).cpu().numpy())
             labels_all.append(y.numpy())
+            bar.update(1)
+    bar.close()
     model.train(was_training)
     preds = np.concatenate(preds) if preds else np.zeros(0, int)
     labels_all = np.concatenate(labels_all) if labels_all else np.zeros(0, int)
@@ -1007,7 +1015,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
     if ckpt_path.exists():
         if not resume:
             raise FileExistsError(f"{out_dir} already holds a training run (checkpoint.pt); "
-                                  "pass --resume to continue it or choose another folder")
+                                  "pass resume=True (--resume on the command line) to continue it "
+                                  "or choose another folder")
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if state["settings"] != settings:
             diff = {k: (state["settings"].get(k), v) for k, v in settings.items()
@@ -1034,15 +1043,10 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         model.train()
         loader = _loader(train_set, batch_size, shuffle=True,
                          generator=_epoch_generator(seed, epoch))
-        iterator = loader
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                            unit="batch")
+        bar = _batch_bar(loader, f"epoch {epoch + 1}/{epochs}", progress)
         total_loss, correct, n = 0.0, 0, 0
         aug_gen = _epoch_generator(seed, epoch, stream=1) if augment is not None else None
-        for b, (x, y) in enumerate(iterator):
+        for b, (x, y) in enumerate(loader):
             opt.zero_grad(set_to_none=True)
             if augment is not None:
                 x = augment(x, y, aug_gen)
@@ -1068,6 +1072,8 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
                 n += len(y)
             if after_batch is not None:
                 after_batch(epoch, b)
+            bar.update(1)
+        bar.close()
         row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_accuracy": correct / n}
         if val_set is not None and len(val_set):
             val = evaluate_model(model, val_set, batch_size=max(batch_size, 128),
@@ -1456,15 +1462,17 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
         if previous.sections != config.sections:
             if not resume:
                 raise FileExistsError(f"{out_dir} already holds a training run; pass --resume "
-                                      "to continue it or choose another folder")
+                                      "(resume=True in Python) to continue it or choose "
+                                      "another folder")
             raise ConfigError(f"{out_dir} holds a run of another configuration "
                               f"({config_path}); use a new output folder", config.path)
         summary_path = out_dir / "summary.json"
         if resume and summary_path.exists():
             return json.loads(summary_path.read_text())
         if not resume:
-            raise FileExistsError(f"{out_dir} already holds a training run; pass --resume to "
-                                  "continue it or choose another folder")
+            raise FileExistsError(f"{out_dir} already holds a training run; pass --resume "
+                                  "(resume=True in Python) to continue it or choose another "
+                                  "folder")
     atomic_write_text(config_path, config.to_toml())
 
     t0 = time.time()

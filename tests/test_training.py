@@ -65,13 +65,13 @@ class TemporalSet(torch.utils.data.Dataset):
         return torch.from_numpy(self.x[i]), int(self.labels[i])
 
 
-def run(out, epochs=3, resume=False, after_batch=None, seed=0):
+def run(out, epochs=3, resume=False, after_batch=None, seed=0, progress=False):
     torch.manual_seed(seed)
     model = TinyLeaky()
     return __import__("neurolearn.training", fromlist=["fit"]).fit(
         model, TemporalSet(96, 1), TemporalSet(24, 2), out, epochs=epochs, batch_size=16,
         seed=seed, lr_weights=5e-2, lr_tau=5e-2, tau_parameters=[model.log_tau],
-        schedule="cosine", resume=resume, progress=False, after_batch=after_batch,
+        schedule="cosine", resume=resume, progress=progress, after_batch=after_batch,
         epoch_stats=lambda m: {"tau_mean": float(torch.exp(m.log_tau).mean())})
 '''
 
@@ -154,7 +154,7 @@ def test_cli_train_refuses_existing_run(tmp_path, capsys):
 # --- the loop -------------------------------------------------------------------------------
 def test_fit_learns_and_is_deterministic(tmp_path):
     a = run(tmp_path / "a", epochs=4)
-    b = run(tmp_path / "b", epochs=4)
+    b = run(tmp_path / "b", epochs=4, progress=True)      # progress bars change nothing
     assert read_metrics(tmp_path / "a" / "metrics.csv") == read_metrics(tmp_path / "b" / "metrics.csv")
     assert [r["train_loss"] for r in a.metrics] == [r["train_loss"] for r in b.metrics]
     # it learns: the loss falls and validation beats chance (1/3) clearly
@@ -230,3 +230,20 @@ def test_parameters_csv_units(tmp_path):
     assert table["tau_m_ms"].tolist() == [10.0, 20.0, 30.0, 20.0, 20.0]
     assert table["v_th_mV"].iloc[:3].tolist() == [-50.0] * 3
     assert table["neuron"].tolist() == [0, 1, 2, 0, 1]
+
+
+def test_cli_train_reports_non_finite_values(tmp_path, capsys, monkeypatch):
+    """NaN/inf in a forward pass (NonFiniteError, naming layer, variable and time step) is a
+    clear exit-2 error of the CLI, not a traceback."""
+    import neurolearn.training
+    from neurolearn.cli import main
+    from neurolearn.torch.layers import NonFiniteError
+
+    def blow_up(*args, **kwargs):
+        raise NonFiniteError("hidden0", "v", 7, float("nan"))
+
+    monkeypatch.setattr(neurolearn.training, "train_from_config", blow_up)
+    path = _write(tmp_path, "[data]\ndataset='fsdd'\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "hidden0" in err and "step 7" in err, err
