@@ -327,9 +327,25 @@ class ModelSpec:
                 return number
         return None
 
-    def error(self, message: str, needle: str | None = None, parameter: str | None = None):
-        """A :class:`ModelError` located in this spec's file (at the line holding ``needle``)."""
-        line = self.line_of(needle) if needle else None
+    def line_in_table(self, table: str, key: str) -> int | None:
+        """1-based line of ``key = ...`` inside the TOML table ``[table]`` (None if absent)."""
+        if not self.source_text:
+            return None
+        inside = False
+        for number, line in enumerate(self.source_text.splitlines(), start=1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                inside = stripped.strip("[] ") == table
+            elif inside and re.match(rf"{re.escape(key)}\s*=", stripped):
+                return number
+        return None
+
+    def error(self, message: str, needle: str | None = None, parameter: str | None = None,
+              line: int | None = None):
+        """A :class:`ModelError` located in this spec's file (at ``line``, else at the line
+        holding ``needle``)."""
+        if line is None and needle:
+            line = self.line_of(needle)
         return ModelError(f"model '{self.name}': {message}", self.path, line, parameter)
 
     def brian2_equations(self):
@@ -505,10 +521,25 @@ class ModelSpec:
                     f"inconsistent units in the equation for '{var}': the right-hand side has "
                     f"units of {get_unit(found)!r} but {'d' + var + '/dt' if eq.type == 'differential equation' else var} "
                     f"needs {get_unit(expected)!r}", _eq_needle(var, eq), parameter=var)
-        for var in self.initial:
+        for var, expr in self.initial.items():
             if var not in eqs.names:
                 raise self.error(f"initial value given for '{var}', which is not a variable "
-                                 f"of the model", f"{var} =", parameter=var)
+                                 f"of the model", parameter=var,
+                                 line=self.line_in_table("initial", var))
+            undefined = get_identifiers(str(expr)) - known
+            if undefined:
+                sym = sorted(undefined)[0]
+                raise self.error(f"undefined symbol '{sym}' in the initial value of '{var}' "
+                                 f"('{expr}')", parameter=sym,
+                                 line=self.line_in_table("initial", var))
+        if isinstance(self.method, str):
+            from brian2.stateupdaters.base import StateUpdateMethod
+
+            valid = StateUpdateMethod.stateupdaters
+            for name in (m.strip() for m in self.method.split(",")):
+                if name not in valid:
+                    raise self.error(f"unknown state updater method '{name}'; Brian2 has: "
+                                     f"{', '.join(valid)}", "method =", parameter="method")
         for preset, values in self.presets.items():
             try:
                 self.resolve_parameters(values)

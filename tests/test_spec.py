@@ -165,3 +165,21 @@ def test_unknown_field_and_kind(tmp_path):
 
 def test_zoo_files_are_inside_the_package_or_checkout():
     assert (zoo_dir() / "lif.toml").is_file()
+
+
+def test_bad_initial_value_and_method_fail_on_loading(tmp_path):
+    """Typos in [initial] and in method are caught when the file loads, naming file, line and
+    field (not later inside Brian2)."""
+    good = load_model(_write(tmp_path, GOOD + '\n[initial]\nv = "v_rest + rand()*(v_th - v_rest)"\n',
+                             "ok.toml"))
+    assert good.initial["v"].startswith("v_rest")
+    path = _write(tmp_path, GOOD + '\n[initial]\nv = "v_rst"\n')
+    line = path.read_text().splitlines().index('v = "v_rst"') + 1
+    with pytest.raises(ModelError, match=rf"mine\.toml:{line}: .*undefined symbol 'v_rst' in "
+                                         r"the initial value of 'v'") as info:
+        load_model(path)
+    assert info.value.parameter == "v_rst"
+    with pytest.raises(ModelError, match=r"mine\.toml:1: .*unknown state updater method "
+                                         r"'eulr'; Brian2 has: .*euler"):
+        load_model(_write(tmp_path, 'method = "eulr"\n' + GOOD))
+    assert load_model(_write(tmp_path, 'method = "rk4"\n' + GOOD, "rk.toml")).method == "rk4"
