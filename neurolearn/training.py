@@ -682,7 +682,7 @@ def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shif
     ----------
     Srivastava, Hinton, Krizhevsky, Sutskever & Salakhutdinov (2014) J. Mach. Learn. Res.
     15:1929 (dropout). Nowotny, Turner & Knight (2022), "Loss shaping enhances exact
-    gradient learning with EventProp in spiking neural networks", arXiv preprint
+    gradient learning with EventProp in spiking neural networks", arXiv:2212.01232
     (augmentation of SHD: random channel shifts, blending of same-class samples).
     """
     import torch
