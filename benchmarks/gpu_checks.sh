@@ -9,7 +9,8 @@
 # 2. in parallel, each job limited to SECONDS_PER_JOB (default 420):
 #    - the `gpu`-marked tests: brian2cuda against cpp_standalone (tests/test_brian_cuda.py),
 #      torch on CUDA against the CPU and the Brian2 export on cuda_standalone
-#      (tests/test_torch_cuda.py);
+#      (tests/test_torch_cuda.py), training on CUDA and resuming on the CPU
+#      (tests/test_training_options.py);
 #    - the plasticity reproductions on cuda_standalone: the STDP window, a shortened
 #      Izhikevich (2007) run (IZH_SECONDS, default 60 s) and a shortened Song et al. (2000)
 #      run (SONG_SECONDS, default 20 s at 20 Hz), each with its wall time.
@@ -44,7 +45,7 @@ step() {  # step NAME COMMAND...: run, time and log one step
 LIMIT=${BENCH_LIMIT:-300} step torch_step_cuda $PY benchmarks/torch_step.py --device cuda --repeats 5
 
 step pytest_gpu $PY -m pytest -m gpu -v -s -p no:cacheprovider tests/test_brian_cuda.py \
-    tests/test_torch_cuda.py &
+    tests/test_torch_cuda.py tests/test_training_options.py &
 step stdp_window_cuda $PY analysis/stdp_window.py --backend cuda_standalone \
     --out "$WORK/stdp_window" &
 step izhikevich_cuda $PY analysis/izhikevich2007_distal_reward.py --backend cuda_standalone \
