@@ -28,7 +28,9 @@ memory children run with ``MALLOC_MMAP_THRESHOLD_=65536`` so that freed blocks l
 resident set (the time children use the default allocator, unless ``--mmap-time``); "saved for backward" adds up the distinct storages autograd
 keeps for the backward pass (``torch.autograd.graph.saved_tensors_hooks``; for the lean mode
 only the chunk boundaries, since chunks are recomputed); time is the median over ``--repeats`` steps (after one warm-up
-step) of the process's CPU time (``time.process_time``; with one thread it is the work done,
+step) of the process's CPU time, and the median of that over ``--rounds`` rounds in which the
+implementations run in alternating order (so that a drift of the shared machine's speed over
+the minutes of the run hits every implementation alike) (``time.process_time``; with one thread it is the work done,
 insensitive to other jobs on a shared machine; wall time is printed too; on a GPU the wall
 time with synchronisation is used).
 The machine is shared: run this once, with nothing else running if possible, and read the
@@ -36,7 +38,7 @@ ratios rather than the absolute numbers.
 
 Usage::
 
-    python benchmarks/torch_step.py [--repeats 5] [--threads 1] [--device cpu]
+    python benchmarks/torch_step.py [--repeats 5] [--rounds 3] [--threads 1] [--device cpu]
                                     [--dtype float32|float64] [--impl neurolearn norse ...]
 
 Prints one line per implementation and the ratios of neurolearn against the baselines, and
@@ -228,6 +230,9 @@ def child(impl: str, mode: str, repeats: int, threads: int, device: str,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="time measurements: rounds over all implementations, alternating "
+                         "their order (default 3)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -243,30 +248,43 @@ def main(argv=None) -> int:
         print(json.dumps(child(args.child[0], args.child[1], args.repeats, args.threads,
                                args.device, args.dtype)))
         return 0
-    results = {}
+    def run_child(impl, mode):
+        cmd = [sys.executable, __file__, "--child", impl, mode, "--repeats",
+               str(args.repeats), "--threads", str(args.threads), "--device", args.device,
+               "--dtype", args.dtype]
+        # memory: large blocks through mmap, returned at free, so that RSS follows live
+        # memory; time: the default allocator (as in use), unless --mmap-time
+        env = dict(os.environ)
+        if mode == "memory" or args.mmap_time:
+            env.update(MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if out.returncode != 0:
+            print(f"{impl} {mode} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+            return None
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    results = {impl: (run_child(impl, "memory") or {}) for impl in args.impl}
+    # time: --rounds rounds, the implementations in alternating order within each, so that a
+    # slow drift of the (shared) machine's speed affects every implementation alike; the
+    # median over rounds of each round's median step
+    rounds: dict = {impl: [] for impl in args.impl}
+    for r in range(args.rounds):
+        for impl in (args.impl if r % 2 == 0 else args.impl[::-1]):
+            got = run_child(impl, "time")
+            if got:
+                rounds[impl].append(got)
     for impl in args.impl:
-        row = {}
-        for mode in ("memory", "time"):
-            cmd = [sys.executable, __file__, "--child", impl, mode, "--repeats",
-                   str(args.repeats), "--threads", str(args.threads), "--device", args.device,
-                   "--dtype", args.dtype]
-            # memory: large blocks through mmap, returned at free, so that RSS follows live
-            # memory; time: the default allocator (as in use), unless --mmap-time
-            env = dict(os.environ)
-            if mode == "memory" or args.mmap_time:
-                env.update(MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                print(f"{impl} {mode} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-                row[mode] = None
-                continue
-            row.update(json.loads(out.stdout.strip().splitlines()[-1]))
-        results[impl] = row
+        row = results[impl]
+        if rounds[impl]:
+            row.update(time_s=statistics.median(g["time_s"] for g in rounds[impl]),
+                       wall_s=statistics.median(g["wall_s"] for g in rounds[impl]),
+                       rounds_s=[round(g["time_s"], 4) for g in rounds[impl]])
         print(f"{impl:16s} time/step {row.get('time_s', float('nan')):7.3f} s CPU "
               f"({row.get('wall_s', float('nan')):6.3f} s wall)   "
               f"peak memory {row.get('peak_mb', float('nan')):6.1f} MB (warm "
               f"{row.get('peak_warm_mb', float('nan')):5.1f} MB)   saved for backward "
-              f"{row.get('saved_mb', float('nan')):6.1f} MB", flush=True)
+              f"{row.get('saved_mb', float('nan')):6.1f} MB   rounds "
+              f"{row.get('rounds_s', [])}", flush=True)
     print(f"\n{N_IN}->{N_HID} (recurrent LIF)->{N_OUT} readout, batch {BATCH}, {STEPS} steps, "
           f"input density {DENSITY:.0%}, {args.dtype}, {args.device}, {args.threads} "
           f"thread(s)")
