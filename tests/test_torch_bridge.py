@@ -9,14 +9,7 @@ from neurolearn.bridge import from_brian2, load_network, save_network, spike_agr
 from neurolearn.torch import SpikingNetwork
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors in a Python time loop: one intra-op thread avoids OpenMP spinning on a
-    # shared machine; restored afterwards
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MODELS = ["lif", "lif_cond", "lif_adaptive_threshold", "alif", "adex", "izhikevich", "srm0"]
 # input drive per model so that the hidden layer fires sparsely but clearly

@@ -14,14 +14,7 @@ from neurolearn.torch import (PEREZ_NIEVES_CONFIGS, NonFiniteError, SmoothSigmoi
                               readout_loss)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors in a Python time loop: one intra-op thread avoids OpenMP spinning on a
-    # shared machine; restored afterwards
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _smooth_net(model, params, seed=0):

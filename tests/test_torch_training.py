@@ -9,14 +9,7 @@ from neurolearn.torch import SpikingNetwork, readout_loss
 CUE1, CUE2, T, C = (0, 10), (100, 110), 120, 20
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors in a Python time loop: one intra-op thread avoids OpenMP spinning on a
-    # shared 2-core machine (60x faster there); restored afterwards
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def delayed_xor(n, g):

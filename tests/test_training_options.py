@@ -23,12 +23,7 @@ from test_training import ns as _tiny
 TemporalSet = _tiny["TemporalSet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _net(seed=0, **kwargs):
