@@ -59,7 +59,7 @@ def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     ``build_and_run(backend, duration_s=..., seed=..., directory=..., generate_only=...,
     **kwargs)`` returns the raw results (with ``generate_only``: what was generated, written
     to ``<stem>_<backend>_project.json``); otherwise ``summarize(raw)`` gives the summary,
-    written atomically to ``<stem>.json``, and ``plot(summary, raw, out/"<stem>_weights")``
+    written atomically to ``<stem>.json`` (strict JSON: NaN and infinities become ``null``), and ``plot(summary, raw, out/"<stem>_weights")``
     draws the figures.
 
     Parameters
@@ -93,6 +93,21 @@ def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         return 0
     summary = summarize(raw)
     plot(summary, raw, args.out / f"{stem}_weights")
+    summary = _finite_or_none(summary)
     atomic_write_json(args.out / f"{stem}.json", summary)
     print(json.dumps(printed(summary) if printed else summary, indent=1))
     return 0
+
+
+def _finite_or_none(obj):
+    """``obj`` with every NaN or infinite float replaced by None (JSON ``null``), recursively
+    through dicts, lists and tuples."""
+    import math
+
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

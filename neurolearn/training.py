@@ -446,6 +446,11 @@ def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingC
     cfg = TrainingConfig(sections, Path(path) if path is not None else None)
     _check_network(cfg)
     _check_device(cfg["training"]["device"], path)
+    shift, dt = cfg["training"]["time_shift_ms"], cfg["data"]["dt_ms"]
+    if 0 < shift < dt / 2:
+        raise ConfigError(f"{shift:g} ms is less than half a time step (dt_ms = {dt:g}), so no "
+                          f"sample would move; use 0 or at least {dt:g}", path, "training",
+                          "time_shift_ms")
     return cfg
 
 

@@ -184,3 +184,16 @@ def test_reproduction_command_line(tmp_path, capsys):
     assert exc.value.code == 2
     assert "--duration-s must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "song").exists()
+
+
+def test_reproduction_json_is_strict():
+    """NaN and infinities in a reproduction's summary are written as JSON null."""
+    import json
+
+    from neurolearn.reproduction import _finite_or_none
+
+    summary = {"a": float("nan"), "b": [1.0, float("inf"), {"c": -float("inf")}], "d": "x",
+               "e": (2, 3.5)}
+    clean = _finite_or_none(summary)
+    assert clean == {"a": None, "b": [1.0, None, {"c": None}], "d": "x", "e": [2, 3.5]}
+    json.dumps(clean, allow_nan=False)

@@ -157,6 +157,7 @@ def test_augment_spikes_shifts_and_deletes_exactly():
     ("training", "input_dropout", 1.0, "< 1"),
     ("training", "input_dropout", -0.1, ">= 0"),
     ("training", "time_shift_ms", -5.0, ">= 0"),
+    ("training", "time_shift_ms", 4.0, "less than half a time step \\(dt_ms = 10\\)"),
     ("training", "channel_shift", 1.5, "integer"),
     ("training", "blend", 1.5, "<= 1"),
     ("network", "dropout", 1.0, "< 1"),

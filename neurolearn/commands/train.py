@@ -19,7 +19,8 @@ def _run(args) -> int:
         print(f"neurolearn train: error: {exc}", file=sys.stderr)
         return 2
     print(f"test accuracy {100 * summary['test_accuracy']:.2f} % after "
-          f"{summary['epochs']} epochs; results in {args.out}")
+          f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}; results in "
+          f"{args.out}")
     return 0
 
 
