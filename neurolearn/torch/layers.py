@@ -155,12 +155,23 @@ def _spike_product(s: torch.Tensor, W: torch.Tensor, mode=None, out=None):
     loop and the step-by-step path, which both call this function, compute bit-identical
     products from the same spikes."""
     R, n = s.shape
-    if not _sparse_spikes_wanted(mode, R, n, W.shape[1], s.device):
-        return torch.mm(s, W, out=out), None
-    lin = _nonzero_flat(s)
-    if mode is None and lin.numel() > _SPARSE_SPIKE_DENSITY * R * n:
+    lin = _sparse_spike_indices(s, W.shape[1], mode)
+    if lin is None:
         return torch.mm(s, W, out=out), None
     return _rows_sum(lin, R, n, W), lin
+
+
+def _sparse_spike_indices(s: torch.Tensor, m: int, mode):
+    """Linear indices (int64) of the spikes of ``s`` ``[R, n]`` (0/1 floats) when a product
+    with ``[n, m]`` weights is to be sparse (:func:`_sparse_spikes_wanted` and, in automatic
+    mode, at most :data:`_SPARSE_SPIKE_DENSITY` of the entries are 1), else None."""
+    R, n = s.shape
+    if not _sparse_spikes_wanted(mode, R, n, m, s.device):
+        return None
+    lin = _nonzero_flat(s)
+    if mode is None and lin.numel() > _SPARSE_SPIKE_DENSITY * R * n:
+        return None
+    return lin
 
 
 def _chunk_spikes(flat: torch.Tensor, lins, mode):
@@ -170,13 +181,7 @@ def _chunk_spikes(flat: torch.Tensor, lins, mode):
     chunk is sparse enough (:func:`_spike_product`'s rule); None otherwise."""
     if lins is not None:
         return torch.cat(lins) if lins else flat.new_empty(0, dtype=torch.int64)
-    R, n = flat.shape
-    if not _sparse_spikes_wanted(mode, R, n, n, flat.device):
-        return None
-    lin = _nonzero_flat(flat)
-    if mode is None and lin.numel() > _SPARSE_SPIKE_DENSITY * R * n:
-        return None
-    return lin
+    return _sparse_spike_indices(flat, flat.shape[1], mode)
 
 
 class _SpikeMatmul(torch.autograd.Function):
@@ -218,10 +223,9 @@ class _SparseInput:
         flat = x.detach().reshape(-1, x.shape[-1])
         R, C = flat.shape
         flat1 = flat.reshape(-1)
-        # nonzero on the bit pattern (about 2x faster than on floats); -0.0 then counts as
-        # an entry, whose product adds a signed zero (no effect on any sum)
-        bits = {torch.float32: torch.int32, torch.float64: torch.int64}.get(flat.dtype)
-        lin = (flat1.view(bits) if bits is not None else flat1).nonzero().squeeze(1)
+        # nonzero on the bit pattern (_nonzero_flat); -0.0 then counts as an entry, whose
+        # product adds a signed zero (no effect on any sum)
+        lin = _nonzero_flat(flat1)
         vals = flat1.index_select(0, lin)  # (about 3x faster than flat1[lin])
         self.nnz = int(lin.numel())
         self.vals = None if bool((vals == 1).all()) else vals
@@ -320,10 +324,6 @@ class _StepBuffers:
         ptr = {v.data_ptr() for v in S.values()}
         k = 1 if any(v.data_ptr() in ptr for v in self.sets[0].values()) else 0
         return dict(self._upd(S, C, t, self.sets[k], self.tmp))
-
-    @staticmethod
-    def swap(S: dict, new: dict) -> dict:
-        return new
 
     def threshold(self, S: dict, P: dict):
         if self._thr is None:
@@ -479,7 +479,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                     nrs[t] = nr
                     for v in plan.clamp:
                         new[v] = ws.where(nr, new[v], S[v], new[v])
-                S = ws.swap(S, new)
+                S = new
                 if not coef_grad and not recompute:
                     for a, j in enumerate(keep):
                         hist[t, a] = S[names[j]]
@@ -747,7 +747,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                     nr = nrs[t]
                     for v in plan.clamp:
                         new[v] = ws.where(nr, new[v], S[v], new[v])
-                S = ws.swap(S, new)
+                S = new
                 for i in need_U:
                     U[i][l] = S[names[i]]
                 S[tgt] = ws.add(S[tgt], inc[l])
@@ -821,7 +821,7 @@ class _FusedLinearScan(torch.autograd.Function):
             if coef_grad:
                 for j, nm in enumerate(names):
                     hist[t, j] = S[nm]
-            S = ws.swap(S, ws.update(S, plan.Cd, t * plan.dt))
+            S = ws.update(S, plan.Cd, t * plan.dt)
             S[tgt] = ws.add(S[tgt], d[t])
             out[t] = S[vo]
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.out_idx = plan, nA, coef_grad, out_idx
