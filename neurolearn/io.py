@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json"]
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "finite_or_none"]
 
 
 @contextlib.contextmanager
@@ -50,6 +50,25 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Pat
     """Write ``obj`` as JSON to ``path`` atomically; returns the path."""
     return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False,
                                               default=_json_default) + "\n")
+
+
+def finite_or_none(obj: Any) -> Any:
+    """``obj`` ready for strict JSON: every NaN or infinite float (Python or NumPy) becomes
+    None (JSON ``null``), NumPy scalars become Python numbers, tuples become lists,
+    recursively through dicts, lists and tuples; anything else is returned as it is."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return None if not math.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _json_default(obj):

@@ -80,7 +80,7 @@ def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     int
         Exit status 0.
     """
-    from .io import atomic_write_json
+    from .io import atomic_write_json, finite_or_none
 
     if args.duration_s <= 0:
         parser.error(f"--duration-s must be > 0, got {args.duration_s:g}")
@@ -93,21 +93,8 @@ def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         return 0
     summary = summarize(raw)
     plot(summary, raw, args.out / f"{stem}_weights")
-    summary = _finite_or_none(summary)
+    summary = finite_or_none(summary)
     atomic_write_json(args.out / f"{stem}.json", summary)
     print(json.dumps(printed(summary) if printed else summary, indent=1))
     return 0
 
-
-def _finite_or_none(obj):
-    """``obj`` with every NaN or infinite float replaced by None (JSON ``null``), recursively
-    through dicts, lists and tuples."""
-    import math
-
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

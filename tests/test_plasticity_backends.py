@@ -190,10 +190,10 @@ def test_reproduction_json_is_strict():
     """NaN and infinities in a reproduction's summary are written as JSON null."""
     import json
 
-    from neurolearn.reproduction import _finite_or_none
+    from neurolearn.io import finite_or_none
 
     summary = {"a": float("nan"), "b": [1.0, float("inf"), {"c": -float("inf")}], "d": "x",
                "e": (2, 3.5)}
-    clean = _finite_or_none(summary)
+    clean = finite_or_none(summary)
     assert clean == {"a": None, "b": [1.0, None, {"c": None}], "d": "x", "e": [2, 3.5]}
     json.dumps(clean, allow_nan=False)

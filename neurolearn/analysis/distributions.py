@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..io import finite_or_none
+
 __all__ = ["DISTRIBUTIONS", "describe", "as_positive_sample", "DistributionFit",
            "fit_distribution", "fit_gamma", "fit_lognorm", "chisquare_equal_count",
            "frozen_distribution"]
@@ -205,19 +207,9 @@ class DistributionFit:
             out[f"{key(p)}_ci"] = [lo, hi]
         out.update(confidence=self.confidence, n=self.n, loglik=self.loglik, aic=self.aic,
                    bic=self.bic, **self.gof)
-        return _nan_to_none(out)
+        return finite_or_none(out)
 
 
-def _nan_to_none(obj):
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def fit_distribution(x: Any, name: str, n_boot: int = 1000, confidence: float = 0.95,

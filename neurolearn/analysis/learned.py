@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, finite_or_none
 from .distributions import as_positive_sample, describe, fit_distribution
 from .twosample import compare_samples
 
@@ -249,9 +249,7 @@ def write_tau_comparison(learned_tau_ms: Any, measured_tau_ms: Any, out: str | o
                      **{f: fit.to_dict(unit="ms") for f, fit in fits[reference_label].items()}},
         "comparison": table.to_dict(orient="records"),
     }
-    from .distributions import _nan_to_none
-
-    files.append(atomic_write_json(out / "tau_comparison.json", _nan_to_none(summary)))
+    files.append(atomic_write_json(out / "tau_comparison.json", finite_or_none(summary)))
 
     def plain(name):
         return {f: tuple(fit.params.values()) for f, fit in fits[name].items()}

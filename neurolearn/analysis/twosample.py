@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .distributions import _nan_to_none, _rng_kwargs, as_positive_sample
+from ..io import finite_or_none
+from .distributions import _rng_kwargs, as_positive_sample
 
 __all__ = ["TwoSampleResult", "compare_samples", "normalise_by_median"]
 
@@ -89,7 +90,7 @@ class TwoSampleResult:
         for key in ("median_diff_ci", "iqr_diff_ci"):
             lo, hi = out.pop(key)
             out[f"{key}_low"], out[f"{key}_high"] = lo, hi
-        return _nan_to_none(out)
+        return finite_or_none(out)
 
 
 def _iqr(x, axis=-1):
