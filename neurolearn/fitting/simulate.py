@@ -223,9 +223,8 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
     n = n_sets * n_sweeps
     rec = np.arange(n_sweeps) if record_sweeps is None else np.asarray(record_sweeps, int)
     method = method if method is not None else default_method(spec)
-    standalone = backend in ("cpp_standalone", "cuda_standalone")
-    if cache is None or not standalone:
-        cache = None
+    if backend not in ("cpp_standalone", "cuda_standalone"):
+        cache = None  # runtime backends: nothing compiled to keep
     key = None if cache is None else _structure_key(
         spec, per_neuron, stim, cols, n_sets, n_sweeps, rec, record_v, record_dt, spike_times,
         method, backend, seed, dt, current, drive, initial)
