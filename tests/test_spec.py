@@ -183,3 +183,25 @@ def test_bad_initial_value_and_method_fail_on_loading(tmp_path):
                                          r"'eulr'; Brian2 has: .*euler"):
         load_model(_write(tmp_path, 'method = "eulr"\n' + GOOD))
     assert load_model(_write(tmp_path, 'method = "rk4"\n' + GOOD, "rk.toml")).method == "rk4"
+
+
+@pytest.mark.parametrize("brian_first", [False, True])
+def test_uncaught_neurolearn_error_is_printed_plainly(tmp_path, brian_first):
+    """An uncaught error of neurolearn (here: a missing model file) is printed by Python's
+    default handler, not announced as "an unexpected error" of Brian 2 with a bug-report
+    request and a debug log; errors raised inside Brian2 still get Brian2's handler. Holds
+    whether Brian2 or neurolearn is imported first."""
+    import subprocess
+    import sys
+
+    first = "import brian2; import neurolearn" if brian_first else "import neurolearn, brian2"
+    missing = tmp_path / "missing.toml"
+    ours = subprocess.run([sys.executable, "-c", f"{first}; neurolearn.load_model({str(missing)!r})"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert ours.returncode == 1
+    assert "model file not found" in ours.stderr and "ModelError" in ours.stderr
+    assert "Brian 2 encountered an unexpected error" not in ours.stderr
+    theirs = subprocess.run([sys.executable, "-c", f"{first}; brian2.ms + brian2.mV"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert "DimensionMismatchError" in theirs.stderr
+    assert "Brian 2 encountered an unexpected error" in theirs.stderr
