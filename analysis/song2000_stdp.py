@@ -284,7 +284,7 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
                              name="w_mon")
         spikes = SpikeMonitor(neuron, name="spikes")
         net = Network(*objs, w_mon, spikes)
-        net.run(duration_s * second, report=None)
+        net.run(duration_s * second, report=None, namespace={})  # nothing from this frame
         if be.is_standalone:
             if generate_only:
                 be.build_and_run(compile=False, run=False)
