@@ -99,7 +99,7 @@ VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
     "alif_input_dropout02": ("ALIF, input_dropout 0.2 (the defaults)", BASE_ALIF, (0, 1, 2),
                              "hom_init_het_train"),
     "alif_30_epochs": ("ALIF, input_dropout 0.2, 30 epochs",
-                       _merge(BASE_ALIF, {"training": {"epochs": 30}}), (0,),
+                       _merge(BASE_ALIF, {"training": {"epochs": 30}}), (0, 1, 2),
                        "hom_init_het_train"),
     "alif_tau_a_trained": ("ALIF, input_dropout 0.2, tau_a also heterogeneous and trained",
                            _merge(BASE_ALIF, {"heterogeneity": {
@@ -120,6 +120,21 @@ VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
     "alif_two_layers": ("ALIF, input_dropout 0.2, two layers of 64",
                         _merge(BASE_ALIF, {"network": {"hidden": [64, 64]}}), (0,),
                         "hom_init_het_train"),
+    "alif_steepness5": ("ALIF, input_dropout 0.2, surrogate steepness 5",
+                        _merge(BASE_ALIF, {"surrogate": {"steepness": 5.0}}), (0,),
+                        "hom_init_het_train"),
+    "alif_steepness20": ("ALIF, input_dropout 0.2, surrogate steepness 20",
+                         _merge(BASE_ALIF, {"surrogate": {"steepness": 20.0}}), (0,),
+                         "hom_init_het_train"),
+    "alif_lr_tau1": ("ALIF, input_dropout 0.2, lr_tau 1.0",
+                     _merge(BASE_ALIF, {"optimizer": {"lr_tau": 1.0}}), (0,),
+                     "hom_init_het_train"),
+    "alif_logit_scale10": ("ALIF, input_dropout 0.2, logit scale 10",
+                           _merge(BASE_ALIF, {"loss": {"logit_scale": 10.0}}), (0,),
+                           "hom_init_het_train"),
+    "alif_recurrent_scale03": ("ALIF, input_dropout 0.2, recurrent_scale 0.3",
+                               _merge(BASE_ALIF, {"network": {"recurrent_scale": 0.3}}), (0,),
+                               "hom_init_het_train"),
 }
 
 
@@ -272,6 +287,8 @@ def _markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    """Command line (see the module docstring); returns the exit code (argparse exits with 2
+    for bad options, naming them, e.g. an unknown variant in ``--only``)."""
     from neurolearn.io import atomic_write_json, atomic_write_text, finite_or_none
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
