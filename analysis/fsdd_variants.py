@@ -39,15 +39,19 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["BASE_LIF", "BASE_ALIF", "VARIANTS", "variant_config", "run_variant",
+__all__ = ["FRONT_END_V1", "BASE_LIF", "BASE_ALIF", "VARIANTS", "variant_config", "run_variant",
            "gru_reference", "main"]
 
+#: The first cochlear front end: 64 channels, one LIF unit per channel, the cochlear model's
+#: default gain (:class:`neurolearn.datasets.cochlea.CochleaParams`).
+FRONT_END_V1 = {"data": {"options": {"channels": 64}}}
+
 #: The LIF network of the earlier defaults: no adaptation, no input deletion.
-BASE_LIF = {"network": {"model": "lif", "dropout": 0.0},
+BASE_LIF = {**FRONT_END_V1, "network": {"model": "lif", "dropout": 0.0},
             "training": {"input_dropout": 0.0, "epochs": 20}}
 
 #: Adaptive LIF (``models/alif.toml``, Bellec et al. 2018) with 20 % input deletion.
-BASE_ALIF = {"network": {"model": "alif", "dropout": 0.0},
+BASE_ALIF = {**FRONT_END_V1, "network": {"model": "alif", "dropout": 0.0},
              "training": {"input_dropout": 0.2, "epochs": 20}}
 
 
@@ -196,11 +200,12 @@ def run_variant(name: str, seed: int, out: Path, configuration: str | None = Non
 
 
 def gru_reference(epochs: int = 12, hidden: int = 128, seed: int = 0, lr: float = 3e-3,
-                  batch_size: int = 32, channels: int = 64, dt_ms: float = 10.0,
+                  batch_size: int = 32, options: dict | None = None, dt_ms: float = 10.0,
                   duration_ms: float = 700.0) -> dict:
     """Test accuracy of a GRU network on the binary Spiking FSDD input, after every epoch.
 
-    Input ``[time, batch, channels]`` = ``[duration_ms / dt_ms, batch, channels]`` (0/1),
+    Input ``[time, batch, inputs]`` = ``[duration_ms / dt_ms, batch, inputs]`` (0/1; the
+    cochlear ``options`` of :data:`FRONT_END_V1` unless given),
     ``torch.nn.GRU`` (Cho et al. 2014) with ``hidden`` units, a linear readout, cross-entropy
     on the maximum over time of its output; the official split (utterances 0-4 of every
     speaker and digit for testing), no validation split, one CPU thread.
@@ -216,12 +221,13 @@ def gru_reference(epochs: int = 12, hidden: int = 128, seed: int = 0, lr: float 
 
     from neurolearn.datasets import load_dataset
 
+    opts = dict(FRONT_END_V1["data"]["options"] if options is None else options)
     torch.set_num_threads(1)
     torch.manual_seed(seed)
 
     def tensors(split):
         ds = load_dataset("fsdd", split, dt_ms=dt_ms, duration_ms=duration_ms, binary=True,
-                          channels=channels)
+                          **opts)
         x, y = ds.dense()
         return torch.as_tensor(np.asarray(x)), torch.as_tensor(np.asarray(y))
 
@@ -249,7 +255,7 @@ def gru_reference(epochs: int = 12, hidden: int = 128, seed: int = 0, lr: float 
             accs.append(float((logits(x_test).argmax(1) == y_test).float().mean()))
     return {"model": f"GRU ({hidden} units) + linear readout, max over time",
             "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
-            "channels": channels, "dt_ms": dt_ms, "duration_ms": duration_ms,
+            "options": opts, "dt_ms": dt_ms, "duration_ms": duration_ms,
             "test_accuracy_per_epoch": accs, "cpu_s": round(time.process_time() - t0, 1)}
 
 

@@ -38,9 +38,11 @@ def test_every_variant_names_its_network(fv, monkeypatch):
     changed = {**heterogeneity.DATASET_DEFAULTS["fsdd"]}
     changed["network"] = {**changed["network"], "model": "lif"}
     changed["training"] = {**changed["training"], "input_dropout": 0.5}
+    changed["data"] = {**changed["data"], "options": {"channels": 32, "gain": 9.0}}
     monkeypatch.setitem(heterogeneity.DATASET_DEFAULTS, "fsdd", changed)
     cfg = fv.variant_config("alif_input_dropout02", 0).sections
     assert cfg["network"]["model"] == "alif" and cfg["training"]["input_dropout"] == 0.2
+    assert cfg["data"]["options"] == {"channels": 64}
 
 
 def test_unknown_variant_is_named(fv):
