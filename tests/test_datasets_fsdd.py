@@ -86,11 +86,13 @@ def test_spike_counts_follow_the_recordings_spectrum(require_data):
         assert rho > 0.6, (name, rho)
 
 
-def test_fast_engines_match_brian2_reference(require_data):
+@pytest.mark.parametrize("units", [1, 3])
+def test_fast_engines_match_brian2_reference(require_data, units):
     """The compiled kernel and the numpy engine produce the spikes of the model built from
-    brian2hears objects (FilterbankGroup run by Brian2)."""
+    brian2hears objects (FilterbankGroup run by Brian2; with several units per channel a
+    ``Repeat`` filterbank and a threshold per neuron)."""
     x = _wav(require_data, "5_theo_2.wav")[:1200]  # 150 ms
-    p = CochleaParams(channels=24)
+    p = CochleaParams(channels=24, units_per_channel=units, gain=4.0 if units > 1 else 2.5)
     t_ref, u_ref = audio_to_spikes_brian2(x, SR, p)
     t_np, u_np = audio_to_spikes(x, SR, p, engine="numpy")
     ref = set(zip(np.round(t_ref * SR).astype(int), u_ref))
@@ -101,6 +103,37 @@ def test_fast_engines_match_brian2_reference(require_data):
         t_c, u_c = audio_to_spikes(x, SR, p, engine="compiled")
         comp = set(zip(np.round(t_c * SR).astype(int), u_c))
         assert len(ref ^ comp) <= 0.01 * len(ref)
+
+
+def test_units_of_graded_threshold_code_intensity():
+    """Several LIF units per channel with thresholds 1, r, r^2 (range fractionation): the
+    lowest-threshold unit is the one-unit model, and of two tones 20 dB apart the louder one
+    recruits more units of graded threshold in its channel, each firing no more than the
+    unit below it."""
+    t = np.arange(int(0.3 * SR)) / SR
+    x = np.sin(2 * np.pi * 400.0 * t) + 0.1 * np.sin(2 * np.pi * 1800.0 * t)
+    one = CochleaParams(channels=48, gain=4.0)
+    multi = CochleaParams(channels=48, gain=4.0, units_per_channel=4, threshold_ratio=1.5)
+    np.testing.assert_allclose(multi.thresholds(), [1, 1.5, 2.25, 3.375])
+    engines = ["numpy"] + (["compiled"] if compiled_kernel() is not None else [])
+    for engine in engines:
+        t1, u1 = audio_to_spikes(x, SR, one, engine=engine)
+        tm, um = audio_to_spikes(x, SR, multi, engine=engine)
+        assert um.max() < 48 * 4
+        low = um % 4 == 0
+        np.testing.assert_array_equal(um[low] // 4, u1)
+        np.testing.assert_allclose(tm[low], t1)
+        counts = np.bincount(um, minlength=48 * 4).reshape(48, 4)  # [channel, threshold]
+        assert np.all(np.diff(counts, axis=1) <= 0)
+        cf = centre_frequencies(multi)
+        loud, soft = np.argmin(abs(cf - 400.0)), np.argmin(abs(cf - 1800.0))
+        assert counts[soft, 0] > 0  # the soft tone is heard ...
+        active = (counts > 0).sum(axis=1)
+        assert active[loud] >= active[soft] + 2  # ... but the loud one recruits more units
+    with pytest.raises(ValueError, match="threshold_ratio"):
+        CochleaParams(units_per_channel=2, threshold_ratio=1.0)
+    with pytest.raises(ValueError, match="units_per_channel"):
+        CochleaParams(units_per_channel=0)
 
 
 def test_spiking_fsdd_conversion_and_cache(require_data, tmp_path, monkeypatch):
@@ -143,3 +176,12 @@ def test_spiking_fsdd_conversion_and_cache(require_data, tmp_path, monkeypatch):
     assert load_dataset("fsdd", "test", channels=16, progress=False).events is test.events
     load_dataset("fsdd", "test", channels=8, workers=1, progress=False)
     assert len(list((cache / "fsdd").glob("spiking_fsdd_*_test.h5"))) == 2
+    # two units per channel: 32 inputs; threshold 0 of channel c is the one-unit model's c
+    multi = load_dataset("fsdd", "test", dt_ms=5.0, duration_ms=1000.0, channels=16,
+                         units_per_channel=2, workers=1, progress=False)
+    assert multi.n_channels == 32 and multi[0][0].shape == (200, 32)
+    assert len(list((cache / "fsdd").glob("spiking_fsdd_*_test.h5"))) == 3
+    for i in (0, 5):
+        x1, x2 = test[i][0], multi[i][0]
+        np.testing.assert_array_equal(x2[:, 0::2], x1)
+        assert x2[:, 1::2].sum() < x2[:, 0::2].sum()

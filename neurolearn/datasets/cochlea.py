@@ -10,12 +10,28 @@ Stages, per channel :math:`c` with centre frequency :math:`f_c`:
 2. **Inner hair cell**: half-wave rectification and power-law compression,
    :math:`I_c(t) = g\,\max(y_c(t), 0)^{\alpha}` with :math:`\alpha = 1/3` by default (the
    cube-root compression of the brian2hears cochleagram example and of Stevens' power law).
-3. **Spike generation**: one leaky integrate-and-fire unit per channel,
+3. **Spike generation**: ``units_per_channel`` (default 1) leaky integrate-and-fire units
+   per channel, all driven by the same :math:`I_c`,
    :math:`\tau\,\mathrm{d}v/\mathrm{d}t = I_c(t) - v`, spike and reset to 0 when
-   :math:`v > 1`, refractory period ``refractory_ms`` during which :math:`v` is clamped,
-   integrated exactly at the sound's sampling rate with :math:`I_c` held constant over a
-   sample (the ``FilterbankGroup`` semantics of brian2hears: the filterbank output is written
-   at the start of each time step, then the state is updated, then threshold and reset).
+   :math:`v > \theta_k`, refractory period ``refractory_ms`` during which :math:`v` is
+   clamped, integrated exactly at the sound's sampling rate with :math:`I_c` held constant
+   over a sample (the ``FilterbankGroup`` semantics of brian2hears: the filterbank output is
+   written at the start of each time step, then the state is updated, then threshold and
+   reset). The thresholds are spread geometrically, :math:`\theta_k = r^k` for
+   :math:`k = 0 \dots K-1` with :math:`r` = ``threshold_ratio`` (:math:`\theta_0 = 1`: with
+   one unit per channel this is the classic single-unit model).
+
+Several units per channel code intensity by *which* units fire (range fractionation): in the
+auditory nerve, each inner hair cell is contacted by 10-30 fibres whose thresholds differ by
+up to 60 dB, so that together they cover a dynamic range no single fibre spans (Liberman
+1978, J. Acoust. Soc. Am. 63:442; Sachs & Abbas 1974, J. Acoust. Soc. Am. 56:1835). In spike
+encoders for neuromorphic audio this is multi-threshold (level-crossing) encoding: a
+quantised spectrogram whose levels are the thresholds (cf. the threshold-crossing encoding
+of the Braille data, :mod:`neurolearn.datasets.braille`). It matters when the spikes are
+binned coarsely into 0/1 bins (``binary = true``): one unit firing at up to
+``1000 / refractory_ms`` Hz saturates a 10-ms bin, while the units above it still tell soft
+from loud. Output unit ``c * K + k`` is threshold ``k`` of channel ``c`` (units ordered by
+centre frequency, then threshold), so a file has ``channels * units_per_channel`` inputs.
 
 The input is first scaled to unit RMS, so spike counts do not depend on the recording level.
 
@@ -66,6 +82,14 @@ class CochleaParams:
         Membrane time constant of the LIF units, ms.
     refractory_ms : float
         Absolute refractory period, ms.
+    units_per_channel : int
+        Spike-generating LIF units per channel (K >= 1), with thresholds
+        ``threshold_ratio ** k``, k = 0..K-1 (range fractionation, Liberman 1978; see the
+        module docstring). The model has ``channels * units_per_channel`` outputs.
+    threshold_ratio : float
+        Ratio between successive thresholds (> 1); unused when ``units_per_channel`` is 1.
+        The compressed drive grows as amplitude**compression, so with the default cube-root
+        compression a ratio r is a step of ``60 * log10(r)`` dB in sound level (1.5: 10.6 dB).
     """
 
     channels: int = 700
@@ -76,6 +100,8 @@ class CochleaParams:
     gain: float = 2.5
     tau_ms: float = 1.0
     refractory_ms: float = 2.0
+    units_per_channel: int = 1
+    threshold_ratio: float = 1.5
 
     def __post_init__(self):
         if int(self.channels) < 2:
@@ -88,6 +114,26 @@ class CochleaParams:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
         if self.refractory_ms < 0:
             raise ValueError(f"refractory_ms must be >= 0, got {self.refractory_ms}")
+        if int(self.units_per_channel) != self.units_per_channel or self.units_per_channel < 1:
+            raise ValueError(f"units_per_channel must be an integer >= 1, got "
+                             f"{self.units_per_channel}")
+        if not self.threshold_ratio > 1:
+            raise ValueError(f"threshold_ratio must be > 1, got {self.threshold_ratio}")
+
+    @property
+    def n_units(self) -> int:
+        """Number of outputs, ``channels * units_per_channel``."""
+        return int(self.channels) * int(self.units_per_channel)
+
+    def thresholds(self) -> np.ndarray:
+        """Thresholds of the units of one channel, ``threshold_ratio ** k``, shape
+        ``(units_per_channel,)`` (dimensionless, in units of the drive)."""
+        return float(self.threshold_ratio) ** np.arange(int(self.units_per_channel),
+                                                         dtype=np.float64)
+
+    def unit_thresholds(self) -> np.ndarray:
+        """Threshold of every output unit ``c * K + k``, shape ``(n_units,)``."""
+        return np.tile(self.thresholds(), int(self.channels))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -215,7 +261,7 @@ def normalise_rms(signal: np.ndarray) -> np.ndarray:
 
 
 def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
-               lengths: np.ndarray | None = None):
+               lengths: np.ndarray | None = None, thresholds: np.ndarray | None = None):
     """Spikes of LIF units driven by ``drive`` (exact integration, piecewise-constant input).
 
     Parameters
@@ -228,6 +274,8 @@ def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
         ``tau_ms`` and ``refractory_ms`` are used.
     lengths : int array, optional
         Only for bookkeeping by callers; ignored here.
+    thresholds : array, shape ``(units,)``, optional
+        Threshold of each unit (default 1 for all).
 
     Returns
     -------
@@ -238,7 +286,7 @@ def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
     -----
     Step ``n``: units that are not refractory (``n - last_spike >= round(refractory / dt)``)
     update ``v <- I + (v - I) * exp(-dt / tau)`` with ``I = drive[n]``; those with
-    ``v > 1`` spike at ``n * dt`` and reset to 0. This is the order of a Brian2
+    ``v > threshold`` spike at ``n * dt`` and reset to 0. This is the order of a Brian2
     ``NeuronGroup`` with ``method="exact"`` fed by a ``FilterbankGroup``.
     """
     del lengths
@@ -246,6 +294,10 @@ def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
     n_steps, n_units = drive.shape
     decay = np.exp(-dt_s / (params.tau_ms * 1e-3))
     ref_steps = int(round(params.refractory_ms * 1e-3 / dt_s))
+    theta = (np.ones(n_units, dtype=drive.dtype) if thresholds is None
+             else np.asarray(thresholds, dtype=drive.dtype))
+    if theta.shape != (n_units,):
+        raise ValueError(f"thresholds must have shape ({n_units},), got {theta.shape}")
     v = np.zeros(n_units, dtype=drive.dtype)
     last = np.full(n_units, -10 ** 9, dtype=np.int64)
     tmp = np.empty_like(v)
@@ -259,10 +311,10 @@ def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
         if ref_steps > 0:
             active = (n - last) >= ref_steps
             np.copyto(v, tmp, where=active)
-            fired = np.flatnonzero((v > 1.0) & active)
+            fired = np.flatnonzero((v > theta) & active)
         else:
             v, tmp = tmp, v
-            fired = np.flatnonzero(v > 1.0)
+            fired = np.flatnonzero(v > theta)
         if len(fired):
             v[fired] = 0.0
             last[fired] = n
@@ -292,7 +344,8 @@ def audio_to_spikes(signal: np.ndarray, samplerate_hz: float,
     times_s : float64 array
         Spike times in seconds (multiples of ``1 / samplerate_hz``), sorted.
     channels : int64 array
-        Channel of each spike (0 = lowest centre frequency).
+        Unit of each spike: ``c * units_per_channel + k`` for threshold ``k`` of channel ``c``
+        (with one unit per channel, the channel; 0 = lowest centre frequency).
     """
     return audio_to_spikes_batch([signal], samplerate_hz, params, engine)[0]
 
@@ -322,14 +375,17 @@ def audio_to_spikes_batch(signals, samplerate_hz: float, params: CochleaParams =
     if kernel is not None:
         return [_kernel_spikes(kernel, s, samplerate_hz, params) for s in signals]
     lengths = np.array([len(s) for s in signals])
-    n_ch = int(params.channels)
+    n_ch = params.n_units
+    k_units = int(params.units_per_channel)
     t_max = int(lengths.max()) if len(lengths) else 0
     drive = np.zeros((t_max, len(signals) * n_ch), dtype=np.float32)
     for j, s in enumerate(signals):
         if len(s):
-            drive[:len(s), j * n_ch:(j + 1) * n_ch] = hair_cell(
-                gammatone_filter(s, samplerate_hz, params, np.float32), params)
-    steps, units = lif_spikes(drive, 1.0 / samplerate_hz, params)
+            hc = hair_cell(gammatone_filter(s, samplerate_hz, params, np.float32), params)
+            drive[:len(s), j * n_ch:(j + 1) * n_ch] = (np.repeat(hc, k_units, axis=1)
+                                                        if k_units > 1 else hc)
+    steps, units = lif_spikes(drive, 1.0 / samplerate_hz, params,
+                              thresholds=np.tile(params.unit_thresholds(), len(signals)))
     out = []
     which = units // n_ch
     for j in range(len(signals)):
@@ -353,14 +409,15 @@ import numpy as _np
 from libc.math cimport cbrt, pow
 
 def cochlea_lif(double[::1] x, double[:, :, ::1] b, double[:, :, ::1] a, double gain,
-                double exponent, double decay, long long ref_steps):
+                double exponent, double decay, long long ref_steps, double[::1] theta):
     cdef Py_ssize_t n_t = x.shape[0]
     cdef Py_ssize_t n_k = b.shape[0]
     cdef Py_ssize_t n_c = b.shape[2]
     cdef double[:, :, ::1] z = _np.zeros((n_k, 2, n_c))
     cdef double[::1] y_arr = _np.zeros(n_c)
-    cdef double[::1] v_arr = _np.zeros(n_c)
-    cdef long long[::1] last_arr = _np.full(n_c, -1000000000, dtype=_np.int64)
+    cdef Py_ssize_t n_u = theta.shape[0]
+    cdef double[::1] v_arr = _np.zeros(n_c * n_u)
+    cdef long long[::1] last_arr = _np.full(n_c * n_u, -1000000000, dtype=_np.int64)
     cdef double* y = &y_arr[0]
     cdef double* v = &v_arr[0]
     cdef long long* last = &last_arr[0]
@@ -375,7 +432,7 @@ def cochlea_lif(double[::1] x, double[:, :, ::1] b, double[:, :, ::1] a, double 
     cdef Py_ssize_t count = 0
     out_np = _np.empty((cap, 2), dtype=_np.int64)
     cdef long long[:, ::1] out = out_np
-    cdef Py_ssize_t n, k, c
+    cdef Py_ssize_t n, k, c, u, j
     cdef double xin, xc, yo, drive, vv
     cdef bint use_cbrt = abs(exponent - 1.0 / 3.0) < 1e-12
     for n in range(n_t):
@@ -402,8 +459,6 @@ def cochlea_lif(double[::1] x, double[:, :, ::1] b, double[:, :, ::1] a, double 
                     z1[c] = b2[c] * xc - a2[c] * yo
                     y[c] = yo
         for c in range(n_c):
-            if n - last[c] < ref_steps:
-                continue
             yo = y[c]
             if yo > 0:
                 if use_cbrt:
@@ -412,20 +467,24 @@ def cochlea_lif(double[::1] x, double[:, :, ::1] b, double[:, :, ::1] a, double 
                     drive = gain * pow(yo, exponent)
             else:
                 drive = 0.0
-            vv = drive + (v[c] - drive) * decay
-            if vv > 1.0:
-                if count == cap:
-                    cap *= 2
-                    grown = _np.empty((cap, 2), dtype=_np.int64)
-                    grown[:count] = out_np[:count]
-                    out_np = grown
-                    out = out_np
-                out[count, 0] = n
-                out[count, 1] = c
-                count += 1
-                vv = 0.0
-                last[c] = n
-            v[c] = vv
+            for u in range(n_u):
+                j = c * n_u + u
+                if n - last[j] < ref_steps:
+                    continue
+                vv = drive + (v[j] - drive) * decay
+                if vv > theta[u]:
+                    if count == cap:
+                        cap *= 2
+                        grown = _np.empty((cap, 2), dtype=_np.int64)
+                        grown[:count] = out_np[:count]
+                        out_np = grown
+                        out = out_np
+                    out[count, 0] = n
+                    out[count, 1] = j
+                    count += 1
+                    vv = 0.0
+                    last[j] = n
+                v[j] = vv
     return out_np[:count]
 """
 
@@ -461,7 +520,7 @@ def _kernel_spikes(kernel, signal: np.ndarray, samplerate_hz: float, params: Coc
     decay = float(np.exp(-dt_s / (params.tau_ms * 1e-3)))
     ref_steps = int(round(params.refractory_ms * 1e-3 / dt_s))
     out = kernel(np.ascontiguousarray(signal, dtype=np.float64), bk, ak, float(params.gain),
-                 float(params.compression), decay, ref_steps)
+                 float(params.compression), decay, ref_steps, params.thresholds())
     return out[:, 0] * dt_s, out[:, 1].astype(np.int64)
 
 
@@ -476,7 +535,7 @@ def audio_to_spikes_brian2(signal: np.ndarray, samplerate_hz: float,
     times_s, channels : as :func:`audio_to_spikes`
     """
     import brian2 as b2
-    from brian2hears import FilterbankGroup, FunctionFilterbank, Gammatone, Sound
+    from brian2hears import FilterbankGroup, FunctionFilterbank, Gammatone, Repeat, Sound
 
     x = normalise_rms(signal)
     cf = centre_frequencies(params)
@@ -484,10 +543,13 @@ def audio_to_spikes_brian2(signal: np.ndarray, samplerate_hz: float,
         sound = Sound(x[:, None], samplerate=samplerate_hz * b2.Hz)
         gammatone = Gammatone(sound, cf, b=params.bandwidth_factor)
         ihc = FunctionFilterbank(gammatone, lambda y: hair_cell(y, params))
-        eqs = "dv/dt = (I - v) / tau : 1 (unless refractory)\nI : 1"
-        group = FilterbankGroup(ihc, "I", eqs, threshold="v > 1", reset="v = 0",
+        if params.units_per_channel > 1:  # channels ABC -> AABBCC: the units of a channel
+            ihc = Repeat(ihc, int(params.units_per_channel))
+        eqs = "dv/dt = (I - v) / tau : 1 (unless refractory)\nI : 1\ntheta : 1 (constant)"
+        group = FilterbankGroup(ihc, "I", eqs, threshold="v > theta", reset="v = 0",
                                 refractory=params.refractory_ms * b2.ms, method="exact",
                                 namespace={"tau": params.tau_ms * b2.ms})
+        group.theta = params.unit_thresholds()
         monitor = b2.SpikeMonitor(group)
         net = b2.Network(group, monitor)
         net.run(len(x) / (samplerate_hz * b2.Hz))

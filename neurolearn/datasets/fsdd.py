@@ -18,7 +18,8 @@ Content
 Conversion
     Every recording goes through :mod:`neurolearn.datasets.cochlea` (gammatone filterbank
     with ERB-spaced centre frequencies designed by brian2hears, half-wave rectification and
-    cube-root compression, LIF spike generation; ``channels`` default 700 like SHD). The
+    cube-root compression, LIF spike generation, optionally several units of graded threshold
+    per channel; ``channels`` default 700 like SHD). The
     result is written once, atomically, as two files in the SHD layout
     (``spiking_fsdd_<key>_{train,test}.h5`` in ``NEUROLEARN_CACHE_DIR/fsdd``), ``<key>``
     a hash of the conversion parameters and of the recordings' names and sizes, so
@@ -191,7 +192,7 @@ def convert_recordings(paths: list[Path], params: CochleaParams = CochleaParams(
     from tqdm.auto import tqdm
 
     if chunk is None:
-        chunk = max(1, 16384 // int(params.channels))
+        chunk = max(1, 16384 // params.n_units)
     sizes = np.array([Path(p).stat().st_size for p in paths])
     order = np.argsort(sizes, kind="stable")  # similar lengths together: little padding
     groups = [order[i:i + chunk] for i in range(0, len(order), chunk)]
@@ -232,7 +233,11 @@ def convert_recordings(paths: list[Path], params: CochleaParams = CochleaParams(
 
 def _cache_key(recordings, params: CochleaParams) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"params": params.as_dict(), "version": _CONVERTER_VERSION},
+    fields = params.as_dict()
+    if fields["units_per_channel"] == 1:
+        # one unit per channel is the model before these fields existed: same cache files
+        del fields["units_per_channel"], fields["threshold_ratio"]
+    h.update(json.dumps({"params": fields, "version": _CONVERTER_VERSION},
                         sort_keys=True).encode())
     for path, *_ in recordings:
         h.update(f"{path.name}:{path.stat().st_size};".encode())
@@ -262,7 +267,7 @@ def spiking_fsdd_files(params: CochleaParams = CochleaParams(), download: bool |
         idx = [i for i, r in enumerate(recordings) if (r[3] < 5) == (split == "test")]
         events = SpikeEvents.from_lists(
             [spikes[i][0] for i in idx], [spikes[i][1] for i in idx],
-            [recordings[i][1] for i in idx], params.channels, class_names=FSDD_CLASSES,
+            [recordings[i][1] for i in idx], params.n_units, class_names=FSDD_CLASSES,
             name="fsdd",
             extra={"speaker": np.array([speakers.index(recordings[i][2]) for i in idx]),
                    "index": np.array([recordings[i][3] for i in idx])})
@@ -289,12 +294,14 @@ def fsdd_events(split: str = "train", channels: int = 700, download: bool | None
         Progress bars.
     **cochlea
         Other :class:`~neurolearn.datasets.cochlea.CochleaParams` fields (``f_min_hz``,
-        ``gain``, ``tau_ms``...).
+        ``gain``, ``tau_ms``, ``units_per_channel``, ``threshold_ratio``...).
 
     Returns
     -------
     SpikeEvents
-        10 classes (digits), ``channels`` channels (0 = lowest centre frequency), times in s;
+        10 classes (digits), ``channels * units_per_channel`` input channels (unit
+        ``c * units_per_channel + k`` is threshold ``k`` of cochlear channel ``c``; 0 = lowest
+        centre frequency), times in s;
         ``extra["speaker"]`` (index into ``meta["meta_info"]["speaker_name"]``),
         ``extra["index"]``.
     """
