@@ -23,7 +23,8 @@ class DatasetInfo:
     name : str
     n_classes : int
     n_channels : int or None
-        None when it depends on options (Spiking FSDD: ``channels``; Braille: 2 per taxel).
+        None when it depends on options (Spiking FSDD: ``channels * units_per_channel``;
+        Braille: 2 per taxel).
     splits : tuple of str
         Official splits.
     duration_ms : float
