@@ -100,7 +100,8 @@ VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
                        _merge(BASE_ALIF, {"network": {"dropout": 0.3},
                                           "training": {"input_dropout": 0.0}}),
                        (0,), "hom_init_het_train"),
-    "alif_input_dropout02": ("ALIF, input_dropout 0.2 (the defaults)", BASE_ALIF, (0, 1, 2),
+    "alif_input_dropout02": ("ALIF, input_dropout 0.2 (the defaults until 30 Nov 2026)",
+                             BASE_ALIF, (0, 1, 2),
                              "hom_init_het_train"),
     "alif_30_epochs": ("ALIF, input_dropout 0.2, 30 epochs",
                        _merge(BASE_ALIF, {"training": {"epochs": 30}}), (0, 1, 2),
@@ -139,6 +140,31 @@ VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
     "alif_recurrent_scale03": ("ALIF, input_dropout 0.2, recurrent_scale 0.3",
                                _merge(BASE_ALIF, {"network": {"recurrent_scale": 0.3}}), (0,),
                                "hom_init_het_train"),
+    # the cochlear front end (options of neurolearn.datasets.cochlea.CochleaParams)
+    "alif_gain35": ("ALIF, input_dropout 0.2, cochlear gain 3.5",
+                    _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 3.5}}}),
+                    (0,), "hom_init_het_train"),
+    "alif_gain4_refractory10": ("ALIF, input_dropout 0.2, cochlear gain 4, refractory 10 ms",
+                                _merge(BASE_ALIF, {"data": {"options": {
+                                    "channels": 64, "gain": 4.0, "refractory_ms": 10.0}}}),
+                                (0, 1, 2), "hom_init_het_train"),
+    "alif_refractory5": ("ALIF, input_dropout 0.2, cochlear refractory 5 ms",
+                         _merge(BASE_ALIF, {"data": {"options": {"channels": 64,
+                                                                 "refractory_ms": 5.0}}}),
+                         (0,), "hom_init_het_train"),
+    "alif_2units_gain35": ("ALIF, input_dropout 0.2, 2 units per channel (x1.6), gain 3.5",
+                           _merge(BASE_ALIF, {"data": {"options": {
+                               "channels": 64, "units_per_channel": 2, "threshold_ratio": 1.6,
+                               "gain": 3.5}}}), (0, 1, 2), "hom_init_het_train"),
+    "alif_3units_gain4": ("ALIF, input_dropout 0.2, 3 units per channel (x1.5), gain 4",
+                          _merge(BASE_ALIF, {"data": {"options": {
+                              "channels": 64, "units_per_channel": 3, "threshold_ratio": 1.5,
+                              "gain": 4.0}}}), (0, 1, 2), "hom_init_het_train"),
+    "alif_4units_gain5": ("ALIF, input_dropout 0.2, 4 units per channel (x1.5), gain 5 "
+                          "(the defaults since 30 Nov 2026)",
+                          _merge(BASE_ALIF, {"data": {"options": {
+                              "channels": 64, "units_per_channel": 4, "threshold_ratio": 1.5,
+                              "gain": 5.0}}}), (0, 1, 2), "hom_init_het_train"),
 }
 
 

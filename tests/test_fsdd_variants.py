@@ -65,3 +65,12 @@ def test_summary_mean_and_sd(fv):
     assert math.isnan(s["alif_30_epochs/hom_init_het_train"]["test_accuracy_sd"])
     md = fv._markdown(rows)
     assert "| LIF (the v3 defaults) | hom_init_het_train | 0, 1, 2 | 92.0 +- 2.6 |" in md
+
+
+def test_the_variant_called_the_defaults_is_the_main_jobs_configuration(fv):
+    from neurolearn.experiments.heterogeneity import experiment_config
+
+    for name, (desc, _, _, conf) in fv.VARIANTS.items():
+        same = fv.variant_config(name, 1).sections == \
+            experiment_config("fsdd", conf, 1).sections
+        assert same == ("(the defaults since" in desc), name
