@@ -4,7 +4,8 @@ The README's tables "Regularisation, augmentation and adaptive neurons" and "The
 front end" list training variants of one Perez-Nieves configuration (``hom_init_het_train``
 unless stated) on Spiking FSDD (the Free Spoken Digit Dataset through the cochlear model,
 10-ms bins, 700 ms; :mod:`neurolearn.datasets.fsdd`). This script reruns them (the older
-table "How these defaults were chosen" was measured with earlier code and is not rerun): every variant is a set of overrides of
+table "How the first of these defaults were chosen" was measured with earlier code and is
+not rerun): every variant is a set of overrides of
 ``neurolearn.experiments.heterogeneity.DATASET_DEFAULTS["fsdd"]`` (the main job's defaults)
 that names every setting it depends on, so a variant means the same network when the
 defaults move. Each run is an ordinary ``neurolearn train`` folder; finished runs are
