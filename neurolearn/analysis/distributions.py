@@ -210,8 +210,6 @@ class DistributionFit:
         return finite_or_none(out)
 
 
-
-
 def fit_distribution(x: Any, name: str, n_boot: int = 1000, confidence: float = 0.95,
                      method: str = "BCa", seed: int | None = None, n_mc: int = 0,
                      min_per_bin: int = 20) -> DistributionFit:
