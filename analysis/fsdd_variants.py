@@ -41,6 +41,10 @@ import sys
 import time
 from pathlib import Path
 
+# the rule experiment_config applies to overrides: per section, keys replaced (a nested
+# dict such as data.options as a whole)
+from neurolearn.experiments.heterogeneity import _merge
+
 __all__ = ["FRONT_END_V1", "BASE_LIF", "BASE_ALIF", "VARIANTS", "variant_config", "run_variant",
            "gru_reference", "main"]
 
@@ -55,22 +59,6 @@ BASE_LIF = {**FRONT_END_V1, "network": {"model": "lif", "dropout": 0.0},
 #: Adaptive LIF (``models/alif.toml``, Bellec et al. 2018) with 20 % input deletion.
 BASE_ALIF = {**FRONT_END_V1, "network": {"model": "alif", "dropout": 0.0},
              "training": {"input_dropout": 0.2, "epochs": 20}}
-
-
-def _merge(*parts: dict) -> dict:
-    out: dict = {}
-    for part in parts:
-        for section, values in part.items():
-            if isinstance(values, dict):
-                out.setdefault(section, {})
-                for key, value in values.items():
-                    if isinstance(value, dict) and isinstance(out[section].get(key), dict):
-                        out[section][key] = {**out[section][key], **value}
-                    else:
-                        out[section][key] = copy.deepcopy(value)
-            else:
-                out[section] = copy.deepcopy(values)
-    return out
 
 
 #: name -> (description, overrides of the main job's defaults, seeds, configuration)
