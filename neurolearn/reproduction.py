@@ -59,8 +59,8 @@ def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     ``build_and_run(backend, duration_s=..., seed=..., directory=..., generate_only=...,
     **kwargs)`` returns the raw results (with ``generate_only``: what was generated, written
     to ``<stem>_<backend>_project.json``); otherwise ``summarize(raw)`` gives the summary,
-    written atomically to ``<stem>.json`` (strict JSON: NaN and infinities become ``null``), and ``plot(summary, raw, out/"<stem>_weights")``
-    draws the figures.
+    written atomically to ``<stem>.json`` (strict JSON: NaN and infinities become ``null``),
+    and ``plot(summary, raw, out/"<stem>_weights")`` draws the figures.
 
     Parameters
     ----------
@@ -97,4 +97,3 @@ def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     atomic_write_json(args.out / f"{stem}.json", summary)
     print(json.dumps(printed(summary) if printed else summary, indent=1))
     return 0
-
