@@ -2,7 +2,7 @@
 learned against measured time constants, and their figures (:mod:`neurolearn.analysis.plots`).
 
 Everything here takes plain arrays (values in a stated unit) and uses scipy.stats; the Allen
-Cell Types tables come from :mod:`neurolearn.allen`.
+Cell Types tables come from :mod:`neurolearn.sources.allen`.
 """
 
 from .distributions import (DISTRIBUTIONS, DistributionFit, as_positive_sample,

@@ -60,7 +60,7 @@ def _filters(args) -> dict:
 
 
 def _selection(args):
-    from ..allen import load_cells, load_patchseq, select
+    from ..sources.allen import load_cells, load_patchseq, select
 
     table = (load_patchseq() if args.patchseq
              else load_cells(args.cache, download=not args.no_download))
@@ -78,7 +78,7 @@ def _fmt_p(p) -> str:
 
 
 def _cmd_summary(args) -> int:
-    from ..allen import describe_filters, tau_summary
+    from ..sources.allen import describe_filters, tau_summary
 
     selection, filters, _ = _selection(args)
     summary = tau_summary(selection, n_boot=args.boot, seed=args.seed, n_mc=args.mc)
@@ -110,7 +110,7 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from ..allen import describe_filters, tau_values
+    from ..sources.allen import describe_filters, tau_values
     from ..analysis import learned_tau_ms, write_tau_comparison
 
     learned = learned_tau_ms(args.run, column=args.column, layers=args.run_layer)
@@ -135,7 +135,7 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_figures(args) -> int:
-    from ..allen import draw_tau_figures
+    from ..sources.allen import draw_tau_figures
 
     selection, filters, table = _selection(args)
     files = draw_tau_figures(table, selection, filters, args.out, n_boot=args.boot,

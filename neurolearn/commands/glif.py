@@ -15,7 +15,7 @@ __all__ = ["register"]
 def _check(args) -> int:
     from brian2 import second
 
-    from ..glif import compare_glif, glif_check_stimuli, load_glif_config
+    from ..sources.glif import compare_glif, glif_check_stimuli, load_glif_config
 
     cfg = load_glif_config(args.config)
     stimuli = glif_check_stimuli(cfg, duration=args.duration * second, seed=args.seed)

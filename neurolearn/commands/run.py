@@ -1,5 +1,5 @@
 """``neurolearn run EXPERIMENT ...``: the packaged experiments (see
-:mod:`neurolearn.experiments`). ``neurolearn run heterogeneity`` is the main job."""
+:mod:`neurolearn.reproductions`). ``neurolearn run heterogeneity`` is the main job."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ __all__ = ["register"]
 
 
 def _heterogeneity(args) -> int:
-    from ..experiments.heterogeneity import run_heterogeneity
+    from ..reproductions.heterogeneity import run_heterogeneity
 
     results = run_heterogeneity(dataset=args.dataset, seeds=args.seeds, quick=args.quick,
                                 out=args.out, jobs=args.jobs, backend=args.backend,

@@ -6,8 +6,8 @@ Order of search for a file of a dataset:
    data folder; see :mod:`neurolearn.paths`);
 2. ``NEUROLEARN_CACHE_DIR/<folder>/<file>`` (earlier downloads);
 3. a download with :mod:`pooch` from the dataset's official address into the cache,
-   checked against the checksum in the project's registry files (``data/*.txt`` in the
-   source tree, ``neurolearn/_registry`` in the wheel).
+   checked against the checksum in the registry files shipped in the package
+   (``neurolearn/datasets/registry/*.txt``).
 
 Step 3 runs only when ``download=True``, or when ``download=None`` (the default) and
 ``NEUROLEARN_DATA_DIR`` is unset: with a local data folder nothing is fetched behind the
@@ -17,6 +17,7 @@ message says where the data comes from.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 
@@ -26,20 +27,19 @@ __all__ = ["registry_file", "load_registry", "find_local", "fetch_file", "should
 
 
 def registry_file(name: str) -> Path:
-    """Path of the registry file ``name`` (e.g. ``"heidelberg.txt"``) shipped with neurolearn.
+    """Path of the registry file ``name`` (e.g. ``"heidelberg.txt"``) shipped with neurolearn
+    in ``neurolearn/datasets/registry`` (read through :mod:`importlib.resources`).
 
     Raises
     ------
     FileNotFoundError
-        If neither the wheel's ``neurolearn/_registry`` nor the source tree's ``data/`` holds it.
+        If the package holds no registry file of that name.
     """
-    here = Path(__file__).resolve().parent.parent
-    for folder in (here / "_registry", here.parent / "data"):
-        candidate = folder / name
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"registry file {name!r} not found in {here / '_registry'} or "
-                            f"{here.parent / 'data'}")
+    folder = Path(str(importlib.resources.files("neurolearn.datasets") / "registry"))
+    candidate = folder / name
+    if not candidate.is_file():
+        raise FileNotFoundError(f"registry file {name!r} not found in {folder}")
+    return candidate
 
 
 def load_registry(name: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ Conversion
 Where the recordings come from: ``NEUROLEARN_DATA_DIR/fsdd/recordings`` when that variable is
 set; otherwise ``NEUROLEARN_CACHE_DIR/fsdd/recordings``, downloaded on first use from the
 GitHub archive of tag v1.0.10 with pooch, each recording checked against the sha256 sums in
-``data/fsdd_v1.0.10.txt``.
+``neurolearn/datasets/registry/fsdd_v1.0.10.txt``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _download_recordings(target: Path, progress: bool) -> Path:
             (staging / parts[-1]).write_bytes(data)
     missing = [k for k in registry if not (staging / k.split("/")[-1]).exists()]
     if bad or missing:
-        raise DataNotFoundError(f"the FSDD archive {archive} does not match data/fsdd_{_TAG}.txt"
+        raise DataNotFoundError(f"the FSDD archive {archive} does not match the registry file fsdd_{_TAG}.txt"
                                 f": {len(bad)} recordings with a wrong sha256 (e.g. {bad[:3]}), "
                                 f"{len(missing)} missing (e.g. {missing[:3]}). Delete the "
                                 f"archive to download it again. " + _HOW_TO_GET)

@@ -345,7 +345,7 @@ def heidelberg_events(name: str, split: str, download: bool | None = None,
     Looks for ``{name}_{split}.h5`` (or ``.h5.zip``, ``.h5.gz``) in
     ``NEUROLEARN_DATA_DIR/{name}/``, then in ``NEUROLEARN_CACHE_DIR/{name}/``, then downloads
     ``{name}_{split}.h5.zip`` from https://zenkelab.org/datasets/ with the md5 of
-    ``data/heidelberg.txt`` (see :mod:`neurolearn.datasets.fetch` for when downloads happen).
+    ``neurolearn/datasets/registry/heidelberg.txt`` (see :mod:`neurolearn.datasets.fetch` for when downloads happen).
 
     Parameters
     ----------

@@ -351,7 +351,7 @@ def load_glif1_parameters(glif_root: str | Path) -> "Any":
     """
     import pandas as pd
 
-    from ..glif import find_glif_configs, load_glif_config
+    from ..sources.glif import find_glif_configs, load_glif_config
 
     rows = []
     for species in ("mouse", "human"):

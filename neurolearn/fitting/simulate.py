@@ -108,9 +108,9 @@ def _structure_key(spec, per_neuron, stim, cols, n_sets, n_sweeps, rec, record_v
 
 def default_method(spec: NeuronModel):
     """State updater used for fitting a model: allensdk's scheme for the GLIF zoo models (see
-    :func:`neurolearn.glif.allen_glif_method`), else the model file's ``method``."""
+    :func:`neurolearn.sources.glif.allen_glif_method`), else the model file's ``method``."""
     if spec.name in {f"glif{k}" for k in range(1, 6)}:
-        from ..glif import allen_glif_method
+        from ..sources.glif import allen_glif_method
 
         return allen_glif_method()
     return spec.method

@@ -1,0 +1,99 @@
+"""The command line shared by the reproduction modules of :mod:`neurolearn.reproductions` that simulate one
+network (Song et al. 2000, Izhikevich 2007, ...): the common options, the checks of their
+values, and the generate-only / summarise / plot / write-JSON ending.
+
+A script calls :func:`reproduction_parser`, adds its own options, and hands its
+``build_and_run``, ``summarize`` and ``plot`` to :func:`run_reproduction`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["reproduction_parser", "run_reproduction"]
+
+
+def reproduction_parser(description: str, duration_s: float,
+                        backend: str = "cpp_standalone") -> argparse.ArgumentParser:
+    """Parser with the options every reproduction has: ``--out`` (required), ``--backend``,
+    ``--duration-s`` (simulated time, s), ``--seed``, ``--generate-only`` and
+    ``--project-dir`` (standalone backends).
+
+    Parameters
+    ----------
+    description : str
+        First paragraph of the script's docstring.
+    duration_s : float
+        Default simulated time in s (the paper's).
+    backend : str
+        Default Brian2 backend.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--backend", default=backend,
+                        help=f"numpy | cython | cpp_standalone | cuda_standalone "
+                             f"(default {backend})")
+    parser.add_argument("--duration-s", type=float, default=duration_s,
+                        help=f"simulated time in s (default {duration_s:g})")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--generate-only", action="store_true",
+                        help="standalone: write the project, do not compile or run it")
+    parser.add_argument("--project-dir", type=Path, default=None,
+                        help="folder of the standalone project (default: a temporary one)")
+    return parser
+
+
+def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, stem: str,
+                     build_and_run: Callable[..., dict], summarize: Callable[[dict], dict],
+                     plot: Callable[[dict, dict, Path], Any], printed: Callable | None = None,
+                     **kwargs) -> int:
+    """Check the common options, run, and write the results into ``args.out``.
+
+    ``build_and_run(backend, duration_s=..., seed=..., directory=..., generate_only=...,
+    **kwargs)`` returns the raw results (with ``generate_only``: what was generated, written
+    to ``<stem>_<backend>_project.json``); otherwise ``summarize(raw)`` gives the summary,
+    written atomically to ``<stem>.json`` (strict JSON: NaN and infinities become ``null``),
+    and ``plot(summary, raw, out/"<stem>_weights")`` draws the figures.
+
+    Parameters
+    ----------
+    parser, args
+        From :func:`reproduction_parser` (``parser.error`` reports bad values: exit 2).
+    stem : str
+        File name stem of the outputs.
+    build_and_run, summarize, plot : callables
+        The script's own functions.
+    printed : callable, optional
+        Selects what of the summary is printed (default all).
+    **kwargs
+        Script-specific arguments of ``build_and_run``.
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
+    from ..io import atomic_write_json, finite_or_none
+
+    if args.duration_s <= 0:
+        parser.error(f"--duration-s must be > 0, got {args.duration_s:g}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw = build_and_run(args.backend, duration_s=args.duration_s, seed=args.seed,
+                        directory=args.project_dir, generate_only=args.generate_only, **kwargs)
+    if args.generate_only:
+        atomic_write_json(args.out / f"{stem}_{args.backend}_project.json", raw)
+        print(json.dumps(raw))
+        return 0
+    summary = summarize(raw)
+    plot(summary, raw, args.out / f"{stem}_weights")
+    summary = finite_or_none(summary)
+    atomic_write_json(args.out / f"{stem}.json", summary)
+    print(json.dumps(printed(summary) if printed else summary, indent=1))
+    return 0
