@@ -67,32 +67,41 @@ def _time_binary(run_once) -> tuple[float, float]:
 
 def plain_brian2(backend: str, duration_s: float, directory: str) -> dict:
     """The Brian2 documentation's CUBA example, unchanged but for the device set-up."""
-    from brian2 import (NeuronGroup, SpikeMonitor, Synapses, mV, ms, prefs, run, second,
-                        set_device, device)
+    from brian2 import (
+        NeuronGroup,
+        SpikeMonitor,
+        Synapses,
+        device,
+        ms,
+        mV,
+        prefs,
+        run,
+        second,
+        set_device,
+    )
 
     if backend == "cpp_standalone":
         set_device("cpp_standalone", directory=directory)
     else:
         prefs.codegen.target = backend
     t0, c0 = time.perf_counter(), _cpu_s()
-    taum = 20 * ms
-    taue = 5 * ms
-    taui = 10 * ms
-    Vt = -50 * mV
-    Vr = -60 * mV
-    El = -49 * mV
+    taum = 20 * ms  # noqa: F841 - read by Brian2 from the local namespace
+    taue = 5 * ms  # noqa: F841 - read by Brian2 from the local namespace
+    taui = 10 * ms  # noqa: F841 - read by Brian2 from the local namespace
+    Vt = -50 * mV  # noqa: F841 - read by Brian2 from the local namespace
+    Vr = -60 * mV  # noqa: F841 - read by Brian2 from the local namespace
+    El = -49 * mV  # noqa: F841 - read by Brian2 from the local namespace
     eqs = """
     dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
     dge/dt = -ge/taue : volt
     dgi/dt = -gi/taui : volt
     """
-    P = NeuronGroup(N, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms,
-                    method="exact")
+    P = NeuronGroup(N, eqs, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact")
     P.v = "Vr + rand() * (Vt - Vr)"
     P.ge = 0 * mV
     P.gi = 0 * mV
-    we = (60 * 0.27 / 10) * mV  # excitatory synaptic weight (voltage)
-    wi = (-20 * 4.5 / 10) * mV  # inhibitory synaptic weight
+    we = (60 * 0.27 / 10) * mV  # noqa: F841 - excitatory synaptic weight (voltage), read by Brian2
+    wi = (-20 * 4.5 / 10) * mV  # noqa: F841 - inhibitory synaptic weight, read by Brian2
     Ce = Synapses(P, P, on_pre="ge += we")
     Ci = Synapses(P, P, on_pre="gi += wi")
     Ce.connect("i<3200", p=0.02)
@@ -100,9 +109,9 @@ def plain_brian2(backend: str, duration_s: float, directory: str) -> dict:
     s_mon = SpikeMonitor(P)
     run(duration_s * second)
     n_spikes = int(s_mon.num_spikes)
-    out = {"total_s": time.perf_counter() - t0, "total_cpu_s": _cpu_s() - c0,
-           "n_spikes": n_spikes}
+    out = {"total_s": time.perf_counter() - t0, "total_cpu_s": _cpu_s() - c0, "n_spikes": n_spikes}
     if backend == "cpp_standalone":
+
         def once():
             device.run(with_output=False)
             return device
@@ -116,25 +125,44 @@ def cuba_specs():
     Parameters are shared by all neurons, as in the plain version."""
     from neurolearn.spec import ModelSpec
 
-    neuron = ModelSpec.from_dict({
-        "name": "cuba_lif", "kind": "neuron",
-        "title": "CUBA LIF neuron (voltage-valued exponential synaptic inputs)",
-        "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349, benchmark 2; Brian2 "
-                     "documentation, example CUBA",
-        "method": "exact",
-        "equations": "dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)\n"
-                     "dge/dt = -ge/taue : volt\n"
-                     "dgi/dt = -gi/taui : volt\n",
-        "threshold": "v > Vt", "reset": "v = Vr", "refractory": "t_ref",
-        "parameters": {"taum": "20 ms", "taue": "5 ms", "taui": "10 ms", "Vt": "-50 mV",
-                       "Vr": "-60 mV", "El": "-49 mV", "t_ref": "5 ms"},
-        "initial": {"ge": "0 mV", "gi": "0 mV"}})
-    synapse = ModelSpec.from_dict({
-        "name": "cuba_syn", "kind": "synapse",
-        "title": "static synapse adding a shared weight w to the target",
-        "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349",
-        "equations": "", "on_pre": "{target}_post += w", "target": "ge",
-        "parameters": {"w": {"value": "1 mV", "range": ["-100 mV", "100 mV"]}}})
+    neuron = ModelSpec.from_dict(
+        {
+            "name": "cuba_lif",
+            "kind": "neuron",
+            "title": "CUBA LIF neuron (voltage-valued exponential synaptic inputs)",
+            "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349, benchmark 2; Brian2 "
+            "documentation, example CUBA",
+            "method": "exact",
+            "equations": "dv/dt = (ge + gi - (v - El))/taum : volt (unless refractory)\n"
+            "dge/dt = -ge/taue : volt\n"
+            "dgi/dt = -gi/taui : volt\n",
+            "threshold": "v > Vt",
+            "reset": "v = Vr",
+            "refractory": "t_ref",
+            "parameters": {
+                "taum": "20 ms",
+                "taue": "5 ms",
+                "taui": "10 ms",
+                "Vt": "-50 mV",
+                "Vr": "-60 mV",
+                "El": "-49 mV",
+                "t_ref": "5 ms",
+            },
+            "initial": {"ge": "0 mV", "gi": "0 mV"},
+        }
+    )
+    synapse = ModelSpec.from_dict(
+        {
+            "name": "cuba_syn",
+            "kind": "synapse",
+            "title": "static synapse adding a shared weight w to the target",
+            "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349",
+            "equations": "",
+            "on_pre": "{target}_post += w",
+            "target": "ge",
+            "parameters": {"w": {"value": "1 mV", "range": ["-100 mV", "100 mV"]}},
+        }
+    )
     return neuron, synapse
 
 
@@ -149,16 +177,22 @@ def with_neurolearn(backend: str, duration_s: float, directory: str) -> dict:
     wi = (-20 * 4.5 / 10) * mV
     net = NetworkSpec(name="cuba")
     net.add_population("P", neuron, N, initial={"v": "Vr + rand()*(Vt - Vr)"})
-    net.connect("P", "P", synapse, name="Ce", target_var="ge", condition="i<3200", p=0.02,
-                weight=we)
-    net.connect("P", "P", synapse, name="Ci", target_var="gi", condition="i>=3200", p=0.02,
-                weight=wi)
+    net.connect(
+        "P", "P", synapse, name="Ce", target_var="ge", condition="i<3200", p=0.02, weight=we
+    )
+    net.connect(
+        "P", "P", synapse, name="Ci", target_var="gi", condition="i>=3200", p=0.02, weight=wi
+    )
     net.monitor_spikes("P")
     sim = net.build(duration_s * second, backend=backend, directory=directory)
     res = sim.run()
-    out = {"total_s": time.perf_counter() - t0, "total_cpu_s": _cpu_s() - c0,
-           "n_spikes": res.spikes["P"].count}
+    out = {
+        "total_s": time.perf_counter() - t0,
+        "total_cpu_s": _cpu_s() - c0,
+        "n_spikes": res.spikes["P"].count,
+    }
     if backend == "cpp_standalone":
+
         def once():
             sim.run()
             return sim.backend.device
@@ -187,20 +221,30 @@ def _child(variant, backend, duration_s, cache_dir):
 
 
 def _spawn(variant, backend, duration_s, cache_dir):
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", variant, backend,
-           str(duration_s), cache_dir or ""]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        variant,
+        backend,
+        str(duration_s),
+        cache_dir or "",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"{variant}/{backend} failed:\n{proc.stdout[-3000:]}\n"
-                       f"{proc.stderr[-3000:]}")
+    raise RuntimeError(f"{variant}/{backend} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="warm cython and cpp_standalone runs, best of (default 2)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="warm cython and cpp_standalone runs, best of (default 2)",
+    )
     parser.add_argument("--duration", default="1s", help="biological time (default 1s)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -222,35 +266,62 @@ def main(argv=None):
                 r = _spawn(variant, backend, duration_s, cache_for and cache_for[variant])
                 if variant not in vals or r[key] < vals[variant][key]:
                     vals[variant] = r
-        rows.append((label, vals["plain"][key], vals["neurolearn"][key],
-                     vals["plain"][key.replace("_s", "_cpu_s")],
-                     vals["neurolearn"][key.replace("_s", "_cpu_s")],
-                     vals["plain"]["n_spikes"], vals["neurolearn"]["n_spikes"]))
+        rows.append(
+            (
+                label,
+                vals["plain"][key],
+                vals["neurolearn"][key],
+                vals["plain"][key.replace("_s", "_cpu_s")],
+                vals["neurolearn"][key.replace("_s", "_cpu_s")],
+                vals["plain"]["n_spikes"],
+                vals["neurolearn"]["n_spikes"],
+            )
+        )
         return vals
 
-    print(f"CUBA, {N} neurons, {duration_s:g} s; machine: {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"CUBA, {N} neurons, {duration_s:g} s; machine: {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     both("cython, cold cache (incl. compilation)", "cython", "total_s", cache)
-    both(f"cython, warm cache (best of {args.repeat})", "cython", "total_s", cache,
-         args.repeat)
-    cpp = both(f"cpp_standalone, total (best of {args.repeat})", "cpp_standalone", "total_s",
-               repeat=args.repeat)
-    rows.append((f"cpp_standalone, binary only (best of {BINARY_REPEATS})",
-                 cpp["plain"]["binary_s"], cpp["neurolearn"]["binary_s"],
-                 cpp["plain"]["binary_cpu_s"], cpp["neurolearn"]["binary_cpu_s"],
-                 cpp["plain"]["n_spikes"], cpp["neurolearn"]["n_spikes"]))
-    print(f"{'':46s} {'wall: plain s':>13s} {'neurolearn s':>13s} {'ratio':>6s}   "
-          f"{'CPU: plain s':>12s} {'neurolearn s':>13s} {'ratio':>6s}   spikes (plain / nl)")
+    both(f"cython, warm cache (best of {args.repeat})", "cython", "total_s", cache, args.repeat)
+    cpp = both(
+        f"cpp_standalone, total (best of {args.repeat})",
+        "cpp_standalone",
+        "total_s",
+        repeat=args.repeat,
+    )
+    rows.append(
+        (
+            f"cpp_standalone, binary only (best of {BINARY_REPEATS})",
+            cpp["plain"]["binary_s"],
+            cpp["neurolearn"]["binary_s"],
+            cpp["plain"]["binary_cpu_s"],
+            cpp["neurolearn"]["binary_cpu_s"],
+            cpp["plain"]["n_spikes"],
+            cpp["neurolearn"]["n_spikes"],
+        )
+    )
+    print(
+        f"{'':46s} {'wall: plain s':>13s} {'neurolearn s':>13s} {'ratio':>6s}   "
+        f"{'CPU: plain s':>12s} {'neurolearn s':>13s} {'ratio':>6s}   spikes (plain / nl)"
+    )
     for label, a, b, ca, cb, na, nb in rows:
-        print(f"{label:46s} {a:13.2f} {b:13.2f} {b / a:6.3f}   {ca:12.2f} {cb:13.2f} "
-              f"{cb / ca:6.3f}   {na} / {nb}")
+        print(
+            f"{label:46s} {a:13.2f} {b:13.2f} {b / a:6.3f}   {ca:12.2f} {cb:13.2f} "
+            f"{cb / ca:6.3f}   {na} / {nb}"
+        )
     nl = cpp["neurolearn"]
-    print(f"neurolearn cpp_standalone second run, w_exc +10 % (run_args, no recompilation): "
-          f"{nl['second_run_s']:.2f} s (binary {nl['second_run_binary_s']:.2f} s), "
-          f"{nl['second_run_n_spikes']} spikes (first run: {nl['n_spikes']}); "
-          f"first run total {nl['total_s']:.2f} s")
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} (wall times on a shared machine "
-          f"vary by tens of percent between runs; CPU times much less)")
+    print(
+        f"neurolearn cpp_standalone second run, w_exc +10 % (run_args, no recompilation): "
+        f"{nl['second_run_s']:.2f} s (binary {nl['second_run_binary_s']:.2f} s), "
+        f"{nl['second_run_n_spikes']} spikes (first run: {nl['n_spikes']}); "
+        f"first run total {nl['total_s']:.2f} s"
+    )
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.1f} (wall times on a shared machine "
+        f"vary by tens of percent between runs; CPU times much less)"
+    )
     return 0
 
 

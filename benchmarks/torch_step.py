@@ -85,36 +85,50 @@ def _build(impl, torch, device):
     if impl.startswith("neurolearn"):
         from neurolearn.torch import SpikingNetwork, readout_loss
 
-        net = SpikingNetwork.build(N_IN, [N_HID], N_OUT, model="lif", dt=f"{DT * 1e3} ms",
-                                   recurrent=True, params={"t_ref": "0 ms"},
-                                   check_finite=True,
-                                   checkpoint_every=25 if impl == "neurolearn-lean" else None,
-                                   fused=False if impl == "neurolearn-step" else None,
-                                   fused_recompute=impl != "neurolearn-store",
-                                   dtype=DTYPE[0], generator=torch.Generator().manual_seed(1))
+        net = SpikingNetwork.build(
+            N_IN,
+            [N_HID],
+            N_OUT,
+            model="lif",
+            dt=f"{DT * 1e3} ms",
+            recurrent=True,
+            params={"t_ref": "0 ms"},
+            check_finite=True,
+            checkpoint_every=25 if impl == "neurolearn-lean" else None,
+            fused=False if impl == "neurolearn-step" else None,
+            fused_recompute=impl != "neurolearn-store",
+            dtype=DTYPE[0],
+            generator=torch.Generator().manual_seed(1),
+        )
         net = net.to(device, DTYPE[0])
 
         def step(x, y):
             return readout_loss(net(x), y, "max")
+
         return net, step
     if impl == "snntorch":
         import snntorch as snn
         from snntorch import surrogate
         from torch import nn
 
-        alpha, beta = float(torch.exp(torch.tensor(-DT / TAU_SYN))), \
-            float(torch.exp(torch.tensor(-DT / TAU_M)))
+        alpha, beta = (
+            float(torch.exp(torch.tensor(-DT / TAU_SYN))),
+            float(torch.exp(torch.tensor(-DT / TAU_M))),
+        )
 
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.fc1 = nn.Linear(N_IN, N_HID, bias=False)
-                self.lif1 = snn.RSynaptic(alpha, beta, linear_features=N_HID,
-                                          spike_grad=surrogate.fast_sigmoid(25),
-                                          reset_mechanism="zero")
+                self.lif1 = snn.RSynaptic(
+                    alpha,
+                    beta,
+                    linear_features=N_HID,
+                    spike_grad=surrogate.fast_sigmoid(25),
+                    reset_mechanism="zero",
+                )
                 self.fc2 = nn.Linear(N_HID, N_OUT, bias=False)
-                self.out = snn.Synaptic(alpha, beta, reset_mechanism="none",
-                                        threshold=1e9)
+                self.out = snn.Synaptic(alpha, beta, reset_mechanism="none", threshold=1e9)
 
             def forward(self, x):
                 spk, syn, mem = self.lif1.init_rsynaptic()
@@ -130,13 +144,17 @@ def _build(impl, torch, device):
 
         def step(x, y):
             return F.cross_entropy(net(x).max(0).values, y)
+
         return net, step
     if impl == "norse":
         import norse.torch as nt
         from torch import nn
 
-        p = nt.LIFParameters(tau_syn_inv=torch.tensor(1 / TAU_SYN),
-                             tau_mem_inv=torch.tensor(1 / TAU_M), v_th=torch.tensor(1.0))
+        p = nt.LIFParameters(
+            tau_syn_inv=torch.tensor(1 / TAU_SYN),
+            tau_mem_inv=torch.tensor(1 / TAU_M),
+            v_th=torch.tensor(1.0),
+        )
 
         class Net(nn.Module):
             def __init__(self):
@@ -157,12 +175,14 @@ def _build(impl, torch, device):
 
         def step(x, y):
             return F.cross_entropy(net(x).max(0).values, y)
+
         return net, step
     raise ValueError(impl)
 
 
-def child(impl: str, mode: str, repeats: int, threads: int, device: str,
-          dtype: str = "float32") -> dict:
+def child(
+    impl: str, mode: str, repeats: int, threads: int, device: str, dtype: str = "float32"
+) -> dict:
     import torch
 
     DTYPE[0] = getattr(torch, dtype)
@@ -230,28 +250,67 @@ def child(impl: str, mode: str, repeats: int, threads: int, device: str,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="time measurements: rounds over all implementations, alternating "
-                         "their order (default 3)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="time measurements: rounds over all implementations, alternating "
+        "their order (default 3)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    ap.add_argument("--impl", nargs="*", default=["neurolearn", "neurolearn-store",
-                                                  "neurolearn-step", "neurolearn-lean",
-                                                  "snntorch", "norse"])
-    ap.add_argument("--mmap-time", action="store_true",
-                    help="time with the memory runs' allocator settings too (the protocol "
-                         "before Nov 2026: every block >= 64 kB mmapped and unmapped)")
+    ap.add_argument(
+        "--impl",
+        nargs="*",
+        default=[
+            "neurolearn",
+            "neurolearn-store",
+            "neurolearn-step",
+            "neurolearn-lean",
+            "snntorch",
+            "norse",
+        ],
+    )
+    ap.add_argument(
+        "--mmap-time",
+        action="store_true",
+        help="time with the memory runs' allocator settings too (the protocol "
+        "before Nov 2026: every block >= 64 kB mmapped and unmapped)",
+    )
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], args.repeats, args.threads,
-                               args.device, args.dtype)))
+        print(
+            json.dumps(
+                child(
+                    args.child[0],
+                    args.child[1],
+                    args.repeats,
+                    args.threads,
+                    args.device,
+                    args.dtype,
+                )
+            )
+        )
         return 0
+
     def run_child(impl, mode):
-        cmd = [sys.executable, __file__, "--child", impl, mode, "--repeats",
-               str(args.repeats), "--threads", str(args.threads), "--device", args.device,
-               "--dtype", args.dtype]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            impl,
+            mode,
+            "--repeats",
+            str(args.repeats),
+            "--threads",
+            str(args.threads),
+            "--device",
+            args.device,
+            "--dtype",
+            args.dtype,
+        ]
         # memory: large blocks through mmap, returned at free, so that RSS follows live
         # memory; time: the default allocator (as in use), unless --mmap-time
         env = dict(os.environ)
@@ -269,47 +328,65 @@ def main(argv=None) -> int:
     # median over rounds of each round's median step
     rounds: dict = {impl: [] for impl in args.impl}
     for r in range(args.rounds):
-        for impl in (args.impl if r % 2 == 0 else args.impl[::-1]):
+        for impl in args.impl if r % 2 == 0 else args.impl[::-1]:
             got = run_child(impl, "time")
             if got:
                 rounds[impl].append(got)
     for impl in args.impl:
         row = results[impl]
         if rounds[impl]:
-            row.update(time_s=statistics.median(g["time_s"] for g in rounds[impl]),
-                       wall_s=statistics.median(g["wall_s"] for g in rounds[impl]),
-                       rounds_s=[round(g["time_s"], 4) for g in rounds[impl]])
-        print(f"{impl:16s} time/step {row.get('time_s', float('nan')):7.3f} s CPU "
-              f"({row.get('wall_s', float('nan')):6.3f} s wall)   "
-              f"peak memory {row.get('peak_mb', float('nan')):6.1f} MB (warm "
-              f"{row.get('peak_warm_mb', float('nan')):5.1f} MB)   saved for backward "
-              f"{row.get('saved_mb', float('nan')):6.1f} MB   rounds "
-              f"{row.get('rounds_s', [])}", flush=True)
-    print(f"\n{N_IN}->{N_HID} (recurrent LIF)->{N_OUT} readout, batch {BATCH}, {STEPS} steps, "
-          f"input density {DENSITY:.0%}, {args.dtype}, {args.device}, {args.threads} "
-          f"thread(s)")
+            row.update(
+                time_s=statistics.median(g["time_s"] for g in rounds[impl]),
+                wall_s=statistics.median(g["wall_s"] for g in rounds[impl]),
+                rounds_s=[round(g["time_s"], 4) for g in rounds[impl]],
+            )
+        print(
+            f"{impl:16s} time/step {row.get('time_s', float('nan')):7.3f} s CPU "
+            f"({row.get('wall_s', float('nan')):6.3f} s wall)   "
+            f"peak memory {row.get('peak_mb', float('nan')):6.1f} MB (warm "
+            f"{row.get('peak_warm_mb', float('nan')):5.1f} MB)   saved for backward "
+            f"{row.get('saved_mb', float('nan')):6.1f} MB   rounds "
+            f"{row.get('rounds_s', [])}",
+            flush=True,
+        )
+    print(
+        f"\n{N_IN}->{N_HID} (recurrent LIF)->{N_OUT} readout, batch {BATCH}, {STEPS} steps, "
+        f"input density {DENSITY:.0%}, {args.dtype}, {args.device}, {args.threads} "
+        f"thread(s)"
+    )
     base = {k: v for k, v in results.items() if k in ("snntorch", "norse")}
     lean_mem = min((v["peak_mb"] for v in base.values() if v.get("peak_mb")), default=None)
-    lean_warm = min((v["peak_warm_mb"] for v in base.values() if v.get("peak_warm_mb")),
-                    default=None)
+    lean_warm = min(
+        (v["peak_warm_mb"] for v in base.values() if v.get("peak_warm_mb")), default=None
+    )
     for impl in ("neurolearn", "neurolearn-store", "neurolearn-step", "neurolearn-lean"):
         r = results.get(impl)
         if not r:
             continue
         for b, v in base.items():
             if v.get("time_s") and r.get("time_s"):
-                warm = (f" (warm {r['peak_warm_mb'] / v['peak_warm_mb']:.2f}x)"
-                        if r.get("peak_warm_mb") and v.get("peak_warm_mb") else "")
-                print(f"{impl} / {b}: time {r['time_s'] / v['time_s']:.2f}x, "
-                      f"peak memory {r['peak_mb'] / v['peak_mb']:.2f}x{warm}")
+                warm = (
+                    f" (warm {r['peak_warm_mb'] / v['peak_warm_mb']:.2f}x)"
+                    if r.get("peak_warm_mb") and v.get("peak_warm_mb")
+                    else ""
+                )
+                print(
+                    f"{impl} / {b}: time {r['time_s'] / v['time_s']:.2f}x, "
+                    f"peak memory {r['peak_mb'] / v['peak_mb']:.2f}x{warm}"
+                )
         if "norse" in base and base["norse"].get("time_s") and lean_mem and r.get("time_s"):
             ok_t = r["time_s"] <= 0.5 * base["norse"]["time_s"]
             ok_m = r["peak_mb"] <= 0.5 * lean_mem
-            ok_w = (" (warm: met)" if r["peak_warm_mb"] <= 0.5 * lean_warm else
-                    " (warm: NOT met)") if lean_warm and r.get("peak_warm_mb") else ""
-            print(f"{impl}: goal time <= 0.5x Norse: {'met' if ok_t else 'NOT met'}; "
-                  f"goal memory <= 0.5x leaner baseline: {'met' if ok_m else 'NOT met'}"
-                  f"{ok_w}")
+            ok_w = (
+                (" (warm: met)" if r["peak_warm_mb"] <= 0.5 * lean_warm else " (warm: NOT met)")
+                if lean_warm and r.get("peak_warm_mb")
+                else ""
+            )
+            print(
+                f"{impl}: goal time <= 0.5x Norse: {'met' if ok_t else 'NOT met'}; "
+                f"goal memory <= 0.5x leaner baseline: {'met' if ok_m else 'NOT met'}"
+                f"{ok_w}"
+            )
     return 0
 
 

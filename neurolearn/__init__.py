@@ -12,8 +12,17 @@ import warnings as _warnings
 # setuptools' distutils shim warns on every Brian2 import; it is not ours to fix.
 _warnings.filterwarnings("ignore", message="_get_vc_env is private")
 
-from .spec import (InputModel, ModelError, ModelSpec, NeuronModel, Parameter, SynapseModel,
-                   list_models, load_model, parse_quantity)
+from .spec import (  # noqa: E402 - after the warning filter
+    InputModel,
+    ModelError,
+    ModelSpec,
+    NeuronModel,
+    Parameter,
+    SynapseModel,
+    list_models,
+    load_model,
+    parse_quantity,
+)
 
 __version__ = "0.1.0"
 
@@ -84,12 +93,26 @@ def _after_brian2_import(callback) -> None:
             loader.exec_module = exec_module
             return spec
 
-    if not any(isinstance(f, importlib.abc.MetaPathFinder) and type(f).__name__ == "_Finder"
-               and type(f).__module__ == __name__ for f in sys.meta_path):
+    if not any(
+        isinstance(f, importlib.abc.MetaPathFinder)
+        and type(f).__name__ == "_Finder"
+        and type(f).__module__ == __name__
+        for f in sys.meta_path
+    ):
         sys.meta_path.insert(0, _Finder())
 
 
 _install_excepthook()
 
-__all__ = ["ModelError", "ModelSpec", "NeuronModel", "SynapseModel", "InputModel", "Parameter",
-           "load_model", "list_models", "parse_quantity", "__version__"]
+__all__ = [
+    "ModelError",
+    "ModelSpec",
+    "NeuronModel",
+    "SynapseModel",
+    "InputModel",
+    "Parameter",
+    "load_model",
+    "list_models",
+    "parse_quantity",
+    "__version__",
+]

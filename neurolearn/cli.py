@@ -22,8 +22,20 @@ def _cmd_models(args) -> int:
 
     specs = list_models(args.kind)
     if args.json:
-        print(json.dumps([{"name": s.name, "kind": s.kind, "title": s.title,
-                           "reference": s.reference, "path": str(s.path)} for s in specs]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "kind": s.kind,
+                        "title": s.title,
+                        "reference": s.reference,
+                        "path": str(s.path),
+                    }
+                    for s in specs
+                ]
+            )
+        )
         return 0
     width = max(len(s.name) for s in specs)
     for s in specs:
@@ -35,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
         prog="neurolearn",
-        description="Spiking models as equations: simulate (Brian2), train (PyTorch), analyse.")
+        description="Spiking models as equations: simulate (Brian2), train (PyTorch), analyse.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list the model zoo, one line each")
@@ -62,8 +75,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError,
-            FloatingPointError) as exc:
+    except (
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        KeyError,
+        RuntimeError,
+        FloatingPointError,
+    ) as exc:
         # (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step)
         print(f"neurolearn {args.command}: error: {exc}", file=sys.stderr)
         return 2

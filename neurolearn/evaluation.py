@@ -2,8 +2,8 @@
 the network, compared with torch sample by sample.
 
 :func:`evaluate_run` reads a ``neurolearn train`` output folder, reloads the trained network
-(``network.h5``, :func:`neurolearn.torch.load_network`), and simulates the test set in Brian2 with
-:func:`neurolearn.torch.to_brian2`: a whole chunk of samples at once, each sample an
+(``network.h5``, :func:`neurolearn.bridge.load_network`), and simulates the test set in Brian2 with
+:func:`neurolearn.bridge.to_brian2`: a whole chunk of samples at once, each sample an
 independent copy of the network inside *one* Brian2 network (neuron groups of
 ``chunk x n`` neurons, block-diagonal synapses), so that a chunk costs one Brian2 run instead
 of one run per sample. Predictions use the same rule as training (the readout reduction of
@@ -17,8 +17,6 @@ numbers; the bridge reproduces the torch forward pass spike for spike with Brian
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from pathlib import Path
@@ -49,10 +47,15 @@ def compare_predictions(torch_pred, brian2_pred, labels) -> dict:
     """
     t, b, y = (np.asarray(a).reshape(-1) for a in (torch_pred, brian2_pred, labels))
     if not (len(t) == len(b) == len(y)) or len(y) == 0:
-        raise ValueError(f"need three equally long, non-empty arrays; got {len(t)}, {len(b)}, "
-                         f"{len(y)}")
-    return {"torch_accuracy": float(np.mean(t == y)), "brian2_accuracy": float(np.mean(b == y)),
-            "agreement": float(np.mean(t == b)), "n_samples": int(len(y))}
+        raise ValueError(
+            f"need three equally long, non-empty arrays; got {len(t)}, {len(b)}, {len(y)}"
+        )
+    return {
+        "torch_accuracy": float(np.mean(t == y)),
+        "brian2_accuracy": float(np.mean(b == y)),
+        "agreement": float(np.mean(t == b)),
+        "n_samples": int(len(y)),
+    }
 
 
 def default_chunk_size(n_neurons: int, n_synapses: int, budget_bytes: float = 1.0e9) -> int:
@@ -72,13 +75,22 @@ def network_size(net) -> tuple[int, int]:
     (readout included)."""
     layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
     neurons = sum(layer.n for layer in layers)
-    synapses = sum(layer.n_in * layer.n + (layer.n * layer.n if getattr(layer, "W_rec", None)
-                                           is not None else 0) for layer in layers)
+    synapses = sum(
+        layer.n_in * layer.n
+        + (layer.n * layer.n if getattr(layer, "W_rec", None) is not None else 0)
+        for layer in layers
+    )
     return neurons, synapses
 
 
-def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples: int | None = None,
-                 chunk_size: int | None = None, progress: bool = True, write: bool = True) -> dict:
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    backend: str = "numpy",
+    max_samples: int | None = None,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    write: bool = True,
+) -> dict:
     """Simulate the test set of a trained run in Brian2 and compare with torch.
 
     Parameters
@@ -112,13 +124,15 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     """
     import torch
 
-    from . import torch as nltorch
+    from . import bridge
     from .training import load_config, load_test_set, prediction_fn
 
     run_dir = Path(run_dir)
     if not (run_dir / "network.h5").exists() or not (run_dir / "config.toml").exists():
-        raise FileNotFoundError(f"{run_dir} holds no trained network (network.h5 and config.toml "
-                                "are written by `neurolearn train` when training finishes)")
+        raise FileNotFoundError(
+            f"{run_dir} holds no trained network (network.h5 and config.toml "
+            "are written by `neurolearn train` when training finishes)"
+        )
     from .brian.backends import BACKENDS
 
     if backend not in BACKENDS:
@@ -126,29 +140,41 @@ def evaluate_run(run_dir: str | os.PathLike, backend: str = "numpy", max_samples
     config = load_config(run_dir / "config.toml")
     test = load_test_set(config)
     indices = np.arange(len(test) if max_samples is None else min(max_samples, len(test)))
-    x_all, labels = test.dense(indices)                  # [time, n, channels], [n]
+    x_all, labels = test.dense(indices)  # [time, n, channels], [n]
     labels = np.asarray(labels)
-    net = nltorch.load_network(run_dir / "network.h5").double()
+    net = bridge.load_network(run_dir / "network.h5").double()
     predict = prediction_fn(config)
     with torch.no_grad():
-        torch_pred = np.concatenate([predict(net(x_all[:, i:i + 256].double())).numpy()
-                                     for i in range(0, len(indices), 256)])
+        torch_pred = np.concatenate(
+            [
+                predict(net(x_all[:, i : i + 256].double())).numpy()
+                for i in range(0, len(indices), 256)
+            ]
+        )
     if chunk_size is None:
         chunk_size = default_chunk_size(*network_size(net))
     from tqdm.auto import tqdm
 
     t0 = time.time()
     brian_pred = []
-    for start in tqdm(range(0, len(indices), chunk_size), desc=f"Brian2 ({backend})",
-                      unit="chunk", disable=not progress):
-        x = x_all[:, start:start + chunk_size]
-        export = nltorch.to_brian2(net, x, backend=backend)
+    for start in tqdm(
+        range(0, len(indices), chunk_size),
+        desc=f"Brian2 ({backend})",
+        unit="chunk",
+        disable=not progress,
+    ):
+        x = x_all[:, start : start + chunk_size]
+        export = bridge.to_brian2(net, x, backend=backend)
         brian_pred.append(predict(torch.as_tensor(np.asarray(export.readout))).numpy())
         del export
     brian_pred = np.concatenate(brian_pred)
     result = compare_predictions(torch_pred, brian_pred, labels)
-    result.update(backend=backend, chunk_size=int(chunk_size),
-                  brian2_time_s=time.time() - t0, torch_dtype="float64")
+    result.update(
+        backend=backend,
+        chunk_size=int(chunk_size),
+        brian2_time_s=time.time() - t0,
+        torch_dtype="float64",
+    )
     if write:
         atomic_write_json(run_dir / f"evaluation_{backend}.json", result)
     return result

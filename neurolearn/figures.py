@@ -8,8 +8,8 @@ a PNG, each atomically.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .io import atomic_path
 
@@ -30,7 +30,7 @@ STYLE = {
     "axes.spines.right": False,
     "axes.linewidth": 0.6,
     "lines.linewidth": 1.0,
-    "pdf.fonttype": 42,   # embed TrueType: text stays editable in Illustrator/Inkscape
+    "pdf.fonttype": 42,  # embed TrueType: text stays editable in Illustrator/Inkscape
     "svg.fonttype": "none",
     "legend.frameon": False,
 }
@@ -48,8 +48,13 @@ def style() -> Iterator[None]:
         yield
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, width: float | None = None,
-               height: float | None = None, **kwargs):
+def new_figure(
+    nrows: int = 1,
+    ncols: int = 1,
+    width: float | None = None,
+    height: float | None = None,
+    **kwargs,
+):
     """A styled ``(figure, axes)`` pair; ``width``/``height`` in inches.
 
     Call inside :func:`style` or not: the style is applied to the created figure either way.
@@ -61,8 +66,13 @@ def new_figure(nrows: int = 1, ncols: int = 1, width: float | None = None,
 
     w, h = STYLE["figure.figsize"]
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width or w * ncols, height or h * nrows),
-                                 constrained_layout=True, **kwargs)
+        fig, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(width or w * ncols, height or h * nrows),
+            constrained_layout=True,
+            **kwargs,
+        )
     return fig, axes
 
 
@@ -71,8 +81,9 @@ def label(name: str, unit: str | None) -> str:
     return f"{name} ({unit})" if unit else name
 
 
-def save_figure(fig, stem: str | Path, formats: Iterable[str] = ("pdf", "svg", "png"),
-                close: bool = True) -> list[Path]:
+def save_figure(
+    fig, stem: str | Path, formats: Iterable[str] = ("pdf", "svg", "png"), close: bool = True
+) -> list[Path]:
     """Save ``fig`` as ``stem.pdf``, ``stem.svg`` and ``stem.png`` (atomically).
 
     Parameters

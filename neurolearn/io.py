@@ -7,8 +7,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "finite_or_none"]
 
@@ -48,8 +49,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically; returns the path."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False,
-                                              default=_json_default) + "\n")
+    return atomic_write_text(
+        path, json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def finite_or_none(obj: Any) -> Any:

@@ -68,10 +68,11 @@ def data_path(*parts: str, how_to_get: str = "") -> Path:
     root = data_dir()
     rel = Path(*parts)
     if root is None:
-        raise DataNotFoundError(f"{rel} not found: NEUROLEARN_DATA_DIR is not set. "
-                                + (how_to_get or "Point it at a folder holding the data."))
+        raise DataNotFoundError(
+            f"{rel} not found: NEUROLEARN_DATA_DIR is not set. "
+            + (how_to_get or "Point it at a folder holding the data.")
+        )
     path = root / rel
     if not path.exists():
-        raise DataNotFoundError(f"{path} not found in NEUROLEARN_DATA_DIR={root}. "
-                                + how_to_get)
+        raise DataNotFoundError(f"{path} not found in NEUROLEARN_DATA_DIR={root}. " + how_to_get)
     return path

@@ -41,7 +41,7 @@ type, default and meaning; ``configs/fsdd_lif.toml`` is a complete example)::
     replaced atomically at the end of every epoch; ``--resume`` continues from it.
 ``network.h5``
     The trained network in the torch bridge's file format
-    (:func:`neurolearn.torch.save_network`, HDF5 + JSON, no pickle).
+    (:func:`neurolearn.bridge.save_network`, HDF5 + JSON, no pickle).
 ``parameters.csv``
     One row per neuron: ``layer``, ``neuron`` and every per-neuron parameter with its unit as
     a suffix (``tau_m_ms``, ``tau_syn_ms``, ``v_th_mV``...).
@@ -72,12 +72,12 @@ import dataclasses
 import io
 import logging
 import math
-import os
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -120,8 +120,13 @@ class ConfigError(ValueError):
     """A training configuration is invalid. The message names the file, the section and the
     key at fault; ``path``, ``section`` and ``key`` hold the same facts for programs."""
 
-    def __init__(self, message: str, path: str | Path | None = None,
-                 section: str | None = None, key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        section: str | None = None,
+        key: str | None = None,
+    ):
         self.path = None if path is None else str(path)
         self.section = section
         self.key = key
@@ -136,14 +141,14 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class _Key:
-    kind: str                      # "str", "int", "float", "bool", "list[int]", "list[str]", "table"
+    kind: str  # "str", "int", "float", "bool", "list[int]", "list[str]", "table"
     default: Any = None
     help: str = ""
     choices: tuple | None = None
-    low: float | None = None       # inclusive lower bound
-    high: float | None = None      # inclusive upper bound
-    high_open: bool = False        # exclude the upper bound
-    low_open: bool = False         # exclude the lower bound
+    low: float | None = None  # inclusive lower bound
+    high: float | None = None  # inclusive upper bound
+    high_open: bool = False  # exclude the upper bound
+    low_open: bool = False  # exclude the lower bound
     required: bool = False
     nullable: bool = False
 
@@ -152,126 +157,257 @@ class _Key:
 #: Keys with a physical quantity carry the unit as suffix (``dt_ms``, ``lr_tau`` is per step).
 CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
     "data": {
-        "dataset": _Key("str", required=True, choices=("fsdd", "shd", "ssc", "nmnist", "braille"),
-                        help="dataset name (neurolearn.datasets)"),
-        "dt_ms": _Key("float", 10.0, "time step of the binned input and of the network, ms",
-                      low=0, low_open=True),
-        "duration_ms": _Key("float", 1000.0, "length of every sample after binning, ms",
-                            low=0, low_open=True),
-        "binary": _Key("bool", True, "0/1 per time bin (spikes, as the Brian2 export needs) "
-                       "instead of spike counts"),
-        "validation_fraction": _Key("float", 0.1, "fraction of the training split held out for "
-                                    "validation (stratified by class, fixed by the seed)",
-                                    low=0, high=0.9),
-        "max_train_samples": _Key("int", None, "use at most this many training samples "
-                                  "(stratified; for smoke runs)", low=1, nullable=True),
-        "max_test_samples": _Key("int", None, "use at most this many test samples", low=1,
-                                 nullable=True),
+        "dataset": _Key(
+            "str",
+            required=True,
+            choices=("fsdd", "shd", "ssc", "nmnist", "braille"),
+            help="dataset name (neurolearn.datasets)",
+        ),
+        "dt_ms": _Key(
+            "float",
+            10.0,
+            "time step of the binned input and of the network, ms",
+            low=0,
+            low_open=True,
+        ),
+        "duration_ms": _Key(
+            "float", 1000.0, "length of every sample after binning, ms", low=0, low_open=True
+        ),
+        "binary": _Key(
+            "bool",
+            True,
+            "0/1 per time bin (spikes, as the Brian2 export needs) instead of spike counts",
+        ),
+        "validation_fraction": _Key(
+            "float",
+            0.1,
+            "fraction of the training split held out for "
+            "validation (stratified by class, fixed by the seed)",
+            low=0,
+            high=0.9,
+        ),
+        "max_train_samples": _Key(
+            "int",
+            None,
+            "use at most this many training samples (stratified; for smoke runs)",
+            low=1,
+            nullable=True,
+        ),
+        "max_test_samples": _Key(
+            "int", None, "use at most this many test samples", low=1, nullable=True
+        ),
         "options": _Key("table", {}, "extra keyword arguments of load_dataset (e.g. channels)"),
     },
     "network": {
         "model": _Key("str", "lif", "neuron model of the hidden layers: zoo name or file path"),
         "hidden": _Key("list[int]", [128], "sizes of the hidden layers", low=1),
         "recurrent": _Key("bool", True, "all-to-all recurrent weights within each hidden layer"),
-        "recurrent_scale": _Key("float", 0.1, "factor on the bridge's default initial "
-                                "recurrent weights (which alone drive a neuron to threshold; "
-                                "smaller values keep the initial dynamics input-driven)",
-                                low=0),
-        "parameters": _Key("table", {}, "overrides of the model's parameters, e.g. "
-                           "{t_ref = \"0 ms\"} (values with units, as in model files)"),
-        "dtype": _Key("str", "float32", "floating-point precision of training",
-                      choices=("float32", "float64")),
-        "dropout": _Key("float", 0.0, "training only: probability of dropping each spike a "
-                        "hidden layer passes to the next layer or the readout (inverted "
-                        "dropout, Srivastava et al. 2014; the recurrent connections see every "
-                        "spike); evaluation, the saved network and the Brian2 export are "
-                        "unaffected", low=0, high=1, high_open=True),
-        "readout_tau_m_ms": _Key("float", 20.0, "membrane time constant of the leaky "
-                                 "readout, ms (the mean of heterogeneous initial values)",
-                                 low=0, low_open=True),
-        "readout_tau_syn_ms": _Key("float", 5.0, "synaptic time constant of the leaky "
-                                   "readout, ms", low=0, low_open=True),
+        "recurrent_scale": _Key(
+            "float",
+            0.1,
+            "factor on the bridge's default initial "
+            "recurrent weights (which alone drive a neuron to threshold; "
+            "smaller values keep the initial dynamics input-driven)",
+            low=0,
+        ),
+        "parameters": _Key(
+            "table",
+            {},
+            "overrides of the model's parameters, e.g. "
+            '{t_ref = "0 ms"} (values with units, as in model files)',
+        ),
+        "dtype": _Key(
+            "str", "float32", "floating-point precision of training", choices=("float32", "float64")
+        ),
+        "dropout": _Key(
+            "float",
+            0.0,
+            "training only: probability of dropping each spike a "
+            "hidden layer passes to the next layer or the readout (inverted "
+            "dropout, Srivastava et al. 2014; the recurrent connections see every "
+            "spike); evaluation, the saved network and the Brian2 export are "
+            "unaffected",
+            low=0,
+            high=1,
+            high_open=True,
+        ),
+        "readout_tau_m_ms": _Key(
+            "float",
+            20.0,
+            "membrane time constant of the leaky "
+            "readout, ms (the mean of heterogeneous initial values)",
+            low=0,
+            low_open=True,
+        ),
+        "readout_tau_syn_ms": _Key(
+            "float", 5.0, "synaptic time constant of the leaky readout, ms", low=0, low_open=True
+        ),
     },
     "heterogeneity": {
-        "configuration": _Key("str", "het_init_het_train",
-                              "Perez-Nieves et al. 2021 configuration",
-                              choices=("hom_init_std_train", "het_init_std_train",
-                                       "hom_init_het_train", "het_init_het_train")),
-        "distribution": _Key("str", "gamma", "distribution of heterogeneous initial values",
-                             choices=("gamma", "uniform", "lognormal")),
-        "shape": _Key("float", 3.0, "gamma shape k (Perez-Nieves: 3) or log-normal sigma",
-                      low=0, low_open=True),
-        "parameters": _Key("list[str]", ["tau_m", "tau_syn"],
-                           "per-neuron parameters made heterogeneous / trained"),
-        "tau_min_ms": _Key("float", 1.0, "lower bound of every time constant (initial draws "
-                           "and training are clamped to it); keeps exp(dt/tau) finite in "
-                           "float32", low=0, low_open=True),
+        "configuration": _Key(
+            "str",
+            "het_init_het_train",
+            "Perez-Nieves et al. 2021 configuration",
+            choices=(
+                "hom_init_std_train",
+                "het_init_std_train",
+                "hom_init_het_train",
+                "het_init_het_train",
+            ),
+        ),
+        "distribution": _Key(
+            "str",
+            "gamma",
+            "distribution of heterogeneous initial values",
+            choices=("gamma", "uniform", "lognormal"),
+        ),
+        "shape": _Key(
+            "float",
+            3.0,
+            "gamma shape k (Perez-Nieves: 3) or log-normal sigma",
+            low=0,
+            low_open=True,
+        ),
+        "parameters": _Key(
+            "list[str]", ["tau_m", "tau_syn"], "per-neuron parameters made heterogeneous / trained"
+        ),
+        "tau_min_ms": _Key(
+            "float",
+            1.0,
+            "lower bound of every time constant (initial draws "
+            "and training are clamped to it); keeps exp(dt/tau) finite in "
+            "float32",
+            low=0,
+            low_open=True,
+        ),
     },
     "surrogate": {
-        "name": _Key("str", "fast_sigmoid", "surrogate derivative of the spike",
-                     choices=("fast_sigmoid", "sigmoid", "arctan", "triangle")),
-        "steepness": _Key("float", 10.0, "steepness (per unit of the normalised distance to "
-                          "threshold)", low=0, low_open=True),
+        "name": _Key(
+            "str",
+            "fast_sigmoid",
+            "surrogate derivative of the spike",
+            choices=("fast_sigmoid", "sigmoid", "arctan", "triangle"),
+        ),
+        "steepness": _Key(
+            "float",
+            10.0,
+            "steepness (per unit of the normalised distance to threshold)",
+            low=0,
+            low_open=True,
+        ),
         "scale": _Key("float", 1.0, "scale of the surrogate derivative", low=0, low_open=True),
         "normalize": _Key("bool", False, "normalise the surrogate's peak to 1"),
-        "detach_reset": _Key("bool", True, "no gradient through the reset (Zenke & Vogels "
-                             "2021)"),
+        "detach_reset": _Key("bool", True, "no gradient through the reset (Zenke & Vogels 2021)"),
     },
     "loss": {
-        "name": _Key("str", "max_over_time", "readout reduction fed to cross-entropy",
-                     choices=("max_over_time", "mean_over_time", "last")),
-        "logit_scale": _Key("float", 1.0, "factor on the reduced readout before the softmax",
-                            low=0, low_open=True),
-        "rate_upper_hz": _Key("float", None, "per-neuron upper firing-rate bound, Hz",
-                              low=0, nullable=True),
-        "rate_lower_hz": _Key("float", None, "population lower firing-rate bound, Hz",
-                              low=0, nullable=True),
-        "rate_strength": _Key("float", 1.0, "strength of the firing-rate regulariser (both "
-                              "bounds; Hz**-2)", low=0),
+        "name": _Key(
+            "str",
+            "max_over_time",
+            "readout reduction fed to cross-entropy",
+            choices=("max_over_time", "mean_over_time", "last"),
+        ),
+        "logit_scale": _Key(
+            "float", 1.0, "factor on the reduced readout before the softmax", low=0, low_open=True
+        ),
+        "rate_upper_hz": _Key(
+            "float", None, "per-neuron upper firing-rate bound, Hz", low=0, nullable=True
+        ),
+        "rate_lower_hz": _Key(
+            "float", None, "population lower firing-rate bound, Hz", low=0, nullable=True
+        ),
+        "rate_strength": _Key(
+            "float", 1.0, "strength of the firing-rate regulariser (both bounds; Hz**-2)", low=0
+        ),
     },
     "optimizer": {
         "name": _Key("str", "adam", "optimiser (torch.optim)", choices=("adam", "adamw", "sgd")),
-        "lr_weights": _Key("float", 2e-3, "learning rate of weights and biases", low=0,
-                           low_open=True),
-        "lr_tau": _Key("float", 2e-2, "learning rate of trained per-neuron parameters "
-                       "(time constants)", low=0, low_open=True),
+        "lr_weights": _Key(
+            "float", 2e-3, "learning rate of weights and biases", low=0, low_open=True
+        ),
+        "lr_tau": _Key(
+            "float",
+            2e-2,
+            "learning rate of trained per-neuron parameters (time constants)",
+            low=0,
+            low_open=True,
+        ),
         "weight_decay": _Key("float", 0.0, "L2 weight decay of the weights", low=0),
-        "schedule": _Key("str", "cosine", "learning-rate schedule over epochs",
-                         choices=("constant", "cosine")),
-        "grad_clip": _Key("float", None, "clip the gradient norm to this value", low=0,
-                          low_open=True, nullable=True),
+        "schedule": _Key(
+            "str", "cosine", "learning-rate schedule over epochs", choices=("constant", "cosine")
+        ),
+        "grad_clip": _Key(
+            "float",
+            None,
+            "clip the gradient norm to this value",
+            low=0,
+            low_open=True,
+            nullable=True,
+        ),
     },
     "training": {
         "epochs": _Key("int", 20, "number of epochs", low=1),
         "batch_size": _Key("int", 64, "samples per batch", low=1),
         "seed": _Key("int", 0, "seed of every random-number generator", low=0),
-        "threads": _Key("int", None, "torch CPU threads (default: torch's choice)", low=1,
-                        nullable=True),
-        "input_dropout": _Key("float", 0.0, "training only: probability of deleting each "
-                              "input spike (time bin) of a training sample (Srivastava et al. "
-                              "2014 dropout on the input layer; spike deletion)", low=0, high=1,
-                              high_open=True),
-        "time_shift_ms": _Key("float", 0.0, "training only: shift every training sample in "
-                              "time by a uniform random whole number of steps in "
-                              "[-time_shift_ms, +time_shift_ms] (zero-padded; what leaves the "
-                              "window is lost), ms", low=0),
-        "channel_shift": _Key("int", 0, "training only: shift every training sample across "
-                              "input channels by a uniform random integer in [-channel_shift, "
-                              "+channel_shift] (zero-padded; for cochlear channels a shift in "
-                              "frequency, as the random channel shifts of Nowotny et al. 2022 "
-                              "for SHD)", low=0),
-        "blend": _Key("float", 0.0, "training only: probability of blending a training sample "
-                      "with another sample of its class in the batch (each input bin from "
-                      "one or the other; Nowotny et al. 2022)", low=0, high=1),
-        "device": _Key("str", "cpu", "torch device of training and evaluation: \"cpu\", "
-                       "\"cuda\" or \"cuda:N\" (model, batches and losses live there; "
-                       "checkpoints and outputs are device-independent)"),
+        "threads": _Key(
+            "int", None, "torch CPU threads (default: torch's choice)", low=1, nullable=True
+        ),
+        "input_dropout": _Key(
+            "float",
+            0.0,
+            "training only: probability of deleting each "
+            "input spike (time bin) of a training sample (Srivastava et al. "
+            "2014 dropout on the input layer; spike deletion)",
+            low=0,
+            high=1,
+            high_open=True,
+        ),
+        "time_shift_ms": _Key(
+            "float",
+            0.0,
+            "training only: shift every training sample in "
+            "time by a uniform random whole number of steps in "
+            "[-time_shift_ms, +time_shift_ms] (zero-padded; what leaves the "
+            "window is lost), ms",
+            low=0,
+        ),
+        "channel_shift": _Key(
+            "int",
+            0,
+            "training only: shift every training sample across "
+            "input channels by a uniform random integer in [-channel_shift, "
+            "+channel_shift] (zero-padded; for cochlear channels a shift in "
+            "frequency, as the random channel shifts of Nowotny et al. 2022 "
+            "for SHD)",
+            low=0,
+        ),
+        "blend": _Key(
+            "float",
+            0.0,
+            "training only: probability of blending a training sample "
+            "with another sample of its class in the batch (each input bin from "
+            "one or the other; Nowotny et al. 2022)",
+            low=0,
+            high=1,
+        ),
+        "device": _Key(
+            "str",
+            "cpu",
+            'torch device of training and evaluation: "cpu", '
+            '"cuda" or "cuda:N" (model, batches and losses live there; '
+            "checkpoints and outputs are device-independent)",
+        ),
     },
 }
 
-_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
-               "list[int]": "a list of integers", "list[str]": "a list of strings",
-               "table": "a table"}
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list[int]": "a list of integers",
+    "list[str]": "a list of strings",
+    "table": "a table",
+}
 
 
 def _check_value(key: _Key, value, path, section, name):
@@ -303,8 +439,11 @@ def _check_value(key: _Key, value, path, section, name):
         if not isinstance(value, list) or not value:
             fail(f"expected a non-empty list of {inner}s, got {value!r}")
         for item in value:
-            ok = (isinstance(item, int) and not isinstance(item, bool)) if inner == "int" \
+            ok = (
+                (isinstance(item, int) and not isinstance(item, bool))
+                if inner == "int"
                 else isinstance(item, str)
+            )
             if not ok:
                 fail(f"expected a list of {inner}s, got item {item!r}")
         value = list(value)
@@ -319,8 +458,9 @@ def _check_value(key: _Key, value, path, section, name):
         for number in numbers:
             if key.low is not None and (number < key.low or (key.low_open and number == key.low)):
                 fail(f"must be {'>' if key.low_open else '>='} {key.low:g}, got {number!r}")
-            if key.high is not None and (number > key.high or
-                                         (key.high_open and number == key.high)):
+            if key.high is not None and (
+                number > key.high or (key.high_open and number == key.high)
+            ):
                 fail(f"must be {'<' if key.high_open else '<='} {key.high:g}, got {number!r}")
     return value
 
@@ -347,7 +487,7 @@ class TrainingConfig:
         """A deep copy of the sections (plain TOML-able types)."""
         return copy.deepcopy(self.sections)
 
-    def replace(self, **changes: Mapping) -> "TrainingConfig":
+    def replace(self, **changes: Mapping) -> TrainingConfig:
         """A new, validated config with some keys changed: ``cfg.replace(training={"epochs": 2})``.
 
         Raises
@@ -390,7 +530,13 @@ def _toml_value(v) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf") if not math.isnan(v) else "nan"
+        return (
+            repr(v)
+            if math.isfinite(v)
+            else ("inf" if v > 0 else "-inf")
+            if not math.isnan(v)
+            else "nan"
+        )
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
@@ -424,16 +570,20 @@ def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingC
     sections: dict = {}
     for section in data:
         if section not in CONFIG_SCHEMA:
-            raise ConfigError(f"unknown section [{section}]; known sections: "
-                              f"{', '.join(f'[{s}]' for s in CONFIG_SCHEMA)}", path)
+            raise ConfigError(
+                f"unknown section [{section}]; known sections: "
+                f"{', '.join(f'[{s}]' for s in CONFIG_SCHEMA)}",
+                path,
+            )
         if not isinstance(data[section], Mapping):
             raise ConfigError(f"'{section}' must be a table ([{section}])", path)
     for section, keys in CONFIG_SCHEMA.items():
         given = dict(data.get(section, {}))
         for name in given:
             if name not in keys:
-                raise ConfigError(f"unknown key '{name}'; known keys: {', '.join(keys)}",
-                                  path, section, name)
+                raise ConfigError(
+                    f"unknown key '{name}'; known keys: {', '.join(keys)}", path, section, name
+                )
         values = {}
         for name, key in keys.items():
             if name not in given:
@@ -448,9 +598,13 @@ def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingC
     _check_device(cfg["training"]["device"], path)
     shift, dt = cfg["training"]["time_shift_ms"], cfg["data"]["dt_ms"]
     if 0 < shift < dt / 2:
-        raise ConfigError(f"{shift:g} ms is less than half a time step (dt_ms = {dt:g}), so no "
-                          f"sample would move; use 0 or at least {dt:g}", path, "training",
-                          "time_shift_ms")
+        raise ConfigError(
+            f"{shift:g} ms is less than half a time step (dt_ms = {dt:g}), so no "
+            f"sample would move; use 0 or at least {dt:g}",
+            path,
+            "training",
+            "time_shift_ms",
+        )
     return cfg
 
 
@@ -461,11 +615,15 @@ def _check_device(device: str, path=None) -> None:
     import re
 
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise ConfigError(f"{device!r} is not a device this training supports; use "
-                          "\"cpu\", \"cuda\" or \"cuda:N\"", path, "training", "device")
+        raise ConfigError(
+            f'{device!r} is not a device this training supports; use "cpu", "cuda" or "cuda:N"',
+            path,
+            "training",
+            "device",
+        )
 
 
-def resolve_device(config: "TrainingConfig"):
+def resolve_device(config: TrainingConfig):
     """The :class:`torch.device` of ``training.device``, checked against this machine.
 
     Parameters
@@ -489,15 +647,22 @@ def resolve_device(config: "TrainingConfig"):
     _check_device(device, config.path)
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"{device!r} asked for, but torch finds no CUDA device "
-                              f"(torch {torch.__version__}, built with CUDA "
-                              f"{torch.version.cuda or 'none'}); use device = \"cpu\"",
-                              config.path, "training", "device")
+            raise ConfigError(
+                f"{device!r} asked for, but torch finds no CUDA device "
+                f"(torch {torch.__version__}, built with CUDA "
+                f'{torch.version.cuda or "none"}); use device = "cpu"',
+                config.path,
+                "training",
+                "device",
+            )
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"{device!r} asked for, but torch finds "
-                              f"{torch.cuda.device_count()} CUDA device(s)", config.path,
-                              "training", "device")
+            raise ConfigError(
+                f"{device!r} asked for, but torch finds {torch.cuda.device_count()} CUDA device(s)",
+                config.path,
+                "training",
+                "device",
+            )
     return torch.device(device)
 
 
@@ -509,11 +674,16 @@ def _check_network(cfg: TrainingConfig) -> None:
     try:
         spec = load_model(net["model"])
     except (ModelError, FileNotFoundError) as exc:
-        raise ConfigError(f"cannot load model {net['model']!r}: {exc}", cfg.path, "network",
-                          "model") from None
+        raise ConfigError(
+            f"cannot load model {net['model']!r}: {exc}", cfg.path, "network", "model"
+        ) from None
     if spec.kind != "neuron":
-        raise ConfigError(f"model {net['model']!r} is a {spec.kind} model; a neuron model is "
-                          "needed", cfg.path, "network", "model")
+        raise ConfigError(
+            f"model {net['model']!r} is a {spec.kind} model; a neuron model is needed",
+            cfg.path,
+            "network",
+            "model",
+        )
     if net["parameters"]:
         try:
             spec.resolve_parameters(net["parameters"])
@@ -523,9 +693,13 @@ def _check_network(cfg: TrainingConfig) -> None:
         p = spec.parameters.get(name)
         if p is None or not p.per_neuron:
             per = [n for n, q in spec.parameters.items() if q.per_neuron]
-            raise ConfigError(f"'{name}' is not a per-neuron parameter of model "
-                              f"'{spec.name}'; per-neuron parameters: {', '.join(per)}",
-                              cfg.path, "heterogeneity", "parameters")
+            raise ConfigError(
+                f"'{name}' is not a per-neuron parameter of model "
+                f"'{spec.name}'; per-neuron parameters: {', '.join(per)}",
+                cfg.path,
+                "heterogeneity",
+                "parameters",
+            )
 
 
 def load_config(path: str | Path, overrides: Mapping | None = None) -> TrainingConfig:
@@ -565,21 +739,26 @@ def seed_everything(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - the global generator is what is seeded
     torch.manual_seed(seed)
 
 
 def _rng_state() -> dict:
     import torch
 
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": _py_state_to_list(random.getstate()),
-             "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                       "pos": int(pos), "has_gauss": int(has_gauss),
-                       "cached_gaussian": float(cached)},
-             "torch": torch.get_rng_state()}
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state = {
+        "python": _py_state_to_list(random.getstate()),
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["torch_cuda"] = torch.cuda.get_rng_state_all()   # e.g. dropout masks on a GPU
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()  # e.g. dropout masks on a GPU
     return state
 
 
@@ -594,12 +773,19 @@ def _set_rng_state(state: Mapping) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(  # noqa: NPY002
+        (
+            "MT19937",
+            n["keys"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     cuda = state.get("torch_cuda")
     if cuda and torch.cuda.is_available():
-        for i, s in enumerate(cuda[:torch.cuda.device_count()]):
+        for i, s in enumerate(cuda[: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(s, i)
 
 
@@ -641,8 +827,16 @@ def _epoch_generator(seed: int, epoch: int, stream: int = 0):
 # ---------------------------------------------------------------------------------------------
 # Data augmentation (training only)
 # ---------------------------------------------------------------------------------------------
-def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shift: int = 0,
-                   max_channel_shift: int = 0, labels=None, blend_probability: float = 0.0):
+def augment_spikes(
+    x,
+    generator,
+    *,
+    drop_probability: float = 0.0,
+    max_time_shift: int = 0,
+    max_channel_shift: int = 0,
+    labels=None,
+    blend_probability: float = 0.0,
+):
     """Randomly transformed copy of a batch of input spikes (training-time augmentation).
 
     In this order, each only when enabled (so that disabled transformations draw no random
@@ -693,13 +887,16 @@ def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shif
     import torch
 
     if x.ndim != 3:
-        raise ValueError(f"input spikes have shape {tuple(x.shape)}; expected [time, batch, "
-                         "channels]")
+        raise ValueError(
+            f"input spikes have shape {tuple(x.shape)}; expected [time, batch, channels]"
+        )
     if not 0.0 <= float(drop_probability) < 1.0:
         raise ValueError(f"drop_probability must lie in [0, 1), got {drop_probability!r}")
     if int(max_time_shift) < 0 or int(max_channel_shift) < 0:
-        raise ValueError("shifts must be >= 0, got max_time_shift="
-                         f"{max_time_shift!r}, max_channel_shift={max_channel_shift!r}")
+        raise ValueError(
+            "shifts must be >= 0, got max_time_shift="
+            f"{max_time_shift!r}, max_channel_shift={max_channel_shift!r}"
+        )
     if not 0.0 <= float(blend_probability) <= 1.0:
         raise ValueError(f"blend_probability must lie in [0, 1], got {blend_probability!r}")
     if blend_probability > 0 and labels is None:
@@ -709,22 +906,22 @@ def augment_spikes(x, generator, *, drop_probability: float = 0.0, max_time_shif
         if k <= 0:
             continue
         shift = torch.randint(-k, k + 1, (B,), generator=generator)
-        source = torch.arange(size)[:, None] - shift[None, :]          # [size, batch]
+        source = torch.arange(size)[:, None] - shift[None, :]  # [size, batch]
         valid = ((source >= 0) & (source < size)).to(x.dtype)
         source = source.clamp(0, size - 1)
         if axis == 0:
             x = torch.gather(x, 0, source[:, :, None].expand(T, B, C)) * valid[:, :, None]
         else:
-            idx = source.t()[None, :, :].expand(T, B, C)               # [T, B, C]
+            idx = source.t()[None, :, :].expand(T, B, C)  # [T, B, C]
             x = torch.gather(x, 2, idx) * valid.t()[None, :, :]
     if blend_probability > 0:
         labels = torch.as_tensor(labels).reshape(-1).cpu()
         chosen = torch.rand(B, generator=generator) < float(blend_probability)
-        score = torch.rand(B, B, generator=generator)            # random partner order
+        score = torch.rand(B, B, generator=generator)  # random partner order
         same = (labels[:, None] == labels[None, :]) & ~torch.eye(B, dtype=torch.bool)
         score = torch.where(same, score, torch.full_like(score, -1.0))
         best, partner = score.max(dim=1)
-        chosen &= best >= 0                                        # has a partner
+        chosen &= best >= 0  # has a partner
         take_other = torch.rand(x.shape, generator=generator) < 0.5
         take_other &= chosen[None, :, None]
         x = torch.where(take_other, x[:, partner, :], x)
@@ -767,17 +964,29 @@ def _batch_bar(loader, desc: str, progress: bool):
 def _loader(dataset, batch_size: int, shuffle: bool, generator=None):
     import torch
 
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                                       generator=generator, collate_fn=_collate_time_major,
-                                       num_workers=0)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=_collate_time_major,
+        num_workers=0,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------------------------
 #: Columns of ``metrics.csv`` always present (more follow: mean learned parameters).
-METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                  "lr_weights", "lr_tau")
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr_weights",
+    "lr_tau",
+)
 
 
 @dataclasses.dataclass
@@ -816,9 +1025,16 @@ def _split_output(out):
     return out, None
 
 
-def evaluate_model(model, dataset, batch_size: int = 128, loss_fn: Callable | None = None,
-                   predict: Callable | None = None, dtype=None, progress: bool = False,
-                   desc: str = "evaluate") -> dict:
+def evaluate_model(
+    model,
+    dataset,
+    batch_size: int = 128,
+    loss_fn: Callable | None = None,
+    predict: Callable | None = None,
+    dtype=None,
+    progress: bool = False,
+    desc: str = "evaluate",
+) -> dict:
     """Loss, accuracy and predictions of ``model`` on ``dataset`` (no gradients).
 
     Parameters
@@ -866,19 +1082,30 @@ def evaluate_model(model, dataset, batch_size: int = 128, loss_fn: Callable | No
     model.train(was_training)
     preds = np.concatenate(preds) if preds else np.zeros(0, int)
     labels_all = np.concatenate(labels_all) if labels_all else np.zeros(0, int)
-    return {"loss": total / max(n, 1), "accuracy": float(np.mean(preds == labels_all)) if n else
-            float("nan"), "predictions": preds, "labels": labels_all}
+    return {
+        "loss": total / max(n, 1),
+        "accuracy": float(np.mean(preds == labels_all)) if n else float("nan"),
+        "predictions": preds,
+        "labels": labels_all,
+    }
 
 
-def _make_optimizer(model, name: str, lr_weights: float, lr_tau: float, weight_decay: float,
-                    tau_parameters: Iterable | None):
+def _make_optimizer(
+    model,
+    name: str,
+    lr_weights: float,
+    lr_tau: float,
+    weight_decay: float,
+    tau_parameters: Iterable | None,
+):
     import torch
 
     tau_ids = {id(p) for p in (tau_parameters or [])}
     weights = [p for p in model.parameters() if p.requires_grad and id(p) not in tau_ids]
     taus = [p for p in model.parameters() if p.requires_grad and id(p) in tau_ids]
-    groups = [{"params": weights, "lr": lr_weights, "weight_decay": weight_decay,
-               "name": "weights"}]
+    groups = [
+        {"params": weights, "lr": lr_weights, "weight_decay": weight_decay, "name": "weights"}
+    ]
     if taus:
         groups.append({"params": taus, "lr": lr_tau, "weight_decay": 0.0, "name": "tau"})
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
@@ -910,8 +1137,9 @@ def _write_metrics(path: Path, rows: list) -> None:
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (repr(float(v)) if isinstance(v, float) else v)
-                         for k, v in row.items()})
+        writer.writerow(
+            {k: (repr(float(v)) if isinstance(v, float) else v) for k, v in row.items()}
+        )
     atomic_write_text(path, out.getvalue())
 
 
@@ -921,20 +1149,41 @@ def read_metrics(path: str | Path) -> list[dict]:
         rows = list(csv.DictReader(fh))
     out = []
     for row in rows:
-        out.append({k: (int(v) if k == "epoch" else (float(v) if v not in ("", None) else
-                                                       float("nan"))) for k, v in row.items()})
+        out.append(
+            {
+                k: (int(v) if k == "epoch" else (float(v) if v not in ("", None) else float("nan")))
+                for k, v in row.items()
+            }
+        )
     return out
 
 
-def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_size: int,
-        seed: int, lr_weights: float = 2e-3, lr_tau: float = 2e-2,
-        tau_parameters: Iterable | None = None, optimizer: str = "adam",
-        weight_decay: float = 0.0, schedule: str = "constant", grad_clip: float | None = None,
-        loss_fn: Callable | None = None, predict: Callable | None = None,
-        epoch_stats: Callable | None = None, penalty: Callable | None = None,
-        resume: bool = False, progress: bool = True,
-        after_batch: Callable | None = None, device=None,
-        augment: Callable | None = None) -> FitResult:
+def fit(
+    model,
+    train_set,
+    val_set,
+    out_dir: str | Path,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    lr_weights: float = 2e-3,
+    lr_tau: float = 2e-2,
+    tau_parameters: Iterable | None = None,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    schedule: str = "constant",
+    grad_clip: float | None = None,
+    loss_fn: Callable | None = None,
+    predict: Callable | None = None,
+    epoch_stats: Callable | None = None,
+    penalty: Callable | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    after_batch: Callable | None = None,
+    device=None,
+    augment: Callable | None = None,
+) -> FitResult:
     """Train ``model`` with backpropagation through time, validating and checkpointing after
     every epoch.
 
@@ -1008,9 +1257,17 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         model.to(device)
     device = _model_device(model)
     dtype = next(iter(model.parameters())).dtype
-    settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed,
-                "lr_weights": lr_weights, "lr_tau": lr_tau, "optimizer": optimizer,
-                "weight_decay": weight_decay, "schedule": schedule, "n_train": len(train_set)}
+    settings = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "lr_weights": lr_weights,
+        "lr_tau": lr_tau,
+        "optimizer": optimizer,
+        "weight_decay": weight_decay,
+        "schedule": schedule,
+        "n_train": len(train_set),
+    }
 
     seed_everything(seed)
     opt = _make_optimizer(model, optimizer, lr_weights, lr_tau, weight_decay, tau_parameters)
@@ -1019,15 +1276,22 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
     start = 0
     if ckpt_path.exists():
         if not resume:
-            raise FileExistsError(f"{out_dir} already holds a training run (checkpoint.pt); "
-                                  "pass resume=True (--resume on the command line) to continue it "
-                                  "or choose another folder")
+            raise FileExistsError(
+                f"{out_dir} already holds a training run (checkpoint.pt); "
+                "pass resume=True (--resume on the command line) to continue it "
+                "or choose another folder"
+            )
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if state["settings"] != settings:
-            diff = {k: (state["settings"].get(k), v) for k, v in settings.items()
-                    if state["settings"].get(k) != v}
-            raise ValueError(f"{ckpt_path} was written with other settings "
-                             f"(checkpoint vs now: {diff}); use a new output folder")
+            diff = {
+                k: (state["settings"].get(k), v)
+                for k, v in settings.items()
+                if state["settings"].get(k) != v
+            }
+            raise ValueError(
+                f"{ckpt_path} was written with other settings "
+                f"(checkpoint vs now: {diff}); use a new output folder"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         metrics = [dict(r) for r in state["metrics"]]
@@ -1046,8 +1310,9 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         for group, base in zip(opt.param_groups, base_lrs):
             group["lr"] = base * factor
         model.train()
-        loader = _loader(train_set, batch_size, shuffle=True,
-                         generator=_epoch_generator(seed, epoch))
+        loader = _loader(
+            train_set, batch_size, shuffle=True, generator=_epoch_generator(seed, epoch)
+        )
         bar = _batch_bar(loader, f"epoch {epoch + 1}/{epochs}", progress)
         total_loss, correct, n = 0.0, 0, 0
         aug_gen = _epoch_generator(seed, epoch, stream=1) if augment is not None else None
@@ -1063,14 +1328,16 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
             if penalty is not None:
                 loss = loss + penalty(model)
             if not torch.isfinite(loss):
-                raise ValueError(f"loss is {float(loss)} in epoch {epoch + 1}, batch {b}; "
-                                 "lower the learning rates or check the input")
+                raise ValueError(
+                    f"loss is {float(loss)} in epoch {epoch + 1}, batch {b}; "
+                    "lower the learning rates or check the input"
+                )
             loss.backward()
             if grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
             if hasattr(model, "project_parameters_"):
-                model.project_parameters_()       # keep trained tau inside their valid range
+                model.project_parameters_()  # keep trained tau inside their valid range
             with torch.no_grad():
                 total_loss += float(loss) * len(y)
                 correct += int((predict(readout) == y).sum())
@@ -1081,8 +1348,14 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
         bar.close()
         row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_accuracy": correct / n}
         if val_set is not None and len(val_set):
-            val = evaluate_model(model, val_set, batch_size=max(batch_size, 128),
-                                 loss_fn=loss_fn, predict=predict, dtype=dtype)
+            val = evaluate_model(
+                model,
+                val_set,
+                batch_size=max(batch_size, 128),
+                loss_fn=loss_fn,
+                predict=predict,
+                dtype=dtype,
+            )
             row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
         else:
             row.update(val_loss=float("nan"), val_accuracy=float("nan"))
@@ -1092,15 +1365,21 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
             with torch.no_grad():
                 row.update({k: float(v) for k, v in epoch_stats(model).items()})
         metrics.append(row)
-        state = {"epoch": epoch + 1, "model": _to_cpu(model.state_dict()),
-                 "optimizer": _to_cpu(opt.state_dict()), "rng": _rng_state(),
-                 "metrics": metrics, "settings": settings}
-        _atomic_torch_save(state, ckpt_path)      # the checkpoint first: metrics follow it
+        state = {
+            "epoch": epoch + 1,
+            "model": _to_cpu(model.state_dict()),
+            "optimizer": _to_cpu(opt.state_dict()),
+            "rng": _rng_state(),
+            "metrics": metrics,
+            "settings": settings,
+        }
+        _atomic_torch_save(state, ckpt_path)  # the checkpoint first: metrics follow it
         _write_metrics(metrics_path, metrics)
         if epoch_bar is not None:
             epoch_bar.update(1)
-            epoch_bar.set_postfix(loss=f"{row['train_loss']:.3f}",
-                                  val_acc=f"{row['val_accuracy']:.3f}")
+            epoch_bar.set_postfix(
+                loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_accuracy']:.3f}"
+            )
     if epoch_bar is not None:
         epoch_bar.close()
     return FitResult(model=model, metrics=metrics, resumed_from=start)
@@ -1109,9 +1388,15 @@ def fit(model, train_set, val_set, out_dir: str | Path, *, epochs: int, batch_si
 # ---------------------------------------------------------------------------------------------
 # Outputs
 # ---------------------------------------------------------------------------------------------
-_UNIT_SUFFIX = {"second": ("ms", 1e3), "volt": ("mV", 1e3), "ohm": ("Mohm", 1e-6),
-                "amp": ("nA", 1e9), "siemens": ("nS", 1e9), "farad": ("pF", 1e12),
-                "hertz": ("Hz", 1.0)}
+_UNIT_SUFFIX = {
+    "second": ("ms", 1e3),
+    "volt": ("mV", 1e3),
+    "ohm": ("Mohm", 1e-6),
+    "amp": ("nA", 1e9),
+    "siemens": ("nS", 1e9),
+    "farad": ("pF", 1e12),
+    "hertz": ("Hz", 1.0),
+}
 
 
 def write_parameters_csv(path: str | Path, layers: Sequence[tuple[str, Mapping[str, Any]]]) -> Path:
@@ -1144,15 +1429,22 @@ def write_parameters_csv(path: str | Path, layers: Sequence[tuple[str, Mapping[s
         n = max((np.size(v) for v in params.values()), default=0)
         for name, value in params.items():
             col, arr = _with_unit(name, value)
-            arr = np.broadcast_to(np.asarray(arr, dtype=float).reshape(-1) if np.size(arr) > 1
-                                  else np.asarray(arr, dtype=float).reshape(()), (n,))
+            arr = np.broadcast_to(
+                np.asarray(arr, dtype=float).reshape(-1)
+                if np.size(arr) > 1
+                else np.asarray(arr, dtype=float).reshape(()),
+                (n,),
+            )
             columns[col] = arr
         frame = pd.DataFrame(columns)
         frame.insert(0, "neuron", np.arange(n))
         frame.insert(0, "layer", layer)
         frames.append(frame)
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["layer", "neuron"])
+    table = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["layer", "neuron"])
+    )
     atomic_write_text(path, table.to_csv(index=False, float_format="%.9g"))
     return Path(path)
 
@@ -1225,18 +1517,26 @@ def load_data(config: TrainingConfig, seed: int | None = None):
 
     d = config["data"]
     seed = config["training"]["seed"] if seed is None else seed
-    common = dict(dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], binary=d["binary"],
-                  **(d["options"] or {}))
+    common = dict(
+        dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], binary=d["binary"], **(d["options"] or {})
+    )
     frac = d["validation_fraction"] or None
-    train = load_dataset(d["dataset"], "train", valid_fraction=frac, seed=seed,
-                         max_samples=d["max_train_samples"], **common)
+    train = load_dataset(
+        d["dataset"],
+        "train",
+        valid_fraction=frac,
+        seed=seed,
+        max_samples=d["max_train_samples"],
+        **common,
+    )
     valid = None
     if frac:
         n_valid = None
         if d["max_train_samples"]:
             n_valid = max(1, int(round(d["max_train_samples"] * frac / (1 - frac))))
-        valid = load_dataset(d["dataset"], "valid", valid_fraction=frac, seed=seed,
-                             max_samples=n_valid, **common)
+        valid = load_dataset(
+            d["dataset"], "valid", valid_fraction=frac, seed=seed, max_samples=n_valid, **common
+        )
     return train, valid, load_test_set(config, seed)
 
 
@@ -1246,9 +1546,16 @@ def load_test_set(config: TrainingConfig, seed: int | None = None):
 
     d = config["data"]
     seed = config["training"]["seed"] if seed is None else seed
-    return load_dataset(d["dataset"], "test", seed=seed, max_samples=d["max_test_samples"],
-                        dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], binary=d["binary"],
-                        **(d["options"] or {}))
+    return load_dataset(
+        d["dataset"],
+        "test",
+        seed=seed,
+        max_samples=d["max_test_samples"],
+        dt_ms=d["dt_ms"],
+        duration_ms=d["duration_ms"],
+        binary=d["binary"],
+        **(d["options"] or {}),
+    )
 
 
 class _Dense:
@@ -1256,7 +1563,7 @@ class _Dense:
 
     def __init__(self, dataset):
         x, y = dataset.dense()
-        self.x = x.transpose(0, 1).contiguous()          # [n, time, channels]
+        self.x = x.transpose(0, 1).contiguous()  # [n, time, channels]
         self.labels = np.asarray(y)
         self._y = [int(v) for v in self.labels]
 
@@ -1300,18 +1607,37 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int):
 
     net, het, sur = config["network"], config["heterogeneity"], config["surrogate"]
     dtype = torch.float64 if net["dtype"] == "float64" else torch.float32
-    surrogate = get_surrogate({"shape": sur["name"], "steepness": sur["steepness"],
-                               "scale": sur["scale"], "normalize_peak": sur["normalize"]})
+    surrogate = get_surrogate(
+        {
+            "shape": sur["name"],
+            "steepness": sur["steepness"],
+            "scale": sur["scale"],
+            "normalize_peak": sur["normalize"],
+        }
+    )
     gen = torch.Generator().manual_seed(int(config["training"]["seed"]))
     network = SpikingNetwork.build(
-        n_in, list(net["hidden"]), n_classes, model=net["model"],
-        dt=float(config['data']['dt_ms']) * 1e-3, recurrent=net["recurrent"],
-        heterogeneity=het["configuration"], taus=list(het["parameters"]),
-        distribution=het["distribution"], k=het["shape"], params=net["parameters"] or None,
-        surrogate=surrogate, dtype=dtype, generator=gen, detach_reset=sur["detach_reset"],
-        readout_params={"tau_m": f"{net['readout_tau_m_ms']!r} ms",
-                        "tau_syn": f"{net['readout_tau_syn_ms']!r} ms"})
-    network.dropout = float(net["dropout"])      # training only (SpikingNetwork.forward)
+        n_in,
+        list(net["hidden"]),
+        n_classes,
+        model=net["model"],
+        dt=float(config["data"]["dt_ms"]) * 1e-3,
+        recurrent=net["recurrent"],
+        heterogeneity=het["configuration"],
+        taus=list(het["parameters"]),
+        distribution=het["distribution"],
+        k=het["shape"],
+        params=net["parameters"] or None,
+        surrogate=surrogate,
+        dtype=dtype,
+        generator=gen,
+        detach_reset=sur["detach_reset"],
+        readout_params={
+            "tau_m": f"{net['readout_tau_m_ms']!r} ms",
+            "tau_syn": f"{net['readout_tau_syn_ms']!r} ms",
+        },
+    )
+    network.dropout = float(net["dropout"])  # training only (SpikingNetwork.forward)
     _raise_tau_floor(network, het["tau_min_ms"])
     with torch.no_grad():
         for layer in network.layers:
@@ -1346,15 +1672,15 @@ def network_parameters(net) -> list:
     from brian2 import Quantity
 
     out = []
-    layers = list(net.layers) + ([net.readout] if getattr(net, "readout", None) is not None
-                                 else [])
+    layers = list(net.layers) + ([net.readout] if getattr(net, "readout", None) is not None else [])
     for layer in layers:
         values = {}
         for name, p in layer.spec.parameters.items():
             if not p.per_neuron or name not in layer.param_units:
                 continue
-            si = np.broadcast_to(np.asarray(layer.parameter_si(name), dtype=float),
-                                 (layer.n,)).copy()
+            si = np.broadcast_to(
+                np.asarray(layer.parameter_si(name), dtype=float), (layer.n,)
+            ).copy()
             values[name] = Quantity(si, dim=p.dim)
         out.append((layer.name, values))
     return out
@@ -1399,10 +1725,14 @@ def _penalty_fn(config: TrainingConfig):
     def penalty(net):
         total = 0.0
         for spikes in net.spikes:
-            total = total + rate_regulariser(spikes, net.dt_s, upper_hz=loss["rate_upper_hz"],
-                                             lower_hz=loss["rate_lower_hz"],
-                                             upper_strength=loss["rate_strength"],
-                                             lower_strength=loss["rate_strength"])
+            total = total + rate_regulariser(
+                spikes,
+                net.dt_s,
+                upper_hz=loss["rate_upper_hz"],
+                lower_hz=loss["rate_lower_hz"],
+                upper_strength=loss["rate_strength"],
+                lower_strength=loss["rate_strength"],
+            )
         return total
 
     return penalty
@@ -1416,15 +1746,26 @@ def _augment_fn(config: TrainingConfig):
         return None
 
     def augment(x, labels, generator):
-        return augment_spikes(x, generator, drop_probability=tr["input_dropout"],
-                              max_time_shift=steps, max_channel_shift=tr["channel_shift"],
-                              labels=labels, blend_probability=tr["blend"])
+        return augment_spikes(
+            x,
+            generator,
+            drop_probability=tr["input_dropout"],
+            max_time_shift=steps,
+            max_channel_shift=tr["channel_shift"],
+            labels=labels,
+            blend_probability=tr["blend"],
+        )
 
     return augment
 
 
-def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, *,
-                      resume: bool = False, progress: bool = True) -> dict:
+def train_from_config(
+    config: TrainingConfig | str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
     """Run the training described by a configuration; see the module docstring for what
     ``out_dir`` receives.
 
@@ -1454,11 +1795,11 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
 
     import torch
 
-    from . import torch as nltorch
+    from . import bridge
 
     if not isinstance(config, TrainingConfig):
         config = load_config(config)
-    device = resolve_device(config)               # before anything is written
+    device = resolve_device(config)  # before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "config.toml"
@@ -1466,18 +1807,25 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
         previous = load_config(config_path)
         if previous.sections != config.sections:
             if not resume:
-                raise FileExistsError(f"{out_dir} already holds a training run; pass --resume "
-                                      "(resume=True in Python) to continue it or choose "
-                                      "another folder")
-            raise ConfigError(f"{out_dir} holds a run of another configuration "
-                              f"({config_path}); use a new output folder", config.path)
+                raise FileExistsError(
+                    f"{out_dir} already holds a training run; pass --resume "
+                    "(resume=True in Python) to continue it or choose "
+                    "another folder"
+                )
+            raise ConfigError(
+                f"{out_dir} holds a run of another configuration "
+                f"({config_path}); use a new output folder",
+                config.path,
+            )
         summary_path = out_dir / "summary.json"
         if resume and summary_path.exists():
             return json.loads(summary_path.read_text())
         if not resume:
-            raise FileExistsError(f"{out_dir} already holds a training run; pass --resume "
-                                  "(resume=True in Python) to continue it or choose another "
-                                  "folder")
+            raise FileExistsError(
+                f"{out_dir} already holds a training run; pass --resume "
+                "(resume=True in Python) to continue it or choose another "
+                "folder"
+            )
     atomic_write_text(config_path, config.to_toml())
 
     t0 = time.time()
@@ -1489,31 +1837,65 @@ def train_from_config(config: TrainingConfig | str | Path, out_dir: str | Path, 
     n_in, n_classes = train.n_channels, train.n_classes
     seed_everything(tr["seed"])
     net = build_network(config, n_in, n_classes)
-    train_d, valid_d, test_d = (_maybe_dense(train), valid and _maybe_dense(valid),
-                                _maybe_dense(test))
+    train_d, valid_d, test_d = (
+        _maybe_dense(train),
+        valid and _maybe_dense(valid),
+        _maybe_dense(test),
+    )
     opt = config["optimizer"]
-    result = fit(net, train_d, valid_d, out_dir, epochs=tr["epochs"],
-                 batch_size=tr["batch_size"], seed=tr["seed"], lr_weights=opt["lr_weights"],
-                 lr_tau=opt["lr_tau"], tau_parameters=net.time_constant_parameters(),
-                 optimizer=opt["name"], weight_decay=opt["weight_decay"],
-                 schedule=opt["schedule"], grad_clip=opt["grad_clip"],
-                 loss_fn=readout_loss_fn(config), predict=prediction_fn(config),
-                 epoch_stats=_tau_stats, penalty=_penalty_fn(config), resume=resume,
-                 progress=progress, device=device, augment=_augment_fn(config))
-    test_eval = evaluate_model(result.model, test_d, batch_size=max(tr["batch_size"], 128),
-                               loss_fn=readout_loss_fn(config), predict=prediction_fn(config))
-    result.model.to("cpu")                        # the outputs are device-independent
-    nltorch.save_network(result.model, out_dir / "network.h5")
+    result = fit(
+        net,
+        train_d,
+        valid_d,
+        out_dir,
+        epochs=tr["epochs"],
+        batch_size=tr["batch_size"],
+        seed=tr["seed"],
+        lr_weights=opt["lr_weights"],
+        lr_tau=opt["lr_tau"],
+        tau_parameters=net.time_constant_parameters(),
+        optimizer=opt["name"],
+        weight_decay=opt["weight_decay"],
+        schedule=opt["schedule"],
+        grad_clip=opt["grad_clip"],
+        loss_fn=readout_loss_fn(config),
+        predict=prediction_fn(config),
+        epoch_stats=_tau_stats,
+        penalty=_penalty_fn(config),
+        resume=resume,
+        progress=progress,
+        device=device,
+        augment=_augment_fn(config),
+    )
+    test_eval = evaluate_model(
+        result.model,
+        test_d,
+        batch_size=max(tr["batch_size"], 128),
+        loss_fn=readout_loss_fn(config),
+        predict=prediction_fn(config),
+    )
+    result.model.to("cpu")  # the outputs are device-independent
+    bridge.save_network(result.model, out_dir / "network.h5")
     write_parameters_csv(out_dir / "parameters.csv", network_parameters(result.model))
-    plot_learning_curves(result.metrics, out_dir / "learning_curves",
-                         title=f"{config['data']['dataset']}, "
-                               f"{config['heterogeneity']['configuration']}")
+    plot_learning_curves(
+        result.metrics,
+        out_dir / "learning_curves",
+        title=f"{config['data']['dataset']}, {config['heterogeneity']['configuration']}",
+    )
     last = result.metrics[-1]
-    summary = {"test_accuracy": test_eval["accuracy"], "test_loss": test_eval["loss"],
-               "val_accuracy": last["val_accuracy"], "train_accuracy": last["train_accuracy"],
-               "epochs": len(result.metrics), "train_time_s": time.time() - t0,
-               "n_train": len(train), "n_val": len(valid) if valid is not None else 0,
-               "n_test": len(test), "n_inputs": n_in, "n_classes": n_classes,
-               "resumed_from_epoch": result.resumed_from}
+    summary = {
+        "test_accuracy": test_eval["accuracy"],
+        "test_loss": test_eval["loss"],
+        "val_accuracy": last["val_accuracy"],
+        "train_accuracy": last["train_accuracy"],
+        "epochs": len(result.metrics),
+        "train_time_s": time.time() - t0,
+        "n_train": len(train),
+        "n_val": len(valid) if valid is not None else 0,
+        "n_test": len(test),
+        "n_inputs": n_in,
+        "n_classes": n_classes,
+        "resumed_from_epoch": result.resumed_from,
+    }
     atomic_write_json(out_dir / "summary.json", summary)
     return summary

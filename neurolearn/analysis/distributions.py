@@ -35,13 +35,23 @@ from scipy import stats
 
 from ..io import finite_or_none
 
-__all__ = ["DISTRIBUTIONS", "describe", "as_positive_sample", "DistributionFit",
-           "fit_distribution", "fit_gamma", "fit_lognorm", "chisquare_equal_count",
-           "frozen_distribution"]
+__all__ = [
+    "DISTRIBUTIONS",
+    "describe",
+    "as_positive_sample",
+    "DistributionFit",
+    "fit_distribution",
+    "fit_gamma",
+    "fit_lognorm",
+    "chisquare_equal_count",
+    "frozen_distribution",
+]
 
 #: Supported families: name -> (scipy distribution, parameter names in neurolearn's order).
-DISTRIBUTIONS = {"gamma": (stats.gamma, ("shape", "scale")),
-                 "lognorm": (stats.lognorm, ("sigma", "scale"))}
+DISTRIBUTIONS = {
+    "gamma": (stats.gamma, ("shape", "scale")),
+    "lognorm": (stats.lognorm, ("sigma", "scale")),
+}
 
 
 def _rng_kwargs(func, seed) -> dict:
@@ -67,8 +77,10 @@ def as_positive_sample(x: Any, name: str = "sample") -> np.ndarray:
         raise ValueError(f"{name}: need at least 2 values, got {arr.size}")
     bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
     if bad.size:
-        raise ValueError(f"{name}: values must be finite and > 0; index {bad[0]} is "
-                         f"{arr[bad[0]]!r} ({bad.size} bad value(s))")
+        raise ValueError(
+            f"{name}: values must be finite and > 0; index {bad[0]} is "
+            f"{arr[bad[0]]!r} ({bad.size} bad value(s))"
+        )
     return arr
 
 
@@ -90,10 +102,16 @@ def describe(x: Any) -> dict:
     arr = np.asarray(x, dtype=float)
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
         raise ValueError("describe: expected a non-empty 1-D array of finite values")
-    return {"n": int(arr.size), "mean": float(arr.mean()), "median": float(np.median(arr)),
-            "sd": float(arr.std(ddof=1)) if arr.size > 1 else float("nan"),
-            "q25": float(np.quantile(arr, 0.25)), "q75": float(np.quantile(arr, 0.75)),
-            "min": float(arr.min()), "max": float(arr.max())}
+    return {
+        "n": int(arr.size),
+        "mean": float(arr.mean()),
+        "median": float(np.median(arr)),
+        "sd": float(arr.std(ddof=1)) if arr.size > 1 else float("nan"),
+        "q25": float(np.quantile(arr, 0.25)),
+        "q75": float(np.quantile(arr, 0.75)),
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+    }
 
 
 def _mle(name: str, x: np.ndarray) -> tuple[float, float]:
@@ -108,8 +126,7 @@ def frozen_distribution(name: str, params: tuple[float, float]):
     return dist(params[0], loc=0, scale=params[1])
 
 
-def chisquare_equal_count(x: np.ndarray, frozen, n_params: int = 2,
-                          min_per_bin: int = 20) -> dict:
+def chisquare_equal_count(x: np.ndarray, frozen, n_params: int = 2, min_per_bin: int = 20) -> dict:
     """Chi-square goodness of fit on equal-count bins.
 
     The ``k = n // min_per_bin`` bins have edges at the empirical ``i/k`` quantiles (first edge 0,
@@ -147,8 +164,12 @@ def chisquare_equal_count(x: np.ndarray, frozen, n_params: int = 2,
     expected = n * np.diff(cdf)
     expected *= n / expected.sum()
     res = stats.chisquare(observed, expected, ddof=n_params)
-    return {"chi2": float(res.statistic), "chi2_dof": int(observed.size - 1 - n_params),
-            "chi2_p": float(res.pvalue), "chi2_bins": int(observed.size)}
+    return {
+        "chi2": float(res.statistic),
+        "chi2_dof": int(observed.size - 1 - n_params),
+        "chi2_p": float(res.pvalue),
+        "chi2_bins": int(observed.size),
+    }
 
 
 @dataclasses.dataclass
@@ -197,6 +218,7 @@ class DistributionFit:
         Keys: the parameters, ``<param>_ci`` ([low, high]), ``confidence``, ``n``, ``loglik``,
         ``aic``, ``bic`` and the ``gof`` entries. NaN becomes None.
         """
+
         def key(p):
             return f"{p}_{unit}" if (unit and p == "scale") else p
 
@@ -205,14 +227,27 @@ class DistributionFit:
             out[f"mean_{unit}"] = self.params["shape"] * self.params["scale"]
         for p, (lo, hi) in self.ci.items():
             out[f"{key(p)}_ci"] = [lo, hi]
-        out.update(confidence=self.confidence, n=self.n, loglik=self.loglik, aic=self.aic,
-                   bic=self.bic, **self.gof)
+        out.update(
+            confidence=self.confidence,
+            n=self.n,
+            loglik=self.loglik,
+            aic=self.aic,
+            bic=self.bic,
+            **self.gof,
+        )
         return finite_or_none(out)
 
 
-def fit_distribution(x: Any, name: str, n_boot: int = 1000, confidence: float = 0.95,
-                     method: str = "BCa", seed: int | None = None, n_mc: int = 0,
-                     min_per_bin: int = 20) -> DistributionFit:
+def fit_distribution(
+    x: Any,
+    name: str,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    method: str = "BCa",
+    seed: int | None = None,
+    n_mc: int = 0,
+    min_per_bin: int = 20,
+) -> DistributionFit:
     """Maximum-likelihood fit of a gamma or log-normal distribution (loc fixed at 0).
 
     Parameters
@@ -256,22 +291,31 @@ def fit_distribution(x: Any, name: str, n_boot: int = 1000, confidence: float = 
 
     ci = {p: (float("nan"), float("nan")) for p in pnames}
     if n_boot > 0:
+
         def statistic(sample):
             return np.array(_mle(name, sample))
 
-        kwargs = dict(vectorized=False, n_resamples=int(n_boot), confidence_level=confidence,
-                      **_rng_kwargs(stats.bootstrap, seed))
+        kwargs = dict(
+            vectorized=False,
+            n_resamples=int(n_boot),
+            confidence_level=confidence,
+            **_rng_kwargs(stats.bootstrap, seed),
+        )
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = stats.bootstrap((x,), statistic, method=method, **kwargs)
-            low, high = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(
-                res.confidence_interval.high)
+            low, high = (
+                np.atleast_1d(res.confidence_interval.low),
+                np.atleast_1d(res.confidence_interval.high),
+            )
             if method == "BCa" and not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
                 res = stats.bootstrap((x,), statistic, method="percentile", **kwargs)
-                low, high = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(
-                    res.confidence_interval.high)
+                low, high = (
+                    np.atleast_1d(res.confidence_interval.low),
+                    np.atleast_1d(res.confidence_interval.high),
+                )
         ci = {p: (float(lo), float(hi)) for p, lo, hi in zip(pnames, low, high)}
 
     loglik = float(np.sum(frozen.logpdf(x)))
@@ -279,14 +323,26 @@ def fit_distribution(x: Any, name: str, n_boot: int = 1000, confidence: float = 
     ks = stats.kstest(x, frozen.cdf)
     gof.update(ks=float(ks.statistic), ks_p=float(ks.pvalue), ks_p_mc=float("nan"))
     if n_mc > 0:
-        mc = stats.goodness_of_fit(dist, x, known_params={"loc": 0}, statistic="ks",
-                                   n_mc_samples=int(n_mc), **_rng_kwargs(stats.goodness_of_fit,
-                                                                        seed))
+        mc = stats.goodness_of_fit(
+            dist,
+            x,
+            known_params={"loc": 0},
+            statistic="ks",
+            n_mc_samples=int(n_mc),
+            **_rng_kwargs(stats.goodness_of_fit, seed),
+        )
         gof["ks_p_mc"] = float(mc.pvalue)
-    return DistributionFit(name=name, params=dict(zip(pnames, params)), ci=ci,
-                           confidence=confidence, n=int(x.size), loglik=loglik,
-                           aic=4.0 - 2.0 * loglik, bic=2.0 * math.log(x.size) - 2.0 * loglik,
-                           gof=gof)
+    return DistributionFit(
+        name=name,
+        params=dict(zip(pnames, params)),
+        ci=ci,
+        confidence=confidence,
+        n=int(x.size),
+        loglik=loglik,
+        aic=4.0 - 2.0 * loglik,
+        bic=2.0 * math.log(x.size) - 2.0 * loglik,
+        gof=gof,
+    )
 
 
 def fit_gamma(x: Any, **kwargs) -> DistributionFit:

@@ -11,8 +11,9 @@ any code holding a trained model can call them directly.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,13 @@ from ..io import atomic_write_json, atomic_write_text, finite_or_none
 from .distributions import as_positive_sample, describe, fit_distribution
 from .twosample import compare_samples
 
-__all__ = ["read_run_parameters", "learned_tau_ms", "compare_tau", "fits_table",
-           "write_tau_comparison"]
+__all__ = [
+    "read_run_parameters",
+    "learned_tau_ms",
+    "compare_tau",
+    "fits_table",
+    "write_tau_comparison",
+]
 
 
 def read_run_parameters(run: str | os.PathLike) -> pd.DataFrame:
@@ -48,18 +54,21 @@ def read_run_parameters(run: str | os.PathLike) -> pd.DataFrame:
     if path.is_dir():
         path = path / "parameters.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (a training run folder holds "
-                                "parameters.csv, one row per neuron)")
+        raise FileNotFoundError(
+            f"{path}: no such file (a training run folder holds parameters.csv, one row per neuron)"
+        )
     table = pd.read_csv(path)
     for column in ("layer", "neuron"):
         if column not in table.columns:
-            raise ValueError(f"{path}: missing column {column!r} (columns: "
-                             f"{', '.join(table.columns)})")
+            raise ValueError(
+                f"{path}: missing column {column!r} (columns: {', '.join(table.columns)})"
+            )
     return table
 
 
-def learned_tau_ms(run: str | os.PathLike, column: str = "tau_m_ms",
-                   layers: Sequence[str] | None = None) -> np.ndarray:
+def learned_tau_ms(
+    run: str | os.PathLike, column: str = "tau_m_ms", layers: Sequence[str] | None = None
+) -> np.ndarray:
     """Per-neuron time constants (ms) of a training run.
 
     Parameters
@@ -87,8 +96,9 @@ def learned_tau_ms(run: str | os.PathLike, column: str = "tau_m_ms",
     table = read_run_parameters(run)
     source = Path(run) / "parameters.csv" if Path(run).is_dir() else Path(run)
     if column not in table.columns:
-        raise ValueError(f"{source}: missing column {column!r} (columns: "
-                         f"{', '.join(table.columns)})")
+        raise ValueError(
+            f"{source}: missing column {column!r} (columns: {', '.join(table.columns)})"
+        )
     if layers:
         known = [str(v) for v in table["layer"].unique()]
         unknown = [layer for layer in layers if str(layer) not in known]
@@ -99,18 +109,33 @@ def learned_tau_ms(run: str | os.PathLike, column: str = "tau_m_ms",
     bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
     if bad.size:
         row = table.iloc[bad[0]]
-        raise ValueError(f"{source}: {column} must be finite and > 0; layer {row['layer']!r} "
-                         f"neuron {row['neuron']!r} has {row[column]!r}")
+        raise ValueError(
+            f"{source}: {column} must be finite and > 0; layer {row['layer']!r} "
+            f"neuron {row['neuron']!r} has {row[column]!r}"
+        )
     return as_positive_sample(values, f"{source}:{column}")
 
 
-_RENAME = {"n_a": "n_learned", "n_b": "n_measured", "median_a": "median_learned",
-           "median_b": "median_measured", "iqr_a": "iqr_learned", "iqr_b": "iqr_measured"}
+_RENAME = {
+    "n_a": "n_learned",
+    "n_b": "n_measured",
+    "median_a": "median_learned",
+    "median_b": "median_measured",
+    "iqr_a": "iqr_learned",
+    "iqr_b": "iqr_measured",
+}
 
 
-def compare_tau(learned_tau_ms: Any, measured_tau_ms: Any, learned_label: str = "learned",
-                reference_label: str = "measured", n_boot: int = 2000, n_perm: int = 1000,
-                confidence: float = 0.95, seed: int | None = 0) -> pd.DataFrame:
+def compare_tau(
+    learned_tau_ms: Any,
+    measured_tau_ms: Any,
+    learned_label: str = "learned",
+    reference_label: str = "measured",
+    n_boot: int = 2000,
+    n_perm: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> pd.DataFrame:
     """Two-sample comparison of learned and measured time constants, raw and normalised.
 
     Parameters
@@ -148,18 +173,34 @@ def compare_tau(learned_tau_ms: Any, measured_tau_ms: Any, learned_label: str = 
     b = as_positive_sample(measured_tau_ms, "measured tau_ms")
     rows = []
     for normalise, unit in ((None, "ms"), ("median", "1")):
-        d = compare_samples(a, b, normalise=normalise, n_boot=n_boot, n_perm=n_perm,
-                            confidence=confidence, seed=seed).to_dict()
-        row = {"scale": d.pop("scale"), "unit": unit, "learned": learned_label,
-               "measured": reference_label}
+        d = compare_samples(
+            a,
+            b,
+            normalise=normalise,
+            n_boot=n_boot,
+            n_perm=n_perm,
+            confidence=confidence,
+            seed=seed,
+        ).to_dict()
+        row = {
+            "scale": d.pop("scale"),
+            "unit": unit,
+            "learned": learned_label,
+            "measured": reference_label,
+        }
         for key, value in d.items():
             row[_RENAME.get(key, key)] = value
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def fits_table(samples: dict, n_boot: int = 1000, confidence: float = 0.95,
-               seed: int | None = 0, unit: str = "ms") -> tuple[pd.DataFrame, dict]:
+def fits_table(
+    samples: dict,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    unit: str = "ms",
+) -> tuple[pd.DataFrame, dict]:
     """Gamma and log-normal fits of several samples, as a long table.
 
     Parameters
@@ -183,23 +224,44 @@ def fits_table(samples: dict, n_boot: int = 1000, confidence: float = 0.95,
     for i, (name, values) in enumerate(samples.items()):
         fits[name] = {}
         for j, family in enumerate(("gamma", "lognorm")):
-            fit = fit_distribution(values, family, n_boot=n_boot, confidence=confidence,
-                                   seed=None if seed is None else seed + 2 * i + j)
+            fit = fit_distribution(
+                values,
+                family,
+                n_boot=n_boot,
+                confidence=confidence,
+                seed=None if seed is None else seed + 2 * i + j,
+            )
             fits[name][family] = fit
             for param, value in fit.params.items():
                 lo, hi = fit.ci[param]
-                rows.append({"sample": name, "distribution": family, "parameter": param,
-                             "unit": unit if param == "scale" else "1", "value": value,
-                             "ci_low": lo, "ci_high": hi, "n": fit.n, "aic": fit.aic,
-                             **{k: fit.gof[k] for k in ("chi2", "chi2_dof", "chi2_p", "ks",
-                                                        "ks_p")}})
+                rows.append(
+                    {
+                        "sample": name,
+                        "distribution": family,
+                        "parameter": param,
+                        "unit": unit if param == "scale" else "1",
+                        "value": value,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "n": fit.n,
+                        "aic": fit.aic,
+                        **{k: fit.gof[k] for k in ("chi2", "chi2_dof", "chi2_p", "ks", "ks_p")},
+                    }
+                )
     return pd.DataFrame(rows), fits
 
 
-def write_tau_comparison(learned_tau_ms: Any, measured_tau_ms: Any, out: str | os.PathLike,
-                         learned_label: str = "learned", reference_label: str = "Allen",
-                         n_boot: int = 2000, n_perm: int = 1000, confidence: float = 0.95,
-                         seed: int | None = 0) -> dict:
+def write_tau_comparison(
+    learned_tau_ms: Any,
+    measured_tau_ms: Any,
+    out: str | os.PathLike,
+    learned_label: str = "learned",
+    reference_label: str = "Allen",
+    n_boot: int = 2000,
+    n_perm: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> dict:
     """Compare learned with measured tau and write the tables and figures into ``out``.
 
     Files (each written atomically): ``tau_comparison.csv`` (:func:`compare_tau`),
@@ -236,17 +298,34 @@ def write_tau_comparison(learned_tau_ms: Any, measured_tau_ms: Any, out: str | o
     b = as_positive_sample(measured_tau_ms, "measured tau_ms")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = compare_tau(a, b, learned_label, reference_label, n_boot=n_boot, n_perm=n_perm,
-                        confidence=confidence, seed=seed)
-    fits_df, fits = fits_table({learned_label: a, reference_label: b}, n_boot=n_boot,
-                               confidence=confidence, seed=seed)
-    files = [atomic_write_text(out / "tau_comparison.csv", table.to_csv(index=False)),
-             atomic_write_text(out / "tau_fits.csv", fits_df.to_csv(index=False))]
+    table = compare_tau(
+        a,
+        b,
+        learned_label,
+        reference_label,
+        n_boot=n_boot,
+        n_perm=n_perm,
+        confidence=confidence,
+        seed=seed,
+    )
+    fits_df, fits = fits_table(
+        {learned_label: a, reference_label: b}, n_boot=n_boot, confidence=confidence, seed=seed
+    )
+    files = [
+        atomic_write_text(out / "tau_comparison.csv", table.to_csv(index=False)),
+        atomic_write_text(out / "tau_fits.csv", fits_df.to_csv(index=False)),
+    ]
     summary = {
-        "learned": {"label": learned_label, "tau_ms": describe(a),
-                    **{f: fit.to_dict(unit="ms") for f, fit in fits[learned_label].items()}},
-        "measured": {"label": reference_label, "tau_ms": describe(b),
-                     **{f: fit.to_dict(unit="ms") for f, fit in fits[reference_label].items()}},
+        "learned": {
+            "label": learned_label,
+            "tau_ms": describe(a),
+            **{f: fit.to_dict(unit="ms") for f, fit in fits[learned_label].items()},
+        },
+        "measured": {
+            "label": reference_label,
+            "tau_ms": describe(b),
+            **{f: fit.to_dict(unit="ms") for f, fit in fits[reference_label].items()},
+        },
         "comparison": table.to_dict(orient="records"),
     }
     files.append(atomic_write_json(out / "tau_comparison.json", finite_or_none(summary)))
@@ -254,9 +333,13 @@ def write_tau_comparison(learned_tau_ms: Any, measured_tau_ms: Any, out: str | o
     def plain(name):
         return {f: tuple(fit.params.values()) for f, fit in fits[name].items()}
 
-    fig = overlay_figure(a, b, {"gamma": plain(learned_label)["gamma"]},
-                         {"gamma": plain(reference_label)["gamma"]},
-                         names=(learned_label, reference_label))
+    fig = overlay_figure(
+        a,
+        b,
+        {"gamma": plain(learned_label)["gamma"]},
+        {"gamma": plain(reference_label)["gamma"]},
+        names=(learned_label, reference_label),
+    )
     files += save_figure(fig, out / "tau_learned_vs_measured")
     files += save_figure(qq_figure(a, b, names=(learned_label, reference_label)), out / "tau_qq")
     return {"table": table, "fits": fits_df, "files": files}

@@ -10,29 +10,40 @@ figure styled by :mod:`neurolearn.figures`; save it with :func:`neurolearn.figur
 from __future__ import annotations
 
 import functools
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from ..figures import label, new_figure, style
 from .distributions import frozen_distribution
 
-__all__ = ["FIT_STYLE", "plot_histogram", "histogram_figure", "overlay_figure", "qq_figure",
-           "qq_fit_figure", "panel_figure"]
+__all__ = [
+    "FIT_STYLE",
+    "plot_histogram",
+    "histogram_figure",
+    "overlay_figure",
+    "qq_figure",
+    "qq_fit_figure",
+    "panel_figure",
+]
 
 #: Line style of each fitted family.
-FIT_STYLE = {"gamma": dict(color="k", ls="-", label="gamma fit"),
-             "lognorm": dict(color="0.45", ls="--", label="log-normal fit")}
+FIT_STYLE = {
+    "gamma": dict(color="k", ls="-", label="gamma fit"),
+    "lognorm": dict(color="0.45", ls="--", label="log-normal fit"),
+}
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
 def _styled(func):
     """Run a figure function inside :func:`neurolearn.figures.style` (fonts of legends and
     titles added after the figure was created follow the style too)."""
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with style():
             return func(*args, **kwargs)
+
     return wrapper
 
 
@@ -40,10 +51,18 @@ def _upper(samples: Sequence[np.ndarray], q: float = 0.99) -> float:
     return float(max(np.quantile(np.asarray(s, float), q) for s in samples)) * 1.05
 
 
-def plot_histogram(ax, values, fits: Mapping[str, tuple] | None = None, color: str = _COLORS[0],
-                   name: str | None = None, xmax: float | None = None, bins: int = 40,
-                   histtype: str = "stepfilled", fit_lines: bool = True,
-                   fit_labels: bool = True) -> None:
+def plot_histogram(
+    ax,
+    values,
+    fits: Mapping[str, tuple] | None = None,
+    color: str = _COLORS[0],
+    name: str | None = None,
+    xmax: float | None = None,
+    bins: int = 40,
+    histtype: str = "stepfilled",
+    fit_lines: bool = True,
+    fit_labels: bool = True,
+) -> None:
     """Density histogram of ``values`` on ``ax`` with the fitted densities.
 
     Parameters
@@ -74,8 +93,15 @@ def plot_histogram(ax, values, fits: Mapping[str, tuple] | None = None, color: s
     kw = dict(alpha=0.35) if histtype == "stepfilled" else dict(lw=1.0)
     # density relative to all values, also those beyond xmax
     weights = np.full(values.size, 1.0 / (values.size * (edges[1] - edges[0])))
-    ax.hist(values, bins=edges, weights=weights, color=color, histtype=histtype,
-            label=f"{name} (n = {values.size})" if name else None, **kw)
+    ax.hist(
+        values,
+        bins=edges,
+        weights=weights,
+        color=color,
+        histtype=histtype,
+        label=f"{name} (n = {values.size})" if name else None,
+        **kw,
+    )
     if fits and fit_lines:
         grid = np.linspace(xmax / 500, xmax, 400)
         for family, params in fits.items():
@@ -89,9 +115,13 @@ def plot_histogram(ax, values, fits: Mapping[str, tuple] | None = None, color: s
 
 
 @_styled
-def histogram_figure(samples: Mapping[str, np.ndarray],
-                     fits: Mapping[str, Mapping[str, tuple]] | None = None, unit: str = "ms",
-                     quantity: str = "membrane time constant", bins: int = 40):
+def histogram_figure(
+    samples: Mapping[str, np.ndarray],
+    fits: Mapping[str, Mapping[str, tuple]] | None = None,
+    unit: str = "ms",
+    quantity: str = "membrane time constant",
+    bins: int = 40,
+):
     """One density histogram with fitted densities per selection, stacked, shared x axis.
 
     Parameters
@@ -110,12 +140,18 @@ def histogram_figure(samples: Mapping[str, np.ndarray],
     matplotlib Figure
     """
     names = list(samples)
-    fig, axes = new_figure(len(names), 1, height=1.6 * len(names) + 0.4, sharex=True,
-                           squeeze=False)
+    fig, axes = new_figure(len(names), 1, height=1.6 * len(names) + 0.4, sharex=True, squeeze=False)
     xmax = _upper([samples[n] for n in names])
     for i, (name, ax) in enumerate(zip(names, axes[:, 0])):
-        plot_histogram(ax, samples[name], (fits or {}).get(name), color=_COLORS[i % 6],
-                       name=name, xmax=xmax, bins=bins)
+        plot_histogram(
+            ax,
+            samples[name],
+            (fits or {}).get(name),
+            color=_COLORS[i % 6],
+            name=name,
+            xmax=xmax,
+            bins=bins,
+        )
         ax.set_ylabel(label("density", f"1/{unit}"))
         ax.legend(loc="upper right")
     axes[-1, 0].set_xlabel(label(quantity, unit))
@@ -123,10 +159,15 @@ def histogram_figure(samples: Mapping[str, np.ndarray],
 
 
 @_styled
-def overlay_figure(learned, measured, fits_learned: Mapping[str, tuple] | None = None,
-                   fits_measured: Mapping[str, tuple] | None = None,
-                   names: tuple[str, str] = ("learned", "Allen"), unit: str = "ms",
-                   bins: int = 40):
+def overlay_figure(
+    learned,
+    measured,
+    fits_learned: Mapping[str, tuple] | None = None,
+    fits_measured: Mapping[str, tuple] | None = None,
+    names: tuple[str, str] = ("learned", "Allen"),
+    unit: str = "ms",
+    bins: int = 40,
+):
     """Learned against measured distributions: raw (left) and median-normalised (right).
 
     Parameters
@@ -150,17 +191,34 @@ def overlay_figure(learned, measured, fits_learned: Mapping[str, tuple] | None =
     learned, measured = np.asarray(learned, float), np.asarray(measured, float)
     fig, (ax_raw, ax_norm) = new_figure(1, 2, width=6.8, height=2.5)
     xmax = _upper([learned, measured])
-    for values, fits, name, color, htype in ((measured, fits_measured, names[1], "0.6",
-                                              "stepfilled"),
-                                             (learned, fits_learned, names[0], _COLORS[1],
-                                              "step")):
-        plot_histogram(ax_raw, values, fits, color=color, name=name, xmax=xmax, bins=bins,
-                       histtype=htype, fit_labels=htype == "stepfilled")
+    for values, fits, name, color, htype in (
+        (measured, fits_measured, names[1], "0.6", "stepfilled"),
+        (learned, fits_learned, names[0], _COLORS[1], "step"),
+    ):
+        plot_histogram(
+            ax_raw,
+            values,
+            fits,
+            color=color,
+            name=name,
+            xmax=xmax,
+            bins=bins,
+            histtype=htype,
+            fit_labels=htype == "stepfilled",
+        )
         med = float(np.median(values))
         nfits = {f: (p[0], p[1] / med) for f, p in (fits or {}).items()}
-        plot_histogram(ax_norm, values / med, nfits, color=color, name=name,
-                       xmax=_upper([learned / np.median(learned), measured / np.median(measured)]),
-                       bins=bins, histtype=htype, fit_labels=htype == "stepfilled")
+        plot_histogram(
+            ax_norm,
+            values / med,
+            nfits,
+            color=color,
+            name=name,
+            xmax=_upper([learned / np.median(learned), measured / np.median(measured)]),
+            bins=bins,
+            histtype=htype,
+            fit_labels=htype == "stepfilled",
+        )
     ax_raw.set_xlabel(label("membrane time constant", unit))
     ax_raw.set_ylabel(label("density", f"1/{unit}"))
     ax_norm.set_xlabel(label("tau / median(tau)", "dimensionless"))
@@ -182,8 +240,7 @@ def _qq(ax, x, y, xname, yname):
 
 
 @_styled
-def qq_figure(learned, measured, names: tuple[str, str] = ("learned", "Allen"),
-              unit: str = "ms"):
+def qq_figure(learned, measured, names: tuple[str, str] = ("learned", "Allen"), unit: str = "ms"):
     """Two-sample Q-Q plots (percentiles 1..99) of learned against measured values, raw and
     median-normalised; points on the diagonal mean equal distributions.
 
@@ -202,10 +259,20 @@ def qq_figure(learned, measured, names: tuple[str, str] = ("learned", "Allen"),
     """
     learned, measured = np.asarray(learned, float), np.asarray(measured, float)
     fig, (a, b) = new_figure(1, 2, width=5.0, height=2.5)
-    _qq(a, measured, learned, label(f"{names[1]} tau quantile", unit),
-        label(f"{names[0]} tau quantile", unit))
-    _qq(b, measured / np.median(measured), learned / np.median(learned),
-        f"{names[1]} tau / median", f"{names[0]} tau / median")
+    _qq(
+        a,
+        measured,
+        learned,
+        label(f"{names[1]} tau quantile", unit),
+        label(f"{names[0]} tau quantile", unit),
+    )
+    _qq(
+        b,
+        measured / np.median(measured),
+        learned / np.median(learned),
+        f"{names[1]} tau / median",
+        f"{names[0]} tau / median",
+    )
     return fig
 
 
@@ -236,8 +303,15 @@ def qq_fit_figure(values, fits: Mapping[str, tuple], unit: str = "ms", name: str
         theo = frozen_distribution(family, tuple(params)).ppf(q)
         top = max(top, theo.max())
         style = FIT_STYLE.get(family, {})
-        ax.plot(theo, emp, "o", ms=2.5, mfc="none" if family == "lognorm" else style.get("color"),
-                color=style.get("color"), label=style.get("label", family))
+        ax.plot(
+            theo,
+            emp,
+            "o",
+            ms=2.5,
+            mfc="none" if family == "lognorm" else style.get("color"),
+            color=style.get("color"),
+            label=style.get("label", family),
+        )
     ax.plot([0, top * 1.05], [0, top * 1.05], color="0.5", lw=0.6, ls=":")
     ax.set_xlabel(label("fitted quantile", unit))
     ax.set_ylabel(label(f"{name} quantile", unit))
@@ -246,10 +320,15 @@ def qq_fit_figure(values, fits: Mapping[str, tuple], unit: str = "ms", name: str
 
 
 @_styled
-def panel_figure(samples: Mapping[tuple[str, str], np.ndarray], rows: Sequence[str],
-                 cols: Sequence[str],
-                 fits: Mapping[tuple[str, str], Mapping[str, tuple]] | None = None,
-                 unit: str = "ms", quantity: str = "membrane time constant", bins: int = 30):
+def panel_figure(
+    samples: Mapping[tuple[str, str], np.ndarray],
+    rows: Sequence[str],
+    cols: Sequence[str],
+    fits: Mapping[tuple[str, str], Mapping[str, tuple]] | None = None,
+    unit: str = "ms",
+    quantity: str = "membrane time constant",
+    bins: int = 30,
+):
     """Grid of histograms with fitted densities, e.g. species (rows) x dendrite type (columns).
 
     Parameters
@@ -270,8 +349,14 @@ def panel_figure(samples: Mapping[tuple[str, str], np.ndarray], rows: Sequence[s
     -------
     matplotlib Figure
     """
-    fig, axes = new_figure(len(rows), len(cols), width=2.2 * len(cols),
-                           height=1.7 * len(rows) + 0.3, sharex=True, squeeze=False)
+    fig, axes = new_figure(
+        len(rows),
+        len(cols),
+        width=2.2 * len(cols),
+        height=1.7 * len(rows) + 0.3,
+        sharex=True,
+        squeeze=False,
+    )
     present = [np.asarray(v, float) for v in samples.values() if len(v) > 1]
     xmax = _upper(present) if present else 1.0
     for i, r in enumerate(rows):
@@ -279,11 +364,19 @@ def panel_figure(samples: Mapping[tuple[str, str], np.ndarray], rows: Sequence[s
             ax = axes[i, j]
             values = np.asarray(samples.get((r, c), []), float)
             if values.size > 1:
-                plot_histogram(ax, values, (fits or {}).get((r, c)), color=_COLORS[i % 6],
-                               xmax=xmax, bins=bins)
+                plot_histogram(
+                    ax, values, (fits or {}).get((r, c)), color=_COLORS[i % 6], xmax=xmax, bins=bins
+                )
                 med = np.median(values)
-                ax.text(0.97, 0.95, f"n = {values.size}\nmedian {med:.1f} {unit}",
-                        transform=ax.transAxes, ha="right", va="top", fontsize=6)
+                ax.text(
+                    0.97,
+                    0.95,
+                    f"n = {values.size}\nmedian {med:.1f} {unit}",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="top",
+                    fontsize=6,
+                )
             else:
                 ax.text(0.5, 0.5, "n = 0", transform=ax.transAxes, ha="center", va="center")
                 ax.set_xlim(0, xmax)

@@ -98,9 +98,16 @@ def _iqr(x, axis=-1):
     return q75 - q25
 
 
-def compare_samples(a: Any, b: Any, normalise: str | None = None, n_boot: int = 2000,
-                    n_perm: int = 1000, confidence: float = 0.95, method: str = "percentile",
-                    seed: int | None = None) -> TwoSampleResult:
+def compare_samples(
+    a: Any,
+    b: Any,
+    normalise: str | None = None,
+    n_boot: int = 2000,
+    n_perm: int = 1000,
+    confidence: float = 0.95,
+    method: str = "percentile",
+    seed: int | None = None,
+) -> TwoSampleResult:
     """Compare two samples of a positive quantity.
 
     Parameters
@@ -138,21 +145,28 @@ def compare_samples(a: Any, b: Any, normalise: str | None = None, n_boot: int = 
     wd = float(stats.wasserstein_distance(x, y))
     wd_p = float("nan")
     if n_perm > 0:
+
         def wstat(u, v):
             return stats.wasserstein_distance(u, v)
 
-        perm = stats.permutation_test((x, y), wstat, permutation_type="independent",
-                                      vectorized=False, n_resamples=int(n_perm),
-                                      alternative="greater",
-                                      **_rng_kwargs(stats.permutation_test, seed))
+        perm = stats.permutation_test(
+            (x, y),
+            wstat,
+            permutation_type="independent",
+            vectorized=False,
+            n_resamples=int(n_perm),
+            alternative="greater",
+            **_rng_kwargs(stats.permutation_test, seed),
+        )
         wd_p = float(perm.pvalue)
 
     def statistic(u, v, axis=-1):
         if normalise:
             u = u / np.median(u, axis=axis, keepdims=True)
             v = v / np.median(v, axis=axis, keepdims=True)
-        return np.stack([np.median(u, axis=axis) - np.median(v, axis=axis),
-                         _iqr(u, axis) - _iqr(v, axis)])
+        return np.stack(
+            [np.median(u, axis=axis) - np.median(v, axis=axis), _iqr(u, axis) - _iqr(v, axis)]
+        )
 
     point = statistic(raw_a, raw_b)
     nan2 = (float("nan"), float("nan"))
@@ -160,9 +174,16 @@ def compare_samples(a: Any, b: Any, normalise: str | None = None, n_boot: int = 
     if n_boot > 0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = stats.bootstrap((raw_a, raw_b), statistic, vectorized=True, paired=False,
-                                  n_resamples=int(n_boot), confidence_level=confidence,
-                                  method=method, **_rng_kwargs(stats.bootstrap, seed))
+            res = stats.bootstrap(
+                (raw_a, raw_b),
+                statistic,
+                vectorized=True,
+                paired=False,
+                n_resamples=int(n_boot),
+                confidence_level=confidence,
+                method=method,
+                **_rng_kwargs(stats.bootstrap, seed),
+            )
         low, high = res.confidence_interval
         med_ci = (float(low[0]), float(high[0]))
         iqr_ci = (float(low[1]), float(high[1]))
@@ -170,8 +191,20 @@ def compare_samples(a: Any, b: Any, normalise: str | None = None, n_boot: int = 
     if normalise:
         median_diff, med_ci = float("nan"), nan2
     return TwoSampleResult(
-        scale="median-normalised" if normalise else "raw", n_a=int(x.size), n_b=int(y.size),
-        median_a=float(np.median(x)), median_b=float(np.median(y)), iqr_a=float(_iqr(x)),
-        iqr_b=float(_iqr(y)), ks_statistic=float(ks.statistic), ks_pvalue=float(ks.pvalue),
-        wasserstein=wd, wasserstein_pvalue=wd_p, median_diff=median_diff, median_diff_ci=med_ci,
-        iqr_diff=float(point[1]), iqr_diff_ci=iqr_ci, confidence=confidence)
+        scale="median-normalised" if normalise else "raw",
+        n_a=int(x.size),
+        n_b=int(y.size),
+        median_a=float(np.median(x)),
+        median_b=float(np.median(y)),
+        iqr_a=float(_iqr(x)),
+        iqr_b=float(_iqr(y)),
+        ks_statistic=float(ks.statistic),
+        ks_pvalue=float(ks.pvalue),
+        wasserstein=wd,
+        wasserstein_pvalue=wd_p,
+        median_diff=median_diff,
+        median_diff_ci=med_ci,
+        iqr_diff=float(point[1]),
+        iqr_diff_ci=iqr_ci,
+        confidence=confidence,
+    )

@@ -16,9 +16,20 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["BACKENDS", "use_backend", "Backend", "BackendUnavailableError", "NetworkSpec",
-           "Simulation", "simulate", "Results", "SpikeTrains", "StateRecord", "RateRecord",
-           "load_results"]
+__all__ = [
+    "BACKENDS",
+    "use_backend",
+    "Backend",
+    "BackendUnavailableError",
+    "NetworkSpec",
+    "Simulation",
+    "simulate",
+    "Results",
+    "SpikeTrains",
+    "StateRecord",
+    "RateRecord",
+    "load_results",
+]
 
 _LAZY = {
     "BACKENDS": ("backends", "BACKENDS"),

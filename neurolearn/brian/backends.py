@@ -58,14 +58,23 @@ import copy
 import os
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ..spec import ModelError
 
-__all__ = ["BACKENDS", "RUNTIME_BACKENDS", "STANDALONE_BACKENDS", "Backend",
-           "BackendUnavailableError", "check_backend", "use_backend", "build_standalone",
-           "run_standalone"]
+__all__ = [
+    "BACKENDS",
+    "RUNTIME_BACKENDS",
+    "STANDALONE_BACKENDS",
+    "Backend",
+    "BackendUnavailableError",
+    "check_backend",
+    "use_backend",
+    "build_standalone",
+    "run_standalone",
+]
 
 #: Every backend name neurolearn accepts, in order of increasing set-up cost.
 BACKENDS = ("numpy", "cython", "cpp_standalone", "cuda_standalone")
@@ -101,8 +110,9 @@ def check_backend(name: Any) -> str:
         For an unknown name (a ``ValueError``); the message lists the valid ones.
     """
     if not isinstance(name, str) or name not in BACKENDS:
-        raise ModelError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}",
-                         parameter="backend")
+        raise ModelError(
+            f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}", parameter="backend"
+        )
     return name
 
 
@@ -154,8 +164,15 @@ class Backend:
         compilation) and ``run`` (``"run_s"``: running the binary).
     """
 
-    def __init__(self, name: str, device, directory: Path | None, seed: int | None,
-                 prefs_inside: dict, dt_inside):
+    def __init__(
+        self,
+        name: str,
+        device,
+        directory: Path | None,
+        seed: int | None,
+        prefs_inside: dict,
+        dt_inside,
+    ):
         self.name = name
         self.device = device
         self.directory = directory
@@ -173,11 +190,13 @@ class Backend:
         return self.name in STANDALONE_BACKENDS
 
     def __repr__(self) -> str:
-        return (f"Backend({self.name!r}, directory={str(self.directory) if self.directory else None!r}, "
-                f"seed={self.seed!r}, built={self.built})")
+        return (
+            f"Backend({self.name!r}, directory={str(self.directory) if self.directory else None!r}, "
+            f"seed={self.seed!r}, built={self.built})"
+        )
 
     @contextlib.contextmanager
-    def active(self) -> Iterator["Backend"]:
+    def active(self) -> Iterator[Backend]:
         """Re-enter this backend: its device and preferences are active inside the block and
         the previous ones are restored afterwards.
 
@@ -209,8 +228,13 @@ class Backend:
             _restore_prefs(saved)
             defaultclock.dt = saved_dt
 
-    def build_and_run(self, run_args: Mapping | None = None, compile: bool = True,
-                      run: bool = True, clean: bool = False) -> None:
+    def build_and_run(
+        self,
+        run_args: Mapping | None = None,
+        compile: bool = True,
+        run: bool = True,
+        clean: bool = False,
+    ) -> None:
         """Standalone: generate, compile and run the project (see :func:`build_standalone`).
         Runtime backends: nothing to do (``Network.run`` already ran)."""
         if self.is_standalone:
@@ -245,7 +269,8 @@ def _make_device(name: str):
         except ImportError as exc:
             raise BackendUnavailableError(
                 "backend 'cuda_standalone' needs brian2cuda: pip install 'neurolearn[cuda]' "
-                f"({exc})") from None
+                f"({exc})"
+            ) from None
         return CUDAStandaloneDevice()
     from brian2.devices.device import runtime_device
 
@@ -253,9 +278,14 @@ def _make_device(name: str):
 
 
 @contextlib.contextmanager
-def use_backend(name: str, directory: str | os.PathLike | None = None,
-                seed: int | None = None, dt=None, prefs: Mapping[str, Any] | None = None,
-                **device_options) -> Iterator[Backend]:
+def use_backend(
+    name: str,
+    directory: str | os.PathLike | None = None,
+    seed: int | None = None,
+    dt=None,
+    prefs: Mapping[str, Any] | None = None,
+    **device_options,
+) -> Iterator[Backend]:
     """Select a Brian2 backend for the objects created inside the block.
 
     Parameters
@@ -302,8 +332,9 @@ def use_backend(name: str, directory: str | os.PathLike | None = None,
     from brian2.devices.device import get_device, reset_device, set_device
 
     check_backend(name)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                             and not hasattr(seed, "__index__")):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__")
+    ):
         raise ModelError(f"seed must be an integer or None, got {seed!r}", parameter="seed")
     if seed is not None:
         seed = int(seed)
@@ -343,8 +374,11 @@ def use_backend(name: str, directory: str | os.PathLike | None = None,
                 device.seed(seed)
         proj = None
         if name in STANDALONE_BACKENDS:
-            proj = Path(directory) if directory is not None else Path(
-                tempfile.mkdtemp(prefix=f"neurolearn_{name}_"))
+            proj = (
+                Path(directory)
+                if directory is not None
+                else Path(tempfile.mkdtemp(prefix=f"neurolearn_{name}_"))
+            )
             proj = proj.resolve()
         handle = Backend(name, device, proj, seed, _snapshot_prefs(), defaultclock.dt)
         yield handle
@@ -366,8 +400,13 @@ def use_backend(name: str, directory: str | os.PathLike | None = None,
             pass
 
 
-def build_standalone(backend: Backend, run_args: Mapping | None = None, compile: bool = True,
-                     run: bool = True, clean: bool = False) -> None:
+def build_standalone(
+    backend: Backend,
+    run_args: Mapping | None = None,
+    compile: bool = True,
+    run: bool = True,
+    clean: bool = False,
+) -> None:
     """Generate (and compile, and run) the standalone project of ``backend``.
 
     Call once, after every ``Network.run`` of the simulation was issued (Brian2 records the
@@ -397,8 +436,10 @@ def build_standalone(backend: Backend, run_args: Mapping | None = None, compile:
     if not backend.is_standalone:
         raise ValueError(f"build_standalone needs a standalone backend, got {backend.name!r}")
     if backend.built:
-        raise RuntimeError(f"the {backend.name} project in {backend.directory} is already "
-                           f"built; run it again with run_standalone(backend, run_args)")
+        raise RuntimeError(
+            f"the {backend.name} project in {backend.directory} is already "
+            f"built; run it again with run_standalone(backend, run_args)"
+        )
     with backend.active():
         t0 = time.perf_counter()
         device = backend.device
@@ -407,11 +448,25 @@ def build_standalone(backend: Backend, run_args: Mapping | None = None, compile:
         if backend.name == "cuda_standalone":
             from . import cuda
 
-            cuda.build(backend, run_args=run_args, compile=compile, run=run, clean=clean,
-                       with_output=with_output, **opts)
+            cuda.build(
+                backend,
+                run_args=run_args,
+                compile=compile,
+                run=run,
+                clean=clean,
+                with_output=with_output,
+                **opts,
+            )
             return
-        device.build(directory=str(backend.directory), compile=compile, run=False,
-                     clean=clean, with_output=with_output, direct_call=True, **opts)
+        device.build(
+            directory=str(backend.directory),
+            compile=compile,
+            run=False,
+            clean=clean,
+            with_output=with_output,
+            direct_call=True,
+            **opts,
+        )
         backend.built = True
         backend.compiled = bool(compile)
         backend.timings["build_s"] = time.perf_counter() - t0
@@ -440,14 +495,18 @@ def run_standalone(backend: Backend, run_args: Mapping | None = None) -> None:
     if not backend.is_standalone:
         raise ValueError(f"run_standalone needs a standalone backend, got {backend.name!r}")
     if not backend.built or not backend.compiled:
-        raise RuntimeError(f"the {backend.name} project is not compiled yet; call "
-                           f"build_standalone first")
+        raise RuntimeError(
+            f"the {backend.name} project is not compiled yet; call build_standalone first"
+        )
     if backend.name == "cuda_standalone":
         from . import cuda
 
         cuda.require_gpu(backend.directory)
     with backend.active():
         t0 = time.perf_counter()
-        backend.device.run(directory=str(backend.directory), with_output=False,
-                           run_args=dict(run_args) if run_args else None)
+        backend.device.run(
+            directory=str(backend.directory),
+            with_output=False,
+            run_args=dict(run_args) if run_args else None,
+        )
         backend.timings["run_s"] = time.perf_counter() - t0

@@ -12,14 +12,21 @@ running is :mod:`neurolearn.brian.network`'s job.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, parse_quantity
 
-__all__ = ["neuron_equations", "synapse_equations", "make_neuron_group", "make_input_group",
-           "make_synapses", "set_parameters"]
+__all__ = [
+    "neuron_equations",
+    "synapse_equations",
+    "make_neuron_group",
+    "make_input_group",
+    "make_synapses",
+    "set_parameters",
+]
 
 
 def _declaration(p, shared: bool) -> str:
@@ -58,18 +65,24 @@ def neuron_equations(spec: NeuronModel, synapse_models: Sequence[tuple[SynapseMo
         for var in syn.replaces:
             var = var.replace("I_syn", target) if var == syn.target else var
             if var not in eqs.names:
-                raise ModelError(f"synapse model '{syn.name}' replaces '{var}', which neuron "
-                                 f"model '{spec.name}' does not have (its variables: "
-                                 f"{', '.join(sorted(eqs.names))})", syn.path,
-                                 parameter="replaces")
+                raise ModelError(
+                    f"synapse model '{syn.name}' replaces '{var}', which neuron "
+                    f"model '{spec.name}' does not have (its variables: "
+                    f"{', '.join(sorted(eqs.names))})",
+                    syn.path,
+                    parameter="replaces",
+                )
             replaced.add(var)
         extra.append(syn.post_equations.replace("{target}", target))
     kept = [eq for name, eq in eqs.items() if name not in replaced]
     out = Equations(list(kept))
     for code in dict.fromkeys(extra):
         out = out + Equations(code)
-    decl = "\n".join(_declaration(p, not p.per_neuron) for p in spec.parameters.values()
-                     if p.name not in out.names)
+    decl = "\n".join(
+        _declaration(p, not p.per_neuron)
+        for p in spec.parameters.values()
+        if p.name not in out.names
+    )
     return out + Equations(decl) if decl else out
 
 
@@ -78,8 +91,11 @@ def synapse_equations(spec: SynapseModel):
     from brian2 import Equations
 
     eqs = spec.brian2_equations()
-    decl = "\n".join(_declaration(p, not p.per_neuron) for p in spec.parameters.values()
-                     if p.name not in eqs.names)
+    decl = "\n".join(
+        _declaration(p, not p.per_neuron)
+        for p in spec.parameters.values()
+        if p.name not in eqs.names
+    )
     return eqs + Equations(decl) if decl else eqs
 
 
@@ -109,10 +125,16 @@ def _refractory(spec: NeuronModel):
         return ref  # a Brian2 condition
 
 
-def make_neuron_group(spec: NeuronModel, n: int, params: Mapping[str, Any] | None = None,
-                      initial: Mapping[str, Any] | None = None, name: str | None = None,
-                      method: str | None = None, dt=None,
-                      synapse_models: Sequence[tuple[SynapseModel, str]] = ()):
+def make_neuron_group(
+    spec: NeuronModel,
+    n: int,
+    params: Mapping[str, Any] | None = None,
+    initial: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    method: str | None = None,
+    dt=None,
+    synapse_models: Sequence[tuple[SynapseModel, str]] = (),
+):
     """A Brian2 ``NeuronGroup`` of ``n`` neurons of model ``spec``.
 
     Parameters
@@ -147,16 +169,23 @@ def make_neuron_group(spec: NeuronModel, n: int, params: Mapping[str, Any] | Non
     from brian2 import NeuronGroup
 
     if not isinstance(spec, NeuronModel):
-        raise ModelError(f"'{getattr(spec, 'name', spec)}' is a {getattr(spec, 'kind', '?')} "
-                         f"model, not a neuron model", getattr(spec, "path", None),
-                         parameter="model")
+        raise ModelError(
+            f"'{getattr(spec, 'name', spec)}' is a {getattr(spec, 'kind', '?')} "
+            f"model, not a neuron model",
+            getattr(spec, "path", None),
+            parameter="model",
+        )
     if int(n) != n or n <= 0:
-        raise ModelError(f"number of neurons must be a positive integer, got {n!r}",
-                         parameter="n")
+        raise ModelError(f"number of neurons must be a positive integer, got {n!r}", parameter="n")
     values = spec.resolve_parameters(params, n=int(n))
-    kwargs = dict(model=neuron_equations(spec, synapse_models),
-                  threshold=spec.threshold or None, reset=spec.reset or None,
-                  refractory=_refractory(spec), method=method or spec.method, namespace={})
+    kwargs = dict(
+        model=neuron_equations(spec, synapse_models),
+        threshold=spec.threshold or None,
+        reset=spec.reset or None,
+        refractory=_refractory(spec),
+        method=method or spec.method,
+        namespace={},
+    )
     if name:
         kwargs["name"] = name
     if dt is not None:
@@ -168,8 +197,11 @@ def make_neuron_group(spec: NeuronModel, n: int, params: Mapping[str, Any] | Non
     init.update(initial or {})
     for var, value in init.items():
         if var not in group.variables:
-            raise ModelError(f"initial value for unknown variable '{var}' of model "
-                             f"'{spec.name}'", spec.path, parameter=var)
+            raise ModelError(
+                f"initial value for unknown variable '{var}' of model '{spec.name}'",
+                spec.path,
+                parameter=var,
+            )
         if isinstance(value, str) and _looks_numeric(value):
             value = parse_quantity(value, var)
         setattr(group, var, value)
@@ -184,9 +216,15 @@ def _looks_numeric(text: str) -> bool:
         return False
 
 
-def make_input_group(spec: InputModel, n: int | None = None,
-                     params: Mapping[str, Any] | None = None, indices=None, times=None,
-                     name: str | None = None, dt=None):
+def make_input_group(
+    spec: InputModel,
+    n: int | None = None,
+    params: Mapping[str, Any] | None = None,
+    indices=None,
+    times=None,
+    name: str | None = None,
+    dt=None,
+):
     """A Brian2 input group: ``PoissonGroup`` or ``SpikeGeneratorGroup``.
 
     Parameters
@@ -207,8 +245,9 @@ def make_input_group(spec: InputModel, n: int | None = None,
     from brian2 import PoissonGroup, SpikeGeneratorGroup, second
 
     if n is None or int(n) != n or n <= 0:
-        raise ModelError(f"number of input sources must be a positive integer, got {n!r}",
-                         parameter="n")
+        raise ModelError(
+            f"number of input sources must be a positive integer, got {n!r}", parameter="n"
+        )
     kwargs = {"name": name} if name else {}
     if spec.generator == "poisson":
         values = spec.resolve_parameters(params, n=int(n))
@@ -216,12 +255,14 @@ def make_input_group(spec: InputModel, n: int | None = None,
             kwargs["dt"] = dt
         return PoissonGroup(int(n), rates=values["rate"], **kwargs)
     if indices is None or times is None:
-        raise ModelError("a spike generator needs 'indices' and 'times'", spec.path,
-                         parameter="times")
+        raise ModelError(
+            "a spike generator needs 'indices' and 'times'", spec.path, parameter="times"
+        )
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size and (indices.min() < 0 or indices.max() >= n):
-        raise ModelError(f"spike generator indices must lie in [0, {int(n) - 1}]",
-                         parameter="indices")
+        raise ModelError(
+            f"spike generator indices must lie in [0, {int(n) - 1}]", parameter="indices"
+        )
     if dt is not None:
         kwargs["dt"] = dt
     if not hasattr(times, "dim"):
@@ -229,9 +270,18 @@ def make_input_group(spec: InputModel, n: int | None = None,
     return SpikeGeneratorGroup(int(n), indices, times, **kwargs)
 
 
-def make_synapses(spec: SynapseModel, source, target, target_var: str | None = None,
-                  params: Mapping[str, Any] | None = None, name: str | None = None,
-                  method: str | None = None, delay=None, dt=None, connect=None):
+def make_synapses(
+    spec: SynapseModel,
+    source,
+    target,
+    target_var: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    method: str | None = None,
+    delay=None,
+    dt=None,
+    connect=None,
+):
     """Brian2 ``Synapses`` of model ``spec`` from ``source`` to ``target`` (not yet connected).
 
     Parameters
@@ -264,12 +314,19 @@ def make_synapses(spec: SynapseModel, source, target, target_var: str | None = N
     from brian2 import Synapses
 
     if not isinstance(spec, SynapseModel):
-        raise ModelError(f"'{getattr(spec, 'name', spec)}' is not a synapse model",
-                         getattr(spec, "path", None), parameter="synapse")
+        raise ModelError(
+            f"'{getattr(spec, 'name', spec)}' is not a synapse model",
+            getattr(spec, "path", None),
+            parameter="synapse",
+        )
     tv = target_var or spec.target
     if tv and tv not in target.variables:
-        raise ModelError(f"synapse model '{spec.name}' drives '{tv}', which the target group "
-                         f"'{target.name}' does not have", spec.path, parameter="target")
+        raise ModelError(
+            f"synapse model '{spec.name}' drives '{tv}', which the target group "
+            f"'{target.name}' does not have",
+            spec.path,
+            parameter="target",
+        )
     kwargs = dict(model=synapse_equations(spec), method=method or spec.method, namespace={})
     if spec.on_pre:
         kwargs["on_pre"] = spec.on_pre.replace("{target}", tv)
@@ -291,8 +348,11 @@ def make_synapses(spec: SynapseModel, source, target, target_var: str | None = N
             syn.connect(connect)
         else:
             syn.connect(condition=bool(connect))
-    shared = {k: v for k, v in spec.resolve_parameters(params).items()
-              if not spec.parameters[k].per_neuron}
+    shared = {
+        k: v
+        for k, v in spec.resolve_parameters(params).items()
+        if not spec.parameters[k].per_neuron
+    }
     for pname, value in shared.items():
         setattr(syn, pname, value)
     return syn

@@ -35,13 +35,22 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .backends import Backend, BackendUnavailableError
 
-__all__ = ["nvcc_path", "cuda_version", "gpu_available", "curand_dirs", "configure",
-           "patch_makefile", "build", "require_gpu", "DEFAULT_COMPUTE_CAPABILITY"]
+__all__ = [
+    "nvcc_path",
+    "cuda_version",
+    "gpu_available",
+    "curand_dirs",
+    "configure",
+    "patch_makefile",
+    "build",
+    "require_gpu",
+    "DEFAULT_COMPUTE_CAPABILITY",
+]
 
 #: Compute capability compiled for when no GPU can be queried (Ampere, sm_80).
 DEFAULT_COMPUTE_CAPABILITY = 8.0
@@ -75,11 +84,10 @@ def _cuda_root(nvcc: Path | None) -> Path:
     return root
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _nvcc_version(nvcc: str) -> float | None:
     try:
-        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True,
-                             timeout=60).stdout
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.search(r"release (\d+)\.(\d+)", out)
@@ -147,9 +155,8 @@ def configure() -> dict:
         What was found: ``nvcc`` (path or None), ``cuda_version``, ``gpu`` (bool),
         ``compute_capability``, ``curand`` (the wheel's folders or None).
     """
-    from brian2 import prefs
-
     import brian2cuda  # noqa: F401 - registers the preferences
+    from brian2 import prefs
     from brian2cuda.utils import gputools
 
     nvcc = nvcc_path()
@@ -165,8 +172,7 @@ def configure() -> dict:
     if not gpu:
         prefs[backend + "detect_gpus"] = False
         prefs[backend + "gpu_id"] = int(os.environ.get("NEUROLEARN_CUDA_GPU_ID", 0))
-        cc = float(os.environ.get("NEUROLEARN_CUDA_COMPUTE_CAPABILITY",
-                                  DEFAULT_COMPUTE_CAPABILITY))
+        cc = float(os.environ.get("NEUROLEARN_CUDA_COMPUTE_CAPABILITY", DEFAULT_COMPUTE_CAPABILITY))
         prefs[backend + "compute_capability"] = cc
     # brian2cuda caches what it detected at module level; forget earlier detections.
     gputools.reset_cuda_installation()
@@ -184,9 +190,15 @@ def configure() -> dict:
             real_lib = Path(os.path.realpath(next(lib.glob("libcurand.so*")))).parent
             prefs["codegen.cpp.library_dirs"] = list(prefs["codegen.cpp.library_dirs"]) + [str(lib)]
             prefs["codegen.cpp.runtime_library_dirs"] = list(
-                prefs["codegen.cpp.runtime_library_dirs"]) + [str(real_lib)]
-    return {"nvcc": nvcc, "cuda_version": version, "gpu": gpu, "compute_capability": cc,
-            "curand": curand}
+                prefs["codegen.cpp.runtime_library_dirs"]
+            ) + [str(real_lib)]
+    return {
+        "nvcc": nvcc,
+        "cuda_version": version,
+        "gpu": gpu,
+        "compute_capability": cc,
+        "curand": curand,
+    }
 
 
 def patch_makefile(directory: str | os.PathLike) -> Path:
@@ -234,11 +246,19 @@ def require_gpu(directory) -> None:
             f"cuda_standalone: this machine has no NVIDIA GPU (nvidia-smi lists none), so the "
             f"CUDA program cannot run here. The generated project is in {directory}; copy it "
             f"to a machine with a GPU and run ./main there, or choose backend "
-            f"'cpp_standalone' to run on the CPU.")
+            f"'cpp_standalone' to run on the CPU."
+        )
 
 
-def build(backend: Backend, run_args: Mapping | None = None, compile: bool = True,
-          run: bool = True, clean: bool = False, with_output: bool = False, **opts) -> None:
+def build(
+    backend: Backend,
+    run_args: Mapping | None = None,
+    compile: bool = True,
+    run: bool = True,
+    clean: bool = False,
+    with_output: bool = False,
+    **opts,
+) -> None:
     """Generate the CUDA project of ``backend`` (always), compile it if ``nvcc`` exists and
     ``compile`` is true, run it if a GPU exists and ``run`` is true.
 
@@ -260,8 +280,15 @@ def build(backend: Backend, run_args: Mapping | None = None, compile: bool = Tru
     device = backend.device
     directory = str(backend.directory)
     with _quiet_brian2cuda():
-        device.build(directory=directory, compile=False, run=False, clean=clean,
-                     with_output=with_output, direct_call=True, **opts)
+        device.build(
+            directory=directory,
+            compile=False,
+            run=False,
+            clean=clean,
+            with_output=with_output,
+            direct_call=True,
+            **opts,
+        )
     patch_makefile(directory)
     backend.built = True
     backend.timings["generate_s"] = time.perf_counter() - t0
@@ -270,7 +297,8 @@ def build(backend: Backend, run_args: Mapping | None = None, compile: bool = Tru
     if nvcc_path() is None:
         raise BackendUnavailableError(
             f"cuda_standalone: the CUDA project was generated in {directory}, but nvcc was not "
-            f"found (set CUDA_PATH or put nvcc on PATH) so it was not compiled")
+            f"found (set CUDA_PATH or put nvcc on PATH) so it was not compiled"
+        )
     compiler, _ = get_compiler_and_args()
     device.compile_source(directory, compiler, opts.get("debug", False), clean)
     backend.compiled = True

@@ -52,14 +52,20 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, load_model, parse_quantity
-from .backends import (BackendUnavailableError, check_backend, run_standalone,
-                       build_standalone, use_backend)
+from .backends import (
+    BackendUnavailableError,
+    build_standalone,
+    check_backend,
+    run_standalone,
+    use_backend,
+)
 from .results import RateRecord, Results, SpikeTrains, StateRecord, quantity_to_str
 
 __all__ = ["NetworkSpec", "Simulation", "simulate"]
@@ -134,9 +140,13 @@ class _StateMon:
 def _load(model, kind: str, what: str):
     spec = load_model(model) if isinstance(model, (str, Path)) else model
     if getattr(spec, "kind", None) != kind:
-        raise ModelError(f"{what}: '{getattr(spec, 'name', spec)}' is a "
-                         f"{getattr(spec, 'kind', type(spec).__name__)} model, not a {kind} "
-                         f"model", getattr(spec, "path", None), parameter="model")
+        raise ModelError(
+            f"{what}: '{getattr(spec, 'name', spec)}' is a "
+            f"{getattr(spec, 'kind', type(spec).__name__)} model, not a {kind} "
+            f"model",
+            getattr(spec, "path", None),
+            parameter="model",
+        )
     return spec
 
 
@@ -180,20 +190,31 @@ class NetworkSpec:
     # --- description --------------------------------------------------------------------
     def _new_name(self, name: str, what: str) -> str:
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ModelError(f"{what} name {name!r} must start with a letter and contain only "
-                             f"letters, digits and '_'", parameter="name")
+            raise ModelError(
+                f"{what} name {name!r} must start with a letter and contain only "
+                f"letters, digits and '_'",
+                parameter="name",
+            )
         if name.endswith(_RESERVED_SUFFIXES):
-            raise ModelError(f"{what} name {name!r} must not end with "
-                             f"{', '.join(_RESERVED_SUFFIXES)} (used by monitors)",
-                             parameter="name")
+            raise ModelError(
+                f"{what} name {name!r} must not end with "
+                f"{', '.join(_RESERVED_SUFFIXES)} (used by monitors)",
+                parameter="name",
+            )
         if name in self.populations or name in self.inputs or name in self.connections:
-            raise ModelError(f"the network already has an element named {name!r}",
-                             parameter="name")
+            raise ModelError(f"the network already has an element named {name!r}", parameter="name")
         return name
 
-    def add_population(self, name: str, model, n: int, params: Mapping | None = None,
-                       initial: Mapping | None = None, method: str | None = None,
-                       preset: str | None = None) -> "NetworkSpec":
+    def add_population(
+        self,
+        name: str,
+        model,
+        n: int,
+        params: Mapping | None = None,
+        initial: Mapping | None = None,
+        method: str | None = None,
+        preset: str | None = None,
+    ) -> NetworkSpec:
         """Add ``n`` neurons of a neuron model.
 
         Parameters
@@ -231,25 +252,42 @@ class NetworkSpec:
         if preset is not None:
             spec = spec.with_preset(preset)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise ModelError(f"population '{name}': number of neurons must be a positive "
-                             f"integer, got {n!r}", parameter="n")
+            raise ModelError(
+                f"population '{name}': number of neurons must be a positive integer, got {n!r}",
+                parameter="n",
+            )
         params = dict(params or {})
         spec.resolve_parameters(params, n=int(n))  # fail early, with the parameter's name
         eq_names = spec.brian2_equations().names
         initial = dict(initial or {})
         for var, value in initial.items():
             if var not in eq_names:
-                raise ModelError(f"population '{name}': initial value for unknown variable "
-                                 f"'{var}' of model '{spec.name}' (its variables: "
-                                 f"{', '.join(sorted(eq_names))})", spec.path, parameter=var)
+                raise ModelError(
+                    f"population '{name}': initial value for unknown variable "
+                    f"'{var}' of model '{spec.name}' (its variables: "
+                    f"{', '.join(sorted(eq_names))})",
+                    spec.path,
+                    parameter=var,
+                )
             if np.ndim(value) > 0 and np.size(value) != n:
-                raise ModelError(f"population '{name}': initial value of '{var}' needs {n} "
-                                 f"values, got {np.size(value)}", parameter=var)
+                raise ModelError(
+                    f"population '{name}': initial value of '{var}' needs {n} "
+                    f"values, got {np.size(value)}",
+                    parameter=var,
+                )
         self.populations[name] = _Population(name, spec, int(n), params, initial, method)
         return self
 
-    def add_input(self, name: str, model="poisson", n: int | None = None, rate=None,
-                  params: Mapping | None = None, indices=None, times=None) -> "NetworkSpec":
+    def add_input(
+        self,
+        name: str,
+        model="poisson",
+        n: int | None = None,
+        rate=None,
+        params: Mapping | None = None,
+        indices=None,
+        times=None,
+    ) -> NetworkSpec:
         """Add an input population: Poisson sources or a spike generator.
 
         Parameters
@@ -274,8 +312,10 @@ class NetworkSpec:
         name = self._new_name(name, "input")
         spec = _load(model, "input", f"input '{name}'")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise ModelError(f"input '{name}': number of sources must be a positive integer, "
-                             f"got {n!r}", parameter="n")
+            raise ModelError(
+                f"input '{name}': number of sources must be a positive integer, got {n!r}",
+                parameter="n",
+            )
         params = dict(params or {})
         if rate is not None:
             params["rate"] = rate
@@ -283,22 +323,39 @@ class NetworkSpec:
             spec.resolve_parameters(params, n=int(n))
         else:
             if indices is None or times is None:
-                raise ModelError(f"input '{name}': a spike generator needs 'indices' and "
-                                 f"'times'", parameter="times")
+                raise ModelError(
+                    f"input '{name}': a spike generator needs 'indices' and 'times'",
+                    parameter="times",
+                )
             indices = np.asarray(indices, dtype=np.int64)
             if indices.size and (indices.min() < 0 or indices.max() >= n):
-                raise ModelError(f"input '{name}': spike generator indices must lie in "
-                                 f"[0, {int(n) - 1}]", parameter="indices")
+                raise ModelError(
+                    f"input '{name}': spike generator indices must lie in [0, {int(n) - 1}]",
+                    parameter="indices",
+                )
             if np.size(times) != indices.size:
-                raise ModelError(f"input '{name}': {indices.size} indices but "
-                                 f"{np.size(times)} times", parameter="times")
+                raise ModelError(
+                    f"input '{name}': {indices.size} indices but {np.size(times)} times",
+                    parameter="times",
+                )
         self.inputs[name] = _Input(name, spec, int(n), params, indices, times)
         return self
 
-    def connect(self, source: str, target: str, synapse="static_current",
-                name: str | None = None, target_var: str | None = None, p: float | None = None,
-                condition: str | None = None, i=None, j=None, weight=None, delay=None,
-                params: Mapping | None = None) -> "NetworkSpec":
+    def connect(
+        self,
+        source: str,
+        target: str,
+        synapse="static_current",
+        name: str | None = None,
+        target_var: str | None = None,
+        p: float | None = None,
+        condition: str | None = None,
+        i=None,
+        j=None,
+        weight=None,
+        delay=None,
+        params: Mapping | None = None,
+    ) -> NetworkSpec:
         """Connect two populations (or an input to a population) with a synapse model.
 
         Parameters
@@ -336,14 +393,18 @@ class NetworkSpec:
             delay (unit, length).
         """
         if source not in self.populations and source not in self.inputs:
-            raise ModelError(f"connection source '{source}' is neither a population nor an "
-                             f"input of the network (it has: "
-                             f"{', '.join([*self.populations, *self.inputs]) or 'nothing'})",
-                             parameter="source")
+            raise ModelError(
+                f"connection source '{source}' is neither a population nor an "
+                f"input of the network (it has: "
+                f"{', '.join([*self.populations, *self.inputs]) or 'nothing'})",
+                parameter="source",
+            )
         if target not in self.populations:
-            raise ModelError(f"connection target '{target}' is not a population of the network "
-                             f"(populations: {', '.join(self.populations) or 'none'})",
-                             parameter="target")
+            raise ModelError(
+                f"connection target '{target}' is not a population of the network "
+                f"(populations: {', '.join(self.populations) or 'none'})",
+                parameter="target",
+            )
         base = name or f"{source}_to_{target}"
         if name is None:
             k = 1
@@ -358,14 +419,19 @@ class NetworkSpec:
         if spec.post_equations:
             post_names |= {tv, f"x_{tv}"}
         if not tv or tv not in post_names:
-            raise ModelError(f"connection '{name}': synapse model '{spec.name}' drives "
-                             f"'{tv}', which neuron model '{post.name}' does not have (its "
-                             f"variables: {', '.join(sorted(post_names))})", spec.path,
-                             parameter="target_var")
+            raise ModelError(
+                f"connection '{name}': synapse model '{spec.name}' drives "
+                f"'{tv}', which neuron model '{post.name}' does not have (its "
+                f"variables: {', '.join(sorted(post_names))})",
+                spec.path,
+                parameter="target_var",
+            )
         if p is not None:
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-                raise ModelError(f"connection '{name}': probability p must be a number in "
-                                 f"[0, 1], got {p!r}", parameter="p")
+                raise ModelError(
+                    f"connection '{name}': probability p must be a number in [0, 1], got {p!r}",
+                    parameter="p",
+                )
         explicit = i is not None and not isinstance(j, str)
         if explicit:
             if j is None:
@@ -373,19 +439,27 @@ class NetworkSpec:
             i = np.asarray(i, dtype=np.int64)
             j = np.asarray(j, dtype=np.int64)
             if i.shape != j.shape or i.ndim != 1:
-                raise ModelError(f"connection '{name}': 'i' and 'j' must be 1-D arrays of the "
-                                 f"same length, got {i.shape} and {j.shape}", parameter="i")
+                raise ModelError(
+                    f"connection '{name}': 'i' and 'j' must be 1-D arrays of the "
+                    f"same length, got {i.shape} and {j.shape}",
+                    parameter="i",
+                )
             n_pre = self._size(source)
             n_post = self.populations[target].n
             if i.size and (i.min() < 0 or i.max() >= n_pre):
-                raise ModelError(f"connection '{name}': 'i' must lie in [0, {n_pre - 1}]",
-                                 parameter="i")
+                raise ModelError(
+                    f"connection '{name}': 'i' must lie in [0, {n_pre - 1}]", parameter="i"
+                )
             if j.size and (j.min() < 0 or j.max() >= n_post):
-                raise ModelError(f"connection '{name}': 'j' must lie in [0, {n_post - 1}]",
-                                 parameter="j")
+                raise ModelError(
+                    f"connection '{name}': 'j' must lie in [0, {n_post - 1}]", parameter="j"
+                )
             if p is not None or condition is not None:
-                raise ModelError(f"connection '{name}': give either explicit 'i'/'j' or a "
-                                 f"rule ('p', 'condition'), not both", parameter="i")
+                raise ModelError(
+                    f"connection '{name}': give either explicit 'i'/'j' or a "
+                    f"rule ('p', 'condition'), not both",
+                    parameter="i",
+                )
         elif i is not None:
             raise ModelError(f"connection '{name}': 'i' needs an array 'j'", parameter="i")
         syn_names = set(spec.brian2_equations().names) | set(spec.parameters)
@@ -393,22 +467,27 @@ class NetworkSpec:
         weight = _to_value(weight, "weight")
         if weight is not None:
             if weight_var is None:
-                raise ModelError(f"connection '{name}': synapse model '{spec.name}' has no "
-                                 f"weight variable 'w'; set its parameters with 'params'",
-                                 spec.path, parameter="weight")
+                raise ModelError(
+                    f"connection '{name}': synapse model '{spec.name}' has no "
+                    f"weight variable 'w'; set its parameters with 'params'",
+                    spec.path,
+                    parameter="weight",
+                )
             self._check_syn_value(name, spec, "w", weight, i if explicit else None)
         delay = _to_value(delay, "delay")
         if delay is not None:
             from brian2 import second
 
-            self._check_syn_value(name, spec, "delay", delay, i if explicit else None,
-                                  dim_of=1 * second)
+            self._check_syn_value(
+                name, spec, "delay", delay, i if explicit else None, dim_of=1 * second
+            )
             if not isinstance(delay, str) and np.any(np.asarray(delay) < 0):
                 raise ModelError(f"connection '{name}': delays must be >= 0", parameter="delay")
         params = dict(params or {})
         spec.resolve_parameters(params, n=None if not explicit else int(i.size))
-        self.connections[name] = _Connection(name, source, target, spec, tv, p, condition,
-                                             i, j, weight, weight_var, delay, params)
+        self.connections[name] = _Connection(
+            name, source, target, spec, tv, p, condition, i, j, weight, weight_var, delay, params
+        )
         return self
 
     def _size(self, name: str) -> int:
@@ -418,8 +497,10 @@ class NetworkSpec:
 
     @staticmethod
     def _check_syn_value(name, spec, var, value, explicit_i, dim_of=None):
-        from brian2.units.fundamentalunits import DimensionMismatchError, \
-            fail_for_dimension_mismatch
+        from brian2.units.fundamentalunits import (
+            DimensionMismatchError,
+            fail_for_dimension_mismatch,
+        )
 
         if isinstance(value, str):
             return
@@ -434,36 +515,48 @@ class NetworkSpec:
         try:
             fail_for_dimension_mismatch(value, dim_of)
         except DimensionMismatchError:
-            from brian2.units.fundamentalunits import get_unit, get_dimensions
+            from brian2.units.fundamentalunits import get_dimensions, get_unit
 
-            raise ModelError(f"connection '{name}': {var} must be in units of "
-                             f"{get_unit(get_dimensions(dim_of))!r}, got {value!r}",
-                             parameter=var) from None
+            raise ModelError(
+                f"connection '{name}': {var} must be in units of "
+                f"{get_unit(get_dimensions(dim_of))!r}, got {value!r}",
+                parameter=var,
+            ) from None
         if np.ndim(value) > 0:
             if explicit_i is None:
-                raise ModelError(f"connection '{name}': an array of {var} values needs "
-                                 f"explicit synapses 'i', 'j' (or give a scalar or a Brian2 "
-                                 f"expression)", parameter=var)
+                raise ModelError(
+                    f"connection '{name}': an array of {var} values needs "
+                    f"explicit synapses 'i', 'j' (or give a scalar or a Brian2 "
+                    f"expression)",
+                    parameter=var,
+                )
             if np.size(value) != np.size(explicit_i):
-                raise ModelError(f"connection '{name}': {np.size(explicit_i)} synapses but "
-                                 f"{np.size(value)} {var} values", parameter=var)
+                raise ModelError(
+                    f"connection '{name}': {np.size(explicit_i)} synapses but "
+                    f"{np.size(value)} {var} values",
+                    parameter=var,
+                )
 
     def _check_population(self, population: str, what: str, inputs_ok: bool = False):
         if population in self.populations or (inputs_ok and population in self.inputs):
             return
         have = [*self.populations, *(self.inputs if inputs_ok else [])]
-        raise ModelError(f"{what}: '{population}' is not a population of the network (it has: "
-                         f"{', '.join(have) or 'none'})", parameter="population")
+        raise ModelError(
+            f"{what}: '{population}' is not a population of the network (it has: "
+            f"{', '.join(have) or 'none'})",
+            parameter="population",
+        )
 
-    def monitor_spikes(self, population: str) -> "NetworkSpec":
+    def monitor_spikes(self, population: str) -> NetworkSpec:
         """Record the spikes of a population or input (``Results.spikes[population]``)."""
         self._check_population(population, "monitor_spikes", inputs_ok=True)
         if population not in self.spike_monitors:
             self.spike_monitors.append(population)
         return self
 
-    def monitor_state(self, population: str, variables: Sequence[str] | str,
-                      record=True, dt=None) -> "NetworkSpec":
+    def monitor_state(
+        self, population: str, variables: Sequence[str] | str, record=True, dt=None
+    ) -> NetworkSpec:
         """Record state variables of chosen neurons (``Results.states[population]``,
         arrays ``[time, neurons]``).
 
@@ -492,27 +585,35 @@ class NetworkSpec:
                 names |= {c.target_var, f"x_{c.target_var}"}
         for var in variables:
             if var not in names:
-                raise ModelError(f"monitor_state: population '{population}' (model "
-                                 f"'{pop.spec.name}') has no variable '{var}' (it has: "
-                                 f"{', '.join(sorted(names))})", parameter=var)
+                raise ModelError(
+                    f"monitor_state: population '{population}' (model "
+                    f"'{pop.spec.name}') has no variable '{var}' (it has: "
+                    f"{', '.join(sorted(names))})",
+                    parameter=var,
+                )
         if not variables:
             raise ModelError("monitor_state: no variables given", parameter="variables")
         if record is not True:
             rec = np.atleast_1d(np.asarray(record, dtype=np.int64))
             if rec.size == 0 or rec.min() < 0 or rec.max() >= pop.n:
-                raise ModelError(f"monitor_state: neuron indices must lie in [0, {pop.n - 1}],"
-                                 f" got {record!r}", parameter="record")
+                raise ModelError(
+                    f"monitor_state: neuron indices must lie in [0, {pop.n - 1}], got {record!r}",
+                    parameter="record",
+                )
             record = rec
         if population in self.state_monitors:
-            raise ModelError(f"monitor_state: '{population}' is already monitored; list all "
-                             f"its variables in one call", parameter="population")
+            raise ModelError(
+                f"monitor_state: '{population}' is already monitored; list all "
+                f"its variables in one call",
+                parameter="population",
+            )
         if dt is not None:
             dt = parse_quantity(dt, "dt")
             self._check_dt(dt)
         self.state_monitors[population] = _StateMon(population, variables, record, dt)
         return self
 
-    def monitor_rate(self, population: str) -> "NetworkSpec":
+    def monitor_rate(self, population: str) -> NetworkSpec:
         """Record the population rate of a population or input (``Results.rates``)."""
         self._check_population(population, "monitor_rate", inputs_ok=True)
         if population not in self.rate_monitors:
@@ -522,44 +623,77 @@ class NetworkSpec:
     def to_dict(self) -> dict:
         """JSON-ready description: elements, their parameter values (quantities as strings
         with units) and the full model specs (``ModelSpec.to_dict``)."""
+
         def q(d):
             return {k: quantity_to_str(v) for k, v in d.items()}
 
         models = {}
-        for el in [*self.populations.values(), *self.inputs.values(),
-                   *self.connections.values()]:
+        for el in [*self.populations.values(), *self.inputs.values(), *self.connections.values()]:
             models.setdefault(el.spec.name, el.spec.to_dict())
         return {
             "name": self.name,
             "dt": quantity_to_str(self.dt),
-            "populations": {p.name: {"model": p.spec.name, "n": p.n, "params": q(p.params),
-                                     "initial": q(p.initial), "method": p.method}
-                            for p in self.populations.values()},
-            "inputs": {s.name: {"model": s.spec.name, "n": s.n, "params": q(s.params),
-                                "n_spikes": None if s.indices is None else int(s.indices.size)}
-                       for s in self.inputs.values()},
-            "connections": {c.name: {"source": c.source, "target": c.target,
-                                     "synapse": c.spec.name, "target_var": c.target_var,
-                                     "p": c.p, "condition": c.condition,
-                                     "explicit": c.i is not None and not isinstance(c.j, str),
-                                     "j": c.j if isinstance(c.j, str) else None,
-                                     "n_synapses": None if c.i is None else int(np.size(c.i)),
-                                     "weight": _summary(c.weight), "delay": _summary(c.delay),
-                                     "params": q(c.params)}
-                            for c in self.connections.values()},
-            "monitors": {"spikes": list(self.spike_monitors),
-                         "states": {k: {"variables": m.variables,
-                                        "record": True if m.record is True
-                                        else m.record.tolist()}
-                                    for k, m in self.state_monitors.items()},
-                         "rates": list(self.rate_monitors)},
+            "populations": {
+                p.name: {
+                    "model": p.spec.name,
+                    "n": p.n,
+                    "params": q(p.params),
+                    "initial": q(p.initial),
+                    "method": p.method,
+                }
+                for p in self.populations.values()
+            },
+            "inputs": {
+                s.name: {
+                    "model": s.spec.name,
+                    "n": s.n,
+                    "params": q(s.params),
+                    "n_spikes": None if s.indices is None else int(s.indices.size),
+                }
+                for s in self.inputs.values()
+            },
+            "connections": {
+                c.name: {
+                    "source": c.source,
+                    "target": c.target,
+                    "synapse": c.spec.name,
+                    "target_var": c.target_var,
+                    "p": c.p,
+                    "condition": c.condition,
+                    "explicit": c.i is not None and not isinstance(c.j, str),
+                    "j": c.j if isinstance(c.j, str) else None,
+                    "n_synapses": None if c.i is None else int(np.size(c.i)),
+                    "weight": _summary(c.weight),
+                    "delay": _summary(c.delay),
+                    "params": q(c.params),
+                }
+                for c in self.connections.values()
+            },
+            "monitors": {
+                "spikes": list(self.spike_monitors),
+                "states": {
+                    k: {
+                        "variables": m.variables,
+                        "record": True if m.record is True else m.record.tolist(),
+                    }
+                    for k, m in self.state_monitors.items()
+                },
+                "rates": list(self.rate_monitors),
+            },
             "models": models,
         }
 
     # --- building and running ------------------------------------------------------------
-    def build(self, duration, backend: str = "numpy", seed: int | None = None, dt=None,
-              directory=None, compile: bool = True, prefs: Mapping | None = None
-              ) -> "Simulation":
+    def build(
+        self,
+        duration,
+        backend: str = "numpy",
+        seed: int | None = None,
+        dt=None,
+        directory=None,
+        compile: bool = True,
+        prefs: Mapping | None = None,
+    ) -> Simulation:
         """Create the Brian2 objects on ``backend`` (standalone: generate and compile).
 
         Parameters
@@ -595,17 +729,25 @@ class NetworkSpec:
         duration = parse_quantity(duration, "duration")
         self._check_dt(duration)
         if not self.populations and not self.inputs:
-            raise ModelError("the network is empty: add a population first",
-                             parameter="populations")
+            raise ModelError(
+                "the network is empty: add a population first", parameter="populations"
+            )
         dt = self.dt if dt is None else parse_quantity(dt, "dt")
         self._check_dt(dt)
         if float(duration) < float(dt):
-            raise ModelError(f"duration {duration!r} is shorter than dt {dt!r}",
-                             parameter="duration")
+            raise ModelError(
+                f"duration {duration!r} is shorter than dt {dt!r}", parameter="duration"
+            )
         return Simulation._build(self, duration, backend, seed, dt, directory, compile, prefs)
 
-    def run(self, duration, backend: str = "numpy", seed: int | None = None,
-            params: Mapping | None = None, **build_options) -> Results:
+    def run(
+        self,
+        duration,
+        backend: str = "numpy",
+        seed: int | None = None,
+        params: Mapping | None = None,
+        **build_options,
+    ) -> Results:
         """Build, run once and close: ``net.run(1*second, backend="cython", seed=1)``.
 
         Parameters are those of :meth:`build` and :meth:`Simulation.run`.
@@ -625,8 +767,12 @@ def _summary(value):
     if np.ndim(value) == 0:
         return quantity_to_str(value)
     arr = np.asarray(value, dtype=float)
-    return {"n": int(arr.size), "mean": quantity_to_str(np.mean(value)),
-            "min": quantity_to_str(np.min(value)), "max": quantity_to_str(np.max(value))}
+    return {
+        "n": int(arr.size),
+        "mean": quantity_to_str(np.mean(value)),
+        "min": quantity_to_str(np.min(value)),
+        "max": quantity_to_str(np.max(value)),
+    }
 
 
 class Simulation:
@@ -653,8 +799,9 @@ class Simulation:
         raise TypeError("use NetworkSpec.build(...) to make a Simulation")
 
     @classmethod
-    def _build(cls, spec: NetworkSpec, duration, backend_name, seed, dt, directory, compile,
-               prefs) -> "Simulation":
+    def _build(
+        cls, spec: NetworkSpec, duration, backend_name, seed, dt, directory, compile, prefs
+    ) -> Simulation:
         import brian2
 
         from .build import make_input_group, make_neuron_group, make_synapses
@@ -670,17 +817,27 @@ class Simulation:
         self._monitors = {"spikes": {}, "states": {}, "rates": {}}
         self._closed = False
         t0 = time.perf_counter()
-        with use_backend(backend_name, directory=directory, seed=seed, dt=dt,
-                         prefs=prefs) as backend:
+        with use_backend(
+            backend_name, directory=directory, seed=seed, dt=dt, prefs=prefs
+        ) as backend:
             self.backend = backend
             for pop in spec.populations.values():
-                incoming = [(c.spec, c.target_var) for c in spec.connections.values()
-                            if c.target == pop.name and c.spec.post_equations]
+                incoming = [
+                    (c.spec, c.target_var)
+                    for c in spec.connections.values()
+                    if c.target == pop.name and c.spec.post_equations
+                ]
                 model = dataclasses.replace(pop.spec, initial={})
                 initial = dict(pop.spec.initial)
                 initial.update(pop.initial)
-                group = make_neuron_group(model, pop.n, params=pop.params, name=pop.name,
-                                          method=pop.method, synapse_models=incoming)
+                group = make_neuron_group(
+                    model,
+                    pop.n,
+                    params=pop.params,
+                    name=pop.name,
+                    method=pop.method,
+                    synapse_models=incoming,
+                )
                 for var, value in initial.items():
                     value = _to_value(value, var)
                     if isinstance(value, str):
@@ -690,12 +847,24 @@ class Simulation:
                 self.groups[pop.name] = group
             for inp in spec.inputs.values():
                 self.groups[inp.name] = make_input_group(
-                    inp.spec, inp.n, params=inp.params, indices=inp.indices, times=inp.times,
-                    name=inp.name)
+                    inp.spec,
+                    inp.n,
+                    params=inp.params,
+                    indices=inp.indices,
+                    times=inp.times,
+                    name=inp.name,
+                )
             for c in spec.connections.values():
                 src, tgt = self.groups[c.source], self.groups[c.target]
-                hom_delay = c.delay if (c.delay is not None and not isinstance(c.delay, str)
-                                        and np.ndim(c.delay) == 0) else None
+                hom_delay = (
+                    c.delay
+                    if (
+                        c.delay is not None
+                        and not isinstance(c.delay, str)
+                        and np.ndim(c.delay) == 0
+                    )
+                    else None
+                )
                 explicit = c.i is not None and not isinstance(c.j, str)
                 if explicit:
                     connect = {"i": c.i, "j": c.j}
@@ -709,16 +878,27 @@ class Simulation:
                         connect["p"] = c.p
                 try:
                     # connected before any parameter is set: Brian2 refuses writes before
-                    syn = make_synapses(c.spec, src, tgt, target_var=c.target_var,
-                                        params={k: v for k, v in c.params.items()
-                                                if not c.spec.parameters[k].per_neuron},
-                                        name=c.name, delay=hom_delay, connect=connect)
+                    syn = make_synapses(
+                        c.spec,
+                        src,
+                        tgt,
+                        target_var=c.target_var,
+                        params={
+                            k: v for k, v in c.params.items() if not c.spec.parameters[k].per_neuron
+                        },
+                        name=c.name,
+                        delay=hom_delay,
+                        connect=connect,
+                    )
                 except ModelError:
                     raise
                 except Exception as exc:
-                    raise ModelError(f"connection '{c.name}': Brian2 cannot connect with "
-                                     f"{ {k: v for k, v in connect.items() if not isinstance(v, np.ndarray)} }: "
-                                     f"{exc}", parameter="condition") from None
+                    raise ModelError(
+                        f"connection '{c.name}': Brian2 cannot connect with "
+                        f"{ {k: v for k, v in connect.items() if not isinstance(v, np.ndarray)} }: "
+                        f"{exc}",
+                        parameter="condition",
+                    ) from None
                 for pname, value in c.params.items():
                     if c.spec.parameters[pname].per_neuron:
                         _assign(syn, pname, value, f"connection '{c.name}'")
@@ -735,20 +915,24 @@ class Simulation:
                 self.groups[c.name] = syn
             for name in spec.spike_monitors:
                 self._monitors["spikes"][name] = brian2.SpikeMonitor(
-                    self.groups[name], name=f"{name}_spikes")
+                    self.groups[name], name=f"{name}_spikes"
+                )
             for name, m in spec.state_monitors.items():
                 kwargs = {"dt": m.dt} if m.dt is not None else {}
                 self._monitors["states"][name] = brian2.StateMonitor(
-                    self.groups[name], m.variables, record=m.record, name=f"{name}_state",
-                    **kwargs)
+                    self.groups[name], m.variables, record=m.record, name=f"{name}_state", **kwargs
+                )
             for name in spec.rate_monitors:
                 self._monitors["rates"][name] = brian2.PopulationRateMonitor(
-                    self.groups[name], name=f"{name}_rate")
+                    self.groups[name], name=f"{name}_rate"
+                )
             for kind in self._monitors.values():
                 for mon in kind.values():
                     self.groups[mon.name] = mon
-            self.network = brian2.Network(*self.groups.values(), name=f"{spec.name}_net"
-                                          if _NAME.match(spec.name) else "network")
+            self.network = brian2.Network(
+                *self.groups.values(),
+                name=f"{spec.name}_net" if _NAME.match(spec.name) else "network",
+            )
             if backend.is_standalone:
                 # run_args are applied here: expressions below see the new parameter values.
                 backend.device.apply_run_args()
@@ -771,8 +955,9 @@ class Simulation:
             try:
                 setattr(obj, var, expr)
             except Exception as exc:
-                raise ModelError(f"'{obj.name}': cannot evaluate {var} = {expr!r}: {exc}",
-                                 parameter=var) from None
+                raise ModelError(
+                    f"'{obj.name}': cannot evaluate {var} = {expr!r}: {exc}", parameter=var
+                ) from None
 
     # --- running -------------------------------------------------------------------------
     def _run_values(self, params: Mapping | None) -> list:
@@ -781,8 +966,11 @@ class Simulation:
         spec = self.spec
         for name, values in (params or {}).items():
             if not isinstance(values, Mapping):
-                raise ModelError(f"params['{name}'] must be a mapping of parameter names to "
-                                 f"values, got {values!r}", parameter=name)
+                raise ModelError(
+                    f"params['{name}'] must be a mapping of parameter names to "
+                    f"values, got {values!r}",
+                    parameter=name,
+                )
             if name in spec.populations:
                 pop = spec.populations[name]
                 resolved = pop.spec.resolve_parameters(values, n=pop.n)
@@ -790,8 +978,11 @@ class Simulation:
             elif name in spec.inputs:
                 inp = spec.inputs[name]
                 if inp.spec.generator != "poisson":
-                    raise ModelError(f"params['{name}']: the spike times of a spike generator "
-                                     f"are fixed at build time", parameter=name)
+                    raise ModelError(
+                        f"params['{name}']: the spike times of a spike generator "
+                        f"are fixed at build time",
+                        parameter=name,
+                    )
                 resolved = inp.spec.resolve_parameters(values, n=inp.n)
                 out += [(self.groups[name], "rates", resolved["rate"])]
             elif name in spec.connections:
@@ -801,36 +992,49 @@ class Simulation:
                     v = _to_value(v, k)
                     if k == "w":
                         if c.weight_var is None:
-                            raise ModelError(f"params['{name}']: synapse model "
-                                             f"'{c.spec.name}' has no weight 'w'", parameter=k)
+                            raise ModelError(
+                                f"params['{name}']: synapse model "
+                                f"'{c.spec.name}' has no weight 'w'",
+                                parameter=k,
+                            )
                         if isinstance(c.weight, str):
-                            raise ModelError(f"params['{name}']: the weights of this "
-                                             f"connection are the expression {c.weight!r}; "
-                                             f"change the parameters it uses instead",
-                                             parameter=k)
+                            raise ModelError(
+                                f"params['{name}']: the weights of this "
+                                f"connection are the expression {c.weight!r}; "
+                                f"change the parameters it uses instead",
+                                parameter=k,
+                            )
                         if isinstance(v, str):
-                            raise ModelError(f"params['{name}']: give weights as numbers with "
-                                             f"units, not expressions, between runs",
-                                             parameter=k)
-                        NetworkSpec._check_syn_value(name, c.spec, "w", v,
-                                                     c.i if explicit else None)
+                            raise ModelError(
+                                f"params['{name}']: give weights as numbers with "
+                                f"units, not expressions, between runs",
+                                parameter=k,
+                            )
+                        NetworkSpec._check_syn_value(
+                            name, c.spec, "w", v, c.i if explicit else None
+                        )
                         if c.weight_var in c.spec.parameters:
                             c.spec.resolve_parameters({c.weight_var: v})
                         out.append((self.groups[name], c.weight_var, v))
                     elif k in c.spec.parameters:
                         resolved = c.spec.resolve_parameters(
-                            {k: v}, n=int(np.size(c.i)) if explicit else None)
+                            {k: v}, n=int(np.size(c.i)) if explicit else None
+                        )
                         out.append((self.groups[name], k, resolved[k]))
                     else:
-                        raise ModelError(f"params['{name}']: unknown parameter '{k}' of "
-                                         f"connection '{name}' (it has: "
-                                         f"{', '.join(sorted(set(c.spec.parameters) | ({c.weight_var} - {None})))})",
-                                         parameter=k)
+                        raise ModelError(
+                            f"params['{name}']: unknown parameter '{k}' of "
+                            f"connection '{name}' (it has: "
+                            f"{', '.join(sorted(set(c.spec.parameters) | ({c.weight_var} - {None})))})",
+                            parameter=k,
+                        )
             else:
-                raise ModelError(f"params: '{name}' is not a population, input or connection "
-                                 f"of the network (it has: "
-                                 f"{', '.join([*spec.populations, *spec.inputs, *spec.connections])})",
-                                 parameter=name)
+                raise ModelError(
+                    f"params: '{name}' is not a population, input or connection "
+                    f"of the network (it has: "
+                    f"{', '.join([*spec.populations, *spec.inputs, *spec.connections])})",
+                    parameter=name,
+                )
         return out
 
     def run(self, params: Mapping | None = None) -> Results:
@@ -868,7 +1072,8 @@ class Simulation:
                 raise BackendUnavailableError(
                     f"the {b.name} project in {b.directory} was generated but not compiled "
                     f"(build(..., compile=True) needs a compiler"
-                    f"{' and nvcc' if b.name == 'cuda_standalone' else ''})")
+                    f"{' and nvcc' if b.name == 'cuda_standalone' else ''})"
+                )
             run_args = {getattr(group, var): value for group, var, value in values}
             run_standalone(b, run_args)
             with b.active():
@@ -885,8 +1090,10 @@ class Simulation:
                 self._evaluate_expressions()
                 self.network.run(self.duration, namespace={})
                 results = self._collect(params)
-        results.timings = {"build_s": self.timings.get("build_s"),
-                           "run_s": time.perf_counter() - t0}
+        results.timings = {
+            "build_s": self.timings.get("build_s"),
+            "run_s": time.perf_counter() - t0,
+        }
         if b.is_standalone and "run_s" in b.timings:
             results.timings["binary_s"] = b.timings["run_s"]
         self.n_runs += 1
@@ -895,30 +1102,43 @@ class Simulation:
     def _collect(self, params) -> Results:
         from brian2 import Quantity, second
 
-        res = Results(duration=Quantity(self.duration), dt=Quantity(self.dt),
-                      backend=self.backend.name, seed=self.seed,
-                      network=self.spec.to_dict(),
-                      params={k: {p: quantity_to_str(v) for p, v in d.items()}
-                              for k, d in (params or {}).items()})
+        res = Results(
+            duration=Quantity(self.duration),
+            dt=Quantity(self.dt),
+            backend=self.backend.name,
+            seed=self.seed,
+            network=self.spec.to_dict(),
+            params={
+                k: {p: quantity_to_str(v) for p, v in d.items()} for k, d in (params or {}).items()
+            },
+        )
         for name, mon in self._monitors["spikes"].items():
-            res.spikes[name] = SpikeTrains(int(len(self.groups[name])),
-                                           np.array(mon.i[:], dtype=np.int64),
-                                           Quantity(np.array(mon.t[:], dtype=float), dim=second.dim))
+            res.spikes[name] = SpikeTrains(
+                int(len(self.groups[name])),
+                np.array(mon.i[:], dtype=np.int64),
+                Quantity(np.array(mon.t[:], dtype=float), dim=second.dim),
+            )
         for name, mon in self._monitors["states"].items():
             m = self.spec.state_monitors[name]
-            neurons = (np.arange(len(self.groups[name]), dtype=np.int64) if m.record is True
-                       else np.asarray(m.record, dtype=np.int64))
+            neurons = (
+                np.arange(len(self.groups[name]), dtype=np.int64)
+                if m.record is True
+                else np.asarray(m.record, dtype=np.int64)
+            )
             vals = {}
             for var in m.variables:
                 v = getattr(mon, var)[:]
-                vals[var] = Quantity(np.array(np.asarray(v).T, dtype=float),
-                                     dim=getattr(v, "dim", Quantity(1).dim))
-            res.states[name] = StateRecord(Quantity(np.array(mon.t[:], dtype=float),
-                                                    dim=second.dim), neurons, vals)
+                vals[var] = Quantity(
+                    np.array(np.asarray(v).T, dtype=float), dim=getattr(v, "dim", Quantity(1).dim)
+                )
+            res.states[name] = StateRecord(
+                Quantity(np.array(mon.t[:], dtype=float), dim=second.dim), neurons, vals
+            )
         for name, mon in self._monitors["rates"].items():
-            res.rates[name] = RateRecord(Quantity(np.array(mon.t[:], dtype=float), dim=second.dim),
-                                         Quantity(np.array(mon.rate[:], dtype=float),
-                                                  dim=(1 / second).dim))
+            res.rates[name] = RateRecord(
+                Quantity(np.array(mon.t[:], dtype=float), dim=second.dim),
+                Quantity(np.array(mon.rate[:], dtype=float), dim=(1 / second).dim),
+            )
         return res
 
     def close(self, delete_directory: bool = False) -> None:
@@ -939,8 +1159,10 @@ class Simulation:
         self.close()
 
     def __repr__(self):
-        return (f"Simulation(backend={self.backend.name!r}, duration={self.duration!r}, "
-                f"runs={self.n_runs})")
+        return (
+            f"Simulation(backend={self.backend.name!r}, duration={self.duration!r}, "
+            f"runs={self.n_runs})"
+        )
 
 
 def _assign(group, var, value, where: str):
@@ -954,8 +1176,14 @@ def _assign(group, var, value, where: str):
         raise ModelError(f"{where}: cannot set '{var}': {exc}", parameter=var) from None
 
 
-def simulate(spec: NetworkSpec, duration, backend: str = "numpy", seed: int | None = None,
-             params: Mapping | None = None, **build_options) -> Results:
+def simulate(
+    spec: NetworkSpec,
+    duration,
+    backend: str = "numpy",
+    seed: int | None = None,
+    params: Mapping | None = None,
+    **build_options,
+) -> Results:
     """Build ``spec`` on ``backend``, run it once and return the results
     (same as :meth:`NetworkSpec.run`)."""
     return spec.run(duration, backend=backend, seed=seed, params=params, **build_options)

@@ -37,16 +37,29 @@ synapse onto them sees the same, global, dopamine signal.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..spec import ModelError, SynapseModel, load_model, parse_quantity
 from .build import make_synapses
 
-__all__ = ["STDP_MODELS", "PAIRINGS", "stdp_model", "make_plastic_synapses", "stdp_window",
-           "stdp_reference", "RewardSchedule", "deliver_rewards", "reward_network_operation",
-           "PairingReward", "pairing_reward", "dopamine_targets", "simulate_stdp"]
+__all__ = [
+    "STDP_MODELS",
+    "PAIRINGS",
+    "stdp_model",
+    "make_plastic_synapses",
+    "stdp_window",
+    "stdp_reference",
+    "RewardSchedule",
+    "deliver_rewards",
+    "reward_network_operation",
+    "PairingReward",
+    "pairing_reward",
+    "dopamine_targets",
+    "simulate_stdp",
+]
 
 #: (weight dependence, pairing) -> zoo model name of the pair-based STDP rules.
 STDP_MODELS = {
@@ -89,11 +102,14 @@ def stdp_model(weight_dependence: str = "additive", pairing: str = "all_to_all")
     """
     deps = sorted({d for d, _ in STDP_MODELS})
     if weight_dependence not in deps:
-        raise ModelError(f"weight_dependence must be one of {', '.join(deps)}, got "
-                         f"{weight_dependence!r}", parameter="weight_dependence")
+        raise ModelError(
+            f"weight_dependence must be one of {', '.join(deps)}, got {weight_dependence!r}",
+            parameter="weight_dependence",
+        )
     if pairing not in PAIRINGS:
-        raise ModelError(f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}",
-                         parameter="pairing")
+        raise ModelError(
+            f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}", parameter="pairing"
+        )
     return load_model(STDP_MODELS[(weight_dependence, pairing)])
 
 
@@ -101,8 +117,11 @@ def _as_spec(spec) -> SynapseModel:
     if isinstance(spec, str):
         spec = load_model(spec)
     if not isinstance(spec, SynapseModel):
-        raise ModelError(f"'{getattr(spec, 'name', spec)}' is not a synapse model",
-                         getattr(spec, "path", None), parameter="synapse")
+        raise ModelError(
+            f"'{getattr(spec, 'name', spec)}' is not a synapse model",
+            getattr(spec, "path", None),
+            parameter="synapse",
+        )
     return spec
 
 
@@ -110,10 +129,19 @@ def _uses_dopamine(spec: SynapseModel) -> bool:
     return "dopamine" in spec.post_equations
 
 
-def make_plastic_synapses(spec, source, target, connect: Any = True, w_init=None,
-                          params: Mapping[str, Any] | None = None,
-                          target_var: str | None = None, name: str | None = None,
-                          delay=None, dt=None, method: str | None = None):
+def make_plastic_synapses(
+    spec,
+    source,
+    target,
+    connect: Any = True,
+    w_init=None,
+    params: Mapping[str, Any] | None = None,
+    target_var: str | None = None,
+    name: str | None = None,
+    delay=None,
+    dt=None,
+    method: str | None = None,
+):
     """Brian2 ``Synapses`` of a plasticity model, connected, with checked initial weights.
 
     Parameters
@@ -161,14 +189,18 @@ def make_plastic_synapses(spec, source, target, connect: Any = True, w_init=None
     spec = _as_spec(spec)
     values = spec.resolve_parameters(params)
     if _uses_dopamine(spec):
-        missing = [v for v in ("dopamine", "tau_dopamine", "dopamine_tonic")
-                   if v not in target.variables]
+        missing = [
+            v for v in ("dopamine", "tau_dopamine", "dopamine_tonic") if v not in target.variables
+        ]
         if missing:
-            raise ModelError(f"synapse model '{spec.name}' reads the postsynaptic dopamine, but "
-                             f"the target group '{target.name}' has no '{missing[0]}': build it "
-                             f"with make_neuron_group(..., synapse_models=[(spec, "
-                             f"'{target_var or spec.target}')])", spec.path,
-                             parameter="dopamine")
+            raise ModelError(
+                f"synapse model '{spec.name}' reads the postsynaptic dopamine, but "
+                f"the target group '{target.name}' has no '{missing[0]}': build it "
+                f"with make_neuron_group(..., synapse_models=[(spec, "
+                f"'{target_var or spec.target}')])",
+                spec.path,
+                parameter="dopamine",
+            )
     w_max = values.get("w_max")
     if w_init is None:
         w_init = w_max / 2 if w_max is not None else None
@@ -179,20 +211,42 @@ def make_plastic_synapses(spec, source, target, connect: Any = True, w_init=None
 
             fail_for_dimension_mismatch(w_init, w_max)
         except Exception:
-            raise ModelError(f"w_init: expected weights in the units of w_max ({w_max}), got "
-                             f"{w_init!r}", spec.path, parameter="w_init") from None
+            raise ModelError(
+                f"w_init: expected weights in the units of w_max ({w_max}), got {w_init!r}",
+                spec.path,
+                parameter="w_init",
+            ) from None
         if np.any(~np.isfinite(w_arr)) or np.any(w_arr < 0):
-            raise ModelError(f"w_init: initial weights must be finite and >= 0 (min "
-                             f"{np.nanmin(w_arr)!r})", spec.path, parameter="w_init")
+            raise ModelError(
+                f"w_init: initial weights must be finite and >= 0 (min {np.nanmin(w_arr)!r})",
+                spec.path,
+                parameter="w_init",
+            )
         if np.max(w_arr) > float(w_max) * (1 + 1e-12):
-            raise ModelError(f"w_max ({w_max}) is below the largest initial weight w_init "
-                             f"({np.max(w_arr)!r} in SI units): raise w_max or lower w_init",
-                             spec.path, parameter="w_max")
+            raise ModelError(
+                f"w_max ({w_max}) is below the largest initial weight w_init "
+                f"({np.max(w_arr)!r} in SI units): raise w_max or lower w_init",
+                spec.path,
+                parameter="w_max",
+            )
     if not isinstance(connect, (tuple, dict, str, bool)):
-        raise ModelError(f"connect: expected True, a condition string, a dict or an (i, j) "
-                         f"tuple, got {type(connect).__name__}", parameter="connect")
-    syn = make_synapses(spec, source, target, target_var=target_var, params=params, name=name,
-                        method=method, delay=delay, dt=dt, connect=connect)
+        raise ModelError(
+            f"connect: expected True, a condition string, a dict or an (i, j) "
+            f"tuple, got {type(connect).__name__}",
+            parameter="connect",
+        )
+    syn = make_synapses(
+        spec,
+        source,
+        target,
+        target_var=target_var,
+        params=params,
+        name=name,
+        method=method,
+        delay=delay,
+        dt=dt,
+        connect=connect,
+    )
     for var, value in spec.initial.items():
         if isinstance(value, str):
             try:
@@ -254,8 +308,11 @@ def stdp_window(spec, delta_t, w0=None, params: Mapping[str, Any] | None = None)
     """
     spec = _as_spec(spec)
     if spec.name not in _RULES:
-        raise ModelError(f"stdp_window knows the models {', '.join(sorted(_RULES))}, not "
-                         f"'{spec.name}'", spec.path, parameter="spec")
+        raise ModelError(
+            f"stdp_window knows the models {', '.join(sorted(_RULES))}, not '{spec.name}'",
+            spec.path,
+            parameter="spec",
+        )
     p = _values(spec, params)
     dt = np.asarray(delta_t, dtype=float)
     w_max = p["w_max"]
@@ -271,8 +328,9 @@ def stdp_window(spec, delta_t, w0=None, params: Mapping[str, Any] | None = None)
     return np.where(dt >= 0, plus, minus)
 
 
-def stdp_reference(spec, pre_times, post_times, w0, params: Mapping[str, Any] | None = None
-                   ) -> float:
+def stdp_reference(
+    spec, pre_times, post_times, w0, params: Mapping[str, Any] | None = None
+) -> float:
     """Final weight of one synapse after given pre- and postsynaptic spike trains, computed
     event by event in NumPy (an implementation independent of Brian2's code generation).
 
@@ -301,14 +359,19 @@ def stdp_reference(spec, pre_times, post_times, w0, params: Mapping[str, Any] | 
     """
     spec = _as_spec(spec)
     if spec.name not in _RULES:
-        raise ModelError(f"stdp_reference knows the models {', '.join(sorted(_RULES))}, not "
-                         f"'{spec.name}'", spec.path, parameter="spec")
+        raise ModelError(
+            f"stdp_reference knows the models {', '.join(sorted(_RULES))}, not '{spec.name}'",
+            spec.path,
+            parameter="spec",
+        )
     family, pairing = _RULES[spec.name]
     p = _values(spec, params)
     w_max = p["w_max"]
     w = float(w0)
-    events = sorted([(float(t), 0) for t in np.asarray(pre_times, dtype=float)]
-                    + [(float(t), 1) for t in np.asarray(post_times, dtype=float)])
+    events = sorted(
+        [(float(t), 0) for t in np.asarray(pre_times, dtype=float)]
+        + [(float(t), 1) for t in np.asarray(post_times, dtype=float)]
+    )
     if family == "triplet":
         taus = {"r1": p["tau_plus"], "r2": p["tau_x"], "o1": p["tau_minus"], "o2": p["tau_y"]}
     else:
@@ -322,31 +385,40 @@ def stdp_reference(spec, pre_times, post_times, w0, params: Mapping[str, Any] | 
         last = t
         if family == "triplet":
             if kind == 0:
-                w = min(max(w - w_max * tr["o1"] * (p["A2_minus"] + p["A3_minus"] * tr["r2"]),
-                            0.0), w_max)
+                w = min(
+                    max(w - w_max * tr["o1"] * (p["A2_minus"] + p["A3_minus"] * tr["r2"]), 0.0),
+                    w_max,
+                )
                 tr["r1"] += 1
                 tr["r2"] += 1
             else:
-                w = min(max(w + w_max * tr["r1"] * (p["A2_plus"] + p["A3_plus"] * tr["o2"]),
-                            0.0), w_max)
+                w = min(
+                    max(w + w_max * tr["r1"] * (p["A2_plus"] + p["A3_plus"] * tr["o2"]), 0.0), w_max
+                )
                 tr["o1"] += 1
                 tr["o2"] += 1
             continue
         mu_p, mu_m = p.get("mu_plus", 0.0), p.get("mu_minus", 0.0)
         if kind == 0:
             tr["apre"] = 1.0 if pairing == "nearest" else tr["apre"] + 1
-            w = min(max(w - p["A_minus"] * w_max * (w / w_max) ** mu_m * tr["apost"], 0.0),
-                    w_max)
+            w = min(max(w - p["A_minus"] * w_max * (w / w_max) ** mu_m * tr["apost"], 0.0), w_max)
         else:
             tr["apost"] = 1.0 if pairing == "nearest" else tr["apost"] + 1
-            w = min(max(w + p["A_plus"] * w_max * (1 - w / w_max) ** mu_p * tr["apre"], 0.0),
-                    w_max)
+            w = min(max(w + p["A_plus"] * w_max * (1 - w / w_max) ** mu_p * tr["apre"], 0.0), w_max)
     return w
 
 
-def simulate_stdp(spec, pre_trains: Sequence, post_trains: Sequence, w0=None,
-                  params: Mapping[str, Any] | None = None, backend: str = "numpy", dt=None,
-                  duration=None, directory=None) -> np.ndarray:
+def simulate_stdp(
+    spec,
+    pre_trains: Sequence,
+    post_trains: Sequence,
+    w0=None,
+    params: Mapping[str, Any] | None = None,
+    backend: str = "numpy",
+    dt=None,
+    duration=None,
+    directory=None,
+) -> np.ndarray:
     """Simulate independent synapses, each between one presynaptic and one postsynaptic
     neuron that fire at given times, and return the final weights.
 
@@ -383,18 +455,23 @@ def simulate_stdp(spec, pre_trains: Sequence, post_trains: Sequence, w0=None,
     ModelError
         Mismatched numbers of trains, a postsynaptic spike before ``dt``, or a bad parameter.
     """
-    from brian2 import (Network, NeuronGroup, SpikeGeneratorGroup, Synapses, ms, second)
+    from brian2 import Network, NeuronGroup, SpikeGeneratorGroup, Synapses, ms, second
 
     from .backends import use_backend
 
     spec = _as_spec(spec)
     if _uses_dopamine(spec):
-        raise ModelError(f"simulate_stdp: '{spec.name}' needs dopamine; build its network "
-                         f"with make_plastic_synapses and a reward", parameter="spec")
+        raise ModelError(
+            f"simulate_stdp: '{spec.name}' needs dopamine; build its network "
+            f"with make_plastic_synapses and a reward",
+            parameter="spec",
+        )
     if len(pre_trains) != len(post_trains) or not len(pre_trains):
-        raise ModelError(f"simulate_stdp: {len(pre_trains)} presynaptic and {len(post_trains)} "
-                         f"postsynaptic trains; give one of each per synapse",
-                         parameter="post_trains")
+        raise ModelError(
+            f"simulate_stdp: {len(pre_trains)} presynaptic and {len(post_trains)} "
+            f"postsynaptic trains; give one of each per synapse",
+            parameter="post_trains",
+        )
     dt = 0.1 * ms if dt is None else dt
     n = len(pre_trains)
 
@@ -403,8 +480,10 @@ def simulate_stdp(spec, pre_trains: Sequence, post_trains: Sequence, w0=None,
         for k, tr in enumerate(trains):
             steps = np.round(np.asarray(tr, dtype=float) / float(dt)).astype(np.int64) - shift
             if steps.size and steps.min() < 0:
-                raise ModelError("simulate_stdp: postsynaptic spikes must come at or after "
-                                 "one time step", parameter="post_trains")
+                raise ModelError(
+                    "simulate_stdp: postsynaptic spikes must come at or after one time step",
+                    parameter="post_trains",
+                )
             idx.append(np.full(steps.size, k))
             times.append(steps)
         return np.concatenate(idx), np.concatenate(times)
@@ -420,12 +499,19 @@ def simulate_stdp(spec, pre_trains: Sequence, post_trains: Sequence, w0=None,
     with use_backend(backend, dt=dt, directory=directory) as be:
         pre = SpikeGeneratorGroup(n, pre_i, pre_s * float(dt) * second, name="pre")
         driver = SpikeGeneratorGroup(n, post_i, post_s * float(dt) * second, name="post_driver")
-        post = NeuronGroup(n, f"{spec.target} : {unit}\nfire : 1", threshold="fire > 0.5",
-                           reset="fire = 0", name="post", namespace={})
+        post = NeuronGroup(
+            n,
+            f"{spec.target} : {unit}\nfire : 1",
+            threshold="fire > 0.5",
+            reset="fire = 0",
+            name="post",
+            namespace={},
+        )
         drive = Synapses(driver, post, on_pre="fire_post = 1", name="drive", namespace={})
         drive.connect(j="i")
-        syn = make_plastic_synapses(spec, pre, post, connect={"j": "i"}, w_init=w0,
-                                    params=params, name="plastic")
+        syn = make_plastic_synapses(
+            spec, pre, post, connect={"j": "i"}, w_init=w0, params=params, name="plastic"
+        )
         net = Network(pre, driver, post, drive, syn)
         net.run(duration)
         be.build_and_run()
@@ -452,9 +538,12 @@ def dopamine_targets(targets) -> list:
         raise ModelError("no dopamine target group given", parameter="targets")
     for g in targets:
         if "dopamine" not in getattr(g, "variables", {}):
-            raise ModelError(f"group '{getattr(g, 'name', g)}' has no 'dopamine' variable; "
-                             f"build it with make_neuron_group(..., synapse_models=[(rstdp, "
-                             f"target)])", parameter="targets")
+            raise ModelError(
+                f"group '{getattr(g, 'name', g)}' has no 'dopamine' variable; "
+                f"build it with make_neuron_group(..., synapse_models=[(rstdp, "
+                f"target)])",
+                parameter="targets",
+            )
     return list(targets)
 
 
@@ -482,16 +571,20 @@ class RewardSchedule:
 
     def __post_init__(self):
         times = np.atleast_1d(np.asarray(self.times, dtype=float))
-        amounts = np.broadcast_to(np.asarray(self.amounts, dtype=float), times.shape).copy() \
-            if np.ndim(self.amounts) == 0 else np.atleast_1d(np.asarray(self.amounts, float))
+        amounts = (
+            np.broadcast_to(np.asarray(self.amounts, dtype=float), times.shape).copy()
+            if np.ndim(self.amounts) == 0
+            else np.atleast_1d(np.asarray(self.amounts, float))
+        )
         if times.ndim != 1:
             raise ModelError("reward schedule: times must be one-dimensional", parameter="times")
         if amounts.shape != times.shape:
-            raise ModelError(f"reward schedule: {amounts.size} amounts for {times.size} times",
-                             parameter="amounts")
+            raise ModelError(
+                f"reward schedule: {amounts.size} amounts for {times.size} times",
+                parameter="amounts",
+            )
         if not np.all(np.isfinite(times)) or np.any(times < 0):
-            raise ModelError("reward schedule: times must be finite and >= 0 s",
-                             parameter="times")
+            raise ModelError("reward schedule: times must be finite and >= 0 s", parameter="times")
         if not np.all(np.isfinite(amounts)):
             raise ModelError("reward schedule: amounts must be finite", parameter="amounts")
         object.__setattr__(self, "times", times)
@@ -514,9 +607,11 @@ class RewardSchedule:
         duration = float(duration)
         late = self.times[self.times >= duration]
         if late.size:
-            raise ModelError(f"reward schedule: reward at t = {late[0]:g} s is outside the run "
-                             f"[0 s, {duration:g} s) ({late.size} such rewards)",
-                             parameter="times")
+            raise ModelError(
+                f"reward schedule: reward at t = {late[0]:g} s is outside the run "
+                f"[0 s, {duration:g} s) ({late.size} such rewards)",
+                parameter="times",
+            )
 
     def binned(self, dt) -> tuple[np.ndarray, np.ndarray]:
         """Rewards merged per time step: (step indices, summed amounts), sorted by step."""
@@ -525,8 +620,9 @@ class RewardSchedule:
         return uniq, np.bincount(inverse, weights=self.amounts, minlength=uniq.size)
 
 
-def deliver_rewards(schedule: RewardSchedule, targets, duration, dt=None,
-                    name: str = "reward") -> list:
+def deliver_rewards(
+    schedule: RewardSchedule, targets, duration, dt=None, name: str = "reward"
+) -> list:
     """Brian2 objects that add each scheduled reward to ``dopamine`` of the target groups.
 
     A ``SpikeGeneratorGroup`` with one source per distinct reward amount fires at the reward
@@ -563,12 +659,19 @@ def deliver_rewards(schedule: RewardSchedule, targets, duration, dt=None,
     if steps.size == 0:
         return []
     values, index = np.unique(amounts, return_inverse=True)
-    gen = SpikeGeneratorGroup(len(values), index, steps * float(dt) * second, dt=dt,
-                              name=f"{name}_times")
+    gen = SpikeGeneratorGroup(
+        len(values), index, steps * float(dt) * second, dt=dt, name=f"{name}_times"
+    )
     objects = [gen]
-    for k, g in enumerate(targets):
-        syn = Synapses(gen, g, model="amount : 1 (constant)", on_pre="dopamine_post += amount",
-                       name=f"{name}_to_{g.name}", namespace={})
+    for g in targets:
+        syn = Synapses(
+            gen,
+            g,
+            model="amount : 1 (constant)",
+            on_pre="dopamine_post += amount",
+            name=f"{name}_to_{g.name}",
+            namespace={},
+        )
         n = len(g)
         syn.connect(i=np.repeat(np.arange(len(values)), n), j=np.tile(np.arange(n), len(values)))
         syn.amount = np.repeat(values, n)
@@ -576,8 +679,9 @@ def deliver_rewards(schedule: RewardSchedule, targets, duration, dt=None,
     return objects
 
 
-def reward_network_operation(reward: Callable[[Any], float], targets, dt=None,
-                             name: str = "reward_operation"):
+def reward_network_operation(
+    reward: Callable[[Any], float], targets, dt=None, name: str = "reward_operation"
+):
     """Closed-loop reward computed in Python during the run (runtime backends only).
 
     Parameters
@@ -605,10 +709,12 @@ def reward_network_operation(reward: Callable[[Any], float], targets, dt=None,
     from brian2.devices.device import RuntimeDevice, get_device
 
     if not isinstance(get_device(), RuntimeDevice):
-        raise ModelError("reward_network_operation runs Python during the simulation, which a "
-                         "standalone device cannot do; use deliver_rewards (a schedule) or "
-                         "pairing_reward (equations in the network) instead",
-                         parameter="backend")
+        raise ModelError(
+            "reward_network_operation runs Python during the simulation, which a "
+            "standalone device cannot do; use deliver_rewards (a schedule) or "
+            "pairing_reward (equations in the network) instead",
+            parameter="backend",
+        )
     targets = dopamine_targets(targets)
 
     from brian2 import second
@@ -642,9 +748,18 @@ class PairingReward:
     objects: list
 
 
-def pairing_reward(pre_group, pre_index: int, post_group, post_index: int, targets,
-                   window=None, delay=None, amount: float = 0.5, n_slots: int = 16,
-                   name: str = "pairing_reward") -> PairingReward:
+def pairing_reward(
+    pre_group,
+    pre_index: int,
+    post_group,
+    post_index: int,
+    targets,
+    window=None,
+    delay=None,
+    amount: float = 0.5,
+    n_slots: int = 16,
+    name: str = "pairing_reward",
+) -> PairingReward:
     """Reward each occurrence of a chosen pre -> post spike pairing after a random delay,
     computed by equations inside the network (runs in every backend, standalone included).
 
@@ -686,22 +801,30 @@ def pairing_reward(pre_group, pre_index: int, post_group, post_index: int, targe
     targets = dopamine_targets(targets)
     window = 20 * ms if window is None else window
     delay = (1 * second, 3 * second) if delay is None else delay
-    for arg, group, idx in (("pre_index", pre_group, pre_index),
-                            ("post_index", post_group, post_index)):
+    for arg, group, idx in (
+        ("pre_index", pre_group, pre_index),
+        ("post_index", post_group, post_index),
+    ):
         if int(idx) != idx or not 0 <= idx < len(group):
-            raise ModelError(f"{arg} = {idx!r} is not a neuron of group '{group.name}' "
-                             f"(0..{len(group) - 1})", parameter=arg)
+            raise ModelError(
+                f"{arg} = {idx!r} is not a neuron of group '{group.name}' (0..{len(group) - 1})",
+                parameter=arg,
+            )
     if float(window) <= 0:
         raise ModelError(f"window must be > 0, got {window}", parameter="window")
     d_min, d_max = delay
     if float(d_min) < 0 or float(d_max) < float(d_min):
-        raise ModelError(f"delay must be a range (min, max) with 0 <= min <= max, got {delay}",
-                         parameter="delay")
+        raise ModelError(
+            f"delay must be a range (min, max) with 0 <= min <= max, got {delay}", parameter="delay"
+        )
     if int(n_slots) != n_slots or n_slots < 1:
-        raise ModelError(f"n_slots must be a positive integer, got {n_slots!r}",
-                         parameter="n_slots")
+        raise ModelError(
+            f"n_slots must be a positive integer, got {n_slots!r}", parameter="n_slots"
+        )
     never = _NEVER_S * second
-    critic = NeuronGroup(1, """
+    critic = NeuronGroup(
+        1,
+        """
         t_pre_spike : second           # last spike of the rewarded presynaptic neuron
         paired : 1                     # 1 after a pairing, until the critic fires
         slot : integer                 # next reward timer to arm
@@ -709,36 +832,64 @@ def pairing_reward(pre_group, pre_index: int, post_group, post_index: int, targe
         delay_min : second (constant, shared)
         delay_max : second (constant, shared)
         n_slots : integer (constant, shared)
-        """, threshold="paired > 0.5", reset="paired = 0\nslot = (slot + 1) % n_slots",
-        name=f"{name}_critic", namespace={})
+        """,
+        threshold="paired > 0.5",
+        reset="paired = 0\nslot = (slot + 1) % n_slots",
+        name=f"{name}_critic",
+        namespace={},
+    )
     critic.t_pre_spike = -never
     critic.window = window
     critic.delay_min = d_min
     critic.delay_max = d_max
     critic.n_slots = int(n_slots)
-    timers = NeuronGroup(int(n_slots), """
+    timers = NeuronGroup(
+        int(n_slots),
+        """
         t_due : second                 # when this timer delivers its reward
         amount : 1 (constant, shared)
-        """, threshold="t >= t_due", reset="t_due = t + never", name=f"{name}_timers",
-        namespace={"never": never})
+        """,
+        threshold="t >= t_due",
+        reset="t_due = t + never",
+        name=f"{name}_timers",
+        namespace={"never": never},
+    )
     timers.t_due = never
     timers.amount = float(amount)
-    on_pre_spike = Synapses(pre_group, critic, on_pre="t_pre_spike_post = t",
-                            name=f"{name}_pre", namespace={})
+    on_pre_spike = Synapses(
+        pre_group, critic, on_pre="t_pre_spike_post = t", name=f"{name}_pre", namespace={}
+    )
     on_pre_spike.connect(i=int(pre_index), j=0)
-    on_post_spike = Synapses(post_group, critic, on_pre="""
+    on_post_spike = Synapses(
+        post_group,
+        critic,
+        on_pre="""
         paired_post = int(t - t_pre_spike_post > 0*second and t - t_pre_spike_post <= window_post)
         t_pre_spike_post = t_pre_spike_post - paired_post*never
-        """, name=f"{name}_post", namespace={"never": never})
+        """,
+        name=f"{name}_post",
+        namespace={"never": never},
+    )
     on_post_spike.connect(i=int(post_index), j=0)
-    arm = Synapses(critic, timers, on_pre="""
+    arm = Synapses(
+        critic,
+        timers,
+        on_pre="""
         t_due_post = t_due_post*int(j != slot_pre) + (t + delay_min_pre + rand()*(delay_max_pre - delay_min_pre))*int(j == slot_pre)
-        """, name=f"{name}_arm", namespace={})
+        """,
+        name=f"{name}_arm",
+        namespace={},
+    )
     arm.connect()
     objects = [critic, timers, on_pre_spike, on_post_spike, arm]
     for g in targets:
-        deliver = Synapses(timers, g, on_pre="dopamine_post += amount_pre",
-                           name=f"{name}_to_{g.name}", namespace={})
+        deliver = Synapses(
+            timers,
+            g,
+            on_pre="dopamine_post += amount_pre",
+            name=f"{name}_to_{g.name}",
+            namespace={},
+        )
         deliver.connect()
         objects.append(deliver)
     return PairingReward(critic, timers, objects)

@@ -56,8 +56,16 @@ import numpy as np
 
 from ..io import atomic_path
 
-__all__ = ["SpikeTrains", "StateRecord", "RateRecord", "Results", "load", "FORMAT",
-           "FORMAT_VERSION", "quantity_to_str"]
+__all__ = [
+    "SpikeTrains",
+    "StateRecord",
+    "RateRecord",
+    "Results",
+    "load",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "quantity_to_str",
+]
 
 FORMAT = "neurolearn.results"
 FORMAT_VERSION = 1
@@ -93,7 +101,7 @@ def _dims(q) -> np.ndarray:
 
 
 def _write_quantity(group, name: str, value, **kwargs):
-    from brian2.units.fundamentalunits import get_unit, get_dimensions
+    from brian2.units.fundamentalunits import get_dimensions, get_unit
 
     dim = get_dimensions(value)
     ds = group.create_dataset(name, data=np.asarray(value, dtype=np.float64), **kwargs)
@@ -109,8 +117,10 @@ def _read_quantity(ds):
     data = ds[()]
     dims = ds.attrs.get("dimensions")
     if dims is None:
-        raise ValueError(f"{ds.file.filename}: dataset {ds.name} has no 'dimensions' attribute "
-                         f"(not a neurolearn results file?)")
+        raise ValueError(
+            f"{ds.file.filename}: dataset {ds.name} has no 'dimensions' attribute "
+            f"(not a neurolearn results file?)"
+        )
     dim = get_or_create_dimension([float(x) for x in dims])
     return brian2.Quantity(data, dim=dim, copy=True)
 
@@ -150,16 +160,19 @@ class SpikeTrains:
         order = np.argsort(self.indices, kind="stable")
         idx = self.indices[order]
         bounds = np.searchsorted(idx, np.arange(self.n + 1))
-        return [np.sort(t[order][bounds[k]:bounds[k + 1]]) * second for k in range(self.n)]
+        return [np.sort(t[order][bounds[k] : bounds[k + 1]]) * second for k in range(self.n)]
 
     def mean_rate(self, duration):
         """Mean firing rate per neuron, ``count / (n * duration)`` (hertz)."""
         return self.count / (self.n * duration)
 
     def __eq__(self, other):
-        return (isinstance(other, SpikeTrains) and self.n == other.n
-                and np.array_equal(self.indices, other.indices)
-                and _q_equal(self.times, other.times))
+        return (
+            isinstance(other, SpikeTrains)
+            and self.n == other.n
+            and np.array_equal(self.indices, other.indices)
+            and _q_equal(self.times, other.times)
+        )
 
 
 @dataclasses.dataclass
@@ -182,10 +195,13 @@ class StateRecord:
         return self.values[variable]
 
     def __eq__(self, other):
-        return (isinstance(other, StateRecord) and _q_equal(self.t, other.t)
-                and np.array_equal(self.neurons, other.neurons)
-                and set(self.values) == set(other.values)
-                and all(_q_equal(v, other.values[k]) for k, v in self.values.items()))
+        return (
+            isinstance(other, StateRecord)
+            and _q_equal(self.t, other.t)
+            and np.array_equal(self.neurons, other.neurons)
+            and set(self.values) == set(other.values)
+            and all(_q_equal(v, other.values[k]) for k, v in self.values.items())
+        )
 
 
 @dataclasses.dataclass
@@ -202,15 +218,17 @@ class RateRecord:
     rate: Any
 
     def __eq__(self, other):
-        return (isinstance(other, RateRecord) and _q_equal(self.t, other.t)
-                and _q_equal(self.rate, other.rate))
+        return (
+            isinstance(other, RateRecord)
+            and _q_equal(self.t, other.t)
+            and _q_equal(self.rate, other.rate)
+        )
 
 
 def _q_equal(a, b) -> bool:
     from brian2.units.fundamentalunits import get_dimensions
 
-    return (get_dimensions(a) == get_dimensions(b)
-            and np.array_equal(np.asarray(a), np.asarray(b)))
+    return get_dimensions(a) == get_dimensions(b) and np.array_equal(np.asarray(a), np.asarray(b))
 
 
 @dataclasses.dataclass
@@ -256,15 +274,23 @@ class Results:
             If the population's spikes were not recorded (names the recorded ones).
         """
         if population not in self.spikes:
-            raise KeyError(f"no spikes recorded for {population!r}; recorded: "
-                           f"{', '.join(self.spikes) or 'none'}")
+            raise KeyError(
+                f"no spikes recorded for {population!r}; recorded: "
+                f"{', '.join(self.spikes) or 'none'}"
+            )
         return self.spikes[population].mean_rate(self.duration)
 
     def __eq__(self, other):
-        return (isinstance(other, Results) and self.spikes == other.spikes
-                and self.states == other.states and self.rates == other.rates
-                and _q_equal(self.duration, other.duration) and _q_equal(self.dt, other.dt)
-                and self.backend == other.backend and self.seed == other.seed)
+        return (
+            isinstance(other, Results)
+            and self.spikes == other.spikes
+            and self.states == other.states
+            and self.rates == other.rates
+            and _q_equal(self.duration, other.duration)
+            and _q_equal(self.dt, other.dt)
+            and self.backend == other.backend
+            and self.seed == other.seed
+        )
 
     # ------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -312,8 +338,9 @@ class Results:
                     g.create_dataset("neurons", data=np.asarray(r.neurons, dtype=np.int64))
                     for var, value in r.values.items():
                         if var in ("t", "neurons"):
-                            raise ValueError(f"state variable name {var!r} clashes with the "
-                                             f"file layout")
+                            raise ValueError(
+                                f"state variable name {var!r} clashes with the file layout"
+                            )
                         _write_quantity(g, var, value)
                 ra = f.create_group("rates")
                 for name, r in self.rates.items():
@@ -323,7 +350,7 @@ class Results:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Results":
+    def load(cls, path: str | os.PathLike) -> Results:
         """Read a file written by :meth:`save` (see :func:`load`)."""
         return load(path)
 
@@ -358,26 +385,37 @@ def load(path: str | os.PathLike) -> Results:
         raise ValueError(f"{path}: not an HDF5 file ({exc})") from None
     with f:
         if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a neurolearn results file (format attribute is "
-                             f"{f.attrs.get('format')!r}, expected {FORMAT!r})")
+            raise ValueError(
+                f"{path}: not a neurolearn results file (format attribute is "
+                f"{f.attrs.get('format')!r}, expected {FORMAT!r})"
+            )
         version = int(f.attrs.get("format_version", 0))
         if version > FORMAT_VERSION:
-            raise ValueError(f"{path}: format version {version} is newer than this neurolearn "
-                             f"reads ({FORMAT_VERSION}); upgrade neurolearn")
+            raise ValueError(
+                f"{path}: format version {version} is newer than this neurolearn "
+                f"reads ({FORMAT_VERSION}); upgrade neurolearn"
+            )
         seed = int(f.attrs["seed"])
-        res = Results(duration=_read_quantity(f["duration"]), dt=_read_quantity(f["dt"]),
-                      backend=str(f.attrs["backend"]), seed=None if seed < 0 else seed,
-                      params=json.loads(f.attrs["params"]),
-                      network=json.loads(f.attrs["network"]),
-                      timings=json.loads(f.attrs["timings"]))
+        res = Results(
+            duration=_read_quantity(f["duration"]),
+            dt=_read_quantity(f["dt"]),
+            backend=str(f.attrs["backend"]),
+            seed=None if seed < 0 else seed,
+            params=json.loads(f.attrs["params"]),
+            network=json.loads(f.attrs["network"]),
+            timings=json.loads(f.attrs["timings"]),
+        )
         for name, g in f["spikes"].items():
-            res.spikes[name] = SpikeTrains(int(g.attrs["n"]), g["indices"][()].astype(np.int64),
-                                           _read_quantity(g["times"]))
+            res.spikes[name] = SpikeTrains(
+                int(g.attrs["n"]), g["indices"][()].astype(np.int64), _read_quantity(g["times"])
+            )
         for name, g in f["states"].items():
-            values = {var: _read_quantity(ds) for var, ds in g.items()
-                      if var not in ("t", "neurons")}
-            res.states[name] = StateRecord(_read_quantity(g["t"]),
-                                           g["neurons"][()].astype(np.int64), values)
+            values = {
+                var: _read_quantity(ds) for var, ds in g.items() if var not in ("t", "neurons")
+            }
+            res.states[name] = StateRecord(
+                _read_quantity(g["t"]), g["neurons"][()].astype(np.int64), values
+            )
         for name, g in f["rates"].items():
             res.rates[name] = RateRecord(_read_quantity(g["t"]), _read_quantity(g["rate"]))
     return res

@@ -22,7 +22,8 @@ J. Neurosci. 13:334; Dayan & Abbott 2001, ch. 1.4), averaged over neurons with >
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,7 @@ from ..spec import ModelError, ModelSpec, NeuronModel, load_model, parse_quantit
 from .network import NetworkSpec
 from .results import Results
 
-__all__ = ["single_population", "summarize", "cv_isi", "plot_raster_voltage",
-           "DEFAULT_N_INPUTS"]
+__all__ = ["single_population", "summarize", "cv_isi", "plot_raster_voltage", "DEFAULT_N_INPUTS"]
 
 #: Poisson sources per neuron when the drive is ``rate``.
 DEFAULT_N_INPUTS = 100
@@ -43,13 +43,14 @@ def _check_time(value, what):
 
     q = parse_quantity(value, what)
     if not have_same_dimensions(q, second) or float(q) <= 0:
-        raise ModelError(f"{what} must be a positive time such as '1 s', got {value!r}",
-                         parameter=what)
+        raise ModelError(
+            f"{what} must be a positive time such as '1 s', got {value!r}", parameter=what
+        )
     return q
 
 
 def _default_weight(dim):
-    from brian2 import Quantity, mV, ms, nS, pA
+    from brian2 import Quantity, ms, mV, nS, pA
 
     for default in (25 * pA, 0.5 * nS, 1 * mV / ms, 1 * mV):
         if Quantity(default).dim == dim:
@@ -57,11 +58,22 @@ def _default_weight(dim):
     return None
 
 
-def single_population(model, n: int = 10, duration="1 s", current=None, rate=None,
-                      n_inputs: int = DEFAULT_N_INPUTS, weight=None,
-                      params: Mapping[str, Any] | None = None, preset: str | None = None,
-                      backend: str = "numpy", seed: int | None = None, dt="0.1 ms",
-                      record: int = 3, directory=None) -> Results:
+def single_population(
+    model,
+    n: int = 10,
+    duration="1 s",
+    current=None,
+    rate=None,
+    n_inputs: int = DEFAULT_N_INPUTS,
+    weight=None,
+    params: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+    backend: str = "numpy",
+    seed: int | None = None,
+    dt="0.1 ms",
+    record: int = 3,
+    directory=None,
+) -> Results:
     """Simulate ``n`` neurons of one model driven by a constant current or Poisson input.
 
     Parameters
@@ -113,8 +125,11 @@ def single_population(model, n: int = 10, duration="1 s", current=None, rate=Non
 
     spec = load_model(model) if not isinstance(model, ModelSpec) else model
     if not isinstance(spec, NeuronModel):
-        raise ModelError(f"'{spec.name}' is a {spec.kind} model; simulate needs a neuron model",
-                         spec.path, parameter="model")
+        raise ModelError(
+            f"'{spec.name}' is a {spec.kind} model; simulate needs a neuron model",
+            spec.path,
+            parameter="model",
+        )
     if preset is not None:
         spec = spec.with_preset(preset)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
@@ -122,53 +137,81 @@ def single_population(model, n: int = 10, duration="1 s", current=None, rate=Non
     duration = _check_time(duration, "duration")
     dt = _check_time(dt, "dt")
     if current is not None and rate is not None:
-        raise ModelError("give either a constant current or a Poisson rate, not both",
-                         parameter="current")
+        raise ModelError(
+            "give either a constant current or a Poisson rate, not both", parameter="current"
+        )
     eqs = spec.brian2_equations()
     net = NetworkSpec(dt=dt, name=f"{spec.name}_single")
     initial = {}
     if current is not None:
         current = parse_quantity(current, "current")
         if "I_ext" not in eqs.names:
-            raise ModelError(f"model '{spec.name}' has no input variable 'I_ext'; drive it "
-                             f"with a Poisson rate instead", spec.path, parameter="current")
+            raise ModelError(
+                f"model '{spec.name}' has no input variable 'I_ext'; drive it "
+                f"with a Poisson rate instead",
+                spec.path,
+                parameter="current",
+            )
         unit = Quantity(1.0, dim=eqs["I_ext"].dim)
         if not have_same_dimensions(current, unit):
-            raise ModelError(f"current: model '{spec.name}' needs I_ext in units of "
-                             f"{get_unit(eqs['I_ext'].dim)!r}, got {current!r}",
-                             spec.path, parameter="current")
+            raise ModelError(
+                f"current: model '{spec.name}' needs I_ext in units of "
+                f"{get_unit(eqs['I_ext'].dim)!r}, got {current!r}",
+                spec.path,
+                parameter="current",
+            )
         initial["I_ext"] = current
     net.add_population("neurons", spec, int(n), params=params, initial=initial)
     if rate is not None:
         rate = parse_quantity(rate, "rate")
         if not have_same_dimensions(rate, Hz) or float(rate) < 0:
-            raise ModelError(f"rate must be a non-negative frequency such as '20 Hz', got "
-                             f"{rate!r}", parameter="rate")
+            raise ModelError(
+                f"rate must be a non-negative frequency such as '20 Hz', got {rate!r}",
+                parameter="rate",
+            )
         target = next((v for v in ("I_syn", "g_e") if v in eqs.names), None)
         if target is None:
-            raise ModelError(f"model '{spec.name}' has no synaptic variable (I_syn or g_e) for "
-                             f"Poisson input; drive it with a current instead", spec.path,
-                             parameter="rate")
+            raise ModelError(
+                f"model '{spec.name}' has no synaptic variable (I_syn or g_e) for "
+                f"Poisson input; drive it with a current instead",
+                spec.path,
+                parameter="rate",
+            )
         dim = eqs[target].dim
         if weight is None:
             weight = _default_weight(dim)
             if weight is None:
-                raise ModelError(f"give a weight for the Poisson synapses onto '{target}' "
-                                 f"(unit {get_unit(dim)!r})", parameter="weight")
+                raise ModelError(
+                    f"give a weight for the Poisson synapses onto '{target}' "
+                    f"(unit {get_unit(dim)!r})",
+                    parameter="weight",
+                )
         weight = parse_quantity(weight, "weight")
         if not have_same_dimensions(weight, Quantity(1.0, dim=dim)):
-            raise ModelError(f"weight: '{target}' of model '{spec.name}' is in units of "
-                             f"{get_unit(dim)!r}, got {weight!r}", parameter="weight")
-        if isinstance(n_inputs, bool) or not isinstance(n_inputs, (int, np.integer)) \
-                or n_inputs <= 0:
-            raise ModelError(f"n_inputs must be a positive integer, got {n_inputs!r}",
-                             parameter="n_inputs")
-        synapse = ModelSpec.from_dict({
-            "name": "static_drive", "kind": "synapse",
-            "title": "static synapse adding w to the target variable",
-            "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349 (CUBA/COBA)",
-            "equations": f"w : {get_unit(dim)!r}" if not dim.is_dimensionless else "w : 1",
-            "on_pre": "{target}_post += w", "target": target})
+            raise ModelError(
+                f"weight: '{target}' of model '{spec.name}' is in units of "
+                f"{get_unit(dim)!r}, got {weight!r}",
+                parameter="weight",
+            )
+        if (
+            isinstance(n_inputs, bool)
+            or not isinstance(n_inputs, (int, np.integer))
+            or n_inputs <= 0
+        ):
+            raise ModelError(
+                f"n_inputs must be a positive integer, got {n_inputs!r}", parameter="n_inputs"
+            )
+        synapse = ModelSpec.from_dict(
+            {
+                "name": "static_drive",
+                "kind": "synapse",
+                "title": "static synapse adding w to the target variable",
+                "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349 (CUBA/COBA)",
+                "equations": f"w : {get_unit(dim)!r}" if not dim.is_dimensionless else "w : 1",
+                "on_pre": "{target}_post += w",
+                "target": target,
+            }
+        )
         k = int(n_inputs)
         net.add_input("inputs", "poisson", int(n) * k, rate=rate)
         src = np.arange(int(n) * k, dtype=np.int64)
@@ -223,11 +266,16 @@ def summarize(results: Results, population: str = "neurons") -> dict:
     """
     s = results.spikes[population]
     cv = cv_isi(s.trains())
-    return {"n_neurons": int(s.n), "n_spikes": s.count,
-            "rate_hz": float(s.mean_rate(results.duration)),
-            "cv_isi": None if math.isnan(cv) else cv,
-            "duration_s": float(results.duration), "dt_ms": float(results.dt) * 1e3,
-            "backend": results.backend, "seed": results.seed}
+    return {
+        "n_neurons": int(s.n),
+        "n_spikes": s.count,
+        "rate_hz": float(s.mean_rate(results.duration)),
+        "cv_isi": None if math.isnan(cv) else cv,
+        "duration_s": float(results.duration),
+        "dt_ms": float(results.dt) * 1e3,
+        "backend": results.backend,
+        "seed": results.seed,
+    }
 
 
 def plot_raster_voltage(results: Results, population: str = "neurons", title: str = ""):
@@ -267,8 +315,9 @@ def _plot_raster_voltage(results, population, title):
 
         scale, unit = (1e3, "mV") if get_dimensions(values) == volt.dim else (1.0, "")
         for k, nid in enumerate(rec.neurons):
-            axes[1].plot(np.asarray(rec.t), np.asarray(values)[:, k] * scale, lw=0.6,
-                         label=f"neuron {nid}")
+            axes[1].plot(
+                np.asarray(rec.t), np.asarray(values)[:, k] * scale, lw=0.6, label=f"neuron {nid}"
+            )
         axes[1].set_ylabel(label(var, unit or None))
         axes[1].set_xlabel(label("time", "s"))
         if len(rec.neurons) > 1:

@@ -47,8 +47,15 @@ import numpy as np
 from ..io import atomic_path
 from ..spec import ModelError, ModelSpec
 
-__all__ = ["Brian2Export", "to_brian2", "from_brian2", "save_network", "load_network",
-           "spike_agreement", "FORMAT"]
+__all__ = [
+    "Brian2Export",
+    "to_brian2",
+    "from_brian2",
+    "save_network",
+    "load_network",
+    "spike_agreement",
+    "FORMAT",
+]
 
 FORMAT = "neurolearn.torch.SpikingNetwork"
 
@@ -88,9 +95,8 @@ class Brian2Export:
 
 
 def _unit_str(unit) -> str:
-    from brian2.units.fundamentalunits import get_unit
-
     from brian2 import Equations
+    from brian2.units.fundamentalunits import get_unit
 
     if unit is None or unit.dim.is_dimensionless:
         return "1"
@@ -112,8 +118,7 @@ def _synapse_spec(target_unit, conductance: bool, wname: str = "w"):
 
     base = load_model("static_conductance" if conductance else "static_current")
     on_pre = base.on_pre.replace("+= w", f"+= {wname}")
-    return dataclasses.replace(base, equations=f"{wname} : {_unit_str(target_unit)}",
-                               on_pre=on_pre)
+    return dataclasses.replace(base, equations=f"{wname} : {_unit_str(target_unit)}", on_pre=on_pre)
 
 
 def _layer_params(layer, batch: int) -> tuple[dict, dict]:
@@ -130,8 +135,9 @@ def _layer_params(layer, batch: int) -> tuple[dict, dict]:
     return params, externals
 
 
-def to_brian2(net, inputs, backend: str = "numpy", run: bool = True,
-              directory: str | None = None) -> Brian2Export:
+def to_brian2(
+    net, inputs, backend: str = "numpy", run: bool = True, directory: str | None = None
+) -> Brian2Export:
     """Build (and by default run) the Brian2 equivalent of a torch network on a batch.
 
     Parameters
@@ -168,8 +174,9 @@ def to_brian2(net, inputs, backend: str = "numpy", run: bool = True,
 
     x = inputs.detach().cpu().numpy() if hasattr(inputs, "detach") else np.asarray(inputs)
     if x.ndim != 3 or x.shape[2] != net.n_in:
-        raise ValueError(f"inputs have shape {x.shape}; expected [time, batch, channels] = "
-                         f"[T, B, {net.n_in}]")
+        raise ValueError(
+            f"inputs have shape {x.shape}; expected [time, batch, channels] = [T, B, {net.n_in}]"
+        )
     if not np.all((x == 0) | (x == 1)):
         raise ValueError("inputs for the Brian2 export must be spikes (0 or 1 per step)")
     T, B, C = x.shape
@@ -179,9 +186,14 @@ def to_brian2(net, inputs, backend: str = "numpy", run: bool = True,
         objects = []
         t_idx, b_idx, c_idx = np.nonzero(x)
         order = np.lexsort((b_idx * C + c_idx, t_idx))
-        gen = make_input_group(load_model("spike_generator"), n=B * C,
-                               indices=(b_idx * C + c_idx)[order],
-                               times=t_idx[order] * dt, dt=dt, name="inputs")
+        gen = make_input_group(
+            load_model("spike_generator"),
+            n=B * C,
+            indices=(b_idx * C + c_idx)[order],
+            times=t_idx[order] * dt,
+            dt=dt,
+            name="inputs",
+        )
         objects.append(gen)
         groups, synapses, monitors = {}, {}, {}
         prev_group, prev_n = gen, C
@@ -189,8 +201,9 @@ def to_brian2(net, inputs, backend: str = "numpy", run: bool = True,
         for k, layer in enumerate(layers):
             params, externals = _layer_params(layer, B)
             gname = f"layer{k}_{layer.name}"
-            group = make_neuron_group(layer.spec, B * layer.n, params=params, name=gname,
-                                      method=layer.method, dt=dt)
+            group = make_neuron_group(
+                layer.spec, B * layer.n, params=params, name=gname, method=layer.method, dt=dt
+            )
             for name, value in externals.items():
                 setattr(group, name, value)
             groups[layer.name] = group
@@ -200,9 +213,14 @@ def to_brian2(net, inputs, backend: str = "numpy", run: bool = True,
                 sources.append(("rec", group, layer.n, layer.W_rec))
             for tag, src, n_pre, W in sources:
                 W = W.detach().to(dtype=__import__("torch").float64).numpy() * layer.weight_unit
-                parts = [(layer.targets[0], W)] if len(layer.targets) == 1 else \
-                    [(layer.targets[0], np.maximum(W, 0.0)), (layer.targets[1],
-                                                            np.maximum(-W, 0.0))]
+                parts = (
+                    [(layer.targets[0], W)]
+                    if len(layer.targets) == 1
+                    else [
+                        (layer.targets[0], np.maximum(W, 0.0)),
+                        (layer.targets[1], np.maximum(-W, 0.0)),
+                    ]
+                )
                 for tv, Wp in parts:
                     pre, post = np.nonzero(Wp)
                     if pre.size == 0:
@@ -210,8 +228,9 @@ def to_brian2(net, inputs, backend: str = "numpy", run: bool = True,
                     unit = layer.cm.units[tv]
                     wname = _weight_name(src, group)
                     sspec = _synapse_spec(unit, len(layer.targets) == 2, wname)
-                    syn = make_synapses(sspec, src, group, target_var=tv,
-                                        name=f"syn_{tag}_{k}_{tv}")
+                    syn = make_synapses(
+                        sspec, src, group, target_var=tv, name=f"syn_{tag}_{k}_{tv}"
+                    )
                     offs_pre = (np.arange(B)[:, None] * n_pre).repeat(pre.size, 1).ravel()
                     offs_post = (np.arange(B)[:, None] * layer.n).repeat(pre.size, 1).ravel()
                     syn.connect(i=np.tile(pre, B) + offs_pre, j=np.tile(post, B) + offs_post)
@@ -227,9 +246,17 @@ def to_brian2(net, inputs, backend: str = "numpy", run: bool = True,
             objects.append(mon)
             prev_group, prev_n = group, layer.n
         network = Network(*objects)
-        export = Brian2Export(network=network, groups=groups, synapses=synapses,
-                              input_group=gen, batch=B, steps=T, dt_s=net.dt_s,
-                              backend=backend, monitors=monitors)
+        export = Brian2Export(
+            network=network,
+            groups=groups,
+            synapses=synapses,
+            input_group=gen,
+            batch=B,
+            steps=T,
+            dt_s=net.dt_s,
+            backend=backend,
+            monitors=monitors,
+        )
         if run:
             network.run(T * dt, namespace={})
             if backend in ("cpp_standalone", "cuda_standalone"):
@@ -277,9 +304,14 @@ def spike_agreement(a: np.ndarray, b: np.ndarray, tolerance_steps: int = 0) -> d
     else:
         matched = int((a & b).sum())
     mean = (a.sum() + b.sum()) / 2
-    return {"identical": not diff.any(), "n_a": int(a.sum()), "n_b": int(b.sum()),
-            "mismatched": int(diff.sum()), "first_mismatch_step": first,
-            "coincidence": float(matched / mean) if mean else 1.0}
+    return {
+        "identical": not diff.any(),
+        "n_a": int(a.sum()),
+        "n_b": int(b.sum()),
+        "mismatched": int(diff.sum()),
+        "first_mismatch_step": first,
+        "coincidence": float(matched / mean) if mean else 1.0,
+    }
 
 
 def from_brian2(net, export: Brian2Export, copy: int = 0):
@@ -312,10 +344,11 @@ def from_brian2(net, export: Brian2Export, copy: int = 0):
             if group is None:
                 raise ModelError(f"Brian2 network has no group for layer '{layer.name}'")
             sl = slice(copy * layer.n, (copy + 1) * layer.n)
-            for name, (dname, dval) in layer.param_units.items():
+            for name, (_dname, dval) in layer.param_units.items():
                 if name not in group.variables:
-                    raise ModelError(f"Brian2 group '{group.name}' lacks parameter '{name}'",
-                                     parameter=name)
+                    raise ModelError(
+                        f"Brian2 group '{group.name}' lacks parameter '{name}'", parameter=name
+                    )
                 var = group.variables[name]
                 values = np.asarray(var.get_value(), dtype=np.float64)
                 values = values[sl] if values.ndim and values.size > 1 else values.reshape(())
@@ -369,8 +402,10 @@ def save_network(net, path) -> Path:
 
     path = Path(path)
     layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
-    config = {"layers": [_layer_config(layer) for layer in layers],
-              "has_readout": net.readout is not None}
+    config = {
+        "layers": [_layer_config(layer) for layer in layers],
+        "has_readout": net.readout is not None,
+    }
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
@@ -383,8 +418,9 @@ def save_network(net, path) -> Path:
                 g.attrs["clamp_counts"] = json.dumps(layer.clamp_counts)
                 pg = g.create_group("parameters")
                 for name, (dname, dval) in layer.param_units.items():
-                    d = pg.create_dataset(name, data=layer.raw_parameter(name).detach()
-                                          .double().numpy())
+                    d = pg.create_dataset(
+                        name, data=layer.raw_parameter(name).detach().double().numpy()
+                    )
                     d.attrs["unit"] = dname
                     d.attrs["unit_si"] = dval
                     d.attrs["trainable"] = name in layer.raw
@@ -422,8 +458,9 @@ def load_network(path):
         raise FileNotFoundError(f"network file not found: {path}")
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
-            raise ModelError(f"not a neurolearn network file (format attribute "
-                             f"{f.attrs.get('format')!r})", path)
+            raise ModelError(
+                f"not a neurolearn network file (format attribute {f.attrs.get('format')!r})", path
+            )
         if int(f.attrs.get("version", 0)) != 1:
             raise ModelError(f"unsupported network file version {f.attrs.get('version')}", path)
         config = json.loads(f.attrs["config"])
@@ -433,31 +470,50 @@ def load_network(path):
             dtype = getattr(torch, cfg.get("dtype", "float32"))
             g = f[f"layers/{k}"]
             if cfg["kind"] == "readout":
-                layer = LeakyReadout(cfg["n_in"], cfg["n"], dt=float(cfg["dt_s"]),
-                                     trainable=cfg["trainable"], weight_std=1.0, dtype=dtype,
-                                     name=cfg["name"], checkpoint_every=cfg["checkpoint_every"])
+                layer = LeakyReadout(
+                    cfg["n_in"],
+                    cfg["n"],
+                    dt=float(cfg["dt_s"]),
+                    trainable=cfg["trainable"],
+                    weight_std=1.0,
+                    dtype=dtype,
+                    name=cfg["name"],
+                    checkpoint_every=cfg["checkpoint_every"],
+                )
             else:
                 target = cfg["target"]
-                layer = SpikingLayer(spec, cfg["n_in"], cfg["n"], dt=float(cfg["dt_s"]),
-                                     recurrent=cfg["recurrent"], trainable=cfg["trainable"],
-                                     surrogate=cfg["surrogate"],
-                                     target=target[0] if len(target) == 1 else tuple(target),
-                                     weight_unit=cfg["weight_unit"], weight_std=1.0, recurrent_std=1.0,
-                                     detach_reset=cfg["detach_reset"],
-                                     threshold_scale=cfg["threshold_scale"],
-                                     checkpoint_every=cfg["checkpoint_every"], dtype=dtype,
-                                     name=cfg["name"], method=cfg.get("method"))
+                layer = SpikingLayer(
+                    spec,
+                    cfg["n_in"],
+                    cfg["n"],
+                    dt=float(cfg["dt_s"]),
+                    recurrent=cfg["recurrent"],
+                    trainable=cfg["trainable"],
+                    surrogate=cfg["surrogate"],
+                    target=target[0] if len(target) == 1 else tuple(target),
+                    weight_unit=cfg["weight_unit"],
+                    weight_std=1.0,
+                    recurrent_std=1.0,
+                    detach_reset=cfg["detach_reset"],
+                    threshold_scale=cfg["threshold_scale"],
+                    checkpoint_every=cfg["checkpoint_every"],
+                    dtype=dtype,
+                    name=cfg["name"],
+                    method=cfg.get("method"),
+                )
             with torch.no_grad():
                 for name, d in g["parameters"].items():
                     raw = layer.raw_parameter(name)
-                    raw.copy_(torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype),
-                                                 raw.shape))
+                    raw.copy_(
+                        torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype), raw.shape)
+                    )
                 for wname in ("W_in", "W_rec"):
                     if wname in g:
                         W = getattr(layer, wname)
                         W.copy_(torch.as_tensor(g[wname][()], dtype=W.dtype))
-            layer.clamp_counts = {k_: int(v) for k_, v in
-                                  json.loads(g.attrs["clamp_counts"]).items()}
+            layer.clamp_counts = {
+                k_: int(v) for k_, v in json.loads(g.attrs["clamp_counts"]).items()
+            }
             built.append(layer)
     readout = built.pop() if config["has_readout"] else None
     return SpikingNetwork(built, readout)

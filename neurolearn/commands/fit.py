@@ -78,15 +78,18 @@ def load_fit_config(path: str | Path) -> dict:
         raise ValueError(f"{path}: malformed TOML: {exc}") from None
     unknown = set(cfg) - _TOP
     if unknown:
-        raise ValueError(f"{path}: unknown key '{sorted(unknown)[0]}' (allowed: "
-                         f"{', '.join(sorted(_TOP))})")
+        raise ValueError(
+            f"{path}: unknown key '{sorted(unknown)[0]}' (allowed: {', '.join(sorted(_TOP))})"
+        )
     for key in ("model", "target", "bounds"):
         if key not in cfg:
             raise ValueError(f"{path}: missing '{key}'")
     bad = set(cfg["target"]) - _TARGET
     if bad:
-        raise ValueError(f"{path}: unknown key '{sorted(bad)[0]}' in [target] (allowed: "
-                         f"{', '.join(sorted(_TARGET))})")
+        raise ValueError(
+            f"{path}: unknown key '{sorted(bad)[0]}' in [target] (allowed: "
+            f"{', '.join(sorted(_TARGET))})"
+        )
     cfg["_base"] = path.parent
     return cfg
 
@@ -124,21 +127,31 @@ def target_from_config(t: dict, base: Path):
         if kind == "trace":
             for need in ("v", "i"):
                 if need not in data:
-                    raise ValueError(f"{f}: trace target needs array '{need}' "
-                                     f"(has {', '.join(data.files)})")
-            return TraceTarget(data["v"], data["i"], dt * second,
-                               nan_policy=t.get("nan_policy", "raise"))
+                    raise ValueError(
+                        f"{f}: trace target needs array '{need}' (has {', '.join(data.files)})"
+                    )
+            return TraceTarget(
+                data["v"], data["i"], dt * second, nan_policy=t.get("nan_policy", "raise")
+            )
         if "stimulus" not in data:
             raise ValueError(f"{f}: spike-train target needs array 'stimulus'")
         stim = data["stimulus"]
         n = 1 if stim.ndim == 1 else stim.shape[1]
-        trains = [data[f"spike_times_s_{k}"] for k in range(n)] \
-            if "spike_times_s_0" in data else [data["spike_times_s"]]
-        return SpikeTrainTarget(trains, stim, dt * second,
-                                window=float(t.get("window_ms", 4.0)) * ms,
-                                stimulus_units=t.get("stimulus_units", "amp"))
-    raise ValueError(f"unknown target kind {kind!r}; choose ephys_features, fi_curve, trace "
-                     f"or spike_train")
+        trains = (
+            [data[f"spike_times_s_{k}"] for k in range(n)]
+            if "spike_times_s_0" in data
+            else [data["spike_times_s"]]
+        )
+        return SpikeTrainTarget(
+            trains,
+            stim,
+            dt * second,
+            window=float(t.get("window_ms", 4.0)) * ms,
+            stimulus_units=t.get("stimulus_units", "amp"),
+        )
+    raise ValueError(
+        f"unknown target kind {kind!r}; choose ephys_features, fi_curve, trace or spike_train"
+    )
 
 
 def _run(args) -> int:
@@ -154,16 +167,26 @@ def _run(args) -> int:
     if str(model).endswith(".toml"):
         model = _path(model, base)
     try:
-        res = fit(model, target, {k: tuple(v) for k, v in cfg["bounds"].items()},
-                  optimizer=name, start=cfg.get("start"), fixed=cfg.get("fixed"),
-                  backend=args.backend or cfg.get("backend", "numpy"), out=args.out,
-                  progress=not args.no_progress, optimizer_options=opt)
+        res = fit(
+            model,
+            target,
+            {k: tuple(v) for k, v in cfg["bounds"].items()},
+            optimizer=name,
+            start=cfg.get("start"),
+            fixed=cfg.get("fixed"),
+            backend=args.backend or cfg.get("backend", "numpy"),
+            out=args.out,
+            progress=not args.no_progress,
+            optimizer_options=opt,
+        )
     except FitError as exc:
         print(f"neurolearn fit: {exc}; partial result in {args.out}", file=sys.stderr)
         return 3
     plot_fit(res, Path(args.out) / "fit")
-    print(f"{res.model}: {res.status}, loss {res.loss:.4g} after {res.n_evaluations} "
-          f"simulated parameter sets ({res.wall_s:.1f} s)")
+    print(
+        f"{res.model}: {res.status}, loss {res.loss:.4g} after {res.n_evaluations} "
+        f"simulated parameter sets ({res.wall_s:.1f} s)"
+    )
     for k, v in res.params.items():
         print(f"  {k} = {v}")
     print(f"results in {args.out}/fit.json")
@@ -172,13 +195,18 @@ def _run(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``fit`` command."""
-    p = subparsers.add_parser("fit", help="fit a neuron model to data (features, f-I curve, "
-                                          "traces, spike trains)",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "fit",
+        help="fit a neuron model to data (features, f-I curve, traces, spike trains)",
+        description=__doc__.split("\n\n")[0],
+    )
     p.add_argument("config", help="fit config (TOML): model, target, optimizer, bounds")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--backend", default=None,
-                   help="Brian2 backend (overrides the config): numpy, cython, "
-                        "cpp_standalone, cuda_standalone")
+    p.add_argument(
+        "--backend",
+        default=None,
+        help="Brian2 backend (overrides the config): numpy, cython, "
+        "cpp_standalone, cuda_standalone",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

@@ -15,7 +15,8 @@ __all__ = ["register"]
 def _check(args) -> int:
     from brian2 import second
 
-    from ..sources.glif import compare_glif, glif_check_stimuli, load_glif_config
+    from ..analysis.glif import compare_glif, glif_check_stimuli
+    from ..sources.glif import load_glif_config
 
     cfg = load_glif_config(args.config)
     stimuli = glif_check_stimuli(cfg, duration=args.duration * second, seed=args.seed)
@@ -27,21 +28,40 @@ def _check(args) -> int:
         rows.append(r)
     ok = all(r["passed"] for r in rows)
     if args.json:
-        print(json.dumps({"config": str(args.config), "level": cfg.level,
-                          "dt_s": float(cfg.dt), "duration_s": args.duration,
-                          "method": "allen_glif_method (forward Euler v, exact exponentials)",
-                          "results": rows, "passed": ok}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "config": str(args.config),
+                    "level": cfg.level,
+                    "dt_s": float(cfg.dt),
+                    "duration_s": args.duration,
+                    "method": "allen_glif_method (forward Euler v, exact exponentials)",
+                    "results": rows,
+                    "passed": ok,
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"GLIF{cfg.level} {args.config} (dt {float(cfg.dt) * 1e6:g} us, "
-              f"{args.duration:g} s per stimulus)")
-        print(f"{'stimulus':<12} {'spikes brian2':>13} {'allensdk':>9} {'within 1 step':>13} "
-              f"{'v RMS (mV)':>11} {'max |dv| (mV)':>13}")
+        print(
+            f"GLIF{cfg.level} {args.config} (dt {float(cfg.dt) * 1e6:g} us, "
+            f"{args.duration:g} s per stimulus)"
+        )
+        print(
+            f"{'stimulus':<12} {'spikes brian2':>13} {'allensdk':>9} {'within 1 step':>13} "
+            f"{'v RMS (mV)':>11} {'max |dv| (mV)':>13}"
+        )
         for r in rows:
-            print(f"{r['stimulus']:<12} {r['n_spikes_brian2']:>13} {r['n_spikes_allensdk']:>9} "
-                  f"{100 * r['fraction_matched']:>12.1f}% {r['v_rms_mV']:>11.3g} "
-                  f"{r['v_max_abs_mV']:>13.3g}")
-        print("agreement: " + ("PASS" if ok else "FAIL") +
-              " (>= 99 % of spikes within one step, RMS < 0.5 mV)")
+            print(
+                f"{r['stimulus']:<12} {r['n_spikes_brian2']:>13} {r['n_spikes_allensdk']:>9} "
+                f"{100 * r['fraction_matched']:>12.1f}% {r['v_rms_mV']:>11.3g} "
+                f"{r['v_max_abs_mV']:>13.3g}"
+            )
+        print(
+            "agreement: "
+            + ("PASS" if ok else "FAIL")
+            + " (>= 99 % of spikes within one step, RMS < 0.5 mV)"
+        )
     return 0 if ok else 1
 
 
@@ -49,12 +69,19 @@ def register(subparsers) -> None:
     """Add the ``glif`` command group."""
     p = subparsers.add_parser("glif", help="Allen GLIF models (Teeter et al. 2018)")
     sub = p.add_subparsers(dest="glif_command", required=True)
-    c = sub.add_parser("check", help="compare a GLIF neuron config in Brian2 and allensdk",
-                       description=__doc__.split("\n\n")[0])
+    c = sub.add_parser(
+        "check",
+        help="compare a GLIF neuron config in Brian2 and allensdk",
+        description=__doc__.split("\n\n")[0],
+    )
     c.add_argument("config", help="allensdk *_neuron_config.json")
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--duration", type=float, default=1.0, help="seconds per stimulus")
     c.add_argument("--seed", type=int, default=0, help="seed of the noise stimulus")
-    c.add_argument("--target", default="numpy", choices=["numpy", "cython"],
-                   help="Brian2 code-generation target")
+    c.add_argument(
+        "--target",
+        default="numpy",
+        choices=["numpy", "cython"],
+        help="Brian2 code-generation target",
+    )
     c.set_defaults(func=_check)

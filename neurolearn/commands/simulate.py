@@ -22,31 +22,52 @@ __all__ = ["register", "run"]
 def register(subparsers) -> None:
     """Add the ``simulate`` command to the CLI."""
     p = subparsers.add_parser(
-        "simulate", help="simulate one population driven by a current or Poisson input",
+        "simulate",
+        help="simulate one population driven by a current or Poisson input",
         description="Simulate N neurons of a zoo model (or a model file) driven by a constant "
-                    "current (--current, written to I_ext) or Poisson input (--rate), on any "
-                    "Brian2 backend. Prints spike count, mean rate and CV of ISIs.")
+        "current (--current, written to I_ext) or Poisson input (--rate), on any "
+        "Brian2 backend. Prints spike count, mean rate and CV of ISIs.",
+    )
     p.add_argument("model", help="zoo name (see `neurolearn models`) or path to a .toml file")
     p.add_argument("--n", type=int, default=10, help="number of neurons (default 10)")
     p.add_argument("--duration", default="1 s", help="simulated time (default '1 s')")
     drive = p.add_mutually_exclusive_group()
-    drive.add_argument("--current", help="constant input to I_ext, e.g. 0.5nA (Izhikevich: "
-                                         "'10 mV/ms')")
+    drive.add_argument(
+        "--current", help="constant input to I_ext, e.g. 0.5nA (Izhikevich: '10 mV/ms')"
+    )
     drive.add_argument("--rate", help="rate of each Poisson input, e.g. 20Hz")
-    p.add_argument("--n-inputs", type=int, default=100,
-                   help="Poisson inputs per neuron with --rate (default 100)")
-    p.add_argument("--weight", help="weight of each Poisson synapse (default by the unit of "
-                                    "the target: 25 pA, 0.5 nS, 1 mV/ms)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="model parameter, e.g. --param tau_m=15ms (repeatable)")
+    p.add_argument(
+        "--n-inputs",
+        type=int,
+        default=100,
+        help="Poisson inputs per neuron with --rate (default 100)",
+    )
+    p.add_argument(
+        "--weight",
+        help="weight of each Poisson synapse (default by the unit of "
+        "the target: 25 pA, 0.5 nS, 1 mV/ms)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="model parameter, e.g. --param tau_m=15ms (repeatable)",
+    )
     p.add_argument("--preset", help="named parameter set of the model (e.g. rs, fs, ib, ch)")
-    p.add_argument("--backend", default="numpy",
-                   help="numpy | cython | cpp_standalone | cuda_standalone (default numpy)")
+    p.add_argument(
+        "--backend",
+        default="numpy",
+        help="numpy | cython | cpp_standalone | cuda_standalone (default numpy)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--dt", default="0.1 ms", help="time step (default '0.1 ms')")
-    p.add_argument("--record", type=int, default=None,
-                   help="neurons whose membrane potential is recorded (default 3, or --n if "
-                        "fewer)")
+    p.add_argument(
+        "--record",
+        type=int,
+        default=None,
+        help="neurons whose membrane potential is recorded (default 3, or --n if fewer)",
+    )
     p.add_argument("--out", type=Path, help="folder for results.h5, summary.json and the figure")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -60,8 +81,9 @@ def _parse_params(items) -> dict:
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not sep or not name or not value:
-            raise ModelError(f"--param expects NAME=VALUE (e.g. tau_m=15ms), got {item!r}",
-                             parameter="param")
+            raise ModelError(
+                f"--param expects NAME=VALUE (e.g. tau_m=15ms), got {item!r}", parameter="param"
+            )
         params[name] = value
     return params
 
@@ -83,7 +105,8 @@ def run(args) -> int:
                 "--backend cuda_standalone: this machine has no NVIDIA GPU (nvidia-smi lists "
                 "none), so the simulation cannot run here. To generate (and compile) the CUDA "
                 "project for another machine use the Python API: NetworkSpec.build(..., "
-                "backend='cuda_standalone', directory=DIR); or choose --backend cpp_standalone")
+                "backend='cuda_standalone', directory=DIR); or choose --backend cpp_standalone"
+            )
     params = _parse_params(args.param)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ModelError(f"--out {args.out} exists and is not a folder", parameter="out")
@@ -92,33 +115,59 @@ def run(args) -> int:
     if args.record < 0:
         raise ModelError(f"--record must be >= 0, got {args.record}", parameter="record")
     if args.n > 0 and args.record > args.n:
-        raise ModelError(f"--record {args.record} is more than the {args.n} simulated neurons "
-                         f"(--n)", parameter="record")
+        raise ModelError(
+            f"--record {args.record} is more than the {args.n} simulated neurons (--n)",
+            parameter="record",
+        )
     if args.weight is not None and args.rate is None:
-        raise ModelError("--weight is the weight of the Poisson synapses and needs --rate",
-                         parameter="weight")
-    results = single_population(args.model, n=args.n, duration=args.duration,
-                                current=args.current, rate=args.rate, n_inputs=args.n_inputs,
-                                weight=args.weight, params=params, preset=args.preset,
-                                backend=args.backend, seed=args.seed, dt=args.dt,
-                                record=args.record)
+        raise ModelError(
+            "--weight is the weight of the Poisson synapses and needs --rate", parameter="weight"
+        )
+    results = single_population(
+        args.model,
+        n=args.n,
+        duration=args.duration,
+        current=args.current,
+        rate=args.rate,
+        n_inputs=args.n_inputs,
+        weight=args.weight,
+        params=params,
+        preset=args.preset,
+        backend=args.backend,
+        seed=args.seed,
+        dt=args.dt,
+        record=args.record,
+    )
     summary = summarize(results)
     model = results.network["populations"]["neurons"]["model"]
-    summary = {"model": model, "preset": args.preset,
-               "drive": ("current " + args.current) if args.current else
-                        ("poisson " + args.rate) if args.rate else "none", **summary}
+    summary = {
+        "model": model,
+        "preset": args.preset,
+        "drive": ("current " + args.current)
+        if args.current
+        else ("poisson " + args.rate)
+        if args.rate
+        else "none",
+        **summary,
+    }
     if args.out is not None:
-        _write_outputs(args.out, results, summary, title=_title(model, args, params),
-                       plot=plot_raster_voltage)
+        _write_outputs(
+            args.out, results, summary, title=_title(model, args, params), plot=plot_raster_voltage
+        )
         summary["out"] = str(args.out)
     if args.json:
         print(json.dumps(summary))
     else:
-        cv = "n/a (fewer than 3 spikes per neuron)" if summary["cv_isi"] is None \
+        cv = (
+            "n/a (fewer than 3 spikes per neuron)"
+            if summary["cv_isi"] is None
             else f"{summary['cv_isi']:.3f}"
-        print(f"{summary['model']}: {summary['n_neurons']} neurons, "
-              f"{summary['duration_s']:g} s, drive {summary['drive']}, "
-              f"backend {summary['backend']}")
+        )
+        print(
+            f"{summary['model']}: {summary['n_neurons']} neurons, "
+            f"{summary['duration_s']:g} s, drive {summary['drive']}, "
+            f"backend {summary['backend']}"
+        )
         print(f"  spikes      {summary['n_spikes']}")
         print(f"  rate        {summary['rate_hz']:.3f} Hz (mean per neuron)")
         print(f"  CV of ISIs  {cv}")
@@ -130,8 +179,13 @@ def run(args) -> int:
 def _title(model: str, args, params: dict) -> str:
     """Figure title: model, preset, drive and every --param given."""
     title = f"{model}{' (' + args.preset + ')' if args.preset else ''}"
-    drive = ("current " + args.current) if args.current else \
-        ("poisson " + args.rate) if args.rate else "no drive"
+    drive = (
+        ("current " + args.current)
+        if args.current
+        else ("poisson " + args.rate)
+        if args.rate
+        else "no drive"
+    )
     extra = ", ".join(f"{k} = {v}" for k, v in params.items())
     return f"{title}, {drive}" + (f"\n{extra}" if extra else "")
 

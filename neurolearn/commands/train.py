@@ -13,27 +13,35 @@ def _run(args) -> int:
 
     config = load_config(args.config)
     try:
-        summary = train_from_config(config, args.out, resume=args.resume,
-                                    progress=not args.no_progress)
+        summary = train_from_config(
+            config, args.out, resume=args.resume, progress=not args.no_progress
+        )
     except FileExistsError as exc:
         print(f"neurolearn train: error: {exc}", file=sys.stderr)
         return 2
-    print(f"test accuracy {100 * summary['test_accuracy']:.2f} % after "
-          f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}; results in "
-          f"{args.out}")
+    print(
+        f"test accuracy {100 * summary['test_accuracy']:.2f} % after "
+        f"{summary['epochs']} epoch{'' if summary['epochs'] == 1 else 's'}; results in "
+        f"{args.out}"
+    )
     return 0
 
 
 def register(subparsers) -> None:
     """Add the ``train`` command."""
     p = subparsers.add_parser(
-        "train", help="train a spiking network from a TOML configuration",
+        "train",
+        help="train a spiking network from a TOML configuration",
         description="Train a spiking network with surrogate gradients (BPTT). DIR receives "
-                    "config.toml, metrics.csv, checkpoint.pt, network.h5, parameters.csv, "
-                    "summary.json and learning-curve figures.")
+        "config.toml, metrics.csv, checkpoint.pt, network.h5, parameters.csv, "
+        "summary.json and learning-curve figures.",
+    )
     p.add_argument("config", help="training configuration (TOML), e.g. configs/fsdd_lif.toml")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run in DIR from its last checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in DIR from its last checkpoint",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)

@@ -67,10 +67,29 @@ and writer), :mod:`.cochlea` (brian2hears cochlear model), :mod:`.fsdd` (Spiking
 """
 
 from .api import DATASETS, DatasetInfo, dataset_names, load_dataset, load_events
-from .core import (SpikeDataset, SpikeEvents, bin_events, collate_time_major, n_time_steps,
-                   stratified_split)
+from .core import (
+    SpikeDataset,
+    SpikeEvents,
+    bin_events,
+    collate_time_major,
+    n_time_steps,
+    stratified_split,
+)
 from .shd import SHD_CLASSES, read_shd, write_shd
 
-__all__ = ["DATASETS", "DatasetInfo", "dataset_names", "load_dataset", "load_events",
-           "SpikeDataset", "SpikeEvents", "bin_events", "collate_time_major", "n_time_steps",
-           "stratified_split", "SHD_CLASSES", "read_shd", "write_shd"]
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "dataset_names",
+    "load_dataset",
+    "load_events",
+    "SpikeDataset",
+    "SpikeEvents",
+    "bin_events",
+    "collate_time_major",
+    "n_time_steps",
+    "stratified_split",
+    "SHD_CLASSES",
+    "read_shd",
+    "write_shd",
+]

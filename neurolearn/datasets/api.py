@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -41,18 +41,48 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "fsdd": DatasetInfo("fsdd", 10, None, ("train", "test"), 1000.0,
-                        "Spiking Free Spoken Digit Dataset: 3000 recordings (6 speakers) through "
-                        "a brian2hears cochlear model, default 700 channels"),
-    "shd": DatasetInfo("shd", 20, 700, ("train", "test"), 1400.0,
-                       "Spiking Heidelberg Digits (Cramer et al. 2022), 700 channels"),
-    "ssc": DatasetInfo("ssc", 35, 700, ("train", "valid", "test"), 1000.0,
-                       "Spiking Speech Commands (Cramer et al. 2022), 700 channels"),
-    "nmnist": DatasetInfo("nmnist", 10, 2 * 34 * 34, ("train", "test"), 350.0,
-                          "N-MNIST (Orchard et al. 2015), 2 polarities x 34 x 34 pixels"),
-    "braille": DatasetInfo("braille", 27, 24, ("train", "test"), 2000.0,
-                           "Braille letters (Mueller-Cleve et al. 2022), 12 taxels x "
-                           "{increase, decrease} sigma-delta spikes"),
+    "fsdd": DatasetInfo(
+        "fsdd",
+        10,
+        None,
+        ("train", "test"),
+        1000.0,
+        "Spiking Free Spoken Digit Dataset: 3000 recordings (6 speakers) through "
+        "a brian2hears cochlear model, default 700 channels",
+    ),
+    "shd": DatasetInfo(
+        "shd",
+        20,
+        700,
+        ("train", "test"),
+        1400.0,
+        "Spiking Heidelberg Digits (Cramer et al. 2022), 700 channels",
+    ),
+    "ssc": DatasetInfo(
+        "ssc",
+        35,
+        700,
+        ("train", "valid", "test"),
+        1000.0,
+        "Spiking Speech Commands (Cramer et al. 2022), 700 channels",
+    ),
+    "nmnist": DatasetInfo(
+        "nmnist",
+        10,
+        2 * 34 * 34,
+        ("train", "test"),
+        350.0,
+        "N-MNIST (Orchard et al. 2015), 2 polarities x 34 x 34 pixels",
+    ),
+    "braille": DatasetInfo(
+        "braille",
+        27,
+        24,
+        ("train", "test"),
+        2000.0,
+        "Braille letters (Mueller-Cleve et al. 2022), 12 taxels x "
+        "{increase, decrease} sigma-delta spikes",
+    ),
 }
 
 
@@ -87,7 +117,7 @@ def _loader(name: str) -> Callable[..., SpikeEvents]:
 #: Official splits read recently, keyed by dataset, split, options and data/cache folders, so
 #: that train/valid/test loads of one run read (or convert) each file once. Their arrays are
 #: read-only.
-_RECENT: "OrderedDict[tuple, SpikeEvents]" = OrderedDict()
+_RECENT: OrderedDict[tuple, SpikeEvents] = OrderedDict()
 _RECENT_MAX = 4
 
 
@@ -100,8 +130,9 @@ def _check_options(name: str, load: Callable, options: dict) -> None:
     accepted = [k for k in params if k != "split"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; accepted: "
-                         f"{', '.join(accepted)}")
+        raise ValueError(
+            f"{name}: unknown option(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}"
+        )
 
 
 def _official_split(name: str, split: str, options: dict) -> SpikeEvents:
@@ -109,8 +140,13 @@ def _official_split(name: str, split: str, options: dict) -> SpikeEvents:
     try:
         # options that do not change the result are not part of the key
         same = {k: v for k, v in options.items() if k not in ("progress", "workers")}
-        key = (name, split, tuple(sorted(same.items())),
-               os.environ.get("NEUROLEARN_DATA_DIR"), os.environ.get("NEUROLEARN_CACHE_DIR"))
+        key = (
+            name,
+            split,
+            tuple(sorted(same.items())),
+            os.environ.get("NEUROLEARN_DATA_DIR"),
+            os.environ.get("NEUROLEARN_CACHE_DIR"),
+        )
         hash(key)
     except TypeError:  # unhashable option values: no caching
         return _loader(name)(split, **options)
@@ -126,8 +162,14 @@ def _official_split(name: str, split: str, options: dict) -> SpikeEvents:
     return events
 
 
-def load_events(name: str, split: str = "train", *, valid_fraction: float | None = None,
-                seed: int = 0, **options) -> SpikeEvents:
+def load_events(
+    name: str,
+    split: str = "train",
+    *,
+    valid_fraction: float | None = None,
+    seed: int = 0,
+    **options,
+) -> SpikeEvents:
     """Spike events of one split of a dataset (no binning).
 
     Parameters
@@ -172,15 +214,25 @@ def load_events(name: str, split: str = "train", *, valid_fraction: float | None
         keep, held = stratified_split(train.labels, valid_fraction, seed)
         return train.subset(keep if split == "train" else held)
     if split == "valid" and "valid" not in info.splits:
-        raise ValueError(f"{name} has no official validation set: pass valid_fraction (e.g. "
-                         f"0.1) to hold out part of the training set")
+        raise ValueError(
+            f"{name} has no official validation set: pass valid_fraction (e.g. "
+            f"0.1) to hold out part of the training set"
+        )
     return _official_split(name, split, options)
 
 
-def load_dataset(name: str, split: str = "train", *, dt_ms: float = 1.0,
-                 duration_ms: float | None = None, binary: bool = False,
-                 valid_fraction: float | None = None, seed: int = 0,
-                 max_samples: int | None = None, **options) -> SpikeDataset:
+def load_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    dt_ms: float = 1.0,
+    duration_ms: float | None = None,
+    binary: bool = False,
+    valid_fraction: float | None = None,
+    seed: int = 0,
+    max_samples: int | None = None,
+    **options,
+) -> SpikeDataset:
     """A split of a dataset as a torch ``Dataset`` of binned spike tensors.
 
     Parameters

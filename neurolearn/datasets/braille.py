@@ -44,14 +44,17 @@ from .core import SpikeEvents
 __all__ = ["BRAILLE_CLASSES", "sigma_delta_encode", "read_braille_npz", "braille_events"]
 
 BRAILLE_CLASSES = ("Space",) + tuple(chr(ord("A") + i) for i in range(26))
-_HOW_TO_GET = ("The Braille reading data (Mueller-Cleve et al. 2022, CC BY 4.0) is on Zenodo "
-               "(doi:10.5281/zenodo.7050094); neurolearn reads it as "
-               "$NEUROLEARN_DATA_DIR/braille/braille_taxels.npz (arrays taxels [n, time, 12] "
-               "NaN-padded, lengths, letters, repetitions, sample_rate_hz).")
+_HOW_TO_GET = (
+    "The Braille reading data (Mueller-Cleve et al. 2022, CC BY 4.0) is on Zenodo "
+    "(doi:10.5281/zenodo.7050094); neurolearn reads it as "
+    "$NEUROLEARN_DATA_DIR/braille/braille_taxels.npz (arrays taxels [n, time, 12] "
+    "NaN-padded, lengths, letters, repetitions, sample_rate_hz)."
+)
 
 
-def sigma_delta_encode(signals: np.ndarray, lengths: np.ndarray, sample_rate_hz: float,
-                       threshold: float = 1.0):
+def sigma_delta_encode(
+    signals: np.ndarray, lengths: np.ndarray, sample_rate_hz: float, threshold: float = 1.0
+):
     """Send-on-delta (sigma-delta) spikes of sampled signals, two channels per signal.
 
     Parameters
@@ -81,8 +84,10 @@ def sigma_delta_encode(signals: np.ndarray, lengths: np.ndarray, sample_rate_hz:
         raise ValueError(f"threshold must be > 0, got {threshold}")
     x = np.asarray(signals, dtype=np.float64)
     if x.ndim != 3 or len(lengths) != x.shape[0]:
-        raise ValueError(f"signals must be (n_samples, n_time, n_signals) with one length per "
-                         f"sample, got {x.shape} and {len(lengths)} lengths")
+        raise ValueError(
+            f"signals must be (n_samples, n_time, n_signals) with one length per "
+            f"sample, got {x.shape} and {len(lengths)} lengths"
+        )
     lengths = np.asarray(lengths, dtype=np.int64)
     n, n_t, n_sig = x.shape
     dt = 1.0 / float(sample_rate_hz)
@@ -135,18 +140,24 @@ def read_braille_npz(path: str | os.PathLike) -> dict:
         if missing:
             raise ValueError(f"{path}: missing arrays {sorted(missing)} (has {f.files})")
         out = {k: f[k] for k in f.files}
-    if out["taxels"].ndim != 3 or len(out["lengths"]) != len(out["taxels"]) \
-            or len(out["letters"]) != len(out["taxels"]):
-        raise ValueError(f"{path}: taxels {out['taxels'].shape}, lengths "
-                         f"{out['lengths'].shape} and letters {out['letters'].shape} disagree")
+    if (
+        out["taxels"].ndim != 3
+        or len(out["lengths"]) != len(out["taxels"])
+        or len(out["letters"]) != len(out["taxels"])
+    ):
+        raise ValueError(
+            f"{path}: taxels {out['taxels'].shape}, lengths "
+            f"{out['lengths'].shape} and letters {out['letters'].shape} disagree"
+        )
     unknown = sorted(set(map(str, out["letters"])) - set(BRAILLE_CLASSES))
     if unknown:
         raise ValueError(f"{path}: unknown letters {unknown}")
     return out
 
 
-def braille_events(split: str = "train", threshold: float = 1.0, path: str | None = None
-                   ) -> SpikeEvents:
+def braille_events(
+    split: str = "train", threshold: float = 1.0, path: str | None = None
+) -> SpikeEvents:
     """One split of the Braille reading data as sigma-delta spikes.
 
     Parameters
@@ -169,8 +180,10 @@ def braille_events(split: str = "train", threshold: float = 1.0, path: str | Non
     if path is None:
         root = data_dir()
         if root is None or not (root / "braille" / "braille_taxels.npz").exists():
-            raise DataNotFoundError(f"braille/braille_taxels.npz not found in "
-                                    f"NEUROLEARN_DATA_DIR={root}. " + _HOW_TO_GET)
+            raise DataNotFoundError(
+                f"braille/braille_taxels.npz not found in "
+                f"NEUROLEARN_DATA_DIR={root}. " + _HOW_TO_GET
+            )
         path = root / "braille" / "braille_taxels.npz"
     d = read_braille_npz(path)
     reps = d.get("repetitions", np.arange(len(d["lengths"])) % 50)
@@ -184,8 +197,14 @@ def braille_events(split: str = "train", threshold: float = 1.0, path: str | Non
     offsets = np.zeros(len(keep) + 1, dtype=np.int64)
     np.cumsum(np.bincount(smp, minlength=len(keep)), out=offsets[1:])
     labels = np.array([BRAILLE_CLASSES.index(str(c)) for c in d["letters"][keep]])
-    return SpikeEvents(t, ch, offsets, labels, 2 * d["taxels"].shape[2],
-                       class_names=BRAILLE_CLASSES, name="braille",
-                       extra={"repetition": np.asarray(reps)[keep]},
-                       meta={"threshold": threshold, "sample_rate_hz": rate,
-                             "path": str(path)})
+    return SpikeEvents(
+        t,
+        ch,
+        offsets,
+        labels,
+        2 * d["taxels"].shape[2],
+        class_names=BRAILLE_CLASSES,
+        name="braille",
+        extra={"repetition": np.asarray(reps)[keep]},
+        meta={"threshold": threshold, "sample_rate_hz": rate, "path": str(path)},
+    )

@@ -57,9 +57,19 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["CochleaParams", "centre_frequencies", "gammatone_coefficients", "gammatone_filter",
-           "hair_cell", "lif_spikes", "audio_to_spikes", "audio_to_spikes_batch",
-           "audio_to_spikes_brian2", "normalise_rms", "compiled_kernel"]
+__all__ = [
+    "CochleaParams",
+    "centre_frequencies",
+    "gammatone_coefficients",
+    "gammatone_filter",
+    "hair_cell",
+    "lif_spikes",
+    "audio_to_spikes",
+    "audio_to_spikes_batch",
+    "audio_to_spikes_brian2",
+    "normalise_rms",
+    "compiled_kernel",
+]
 
 
 @dataclass(frozen=True)
@@ -107,16 +117,16 @@ class CochleaParams:
         if int(self.channels) < 2:
             raise ValueError(f"channels must be >= 2, got {self.channels}")
         if not 0 < self.f_min_hz < self.f_max_hz:
-            raise ValueError(f"need 0 < f_min_hz < f_max_hz, got {self.f_min_hz}, "
-                             f"{self.f_max_hz}")
+            raise ValueError(f"need 0 < f_min_hz < f_max_hz, got {self.f_min_hz}, {self.f_max_hz}")
         for key in ("bandwidth_factor", "compression", "gain", "tau_ms"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
         if self.refractory_ms < 0:
             raise ValueError(f"refractory_ms must be >= 0, got {self.refractory_ms}")
         if int(self.units_per_channel) != self.units_per_channel or self.units_per_channel < 1:
-            raise ValueError(f"units_per_channel must be an integer >= 1, got "
-                             f"{self.units_per_channel}")
+            raise ValueError(
+                f"units_per_channel must be an integer >= 1, got {self.units_per_channel}"
+            )
         if not self.threshold_ratio > 1:
             raise ValueError(f"threshold_ratio must be > 1, got {self.threshold_ratio}")
 
@@ -128,8 +138,9 @@ class CochleaParams:
     def thresholds(self) -> np.ndarray:
         """Thresholds of the units of one channel, ``threshold_ratio ** k``, shape
         ``(units_per_channel,)`` (dimensionless, in units of the drive)."""
-        return float(self.threshold_ratio) ** np.arange(int(self.units_per_channel),
-                                                         dtype=np.float64)
+        return float(self.threshold_ratio) ** np.arange(
+            int(self.units_per_channel), dtype=np.float64
+        )
 
     def unit_thresholds(self) -> np.ndarray:
         """Threshold of every output unit ``c * K + k``, shape ``(n_units,)``."""
@@ -145,8 +156,10 @@ def centre_frequencies(params: CochleaParams) -> np.ndarray:
     from brian2 import Hz
     from brian2hears import erbspace
 
-    return np.asarray(erbspace(params.f_min_hz * Hz, params.f_max_hz * Hz,
-                               int(params.channels)) / Hz, dtype=np.float64)
+    return np.asarray(
+        erbspace(params.f_min_hz * Hz, params.f_max_hz * Hz, int(params.channels)) / Hz,
+        dtype=np.float64,
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -156,15 +169,18 @@ def _coefficients(params: CochleaParams, samplerate_hz: float):
 
     cf = centre_frequencies(params)
     if cf[-1] >= samplerate_hz / 2:
-        raise ValueError(f"f_max_hz={params.f_max_hz} must lie below the Nyquist frequency "
-                         f"{samplerate_hz / 2} Hz of the sound")
+        raise ValueError(
+            f"f_max_hz={params.f_max_hz} must lie below the Nyquist frequency "
+            f"{samplerate_hz / 2} Hz of the sound"
+        )
     dummy = Sound(np.zeros((4, 1)), samplerate=samplerate_hz * Hz)
     gt = Gammatone(dummy, cf, b=params.bandwidth_factor)
     return np.array(gt.filt_b), np.array(gt.filt_a)
 
 
-def gammatone_coefficients(params: CochleaParams, samplerate_hz: float
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def gammatone_coefficients(
+    params: CochleaParams, samplerate_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients ``b, a`` of shape ``(channels, 3, 4)``: four cascaded biquads per channel,
     as designed by ``brian2hears.Gammatone`` (Slaney 1993)."""
     b, a = _coefficients(params, float(samplerate_hz))
@@ -195,8 +211,7 @@ def _fft_length(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def _response(params: CochleaParams, samplerate_hz: float, n_fft: int, single: bool
-              ) -> np.ndarray:
+def _response(params: CochleaParams, samplerate_hz: float, n_fft: int, single: bool) -> np.ndarray:
     b, a = _coefficients(params, samplerate_hz)
     z1 = np.exp(-1j * 2 * np.pi * np.arange(n_fft // 2 + 1) / n_fft)  # z^-1 on the FFT bins
     z2 = z1 * z1
@@ -208,8 +223,9 @@ def _response(params: CochleaParams, samplerate_hz: float, n_fft: int, single: b
     return h.astype(np.complex64) if single else h
 
 
-def gammatone_filter(signal: np.ndarray, samplerate_hz: float, params: CochleaParams,
-                     dtype=np.float64) -> np.ndarray:
+def gammatone_filter(
+    signal: np.ndarray, samplerate_hz: float, params: CochleaParams, dtype=np.float64
+) -> np.ndarray:
     """Basilar-membrane output of one sound.
 
     The brian2hears gammatone coefficients are applied through their frequency response
@@ -249,7 +265,7 @@ def hair_cell(y: np.ndarray, params: CochleaParams) -> np.ndarray:
     if abs(params.compression - 1.0 / 3.0) < 1e-12:
         r = np.cbrt(r)
     else:
-        r = r ** params.compression
+        r = r**params.compression
     return params.gain * r
 
 
@@ -260,8 +276,13 @@ def normalise_rms(signal: np.ndarray) -> np.ndarray:
     return x / rms if rms > 0 else x
 
 
-def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
-               lengths: np.ndarray | None = None, thresholds: np.ndarray | None = None):
+def lif_spikes(
+    drive: np.ndarray,
+    dt_s: float,
+    params: CochleaParams,
+    lengths: np.ndarray | None = None,
+    thresholds: np.ndarray | None = None,
+):
     """Spikes of LIF units driven by ``drive`` (exact integration, piecewise-constant input).
 
     Parameters
@@ -294,12 +315,15 @@ def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
     n_steps, n_units = drive.shape
     decay = np.exp(-dt_s / (params.tau_ms * 1e-3))
     ref_steps = int(round(params.refractory_ms * 1e-3 / dt_s))
-    theta = (np.ones(n_units, dtype=drive.dtype) if thresholds is None
-             else np.asarray(thresholds, dtype=drive.dtype))
+    theta = (
+        np.ones(n_units, dtype=drive.dtype)
+        if thresholds is None
+        else np.asarray(thresholds, dtype=drive.dtype)
+    )
     if theta.shape != (n_units,):
         raise ValueError(f"thresholds must have shape ({n_units},), got {theta.shape}")
     v = np.zeros(n_units, dtype=drive.dtype)
-    last = np.full(n_units, -10 ** 9, dtype=np.int64)
+    last = np.full(n_units, -(10**9), dtype=np.int64)
     tmp = np.empty_like(v)
     out_steps, out_units = [], []
     for n in range(n_steps):
@@ -325,9 +349,12 @@ def lif_spikes(drive: np.ndarray, dt_s: float, params: CochleaParams,
     return np.concatenate(out_steps), np.concatenate(out_units).astype(np.int64)
 
 
-def audio_to_spikes(signal: np.ndarray, samplerate_hz: float,
-                    params: CochleaParams = CochleaParams(), engine: str = "auto"
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def audio_to_spikes(
+    signal: np.ndarray,
+    samplerate_hz: float,
+    params: CochleaParams = CochleaParams(),
+    engine: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
     """Spikes of the cochlear model for one sound (fast implementation).
 
     Parameters
@@ -350,8 +377,9 @@ def audio_to_spikes(signal: np.ndarray, samplerate_hz: float,
     return audio_to_spikes_batch([signal], samplerate_hz, params, engine)[0]
 
 
-def audio_to_spikes_batch(signals, samplerate_hz: float, params: CochleaParams = CochleaParams(),
-                          engine: str = "auto") -> list[tuple[np.ndarray, np.ndarray]]:
+def audio_to_spikes_batch(
+    signals, samplerate_hz: float, params: CochleaParams = CochleaParams(), engine: str = "auto"
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`audio_to_spikes` for several sounds.
 
     Parameters
@@ -382,10 +410,15 @@ def audio_to_spikes_batch(signals, samplerate_hz: float, params: CochleaParams =
     for j, s in enumerate(signals):
         if len(s):
             hc = hair_cell(gammatone_filter(s, samplerate_hz, params, np.float32), params)
-            drive[:len(s), j * n_ch:(j + 1) * n_ch] = (np.repeat(hc, k_units, axis=1)
-                                                        if k_units > 1 else hc)
-    steps, units = lif_spikes(drive, 1.0 / samplerate_hz, params,
-                              thresholds=np.tile(params.unit_thresholds(), len(signals)))
+            drive[: len(s), j * n_ch : (j + 1) * n_ch] = (
+                np.repeat(hc, k_units, axis=1) if k_units > 1 else hc
+            )
+    steps, units = lif_spikes(
+        drive,
+        1.0 / samplerate_hz,
+        params,
+        thresholds=np.tile(params.unit_thresholds(), len(signals)),
+    )
     out = []
     which = units // n_ch
     for j in range(len(signals)):
@@ -495,19 +528,25 @@ def compiled_kernel():
     :func:`audio_to_spikes_batch` uses the numpy implementation)."""
     try:
         from brian2.codegen.cpp_prefs import get_compiler_and_args
-        from brian2.codegen.runtime.cython_rt.extension_manager import \
-            cython_extension_manager
+        from brian2.codegen.runtime.cython_rt.extension_manager import cython_extension_manager
 
         compiler, args = get_compiler_and_args()
         module = cython_extension_manager.create_extension(
-            _KERNEL_CODE, compiler=compiler, extra_compile_args=args,
-            owner_name="neurolearn.datasets.cochlea")
+            _KERNEL_CODE,
+            compiler=compiler,
+            extra_compile_args=args,
+            owner_name="neurolearn.datasets.cochlea",
+        )
         return module.cochlea_lif
     except Exception as err:  # no Cython, no compiler, ...
         import warnings
 
-        warnings.warn(f"neurolearn.datasets.cochlea: compiled kernel unavailable ({err}); "
-                      f"using the slower numpy implementation", RuntimeWarning)
+        warnings.warn(
+            f"neurolearn.datasets.cochlea: compiled kernel unavailable ({err}); "
+            f"using the slower numpy implementation",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
 
 
@@ -519,14 +558,22 @@ def _kernel_spikes(kernel, signal: np.ndarray, samplerate_hz: float, params: Coc
     dt_s = 1.0 / float(samplerate_hz)
     decay = float(np.exp(-dt_s / (params.tau_ms * 1e-3)))
     ref_steps = int(round(params.refractory_ms * 1e-3 / dt_s))
-    out = kernel(np.ascontiguousarray(signal, dtype=np.float64), bk, ak, float(params.gain),
-                 float(params.compression), decay, ref_steps, params.thresholds())
+    out = kernel(
+        np.ascontiguousarray(signal, dtype=np.float64),
+        bk,
+        ak,
+        float(params.gain),
+        float(params.compression),
+        decay,
+        ref_steps,
+        params.thresholds(),
+    )
     return out[:, 0] * dt_s, out[:, 1].astype(np.int64)
 
 
-def audio_to_spikes_brian2(signal: np.ndarray, samplerate_hz: float,
-                           params: CochleaParams = CochleaParams()
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def audio_to_spikes_brian2(
+    signal: np.ndarray, samplerate_hz: float, params: CochleaParams = CochleaParams()
+) -> tuple[np.ndarray, np.ndarray]:
     """Reference implementation of the cochlear model with brian2hears and Brian2 (runtime
     ``numpy`` target); slow, for checking :func:`audio_to_spikes`.
 
@@ -546,9 +593,16 @@ def audio_to_spikes_brian2(signal: np.ndarray, samplerate_hz: float,
         if params.units_per_channel > 1:  # channels ABC -> AABBCC: the units of a channel
             ihc = Repeat(ihc, int(params.units_per_channel))
         eqs = "dv/dt = (I - v) / tau : 1 (unless refractory)\nI : 1\ntheta : 1 (constant)"
-        group = FilterbankGroup(ihc, "I", eqs, threshold="v > theta", reset="v = 0",
-                                refractory=params.refractory_ms * b2.ms, method="exact",
-                                namespace={"tau": params.tau_ms * b2.ms})
+        group = FilterbankGroup(
+            ihc,
+            "I",
+            eqs,
+            threshold="v > theta",
+            reset="v = 0",
+            refractory=params.refractory_ms * b2.ms,
+            method="exact",
+            namespace={"tau": params.tau_ms * b2.ms},
+        )
         group.theta = params.unit_thresholds()
         monitor = b2.SpikeMonitor(group)
         net = b2.Network(group, monitor)

@@ -11,14 +11,21 @@ events of all samples concatenated (times in seconds, channel indices), with per
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
-__all__ = ["SpikeEvents", "bin_events", "n_time_steps", "SpikeDataset", "collate_time_major",
-           "stratified_split"]
+__all__ = [
+    "SpikeEvents",
+    "bin_events",
+    "n_time_steps",
+    "SpikeDataset",
+    "collate_time_major",
+    "stratified_split",
+]
 
 
 @dataclass
@@ -65,32 +72,55 @@ class SpikeEvents:
         self.n_channels = int(self.n_channels)
         self.class_names = tuple(str(c) for c in self.class_names)
         n = len(self.labels)
-        if self.offsets.shape != (n + 1,) or self.offsets[0] != 0 \
-                or self.offsets[-1] != len(self.times) or np.any(np.diff(self.offsets) < 0):
-            raise ValueError(f"{self.name or 'SpikeEvents'}: offsets must be non-decreasing, "
-                             f"of length n_samples + 1 = {n + 1}, from 0 to n_events = "
-                             f"{len(self.times)}")
+        if (
+            self.offsets.shape != (n + 1,)
+            or self.offsets[0] != 0
+            or self.offsets[-1] != len(self.times)
+            or np.any(np.diff(self.offsets) < 0)
+        ):
+            raise ValueError(
+                f"{self.name or 'SpikeEvents'}: offsets must be non-decreasing, "
+                f"of length n_samples + 1 = {n + 1}, from 0 to n_events = "
+                f"{len(self.times)}"
+            )
         if self.times.shape != self.units.shape:
-            raise ValueError(f"{self.name or 'SpikeEvents'}: times {self.times.shape} and "
-                             f"units {self.units.shape} differ in length")
+            raise ValueError(
+                f"{self.name or 'SpikeEvents'}: times {self.times.shape} and "
+                f"units {self.units.shape} differ in length"
+            )
         if len(self.units) and (self.units.min() < 0 or self.units.max() >= self.n_channels):
-            raise ValueError(f"{self.name or 'SpikeEvents'}: channel indices must lie in "
-                             f"[0, {self.n_channels}), found {self.units.min()}.."
-                             f"{self.units.max()}")
-        if self.class_names and n and (self.labels.min() < 0
-                                       or self.labels.max() >= len(self.class_names)):
-            raise ValueError(f"{self.name or 'SpikeEvents'}: labels must lie in "
-                             f"[0, {len(self.class_names)}), found {self.labels.min()}.."
-                             f"{self.labels.max()}")
+            raise ValueError(
+                f"{self.name or 'SpikeEvents'}: channel indices must lie in "
+                f"[0, {self.n_channels}), found {self.units.min()}.."
+                f"{self.units.max()}"
+            )
+        if (
+            self.class_names
+            and n
+            and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names))
+        ):
+            raise ValueError(
+                f"{self.name or 'SpikeEvents'}: labels must lie in "
+                f"[0, {len(self.class_names)}), found {self.labels.min()}.."
+                f"{self.labels.max()}"
+            )
         for key, value in self.extra.items():
             if len(value) != n:
-                raise ValueError(f"{self.name or 'SpikeEvents'}: extra[{key!r}] has "
-                                 f"{len(value)} entries for {n} samples")
+                raise ValueError(
+                    f"{self.name or 'SpikeEvents'}: extra[{key!r}] has "
+                    f"{len(value)} entries for {n} samples"
+                )
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_lists(cls, times: Sequence[np.ndarray], units: Sequence[np.ndarray],
-                   labels: Sequence[int], n_channels: int, **kwargs) -> "SpikeEvents":
+    def from_lists(
+        cls,
+        times: Sequence[np.ndarray],
+        units: Sequence[np.ndarray],
+        labels: Sequence[int],
+        n_channels: int,
+        **kwargs,
+    ) -> SpikeEvents:
         """Build from one ``times`` (s) and one ``units`` array per sample.
 
         Parameters
@@ -108,40 +138,52 @@ class SpikeEvents:
             If the lengths do not match.
         """
         if len(times) != len(units) or len(times) != len(labels):
-            raise ValueError(f"need as many times ({len(times)}), units ({len(units)}) and "
-                             f"labels ({len(labels)}) as samples")
+            raise ValueError(
+                f"need as many times ({len(times)}), units ({len(units)}) and "
+                f"labels ({len(labels)}) as samples"
+            )
         for i, (t, u) in enumerate(zip(times, units)):
             if np.shape(t) != np.shape(u):
                 raise ValueError(f"sample {i}: {np.size(t)} times but {np.size(u)} units")
         counts = np.array([np.size(t) for t in times], dtype=np.int64)
         offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        cat_t = (np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in times])
-                 if len(times) else np.zeros(0))
-        cat_u = (np.concatenate([np.asarray(u, dtype=np.int64).ravel() for u in units])
-                 if len(units) else np.zeros(0, dtype=np.int64))
+        cat_t = (
+            np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in times])
+            if len(times)
+            else np.zeros(0)
+        )
+        cat_u = (
+            np.concatenate([np.asarray(u, dtype=np.int64).ravel() for u in units])
+            if len(units)
+            else np.zeros(0, dtype=np.int64)
+        )
         return cls(cat_t, cat_u, offsets, np.asarray(labels), n_channels, **kwargs)
 
     @classmethod
-    def concatenate(cls, parts: Sequence["SpikeEvents"]) -> "SpikeEvents":
+    def concatenate(cls, parts: Sequence[SpikeEvents]) -> SpikeEvents:
         """Join several event sets with the same channels and classes (e.g. SHD train+test)."""
         first = parts[0]
         for p in parts[1:]:
             if p.n_channels != first.n_channels or p.class_names != first.class_names:
-                raise ValueError("cannot concatenate event sets with different channels or "
-                                 "classes")
+                raise ValueError("cannot concatenate event sets with different channels or classes")
         offsets = [np.zeros(1, dtype=np.int64)]
         base = 0
         for p in parts:
             offsets.append(p.offsets[1:] + base)
             base += len(p.times)
         keys = set.intersection(*(set(p.extra) for p in parts)) if parts else set()
-        return cls(np.concatenate([p.times for p in parts]),
-                   np.concatenate([p.units for p in parts]), np.concatenate(offsets),
-                   np.concatenate([p.labels for p in parts]), first.n_channels,
-                   first.class_names, first.name,
-                   {k: np.concatenate([np.asarray(p.extra[k]) for p in parts]) for k in keys},
-                   dict(first.meta))
+        return cls(
+            np.concatenate([p.times for p in parts]),
+            np.concatenate([p.units for p in parts]),
+            np.concatenate(offsets),
+            np.concatenate([p.labels for p in parts]),
+            first.n_channels,
+            first.class_names,
+            first.name,
+            {k: np.concatenate([np.asarray(p.extra[k]) for p in parts]) for k in keys},
+            dict(first.meta),
+        )
 
     # -- access ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -166,10 +208,11 @@ class SpikeEvents:
         """Number of events of each sample, int64 ``(n_samples,)``."""
         return np.diff(self.offsets)
 
-    def subset(self, indices: Iterable[int]) -> "SpikeEvents":
+    def subset(self, indices: Iterable[int]) -> SpikeEvents:
         """The samples at ``indices`` (in that order), as a new :class:`SpikeEvents`."""
-        idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices,
-                         dtype=np.int64)
+        idx = np.asarray(
+            list(indices) if not isinstance(indices, np.ndarray) else indices, dtype=np.int64
+        )
         if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise IndexError(f"indices out of range for {len(self)} samples")
         idx = idx % max(len(self), 1)
@@ -177,12 +220,20 @@ class SpikeEvents:
         counts = hi - lo
         offsets = np.zeros(len(idx) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        take = (np.repeat(lo - offsets[:-1], counts) + np.arange(offsets[-1])
-                if len(idx) else np.zeros(0, dtype=np.int64))
-        return dataclasses.replace(self, times=self.times[take], units=self.units[take],
-                                   offsets=offsets, labels=self.labels[idx],
-                                   extra={k: np.asarray(v)[idx] for k, v in self.extra.items()},
-                                   meta=dict(self.meta))
+        take = (
+            np.repeat(lo - offsets[:-1], counts) + np.arange(offsets[-1])
+            if len(idx)
+            else np.zeros(0, dtype=np.int64)
+        )
+        return dataclasses.replace(
+            self,
+            times=self.times[take],
+            units=self.units[take],
+            offsets=offsets,
+            labels=self.labels[idx],
+            extra={k: np.asarray(v)[idx] for k, v in self.extra.items()},
+            meta=dict(self.meta),
+        )
 
     def durations(self) -> np.ndarray:
         """Time of the last event of each sample in seconds (0 for empty samples)."""
@@ -213,9 +264,16 @@ def n_time_steps(duration_ms: float, dt_ms: float) -> int:
     return int(np.ceil(ratio))
 
 
-def bin_events(times_s: np.ndarray, units: np.ndarray, n_channels: int, dt_ms: float,
-               n_steps: int, binary: bool = False, out: np.ndarray | None = None,
-               dtype=np.float32) -> np.ndarray:
+def bin_events(
+    times_s: np.ndarray,
+    units: np.ndarray,
+    n_channels: int,
+    dt_ms: float,
+    n_steps: int,
+    binary: bool = False,
+    out: np.ndarray | None = None,
+    dtype=np.float32,
+) -> np.ndarray:
     """Dense spike-count raster of one sample.
 
     Event ``k`` falls into bin ``floor(times_s[k] / dt)``; events at or after
@@ -259,8 +317,9 @@ def bin_events(times_s: np.ndarray, units: np.ndarray, n_channels: int, dt_ms: f
     return out
 
 
-def stratified_split(labels: Sequence[int], fraction: float, seed: int = 0
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: Sequence[int], fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split sample indices in two, keeping class proportions.
 
     ``round(fraction * n_c)`` samples of every class ``c`` (at least one when ``fraction > 0``
@@ -320,8 +379,13 @@ class SpikeDataset(Dataset):
     name : str
     """
 
-    def __init__(self, events: SpikeEvents, dt_ms: float = 1.0, duration_ms: float = 1000.0,
-                 binary: bool = False):
+    def __init__(
+        self,
+        events: SpikeEvents,
+        dt_ms: float = 1.0,
+        duration_ms: float = 1000.0,
+        binary: bool = False,
+    ):
         self.events = events
         self.dt_ms = float(dt_ms)
         self.duration_ms = float(duration_ms)
@@ -377,17 +441,22 @@ class SpikeDataset(Dataset):
         x = np.zeros((self.n_steps, len(idx), self.n_channels), dtype=np.float32)
         for j, i in enumerate(idx):
             t, u = self.events.sample(int(i))
-            x[:, j, :] = bin_events(t, u, self.n_channels, self.dt_ms, self.n_steps,
-                                    self.binary)
+            x[:, j, :] = bin_events(t, u, self.n_channels, self.dt_ms, self.n_steps, self.binary)
         return torch.from_numpy(x), torch.from_numpy(self.events.labels[idx].copy())
 
-    def subset(self, indices: Sequence[int]) -> "SpikeDataset":
+    def subset(self, indices: Sequence[int]) -> SpikeDataset:
         """Same binning, only the samples at ``indices``."""
-        return SpikeDataset(self.events.subset(indices), self.dt_ms, self.duration_ms,
-                            self.binary)
+        return SpikeDataset(self.events.subset(indices), self.dt_ms, self.duration_ms, self.binary)
 
-    def loader(self, batch_size: int = 64, shuffle: bool = False, seed: int | None = None,
-               drop_last: bool = False, num_workers: int = 0, **kwargs):
+    def loader(
+        self,
+        batch_size: int = 64,
+        shuffle: bool = False,
+        seed: int | None = None,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        **kwargs,
+    ):
         """A ``torch.utils.data.DataLoader`` giving ``(x [time, batch, channels], y [batch])``.
 
         Parameters
@@ -407,15 +476,23 @@ class SpikeDataset(Dataset):
         if seed is not None:
             generator = torch.Generator()
             generator.manual_seed(int(seed))
-        return torch.utils.data.DataLoader(self, batch_size=batch_size, shuffle=shuffle,
-                                           drop_last=drop_last, num_workers=num_workers,
-                                           collate_fn=collate_time_major, generator=generator,
-                                           **kwargs)
+        return torch.utils.data.DataLoader(
+            self,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=num_workers,
+            collate_fn=collate_time_major,
+            generator=generator,
+            **kwargs,
+        )
 
     def __repr__(self) -> str:
-        return (f"SpikeDataset({self.name!r}, n_samples={len(self)}, n_channels="
-                f"{self.n_channels}, n_classes={self.n_classes}, dt_ms={self.dt_ms:g}, "
-                f"duration_ms={self.duration_ms:g}, n_steps={self.n_steps})")
+        return (
+            f"SpikeDataset({self.name!r}, n_samples={len(self)}, n_channels="
+            f"{self.n_channels}, n_classes={self.n_classes}, dt_ms={self.dt_ms:g}, "
+            f"duration_ms={self.duration_ms:g}, n_steps={self.n_steps})"
+        )
 
 
 def collate_time_major(batch: Sequence[tuple[Any, Any]]):

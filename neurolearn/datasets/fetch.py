@@ -79,8 +79,14 @@ def find_local(folder: str, names: list[str]) -> Path | None:
     return None
 
 
-def fetch_file(fname: str, url: str, known_hash: str | None, folder: str, how_to_get: str,
-               progress: bool = True) -> Path:
+def fetch_file(
+    fname: str,
+    url: str,
+    known_hash: str | None,
+    folder: str,
+    how_to_get: str,
+    progress: bool = True,
+) -> Path:
     """Download ``url`` into ``NEUROLEARN_CACHE_DIR/folder/fname`` with pooch, checking
     ``known_hash`` (``"md5:..."``/``"sha256:..."``; None skips the check, for files whose
     content is verified afterwards).
@@ -95,9 +101,11 @@ def fetch_file(fname: str, url: str, known_hash: str | None, folder: str, how_to
 
     target = cache_dir() / folder
     try:
-        path = pooch.retrieve(url, known_hash=known_hash, fname=fname, path=target,
-                              progressbar=progress)
+        path = pooch.retrieve(
+            url, known_hash=known_hash, fname=fname, path=target, progressbar=progress
+        )
     except Exception as err:  # network errors come in many types
-        raise DataNotFoundError(f"could not download {url} ({type(err).__name__}: {err}). "
-                                + how_to_get) from err
+        raise DataNotFoundError(
+            f"could not download {url} ({type(err).__name__}: {err}). " + how_to_get
+        ) from err
     return Path(path)

@@ -48,19 +48,29 @@ from ..paths import DataNotFoundError, cache_dir, data_dir
 from .cochlea import CochleaParams
 from .core import SpikeEvents
 
-__all__ = ["FSDD_SPEAKERS", "FSDD_CLASSES", "fsdd_recordings", "list_recordings",
-           "convert_recordings", "spiking_fsdd_files", "fsdd_events"]
+__all__ = [
+    "FSDD_SPEAKERS",
+    "FSDD_CLASSES",
+    "fsdd_recordings",
+    "list_recordings",
+    "convert_recordings",
+    "spiking_fsdd_files",
+    "fsdd_events",
+]
 
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 FSDD_CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _TAG = "v1.0.10"
-_ARCHIVE_URL = ("https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/"
-                f"{_TAG}.tar.gz")
+_ARCHIVE_URL = (
+    f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/{_TAG}.tar.gz"
+)
 _NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
-_HOW_TO_GET = ("The Free Spoken Digit Dataset (CC BY-SA 4.0) is at "
-               "https://github.com/Jakobovski/free-spoken-digit-dataset (tag v1.0.10): put its "
-               "recordings/ folder at $NEUROLEARN_DATA_DIR/fsdd/recordings, or leave "
-               "NEUROLEARN_DATA_DIR unset (or pass download=True) to download it into the cache.")
+_HOW_TO_GET = (
+    "The Free Spoken Digit Dataset (CC BY-SA 4.0) is at "
+    "https://github.com/Jakobovski/free-spoken-digit-dataset (tag v1.0.10): put its "
+    "recordings/ folder at $NEUROLEARN_DATA_DIR/fsdd/recordings, or leave "
+    "NEUROLEARN_DATA_DIR unset (or pass download=True) to download it into the cache."
+)
 #: Bump when the conversion code changes its output: part of the cache key.
 _CONVERTER_VERSION = 1
 
@@ -81,8 +91,9 @@ def list_recordings(folder: str | os.PathLike) -> list[tuple[Path, int, str, int
         if m:
             out.append((p, int(m.group(1)), m.group(2), int(m.group(3))))
     if not out:
-        raise DataNotFoundError(f"no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav) in "
-                                f"{folder}. " + _HOW_TO_GET)
+        raise DataNotFoundError(
+            f"no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav) in {folder}. " + _HOW_TO_GET
+        )
     out.sort(key=lambda r: (r[1], r[2], r[3]))
     return out
 
@@ -91,8 +102,14 @@ def _download_recordings(target: Path, progress: bool) -> Path:
     from .fetch import fetch_file, load_registry
 
     registry = load_registry(f"fsdd_{_TAG}.txt")
-    archive = fetch_file(f"free-spoken-digit-dataset-{_TAG}.tar.gz", _ARCHIVE_URL, None,
-                         "fsdd", _HOW_TO_GET, progress)
+    archive = fetch_file(
+        f"free-spoken-digit-dataset-{_TAG}.tar.gz",
+        _ARCHIVE_URL,
+        None,
+        "fsdd",
+        _HOW_TO_GET,
+        progress,
+    )
     staging = target.parent / (target.name + ".partial")
     staging.mkdir(parents=True, exist_ok=True)
     bad = []
@@ -112,10 +129,12 @@ def _download_recordings(target: Path, progress: bool) -> Path:
             (staging / parts[-1]).write_bytes(data)
     missing = [k for k in registry if not (staging / k.split("/")[-1]).exists()]
     if bad or missing:
-        raise DataNotFoundError(f"the FSDD archive {archive} does not match the registry file fsdd_{_TAG}.txt"
-                                f": {len(bad)} recordings with a wrong sha256 (e.g. {bad[:3]}), "
-                                f"{len(missing)} missing (e.g. {missing[:3]}). Delete the "
-                                f"archive to download it again. " + _HOW_TO_GET)
+        raise DataNotFoundError(
+            f"the FSDD archive {archive} does not match the registry file fsdd_{_TAG}.txt"
+            f": {len(bad)} recordings with a wrong sha256 (e.g. {bad[:3]}), "
+            f"{len(missing)} missing (e.g. {missing[:3]}). Delete the "
+            f"archive to download it again. " + _HOW_TO_GET
+        )
     os.replace(staging, target)
     return target
 
@@ -137,9 +156,10 @@ def fsdd_recordings(download: bool | None = None, progress: bool = True) -> Path
     if cached.is_dir():
         return cached
     if not should_download(download):
-        raise DataNotFoundError(f"FSDD recordings not found in NEUROLEARN_DATA_DIR={root} "
-                                f"(fsdd/recordings) nor in the cache, and downloads are off. "
-                                + _HOW_TO_GET)
+        raise DataNotFoundError(
+            f"FSDD recordings not found in NEUROLEARN_DATA_DIR={root} "
+            f"(fsdd/recordings) nor in the cache, and downloads are off. " + _HOW_TO_GET
+        )
     return _download_recordings(cached, progress)
 
 
@@ -167,9 +187,13 @@ def _convert_chunk(paths: list[str], params: CochleaParams):
     return [(t.astype(np.float32), u.astype(np.uint16)) for t, u in spikes]
 
 
-def convert_recordings(paths: list[Path], params: CochleaParams = CochleaParams(),
-                       workers: int | None = None, progress: bool = True,
-                       chunk: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def convert_recordings(
+    paths: list[Path],
+    params: CochleaParams = CochleaParams(),
+    workers: int | None = None,
+    progress: bool = True,
+    chunk: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Spikes of the cochlear model for many wav files, in parallel.
 
     Parameters
@@ -195,11 +219,15 @@ def convert_recordings(paths: list[Path], params: CochleaParams = CochleaParams(
         chunk = max(1, 16384 // params.n_units)
     sizes = np.array([Path(p).stat().st_size for p in paths])
     order = np.argsort(sizes, kind="stable")  # similar lengths together: little padding
-    groups = [order[i:i + chunk] for i in range(0, len(order), chunk)]
+    groups = [order[i : i + chunk] for i in range(0, len(order), chunk)]
     results: list = [None] * len(paths)
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    bar = tqdm(total=len(paths), desc=f"cochlear model ({params.channels} channels)",
-               unit="file", disable=not progress)
+    bar = tqdm(
+        total=len(paths),
+        desc=f"cochlear model ({params.channels} channels)",
+        unit="file",
+        disable=not progress,
+    )
     try:
         if workers <= 1:
             for g in groups:
@@ -217,8 +245,10 @@ def convert_recordings(paths: list[Path], params: CochleaParams = CochleaParams(
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = {pool.submit(_convert_chunk, [str(paths[j]) for j in g], params): g
-                           for g in groups}
+                futures = {
+                    pool.submit(_convert_chunk, [str(paths[j]) for j in g], params): g
+                    for g in groups
+                }
                 from concurrent.futures import as_completed
 
                 for fut in as_completed(futures):
@@ -237,16 +267,18 @@ def _cache_key(recordings, params: CochleaParams) -> str:
     if fields["units_per_channel"] == 1:
         # one unit per channel is the model before these fields existed: same cache files
         del fields["units_per_channel"], fields["threshold_ratio"]
-    h.update(json.dumps({"params": fields, "version": _CONVERTER_VERSION},
-                        sort_keys=True).encode())
+    h.update(json.dumps({"params": fields, "version": _CONVERTER_VERSION}, sort_keys=True).encode())
     for path, *_ in recordings:
         h.update(f"{path.name}:{path.stat().st_size};".encode())
     return h.hexdigest()[:16]
 
 
-def spiking_fsdd_files(params: CochleaParams = CochleaParams(), download: bool | None = None,
-                       workers: int | None = None, progress: bool = True
-                       ) -> dict[str, Path]:
+def spiking_fsdd_files(
+    params: CochleaParams = CochleaParams(),
+    download: bool | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
     """Paths of the converted Spiking FSDD (``{"train": ..., "test": ...}``, SHD layout),
     converting the recordings first when no cached files exist for these parameters."""
     from .shd import write_shd
@@ -260,24 +292,38 @@ def spiking_fsdd_files(params: CochleaParams = CochleaParams(), download: bool |
         return files
     spikes = convert_recordings([r[0] for r in recordings], params, workers, progress)
     speakers = sorted(set(FSDD_SPEAKERS) | {r[2] for r in recordings})
-    attrs = {"source": f"Free Spoken Digit Dataset {_TAG} (CC BY-SA 4.0), {folder}",
-             "cochlea_params_json": json.dumps(params.as_dict(), sort_keys=True),
-             "converter_version": _CONVERTER_VERSION, "samplerate_hz": 8000}
+    attrs = {
+        "source": f"Free Spoken Digit Dataset {_TAG} (CC BY-SA 4.0), {folder}",
+        "cochlea_params_json": json.dumps(params.as_dict(), sort_keys=True),
+        "converter_version": _CONVERTER_VERSION,
+        "samplerate_hz": 8000,
+    }
     for split in ("train", "test"):
         idx = [i for i, r in enumerate(recordings) if (r[3] < 5) == (split == "test")]
         events = SpikeEvents.from_lists(
-            [spikes[i][0] for i in idx], [spikes[i][1] for i in idx],
-            [recordings[i][1] for i in idx], params.n_units, class_names=FSDD_CLASSES,
+            [spikes[i][0] for i in idx],
+            [spikes[i][1] for i in idx],
+            [recordings[i][1] for i in idx],
+            params.n_units,
+            class_names=FSDD_CLASSES,
             name="fsdd",
-            extra={"speaker": np.array([speakers.index(recordings[i][2]) for i in idx]),
-                   "index": np.array([recordings[i][3] for i in idx])})
-        write_shd(files[split], events, meta_info={"speaker_name": np.array(speakers)},
-                  attrs=attrs)
+            extra={
+                "speaker": np.array([speakers.index(recordings[i][2]) for i in idx]),
+                "index": np.array([recordings[i][3] for i in idx]),
+            },
+        )
+        write_shd(files[split], events, meta_info={"speaker_name": np.array(speakers)}, attrs=attrs)
     return files
 
 
-def fsdd_events(split: str = "train", channels: int = 700, download: bool | None = None,
-                workers: int | None = None, progress: bool = True, **cochlea) -> SpikeEvents:
+def fsdd_events(
+    split: str = "train",
+    channels: int = 700,
+    download: bool | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    **cochlea,
+) -> SpikeEvents:
     """One official split of Spiking FSDD.
 
     Parameters
@@ -314,8 +360,10 @@ def fsdd_events(split: str = "train", channels: int = 700, download: bool | None
     fields = {f.name for f in dataclasses.fields(CochleaParams)} - {"channels"}
     unknown = sorted(set(cochlea) - fields)
     if unknown:
-        raise ValueError(f"fsdd: unknown option(s) {', '.join(unknown)}; accepted: channels, "
-                         f"download, workers, progress, {', '.join(sorted(fields))}")
+        raise ValueError(
+            f"fsdd: unknown option(s) {', '.join(unknown)}; accepted: channels, "
+            f"download, workers, progress, {', '.join(sorted(fields))}"
+        )
     params = CochleaParams(channels=int(channels), **cochlea)
     files = spiking_fsdd_files(params, download, workers, progress)
     return read_shd(files[split], name="fsdd", class_names=FSDD_CLASSES)

@@ -38,22 +38,32 @@ import numpy as np
 from ..paths import DataNotFoundError, cache_dir, data_dir
 from .core import SpikeEvents
 
-__all__ = ["NMNIST_SHAPE", "read_nmnist_bin", "read_bs2", "decode_events", "event_channels",
-           "read_nmnist_small", "read_nmnist_folder", "nmnist_events"]
+__all__ = [
+    "NMNIST_SHAPE",
+    "read_nmnist_bin",
+    "read_bs2",
+    "decode_events",
+    "event_channels",
+    "read_nmnist_small",
+    "read_nmnist_folder",
+    "nmnist_events",
+]
 
 #: Sensor shape (polarities, height, width).
 NMNIST_SHAPE = (2, 34, 34)
 _CLASSES = tuple(str(d) for d in range(10))
-_HOW_TO_GET = ("N-MNIST (Orchard et al. 2015, CC BY-SA 4.0): put the SLAYER subset at "
-               "$NEUROLEARN_DATA_DIR/nmnist_small (*.bs2, train1K.txt, test100.txt) or the full "
-               "set at $NEUROLEARN_DATA_DIR/nmnist/{Train,Test}/<digit>/*.bin, or leave "
-               "NEUROLEARN_DATA_DIR unset (or pass download=True) to download the full set from "
-               "Mendeley Data (doi:10.17632/468j46mzdv.1) with checksums.")
+_HOW_TO_GET = (
+    "N-MNIST (Orchard et al. 2015, CC BY-SA 4.0): put the SLAYER subset at "
+    "$NEUROLEARN_DATA_DIR/nmnist_small (*.bs2, train1K.txt, test100.txt) or the full "
+    "set at $NEUROLEARN_DATA_DIR/nmnist/{Train,Test}/<digit>/*.bin, or leave "
+    "NEUROLEARN_DATA_DIR unset (or pass download=True) to download the full set from "
+    "Mendeley Data (doi:10.17632/468j46mzdv.1) with checksums."
+)
 _URLS = {
     "Train.zip": "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
-                 "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
+    "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
     "Test.zip": "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
-                "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
+    "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
 }
 
 
@@ -81,8 +91,11 @@ def decode_events(raw: bytes | np.ndarray, overflow_markers: bool, source: str =
     ValueError
         If the length is not a multiple of 5.
     """
-    b = np.frombuffer(raw, dtype=np.uint8) if isinstance(raw, (bytes, bytearray)) else \
-        np.asarray(raw, dtype=np.uint8)
+    b = (
+        np.frombuffer(raw, dtype=np.uint8)
+        if isinstance(raw, (bytes, bytearray))
+        else np.asarray(raw, dtype=np.uint8)
+    )
     if len(b) % 5:
         raise ValueError(f"{source}: {len(b)} bytes is not a whole number of 5-byte events")
     ev = b.reshape(-1, 5).astype(np.int64)
@@ -121,8 +134,10 @@ def event_channels(x, y, p, source: str = "<events>") -> np.ndarray:
     """
     x, y, p = (np.asarray(v, dtype=np.int64) for v in (x, y, p))
     if len(x) and (x.max() >= 34 or y.max() >= 34 or p.max() > 1):
-        raise ValueError(f"{source}: event outside the 2 x 34 x 34 sensor (max x {x.max()}, "
-                         f"y {y.max()}, p {p.max()})")
+        raise ValueError(
+            f"{source}: event outside the 2 x 34 x 34 sensor (max x {x.max()}, "
+            f"y {y.max()}, p {p.max()})"
+        )
     return p * 34 * 34 + y * 34 + x
 
 
@@ -159,9 +174,16 @@ def read_nmnist_small(folder: str | os.PathLike, split: str) -> SpikeEvents:
         x, y, p, t = read_bs2(f)
         times.append(t * 1e-6)
         units.append(event_channels(x, y, p, str(f)))
-    return SpikeEvents.from_lists(times, units, labels, 2 * 34 * 34, class_names=_CLASSES,
-                                  name="nmnist", extra={"sample": samples},
-                                  meta={"source": str(folder)})
+    return SpikeEvents.from_lists(
+        times,
+        units,
+        labels,
+        2 * 34 * 34,
+        class_names=_CLASSES,
+        name="nmnist",
+        extra={"sample": samples},
+        meta={"source": str(folder)},
+    )
 
 
 def read_nmnist_folder(folder: str | os.PathLike, progress: bool = True) -> SpikeEvents:
@@ -178,8 +200,15 @@ def read_nmnist_folder(folder: str | os.PathLike, progress: bool = True) -> Spik
         times.append(t * 1e-6)
         units.append(event_channels(x, y, p, str(f)))
         labels.append(int(f.parent.name))
-    return SpikeEvents.from_lists(times, units, labels, 2 * 34 * 34, class_names=_CLASSES,
-                                  name="nmnist", meta={"source": str(folder)})
+    return SpikeEvents.from_lists(
+        times,
+        units,
+        labels,
+        2 * 34 * 34,
+        class_names=_CLASSES,
+        name="nmnist",
+        meta={"source": str(folder)},
+    )
 
 
 def _full_events(split: str, download: bool | None, progress: bool) -> SpikeEvents:
@@ -197,11 +226,18 @@ def _full_events(split: str, download: bool | None, progress: bool) -> SpikeEven
         folder = cache_dir() / "nmnist" / sub
         if not folder.is_dir():
             if not should_download(download):
-                raise DataNotFoundError("N-MNIST not found locally and downloads are off. "
-                                        + _HOW_TO_GET)
+                raise DataNotFoundError(
+                    "N-MNIST not found locally and downloads are off. " + _HOW_TO_GET
+                )
             registry = load_registry("nmnist.txt")
-            archive = fetch_file(f"{sub}.zip", _URLS[f"{sub}.zip"], registry[f"{sub}.zip"],
-                                 "nmnist", _HOW_TO_GET, progress)
+            archive = fetch_file(
+                f"{sub}.zip",
+                _URLS[f"{sub}.zip"],
+                registry[f"{sub}.zip"],
+                "nmnist",
+                _HOW_TO_GET,
+                progress,
+            )
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(folder.parent)
     # the 70 000 small files are read once and kept as one SHD-layout file per source folder
@@ -214,8 +250,9 @@ def _full_events(split: str, download: bool | None, progress: bool) -> SpikeEven
     return events
 
 
-def nmnist_events(split: str = "train", variant: str = "auto", download: bool | None = None,
-                  progress: bool = True) -> SpikeEvents:
+def nmnist_events(
+    split: str = "train", variant: str = "auto", download: bool | None = None, progress: bool = True
+) -> SpikeEvents:
     """One split of N-MNIST.
 
     Parameters
@@ -249,7 +286,6 @@ def nmnist_events(split: str = "train", variant: str = "auto", download: bool | 
             variant = "full"
     if variant == "small":
         if root is None or not (root / "nmnist_small").is_dir():
-            raise DataNotFoundError("nmnist_small not found in NEUROLEARN_DATA_DIR. "
-                                    + _HOW_TO_GET)
+            raise DataNotFoundError("nmnist_small not found in NEUROLEARN_DATA_DIR. " + _HOW_TO_GET)
         return read_nmnist_small(root / "nmnist_small", split)
     return _full_events(split, download, progress)

@@ -39,8 +39,8 @@ import hashlib
 import os
 import shutil
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -54,9 +54,28 @@ __all__ = ["read_shd", "write_shd", "SHD_CLASSES", "shd_n_channels"]
 shd_n_channels = 700
 
 #: Class names of SHD, index = label (as stored in ``extra/keys`` of the official files).
-SHD_CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-               "null", "eins", "zwei", "drei", "vier", "fuenf", "sechs", "sieben", "acht",
-               "neun")
+SHD_CLASSES = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "null",
+    "eins",
+    "zwei",
+    "drei",
+    "vier",
+    "fuenf",
+    "sechs",
+    "sieben",
+    "acht",
+    "neun",
+)
 
 
 def _decoded(values) -> list[str]:
@@ -88,11 +107,16 @@ def _plain_h5(path: Path) -> Path:
                 shutil.copyfileobj(src, dst, 1 << 22)
         else:
             with zipfile.ZipFile(path) as zf:
-                members = [m for m in zf.namelist()
-                           if m.endswith((".h5", ".hdf5")) and not m.startswith("__MACOSX")]
+                members = [
+                    m
+                    for m in zf.namelist()
+                    if m.endswith((".h5", ".hdf5")) and not m.startswith("__MACOSX")
+                ]
                 if len(members) != 1:
-                    raise ValueError(f"{path}: expected one .h5 file in the zip archive, found "
-                                     f"{members or zf.namelist()}")
+                    raise ValueError(
+                        f"{path}: expected one .h5 file in the zip archive, found "
+                        f"{members or zf.namelist()}"
+                    )
                 with zf.open(members[0]) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 22)
     return target
@@ -118,8 +142,12 @@ def _read_group(group) -> dict:
     return out
 
 
-def read_shd(path: str | os.PathLike, n_channels: int | None = None, name: str | None = None,
-             class_names: tuple | None = None) -> SpikeEvents:
+def read_shd(
+    path: str | os.PathLike,
+    n_channels: int | None = None,
+    name: str | None = None,
+    class_names: tuple | None = None,
+) -> SpikeEvents:
     """Read a file in the SHD/SSC layout.
 
     Parameters
@@ -163,14 +191,17 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None, name: str |
     with fh as f:
         for key in ("spikes/times", "spikes/units", "labels"):
             if key not in f:
-                raise ValueError(f"{path}: missing dataset {key!r} of the SHD layout "
-                                 f"(found {list(f.keys())})")
+                raise ValueError(
+                    f"{path}: missing dataset {key!r} of the SHD layout (found {list(f.keys())})"
+                )
         times = f["spikes/times"][()]
         units = f["spikes/units"][()]
         labels = np.asarray(f["labels"][()]).astype(np.int64).ravel()
         if not (len(times) == len(units) == len(labels)):
-            raise ValueError(f"{path}: spikes/times ({len(times)}), spikes/units ({len(units)}) "
-                             f"and labels ({len(labels)}) must have one entry per sample")
+            raise ValueError(
+                f"{path}: spikes/times ({len(times)}), spikes/units ({len(units)}) "
+                f"and labels ({len(labels)}) must have one entry per sample"
+            )
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         extra, meta_info, keys = {}, {}, None
         if "extra" in f:
@@ -178,8 +209,10 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None, name: str |
             if "speaker" in g:
                 speaker = np.asarray(g["speaker"][()]).ravel()
                 if len(speaker) != len(labels):
-                    raise ValueError(f"{path}: extra/speaker has {len(speaker)} entries for "
-                                     f"{len(labels)} samples")
+                    raise ValueError(
+                        f"{path}: extra/speaker has {len(speaker)} entries for "
+                        f"{len(labels)} samples"
+                    )
                 extra["speaker"] = speaker.astype(np.int64)
             if "keys" in g:
                 keys = tuple(_decoded(g["keys"][()]))
@@ -190,20 +223,26 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None, name: str |
                     continue
                 value = item[()]
                 if np.ndim(value) >= 1 and len(value) == len(labels):
-                    extra[key] = (np.asarray(_decoded(value)) if np.asarray(value).dtype.kind
-                                  in "SO" else np.asarray(value))
+                    extra[key] = (
+                        np.asarray(_decoded(value))
+                        if np.asarray(value).dtype.kind in "SO"
+                        else np.asarray(value)
+                    )
     counts_t = np.fromiter((np.size(t) for t in times), dtype=np.int64, count=len(times))
     counts_u = np.fromiter((np.size(u) for u in units), dtype=np.int64, count=len(units))
     bad = np.flatnonzero(counts_t != counts_u)
     if len(bad):
         i = int(bad[0])
-        raise ValueError(f"{path}: sample {i} has {counts_t[i]} spike times but {counts_u[i]} "
-                         f"units")
+        raise ValueError(
+            f"{path}: sample {i} has {counts_t[i]} spike times but {counts_u[i]} units"
+        )
     # concatenate in the stored dtypes (fast), then cast once
-    cat_t = (np.concatenate([np.ravel(t) for t in times]) if len(times)
-             else np.zeros(0)).astype(np.float32)
-    cat_u = (np.concatenate([np.ravel(u) for u in units]) if len(units)
-             else np.zeros(0, dtype=np.int64))
+    cat_t = (np.concatenate([np.ravel(t) for t in times]) if len(times) else np.zeros(0)).astype(
+        np.float32
+    )
+    cat_u = (
+        np.concatenate([np.ravel(u) for u in units]) if len(units) else np.zeros(0, dtype=np.int64)
+    )
     if len(cat_u) and cat_u.min() < 0:
         raise ValueError(f"{path}: spikes/units holds a negative channel {cat_u.min()}")
     cat_u = cat_u.astype(np.int32)
@@ -218,24 +257,39 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None, name: str |
         else:
             n_channels = max_unit + 1
     if max_unit >= n_channels:
-        raise ValueError(f"{path}: spikes/units holds channel {max_unit}, but n_channels is "
-                         f"{n_channels}")
+        raise ValueError(
+            f"{path}: spikes/units holds channel {max_unit}, but n_channels is {n_channels}"
+        )
     if class_names is None:
         if keys is not None:
             class_names = keys
         else:
             n_classes = int(labels.max()) + 1 if len(labels) else 0
             class_names = tuple(str(i) for i in range(n_classes))
-    return SpikeEvents(cat_t, cat_u, offsets, labels, n_channels, class_names=class_names,
-                       name=name or path.name.split(".")[0], extra=extra,
-                       meta={"meta_info": meta_info, "attrs": attrs, "path": str(path)})
+    return SpikeEvents(
+        cat_t,
+        cat_u,
+        offsets,
+        labels,
+        n_channels,
+        class_names=class_names,
+        name=name or path.name.split(".")[0],
+        extra=extra,
+        meta={"meta_info": meta_info, "attrs": attrs, "path": str(path)},
+    )
 
 
-def write_shd(path: str | os.PathLike, events: SpikeEvents, *, times_dtype=np.float32,
-              units_dtype=np.uint16, labels_dtype=np.uint16,
-              meta_info: Mapping[str, np.ndarray] | None = None,
-              attrs: Mapping[str, object] | None = None, compression: str | None = "gzip"
-              ) -> Path:
+def write_shd(
+    path: str | os.PathLike,
+    events: SpikeEvents,
+    *,
+    times_dtype=np.float32,
+    units_dtype=np.uint16,
+    labels_dtype=np.uint16,
+    meta_info: Mapping[str, np.ndarray] | None = None,
+    attrs: Mapping[str, object] | None = None,
+    compression: str | None = "gzip",
+) -> Path:
     """Write ``events`` as a file in the SHD layout, atomically.
 
     Parameters
@@ -270,8 +324,11 @@ def write_shd(path: str | os.PathLike, events: SpikeEvents, *, times_dtype=np.fl
 
     path = Path(path)
     units_dtype = np.dtype(units_dtype)
-    if units_dtype.kind in "ui" and len(events.units) \
-            and events.units.max() > np.iinfo(units_dtype).max:
+    if (
+        units_dtype.kind in "ui"
+        and len(events.units)
+        and events.units.max() > np.iinfo(units_dtype).max
+    ):
         raise ValueError(f"{path}: channel {events.units.max()} does not fit {units_dtype}")
     if meta_info is None:
         meta_info = events.meta.get("meta_info") or {}
@@ -296,23 +353,30 @@ def write_shd(path: str | os.PathLike, events: SpikeEvents, *, times_dtype=np.fl
                 speaker = events.extra.get("speaker", np.zeros(n, dtype=np.int64))
                 f.create_dataset("extra/speaker", data=np.asarray(speaker).astype(np.uint16))
                 keys = [c.encode("utf-8") for c in events.class_names]
-                f.create_dataset("extra/keys", data=np.array(keys, dtype=object),
-                                 dtype=h5py.string_dtype("utf-8"))
+                f.create_dataset(
+                    "extra/keys",
+                    data=np.array(keys, dtype=object),
+                    dtype=h5py.string_dtype("utf-8"),
+                )
                 for key, value in events.extra.items():
                     if key == "speaker":
                         continue
                     value = np.asarray(value)
                     if value.dtype.kind in "UO":
-                        f.create_dataset(f"extra/{key}", data=value.astype(object),
-                                         dtype=h5py.string_dtype("utf-8"))
+                        f.create_dataset(
+                            f"extra/{key}",
+                            data=value.astype(object),
+                            dtype=h5py.string_dtype("utf-8"),
+                        )
                     else:
                         f.create_dataset(f"extra/{key}", data=value)
                 g = f.create_group("extra/meta_info")
                 for key, value in meta_info.items():
                     value = np.asarray(value)
                     if value.dtype.kind in "UO":
-                        g.create_dataset(key, data=value.astype(object),
-                                         dtype=h5py.string_dtype("utf-8"))
+                        g.create_dataset(
+                            key, data=value.astype(object), dtype=h5py.string_dtype("utf-8")
+                        )
                     else:
                         g.create_dataset(key, data=value)
             if path.name.endswith(".gz"):
@@ -330,22 +394,26 @@ def write_shd(path: str | os.PathLike, events: SpikeEvents, *, times_dtype=np.fl
     return path
 
 
-_HOW_TO_GET = ("The Heidelberg spiking data sets (CC BY 4.0) are at https://zenkelab.org/datasets/: "
-               "put {name}_{split}.h5 (or .h5.zip/.h5.gz) into $NEUROLEARN_DATA_DIR/{name}/, or "
-               "leave NEUROLEARN_DATA_DIR unset (or pass download=True) to download them into "
-               "the cache folder with checksums.")
+_HOW_TO_GET = (
+    "The Heidelberg spiking data sets (CC BY 4.0) are at https://zenkelab.org/datasets/: "
+    "put {name}_{split}.h5 (or .h5.zip/.h5.gz) into $NEUROLEARN_DATA_DIR/{name}/, or "
+    "leave NEUROLEARN_DATA_DIR unset (or pass download=True) to download them into "
+    "the cache folder with checksums."
+)
 
 _BASE_URL = "https://zenkelab.org/datasets/"
 
 
-def heidelberg_events(name: str, split: str, download: bool | None = None,
-                      progress: bool = True) -> SpikeEvents:
+def heidelberg_events(
+    name: str, split: str, download: bool | None = None, progress: bool = True
+) -> SpikeEvents:
     """One official split of SHD or SSC.
 
     Looks for ``{name}_{split}.h5`` (or ``.h5.zip``, ``.h5.gz``) in
     ``NEUROLEARN_DATA_DIR/{name}/``, then in ``NEUROLEARN_CACHE_DIR/{name}/``, then downloads
     ``{name}_{split}.h5.zip`` from https://zenkelab.org/datasets/ with the md5 of
-    ``neurolearn/datasets/registry/heidelberg.txt`` (see :mod:`neurolearn.datasets.fetch` for when downloads happen).
+    ``neurolearn/datasets/registry/heidelberg.txt`` (see :mod:`neurolearn.datasets.fetch` for
+    when downloads happen).
 
     Parameters
     ----------
@@ -382,16 +450,21 @@ def heidelberg_events(name: str, split: str, download: bool | None = None,
     path = find_local(name, [stem, stem + ".zip", stem + ".gz"])
     if path is None:
         if not should_download(download):
-            raise DataNotFoundError(f"{stem} not found in NEUROLEARN_DATA_DIR/{name} nor in the "
-                                    f"cache, and downloads are off. " + how)
+            raise DataNotFoundError(
+                f"{stem} not found in NEUROLEARN_DATA_DIR/{name} nor in the "
+                f"cache, and downloads are off. " + how
+            )
         registry = load_registry("heidelberg.txt")
-        path = fetch_file(stem + ".zip", _BASE_URL + stem + ".zip", registry[stem + ".zip"],
-                          name, how, progress)
+        path = fetch_file(
+            stem + ".zip", _BASE_URL + stem + ".zip", registry[stem + ".zip"], name, how, progress
+        )
     events = read_shd(path, n_channels=shd_n_channels, name=name)
     expected = {"shd": 20, "ssc": 35}[name]
     if len(events) and events.labels.max() >= expected:
-        raise ValueError(f"{path}: {name.upper()} has {expected} classes, the file has labels "
-                         f"up to {events.labels.max()}")
+        raise ValueError(
+            f"{path}: {name.upper()} has {expected} classes, the file has labels "
+            f"up to {events.labels.max()}"
+        )
     if len(events.class_names) != expected:
         # files without extra/keys: SHD's names are known, SSC's are numbered
         names = SHD_CLASSES if name == "shd" else tuple(str(i) for i in range(expected))

@@ -13,19 +13,40 @@
 See the README section "GLIF models and fitting" and ``neurolearn fit --help``.
 """
 
+from ..analysis.coincidence import coincidence_factor, count_coincidences, intrinsic_reliability
 from .fit import STIMULUS_PARAMETERS, FitError, FitResult, fit, parse_bounds
-from .gamma import coincidence_factor, count_coincidences, intrinsic_reliability
 from .optimizers import Adam, DifferentialEvolution, get_optimizer
-from .population import (compare_with_glif1, fit_population, load_glif1_parameters,
-                         population_parameters)
+from .population import (
+    compare_with_glif1,
+    fit_population,
+    load_glif1_parameters,
+    population_parameters,
+)
 from .simulate import BatchResult, StandaloneCache, simulate_batch
-from .targets import (EphysFeatureTarget, FICurveTarget, SpikeTrainTarget, Target,
-                      TraceTarget)
+from .targets import EphysFeatureTarget, FICurveTarget, SpikeTrainTarget, Target, TraceTarget
 
-__all__ = ["fit", "FitResult", "FitError", "parse_bounds", "STIMULUS_PARAMETERS",
-           "coincidence_factor", "count_coincidences", "intrinsic_reliability",
-           "Adam", "DifferentialEvolution", "get_optimizer", "BatchResult", "StandaloneCache",
-           "simulate_batch",
-           "Target", "TraceTarget", "SpikeTrainTarget", "FICurveTarget", "EphysFeatureTarget",
-           "fit_population", "compare_with_glif1", "load_glif1_parameters",
-           "population_parameters"]
+__all__ = [
+    "fit",
+    "FitResult",
+    "FitError",
+    "parse_bounds",
+    "STIMULUS_PARAMETERS",
+    "coincidence_factor",
+    "count_coincidences",
+    "intrinsic_reliability",
+    "Adam",
+    "DifferentialEvolution",
+    "get_optimizer",
+    "BatchResult",
+    "StandaloneCache",
+    "simulate_batch",
+    "Target",
+    "TraceTarget",
+    "SpikeTrainTarget",
+    "FICurveTarget",
+    "EphysFeatureTarget",
+    "fit_population",
+    "compare_with_glif1",
+    "load_glif1_parameters",
+    "population_parameters",
+]

@@ -17,17 +17,17 @@ a dimensionless drive. Bounds are inclusive; the start point must lie inside the
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..io import atomic_path, atomic_write_json
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
-from .optimizers import Adam, OptimizerOutcome, get_optimizer
+from .optimizers import Adam, get_optimizer
 from .simulate import StandaloneCache, simulate_batch
 
 __all__ = ["FitResult", "FitError", "fit", "parse_bounds", "STIMULUS_PARAMETERS"]
@@ -40,7 +40,7 @@ class FitError(RuntimeError):
     """A fit stopped (interrupted or failed); ``partial`` holds the best result so far (also
     saved to ``out`` when one was given)."""
 
-    def __init__(self, message: str, partial: "FitResult | None" = None):
+    def __init__(self, message: str, partial: FitResult | None = None):
         super().__init__(message)
         self.partial = partial
 
@@ -109,19 +109,25 @@ class FitResult:
 
     def to_dict(self) -> dict:
         """JSON-ready dict; every quantity as ``"<value> <SI unit>"`` plus ``*_si`` floats."""
+
         def arr(x):
             return np.asarray(x, float).tolist()
 
         return {
-            "model": self.model, "status": self.status, "converged": self.converged,
-            "message": self.message, "loss": self.loss,
+            "model": self.model,
+            "status": self.status,
+            "converged": self.converged,
+            "message": self.message,
+            "loss": self.loss,
             "params": {k: _qstr(v) for k, v in self.params.items()},
             "params_si": {k: float(v) for k, v in self.params.items()},
             "fixed": {k: _qstr(v) for k, v in self.fixed.items()},
             "bounds": {k: [_qstr(lo), _qstr(hi)] for k, (lo, hi) in self.bounds.items()},
             "loss_history": [float(x) for x in self.loss_history],
-            "n_evaluations": self.n_evaluations, "optimizer": self.optimizer,
-            "optimizer_options": self.optimizer_options, "target": self.target,
+            "n_evaluations": self.n_evaluations,
+            "optimizer": self.optimizer,
+            "optimizer_options": self.optimizer_options,
+            "target": self.target,
             "predictions": {k: arr(v) for k, v in self.predictions.items()},
             "measured": {k: arr(v) for k, v in self.measured.items()},
             "wall_s": self.wall_s,
@@ -182,20 +188,25 @@ def parse_bounds(spec: NeuronModel, bounds: Mapping[str, Any]) -> dict:
         elif name in spec.parameters:
             p = spec.parameters[name]
             if not p.per_neuron:
-                raise ValueError(f"parameter '{name}' of model '{spec.name}' is shared by all "
-                                 f"neurons and cannot be fitted with one group of candidates; "
-                                 f"declare it per_neuron in the model file or fix it")
+                raise ValueError(
+                    f"parameter '{name}' of model '{spec.name}' is shared by all "
+                    f"neurons and cannot be fitted with one group of candidates; "
+                    f"declare it per_neuron in the model file or fix it"
+                )
             ref = p.value
         else:
-            raise ValueError(f"cannot fit '{name}': not a parameter of model '{spec.name}' "
-                             f"(its parameters: {', '.join(sorted(spec.parameters))}) nor one "
-                             f"of {', '.join(STIMULUS_PARAMETERS)}")
+            raise ValueError(
+                f"cannot fit '{name}': not a parameter of model '{spec.name}' "
+                f"(its parameters: {', '.join(sorted(spec.parameters))}) nor one "
+                f"of {', '.join(STIMULUS_PARAMETERS)}"
+            )
         for x in (lo, hi):
             try:
                 fail_for_dimension_mismatch(x, ref)
             except DimensionMismatchError:
-                raise ValueError(f"bounds of '{name}': {x} does not have the units of "
-                                 f"{ref}") from None
+                raise ValueError(
+                    f"bounds of '{name}': {x} does not have the units of {ref}"
+                ) from None
         flo, fhi = float(lo), float(hi)
         if not (np.isfinite(flo) and np.isfinite(fhi)):
             raise ValueError(f"bounds of '{name}' must be finite, got [{lo}, {hi}]")
@@ -203,10 +214,13 @@ def parse_bounds(spec: NeuronModel, bounds: Mapping[str, Any]) -> dict:
             raise ValueError(f"bounds of '{name}': low {lo} must be below high {hi}")
         if name in spec.parameters:
             p = spec.parameters[name]
-            if (p.low is not None and flo < float(p.low)) or \
-                    (p.high is not None and fhi > float(p.high)):
-                raise ValueError(f"bounds of '{name}' [{lo}, {hi}] leave the parameter's valid "
-                                 f"range [{p.low}, {p.high}] declared in {spec.path}")
+            if (p.low is not None and flo < float(p.low)) or (
+                p.high is not None and fhi > float(p.high)
+            ):
+                raise ValueError(
+                    f"bounds of '{name}' [{lo}, {hi}] leave the parameter's valid "
+                    f"range [{p.low}, {p.high}] declared in {spec.path}"
+                )
         out[name] = (lo, hi)
     return out
 
@@ -215,8 +229,10 @@ def _start_point(spec, bounds, start) -> np.ndarray:
     start = dict(start or {})
     unknown = set(start) - set(bounds)
     if unknown:
-        raise ValueError(f"start value(s) given for {', '.join(sorted(unknown))}, which are "
-                         f"not being fitted (bounds: {', '.join(bounds)})")
+        raise ValueError(
+            f"start value(s) given for {', '.join(sorted(unknown))}, which are "
+            f"not being fitted (bounds: {', '.join(bounds)})"
+        )
     u = []
     for name, (lo, hi) in bounds.items():
         if name in start:
@@ -230,9 +246,11 @@ def _start_point(spec, bounds, start) -> np.ndarray:
             source = "midpoint"
         fx, flo, fhi = float(x), float(lo), float(hi)
         if not flo <= fx <= fhi:
-            raise ValueError(f"the {source} of '{name}' ({x}) lies outside its bounds "
-                             f"[{lo}, {hi}]; widen the bounds or give a start value inside "
-                             f"them")
+            raise ValueError(
+                f"the {source} of '{name}' ({x}) lies outside its bounds "
+                f"[{lo}, {hi}]; widen the bounds or give a start value inside "
+                f"them"
+            )
         u.append((fx - flo) / (fhi - flo))
     return np.array(u)
 
@@ -252,10 +270,19 @@ def _split(params: dict):
     return params, stim
 
 
-def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolution",
-        start: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] | None = None,
-        backend: str = "numpy", out: str | Path | None = None, progress: bool = True,
-        method=None, optimizer_options: Mapping | None = None) -> FitResult:
+def fit(
+    model,
+    target,
+    bounds: Mapping[str, Any],
+    optimizer="differential_evolution",
+    start: Mapping[str, Any] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    backend: str = "numpy",
+    out: str | Path | None = None,
+    progress: bool = True,
+    method=None,
+    optimizer_options: Mapping | None = None,
+) -> FitResult:
     """Fit a neuron model's parameters to a target.
 
     Parameters
@@ -313,16 +340,21 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
     overlap = set(fixed_q) & set(bounds)
     if overlap:
         raise ValueError(f"parameter(s) {', '.join(sorted(overlap))} are both fixed and fitted")
-    spec.resolve_parameters({k: v for k, v in fixed_q.items() if k in spec.parameters or
-                             k not in STIMULUS_PARAMETERS})
+    spec.resolve_parameters(
+        {k: v for k, v in fixed_q.items() if k in spec.parameters or k not in STIMULUS_PARAMETERS}
+    )
     u0 = _start_point(spec, bounds, start)
     drive = getattr(target, "stimulus_units", "amp") == "1"
     if drive and "stimulus_gain" not in bounds and "stimulus_gain" not in fixed_q:
-        raise ValueError("this target's stimulus is dimensionless: fit or fix 'stimulus_gain' "
-                         "(amp per unit of stimulus)")
+        raise ValueError(
+            "this target's stimulus is dimensionless: fit or fix 'stimulus_gain' "
+            "(amp per unit of stimulus)"
+        )
     if not drive and set(STIMULUS_PARAMETERS) & (set(bounds) | set(fixed_q)):
-        raise ValueError("stimulus_gain/stimulus_offset only apply to targets with a "
-                         "dimensionless stimulus (stimulus_units='1')")
+        raise ValueError(
+            "stimulus_gain/stimulus_offset only apply to targets with a "
+            "dimensionless stimulus (stimulus_units='1')"
+        )
     opt = get_optimizer(optimizer, **dict(optimizer_options or {}))
     out_dir = Path(out) if out is not None else None
     t_start = time.time()
@@ -338,16 +370,25 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
             stim_p.setdefault(k, v)
         kwargs = {}
         if drive:
-            kwargs = {"stimulus_gain": stim_p.get("stimulus_gain"),
-                      "stimulus_offset": stim_p.get("stimulus_offset")}
+            kwargs = {
+                "stimulus_gain": stim_p.get("stimulus_gain"),
+                "stimulus_offset": stim_p.get("stimulus_offset"),
+            }
         return simulate_batch(
-            spec, params, target.stimuli, target.dt, n_sets=len(U),
+            spec,
+            params,
+            target.stimuli,
+            target.dt,
+            n_sets=len(U),
             record_v=target.record_v or record_all,
             record_sweeps=None if record_all else target.record_sweeps,
-            record_dt=target.record_dt if not record_all else
-            (target.record_dt or target.dt),
-            spike_times=target.spike_times_needed or record_all, method=method,
-            backend=backend, cache=None if record_all else cache, **kwargs)
+            record_dt=target.record_dt if not record_all else (target.record_dt or target.dt),
+            spike_times=target.spike_times_needed or record_all,
+            method=method,
+            backend=backend,
+            cache=None if record_all else cache,
+            **kwargs,
+        )
 
     def objective(U):
         res = simulate(U)
@@ -358,11 +399,18 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
             state["best_loss"], state["best_u"] = float(L[k]), U[k].copy()
         state["history"].append(state["best_loss"])
         if out_dir is not None:
-            atomic_write_json(out_dir / "fit_progress.json", {
-                "generation": len(state["history"]), "best_loss": state["best_loss"],
-                "best_params": {n: _qstr(v[0]) for n, v in
-                                _to_params(state["best_u"][None], bounds).items()},
-                "loss_history": state["history"], "n_evaluations": state["n"]})
+            atomic_write_json(
+                out_dir / "fit_progress.json",
+                {
+                    "generation": len(state["history"]),
+                    "best_loss": state["best_loss"],
+                    "best_params": {
+                        n: _qstr(v[0]) for n, v in _to_params(state["best_u"][None], bounds).items()
+                    },
+                    "loss_history": state["history"],
+                    "n_evaluations": state["n"],
+                },
+            )
         return L
 
     def result_from(u, loss, history, n_eval, converged, status, message):
@@ -372,18 +420,35 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
         try:
             res = simulate(np.asarray(u)[None], record_all=True)
             preds = {k: np.asarray(v)[0] for k, v in target.predictions(res).items()}
-            traces = {"t_s": res.t, "v_mV": res.v[0] * 1e3 if res.v is not None else
-                      np.zeros((0, 0)), "stimulus": target.stimuli}
+            traces = {
+                "t_s": res.t,
+                "v_mV": res.v[0] * 1e3 if res.v is not None else np.zeros((0, 0)),
+                "stimulus": target.stimuli,
+            }
         except Exception as exc:  # keep the parameters even if the replay fails
             message += f" (replaying the fitted model failed: {exc})"
-        return FitResult(spec.name, params, fixed_q, float(loss), list(history), int(n_eval),
-                         bool(converged), status, message, opt.name, opt.options(),
-                         bounds, target.describe(), preds, target.measured(), traces,
-                         time.time() - t_start)
+        return FitResult(
+            spec.name,
+            params,
+            fixed_q,
+            float(loss),
+            list(history),
+            int(n_eval),
+            bool(converged),
+            status,
+            message,
+            opt.name,
+            opt.options(),
+            bounds,
+            target.describe(),
+            preds,
+            target.measured(),
+            traces,
+            time.time() - t_start,
+        )
 
     total = opt.maxiter + 1 if hasattr(opt, "maxiter") else opt.steps
-    bar = tqdm(total=total, desc=f"fit {spec.name} ({opt.name})", disable=not progress,
-               leave=False)
+    bar = tqdm(total=total, desc=f"fit {spec.name} ({opt.name})", disable=not progress, leave=False)
     try:
         if isinstance(opt, Adam):
             from .gradient import differentiable_loss
@@ -400,10 +465,16 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if isinstance(exc, (ValueError, ModelError)) and not state["history"]:
             raise
-        partial = result_from(state["best_u"], state["best_loss"], state["history"],
-                              state["n"], False, status,
-                              f"{status} after {len(state['history'])} generations: "
-                              f"{type(exc).__name__}: {exc}; best parameters so far kept")
+        partial = result_from(
+            state["best_u"],
+            state["best_loss"],
+            state["history"],
+            state["n"],
+            False,
+            status,
+            f"{status} after {len(state['history'])} generations: "
+            f"{type(exc).__name__}: {exc}; best parameters so far kept",
+        )
         if out_dir is not None:
             partial.save(out_dir)
         raise FitError(partial.message, partial) from exc
@@ -411,8 +482,15 @@ def fit(model, target, bounds: Mapping[str, Any], optimizer="differential_evolut
     if cache is not None:
         cache.close()
     status = "converged" if outcome.converged else "not_converged"
-    result = result_from(outcome.u, outcome.loss, outcome.history, outcome.n_evaluations,
-                         outcome.converged, status, outcome.message)
+    result = result_from(
+        outcome.u,
+        outcome.loss,
+        outcome.history,
+        outcome.n_evaluations,
+        outcome.converged,
+        status,
+        outcome.message,
+    )
     if not outcome.converged:
         warnings.warn(f"fit of {spec.name}: {outcome.message}", RuntimeWarning, stacklevel=2)
     if out_dir is not None:

@@ -60,15 +60,16 @@ def simulate_torch(spec, P: dict, stimulus, dt, method=None, surrogate=None):
     Pk["I_ext"] = stimulus[0]
     S = cm.initial_state(Pk, (n,))
     ref_steps = cm.refractory_steps(P)
-    last = torch.full((n,), -10 ** 9, dtype=torch.int64)
+    last = torch.full((n,), -(10**9), dtype=torch.int64)
     scale = float(cm.threshold_scale) or 1.0
     vs = []
     for k in range(T):
         Pk["I_ext"] = stimulus[k]
         C = {name: (v[k] if name in per_step else v) for name, v in C_all.items()}
         new = cm.update(S, C)
-        refractory = (k - last) < ref_steps if cm.has_refractory else \
-            torch.zeros(n, dtype=torch.bool)
+        refractory = (
+            (k - last) < ref_steps if cm.has_refractory else torch.zeros(n, dtype=torch.bool)
+        )
         for var in cm.clamped:
             new[var] = torch.where(refractory, S[var], new[var])
         x = cm.threshold(new, Pk) / scale
@@ -96,12 +97,16 @@ def differentiable_loss(spec, target, bounds: dict, fixed: dict, method=None):
     from .targets import TraceTarget
 
     if not isinstance(target, TraceTarget):
-        raise ValueError(f"the gradient-based optimizer fits voltage traces (TraceTarget); "
-                         f"for a {target.kind} target use optimizer='differential_evolution'")
+        raise ValueError(
+            f"the gradient-based optimizer fits voltage traces (TraceTarget); "
+            f"for a {target.kind} target use optimizer='differential_evolution'"
+        )
     if any(k.startswith("stimulus_") for k in bounds):
         raise ValueError("stimulus parameters cannot be fitted with the gradient optimizer")
-    base = {k: torch.tensor(float(v), dtype=torch.float64)
-            for k, v in spec.resolve_parameters({k: v for k, v in fixed.items()}).items()}
+    base = {
+        k: torch.tensor(float(v), dtype=torch.float64)
+        for k, v in spec.resolve_parameters({k: v for k, v in fixed.items()}).items()
+    }
     names = list(bounds)
     lo = torch.tensor([float(bounds[k][0]) for k in names], dtype=torch.float64)
     hi = torch.tensor([float(bounds[k][1]) for k in names], dtype=torch.float64)
@@ -117,6 +122,6 @@ def differentiable_loss(spec, target, bounds: dict, fixed: dict, method=None):
             P[k] = x[j]
         v = simulate_torch(spec, P, stim, target.dt, method=method)
         err = torch.where(ok, (v - data0) * 1e3, torch.zeros_like(v))
-        return torch.sqrt((err ** 2).sum() / ok.sum())
+        return torch.sqrt((err**2).sum() / ok.sum())
 
     return loss

@@ -18,7 +18,7 @@ seconds are searched on the same footing.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -68,9 +68,16 @@ class DifferentialEvolution:
 
     name = "differential_evolution"
 
-    def __init__(self, popsize: int = 10, maxiter: int = 30, tol: float = 1e-3,
-                 atol: float = 0.0, mutation=(0.5, 1.0), recombination: float = 0.7,
-                 seed: int | None = 0):
+    def __init__(
+        self,
+        popsize: int = 10,
+        maxiter: int = 30,
+        tol: float = 1e-3,
+        atol: float = 0.0,
+        mutation=(0.5, 1.0),
+        recombination: float = 0.7,
+        seed: int | None = 0,
+    ):
         if popsize < 1 or maxiter < 1:
             raise ValueError(f"popsize and maxiter must be >= 1, got {popsize}, {maxiter}")
         self.popsize, self.maxiter, self.tol = int(popsize), int(maxiter), float(tol)
@@ -78,13 +85,19 @@ class DifferentialEvolution:
         self.mutation, self.recombination, self.seed = mutation, recombination, seed
 
     def options(self) -> dict:
-        return {"popsize": self.popsize, "maxiter": self.maxiter, "tol": self.tol,
-                "atol": self.atol,
-                "mutation": list(self.mutation) if isinstance(self.mutation, tuple)
-                else self.mutation, "recombination": self.recombination, "seed": self.seed}
+        return {
+            "popsize": self.popsize,
+            "maxiter": self.maxiter,
+            "tol": self.tol,
+            "atol": self.atol,
+            "mutation": list(self.mutation) if isinstance(self.mutation, tuple) else self.mutation,
+            "recombination": self.recombination,
+            "seed": self.seed,
+        }
 
-    def run(self, objective: Callable[[np.ndarray], np.ndarray], u0: np.ndarray,
-            progress=None) -> OptimizerOutcome:
+    def run(
+        self, objective: Callable[[np.ndarray], np.ndarray], u0: np.ndarray, progress=None
+    ) -> OptimizerOutcome:
         """Minimize ``objective`` (array [S, n_params] of points in the unit cube -> [S]).
 
         ``progress`` (a tqdm bar or None) is advanced once per generation.
@@ -108,20 +121,32 @@ class DifferentialEvolution:
                 progress.set_postfix(loss=f"{best['loss']:.4g}")
             return L
 
-        res = differential_evolution(func, [(0.0, 1.0)] * d, popsize=self.popsize,
-                                     maxiter=self.maxiter, tol=self.tol, atol=self.atol,
-                                     mutation=self.mutation,
-                                     recombination=self.recombination, seed=self.seed,
-                                     polish=False, init="latinhypercube", x0=np.clip(u0, 0, 1),
-                                     updating="deferred", vectorized=True)
+        res = differential_evolution(
+            func,
+            [(0.0, 1.0)] * d,
+            popsize=self.popsize,
+            maxiter=self.maxiter,
+            tol=self.tol,
+            atol=self.atol,
+            mutation=self.mutation,
+            recombination=self.recombination,
+            seed=self.seed,
+            polish=False,
+            init="latinhypercube",
+            x0=np.clip(u0, 0, 1),
+            updating="deferred",
+            vectorized=True,
+        )
         u = np.asarray(res.x, float)
         loss = float(res.fun)
         if best["loss"] < loss:
             u, loss = best["u"], best["loss"]
         msg = str(res.message)
         if not res.success:
-            msg = (f"did not converge within maxiter={self.maxiter} generations "
-                   f"(scipy: {res.message}); the best parameters found are kept")
+            msg = (
+                f"did not converge within maxiter={self.maxiter} generations "
+                f"(scipy: {res.message}); the best parameters found are kept"
+            )
         return OptimizerOutcome(u, loss, history, best["n"], bool(res.success), msg)
 
 
@@ -185,8 +210,11 @@ class Adam:
             if step >= 20 and history[-21] - history[-1] <= self.tol * abs(history[-21]):
                 converged = True
                 break
-        msg = "converged" if converged else \
-            f"did not converge within {self.steps} steps; the best parameters found are kept"
+        msg = (
+            "converged"
+            if converged
+            else f"did not converge within {self.steps} steps; the best parameters found are kept"
+        )
         return OptimizerOutcome(best_u, best, history, len(history), converged, msg)
 
 
@@ -202,11 +230,15 @@ def get_optimizer(name_or_obj, **options):
     if not isinstance(name_or_obj, str):
         return name_or_obj
     key = name_or_obj.lower()
-    classes = {"differential_evolution": DifferentialEvolution, "de": DifferentialEvolution,
-               "adam": Adam}
+    classes = {
+        "differential_evolution": DifferentialEvolution,
+        "de": DifferentialEvolution,
+        "adam": Adam,
+    }
     if key not in classes:
-        raise ValueError(f"unknown optimizer '{name_or_obj}'; choose one of "
-                         f"differential_evolution (de), adam")
+        raise ValueError(
+            f"unknown optimizer '{name_or_obj}'; choose one of differential_evolution (de), adam"
+        )
     try:
         return classes[key](**options)
     except TypeError as exc:

@@ -52,8 +52,14 @@ def plot_fit(result, stem: str | Path) -> list[Path]:
         fv = np.asarray(p["v_mV"])
         for k in range(min(v.shape[1], 3)):
             a0.plot(t, v[:, k] + 0 * k, "k", lw=0.8, label="measured" if k == 0 else None)
-            a0.plot(t[:fv.shape[0]], fv[:, k], "C3", lw=0.8, ls="--",
-                    label=f"fitted {result.model}" if k == 0 else None)
+            a0.plot(
+                t[: fv.shape[0]],
+                fv[:, k],
+                "C3",
+                lw=0.8,
+                ls="--",
+                label=f"fitted {result.model}" if k == 0 else None,
+            )
         a0.set_xlabel(label("time", "ms"))
         a0.set_ylabel(label("membrane potential", "mV"))
         a0.legend(frameon=False, fontsize=8)
@@ -83,8 +89,9 @@ def plot_fit(result, stem: str | Path) -> list[Path]:
     else:
         a0.axis("off")
         a1.axis("off")
-    a2.semilogy(np.arange(1, len(result.loss_history) + 1),
-                np.maximum(result.loss_history, 1e-12), "k.-")
+    a2.semilogy(
+        np.arange(1, len(result.loss_history) + 1), np.maximum(result.loss_history, 1e-12), "k.-"
+    )
     a2.set_xlabel("generation / step")
     a2.set_ylabel("best loss")
     fig.suptitle(f"{result.model}: {kind} fit ({result.status})", fontsize=10)

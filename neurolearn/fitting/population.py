@@ -20,8 +20,9 @@ per-neuron parameter arrays for a network (a biologically heterogeneous populati
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,14 +31,20 @@ from .optimizers import DifferentialEvolution
 from .simulate import BatchResult, simulate_batch
 from .targets import FEATURE_COLUMNS, EphysFeatureTarget
 
-__all__ = ["POPULATION_MODELS", "complete_feature_cells", "fit_population",
-           "compare_with_glif1", "load_glif1_parameters", "population_parameters"]
+__all__ = [
+    "POPULATION_MODELS",
+    "complete_feature_cells",
+    "fit_population",
+    "compare_with_glif1",
+    "load_glif1_parameters",
+    "population_parameters",
+]
 
 #: Per model: fitted parameters and their bounds relative to a cell's features.
 POPULATION_MODELS = ("lif", "glif1")
 
 
-def complete_feature_cells(table) -> "Any":
+def complete_feature_cells(table) -> Any:
     """Rows of an Allen feature table with every feature :class:`EphysFeatureTarget` needs,
     finite, with positive tau, ri, rheobase and f-I slope.
 
@@ -50,8 +57,12 @@ def complete_feature_cells(table) -> "Any":
     if missing:
         raise ValueError(f"feature table lacks column(s) {', '.join(missing)}")
     t = table.dropna(subset=list(FEATURE_COLUMNS))
-    t = t[(t["tau"] > 0) & (t["ri"] > 0) & (t["threshold_i_long_square"] > 0) &
-          (t["f_i_curve_slope"] > 0)]
+    t = t[
+        (t["tau"] > 0)
+        & (t["ri"] > 0)
+        & (t["threshold_i_long_square"] > 0)
+        & (t["f_i_curve_slope"] > 0)
+    ]
     return t.reset_index(drop=True)
 
 
@@ -75,8 +86,7 @@ def _bounds_and_start(model: str, f: Mapping[str, float]):
         start = [tau / ri, ri, vr, min(max(vth0, lo[3]), hi[3]), 0.003]
         units = ["farad", "ohm", "volt", "volt", "second"]
     else:
-        raise ValueError(f"population fits support {', '.join(POPULATION_MODELS)}, got "
-                         f"{model!r}")
+        raise ValueError(f"population fits support {', '.join(POPULATION_MODELS)}, got {model!r}")
     lo, hi, start = np.array(lo), np.array(hi), np.array(start)
     return names, units, lo, hi, (start - lo) / (hi - lo)
 
@@ -107,8 +117,9 @@ class _Coordinator:
 
     def next_batch(self):
         with self.cv:
-            self.cv.wait_for(lambda: self.active == 0 or
-                             (self.active > 0 and len(self.pending) >= self.active))
+            self.cv.wait_for(
+                lambda: self.active == 0 or (self.active > 0 and len(self.pending) >= self.active)
+            )
             if self.active == 0 and not self.pending:
                 return None
             batch, self.pending = self.pending, {}
@@ -126,12 +137,17 @@ class _Coordinator:
 
 
 def _slice(res: BatchResult, rows: slice) -> BatchResult:
-    return BatchResult(res.counts[rows], None, res.v[rows] if res.v is not None else None,
-                       res.v_sweeps, res.t, res.dt)
+    return BatchResult(
+        res.counts[rows],
+        None,
+        res.v[rows] if res.v is not None else None,
+        res.v_sweeps,
+        res.t,
+        res.dt,
+    )
 
 
-def _fit_chunk(spec, model, cells: list, targets: list, backend, popsize, maxiter, seed,
-               progress):
+def _fit_chunk(spec, model, cells: list, targets: list, backend, popsize, maxiter, seed, progress):
     import brian2 as b2
 
     n_sw = targets[0].stimuli.shape[1]
@@ -151,8 +167,7 @@ def _fit_chunk(spec, model, cells: list, targets: list, backend, popsize, maxite
         finally:
             coord.finished()
 
-    threads = [threading.Thread(target=worker, args=(c,), daemon=True)
-               for c in range(len(cells))]
+    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in range(len(cells))]
     for th in threads:
         th.start()
     try:
@@ -167,15 +182,27 @@ def _fit_chunk(spec, model, cells: list, targets: list, backend, popsize, maxite
                 _, _, lo, hi, _ = meta[k]
                 phys.append(lo + batch[k] * (hi - lo))
             X = np.concatenate(phys)
-            params = {n: b2.Quantity(X[:, j], dim=getattr(b2, u).dim)
-                      for j, (n, u) in enumerate(zip(names, units))}
-            cols = np.concatenate([np.tile(k * n_sw + np.arange(n_sw), (s, 1))
-                                   for k, s in zip(keys, sizes)])
+            params = {
+                n: b2.Quantity(X[:, j], dim=getattr(b2, u).dim)
+                for j, (n, u) in enumerate(zip(names, units))
+            }
+            cols = np.concatenate(
+                [np.tile(k * n_sw + np.arange(n_sw), (s, 1)) for k, s in zip(keys, sizes)]
+            )
             try:
-                res = simulate_batch(spec, params, stim, targets[0].dt,
-                                     n_sets=len(X), record_v=True, record_sweeps=[0],
-                                     record_dt=targets[0].record_dt, spike_times=False,
-                                     backend=backend, stimulus_columns=cols)
+                res = simulate_batch(
+                    spec,
+                    params,
+                    stim,
+                    targets[0].dt,
+                    n_sets=len(X),
+                    record_v=True,
+                    record_sweeps=[0],
+                    record_dt=targets[0].record_dt,
+                    spike_times=False,
+                    backend=backend,
+                    stimulus_columns=cols,
+                )
             except Exception as exc:
                 coord.fail(exc)
                 raise
@@ -201,8 +228,11 @@ def _fit_chunk(spec, model, cells: list, targets: list, backend, popsize, maxite
             continue
         x = lo + o.u * (hi - lo)
         vals = dict(zip(names, x))
-        row.update(status="converged" if o.converged else "not_converged", loss=o.loss,
-                   n_evaluations=o.n_evaluations)
+        row.update(
+            status="converged" if o.converged else "not_converged",
+            loss=o.loss,
+            n_evaluations=o.n_evaluations,
+        )
         rows.append((row, vals))
     return rows, names
 
@@ -217,29 +247,56 @@ def _finish_rows(model, rows, spec, targets, backend):
         return out
     n_sw = targets[0].stimuli.shape[1]
     names = list(good[0][1][1])
-    units = {"tau_m": "second", "R_m": "ohm", "v_rest": "volt", "v_th": "volt",
-             "v_reset": "volt", "C_m": "farad", "E_L": "volt", "th_inf": "volt",
-             "t_cut": "second"}
+    units = {
+        "tau_m": "second",
+        "R_m": "ohm",
+        "v_rest": "volt",
+        "v_th": "volt",
+        "v_reset": "volt",
+        "C_m": "farad",
+        "E_L": "volt",
+        "th_inf": "volt",
+        "t_cut": "second",
+    }
     X = np.array([[r[1][n] for n in names] for _, r in good])
-    params = {n: b2.Quantity(X[:, j], dim=getattr(b2, units[n]).dim)
-              for j, n in enumerate(names)}
+    params = {n: b2.Quantity(X[:, j], dim=getattr(b2, units[n]).dim) for j, n in enumerate(names)}
     stim = np.concatenate([targets[i].stimuli for i, _ in good], axis=1)
     cols = np.array([k * n_sw + np.arange(n_sw) for k in range(len(good))])
-    res = simulate_batch(spec, params, stim, targets[0].dt, n_sets=len(X), record_v=True,
-                         record_sweeps=[0], record_dt=targets[0].record_dt, spike_times=False,
-                         backend=backend, stimulus_columns=cols)
+    res = simulate_batch(
+        spec,
+        params,
+        stim,
+        targets[0].dt,
+        n_sets=len(X),
+        record_v=True,
+        record_sweeps=[0],
+        record_dt=targets[0].record_dt,
+        spike_times=False,
+        backend=backend,
+        stimulus_columns=cols,
+    )
     for j, (i, (row, vals)) in enumerate(good):
         feats = targets[i].model_features(_slice(res, slice(j, j + 1)))
         if model == "lif":
             R, C = vals["R_m"], vals["tau_m"] / vals["R_m"]
-            row.update(tau_ms=vals["tau_m"] * 1e3, R_mohm=R / 1e6, C_pf=C * 1e12,
-                       v_rest_mv=vals["v_rest"] * 1e3, threshold_mv=vals["v_th"] * 1e3,
-                       v_reset_mv=vals["v_reset"] * 1e3)
+            row.update(
+                tau_ms=vals["tau_m"] * 1e3,
+                R_mohm=R / 1e6,
+                C_pf=C * 1e12,
+                v_rest_mv=vals["v_rest"] * 1e3,
+                threshold_mv=vals["v_th"] * 1e3,
+                v_reset_mv=vals["v_reset"] * 1e3,
+            )
         else:
             R, C = vals["R_m"], vals["C_m"]
-            row.update(tau_ms=R * C * 1e3, R_mohm=R / 1e6, C_pf=C * 1e12,
-                       v_rest_mv=vals["E_L"] * 1e3, threshold_mv=vals["th_inf"] * 1e3,
-                       t_cut_ms=vals["t_cut"] * 1e3)
+            row.update(
+                tau_ms=R * C * 1e3,
+                R_mohm=R / 1e6,
+                C_pf=C * 1e12,
+                v_rest_mv=vals["E_L"] * 1e3,
+                threshold_mv=vals["th_inf"] * 1e3,
+                t_cut_ms=vals["t_cut"] * 1e3,
+            )
         for k, v in feats.items():
             row[f"model_{k}"] = float(v[0])
         for k, v in targets[i].features.items():
@@ -248,11 +305,20 @@ def _finish_rows(model, rows, spec, targets, backend):
     return out
 
 
-def fit_population(features, model: str = "lif", out: str | Path | None = None,
-                   specimen_ids: Sequence[int] | None = None, chunk_size: int = 300,
-                   popsize: int = 4, maxiter: int = 15, backend: str = "numpy",
-                   dt=None, step_duration: float = 0.5, seed: int = 0,
-                   progress: bool = True):
+def fit_population(
+    features,
+    model: str = "lif",
+    out: str | Path | None = None,
+    specimen_ids: Sequence[int] | None = None,
+    chunk_size: int = 300,
+    popsize: int = 4,
+    maxiter: int = 15,
+    backend: str = "numpy",
+    dt=None,
+    step_duration: float = 0.5,
+    seed: int = 0,
+    progress: bool = True,
+):
     """Fit ``model`` to the features of every Allen cell with complete features.
 
     Parameters
@@ -299,8 +365,7 @@ def fit_population(features, model: str = "lif", out: str | Path | None = None,
     from ..spec import load_model
 
     if model not in POPULATION_MODELS:
-        raise ValueError(f"population fits support {', '.join(POPULATION_MODELS)}, got "
-                         f"{model!r}")
+        raise ValueError(f"population fits support {', '.join(POPULATION_MODELS)}, got {model!r}")
     table = features if isinstance(features, pd.DataFrame) else pd.read_csv(features)
     cells = complete_feature_cells(table)
     if specimen_ids is not None:
@@ -317,13 +382,19 @@ def fit_population(features, model: str = "lif", out: str | Path | None = None,
     ids = cells["specimen_id"].astype(int).tolist()
     bar = tqdm(total=len(ids), desc=f"population fit ({model})", disable=not progress)
     for start in range(0, len(ids), chunk_size):
-        chunk = cells.iloc[start:start + chunk_size]
-        targets = [EphysFeatureTarget({FEATURE_COLUMNS[c]: r[c] for c in FEATURE_COLUMNS},
-                                      dt=dt, onset=0.05, duration=step_duration, n_grid=7)
-                   for _, r in chunk.iterrows()]
+        chunk = cells.iloc[start : start + chunk_size]
+        targets = [
+            EphysFeatureTarget(
+                {FEATURE_COLUMNS[c]: r[c] for c in FEATURE_COLUMNS},
+                dt=dt,
+                onset=0.05,
+                duration=step_duration,
+                n_grid=7,
+            )
+            for _, r in chunk.iterrows()
+        ]
         chunk_ids = chunk["specimen_id"].astype(int).tolist()
-        raw, _ = _fit_chunk(spec, model, chunk_ids, targets, backend, popsize, maxiter, seed,
-                            bar)
+        raw, _ = _fit_chunk(spec, model, chunk_ids, targets, backend, popsize, maxiter, seed, bar)
         rows = _finish_rows(model, raw, spec, targets, backend)
         table_rows.extend(r for r in rows if r is not None)
         if out is not None:
@@ -335,7 +406,7 @@ def fit_population(features, model: str = "lif", out: str | Path | None = None,
     return pd.DataFrame(table_rows)
 
 
-def load_glif1_parameters(glif_root: str | Path) -> "Any":
+def load_glif1_parameters(glif_root: str | Path) -> Any:
     """Allen's GLIF1 parameters of every mouse and human cell (Teeter et al. 2018).
 
     Parameters
@@ -362,10 +433,17 @@ def load_glif1_parameters(glif_root: str | Path) -> "Any":
         for p in paths:
             cfg = load_glif_config(p)
             R, C = float(cfg.params["R_m"]), float(cfg.params["C_m"])
-            rows.append({"specimen_id": cfg.specimen_id, "species": species,
-                         "R_mohm": R / 1e6, "C_pf": C * 1e12, "tau_ms": R * C * 1e3,
-                         "v_rest_mv": float(cfg.params["E_L"]) * 1e3,
-                         "threshold_mv": float(cfg.params["th_inf"]) * 1e3})
+            rows.append(
+                {
+                    "specimen_id": cfg.specimen_id,
+                    "species": species,
+                    "R_mohm": R / 1e6,
+                    "C_pf": C * 1e12,
+                    "tau_ms": R * C * 1e3,
+                    "v_rest_mv": float(cfg.params["E_L"]) * 1e3,
+                    "threshold_mv": float(cfg.params["th_inf"]) * 1e3,
+                }
+            )
     if not rows:
         raise FileNotFoundError(f"no GLIF1 config under {glif_root}")
     return pd.DataFrame(rows)
@@ -407,14 +485,17 @@ def compare_with_glif1(fitted, glif1) -> dict:
             ref = np.abs(b - m["v_rest_mv_allen"].to_numpy(float))
         else:
             ref = np.abs(b)
-        out[q] = {"pearson_r": float(stats.pearsonr(a, b)[0]),
-                  "spearman_rho": float(stats.spearmanr(a, b)[0]),
-                  "median_relative_error": float(np.median(np.abs(a - b) / ref))}
+        out[q] = {
+            "pearson_r": float(stats.pearsonr(a, b)[0]),
+            "spearman_rho": float(stats.spearmanr(a, b)[0]),
+            "median_relative_error": float(np.median(np.abs(a - b) / ref)),
+        }
     return out
 
 
-def population_parameters(table, model: str = "lif", n: int | None = None,
-                          rng: int | np.random.Generator | None = None) -> dict:
+def population_parameters(
+    table, model: str = "lif", n: int | None = None, rng: int | np.random.Generator | None = None
+) -> dict:
     """Per-neuron parameter arrays (with units) for a network, drawn from a fitted population.
 
     Parameters
@@ -442,8 +523,10 @@ def population_parameters(table, model: str = "lif", n: int | None = None,
     import brian2 as b2
 
     t = table[table["status"] != "failed"] if "status" in table else table
-    cols = {"lif": ["tau_ms", "R_mohm", "v_rest_mv", "threshold_mv", "v_reset_mv"],
-            "glif1": ["C_pf", "R_mohm", "v_rest_mv", "threshold_mv", "t_cut_ms"]}
+    cols = {
+        "lif": ["tau_ms", "R_mohm", "v_rest_mv", "threshold_mv", "v_reset_mv"],
+        "glif1": ["C_pf", "R_mohm", "v_rest_mv", "threshold_mv", "t_cut_ms"],
+    }
     if model not in cols:
         raise ValueError(f"model must be one of {', '.join(cols)}, got {model!r}")
     missing = [c for c in cols[model] if c not in t.columns]
@@ -459,13 +542,17 @@ def population_parameters(table, model: str = "lif", n: int | None = None,
         idx = g.integers(0, len(t), int(n))
     r = t.iloc[idx]
     if model == "lif":
-        return {"tau_m": r["tau_ms"].to_numpy(float) * b2.ms,
-                "R_m": r["R_mohm"].to_numpy(float) * b2.Mohm,
-                "v_rest": r["v_rest_mv"].to_numpy(float) * b2.mV,
-                "v_th": r["threshold_mv"].to_numpy(float) * b2.mV,
-                "v_reset": r["v_reset_mv"].to_numpy(float) * b2.mV}
-    return {"C_m": r["C_pf"].to_numpy(float) * b2.pF,
+        return {
+            "tau_m": r["tau_ms"].to_numpy(float) * b2.ms,
             "R_m": r["R_mohm"].to_numpy(float) * b2.Mohm,
-            "E_L": r["v_rest_mv"].to_numpy(float) * b2.mV,
-            "th_inf": r["threshold_mv"].to_numpy(float) * b2.mV,
-            "t_cut": r["t_cut_ms"].to_numpy(float) * b2.ms}
+            "v_rest": r["v_rest_mv"].to_numpy(float) * b2.mV,
+            "v_th": r["threshold_mv"].to_numpy(float) * b2.mV,
+            "v_reset": r["v_reset_mv"].to_numpy(float) * b2.mV,
+        }
+    return {
+        "C_m": r["C_pf"].to_numpy(float) * b2.pF,
+        "R_m": r["R_mohm"].to_numpy(float) * b2.Mohm,
+        "E_L": r["v_rest_mv"].to_numpy(float) * b2.mV,
+        "th_inf": r["threshold_mv"].to_numpy(float) * b2.mV,
+        "t_cut": r["t_cut_ms"].to_numpy(float) * b2.ms,
+    }

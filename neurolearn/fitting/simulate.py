@@ -16,7 +16,8 @@ values as Brian2 ``run_args`` (Brian2 >= 2.6; Stimberg et al. 2019, eLife 8:e473
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,8 +91,25 @@ class StandaloneCache:
         self.close()
 
 
-def _structure_key(spec, per_neuron, stim, cols, n_sets, n_sweeps, rec, record_v, record_dt,
-                   spike_times, method, backend, seed, dt, current, drive, initial):
+def _structure_key(
+    spec,
+    per_neuron,
+    stim,
+    cols,
+    n_sets,
+    n_sweeps,
+    rec,
+    record_v,
+    record_dt,
+    spike_times,
+    method,
+    backend,
+    seed,
+    dt,
+    current,
+    drive,
+    initial,
+):
     """What must be equal for a compiled project to serve another call: everything except the
     values of the parameters (and of the per-set stimulus gain/offset)."""
     import hashlib
@@ -99,31 +117,59 @@ def _structure_key(spec, per_neuron, stim, cols, n_sets, n_sweeps, rec, record_v
     h = hashlib.sha256(np.ascontiguousarray(stim).tobytes())
     if cols is not None:
         h.update(np.ascontiguousarray(cols).tobytes())
-    return (id(spec), spec.name, str(getattr(spec, "path", "")), h.hexdigest(), stim.shape,
-            n_sets, n_sweeps, tuple(rec.tolist()), bool(record_v), repr(record_dt),
-            bool(spike_times), repr(method), backend, seed, repr(dt), current, bool(drive),
-            repr(sorted((initial or {}).items())),
-            tuple(sorted((k, np.ndim(v) > 0) for k, v in per_neuron.items())))
+    return (
+        id(spec),
+        spec.name,
+        str(getattr(spec, "path", "")),
+        h.hexdigest(),
+        stim.shape,
+        n_sets,
+        n_sweeps,
+        tuple(rec.tolist()),
+        bool(record_v),
+        repr(record_dt),
+        bool(spike_times),
+        repr(method),
+        backend,
+        seed,
+        repr(dt),
+        current,
+        bool(drive),
+        repr(sorted((initial or {}).items())),
+        tuple(sorted((k, np.ndim(v) > 0) for k, v in per_neuron.items())),
+    )
 
 
 def default_method(spec: NeuronModel):
     """State updater used for fitting a model: allensdk's scheme for the GLIF zoo models (see
-    :func:`neurolearn.sources.glif.allen_glif_method`), else the model file's ``method``."""
+    :func:`neurolearn.brian.glif.allen_glif_method`), else the model file's ``method``."""
     if spec.name in {f"glif{k}" for k in range(1, 6)}:
-        from ..sources.glif import allen_glif_method
+        from ..brian.glif import allen_glif_method
 
         return allen_glif_method()
     return spec.method
 
 
-def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
-                   n_sets: int | None = None, initial: Mapping[str, Any] | None = None,
-                   record_v: bool = False, record_sweeps: Sequence[int] | None = None,
-                   record_dt=None, spike_times: bool = True, method=None,
-                   backend: str = "numpy", seed: int | None = None,
-                   current: str = "I_ext", stimulus_gain=None,
-                   stimulus_offset=None, stimulus_columns=None,
-                   cache: StandaloneCache | None = None) -> BatchResult:
+def simulate_batch(
+    spec: NeuronModel,
+    params: Mapping[str, Any],
+    stimuli,
+    dt,
+    n_sets: int | None = None,
+    initial: Mapping[str, Any] | None = None,
+    record_v: bool = False,
+    record_sweeps: Sequence[int] | None = None,
+    record_dt=None,
+    spike_times: bool = True,
+    method=None,
+    backend: str = "numpy",
+    seed: int | None = None,
+    current: str = "I_ext",
+    stimulus_gain=None,
+    stimulus_offset=None,
+    stimulus_columns=None,
+    cache: StandaloneCache | None = None,
+) -> BatchResult:
     """Simulate ``n_sets`` parameter sets on every sweep of a stimulus protocol at once.
 
     Parameters
@@ -200,8 +246,10 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
     if stimulus_columns is not None:
         cols = np.asarray(stimulus_columns, dtype=int)
         if cols.ndim != 2 or cols.min() < 0 or cols.max() >= n_sweeps:
-            raise ValueError(f"stimulus_columns must be an int array [n_sets, n_sweeps] with "
-                             f"values in [0, {n_sweeps - 1}]")
+            raise ValueError(
+                f"stimulus_columns must be an int array [n_sets, n_sweeps] with "
+                f"values in [0, {n_sweeps - 1}]"
+            )
         n_sweeps = cols.shape[1]
     sizes = {k: np.size(v) for k, v in params.items() if np.ndim(v) > 0}
     if n_sets is None:
@@ -210,14 +258,21 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
         if size != n_sets:
             raise ValueError(f"parameter '{k}' has {size} values, expected {n_sets} (one per set)")
         if k in spec.parameters and not spec.parameters[k].per_neuron:
-            raise ModelError(f"parameter '{k}' of model '{spec.name}' is shared by all neurons, "
-                             f"so it cannot differ between candidate parameter sets; fix it or "
-                             f"declare it per_neuron in the model file", spec.path, parameter=k)
+            raise ModelError(
+                f"parameter '{k}' of model '{spec.name}' is shared by all neurons, "
+                f"so it cannot differ between candidate parameter sets; fix it or "
+                f"declare it per_neuron in the model file",
+                spec.path,
+                parameter=k,
+            )
     per_neuron = {}
     for k, v in params.items():
         if np.ndim(v) > 0:
-            per_neuron[k] = np.repeat(v, n_sweeps) if hasattr(v, "dim") else \
-                np.repeat(np.asarray(v, float), n_sweeps)
+            per_neuron[k] = (
+                np.repeat(v, n_sweeps)
+                if hasattr(v, "dim")
+                else np.repeat(np.asarray(v, float), n_sweeps)
+            )
         else:
             per_neuron[k] = v
     n = n_sets * n_sweeps
@@ -225,15 +280,34 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
     method = method if method is not None else default_method(spec)
     if backend not in ("cpp_standalone", "cuda_standalone"):
         cache = None  # runtime backends: nothing compiled to keep
-    key = None if cache is None else _structure_key(
-        spec, per_neuron, stim, cols, n_sets, n_sweeps, rec, record_v, record_dt, spike_times,
-        method, backend, seed, dt, current, drive, initial)
+    key = (
+        None
+        if cache is None
+        else _structure_key(
+            spec,
+            per_neuron,
+            stim,
+            cols,
+            n_sets,
+            n_sweeps,
+            rec,
+            record_v,
+            record_dt,
+            spike_times,
+            method,
+            backend,
+            seed,
+            dt,
+            current,
+            drive,
+            initial,
+        )
+    )
 
     def per_set_values(x):
         """Stimulus gain/offset per neuron: ``[n]`` floats in amp."""
         x = np.zeros(n_sets) if x is None else np.asarray(x / b2.amp, float)
-        return np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x, (n_sets,)),
-                         n_sweeps)
+        return np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x, (n_sets,)), n_sweeps)
 
     if cache is not None and cache._key == key:
         from ..brian.backends import run_standalone
@@ -250,35 +324,41 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
     if cache is not None:
         cache.close()
     with use_backend(backend, seed=seed, dt=dt) as be:
-        group = make_neuron_group(spec, n, params=per_neuron, initial=initial, dt=dt,
-                                  method=method)
+        group = make_neuron_group(spec, n, params=per_neuron, initial=initial, dt=dt, method=method)
         if current not in group.variables:
-            raise ModelError(f"model '{spec.name}' has no injected-current variable "
-                             f"'{current}' to apply the stimulus to", spec.path,
-                             parameter=current)
+            raise ModelError(
+                f"model '{spec.name}' has no injected-current variable "
+                f"'{current}' to apply the stimulus to",
+                spec.path,
+                parameter=current,
+            )
         group.namespace["n_sweeps"] = n_sweeps
         if drive:
+
             def per_neuron_const(x, name):
                 # one row: a TimedArray keeps its last row after the end
-                return b2.TimedArray(per_set_values(x)[None, :] * b2.amp, dt=n_steps * dt,
-                                     name=name)
+                return b2.TimedArray(
+                    per_set_values(x)[None, :] * b2.amp, dt=n_steps * dt, name=name
+                )
 
             group.namespace["fit_stimulus"] = b2.TimedArray(stim, dt=dt, name="fit_stimulus")
             group.namespace["fit_gain"] = per_neuron_const(stimulus_gain, "fit_gain")
             group.namespace["fit_offset"] = per_neuron_const(stimulus_offset, "fit_offset")
-            code = (f"{current} = fit_gain(t, i)*fit_stimulus(t, i % n_sweeps) "
-                    f"+ fit_offset(t, i)")
+            code = f"{current} = fit_gain(t, i)*fit_stimulus(t, i % n_sweeps) + fit_offset(t, i)"
         elif cols is not None:
             if cols.shape[0] != n_sets:
                 raise ValueError(f"stimulus_columns has {cols.shape[0]} rows for {n_sets} sets")
-            group.namespace["fit_stimulus"] = b2.TimedArray(stim * b2.amp, dt=dt,
-                                                            name="fit_stimulus")
-            group.namespace["fit_column"] = b2.TimedArray(cols.reshape(1, -1).astype(float),
-                                                          dt=n_steps * dt, name="fit_column")
+            group.namespace["fit_stimulus"] = b2.TimedArray(
+                stim * b2.amp, dt=dt, name="fit_stimulus"
+            )
+            group.namespace["fit_column"] = b2.TimedArray(
+                cols.reshape(1, -1).astype(float), dt=n_steps * dt, name="fit_column"
+            )
             code = f"{current} = fit_stimulus(t, int(fit_column(t, i) + 0.5))"
         else:
-            group.namespace["fit_stimulus"] = b2.TimedArray(stim * b2.amp, dt=dt,
-                                                            name="fit_stimulus")
+            group.namespace["fit_stimulus"] = b2.TimedArray(
+                stim * b2.amp, dt=dt, name="fit_stimulus"
+            )
             code = f"{current} = fit_stimulus(t, i % n_sweeps)"
         group.run_regularly(code, when="start")
         spikes = b2.SpikeMonitor(group, record=spike_times)
@@ -286,8 +366,9 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
         mon = None
         if record_v:
             idx = (np.arange(n_sets)[:, None] * n_sweeps + rec[None, :]).ravel()
-            mon = b2.StateMonitor(group, "v", record=idx, when="end",
-                                  dt=record_dt if record_dt is not None else dt)
+            mon = b2.StateMonitor(
+                group, "v", record=idx, when="end", dt=record_dt if record_dt is not None else dt
+            )
             objs.append(mon)
         net = b2.Network(*objs)
         net.run(n_steps * dt, namespace={})
@@ -298,9 +379,14 @@ def simulate_batch(spec: NeuronModel, params: Mapping[str, Any], stimuli, dt,
         else:
             cache.builds += 1
             cache._key = key
-            cache._state = {"backend": be, "group": group, "spikes": spikes, "mon": mon,
-                            "gain": group.namespace.get("fit_gain"),
-                            "offset": group.namespace.get("fit_offset")}
+            cache._state = {
+                "backend": be,
+                "group": group,
+                "spikes": spikes,
+                "mon": mon,
+                "gain": group.namespace.get("fit_gain"),
+                "offset": group.namespace.get("fit_offset"),
+            }
     return result
 
 
@@ -312,8 +398,10 @@ def _collect(spikes, mon, n_sets, n_sweeps, rec, spike_times, dt) -> BatchResult
     times = None
     if spike_times:
         trains = spikes.spike_trains()
-        times = [[np.asarray(trains[s * n_sweeps + w] / b2.second)
-                  for w in range(n_sweeps)] for s in range(n_sets)]
+        times = [
+            [np.asarray(trains[s * n_sweeps + w] / b2.second) for w in range(n_sweeps)]
+            for s in range(n_sets)
+        ]
     v = t = None
     if mon is not None:
         v = np.asarray(mon.v / b2.volt).reshape(n_sets, len(rec), -1)

@@ -24,23 +24,35 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from .gamma import coincidence_factor
+from ..analysis.coincidence import coincidence_factor
 
-__all__ = ["Target", "TraceTarget", "SpikeTrainTarget", "FICurveTarget", "EphysFeatureTarget",
-           "FEATURE_COLUMNS", "BAD_LOSS"]
+__all__ = [
+    "Target",
+    "TraceTarget",
+    "SpikeTrainTarget",
+    "FICurveTarget",
+    "EphysFeatureTarget",
+    "FEATURE_COLUMNS",
+    "BAD_LOSS",
+]
 
 #: Loss given to candidates whose features cannot be computed.
 BAD_LOSS = 1e6
 
 #: Columns of Allen's ``ephys_features.csv`` used by :class:`EphysFeatureTarget`.
-FEATURE_COLUMNS = {"tau": "tau_ms", "ri": "ri_mohm", "vrest": "vrest_mv",
-                   "threshold_i_long_square": "rheobase_pa",
-                   "f_i_curve_slope": "fi_slope_hz_per_pa"}
+FEATURE_COLUMNS = {
+    "tau": "tau_ms",
+    "ri": "ri_mohm",
+    "vrest": "vrest_mv",
+    "threshold_i_long_square": "rheobase_pa",
+    "f_i_curve_slope": "fi_slope_hz_per_pa",
+}
 
 
 def _si(x, unit_name: str, what: str) -> np.ndarray:
@@ -60,9 +72,11 @@ def _check_finite(arr: np.ndarray, what: str, unit: str, dt: float | None = None
     if len(bad):
         where = ", ".join(str(tuple(int(i) for i in b)) for b in bad[:3])
         hint = f" (first at time {bad[0][0] * dt * 1e3:g} ms)" if dt and arr.ndim >= 1 else ""
-        raise ValueError(f"{what} contains {len(bad)} NaN/infinite value(s) at index {where}"
-                         f"{hint}; remove or interpolate them (a recording must be complete "
-                         f"to be fitted), or pass nan_policy='omit' where supported [{unit}]")
+        raise ValueError(
+            f"{what} contains {len(bad)} NaN/infinite value(s) at index {where}"
+            f"{hint}; remove or interpolate them (a recording must be complete "
+            f"to be fitted), or pass nan_policy='omit' where supported [{unit}]"
+        )
 
 
 class Target(abc.ABC):
@@ -106,9 +120,12 @@ class Target(abc.ABC):
 
     def describe(self) -> dict:
         """JSON-ready description (kind, protocol size, source)."""
-        return {"kind": self.kind, "n_sweeps": int(self.stimuli.shape[1]),
-                "duration_s": float(self.stimuli.shape[0] * float(self.dt)),
-                "dt_s": float(self.dt)}
+        return {
+            "kind": self.kind,
+            "n_sweeps": int(self.stimuli.shape[1]),
+            "duration_s": float(self.stimuli.shape[0] * float(self.dt)),
+            "dt_s": float(self.dt),
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,8 +162,10 @@ class TraceTarget(Target):
         if i.ndim == 1:
             i = i[:, None]
         if v.shape != i.shape:
-            raise ValueError(f"voltage {v.shape} and stimulus {i.shape} must have the same "
-                             f"shape [time, n_sweeps]")
+            raise ValueError(
+                f"voltage {v.shape} and stimulus {i.shape} must have the same "
+                f"shape [time, n_sweeps]"
+            )
         if nan_policy not in ("raise", "omit"):
             raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
         _check_finite(i, "stimulus", "A", float(dt))
@@ -160,9 +179,15 @@ class TraceTarget(Target):
         self.record_dt = dt
 
     @classmethod
-    def from_allen_nwb(cls, path: str | Path, sweep_numbers: Sequence[int], dt=None,
-                       t_start: float = 0.0, t_stop: float | None = None,
-                       nan_policy: str = "raise") -> "TraceTarget":
+    def from_allen_nwb(
+        cls,
+        path: str | Path,
+        sweep_numbers: Sequence[int],
+        dt=None,
+        t_start: float = 0.0,
+        t_stop: float | None = None,
+        nan_policy: str = "raise",
+    ) -> TraceTarget:
         """Voltage traces of Allen Cell Types sweeps (``ephys.nwb``, read by allensdk's
         ``NwbDataSet``; download with ``CellTypesCache.get_ephys_data``).
 
@@ -204,22 +229,27 @@ class TraceTarget(Target):
             rate = float(sw["sampling_rate"])
             step = int(round(float(dt) * rate))
             if step < 1 or abs(step / rate - float(dt)) > 1e-9:
-                raise ValueError(f"{path}: dt = {float(dt) * 1e3:g} ms is not a multiple of the "
-                                 f"sampling interval {1e3 / rate:g} ms of sweep {number}")
+                raise ValueError(
+                    f"{path}: dt = {float(dt) * 1e3:g} ms is not a multiple of the "
+                    f"sampling interval {1e3 / rate:g} ms of sweep {number}"
+                )
             i0, i1 = (int(x) for x in sw["index_range"])
-            v = np.asarray(sw["response"], float)[i0:i1 + 1]
-            i = np.asarray(sw["stimulus"], float)[i0:i1 + 1]
+            v = np.asarray(sw["response"], float)[i0 : i1 + 1]
+            i = np.asarray(sw["stimulus"], float)[i0 : i1 + 1]
             a = int(round(t_start * rate))
             b = len(v) if t_stop is None else min(len(v), int(round(t_stop * rate)))
             n = (b - a) // step
             if n <= 0:
-                raise ValueError(f"{path}: sweep {number} has no sample in "
-                                 f"[{t_start}, {t_stop}] s")
-            vs.append(v[a:a + n * step].reshape(n, step).mean(axis=1))
-            cs.append(i[a:a + n * step].reshape(n, step).mean(axis=1))
+                raise ValueError(f"{path}: sweep {number} has no sample in [{t_start}, {t_stop}] s")
+            vs.append(v[a : a + n * step].reshape(n, step).mean(axis=1))
+            cs.append(i[a : a + n * step].reshape(n, step).mean(axis=1))
         n = min(len(v) for v in vs)
-        target = cls(np.column_stack([v[:n] for v in vs]), np.column_stack([c[:n] for c in cs]),
-                     float(dt) * second, nan_policy=nan_policy)
+        target = cls(
+            np.column_stack([v[:n] for v in vs]),
+            np.column_stack([c[:n] for c in cs]),
+            float(dt) * second,
+            nan_policy=nan_policy,
+        )
         target.source = {"file": str(path), "sweeps": [int(x) for x in sweep_numbers]}
         return target
 
@@ -266,10 +296,18 @@ class SpikeTrainTarget(Target):
 
     kind = "spike_train"
 
-    def __init__(self, spike_times: Sequence, stimulus, dt, window=0.004,
-                 stimulus_units: str = "amp", t_start=0.0):
-        i = np.asarray(stimulus / _unit("amp") if hasattr(stimulus, "dim") else stimulus,
-                       dtype=float)
+    def __init__(
+        self,
+        spike_times: Sequence,
+        stimulus,
+        dt,
+        window=0.004,
+        stimulus_units: str = "amp",
+        t_start=0.0,
+    ):
+        i = np.asarray(
+            stimulus / _unit("amp") if hasattr(stimulus, "dim") else stimulus, dtype=float
+        )
         if i.ndim == 1:
             i = i[:, None]
         _check_finite(i, "stimulus", stimulus_units, float(dt))
@@ -318,17 +356,22 @@ class SpikeTrainTarget(Target):
         return 1.0 - self._gammas(result).mean(axis=1)
 
     def predictions(self, result):
-        return {"gamma": self._gammas(result),
-                "rate_hz": result.counts / self.duration}
+        return {"gamma": self._gammas(result), "rate_hz": result.counts / self.duration}
 
     def measured(self):
-        return {"rate_hz": np.array([np.mean([len(t) for t in tr]) / self.duration
-                                     for tr in self.trials])}
+        return {
+            "rate_hz": np.array(
+                [np.mean([len(t) for t in tr]) / self.duration for tr in self.trials]
+            )
+        }
 
     def describe(self):
         d = super().describe()
-        d.update(window_ms=self.window * 1e3, stimulus_units=self.stimulus_units,
-                 n_trials=[len(t) for t in self.trials])
+        d.update(
+            window_ms=self.window * 1e3,
+            stimulus_units=self.stimulus_units,
+            n_trials=[len(t) for t in self.trials],
+        )
         return d
 
 
@@ -339,11 +382,12 @@ def _unit(name):
 
 
 # ---------------------------------------------------------------------------------------------
-def _step_protocol(amplitudes_a: np.ndarray, onset: float, duration: float, after: float,
-                   dt: float) -> np.ndarray:
+def _step_protocol(
+    amplitudes_a: np.ndarray, onset: float, duration: float, after: float, dt: float
+) -> np.ndarray:
     n = int(round((onset + duration + after) / dt))
     stim = np.zeros((n, len(amplitudes_a)))
-    stim[int(round(onset / dt)):int(round((onset + duration) / dt)), :] = amplitudes_a[None, :]
+    stim[int(round(onset / dt)) : int(round((onset + duration) / dt)), :] = amplitudes_a[None, :]
     return stim
 
 
@@ -384,8 +428,18 @@ class FICurveTarget(Target):
 
     kind = "fi_curve"
 
-    def __init__(self, amplitudes, rates, v_steady=None, dt=None, onset=0.27, duration=1.0,
-                 iv_window=(1.0, 1.2), rate_scale_hz=5.0, v_scale_mv=2.0):
+    def __init__(
+        self,
+        amplitudes,
+        rates,
+        v_steady=None,
+        dt=None,
+        onset=0.27,
+        duration=1.0,
+        iv_window=(1.0, 1.2),
+        rate_scale_hz=5.0,
+        v_scale_mv=2.0,
+    ):
         from brian2 import ms
 
         amps = _si(amplitudes, "amp", "amplitudes").ravel()
@@ -411,13 +465,14 @@ class FICurveTarget(Target):
         self.stimuli = _step_protocol(amps, self.onset, self.duration, after, float(self.dt))
         self.rate_scale, self.v_scale = float(rate_scale_hz), float(v_scale_mv)
         self.record_v = self.v_steady is not None and np.isfinite(self.v_steady).any()
-        self.record_sweeps = list(np.flatnonzero(np.isfinite(self.v_steady))) \
-            if self.record_v else None
+        self.record_sweeps = (
+            list(np.flatnonzero(np.isfinite(self.v_steady))) if self.record_v else None
+        )
         self.record_dt = 10 * self.dt
         self.source = None
 
     @classmethod
-    def from_osb_json(cls, path: str | Path, **kwargs) -> "FICurveTarget":
+    def from_osb_json(cls, path: str | Path, **kwargs) -> FICurveTarget:
         """Read an OpenSourceBrain ``<specimen>_analysis.json`` (long-square sweeps).
 
         Duplicated amplitudes are averaged. ``v_steady`` is ``average_1000_1200`` of the
@@ -437,12 +492,14 @@ class FICurveTarget(Target):
             meta = sw.get("sweep_metadata", {})
             if meta.get("aibs_stimulus_name") != "Long Square":
                 continue
-            ana = {k.split(":", 1)[-1]: v for k, v in sw.get("pyelectro_iclamp_analysis",
-                                                             {}).items()}
+            ana = {
+                k.split(":", 1)[-1]: v for k, v in sw.get("pyelectro_iclamp_analysis", {}).items()
+            }
             for need in ("max_peak_no", "average_1000_1200"):
                 if need not in ana:
-                    raise ValueError(f"{path}: sweep {key} has no '{need}' in its "
-                                     f"pyelectro_iclamp_analysis")
+                    raise ValueError(
+                        f"{path}: sweep {key} has no '{need}' in its pyelectro_iclamp_analysis"
+                    )
             if "aibs_stimulus_amplitude_pa" not in meta:
                 raise ValueError(f"{path}: sweep {key} has no aibs_stimulus_amplitude_pa")
             amp = round(float(meta["aibs_stimulus_amplitude_pa"]), 3)
@@ -454,19 +511,32 @@ class FICurveTarget(Target):
             raise ValueError(f"{path}: no 'Long Square' sweep")
         amps = np.array(sorted(rows))
         rates = np.array([np.mean([r for r, _ in rows[a]]) for a in amps])
-        vs = np.array([np.nanmean([v for _, v in rows[a]]) if not all(np.isnan([v for _, v in rows[a]])) else np.nan
-                       for a in amps])
+        vs = np.array(
+            [
+                np.nanmean([v for _, v in rows[a]])
+                if not all(np.isnan([v for _, v in rows[a]]))
+                else np.nan
+                for a in amps
+            ]
+        )
         target = cls(amps * 1e-12, rates, vs * 1e-3, **kwargs)
-        target.source = {"file": str(path), "specimen_id": data.get("data_set_id"),
-                         "cre_line": data.get("aibs_cre_line"),
-                         "dendrite_type": data.get("aibs_dendrite_type")}
+        target.source = {
+            "file": str(path),
+            "specimen_id": data.get("data_set_id"),
+            "cre_line": data.get("aibs_cre_line"),
+            "dendrite_type": data.get("aibs_dendrite_type"),
+        }
         return target
 
     def _model_curves(self, result):
         n_sets = result.counts.shape[0]
         t0, t1 = self.onset, self.onset + self.duration
-        f = np.array([[_isi_rate(result.spike_times[s][w], t0, t1)
-                       for w in range(len(self.amplitudes))] for s in range(n_sets)])
+        f = np.array(
+            [
+                [_isi_rate(result.spike_times[s][w], t0, t1) for w in range(len(self.amplitudes))]
+                for s in range(n_sets)
+            ]
+        )
         v = None
         if self.record_v:
             t = result.t
@@ -489,8 +559,10 @@ class FICurveTarget(Target):
 
     def predictions(self, result):
         f, v = self._model_curves(result)
-        out = {"amplitude_pA": np.broadcast_to(self.amplitudes * 1e12, f.shape).copy(),
-               "rate_hz": f}
+        out = {
+            "amplitude_pA": np.broadcast_to(self.amplitudes * 1e12, f.shape).copy(),
+            "rate_hz": f,
+        }
         if v is not None:
             out["v_steady_mV"] = v * 1e3
         return out
@@ -551,19 +623,30 @@ class EphysFeatureTarget(Target):
     spike_times_needed = False
     KEYS = ("tau_ms", "ri_mohm", "vrest_mv", "rheobase_pa", "fi_slope_hz_per_pa")
 
-    def __init__(self, features: Mapping[str, float], dt=None, onset=0.1, duration=1.0,
-                 i_hyper_pa=-50.0, grid_step_pa=20.0, n_grid=9, scales=None):
+    def __init__(
+        self,
+        features: Mapping[str, float],
+        dt=None,
+        onset=0.1,
+        duration=1.0,
+        i_hyper_pa=-50.0,
+        grid_step_pa=20.0,
+        n_grid=9,
+        scales=None,
+    ):
         from brian2 import ms
 
         missing = [k for k in self.KEYS if k not in features]
         if missing:
-            raise ValueError(f"ephys feature target needs {', '.join(self.KEYS)}; missing "
-                             f"{', '.join(missing)}")
+            raise ValueError(
+                f"ephys feature target needs {', '.join(self.KEYS)}; missing {', '.join(missing)}"
+            )
         vals = {k: float(features[k]) for k in self.KEYS}
         bad = [k for k, v in vals.items() if not np.isfinite(v)]
         if bad:
-            raise ValueError(f"feature(s) {', '.join(bad)} are NaN; this cell cannot be fitted "
-                             f"on features")
+            raise ValueError(
+                f"feature(s) {', '.join(bad)} are NaN; this cell cannot be fitted on features"
+            )
         self.features = vals
         self.dt = dt if dt is not None else 0.1 * ms
         self.onset, self.duration = float(onset), float(duration)
@@ -575,15 +658,19 @@ class EphysFeatureTarget(Target):
         self.stimuli = _step_protocol(amps, self.onset, self.duration, 0.0, float(self.dt))
         self.record_sweeps = [0]
         self.record_dt = self.dt
-        sc = {"tau_ms": 0.1 * abs(vals["tau_ms"]), "ri_mohm": 0.1 * abs(vals["ri_mohm"]),
-              "vrest_mv": 1.0, "rheobase_pa": self.grid_step,
-              "fi_slope_hz_per_pa": 0.2 * abs(vals["fi_slope_hz_per_pa"]) + 0.01}
+        sc = {
+            "tau_ms": 0.1 * abs(vals["tau_ms"]),
+            "ri_mohm": 0.1 * abs(vals["ri_mohm"]),
+            "vrest_mv": 1.0,
+            "rheobase_pa": self.grid_step,
+            "fi_slope_hz_per_pa": 0.2 * abs(vals["fi_slope_hz_per_pa"]) + 0.01,
+        }
         sc.update(scales or {})
         self.scales = sc
         self.source = None
 
     @classmethod
-    def from_allen(cls, table, specimen_id: int, **kwargs) -> "EphysFeatureTarget":
+    def from_allen(cls, table, specimen_id: int, **kwargs) -> EphysFeatureTarget:
         """Target of one cell of Allen's ``ephys_features.csv``.
 
         Parameters
@@ -606,8 +693,10 @@ class EphysFeatureTarget(Target):
             table = pd.read_csv(path)
         missing = [c for c in list(FEATURE_COLUMNS) + ["specimen_id"] if c not in table.columns]
         if missing:
-            raise ValueError(f"feature table lacks column(s) {', '.join(missing)} (needed: "
-                             f"specimen_id, {', '.join(FEATURE_COLUMNS)})")
+            raise ValueError(
+                f"feature table lacks column(s) {', '.join(missing)} (needed: "
+                f"specimen_id, {', '.join(FEATURE_COLUMNS)})"
+            )
         rows = table[table["specimen_id"] == specimen_id]
         if rows.empty:
             raise ValueError(f"specimen {specimen_id} is not in the feature table")
@@ -642,16 +731,23 @@ class EphysFeatureTarget(Target):
         rate = counts / self.duration
         spk = counts > 0
         first = np.where(spk.any(axis=1), spk.argmax(axis=1), len(self.grid_pa))
-        rheo = np.where(first < len(self.grid_pa),
-                        self.grid_pa[np.minimum(first, len(self.grid_pa) - 1)],
-                        self.grid_pa[-1] + self.grid_step)
+        rheo = np.where(
+            first < len(self.grid_pa),
+            self.grid_pa[np.minimum(first, len(self.grid_pa) - 1)],
+            self.grid_pa[-1] + self.grid_step,
+        )
         slope = np.zeros(len(v0))
         for s in range(len(v0)):
             sel = np.arange(len(self.grid_pa)) >= first[s]
             if sel.sum() >= 2:
                 slope[s] = np.polyfit(self.grid_pa[sel], rate[s, sel], 1)[0]
-        return {"tau_ms": tau * 1e3, "ri_mohm": ri, "vrest_mv": v0 * 1e3,
-                "rheobase_pa": rheo, "fi_slope_hz_per_pa": slope}
+        return {
+            "tau_ms": tau * 1e3,
+            "ri_mohm": ri,
+            "vrest_mv": v0 * 1e3,
+            "rheobase_pa": rheo,
+            "fi_slope_hz_per_pa": slope,
+        }
 
     def loss(self, result):
         feats = self.model_features(result)

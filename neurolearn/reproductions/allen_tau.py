@@ -28,25 +28,44 @@ from pathlib import Path
 
 import pandas as pd
 
-from neurolearn.sources import allen
+from neurolearn.analysis import allen as allen_stats
 from neurolearn.analysis import compare_samples, learned_tau_ms, write_tau_comparison
 from neurolearn.io import atomic_write_text
+from neurolearn.sources import allen
 
 SELECTIONS = [("all cells", {}), ("mouse", {"species": "mouse"}), ("human", {"species": "human"})]
-SELECTIONS += [(f"{s} {d}", {"species": s, "dendrite_type": d})
-               for s in allen.SPECIES for d in allen.DENDRITE_TYPES]
+SELECTIONS += [
+    (f"{s} {d}", {"species": s, "dendrite_type": d})
+    for s in allen.SPECIES
+    for d in allen.DENDRITE_TYPES
+]
 
 
 def _row(name: str, s: dict) -> dict:
     g, ln, t = s["gamma"], s["lognorm"], s["tau_ms"]
-    return {"selection": name, "n": s["n"], "mean_ms": t["mean"], "median_ms": t["median"],
-            "sd_ms": t["sd"], "q25_ms": t["q25"], "q75_ms": t["q75"],
-            "gamma_shape": g["shape"], "gamma_shape_ci_low": g["shape_ci"][0],
-            "gamma_shape_ci_high": g["shape_ci"][1], "gamma_scale_ms": g["scale_ms"],
-            "gamma_chi2_p": g["chi2_p"], "gamma_ks_p": g["ks_p"], "gamma_aic": g["aic"],
-            "lognorm_sigma": ln["sigma"], "lognorm_sigma_ci_low": ln["sigma_ci"][0],
-            "lognorm_sigma_ci_high": ln["sigma_ci"][1], "lognorm_scale_ms": ln["scale_ms"],
-            "lognorm_chi2_p": ln["chi2_p"], "lognorm_ks_p": ln["ks_p"], "lognorm_aic": ln["aic"]}
+    return {
+        "selection": name,
+        "n": s["n"],
+        "mean_ms": t["mean"],
+        "median_ms": t["median"],
+        "sd_ms": t["sd"],
+        "q25_ms": t["q25"],
+        "q75_ms": t["q75"],
+        "gamma_shape": g["shape"],
+        "gamma_shape_ci_low": g["shape_ci"][0],
+        "gamma_shape_ci_high": g["shape_ci"][1],
+        "gamma_scale_ms": g["scale_ms"],
+        "gamma_chi2_p": g["chi2_p"],
+        "gamma_ks_p": g["ks_p"],
+        "gamma_aic": g["aic"],
+        "lognorm_sigma": ln["sigma"],
+        "lognorm_sigma_ci_low": ln["sigma_ci"][0],
+        "lognorm_sigma_ci_high": ln["sigma_ci"][1],
+        "lognorm_scale_ms": ln["scale_ms"],
+        "lognorm_chi2_p": ln["chi2_p"],
+        "lognorm_ks_p": ln["ks_p"],
+        "lognorm_aic": ln["aic"],
+    }
 
 
 def main(argv=None) -> int:
@@ -63,36 +82,55 @@ def main(argv=None) -> int:
     for name, filters in SELECTIONS:
         try:
             selection = allen.select(table, **filters)
-        except ValueError as exc:     # e.g. a release without one combination
+        except ValueError as exc:  # e.g. a release without one combination
             print(f"skipping {name}: {exc}")
             continue
-        s = allen.tau_summary(selection, n_boot=args.boot, seed=args.seed)
+        s = allen_stats.tau_summary(selection, n_boot=args.boot, seed=args.seed)
         rows.append(_row(name, s))
-        print(f"{name:>22}: n = {s['n']:4d}, tau median {s['tau_ms']['median']:5.1f} ms, "
-              f"mean {s['tau_ms']['mean']:5.1f} ms; gamma shape {s['gamma']['shape']:.2f} "
-              f"[{s['gamma']['shape_ci'][0]:.2f}, {s['gamma']['shape_ci'][1]:.2f}], "
-              f"log-normal sigma {s['lognorm']['sigma']:.3f}")
+        print(
+            f"{name:>22}: n = {s['n']:4d}, tau median {s['tau_ms']['median']:5.1f} ms, "
+            f"mean {s['tau_ms']['mean']:5.1f} ms; gamma shape {s['gamma']['shape']:.2f} "
+            f"[{s['gamma']['shape_ci'][0]:.2f}, {s['gamma']['shape_ci'][1]:.2f}], "
+            f"log-normal sigma {s['lognorm']['sigma']:.3f}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "summary.csv", pd.DataFrame(rows).to_csv(index=False))
 
     mouse = allen.tau_values(allen.select(table, species="mouse"))
     human = allen.tau_values(allen.select(table, species="human"))
-    comp = [compare_samples(mouse, human, normalise=n, n_boot=args.boot, n_perm=args.boot,
-                            seed=args.seed).to_dict() for n in (None, "median")]
+    comp = [
+        compare_samples(
+            mouse, human, normalise=n, n_boot=args.boot, n_perm=args.boot, seed=args.seed
+        ).to_dict()
+        for n in (None, "median")
+    ]
     atomic_write_text(args.out / "mouse_vs_human.csv", pd.DataFrame(comp).to_csv(index=False))
     for c in comp:
-        median = ("" if c["median_diff"] is None else
-                  f", median difference {c['median_diff']:.2f} ms "
-                  f"[{c['median_diff_ci_low']:.2f}, {c['median_diff_ci_high']:.2f}]")
-        print(f"mouse vs human ({c['scale']}): KS D = {c['ks_statistic']:.3f} "
-              f"(p = {c['ks_pvalue']:.2g}), Wasserstein {c['wasserstein']:.3g}{median}")
+        median = (
+            ""
+            if c["median_diff"] is None
+            else f", median difference {c['median_diff']:.2f} ms "
+            f"[{c['median_diff_ci_low']:.2f}, {c['median_diff_ci_high']:.2f}]"
+        )
+        print(
+            f"mouse vs human ({c['scale']}): KS D = {c['ks_statistic']:.3f} "
+            f"(p = {c['ks_pvalue']:.2g}), Wasserstein {c['wasserstein']:.3g}{median}"
+        )
 
-    allen.draw_tau_figures(table, table, {}, args.out / "figures", n_boot=args.boot,
-                           seed=args.seed)
+    allen_stats.draw_tau_figures(
+        table, table, {}, args.out / "figures", n_boot=args.boot, seed=args.seed
+    )
     if args.run:
         learned = learned_tau_ms(args.run)
-        write_tau_comparison(learned, mouse, args.out / "learned", reference_label="Allen mouse",
-                             n_boot=args.boot, n_perm=args.boot, seed=args.seed)
+        write_tau_comparison(
+            learned,
+            mouse,
+            args.out / "learned",
+            reference_label="Allen mouse",
+            n_boot=args.boot,
+            n_perm=args.boot,
+            seed=args.seed,
+        )
     print(f"results in {args.out}")
     return 0
 

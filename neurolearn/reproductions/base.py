@@ -1,4 +1,5 @@
-"""The command line shared by the reproduction modules of :mod:`neurolearn.reproductions` that simulate one
+"""The command line shared by the reproduction modules of :mod:`neurolearn.reproductions` that
+simulate one
 network (Song et al. 2000, Izhikevich 2007, ...): the common options, the checks of their
 values, and the generate-only / summarise / plot / write-JSON ending.
 
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["reproduction_parser", "run_reproduction"]
 
 
-def reproduction_parser(description: str, duration_s: float,
-                        backend: str = "cpp_standalone") -> argparse.ArgumentParser:
+def reproduction_parser(
+    description: str, duration_s: float, backend: str = "cpp_standalone"
+) -> argparse.ArgumentParser:
     """Parser with the options every reproduction has: ``--out`` (required), ``--backend``,
     ``--duration-s`` (simulated time, s), ``--seed``, ``--generate-only`` and
     ``--project-dir`` (standalone backends).
@@ -37,23 +40,42 @@ def reproduction_parser(description: str, duration_s: float,
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--backend", default=backend,
-                        help=f"numpy | cython | cpp_standalone | cuda_standalone "
-                             f"(default {backend})")
-    parser.add_argument("--duration-s", type=float, default=duration_s,
-                        help=f"simulated time in s (default {duration_s:g})")
+    parser.add_argument(
+        "--backend",
+        default=backend,
+        help=f"numpy | cython | cpp_standalone | cuda_standalone (default {backend})",
+    )
+    parser.add_argument(
+        "--duration-s",
+        type=float,
+        default=duration_s,
+        help=f"simulated time in s (default {duration_s:g})",
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--generate-only", action="store_true",
-                        help="standalone: write the project, do not compile or run it")
-    parser.add_argument("--project-dir", type=Path, default=None,
-                        help="folder of the standalone project (default: a temporary one)")
+    parser.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="standalone: write the project, do not compile or run it",
+    )
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="folder of the standalone project (default: a temporary one)",
+    )
     return parser
 
 
-def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, stem: str,
-                     build_and_run: Callable[..., dict], summarize: Callable[[dict], dict],
-                     plot: Callable[[dict, dict, Path], Any], printed: Callable | None = None,
-                     **kwargs) -> int:
+def run_reproduction(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    stem: str,
+    build_and_run: Callable[..., dict],
+    summarize: Callable[[dict], dict],
+    plot: Callable[[dict, dict, Path], Any],
+    printed: Callable | None = None,
+    **kwargs,
+) -> int:
     """Check the common options, run, and write the results into ``args.out``.
 
     ``build_and_run(backend, duration_s=..., seed=..., directory=..., generate_only=...,
@@ -85,8 +107,14 @@ def run_reproduction(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     if args.duration_s <= 0:
         parser.error(f"--duration-s must be > 0, got {args.duration_s:g}")
     args.out.mkdir(parents=True, exist_ok=True)
-    raw = build_and_run(args.backend, duration_s=args.duration_s, seed=args.seed,
-                        directory=args.project_dir, generate_only=args.generate_only, **kwargs)
+    raw = build_and_run(
+        args.backend,
+        duration_s=args.duration_s,
+        seed=args.seed,
+        directory=args.project_dir,
+        generate_only=args.generate_only,
+        **kwargs,
+    )
     if args.generate_only:
         atomic_write_json(args.out / f"{stem}_{args.backend}_project.json", raw)
         print(json.dumps(raw))

@@ -45,116 +45,241 @@ from pathlib import Path
 # dict such as data.options as a whole)
 from neurolearn.reproductions.heterogeneity import _merge
 
-__all__ = ["FRONT_END_V1", "BASE_LIF", "BASE_ALIF", "VARIANTS", "variant_config", "run_variant",
-           "gru_reference", "main"]
+__all__ = [
+    "FRONT_END_V1",
+    "BASE_LIF",
+    "BASE_ALIF",
+    "VARIANTS",
+    "variant_config",
+    "run_variant",
+    "gru_reference",
+    "main",
+]
 
 #: The first cochlear front end: 64 channels, one LIF unit per channel, the cochlear model's
 #: default gain (:class:`neurolearn.datasets.cochlea.CochleaParams`).
 FRONT_END_V1 = {"data": {"options": {"channels": 64}}}
 
 #: The LIF network of the earlier defaults: no adaptation, no input deletion.
-BASE_LIF = {**FRONT_END_V1, "network": {"model": "lif", "dropout": 0.0},
-            "training": {"input_dropout": 0.0, "epochs": 20}}
+BASE_LIF = {
+    **FRONT_END_V1,
+    "network": {"model": "lif", "dropout": 0.0},
+    "training": {"input_dropout": 0.0, "epochs": 20},
+}
 
 #: Adaptive LIF (``models/alif.toml``, Bellec et al. 2018) with 20 % input deletion.
-BASE_ALIF = {**FRONT_END_V1, "network": {"model": "alif", "dropout": 0.0},
-             "training": {"input_dropout": 0.2, "epochs": 20}}
+BASE_ALIF = {
+    **FRONT_END_V1,
+    "network": {"model": "alif", "dropout": 0.0},
+    "training": {"input_dropout": 0.2, "epochs": 20},
+}
 
 
 #: name -> (description, overrides of the main job's defaults, seeds, configuration)
 VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
     "lif": ("LIF (the v3 defaults)", BASE_LIF, (0, 1, 2), "hom_init_het_train"),
-    "lif_dropout02": ("LIF, network.dropout 0.2",
-                      _merge(BASE_LIF, {"network": {"dropout": 0.2}}), (0, 1, 2),
-                      "hom_init_het_train"),
-    "lif_shifts": ("LIF, channel_shift 2 + time_shift_ms 50",
-                   _merge(BASE_LIF, {"training": {"channel_shift": 2, "time_shift_ms": 50.0}}),
-                   (0,), "hom_init_het_train"),
-    "lif_input_dropout02": ("LIF, input_dropout 0.2",
-                            _merge(BASE_LIF, {"training": {"input_dropout": 0.2}}), (0,),
-                            "hom_init_het_train"),
-    "lif_blend05": ("LIF, blend 0.5", _merge(BASE_LIF, {"training": {"blend": 0.5}}), (0,),
-                    "hom_init_het_train"),
-    "lif_readout_tau": ("LIF, readout tau_m 50 ms, tau_syn 10 ms",
-                        _merge(BASE_LIF, {"network": {"readout_tau_m_ms": 50.0,
-                                                      "readout_tau_syn_ms": 10.0}}),
-                        (0,), "hom_init_het_train"),
-    "alif_no_deletion": ("ALIF, no input deletion",
-                         _merge(BASE_ALIF, {"training": {"input_dropout": 0.0}}), (0, 1, 2),
-                         "hom_init_het_train"),
-    "alif_dropout02": ("ALIF, network.dropout 0.2, no input deletion",
-                       _merge(BASE_ALIF, {"network": {"dropout": 0.2},
-                                          "training": {"input_dropout": 0.0}}),
-                       (0, 1, 2), "hom_init_het_train"),
-    "alif_dropout03": ("ALIF, network.dropout 0.3, no input deletion",
-                       _merge(BASE_ALIF, {"network": {"dropout": 0.3},
-                                          "training": {"input_dropout": 0.0}}),
-                       (0,), "hom_init_het_train"),
-    "alif_input_dropout02": ("ALIF, input_dropout 0.2 (the defaults until 30 Nov 2026)",
-                             BASE_ALIF, (0, 1, 2),
-                             "hom_init_het_train"),
-    "alif_30_epochs": ("ALIF, input_dropout 0.2, 30 epochs",
-                       _merge(BASE_ALIF, {"training": {"epochs": 30}}), (0, 1, 2),
-                       "hom_init_het_train"),
-    "alif_tau_a_trained": ("ALIF, input_dropout 0.2, tau_a also heterogeneous and trained",
-                           _merge(BASE_ALIF, {"heterogeneity": {
-                               "parameters": ["tau_m", "tau_syn", "tau_a"]}}),
-                           (0,), "hom_init_het_train"),
-    "alif_dropout01": ("ALIF, input_dropout 0.2, network.dropout 0.1",
-                       _merge(BASE_ALIF, {"network": {"dropout": 0.1}}), (0,),
-                       "hom_init_het_train"),
-    "alif_input_dropout03": ("ALIF, input_dropout 0.3",
-                             _merge(BASE_ALIF, {"training": {"input_dropout": 0.3}}), (0,),
-                             "hom_init_het_train"),
-    "alif_beta34": ("ALIF (beta 3.4 mV), input_dropout 0.2",
-                    _merge(BASE_ALIF, {"network": {"parameters": {"beta": "3.4 mV"}}}), (0,),
-                    "hom_init_het_train"),
-    "alif_128_channels": ("ALIF, input_dropout 0.2, 128 cochlear channels",
-                          _merge(BASE_ALIF, {"data": {"options": {"channels": 128}}}), (0,),
-                          "hom_init_het_train"),
-    "alif_two_layers": ("ALIF, input_dropout 0.2, two layers of 64",
-                        _merge(BASE_ALIF, {"network": {"hidden": [64, 64]}}), (0,),
-                        "hom_init_het_train"),
-    "alif_steepness5": ("ALIF, input_dropout 0.2, surrogate steepness 5",
-                        _merge(BASE_ALIF, {"surrogate": {"steepness": 5.0}}), (0,),
-                        "hom_init_het_train"),
-    "alif_steepness20": ("ALIF, input_dropout 0.2, surrogate steepness 20",
-                         _merge(BASE_ALIF, {"surrogate": {"steepness": 20.0}}), (0,),
-                         "hom_init_het_train"),
-    "alif_lr_tau1": ("ALIF, input_dropout 0.2, lr_tau 1.0",
-                     _merge(BASE_ALIF, {"optimizer": {"lr_tau": 1.0}}), (0,),
-                     "hom_init_het_train"),
-    "alif_logit_scale10": ("ALIF, input_dropout 0.2, logit scale 10",
-                           _merge(BASE_ALIF, {"loss": {"logit_scale": 10.0}}), (0,),
-                           "hom_init_het_train"),
-    "alif_recurrent_scale03": ("ALIF, input_dropout 0.2, recurrent_scale 0.3",
-                               _merge(BASE_ALIF, {"network": {"recurrent_scale": 0.3}}), (0,),
-                               "hom_init_het_train"),
+    "lif_dropout02": (
+        "LIF, network.dropout 0.2",
+        _merge(BASE_LIF, {"network": {"dropout": 0.2}}),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "lif_shifts": (
+        "LIF, channel_shift 2 + time_shift_ms 50",
+        _merge(BASE_LIF, {"training": {"channel_shift": 2, "time_shift_ms": 50.0}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "lif_input_dropout02": (
+        "LIF, input_dropout 0.2",
+        _merge(BASE_LIF, {"training": {"input_dropout": 0.2}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "lif_blend05": (
+        "LIF, blend 0.5",
+        _merge(BASE_LIF, {"training": {"blend": 0.5}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "lif_readout_tau": (
+        "LIF, readout tau_m 50 ms, tau_syn 10 ms",
+        _merge(BASE_LIF, {"network": {"readout_tau_m_ms": 50.0, "readout_tau_syn_ms": 10.0}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_no_deletion": (
+        "ALIF, no input deletion",
+        _merge(BASE_ALIF, {"training": {"input_dropout": 0.0}}),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "alif_dropout02": (
+        "ALIF, network.dropout 0.2, no input deletion",
+        _merge(BASE_ALIF, {"network": {"dropout": 0.2}, "training": {"input_dropout": 0.0}}),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "alif_dropout03": (
+        "ALIF, network.dropout 0.3, no input deletion",
+        _merge(BASE_ALIF, {"network": {"dropout": 0.3}, "training": {"input_dropout": 0.0}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_input_dropout02": (
+        "ALIF, input_dropout 0.2 (the defaults until 30 Nov 2026)",
+        BASE_ALIF,
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "alif_30_epochs": (
+        "ALIF, input_dropout 0.2, 30 epochs",
+        _merge(BASE_ALIF, {"training": {"epochs": 30}}),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "alif_tau_a_trained": (
+        "ALIF, input_dropout 0.2, tau_a also heterogeneous and trained",
+        _merge(BASE_ALIF, {"heterogeneity": {"parameters": ["tau_m", "tau_syn", "tau_a"]}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_dropout01": (
+        "ALIF, input_dropout 0.2, network.dropout 0.1",
+        _merge(BASE_ALIF, {"network": {"dropout": 0.1}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_input_dropout03": (
+        "ALIF, input_dropout 0.3",
+        _merge(BASE_ALIF, {"training": {"input_dropout": 0.3}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_beta34": (
+        "ALIF (beta 3.4 mV), input_dropout 0.2",
+        _merge(BASE_ALIF, {"network": {"parameters": {"beta": "3.4 mV"}}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_128_channels": (
+        "ALIF, input_dropout 0.2, 128 cochlear channels",
+        _merge(BASE_ALIF, {"data": {"options": {"channels": 128}}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_two_layers": (
+        "ALIF, input_dropout 0.2, two layers of 64",
+        _merge(BASE_ALIF, {"network": {"hidden": [64, 64]}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_steepness5": (
+        "ALIF, input_dropout 0.2, surrogate steepness 5",
+        _merge(BASE_ALIF, {"surrogate": {"steepness": 5.0}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_steepness20": (
+        "ALIF, input_dropout 0.2, surrogate steepness 20",
+        _merge(BASE_ALIF, {"surrogate": {"steepness": 20.0}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_lr_tau1": (
+        "ALIF, input_dropout 0.2, lr_tau 1.0",
+        _merge(BASE_ALIF, {"optimizer": {"lr_tau": 1.0}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_logit_scale10": (
+        "ALIF, input_dropout 0.2, logit scale 10",
+        _merge(BASE_ALIF, {"loss": {"logit_scale": 10.0}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_recurrent_scale03": (
+        "ALIF, input_dropout 0.2, recurrent_scale 0.3",
+        _merge(BASE_ALIF, {"network": {"recurrent_scale": 0.3}}),
+        (0,),
+        "hom_init_het_train",
+    ),
     # the cochlear front end (options of neurolearn.datasets.cochlea.CochleaParams)
-    "alif_gain35": ("ALIF, input_dropout 0.2, cochlear gain 3.5",
-                    _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 3.5}}}),
-                    (0,), "hom_init_het_train"),
-    "alif_gain4_refractory10": ("ALIF, input_dropout 0.2, cochlear gain 4, refractory 10 ms",
-                                _merge(BASE_ALIF, {"data": {"options": {
-                                    "channels": 64, "gain": 4.0, "refractory_ms": 10.0}}}),
-                                (0, 1, 2), "hom_init_het_train"),
-    "alif_refractory5": ("ALIF, input_dropout 0.2, cochlear refractory 5 ms",
-                         _merge(BASE_ALIF, {"data": {"options": {"channels": 64,
-                                                                 "refractory_ms": 5.0}}}),
-                         (0,), "hom_init_het_train"),
-    "alif_2units_gain35": ("ALIF, input_dropout 0.2, 2 units per channel (x1.6), gain 3.5",
-                           _merge(BASE_ALIF, {"data": {"options": {
-                               "channels": 64, "units_per_channel": 2, "threshold_ratio": 1.6,
-                               "gain": 3.5}}}), (0, 1, 2), "hom_init_het_train"),
-    "alif_3units_gain4": ("ALIF, input_dropout 0.2, 3 units per channel (x1.5), gain 4",
-                          _merge(BASE_ALIF, {"data": {"options": {
-                              "channels": 64, "units_per_channel": 3, "threshold_ratio": 1.5,
-                              "gain": 4.0}}}), (0, 1, 2), "hom_init_het_train"),
-    "alif_4units_gain5": ("ALIF, input_dropout 0.2, 4 units per channel (x1.5), gain 5 "
-                          "(the defaults since 30 Nov 2026)",
-                          _merge(BASE_ALIF, {"data": {"options": {
-                              "channels": 64, "units_per_channel": 4, "threshold_ratio": 1.5,
-                              "gain": 5.0}}}), (0, 1, 2), "hom_init_het_train"),
+    "alif_gain35": (
+        "ALIF, input_dropout 0.2, cochlear gain 3.5",
+        _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 3.5}}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_gain4_refractory10": (
+        "ALIF, input_dropout 0.2, cochlear gain 4, refractory 10 ms",
+        _merge(
+            BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 4.0, "refractory_ms": 10.0}}}
+        ),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "alif_refractory5": (
+        "ALIF, input_dropout 0.2, cochlear refractory 5 ms",
+        _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "refractory_ms": 5.0}}}),
+        (0,),
+        "hom_init_het_train",
+    ),
+    "alif_2units_gain35": (
+        "ALIF, input_dropout 0.2, 2 units per channel (x1.6), gain 3.5",
+        _merge(
+            BASE_ALIF,
+            {
+                "data": {
+                    "options": {
+                        "channels": 64,
+                        "units_per_channel": 2,
+                        "threshold_ratio": 1.6,
+                        "gain": 3.5,
+                    }
+                }
+            },
+        ),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "alif_3units_gain4": (
+        "ALIF, input_dropout 0.2, 3 units per channel (x1.5), gain 4",
+        _merge(
+            BASE_ALIF,
+            {
+                "data": {
+                    "options": {
+                        "channels": 64,
+                        "units_per_channel": 3,
+                        "threshold_ratio": 1.5,
+                        "gain": 4.0,
+                    }
+                }
+            },
+        ),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
+    "alif_4units_gain5": (
+        "ALIF, input_dropout 0.2, 4 units per channel (x1.5), gain 5 "
+        "(the defaults since 30 Nov 2026)",
+        _merge(
+            BASE_ALIF,
+            {
+                "data": {
+                    "options": {
+                        "channels": 64,
+                        "units_per_channel": 4,
+                        "threshold_ratio": 1.5,
+                        "gain": 5.0,
+                    }
+                }
+            },
+        ),
+        (0, 1, 2),
+        "hom_init_het_train",
+    ),
 }
 
 
@@ -184,12 +309,12 @@ def variant_config(name: str, seed: int, configuration: str | None = None):
     if name not in VARIANTS:
         raise KeyError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
     _, overrides, _, own = VARIANTS[name]
-    return experiment_config("fsdd", configuration or own, seed,
-                             overrides=copy.deepcopy(overrides))
+    return experiment_config("fsdd", configuration or own, seed, overrides=copy.deepcopy(overrides))
 
 
-def run_variant(name: str, seed: int, out: Path, configuration: str | None = None,
-                progress: bool = False) -> dict:
+def run_variant(
+    name: str, seed: int, out: Path, configuration: str | None = None, progress: bool = False
+) -> dict:
     """Train (or resume, or read back) one run of a variant in
     ``out/runs/<name>/<configuration>/seed<seed>``.
 
@@ -209,15 +334,27 @@ def run_variant(name: str, seed: int, out: Path, configuration: str | None = Non
     summary = train_from_config(config, run_dir, resume=True, progress=progress)
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"variant": name, "configuration": conf, "seed": seed,
-            "val_accuracy": summary.get("val_accuracy"),
-            "test_accuracy": summary.get("test_accuracy"),
-            "train_accuracy": summary.get("train_accuracy"), "cpu_s": round(cpu, 1)}
+    return {
+        "variant": name,
+        "configuration": conf,
+        "seed": seed,
+        "val_accuracy": summary.get("val_accuracy"),
+        "test_accuracy": summary.get("test_accuracy"),
+        "train_accuracy": summary.get("train_accuracy"),
+        "cpu_s": round(cpu, 1),
+    }
 
 
-def gru_reference(epochs: int = 12, hidden: int = 128, seed: int = 0, lr: float = 3e-3,
-                  batch_size: int = 32, options: dict | None = None, dt_ms: float = 10.0,
-                  duration_ms: float = 700.0) -> dict:
+def gru_reference(
+    epochs: int = 12,
+    hidden: int = 128,
+    seed: int = 0,
+    lr: float = 3e-3,
+    batch_size: int = 32,
+    options: dict | None = None,
+    dt_ms: float = 10.0,
+    duration_ms: float = 700.0,
+) -> dict:
     """Test accuracy of a GRU network on the binary Spiking FSDD input, after every epoch.
 
     Input ``[time, batch, inputs]`` = ``[duration_ms / dt_ms, batch, inputs]`` (0/1; the
@@ -242,8 +379,7 @@ def gru_reference(epochs: int = 12, hidden: int = 128, seed: int = 0, lr: float 
     torch.manual_seed(seed)
 
     def tensors(split):
-        ds = load_dataset("fsdd", split, dt_ms=dt_ms, duration_ms=duration_ms, binary=True,
-                          **opts)
+        ds = load_dataset("fsdd", split, dt_ms=dt_ms, duration_ms=duration_ms, binary=True, **opts)
         x, y = ds.dense()
         return torch.as_tensor(np.asarray(x)), torch.as_tensor(np.asarray(y))
 
@@ -262,17 +398,25 @@ def gru_reference(epochs: int = 12, hidden: int = 128, seed: int = 0, lr: float 
     for _ in tqdm(range(epochs), desc="GRU reference", unit="epoch"):
         order = torch.randperm(len(y_train))
         for i in range(0, len(order), batch_size):
-            b = order[i:i + batch_size]
+            b = order[i : i + batch_size]
             loss = torch.nn.functional.cross_entropy(logits(x_train[:, b]), y_train[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
         with torch.no_grad():
             accs.append(float((logits(x_test).argmax(1) == y_test).float().mean()))
-    return {"model": f"GRU ({hidden} units) + linear readout, max over time",
-            "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
-            "options": opts, "dt_ms": dt_ms, "duration_ms": duration_ms,
-            "test_accuracy_per_epoch": accs, "cpu_s": round(time.process_time() - t0, 1)}
+    return {
+        "model": f"GRU ({hidden} units) + linear readout, max over time",
+        "epochs": epochs,
+        "seed": seed,
+        "lr": lr,
+        "batch_size": batch_size,
+        "options": opts,
+        "dt_ms": dt_ms,
+        "duration_ms": duration_ms,
+        "test_accuracy_per_epoch": accs,
+        "cpu_s": round(time.process_time() - t0, 1),
+    }
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -283,28 +427,37 @@ def _summary(rows: list[dict]) -> dict:
     table = {}
     for key, rs in out.items():
         tests = [100 * r["test_accuracy"] for r in rs]
-        table[key] = {"description": VARIANTS[rs[0]["variant"]][0],
-                      "seeds": [r["seed"] for r in rs],
-                      "test_accuracy_mean": statistics.fmean(tests),
-                      "test_accuracy_sd": statistics.stdev(tests) if len(tests) > 1 else
-                      math.nan}
+        table[key] = {
+            "description": VARIANTS[rs[0]["variant"]][0],
+            "seeds": [r["seed"] for r in rs],
+            "test_accuracy_mean": statistics.fmean(tests),
+            "test_accuracy_sd": statistics.stdev(tests) if len(tests) > 1 else math.nan,
+        }
     return table
 
 
 def _markdown(rows: list[dict]) -> str:
-    lines = ["| variant | configuration | seed | val (%) | test (%) | train (%) | CPU (s) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | configuration | seed | val (%) | test (%) | train (%) | CPU (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
+
         def pct(v):
             return f"{100 * v:.1f}" if isinstance(v, (int, float)) else "-"
-        lines.append(f"| {VARIANTS[r['variant']][0]} | {r['configuration']} | {r['seed']} | "
-                     f"{pct(r['val_accuracy'])} | {pct(r['test_accuracy'])} | "
-                     f"{pct(r['train_accuracy'])} | {r['cpu_s']} |")
+
+        lines.append(
+            f"| {VARIANTS[r['variant']][0]} | {r['configuration']} | {r['seed']} | "
+            f"{pct(r['val_accuracy'])} | {pct(r['test_accuracy'])} | "
+            f"{pct(r['train_accuracy'])} | {r['cpu_s']} |"
+        )
     lines += ["", "| variant | configuration | seeds | test (%) mean +- SD |", "|---|---|---|---|"]
     for key, s in _summary(rows).items():
         sd = "" if math.isnan(s["test_accuracy_sd"]) else f" +- {s['test_accuracy_sd']:.1f}"
-        lines.append(f"| {s['description']} | {key.split('/')[1]} | "
-                     f"{', '.join(map(str, s['seeds']))} | {s['test_accuracy_mean']:.1f}{sd} |")
+        lines.append(
+            f"| {s['description']} | {key.split('/')[1]} | "
+            f"{', '.join(map(str, s['seeds']))} | {s['test_accuracy_mean']:.1f}{sd} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -315,17 +468,30 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="output folder (required unless --list)")
-    ap.add_argument("--only", nargs="*", default=None, metavar="NAME",
-                    help="run only these variants (default: all; --list shows them)")
-    ap.add_argument("--seeds", nargs="*", type=int, default=None,
-                    help="seeds of every variant (default: each variant's own)")
-    ap.add_argument("--configuration", default=None,
-                    help="Perez-Nieves configuration of every run (default: each variant's)")
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="run only these variants (default: all; --list shows them)",
+    )
+    ap.add_argument(
+        "--seeds",
+        nargs="*",
+        type=int,
+        default=None,
+        help="seeds of every variant (default: each variant's own)",
+    )
+    ap.add_argument(
+        "--configuration",
+        default=None,
+        help="Perez-Nieves configuration of every run (default: each variant's)",
+    )
     ap.add_argument("--gru", action="store_true", help="also train the GRU reference")
     ap.add_argument("--list", action="store_true", help="list the variants and exit")
     args = ap.parse_args(argv)
     if args.list:
-        for name, (desc, over, seeds, conf) in VARIANTS.items():
+        for name, (desc, _over, seeds, conf) in VARIANTS.items():
             print(f"{name:22s} {desc} [{conf}, seeds {', '.join(map(str, seeds))}]")
         return 0
     if args.out is None:
@@ -333,28 +499,33 @@ def main(argv=None) -> int:
     names = list(VARIANTS) if args.only is None else args.only
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        ap.error(f"--only: unknown variant(s) {', '.join(unknown)}; known: "
-                 f"{', '.join(VARIANTS)}")
+        ap.error(f"--only: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
-        for seed in (args.seeds if args.seeds is not None else VARIANTS[name][2]):
+        for seed in args.seeds if args.seeds is not None else VARIANTS[name][2]:
             row = run_variant(name, seed, args.out, args.configuration)
             rows.append(row)
             print(json.dumps(row), flush=True)
             # after every run, so that an interrupted script leaves a consistent table
-            atomic_write_json(args.out / "variants.json",
-                              finite_or_none({"runs": rows, "summary": _summary(rows)}))
+            atomic_write_json(
+                args.out / "variants.json",
+                finite_or_none({"runs": rows, "summary": _summary(rows)}),
+            )
             atomic_write_text(args.out / "variants.md", _markdown(rows))
     if args.gru:
         from neurolearn.reproductions.heterogeneity import DATASET_DEFAULTS
 
         refs = {}
-        for front_end, options in (("first", FRONT_END_V1["data"]["options"]),
-                                   ("defaults", DATASET_DEFAULTS["fsdd"]["data"]["options"])):
+        for front_end, options in (
+            ("first", FRONT_END_V1["data"]["options"]),
+            ("defaults", DATASET_DEFAULTS["fsdd"]["data"]["options"]),
+        ):
             refs[front_end] = ref = gru_reference(options=options)
-            print(f"GRU reference ({front_end} front end {options}): test accuracy per epoch "
-                  f"{', '.join(f'{100 * a:.1f}' for a in ref['test_accuracy_per_epoch'])} %")
+            print(
+                f"GRU reference ({front_end} front end {options}): test accuracy per epoch "
+                f"{', '.join(f'{100 * a:.1f}' for a in ref['test_accuracy_per_epoch'])} %"
+            )
         atomic_write_json(args.out / "gru_reference.json", refs)
     return 0
 

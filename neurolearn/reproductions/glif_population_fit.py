@@ -30,8 +30,11 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from neurolearn.figures import new_figure, save_figure
-    from neurolearn.fitting.population import (compare_with_glif1, fit_population,
-                                               load_glif1_parameters)
+    from neurolearn.fitting.population import (
+        compare_with_glif1,
+        fit_population,
+        load_glif1_parameters,
+    )
     from neurolearn.io import atomic_write_json
     from neurolearn.paths import data_path
 
@@ -43,8 +46,11 @@ def main(argv=None) -> int:
     ap.add_argument("--popsize", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=400)
     ap.add_argument("--limit", type=int, default=None, help="fit only the first N cells")
-    ap.add_argument("--glif1-cells-only", action="store_true",
-                    help="only cells that also have an Allen GLIF1 model")
+    ap.add_argument(
+        "--glif1-cells-only",
+        action="store_true",
+        help="only cells that also have an Allen GLIF1 model",
+    )
     args = ap.parse_args(argv)
 
     feats = pd.read_csv(data_path("allen", "cell_types", "ephys_features.csv"))
@@ -54,12 +60,19 @@ def main(argv=None) -> int:
         ids = glif1["specimen_id"].tolist()
     if args.limit:
         pool = ids if ids is not None else feats["specimen_id"].tolist()
-        ids = pool[:args.limit]
+        ids = pool[: args.limit]
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    table = fit_population(feats, model=args.model, out=out / f"{args.model}_population.csv",
-                           specimen_ids=ids, chunk_size=args.chunk, popsize=args.popsize,
-                           maxiter=args.maxiter, backend=args.backend)
+    table = fit_population(
+        feats,
+        model=args.model,
+        out=out / f"{args.model}_population.csv",
+        specimen_ids=ids,
+        chunk_size=args.chunk,
+        popsize=args.popsize,
+        maxiter=args.maxiter,
+        backend=args.backend,
+    )
     cmp = compare_with_glif1(table, glif1)
     cmp["n_fitted"] = int((table["status"] != "failed").sum())
     cmp["model"] = args.model
@@ -67,15 +80,21 @@ def main(argv=None) -> int:
     print(json.dumps(cmp, indent=2))
 
     # fitted parameters by cell class (dendrite type: spiny ~ excitatory, aspiny ~ inhibitory)
-    cells = pd.read_csv(data_path("allen", "cell_types_specimen_details.csv"),
-                        usecols=["specimen__id", "tag__dendrite_type", "donor__species"])
+    cells = pd.read_csv(
+        data_path("allen", "cell_types_specimen_details.csv"),
+        usecols=["specimen__id", "tag__dendrite_type", "donor__species"],
+    )
     cells = cells.rename(columns={"specimen__id": "specimen_id"})
     t = table.merge(cells, on="specimen_id", how="left")
     species = t["donor__species"].map({"Mus musculus": "mouse", "Homo Sapiens": "human"})
     t["class"] = species.fillna("?") + " " + t["tag__dendrite_type"].fillna("?")
     classes = [c for c, n in t["class"].value_counts().items() if n >= 10]
-    qs = [("R_mohm", "R (MOhm)"), ("C_pf", "C (pF)"), ("tau_ms", "tau_m (ms)"),
-          ("threshold_mv", "threshold (mV)")]
+    qs = [
+        ("R_mohm", "R (MOhm)"),
+        ("C_pf", "C (pF)"),
+        ("tau_ms", "tau_m (ms)"),
+        ("threshold_mv", "threshold (mV)"),
+    ]
     fig, axes = new_figure(1, len(qs), width=3.2 * len(qs), height=3.2)
     for ax, (q, label) in zip(np.ravel(axes), qs):
         data = [t.loc[t["class"] == c, q].dropna().to_numpy() for c in classes]

@@ -55,8 +55,9 @@ def load_grasshopper(folder: Path, k: int):
     return stim[:, 1], spikes
 
 
-def sta_kernel(amplitude: np.ndarray, spikes: np.ndarray, t_max: float,
-               max_lag_s: float = 0.025) -> np.ndarray:
+def sta_kernel(
+    amplitude: np.ndarray, spikes: np.ndarray, t_max: float, max_lag_s: float = 0.025
+) -> np.ndarray:
     """Spike-triggered average of the z-scored dB stimulus (50 us samples) over lags
     0..``max_lag_s`` before a spike, from spikes before ``t_max`` (training data only)."""
     db = 20 * np.log10(np.clip(amplitude, 1e-6, None))
@@ -64,12 +65,13 @@ def sta_kernel(amplitude: np.ndarray, spikes: np.ndarray, t_max: float,
     n = int(round(max_lag_s / 50e-6))
     idx = np.round(spikes[spikes < t_max] / 50e-6).astype(int)
     idx = idx[idx > n]
-    sta = np.mean([z[i - n:i + 1] for i in idx], axis=0)  # sta[-1] = lag 0
+    sta = np.mean([z[i - n : i + 1] for i in idx], axis=0)  # sta[-1] = lag 0
     return sta[::-1]  # kernel[lag]
 
 
-def drive_from_stimulus(amplitude: np.ndarray, kernel: np.ndarray | None = None,
-                        tau_filter_s: float = 1e-3) -> np.ndarray:
+def drive_from_stimulus(
+    amplitude: np.ndarray, kernel: np.ndarray | None = None, tau_filter_s: float = 1e-3
+) -> np.ndarray:
     """dB, z-scored, filtered by ``kernel`` (causal, 50 us lags) or an exponential low-pass
     (``tau_filter_s``), z-scored, block-averaged to DT_S."""
     from scipy.signal import lfilter
@@ -84,7 +86,7 @@ def drive_from_stimulus(amplitude: np.ndarray, kernel: np.ndarray | None = None,
         filt = lfilter([1 - a], [1, -a], z)
     step = int(round(DT_S / 50e-6))
     n = len(filt) // step
-    return filt[:n * step].reshape(n, step).mean(axis=1)
+    return filt[: n * step].reshape(n, step).mean(axis=1)
 
 
 def sweeps(drive: np.ndarray, spikes: np.ndarray, t0: float, t1: float):
@@ -94,18 +96,17 @@ def sweeps(drive: np.ndarray, spikes: np.ndarray, t0: float, t1: float):
     cols, trains = [], []
     for s in starts:
         i0 = int(round(s / DT_S))
-        cols.append(drive[i0:i0 + n])
+        cols.append(drive[i0 : i0 + n])
         sel = (spikes >= s) & (spikes < s + SWEEP_S)
         trains.append(spikes[sel] - s)
     return np.column_stack(cols), trains
 
 
 def main(argv=None) -> int:
-    from brian2 import ms, mV
+    from brian2 import ms
 
     from neurolearn.figures import new_figure, save_figure
-    from neurolearn.fitting import (SpikeTrainTarget, coincidence_factor, fit,
-                                    simulate_batch)
+    from neurolearn.fitting import SpikeTrainTarget, coincidence_factor, fit, simulate_batch
     from neurolearn.io import atomic_write_json
     from neurolearn.paths import data_path
     from neurolearn.spec import load_model
@@ -132,25 +133,47 @@ def main(argv=None) -> int:
         return coincidence_factor(m, d, SWEEP_S - T_SKIP_S, win)
 
     train_x, train_s = sweeps(d1, spk1, 0.0, 7.0)
-    target = SpikeTrainTarget(train_s, train_x, DT_S * 1e3 * ms, window=win,
-                              stimulus_units="1", t_start=T_SKIP_S)
+    target = SpikeTrainTarget(
+        train_s, train_x, DT_S * 1e3 * ms, window=win, stimulus_units="1", t_start=T_SKIP_S
+    )
     fixed = {"R_m": "100 Mohm", "v_rest": "-70 mV", "v_th": "-50 mV", "t_ref": "2 ms"}
-    bounds = {"tau_m": ("1 ms", "40 ms"), "v_reset": ("-80 mV", "-51 mV"),
-              "stimulus_gain": ("0 nA", "1 nA"), "stimulus_offset": ("-0.5 nA", "1 nA")}
-    start = {"tau_m": "5 ms", "v_reset": "-70 mV", "stimulus_gain": "0.2 nA",
-             "stimulus_offset": "0.2 nA"}
-    res = fit("lif", target, bounds, start=start, fixed=fixed, backend=args.backend,
-              out=args.out / "fit", optimizer_options=dict(popsize=args.popsize,
-                                                           maxiter=args.maxiter, tol=1e-3))
+    bounds = {
+        "tau_m": ("1 ms", "40 ms"),
+        "v_reset": ("-80 mV", "-51 mV"),
+        "stimulus_gain": ("0 nA", "1 nA"),
+        "stimulus_offset": ("-0.5 nA", "1 nA"),
+    }
+    start = {
+        "tau_m": "5 ms",
+        "v_reset": "-70 mV",
+        "stimulus_gain": "0.2 nA",
+        "stimulus_offset": "0.2 nA",
+    }
+    res = fit(
+        "lif",
+        target,
+        bounds,
+        start=start,
+        fixed=fixed,
+        backend=args.backend,
+        out=args.out / "fit",
+        optimizer_options=dict(popsize=args.popsize, maxiter=args.maxiter, tol=1e-3),
+    )
 
     spec = load_model("lif")
     model_params = {k: v for k, v in res.params.items() if not k.startswith("stimulus")}
     model_params.update({k: v for k, v in res.fixed.items()})
 
     def gamma_on(x, trains):
-        out = simulate_batch(spec, model_params, x, DT_S * 1e3 * ms, backend=args.backend,
-                             stimulus_gain=res.params["stimulus_gain"],
-                             stimulus_offset=res.params["stimulus_offset"])
+        out = simulate_batch(
+            spec,
+            model_params,
+            x,
+            DT_S * 1e3 * ms,
+            backend=args.backend,
+            stimulus_gain=res.params["stimulus_gain"],
+            stimulus_offset=res.params["stimulus_offset"],
+        )
         g, model_trains = [], []
         for w, data in enumerate(trains):
             m = out.spike_times[0][w]
@@ -166,22 +189,36 @@ def main(argv=None) -> int:
     other_x, other_s = sweeps(d2, spk2, 0.0, 10.0)
     g_other, _, rate_other = gamma_on(other_x, other_s)
     # reference: Gamma between the two recorded trials (different stimuli -> chance level)
-    g_between = float(np.nanmean([gamma(a[a >= T_SKIP_S], b[b >= T_SKIP_S])
-                                  for a, b in zip(sweeps(d1, spk1, 0, 10)[1], other_s)]))
+    g_between = float(
+        np.nanmean(
+            [
+                gamma(a[a >= T_SKIP_S], b[b >= T_SKIP_S])
+                for a, b in zip(sweeps(d1, spk1, 0, 10)[1], other_s)
+            ]
+        )
+    )
     summary = {
-        "window_ms": args.window_ms, "filter": args.filter,
-        "params": {k: str(v.in_best_unit(precision=5)) if hasattr(v, "dim") else float(v)
-                   for k, v in res.params.items()},
-        "fit_status": res.status, "fit_loss": res.loss,
+        "window_ms": args.window_ms,
+        "filter": args.filter,
+        "params": {
+            k: str(v.in_best_unit(precision=5)) if hasattr(v, "dim") else float(v)
+            for k, v in res.params.items()
+        },
+        "fit_status": res.status,
+        "fit_loss": res.loss,
         "gamma_train_stimulus1_0_7s": g_train,
         "gamma_heldout_stimulus1_7_10s": g_held,
         "gamma_heldout_stimulus2_0_10s": g_other,
         "gamma_between_recorded_trials_different_stimuli": g_between,
         "intrinsic_reliability": None,
         "intrinsic_reliability_note": "not measurable: the data hold one trial per stimulus",
-        "rate_hz": {"data_stimulus1": len(spk1) / 10.0, "data_stimulus2": len(spk2) / 10.0,
-                    "model_train": rate_train, "model_heldout1": rate_held,
-                    "model_stimulus2": rate_other},
+        "rate_hz": {
+            "data_stimulus1": len(spk1) / 10.0,
+            "data_stimulus2": len(spk2) / 10.0,
+            "model_train": rate_train,
+            "model_heldout1": rate_held,
+            "model_stimulus2": rate_other,
+        },
     }
     atomic_write_json(args.out / "grasshopper_fit.json", summary)
     print(json.dumps(summary, indent=2))
@@ -191,13 +228,20 @@ def main(argv=None) -> int:
     t = np.arange(show) * DT_S
     axes[0].plot(t * 1e3, held_x[:show, 0], lw=0.6)
     axes[0].set_ylabel("STA-filtered drive (z)")
-    axes[1].eventplot([held_s[0][held_s[0] < 0.3] * 1e3, model_held[0][model_held[0] < 0.3] * 1e3],
-                      lineoffsets=[1, 0], colors=["k", "C3"], linelengths=0.8, linewidths=0.8)
+    axes[1].eventplot(
+        [held_s[0][held_s[0] < 0.3] * 1e3, model_held[0][model_held[0] < 0.3] * 1e3],
+        lineoffsets=[1, 0],
+        colors=["k", "C3"],
+        linelengths=0.8,
+        linewidths=0.8,
+    )
     axes[1].set_yticks([0, 1])
     axes[1].set_yticklabels(["LIF", "recorded"])
     axes[1].set_xlabel("time from 7 s (ms)")
-    axes[0].set_title(f"grasshopper receptor, held out: Gamma = {g_held:.2f} (window "
-                      f"{args.window_ms:g} ms)", fontsize=9)
+    axes[0].set_title(
+        f"grasshopper receptor, held out: Gamma = {g_held:.2f} (window {args.window_ms:g} ms)",
+        fontsize=9,
+    )
     save_figure(fig, args.out / "grasshopper_spike_trains")
     return 0
 

@@ -26,7 +26,7 @@ heterogeneity``):
    (:func:`neurolearn.evaluation.evaluate_run`), giving the fraction of test samples on which
    Brian2 and torch predict the same class;
 4. the learned ``tau_m`` of the hidden neurons are compared with the Allen Cell Types Database
-   (mouse cells; :func:`neurolearn.sources.allen.compare_learned`); without the Allen data the job
+   (mouse cells; :func:`neurolearn.analysis.allen.compare_learned`); without the Allen data the job
    says so and continues;
 5. ``results.json``, ``results.md`` and figures are written into ``out``.
 
@@ -50,24 +50,36 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..io import atomic_write_json, atomic_write_text
 
-__all__ = ["CONFIGURATIONS", "CONFIGURATION_LABELS", "DATASET_DEFAULTS", "QUICK_OVERRIDES",
-           "ALLEN_SELECTION", "experiment_config", "run_heterogeneity", "summarize_runs"]
+__all__ = [
+    "CONFIGURATIONS",
+    "CONFIGURATION_LABELS",
+    "DATASET_DEFAULTS",
+    "QUICK_OVERRIDES",
+    "ALLEN_SELECTION",
+    "experiment_config",
+    "run_heterogeneity",
+    "summarize_runs",
+]
 
 log = logging.getLogger(__name__)
 
 #: The four configurations of Perez-Nieves et al. (2021), in the paper's order.
-CONFIGURATIONS = ("hom_init_std_train", "het_init_std_train", "hom_init_het_train",
-                  "het_init_het_train")
+CONFIGURATIONS = (
+    "hom_init_std_train",
+    "het_init_std_train",
+    "hom_init_het_train",
+    "het_init_het_train",
+)
 
 #: Human-readable names used in tables and figures.
 CONFIGURATION_LABELS = {
@@ -88,9 +100,13 @@ _COMMON_DEFAULTS: dict = {
 }
 
 
-def _dataset_defaults(data: dict, training: dict | None = None,
-                      optimizer: dict | None = None, loss: dict | None = None,
-                      network: dict | None = None) -> dict:
+def _dataset_defaults(
+    data: dict,
+    training: dict | None = None,
+    optimizer: dict | None = None,
+    loss: dict | None = None,
+    network: dict | None = None,
+) -> dict:
     import copy
 
     out = {"data": data, **copy.deepcopy(_COMMON_DEFAULTS)}
@@ -117,38 +133,59 @@ DATASET_DEFAULTS: dict[str, dict] = {
     # code the level in which units fire. hom_init_het_train, seeds 0-2: validation 98.9 /
     # 98.9 / 98.2 %, test 98.7 / 98.3 / 97.7 % (two units, gain 3.5: validation 99.3 / 97.8 /
     # 95.6 %; neurolearn.reproductions.fsdd_variants reruns them).
-    "fsdd": _dataset_defaults({"dataset": "fsdd", "dt_ms": 10.0, "duration_ms": 700.0,
-                               "validation_fraction": 0.1,
-                               "options": {"channels": 64, "units_per_channel": 4,
-                                           "threshold_ratio": 1.5, "gain": 5.0}},
-                              {"epochs": 20, "input_dropout": 0.2},
-                              loss={"name": "mean_over_time", "logit_scale": 20.0},
-                              network={"model": "alif"}),
+    "fsdd": _dataset_defaults(
+        {
+            "dataset": "fsdd",
+            "dt_ms": 10.0,
+            "duration_ms": 700.0,
+            "validation_fraction": 0.1,
+            "options": {
+                "channels": 64,
+                "units_per_channel": 4,
+                "threshold_ratio": 1.5,
+                "gain": 5.0,
+            },
+        },
+        {"epochs": 20, "input_dropout": 0.2},
+        loss={"name": "mean_over_time", "logit_scale": 20.0},
+        network={"model": "alif"},
+    ),
     # Braille: 385 steps of BPTT; without clipping the gradient norm, 3 of 4 trial runs
     # (lr_weights 5e-3 to 2e-2, batch 16-32) fell silent within 2-4 epochs (loss stuck at
     # ln 27, chance). Cross-entropy on the readout's mean over time (logit scale 20): with
     # the maximum over time (logit scale 5 or 20) training accuracy stays at 17 % after 4
     # epochs (one seed), with the mean 58 % after 4 epochs and 83 % (test 81 %) after 10;
     # see the README
-    "braille": _dataset_defaults({"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0,
-                                  "validation_fraction": 0.1}, {"epochs": 10},
-                                 {"grad_clip": 1.0},
-                                 loss={"name": "mean_over_time", "logit_scale": 20.0}),
+    "braille": _dataset_defaults(
+        {"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0, "validation_fraction": 0.1},
+        {"epochs": 10},
+        {"grad_clip": 1.0},
+        loss={"name": "mean_over_time", "logit_scale": 20.0},
+    ),
     # N-MNIST subset (900 training samples): training accuracy >= 99 % by epoch 7 in every run
-    "nmnist": _dataset_defaults({"dataset": "nmnist", "dt_ms": 10.0, "duration_ms": 300.0,
-                                 "validation_fraction": 0.1}, {"epochs": 10}),
-    "shd": _dataset_defaults({"dataset": "shd", "dt_ms": 10.0, "duration_ms": 1000.0,
-                              "validation_fraction": 0.1}, {"batch_size": 64}),
-    "ssc": _dataset_defaults({"dataset": "ssc", "dt_ms": 10.0, "duration_ms": 1000.0,
-                              "validation_fraction": 0.05}, {"epochs": 10, "batch_size": 128}),
+    "nmnist": _dataset_defaults(
+        {"dataset": "nmnist", "dt_ms": 10.0, "duration_ms": 300.0, "validation_fraction": 0.1},
+        {"epochs": 10},
+    ),
+    "shd": _dataset_defaults(
+        {"dataset": "shd", "dt_ms": 10.0, "duration_ms": 1000.0, "validation_fraction": 0.1},
+        {"batch_size": 64},
+    ),
+    "ssc": _dataset_defaults(
+        {"dataset": "ssc", "dt_ms": 10.0, "duration_ms": 1000.0, "validation_fraction": 0.05},
+        {"epochs": 10, "batch_size": 128},
+    ),
 }
 
 #: Changes for ``--quick`` (a smoke run of about two minutes on two cores).
-QUICK_OVERRIDES = {"data": {"max_train_samples": 500, "max_test_samples": 100},
-                   "network": {"hidden": [64]},
-                   "training": {"epochs": 3, "batch_size": 32}}
+QUICK_OVERRIDES = {
+    "data": {"max_train_samples": 500, "max_test_samples": 100},
+    "network": {"hidden": [64]},
+    "training": {"epochs": 3, "batch_size": 32},
+}
 
-#: Allen cells the learned tau_m are compared with (filters of :func:`neurolearn.sources.allen.select`).
+#: Allen cells the learned tau_m are compared with (filters of
+#: :func:`neurolearn.sources.allen.select`).
 ALLEN_SELECTION = {"species": "mouse"}
 
 
@@ -161,8 +198,13 @@ def _merge(base: Mapping, changes: Mapping) -> dict:
     return out
 
 
-def experiment_config(dataset: str = "fsdd", configuration: str = "het_init_het_train",
-                      seed: int = 0, quick: bool = False, overrides: Mapping | None = None):
+def experiment_config(
+    dataset: str = "fsdd",
+    configuration: str = "het_init_het_train",
+    seed: int = 0,
+    quick: bool = False,
+    overrides: Mapping | None = None,
+):
     """The training configuration of one run of the experiment.
 
     Parameters
@@ -187,13 +229,17 @@ def experiment_config(dataset: str = "fsdd", configuration: str = "het_init_het_
     from ..training import config_from_dict
 
     if dataset not in DATASET_DEFAULTS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of "
-                         f"{', '.join(DATASET_DEFAULTS)}")
+        raise ValueError(
+            f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_DEFAULTS)}"
+        )
     if configuration not in CONFIGURATIONS:
-        raise ValueError(f"unknown configuration {configuration!r}; choose one of "
-                         f"{', '.join(CONFIGURATIONS)}")
-    data = _merge(DATASET_DEFAULTS[dataset], {"heterogeneity": {"configuration": configuration},
-                                             "training": {"seed": int(seed)}})
+        raise ValueError(
+            f"unknown configuration {configuration!r}; choose one of {', '.join(CONFIGURATIONS)}"
+        )
+    data = _merge(
+        DATASET_DEFAULTS[dataset],
+        {"heterogeneity": {"configuration": configuration}, "training": {"seed": int(seed)}},
+    )
     if quick:
         data = _merge(data, QUICK_OVERRIDES)
     if overrides:
@@ -225,14 +271,25 @@ def _run_one(job: dict) -> dict:
         evaluation = json.loads(eval_path.read_text())
     else:
         evaluation = evaluate_run(run_dir, backend=job["backend"], progress=False)
-    return {"configuration": job["configuration"], "seed": job["seed"],
-            "summary": summary, "evaluation": evaluation, "wall_s": time.time() - t0}
+    return {
+        "configuration": job["configuration"],
+        "seed": job["seed"],
+        "summary": summary,
+        "evaluation": evaluation,
+        "wall_s": time.time() - t0,
+    }
 
 
-def run_heterogeneity(dataset: str = "fsdd", seeds: int = 3, quick: bool = False,
-                      out: str | os.PathLike = "results/heterogeneity", jobs: int | None = None,
-                      backend: str = "numpy", progress: bool = True,
-                      overrides: Mapping | None = None) -> dict:
+def run_heterogeneity(
+    dataset: str = "fsdd",
+    seeds: int = 3,
+    quick: bool = False,
+    out: str | os.PathLike = "results/heterogeneity",
+    jobs: int | None = None,
+    backend: str = "numpy",
+    progress: bool = True,
+    overrides: Mapping | None = None,
+) -> dict:
     """Train, check in Brian2 and summarise the four Perez-Nieves configurations.
 
     Parameters
@@ -273,39 +330,57 @@ def run_heterogeneity(dataset: str = "fsdd", seeds: int = 3, quick: bool = False
         seeds = 1
     out = Path(out)
     t_start = time.time()
-    configs = {(c, s): experiment_config(dataset, c, s, quick, overrides)
-               for c in CONFIGURATIONS for s in range(seeds)}
+    configs = {
+        (c, s): experiment_config(dataset, c, s, quick, overrides)
+        for c in CONFIGURATIONS
+        for s in range(seeds)
+    }
     any_config = next(iter(configs.values())).to_dict()
     any_config["heterogeneity"].pop("configuration")
     any_config["training"].pop("seed")
-    description = {"experiment": "heterogeneity", "dataset": dataset, "quick": bool(quick),
-                   "backend": backend, "settings": any_config}
+    description = {
+        "experiment": "heterogeneity",
+        "dataset": dataset,
+        "quick": bool(quick),
+        "backend": backend,
+        "settings": any_config,
+    }
     marker = out / "experiment.json"
     if marker.exists():
         previous = json.loads(marker.read_text())
         if {k: v for k, v in previous.items() if k != "seeds"} != description:
-            raise ValueError(f"{out} holds an experiment run with other settings "
-                             f"({marker}); choose another --out")
+            raise ValueError(
+                f"{out} holds an experiment run with other settings "
+                f"({marker}); choose another --out"
+            )
     atomic_write_json(marker, dict(description, seeds=seeds))
 
     # load the data once here (converts and caches Spiking FSDD on first use), so that the
     # workers only read the cache
     d = any_config["data"]
     opts = dict(d.get("options") or {})
-    test = load_dataset(dataset, "test", dt_ms=d["dt_ms"], duration_ms=d["duration_ms"],
-                        **opts)
+    test = load_dataset(dataset, "test", dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], **opts)
     log.info("%s test set: %d samples, %d channels", dataset, len(test), test.n_channels)
 
     # seed-major order: an interrupted experiment has every configuration for the first seeds
-    jobs_list = [{"configuration": c, "seed": s, "config": configs[c, s].to_dict(),
-                  "run_dir": str(out / "runs" / c / f"seed{s}"), "backend": backend,
-                  "progress": False}
-                 for s in range(seeds) for c in CONFIGURATIONS]
+    jobs_list = [
+        {
+            "configuration": c,
+            "seed": s,
+            "config": configs[c, s].to_dict(),
+            "run_dir": str(out / "runs" / c / f"seed{s}"),
+            "backend": backend,
+            "progress": False,
+        }
+        for s in range(seeds)
+        for c in CONFIGURATIONS
+    ]
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_list)))
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(jobs_list), desc=f"heterogeneity {dataset}", unit="run",
-               disable=not progress)
+    bar = tqdm(
+        total=len(jobs_list), desc=f"heterogeneity {dataset}", unit="run", disable=not progress
+    )
     done = []
     if n_workers == 1:
         for job in jobs_list:
@@ -324,8 +399,9 @@ def run_heterogeneity(dataset: str = "fsdd", seeds: int = 3, quick: bool = False
                 bar.update(1)
                 bar.set_postfix(last=f"{result['configuration']}/seed{result['seed']}")
     bar.close()
-    results = summarize_runs(out, dataset=dataset, backend=backend, progress=progress,
-                             detailed=not quick)
+    results = summarize_runs(
+        out, dataset=dataset, backend=backend, progress=progress, detailed=not quick
+    )
     results["wall_time_s"] = time.time() - t_start
     results["seeds"] = seeds
     results["quick"] = bool(quick)
@@ -343,10 +419,17 @@ def _describe(x: np.ndarray) -> dict:
     if x.size == 0:
         return {"n": 0}
     q25, median, q75 = np.percentile(x, [25, 50, 75])
-    return {"n": int(x.size), "mean": float(x.mean()), "sd": float(x.std(ddof=1)) if x.size > 1
-            else 0.0, "median": float(median), "q25": float(q25), "q75": float(q75),
-            "min": float(x.min()), "max": float(x.max()),
-            "cv": float(x.std(ddof=1) / x.mean()) if x.size > 1 and x.mean() else 0.0}
+    return {
+        "n": int(x.size),
+        "mean": float(x.mean()),
+        "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+        "median": float(median),
+        "q25": float(q25),
+        "q75": float(q75),
+        "min": float(x.min()),
+        "max": float(x.max()),
+        "cv": float(x.std(ddof=1) / x.mean()) if x.size > 1 and x.mean() else 0.0,
+    }
 
 
 def _hidden_tau(run_dir: Path, name: str = "tau_m_ms") -> np.ndarray:
@@ -373,8 +456,13 @@ def _allen_tau(progress: bool):
         return None, None, f"{type(exc).__name__}: {exc}"
 
 
-def summarize_runs(out: str | os.PathLike, dataset: str = "fsdd", backend: str = "numpy",
-                   progress: bool = False, detailed: bool = True) -> dict:
+def summarize_runs(
+    out: str | os.PathLike,
+    dataset: str = "fsdd",
+    backend: str = "numpy",
+    progress: bool = False,
+    detailed: bool = True,
+) -> dict:
     """Collect the finished runs under ``out/runs`` into the experiment's results and figures.
 
     Parameters
@@ -400,14 +488,20 @@ def summarize_runs(out: str | os.PathLike, dataset: str = "fsdd", backend: str =
     out = Path(out)
     allen_tau, allen_table, allen_error = _allen_tau(progress)
     if allen_error:
-        print(f"Allen Cell Types data not available ({allen_error}); the learned tau are "
-              "summarised without the comparison.")
+        print(
+            f"Allen Cell Types data not available ({allen_error}); the learned tau are "
+            "summarised without the comparison."
+        )
     results: dict[str, Any] = {
-        "dataset": dataset, "backend": backend,
-        "allen": {"available": allen_tau is not None, "selection": dict(ALLEN_SELECTION),
-                  "n_cells": None if allen_tau is None else int(allen_tau.size),
-                  "tau_m_ms": None if allen_tau is None else _describe(allen_tau),
-                  "error": allen_error},
+        "dataset": dataset,
+        "backend": backend,
+        "allen": {
+            "available": allen_tau is not None,
+            "selection": dict(ALLEN_SELECTION),
+            "n_cells": None if allen_tau is None else int(allen_tau.size),
+            "tau_m_ms": None if allen_tau is None else _describe(allen_tau),
+            "error": allen_error,
+        },
         "configurations": {},
     }
     learned_by_config = {}
@@ -434,7 +528,8 @@ def summarize_runs(out: str | os.PathLike, dataset: str = "fsdd", backend: str =
         learned_by_config[configuration] = tau_all
         entry = {
             "label": CONFIGURATION_LABELS[configuration],
-            "n_runs": len(accs), "seeds": seeds,
+            "n_runs": len(accs),
+            "seeds": seeds,
             "accuracy_mean": float(np.mean(accs)),
             "accuracy_sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
             "accuracies": [float(a) for a in accs],
@@ -447,14 +542,17 @@ def summarize_runs(out: str | os.PathLike, dataset: str = "fsdd", backend: str =
         }
         if allen_table is not None and tau_all.size >= 2 and np.ptp(tau_all) > 0:
             try:
-                from ..sources import allen
+                from ..analysis import allen as allen_stats
 
-                frame = allen.compare_learned(tau_all, out=(out / "allen" / configuration
-                                                            if detailed else None),
-                                              table=allen_table, n_boot=200 if detailed else 0,
-                                              n_perm=200 if detailed else 100,
-                                              learned_label=CONFIGURATION_LABELS[configuration],
-                                              **ALLEN_SELECTION)
+                frame = allen_stats.compare_learned(
+                    tau_all,
+                    out=(out / "allen" / configuration if detailed else None),
+                    table=allen_table,
+                    n_boot=200 if detailed else 0,
+                    n_perm=200 if detailed else 100,
+                    learned_label=CONFIGURATION_LABELS[configuration],
+                    **ALLEN_SELECTION,
+                )
                 entry["allen_comparison"] = json.loads(frame.to_json(orient="records"))
             except Exception as exc:
                 entry["allen_comparison"] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -473,26 +571,36 @@ def _fmt_pct(mean, sd=None):
 
 def results_table(results: Mapping) -> str:
     """The results as a Markdown table (accuracies in %, tau in ms)."""
-    lines = [f"Dataset: {results['dataset']}; Brian2 target: {results['backend']}", "",
-             "| configuration | test accuracy (%) mean ± SD | runs | Brian2 accuracy (%) | "
-             "Brian2 agreement (%) mean / min | learned tau_m (ms) median [IQR] | "
-             "tau_m CV |",
-             "|---|---|---|---|---|---|---|"]
-    for name, e in results["configurations"].items():
+    lines = [
+        f"Dataset: {results['dataset']}; Brian2 target: {results['backend']}",
+        "",
+        "| configuration | test accuracy (%) mean ± SD | runs | Brian2 accuracy (%) | "
+        "Brian2 agreement (%) mean / min | learned tau_m (ms) median [IQR] | "
+        "tau_m CV |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _name, e in results["configurations"].items():
         t = e["tau_m_ms"]
-        tau = (f"{t['median']:.1f} [{t['q25']:.1f}, {t['q75']:.1f}]" if t.get("n") else "n/a")
-        agree = ("n/a" if e["brian2_agreement"] is None else
-                 f"{100 * e['brian2_agreement']:.2f} / {100 * e['brian2_agreement_min']:.2f}")
-        lines.append(f"| {e['label']} | {_fmt_pct(e['accuracy_mean'], e['accuracy_sd'])} | "
-                     f"{e['n_runs']} | {_fmt_pct(e['brian2_accuracy_mean'])} | {agree} | {tau} | "
-                     f"{t.get('cv', float('nan')):.2f} |")
+        tau = f"{t['median']:.1f} [{t['q25']:.1f}, {t['q75']:.1f}]" if t.get("n") else "n/a"
+        agree = (
+            "n/a"
+            if e["brian2_agreement"] is None
+            else f"{100 * e['brian2_agreement']:.2f} / {100 * e['brian2_agreement_min']:.2f}"
+        )
+        lines.append(
+            f"| {e['label']} | {_fmt_pct(e['accuracy_mean'], e['accuracy_sd'])} | "
+            f"{e['n_runs']} | {_fmt_pct(e['brian2_accuracy_mean'])} | {agree} | {tau} | "
+            f"{t.get('cv', float('nan')):.2f} |"
+        )
     a = results["allen"]
     lines.append("")
     if a["available"]:
         t = a["tau_m_ms"]
-        lines.append(f"Allen Cell Types Database ({', '.join(f'{k}={v}' for k, v in a['selection'].items())}, "
-                     f"n = {a['n_cells']} cells): tau_m median {t['median']:.1f} ms "
-                     f"[{t['q25']:.1f}, {t['q75']:.1f}], CV {t['cv']:.2f}.")
+        lines.append(
+            f"Allen Cell Types Database ({', '.join(f'{k}={v}' for k, v in a['selection'].items())}, "
+            f"n = {a['n_cells']} cells): tau_m median {t['median']:.1f} ms "
+            f"[{t['q25']:.1f}, {t['q75']:.1f}], CV {t['cv']:.2f}."
+        )
     else:
         lines.append(f"Allen Cell Types data not available: {a['error']}")
     if results.get("wall_time_s") is not None:
@@ -509,13 +617,16 @@ def _plot_accuracy(results: Mapping, stem: Path) -> None:
         e = results["configurations"][name]
         accs = 100 * np.asarray(e["accuracies"])
         ax.bar(i, accs.mean(), color="0.8" if name.startswith("hom") else "C0", width=0.6)
-        ax.errorbar(i, accs.mean(), yerr=accs.std(ddof=1) if accs.size > 1 else 0,
-                    color="k", capsize=3)
-        ax.plot(np.full(accs.size, i) + np.linspace(-0.12, 0.12, accs.size), accs, "k.",
-                markersize=3)
+        ax.errorbar(
+            i, accs.mean(), yerr=accs.std(ddof=1) if accs.size > 1 else 0, color="k", capsize=3
+        )
+        ax.plot(
+            np.full(accs.size, i) + np.linspace(-0.12, 0.12, accs.size), accs, "k.", markersize=3
+        )
     ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([results["configurations"][n]["label"].replace(", ", ",\n")
-                        for n in names], fontsize=5)
+    ax.set_xticklabels(
+        [results["configurations"][n]["label"].replace(", ", ",\n") for n in names], fontsize=5
+    )
     lo = min(min(results["configurations"][n]["accuracies"]) for n in names) * 100
     ax.set_ylim(max(0, lo - 10), 100)
     ax.set_ylabel("test accuracy (%)")
@@ -529,8 +640,9 @@ def _plot_tau(learned: Mapping[str, np.ndarray], allen_tau, stem: Path) -> None:
     names = list(learned)
     fig, axes = new_figure(2, 2, width=6.0, height=4.0)
     axes = np.asarray(axes).ravel()
-    values = [v for v in learned.values() if v.size] + ([allen_tau] if allen_tau is not None
-                                                        else [])
+    values = [v for v in learned.values() if v.size] + (
+        [allen_tau] if allen_tau is not None else []
+    )
     lo = max(0.5, min(float(np.min(v)) for v in values) * 0.8) if values else 1
     hi = max(float(np.max(v)) for v in values) * 1.2 if values else 100
     bins = np.geomspace(lo, hi, 40)
@@ -539,13 +651,14 @@ def _plot_tau(learned: Mapping[str, np.ndarray], allen_tau, stem: Path) -> None:
         if allen_tau is not None:
             ax.hist(allen_tau, bins=bins, density=True, color="0.75", label="Allen (mouse)")
         if tau.size:
-            ax.hist(tau, bins=bins, density=True, histtype="step", color="C0", lw=1.2,
-                    label="learned")
+            ax.hist(
+                tau, bins=bins, density=True, histtype="step", color="C0", lw=1.2, label="learned"
+            )
         ax.set_xscale("log")
         ax.set_title(CONFIGURATION_LABELS[name], fontsize=7)
         ax.set_xlabel("membrane time constant tau_m (ms)")
         ax.set_ylabel("density (1/ms)")
         ax.legend()
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     save_figure(fig, stem)

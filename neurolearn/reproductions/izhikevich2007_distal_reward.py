@@ -73,16 +73,26 @@ def connectivity(n_exc: int, n_inh: int, n_syn: int, rng: np.random.Generator):
         targets = np.sort(rng.choice(pool, size=min(n_syn, pool.size), replace=False))
         (ii_e if i < n_exc else ii_i).append(np.full(targets.size, i))
         (jj_e if i < n_exc else jj_i).append(targets)
-    return (np.concatenate(ii_e), np.concatenate(jj_e), np.concatenate(ii_i),
-            np.concatenate(jj_i))
+    return (np.concatenate(ii_e), np.concatenate(jj_e), np.concatenate(ii_i), np.concatenate(jj_i))
 
 
-def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, seed: int = 1,
-                  n_exc: int = N_EXC, n_inh: int = N_INH, n_syn: int = N_SYN,
-                  record_every_s: float = 10.0, n_record: int = 2000,
-                  directory=None, generate_only: bool = False, n2_extra_rate_hz: float = 0.0,
-                  input_rate_hz: float = 1.0, rstdp_params: dict | None = None,
-                  teacher_probability: float = 0.0, thalamic: str = "noise") -> dict:
+def build_and_run(
+    backend: str = "cpp_standalone",
+    duration_s: float = 3600.0,
+    seed: int = 1,
+    n_exc: int = N_EXC,
+    n_inh: int = N_INH,
+    n_syn: int = N_SYN,
+    record_every_s: float = 10.0,
+    n_record: int = 2000,
+    directory=None,
+    generate_only: bool = False,
+    n2_extra_rate_hz: float = 0.0,
+    input_rate_hz: float = 1.0,
+    rstdp_params: dict | None = None,
+    teacher_probability: float = 0.0,
+    thalamic: str = "noise",
+) -> dict:
     """Build the network of Izhikevich (2007, Fig. 1), run it, return raw results.
 
     Parameters
@@ -125,8 +135,16 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
     dict
         Raw arrays (seconds, volts) and wall times; see :func:`summarize`.
     """
-    from brian2 import (Network, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses,
-                        mV, ms, second)
+    from brian2 import (
+        Network,
+        SpikeGeneratorGroup,
+        SpikeMonitor,
+        StateMonitor,
+        Synapses,
+        ms,
+        mV,
+        second,
+    )
 
     from neurolearn import load_model
     from neurolearn.brian.backends import use_backend
@@ -140,8 +158,9 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
     k_rew = int(np.flatnonzero((i_e == n1) & (j_e < n_exc))[0])  # first excitatory target of n1
     n2 = int(j_e[k_rew])
     others = np.setdiff1d(np.arange(i_e.size), [k_rew])
-    rec = np.concatenate([[k_rew], np.sort(rng.choice(others, size=min(n_record, others.size),
-                                                      replace=False))])
+    rec = np.concatenate(
+        [[k_rew], np.sort(rng.choice(others, size=min(n_record, others.size), replace=False))]
+    )
     # thalamic kicks (thalamic="kicks"): rate input_rate_hz per neuron, on a 1 ms grid
     if thalamic not in ("noise", "kicks"):
         raise ValueError(f"thalamic must be 'noise' or 'kicks', got {thalamic!r}")
@@ -162,65 +181,114 @@ def build_and_run(backend: str = "cpp_standalone", duration_s: float = 3600.0, s
     w0[k_rew] = 0 * mV
     t0 = time.perf_counter()
     with use_backend(backend, seed=seed, dt=0.5 * ms, directory=directory) as be:
-        neurons = make_neuron_group(iz, n, params={"a": a, "d": d}, name="neurons",
-                                    synapse_models=[(rstdp, "v")])
-        exc = make_plastic_synapses(rstdp, neurons, neurons, connect=(i_e, j_e), w_init=w0,
-                                    params=rstdp_params, target_var="v", delay=1 * ms, dt=10 * ms, name="exc")
-        inh = Synapses(neurons, neurons, "w : volt (constant)", on_pre="v_post += w",
-                       delay=1 * ms, name="inh", namespace={})
+        neurons = make_neuron_group(
+            iz, n, params={"a": a, "d": d}, name="neurons", synapse_models=[(rstdp, "v")]
+        )
+        exc = make_plastic_synapses(
+            rstdp,
+            neurons,
+            neurons,
+            connect=(i_e, j_e),
+            w_init=w0,
+            params=rstdp_params,
+            target_var="v",
+            delay=1 * ms,
+            dt=10 * ms,
+            name="exc",
+        )
+        inh = Synapses(
+            neurons,
+            neurons,
+            "w : volt (constant)",
+            on_pre="v_post += w",
+            delay=1 * ms,
+            name="inh",
+            namespace={},
+        )
         inh.connect(i=i_i, j=j_i)
         inh.w = -1 * mV
         objs_extra = []
-        if thalamic == "noise":   # daspnet.m: I = 13*(rand(N,1)-0.5), redrawn every ms
-            objs_extra.append(neurons.run_regularly("I_ext = 13*(rand() - 0.5)*mV/ms",
-                                                    dt=1 * ms, when="start",
-                                                    name="thalamic_noise"))
+        if thalamic == "noise":  # daspnet.m: I = 13*(rand(N,1)-0.5), redrawn every ms
+            objs_extra.append(
+                neurons.run_regularly(
+                    "I_ext = 13*(rand() - 0.5)*mV/ms",
+                    dt=1 * ms,
+                    when="start",
+                    name="thalamic_noise",
+                )
+            )
         if kick_i.size:
             n_sources = n + (1 if n2_extra_rate_hz > 0 else 0)
             thal = SpikeGeneratorGroup(n_sources, kick_i, kick_ms * ms, name="thalamus")
-            kick = Synapses(thal, neurons, on_pre="v_post += 20*mV", name="kick",
-                            namespace={})
-            kick.connect(i=np.r_[np.arange(n), [n] * (n_sources > n)].astype(int),
-                         j=np.r_[np.arange(n), [n2] * (n_sources > n)].astype(int))
+            kick = Synapses(thal, neurons, on_pre="v_post += 20*mV", name="kick", namespace={})
+            kick.connect(
+                i=np.r_[np.arange(n), [n] * (n_sources > n)].astype(int),
+                j=np.r_[np.arange(n), [n2] * (n_sources > n)].astype(int),
+            )
             objs_extra += [thal, kick]
         if teacher_probability > 0:
-            teacher = Synapses(neurons, neurons, "p_teach : 1 (constant, shared)",
-                               on_pre="v_post += 20*mV*int(rand() < p_teach)", delay=5 * ms,
-                               name="teacher", namespace={})
+            teacher = Synapses(
+                neurons,
+                neurons,
+                "p_teach : 1 (constant, shared)",
+                on_pre="v_post += 20*mV*int(rand() < p_teach)",
+                delay=5 * ms,
+                name="teacher",
+                namespace={},
+            )
             teacher.connect(i=n1, j=n2)
             teacher.p_teach = teacher_probability
             objs_extra.append(teacher)
-        reward = pairing_reward(neurons, n1, neurons, n2, neurons, window=20 * ms,
-                                delay=(1 * second, 3 * second), amount=0.5)
+        reward = pairing_reward(
+            neurons,
+            n1,
+            neurons,
+            n2,
+            neurons,
+            window=20 * ms,
+            delay=(1 * second, 3 * second),
+            amount=0.5,
+        )
         w_mon = StateMonitor(exc, "w", record=rec, dt=record_every_s * second, name="w_mon")
         counts = SpikeMonitor(neurons, record=False, name="counts")
         pair_mon = SpikeMonitor(reward.critic, name="pairings")
         rew_mon = SpikeMonitor(reward.timers, name="rewards")
-        objs = [neurons, exc, inh, w_mon, counts, pair_mon, rew_mon,
-                *reward.objects, *objs_extra]
+        objs = [neurons, exc, inh, w_mon, counts, pair_mon, rew_mon, *reward.objects, *objs_extra]
         net = Network(*[o for o in objs if o is not None])
         net.run(duration_s * second, report=None)
         t_setup = time.perf_counter() - t0
         if be.is_standalone:
             if generate_only:
                 be.build_and_run(compile=False, run=False)
-                return {"generated": str(be.directory), "backend": backend,
-                        "generate_s": time.perf_counter() - t0}
+                return {
+                    "generated": str(be.directory),
+                    "backend": backend,
+                    "generate_s": time.perf_counter() - t0,
+                }
             be.build_and_run()
         t_total = time.perf_counter() - t0
         out = {
-            "backend": backend, "seed": seed, "duration_s": duration_s,
-            "n_exc": n_exc, "n_inh": n_inh, "n_syn": n_syn, "n1": n1, "n2": n2,
+            "backend": backend,
+            "seed": seed,
+            "duration_s": duration_s,
+            "n_exc": n_exc,
+            "n_inh": n_inh,
+            "n_syn": n_syn,
+            "n1": n1,
+            "n2": n2,
             "thalamic": thalamic,
-            "rewarded_index": k_rew, "recorded_index": rec,
+            "rewarded_index": k_rew,
+            "recorded_index": rec,
             "record_t_s": np.asarray(w_mon.t_[:]).copy(),
-            "w_recorded_v": np.asarray(w_mon.w_[:]).copy(),   # [synapse, time]
+            "w_recorded_v": np.asarray(w_mon.w_[:]).copy(),  # [synapse, time]
             "w_final_v": np.asarray(exc.w_[:]).copy(),
             "spike_counts": np.asarray(counts.count[:]).copy(),
             "pairing_t_s": np.asarray(pair_mon.t_[:]).copy(),
             "reward_t_s": np.asarray(rew_mon.t_[:]).copy(),
-            "wall_total_s": t_total, "wall_setup_s": t_setup,
-            "wall_build_s": be.timings.get("build_s"), "wall_run_s": be.timings.get("run_s"),
+            "wall_total_s": t_total,
+            "wall_setup_s": t_setup,
+            "wall_build_s": be.timings.get("build_s"),
+            "wall_run_s": be.timings.get("run_s"),
         }
         if be.is_standalone:
             be.close()
@@ -251,25 +319,35 @@ def summarize(raw: dict) -> dict:
     dur = raw["duration_s"]
     return {
         "paper": "Izhikevich (2007) Cereb. Cortex 17:2443, Fig. 1",
-        "backend": raw["backend"], "seed": raw["seed"], "simulated_s": dur,
-        "network": {"n_exc": raw["n_exc"], "n_inh": raw["n_inh"], "synapses_per_neuron":
-                    raw["n_syn"], "n1": raw["n1"], "n2": raw["n2"],
-                    "thalamic_input": raw.get("thalamic", "noise")},
+        "backend": raw["backend"],
+        "seed": raw["seed"],
+        "simulated_s": dur,
+        "network": {
+            "n_exc": raw["n_exc"],
+            "n_inh": raw["n_inh"],
+            "synapses_per_neuron": raw["n_syn"],
+            "n1": raw["n1"],
+            "n2": raw["n2"],
+            "thalamic_input": raw.get("thalamic", "noise"),
+        },
         "rewarded_weight_final_mv": rewarded_final,
         "w_max_mv": 4.0,
-        "others_final_percentiles_mv": {f"p{p}": float(np.percentile(others_final, p))
-                                        for p in (1, 10, 50, 90, 99)},
+        "others_final_percentiles_mv": {
+            f"p{p}": float(np.percentile(others_final, p)) for p in (1, 10, 50, 90, 99)
+        },
         "others_final_mean_mv": float(others_final.mean()),
         "others_fraction_above_rewarded": float(np.mean(others_final >= rewarded_final)),
         "rewarded_rank_percentile": float(100 * np.mean(others_final < rewarded_final)),
         "record_t_s": raw["record_t_s"].tolist(),
         "rewarded_weight_mv": w_rec[0].tolist(),
         **over_time,
-        "n_pairings": int(raw["pairing_t_s"].size), "n_rewards": int(raw["reward_t_s"].size),
+        "n_pairings": int(raw["pairing_t_s"].size),
+        "n_rewards": int(raw["reward_t_s"].size),
         "reward_t_s": raw["reward_t_s"].tolist(),
-        "mean_rate_exc_hz": float(raw["spike_counts"][:raw["n_exc"]].mean() / dur),
-        "mean_rate_inh_hz": float(raw["spike_counts"][raw["n_exc"]:].mean() / dur),
-        "wall_total_s": raw["wall_total_s"], "wall_build_s": raw["wall_build_s"],
+        "mean_rate_exc_hz": float(raw["spike_counts"][: raw["n_exc"]].mean() / dur),
+        "mean_rate_inh_hz": float(raw["spike_counts"][raw["n_exc"] :].mean() / dur),
+        "wall_total_s": raw["wall_total_s"],
+        "wall_build_s": raw["wall_build_s"],
         "wall_run_s": raw["wall_run_s"],
     }
 
@@ -305,9 +383,15 @@ def main(argv=None) -> int:
 
     parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=3600.0)
     args = parser.parse_args(argv)
-    return run_reproduction(parser, args, "izhikevich2007", build_and_run, summarize, plot,
-                            printed=lambda summary: {k: v for k, v in summary.items()
-                                                     if not isinstance(v, list)})
+    return run_reproduction(
+        parser,
+        args,
+        "izhikevich2007",
+        build_and_run,
+        summarize,
+        plot,
+        printed=lambda summary: {k: v for k, v in summary.items() if not isinstance(v, list)},
+    )
 
 
 if __name__ == "__main__":

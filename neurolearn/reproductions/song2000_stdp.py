@@ -88,42 +88,81 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NEURON_PARAMS", "PARAMETER_SETS", "poisson_trains", "build_and_run",
-           "bimodal_fraction", "drift_diffusion", "summarize", "main"]
+__all__ = [
+    "NEURON_PARAMS",
+    "PARAMETER_SETS",
+    "poisson_trains",
+    "build_and_run",
+    "bimodal_fraction",
+    "drift_diffusion",
+    "summarize",
+    "main",
+]
 
 #: Song et al. (2000) neuron, as parameters of the zoo's ``lif_cond`` (g_l = 10 nS, C_m = 200 pF).
-NEURON_PARAMS = {"C_m": "200 pF", "g_l": "10 nS", "v_rest": "-70 mV", "E_e": "0 mV",
-                 "E_i": "-70 mV", "tau_e": "5 ms", "tau_i": "5 ms", "v_th": "-54 mV",
-                 "v_reset": "-60 mV", "t_ref": "0 ms"}
-G_MAX_NS = 0.15   # 0.015 * g_l
-G_INH_NS = 0.5    # 0.05 * g_l
+NEURON_PARAMS = {
+    "C_m": "200 pF",
+    "g_l": "10 nS",
+    "v_rest": "-70 mV",
+    "E_e": "0 mV",
+    "E_i": "-70 mV",
+    "tau_e": "5 ms",
+    "tau_i": "5 ms",
+    "v_th": "-54 mV",
+    "v_reset": "-60 mV",
+    "t_ref": "0 ms",
+}
+G_MAX_NS = 0.15  # 0.015 * g_l
+G_INH_NS = 0.5  # 0.05 * g_l
 
 #: Parameter sets selectable with ``--parameters``. Conductances in nS with g_l = 10 nS (the
 #: sources give them in units of the leak conductance); ``A_plus``/``A_minus`` are fractions
 #: of g_max. ``source`` says where every number comes from.
 PARAMETER_SETS = {
     "paper": {
-        "source": ("Song, Miller & Abbott (2000) as implemented by Brian 1 examples/STDP1.py "
-                   "and the CAMP 2016 tutorial of Fig. 2a-c (the paper's text was not "
-                   "readable here): tau_m 20 ms, V_rest = E_in = -70 mV, V_th -54 mV, "
-                   "V_reset -60 mV, E_ex 0 mV, tau_ex = tau_in = 5 ms, g_max 0.015 g_l, "
-                   "200 inhibitory inputs at 10 Hz of 0.05 g_l, A+ 0.005 g_max, "
-                   "A-/A+ 1.05"),
-        "neuron": NEURON_PARAMS, "g_max_ns": G_MAX_NS, "g_inh_ns": G_INH_NS, "n_inh": 200,
-        "inh_rate_hz": 10.0, "A_plus": 0.005, "A_minus": 0.00525,  # A-/A+ = 1.05
+        "source": (
+            "Song, Miller & Abbott (2000) as implemented by Brian 1 examples/STDP1.py "
+            "and the CAMP 2016 tutorial of Fig. 2a-c (the paper's text was not "
+            "readable here): tau_m 20 ms, V_rest = E_in = -70 mV, V_th -54 mV, "
+            "V_reset -60 mV, E_ex 0 mV, tau_ex = tau_in = 5 ms, g_max 0.015 g_l, "
+            "200 inhibitory inputs at 10 Hz of 0.05 g_l, A+ 0.005 g_max, "
+            "A-/A+ 1.05"
+        ),
+        "neuron": NEURON_PARAMS,
+        "g_max_ns": G_MAX_NS,
+        "g_inh_ns": G_INH_NS,
+        "n_inh": 200,
+        "inh_rate_hz": 10.0,
+        "A_plus": 0.005,
+        "A_minus": 0.00525,  # A-/A+ = 1.05
     },
     "brian2-example": {
-        "source": ("Brian2 examples/synapses/STDP.py ('Adapted from Song, Miller and Abbott "
-                   "(2000) and Song and Abbott (2001)'; Brian2 2.5-2.9 docs): taum 10 ms, "
-                   "El -74 mV, vt -54 mV, vr -60 mV, Ee 0 mV, taue 5 ms, conductance "
-                   "ge*(Ee - v) in units of the leak, no inhibition, gmax 0.01, "
-                   "dApre 0.01 gmax, dApost = -1.05 dApre, taupre = taupost = 20 ms, "
-                   "w = rand()*gmax, 1000 inputs at F = 15 Hz, 100 s"),
-        "neuron": {"C_m": "100 pF", "g_l": "10 nS", "v_rest": "-74 mV", "E_e": "0 mV",
-                   "E_i": "-70 mV", "tau_e": "5 ms", "tau_i": "5 ms", "v_th": "-54 mV",
-                   "v_reset": "-60 mV", "t_ref": "0 ms"},
-        "g_max_ns": 0.1, "g_inh_ns": 0.0, "n_inh": 0, "inh_rate_hz": 10.0,
-        "A_plus": 0.01, "A_minus": 0.0105,  # A-/A+ = 1.05
+        "source": (
+            "Brian2 examples/synapses/STDP.py ('Adapted from Song, Miller and Abbott "
+            "(2000) and Song and Abbott (2001)'; Brian2 2.5-2.9 docs): taum 10 ms, "
+            "El -74 mV, vt -54 mV, vr -60 mV, Ee 0 mV, taue 5 ms, conductance "
+            "ge*(Ee - v) in units of the leak, no inhibition, gmax 0.01, "
+            "dApre 0.01 gmax, dApost = -1.05 dApre, taupre = taupost = 20 ms, "
+            "w = rand()*gmax, 1000 inputs at F = 15 Hz, 100 s"
+        ),
+        "neuron": {
+            "C_m": "100 pF",
+            "g_l": "10 nS",
+            "v_rest": "-74 mV",
+            "E_e": "0 mV",
+            "E_i": "-70 mV",
+            "tau_e": "5 ms",
+            "tau_i": "5 ms",
+            "v_th": "-54 mV",
+            "v_reset": "-60 mV",
+            "t_ref": "0 ms",
+        },
+        "g_max_ns": 0.1,
+        "g_inh_ns": 0.0,
+        "n_inh": 0,
+        "inh_rate_hz": 10.0,
+        "A_plus": 0.01,
+        "A_minus": 0.0105,  # A-/A+ = 1.05
     },
 }
 
@@ -156,12 +195,23 @@ def poisson_trains(rates_hz, duration_s: float, dt_s: float, rng: np.random.Gene
     return np.concatenate(idx), np.concatenate(steps) * dt_s
 
 
-def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 40.0),
-                  duration_s: float = 100.0, seed: int = 1, dt_ms: float = 0.1,
-                  n_exc: int = 1000, n_inh: int | None = None, inputs: str = "poisson",
-                  controls: bool = True, record_every_s: float = 1.0, directory=None,
-                  generate_only: bool = False, weight_dependence: str = "additive",
-                  w_init="uniform", parameters: str = "paper") -> dict:
+def build_and_run(
+    backend: str = "cpp_standalone",
+    rates_hz=(10.0, 20.0, 30.0, 40.0),
+    duration_s: float = 100.0,
+    seed: int = 1,
+    dt_ms: float = 0.1,
+    n_exc: int = 1000,
+    n_inh: int | None = None,
+    inputs: str = "poisson",
+    controls: bool = True,
+    record_every_s: float = 1.0,
+    directory=None,
+    generate_only: bool = False,
+    weight_dependence: str = "additive",
+    w_init="uniform",
+    parameters: str = "paper",
+) -> dict:
     """Build and run the Song et al. (2000) network, one neuron per input rate.
 
     Parameters
@@ -204,18 +254,28 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
         Initial and final weights (siemens) ``[neuron, input]``, recorded weights
         ``[neuron, input, time]``, output spike times, wall times.
     """
-    from brian2 import (Network, PoissonGroup, SpikeGeneratorGroup, SpikeMonitor,
-                        StateMonitor, Hz, ms, nS, second)
+    from brian2 import (
+        Hz,
+        Network,
+        PoissonGroup,
+        SpikeGeneratorGroup,
+        SpikeMonitor,
+        StateMonitor,
+        ms,
+        nS,
+        second,
+    )
 
     from neurolearn import load_model
-    from neurolearn.spec import parse_quantity
     from neurolearn.brian.backends import use_backend
     from neurolearn.brian.build import make_neuron_group, make_synapses
     from neurolearn.brian.plasticity import make_plastic_synapses, stdp_model
+    from neurolearn.spec import parse_quantity
 
     if parameters not in PARAMETER_SETS:
-        raise ValueError(f"parameters must be one of {', '.join(PARAMETER_SETS)}, got "
-                         f"{parameters!r}")
+        raise ValueError(
+            f"parameters must be one of {', '.join(PARAMETER_SETS)}, got {parameters!r}"
+        )
     pset = PARAMETER_SETS[parameters]
     g_max_ns = pset["g_max_ns"]
     if n_inh is None:
@@ -224,89 +284,130 @@ def build_and_run(backend: str = "cpp_standalone", rates_hz=(10.0, 20.0, 30.0, 4
     n_rates = rates.size
     n_post = n_rates * (2 if controls else 1)
     # separate streams: the first second of a longer run sees the same inputs as a 1 s run
-    rng_w, rng_exc, rng_inh = (np.random.default_rng(s)
-                               for s in np.random.SeedSequence(seed).spawn(3))
+    rng_w, rng_exc, rng_inh = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
     w0_ns = rng_w.uniform(0, g_max_ns, size=(n_rates, n_exc))
     if w_init == "max":
         w0_ns = np.full_like(w0_ns, g_max_ns)
     elif not isinstance(w_init, str):
         if not 0 <= float(w_init) <= 1:
-            raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max in "
-                             f"[0, 1], got {w_init!r}")
+            raise ValueError(
+                f"w_init must be 'uniform', 'max' or a fraction of g_max in [0, 1], got {w_init!r}"
+            )
         w0_ns = np.full_like(w0_ns, float(w_init) * g_max_ns)
     elif w_init != "uniform":
         raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max, got {w_init!r}")
     w0 = w0_ns * 1e-9
-    exc_rate = np.repeat(rates, n_exc)           # source k*n_exc + m -> neuron k (and control)
+    exc_rate = np.repeat(rates, n_exc)  # source k*n_exc + m -> neuron k (and control)
     dt = dt_ms * ms
     stdp = stdp_model(weight_dependence, "all_to_all")
     params = {"w_max": g_max_ns * nS, "A_plus": pset["A_plus"], "A_minus": pset["A_minus"]}
     t0 = time.perf_counter()
     if inputs == "generator":
         exc_i, exc_t = poisson_trains(exc_rate, duration_s, dt_ms * 1e-3, rng_exc)
-        inh_i, inh_t = poisson_trains(np.full(n_rates * n_inh, pset["inh_rate_hz"]),
-                                      duration_s, dt_ms * 1e-3, rng_inh)
+        inh_i, inh_t = poisson_trains(
+            np.full(n_rates * n_inh, pset["inh_rate_hz"]), duration_s, dt_ms * 1e-3, rng_inh
+        )
     elif inputs != "poisson":
         raise ValueError(f"inputs must be 'poisson' or 'generator', got {inputs!r}")
     with use_backend(backend, seed=seed, dt=dt, directory=directory) as be:
-        neuron = make_neuron_group(load_model("lif_cond"), n_post, params=pset["neuron"],
-                                   name="neurons")
+        neuron = make_neuron_group(
+            load_model("lif_cond"), n_post, params=pset["neuron"], name="neurons"
+        )
         if inputs == "poisson":
             exc_src = PoissonGroup(n_rates * n_exc, rates=exc_rate * Hz, name="exc_inputs")
-            inh_src = (PoissonGroup(n_rates * n_inh, rates=pset["inh_rate_hz"] * Hz,
-                                    name="inh_inputs") if n_inh else None)
+            inh_src = (
+                PoissonGroup(n_rates * n_inh, rates=pset["inh_rate_hz"] * Hz, name="inh_inputs")
+                if n_inh
+                else None
+            )
         else:
-            exc_src = SpikeGeneratorGroup(n_rates * n_exc, exc_i, exc_t * second,
-                                          name="exc_inputs")
-            inh_src = (SpikeGeneratorGroup(n_rates * n_inh, inh_i, inh_t * second,
-                                           name="inh_inputs") if n_inh else None)
+            exc_src = SpikeGeneratorGroup(n_rates * n_exc, exc_i, exc_t * second, name="exc_inputs")
+            inh_src = (
+                SpikeGeneratorGroup(n_rates * n_inh, inh_i, inh_t * second, name="inh_inputs")
+                if n_inh
+                else None
+            )
         src = np.arange(n_rates * n_exc)
-        plastic = make_plastic_synapses(stdp, exc_src, neuron, connect=(src, src // n_exc),
-                                        w_init=w0_ns.ravel() * nS, params=params,
-                                        name="plastic")
+        plastic = make_plastic_synapses(
+            stdp,
+            exc_src,
+            neuron,
+            connect=(src, src // n_exc),
+            w_init=w0_ns.ravel() * nS,
+            params=params,
+            name="plastic",
+        )
         objs = [neuron, exc_src, plastic]
         if controls:
-            fixed = make_plastic_synapses(stdp, exc_src, neuron,
-                                          connect=(src, n_rates + src // n_exc),
-                                          w_init=w0_ns.ravel() * nS, name="fixed",
-                                          params={**params, "A_plus": 0, "A_minus": 0})
+            fixed = make_plastic_synapses(
+                stdp,
+                exc_src,
+                neuron,
+                connect=(src, n_rates + src // n_exc),
+                w_init=w0_ns.ravel() * nS,
+                name="fixed",
+                params={**params, "A_plus": 0, "A_minus": 0},
+            )
             objs.append(fixed)
         if n_inh:
             inh_idx = np.arange(n_rates * n_inh)
-            inh_post = np.concatenate([inh_idx // n_inh] + ([n_rates + inh_idx // n_inh]
-                                                            if controls else []))
+            inh_post = np.concatenate(
+                [inh_idx // n_inh] + ([n_rates + inh_idx // n_inh] if controls else [])
+            )
             inh_pre = np.concatenate([inh_idx] * (2 if controls else 1))
-            inh = make_synapses(load_model("static_conductance"), inh_src, neuron,
-                                target_var="g_i", name="inh", connect=(inh_pre, inh_post))
+            inh = make_synapses(
+                load_model("static_conductance"),
+                inh_src,
+                neuron,
+                target_var="g_i",
+                name="inh",
+                connect=(inh_pre, inh_post),
+            )
             inh.w = pset["g_inh_ns"] * nS
             objs += [inh_src, inh]
-        w_mon = StateMonitor(plastic, "w", record=True, dt=record_every_s * second,
-                             name="w_mon")
+        w_mon = StateMonitor(plastic, "w", record=True, dt=record_every_s * second, name="w_mon")
         spikes = SpikeMonitor(neuron, name="spikes")
         net = Network(*objs, w_mon, spikes)
         net.run(duration_s * second, report=None, namespace={})  # nothing from this frame
         if be.is_standalone:
             if generate_only:
                 be.build_and_run(compile=False, run=False)
-                return {"generated": str(be.directory), "backend": backend,
-                        "generate_s": time.perf_counter() - t0}
+                return {
+                    "generated": str(be.directory),
+                    "backend": backend,
+                    "generate_s": time.perf_counter() - t0,
+                }
             be.build_and_run()
         out = {
-            "backend": backend, "seed": seed, "rates_hz": rates, "duration_s": duration_s,
-            "dt_ms": dt_ms, "n_exc": n_exc, "n_inh": n_inh, "inputs": inputs,
-            "weight_dependence": weight_dependence, "w_max_s": g_max_ns * 1e-9,
-            "parameters": parameters, "A_plus": pset["A_plus"], "A_minus": pset["A_minus"],
-            "tau_m_ms": float(parse_quantity(pset["neuron"]["C_m"])
-                              / parse_quantity(pset["neuron"]["g_l"]) / ms),
+            "backend": backend,
+            "seed": seed,
+            "rates_hz": rates,
+            "duration_s": duration_s,
+            "dt_ms": dt_ms,
+            "n_exc": n_exc,
+            "n_inh": n_inh,
+            "inputs": inputs,
+            "weight_dependence": weight_dependence,
+            "w_max_s": g_max_ns * 1e-9,
+            "parameters": parameters,
+            "A_plus": pset["A_plus"],
+            "A_minus": pset["A_minus"],
+            "tau_m_ms": float(
+                parse_quantity(pset["neuron"]["C_m"]) / parse_quantity(pset["neuron"]["g_l"]) / ms
+            ),
             "w_initial_s": w0,
             "w_final_s": np.asarray(plastic.w_[:]).reshape(n_rates, n_exc).copy(),
             "record_t_s": np.asarray(w_mon.t_[:]).copy(),
             "w_recorded_s": np.asarray(w_mon.w_[:]).reshape(n_rates, n_exc, -1).copy(),
             "spike_i": np.asarray(spikes.i[:]).copy(),
             "spike_t_s": np.asarray(spikes.t_[:]).copy(),
-            "n_post": n_post, "controls": controls,
+            "n_post": n_post,
+            "controls": controls,
             "wall_total_s": time.perf_counter() - t0,
-            "wall_build_s": be.timings.get("build_s"), "wall_run_s": be.timings.get("run_s"),
+            "wall_build_s": be.timings.get("build_s"),
+            "wall_run_s": be.timings.get("run_s"),
         }
         if be.is_standalone:
             be.close()
@@ -352,8 +453,12 @@ def drift_diffusion(w_t, t_s, t_from_s: float = 30.0, n_grid: int = 500) -> dict
     k0 = int(np.searchsorted(np.asarray(t_s), t_from_s))
     x, dx = w_t[:, k0:-1], np.diff(w_t[:, k0:], axis=1)
     m = (x > 0.1) & (x < 0.9) & (x + dx > 0) & (x + dx < 1)
-    nan = {"drift_a0_per_s": float("nan"), "drift_a1_per_s": float("nan"),
-           "diffusion_per_s": float("nan"), "mean_time_to_bound_s": float("nan")}
+    nan = {
+        "drift_a0_per_s": float("nan"),
+        "drift_a1_per_s": float("nan"),
+        "diffusion_per_s": float("nan"),
+        "mean_time_to_bound_s": float("nan"),
+    }
     if m.sum() < 100:
         return nan
     a1, a0 = np.polyfit(x[m], dx[m], 1)
@@ -361,11 +466,22 @@ def drift_diffusion(w_t, t_s, t_from_s: float = 30.0, n_grid: int = 500) -> dict
     h = 1.0 / n_grid
     xg = np.linspace(0, 1, n_grid + 1)[1:-1]
     drift = a0 + a1 * xg
-    mat = diags([diff / h**2 - drift[1:] / (2 * h), np.full(n_grid - 1, -2 * diff / h**2),
-                 diff / h**2 + drift[:-1] / (2 * h)], [-1, 0, 1], format="csc")
+    mat = diags(
+        [
+            diff / h**2 - drift[1:] / (2 * h),
+            np.full(n_grid - 1, -2 * diff / h**2),
+            diff / h**2 + drift[:-1] / (2 * h),
+        ],
+        [-1, 0, 1],
+        format="csc",
+    )
     t_exit = spsolve(mat, -np.ones(n_grid - 1))
-    return {"drift_a0_per_s": float(a0), "drift_a1_per_s": float(a1),
-            "diffusion_per_s": diff, "mean_time_to_bound_s": float(t_exit.mean())}
+    return {
+        "drift_a0_per_s": float(a0),
+        "drift_a1_per_s": float(a1),
+        "diffusion_per_s": diff,
+        "mean_time_to_bound_s": float(t_exit.mean()),
+    }
 
 
 def summarize(raw: dict, rate_window_s: float = 20.0) -> dict:
@@ -394,37 +510,43 @@ def summarize(raw: dict, rate_window_s: float = 20.0) -> dict:
     for t_check in np.arange(50.0, dur + 1e-9, 50.0):
         k = int(np.argmin(np.abs(t_rec - t_check))) if t_rec.size else -1
         if k >= 0 and abs(t_rec[k] - t_check) <= 1.0:
-            frac_t[f"{t_rec[k]:g}"] = [bimodal_fraction(w[:, k], w_max)
-                                      for w in raw["w_recorded_s"]]
+            frac_t[f"{t_rec[k]:g}"] = [
+                bimodal_fraction(w[:, k], w_max) for w in raw["w_recorded_s"]
+            ]
     out = {
         "paper": "Song, Miller & Abbott (2000) Nat. Neurosci. 3:919, Fig. 2",
-        "backend": raw["backend"], "seed": raw["seed"], "simulated_s": dur,
-        "dt_ms": raw["dt_ms"], "weight_dependence": raw["weight_dependence"],
+        "backend": raw["backend"],
+        "seed": raw["seed"],
+        "simulated_s": dur,
+        "dt_ms": raw["dt_ms"],
+        "weight_dependence": raw["weight_dependence"],
         "parameters": raw.get("parameters", "paper"),
         "parameters_source": PARAMETER_SETS[raw.get("parameters", "paper")]["source"],
-        "A_plus_over_g_max": raw.get("A_plus"), "A_minus_over_g_max": raw.get("A_minus"),
-        "tau_m_ms": raw.get("tau_m_ms"), "n_inh": raw.get("n_inh"),
+        "A_plus_over_g_max": raw.get("A_plus"),
+        "A_minus_over_g_max": raw.get("A_minus"),
+        "tau_m_ms": raw.get("tau_m_ms"),
+        "n_inh": raw.get("n_inh"),
         "input_rate_hz": rates.tolist(),
         "fraction_within_10pct_of_bounds": frac,
         "fraction_within_10pct_of_bounds_initial": frac0,
         "fraction_within_10pct_of_bounds_at_s": frac_t,
         "fraction_near_w_max": [float(np.mean(w / w_max >= 0.9)) for w in raw["w_final_s"]],
         "weight_std_over_w_max": [float(np.std(w / w_max)) for w in raw["w_final_s"]],
-        "weight_std_over_w_max_initial": [float(np.std(w / w_max))
-                                          for w in raw["w_initial_s"]],
+        "weight_std_over_w_max_initial": [float(np.std(w / w_max)) for w in raw["w_initial_s"]],
         # measured drift/diffusion of the weights and the implied time to reach a bound
-        "weight_dynamics": [drift_diffusion(w_rec / w_max, t_rec)
-                            for w_rec in raw["w_recorded_s"]],
+        "weight_dynamics": [drift_diffusion(w_rec / w_max, t_rec) for w_rec in raw["w_recorded_s"]],
         "output_rate_window_s": win,
         "output_rate_hz": counts[:n_rates].tolist(),
         "output_rate_slope_hz_per_hz": float(slope),
-        "wall_total_s": raw["wall_total_s"], "wall_build_s": raw["wall_build_s"],
+        "wall_total_s": raw["wall_total_s"],
+        "wall_build_s": raw["wall_build_s"],
         "wall_run_s": raw["wall_run_s"],
     }
     if raw["controls"]:
         out["control_rate_hz"] = counts[n_rates:].tolist()
-        out["control_rate_slope_hz_per_hz"] = float(np.polyfit(rates, counts[n_rates:], 1)[0]) \
-            if n_rates > 1 else float("nan")
+        out["control_rate_slope_hz_per_hz"] = (
+            float(np.polyfit(rates, counts[n_rates:], 1)[0]) if n_rates > 1 else float("nan")
+        )
     return out
 
 
@@ -439,8 +561,13 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
         ax1.hist(raw["w_final_s"][k] / w_max, bins=bins, histtype="step", label=f"{r:g} Hz")
     ax1.set_xlabel(label("weight / g_max", None))
     ax1.set_ylabel("synapses")
-    ax1.legend(title=f"after {summary['simulated_s']:g} s", loc="upper center",
-               fontsize="x-small", title_fontsize="x-small", frameon=False)
+    ax1.legend(
+        title=f"after {summary['simulated_s']:g} s",
+        loc="upper center",
+        fontsize="x-small",
+        title_fontsize="x-small",
+        frameon=False,
+    )
     k_mid = min(1, len(summary["input_rate_hz"]) - 1)
     w_t = raw["w_recorded_s"][k_mid] / w_max
     t = raw["record_t_s"]
@@ -449,14 +576,25 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
     ax2.set_xlabel(label("time", "s"))
     ax2.set_ylabel(label("weight / g_max", None))
     ax2.set_title(f"input {summary['input_rate_hz'][k_mid]:g} Hz", fontsize="small")
-    ax2.set_ylim(0, 1.22)                  # the band above 1 holds the legend
+    ax2.set_ylim(0, 1.22)  # the band above 1 holds the legend
     ax2.set_yticks([0, 0.25, 0.5, 0.75, 1])
-    ax2.legend(loc="upper center", ncol=3, fontsize="x-small", frameon=False,
-               handlelength=1.5, columnspacing=0.8)
+    ax2.legend(
+        loc="upper center",
+        ncol=3,
+        fontsize="x-small",
+        frameon=False,
+        handlelength=1.5,
+        columnspacing=0.8,
+    )
     ax3.plot(summary["input_rate_hz"], summary["output_rate_hz"], "o-", label="STDP")
     if "control_rate_hz" in summary:
-        ax3.plot(summary["input_rate_hz"], summary["control_rate_hz"], "s--", color="0.5",
-                 label="fixed weights")
+        ax3.plot(
+            summary["input_rate_hz"],
+            summary["control_rate_hz"],
+            "s--",
+            color="0.5",
+            label="fixed weights",
+        )
     ax3.set_xlabel(label("input rate", "Hz"))
     ax3.set_ylabel(label("output rate", "Hz"))
     ax3.legend(fontsize="x-small", frameon=False)
@@ -470,12 +608,19 @@ def main(argv=None) -> int:
     parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=100.0)
     parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
     parser.add_argument("--dt-ms", type=float, default=0.1)
-    parser.add_argument("--parameters", default="paper", choices=list(PARAMETER_SETS),
-                        help="parameter set: paper (Song et al. 2000 as implemented by "
-                             "Brian 1 / CAMP 2016, default) or brian2-example (Brian2's "
-                             "examples/synapses/STDP.py)")
-    parser.add_argument("--w-init", default="uniform",
-                        help="initial weights: uniform (default), max, or a fraction of g_max")
+    parser.add_argument(
+        "--parameters",
+        default="paper",
+        choices=list(PARAMETER_SETS),
+        help="parameter set: paper (Song et al. 2000 as implemented by "
+        "Brian 1 / CAMP 2016, default) or brian2-example (Brian2's "
+        "examples/synapses/STDP.py)",
+    )
+    parser.add_argument(
+        "--w-init",
+        default="uniform",
+        help="initial weights: uniform (default), max, or a fraction of g_max",
+    )
     args = parser.parse_args(argv)
     if args.w_init not in ("uniform", "max"):
         try:
@@ -483,9 +628,18 @@ def main(argv=None) -> int:
         except ValueError:
             parser.error(f"--w-init must be uniform, max or a number, got {args.w_init!r}")
     stem = "song2000" if args.parameters == "paper" else f"song2000_{args.parameters}"
-    return run_reproduction(parser, args, stem, build_and_run, summarize, plot,
-                            rates_hz=args.rates_hz, dt_ms=args.dt_ms, w_init=args.w_init,
-                            parameters=args.parameters)
+    return run_reproduction(
+        parser,
+        args,
+        stem,
+        build_and_run,
+        summarize,
+        plot,
+        rates_hz=args.rates_hz,
+        dt_ms=args.dt_ms,
+        w_init=args.w_init,
+        parameters=args.parameters,
+    )
 
 
 if __name__ == "__main__":

@@ -33,12 +33,23 @@ import numpy as np
 __all__ = ["MODELS", "measure_window", "measure_frequency", "main"]
 
 #: Zoo models whose window is measured.
-MODELS = ("stdp_additive", "stdp_additive_nearest", "stdp_multiplicative",
-          "stdp_multiplicative_nearest", "stdp_triplet")
+MODELS = (
+    "stdp_additive",
+    "stdp_additive_nearest",
+    "stdp_multiplicative",
+    "stdp_multiplicative_nearest",
+    "stdp_triplet",
+)
 
 
-def measure_window(model: str, delta_t_s, backend: str = "numpy", t0_s: float = 0.2,
-                   dt_ms: float = 0.1, directory=None) -> dict:
+def measure_window(
+    model: str,
+    delta_t_s,
+    backend: str = "numpy",
+    t0_s: float = 0.2,
+    dt_ms: float = 0.1,
+    directory=None,
+) -> dict:
     """Simulated and analytic weight change of isolated spike pairs.
 
     Parameters
@@ -67,14 +78,32 @@ def measure_window(model: str, delta_t_s, backend: str = "numpy", t0_s: float = 
     w0 = w_max / 2
     t_pre = np.full(dts.size, t0_s)
     t_post = t_pre + dts
-    w = simulate_stdp(spec, [[x] for x in t_pre], [[x] for x in t_post], w0=w0,
-                      backend=backend, dt=dt_ms * ms, directory=directory)
-    return {"delta_t_s": dts, "dw_simulated": w - float(w0),
-            "dw_analytic": stdp_window(spec, dts, w0=w0), "w_max": float(w_max)}
+    w = simulate_stdp(
+        spec,
+        [[x] for x in t_pre],
+        [[x] for x in t_post],
+        w0=w0,
+        backend=backend,
+        dt=dt_ms * ms,
+        directory=directory,
+    )
+    return {
+        "delta_t_s": dts,
+        "dw_simulated": w - float(w0),
+        "dw_analytic": stdp_window(spec, dts, w0=w0),
+        "w_max": float(w_max),
+    }
 
 
-def measure_frequency(model: str, freqs_hz, n_pairs: int = 20, delta_t_s: float = 0.010,
-                      backend: str = "numpy", dt_ms: float = 0.5, directory=None) -> dict:
+def measure_frequency(
+    model: str,
+    freqs_hz,
+    n_pairs: int = 20,
+    delta_t_s: float = 0.010,
+    backend: str = "numpy",
+    dt_ms: float = 0.5,
+    directory=None,
+) -> dict:
     """Weight change after ``n_pairs`` pre -> post pairings repeated at each frequency
     (time step ``dt_ms``),
     simulated and computed event by event by :func:`stdp_reference`.
@@ -97,11 +126,14 @@ def measure_frequency(model: str, freqs_hz, n_pairs: int = 20, delta_t_s: float 
         t = 0.1 + np.round(np.arange(n_pairs) / f / (dt_ms * 1e-3)) * dt_ms * 1e-3
         pre.append(t)
         post.append(t + delta_t_s)
-    w = simulate_stdp(spec, pre, post, w0=w0, backend=backend, dt=dt_ms * ms,
-                      directory=directory)
+    w = simulate_stdp(spec, pre, post, w0=w0, backend=backend, dt=dt_ms * ms, directory=directory)
     ref = np.array([stdp_reference(spec, a, b, w0) for a, b in zip(pre, post)])
-    return {"freq_hz": np.asarray(freqs_hz, float), "dw_simulated": w - float(w0),
-            "dw_reference": ref - float(w0), "w_max": float(w_max)}
+    return {
+        "freq_hz": np.asarray(freqs_hz, float),
+        "dw_simulated": w - float(w0),
+        "dw_reference": ref - float(w0),
+        "w_max": float(w_max),
+    }
 
 
 def main(argv=None) -> int:
@@ -124,10 +156,12 @@ def main(argv=None) -> int:
         fr = measure_frequency(model, freqs, backend=args.backend)
         w_max = win["w_max"]
         result["models"][model] = {
-            "window_max_abs_error_over_w_max": float(np.max(np.abs(
-                win["dw_simulated"] - win["dw_analytic"])) / w_max),
-            "frequency_max_abs_error_over_w_max": float(np.max(np.abs(
-                fr["dw_simulated"] - fr["dw_reference"])) / w_max),
+            "window_max_abs_error_over_w_max": float(
+                np.max(np.abs(win["dw_simulated"] - win["dw_analytic"])) / w_max
+            ),
+            "frequency_max_abs_error_over_w_max": float(
+                np.max(np.abs(fr["dw_simulated"] - fr["dw_reference"])) / w_max
+            ),
             "delta_t_ms": (dts * 1e3).tolist(),
             "dw_over_w_max": (win["dw_simulated"] / w_max).tolist(),
             "freq_hz": freqs.tolist(),
@@ -147,8 +181,12 @@ def main(argv=None) -> int:
     axes[1].legend(fontsize=6)
     save_figure(fig, args.out / "stdp_window")
     atomic_write_json(args.out / "stdp_window.json", result)
-    print(json.dumps({m: {k: v for k, v in r.items() if "error" in k}
-                      for m, r in result["models"].items()}, indent=1))
+    print(
+        json.dumps(
+            {m: {k: v for k, v in r.items() if "error" in k} for m, r in result["models"].items()},
+            indent=1,
+        )
+    )
     return 0
 
 

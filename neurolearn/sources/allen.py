@@ -50,8 +50,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,10 +60,21 @@ import pandas as pd
 from ..io import atomic_path
 from ..paths import DataNotFoundError, cache_dir, data_dir
 
-__all__ = ["CELL_TYPES_FILES", "CATEGORICAL_COLUMNS", "FILTER_ALIASES", "EPHYS_RENAME",
-           "cell_types_folder", "cell_types_cache", "load_cells", "select", "describe_filters",
-           "load_patchseq", "tau_values", "tau_summary", "compare_learned", "draw_tau_figures",
-           "SPECIES", "DENDRITE_TYPES"]
+__all__ = [
+    "CELL_TYPES_FILES",
+    "CATEGORICAL_COLUMNS",
+    "FILTER_ALIASES",
+    "EPHYS_RENAME",
+    "cell_types_folder",
+    "cell_types_cache",
+    "load_cells",
+    "select",
+    "describe_filters",
+    "load_patchseq",
+    "tau_values",
+    "SPECIES",
+    "DENDRITE_TYPES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +83,30 @@ logger = logging.getLogger(__name__)
 CELL_TYPES_FILES = ("cells.json", "ephys_features.csv")
 
 #: Columns filtered by membership of a set of values (case-insensitive strings).
-CATEGORICAL_COLUMNS = ("species", "area", "structure", "layer", "dendrite_type",
-                       "transgenic_line", "reporter_status", "hemisphere", "apical",
-                       "disease_state", "t_type", "t_type_subclass", "t_type_class", "met_type")
+CATEGORICAL_COLUMNS = (
+    "species",
+    "area",
+    "structure",
+    "layer",
+    "dendrite_type",
+    "transgenic_line",
+    "reporter_status",
+    "hemisphere",
+    "apical",
+    "disease_state",
+    "t_type",
+    "t_type_subclass",
+    "t_type_class",
+    "met_type",
+)
 
 #: Short names accepted by :func:`select` (and the CLI flags).
-FILTER_ALIASES = {"dendrite": "dendrite_type", "line": "transgenic_line",
-                  "reporter": "reporter_status", "cre_line": "transgenic_line"}
+FILTER_ALIASES = {
+    "dendrite": "dendrite_type",
+    "line": "transgenic_line",
+    "reporter": "reporter_status",
+    "cre_line": "transgenic_line",
+}
 
 #: Rows and columns of the species x dendrite-type panel.
 SPECIES = ("mouse", "human")
@@ -106,19 +135,28 @@ EPHYS_RENAME = {
 
 
 #: Features placed right after the metadata columns.
-_MAIN_FEATURES = ("tau_ms", "ri_mohm", "vrest_mv", "rheobase_pa", "fi_slope_hz_per_pa",
-                  "threshold_v_mv", "input_resistance_mohm", "sag_ratio", "avg_isi_ms")
+_MAIN_FEATURES = (
+    "tau_ms",
+    "ri_mohm",
+    "vrest_mv",
+    "rheobase_pa",
+    "fi_slope_hz_per_pa",
+    "threshold_v_mv",
+    "input_resistance_mohm",
+    "sag_ratio",
+    "avg_isi_ms",
+)
 
 
 def _ephys_name(column: str) -> str:
     """Tidy, unit-suffixed name of an ``ephys_features.csv`` column."""
     if column in EPHYS_RENAME:
         return EPHYS_RENAME[column]
-    if "_t_" in column:     # times of spike features within the sweep, seconds
+    if "_t_" in column:  # times of spike features within the sweep, seconds
         return column + "_s"
-    if "_v_" in column:     # membrane potentials, mV
+    if "_v_" in column:  # membrane potentials, mV
         return column + "_mv"
-    return column           # already suffixed (input_resistance_mohm, seal_gohm, electrode_0_pa),
+    return column  # already suffixed (input_resistance_mohm, seal_gohm, electrode_0_pa),
     #                         flags (has_burst) and ids (rheobase_sweep_id), dimensionless ratios
 
 
@@ -128,7 +166,8 @@ _HOW_TO_GET = (
     "cells.json and ephys_features.csv (about 6 MB) from api.brain-map.org into the cache folder; "
     "(2) copy an existing allensdk CellTypesCache folder holding cells.json and "
     "ephys_features.csv and pass it with --cache DIR (cache=DIR); (3) set NEUROLEARN_DATA_DIR to "
-    "a folder holding allen/cell_types/cells.json and allen/cell_types/ephys_features.csv.")
+    "a folder holding allen/cell_types/cells.json and allen/cell_types/ephys_features.csv."
+)
 
 
 def cell_types_folder(cache: str | os.PathLike | None = None) -> Path:
@@ -196,20 +235,24 @@ def cell_types_cache(cache: str | os.PathLike | None = None, download: bool = Tr
     try:
         from allensdk.core.cell_types_cache import CellTypesCache
     except ImportError as exc:  # pragma: no cover - allensdk is a declared extra
-        raise ImportError("neurolearn.sources.allen needs allensdk: pip install 'neurolearn[allen]' "
-                          "(allensdk 2.16 runs on Python <= 3.11)") from exc
+        raise ImportError(
+            "neurolearn.sources.allen needs allensdk: pip install 'neurolearn[allen]' "
+            "(allensdk 2.16 runs on Python <= 3.11)"
+        ) from exc
     ctc = CellTypesCache(manifest_file=str(folder / "manifest.json"))
     missing = [name for name in CELL_TYPES_FILES if not (folder / name).is_file()]
     if missing:
         if not download:
-            raise DataNotFoundError(f"{', '.join(missing)} not in the Allen cache folder {folder} "
-                                    f"and downloading is switched off. {_HOW_TO_GET}")
+            raise DataNotFoundError(
+                f"{', '.join(missing)} not in the Allen cache folder {folder} "
+                f"and downloading is switched off. {_HOW_TO_GET}"
+            )
         logger.info("downloading %s into %s through allensdk", ", ".join(missing), folder)
         try:
             ctc.get_cells()
             ctc.get_ephys_features()
         except Exception as exc:  # URLError, HTTPError, requests' ConnectionError...
-            for name in missing:      # leave nothing half-downloaded behind
+            for name in missing:  # leave nothing half-downloaded behind
                 try:
                     (folder / name).unlink()
                 except FileNotFoundError:
@@ -217,39 +260,53 @@ def cell_types_cache(cache: str | os.PathLike | None = None, download: bool = Tr
             raise DataNotFoundError(
                 f"{', '.join(missing)} not in the Allen cache folder {folder}, and allensdk could "
                 f"not download them from api.brain-map.org ({type(exc).__name__}: {exc}). "
-                f"{_HOW_TO_GET}") from exc
+                f"{_HOW_TO_GET}"
+            ) from exc
     return ctc
 
 
 def _cells_table(cells: list[dict]) -> pd.DataFrame:
     raw = pd.DataFrame(cells)
-    need = ["specimen__id", "donor__species", "structure_parent__acronym", "structure__layer",
-            "tag__dendrite_type", "line_name", "cell_reporter_status"]
+    need = [
+        "specimen__id",
+        "donor__species",
+        "structure_parent__acronym",
+        "structure__layer",
+        "tag__dendrite_type",
+        "line_name",
+        "cell_reporter_status",
+    ]
     absent = [c for c in need if c not in raw.columns]
     if absent:
-        raise ValueError(f"cells.json lacks the columns {absent}: not an allensdk "
-                         "ApiCellTypesSpecimenDetail table")
+        raise ValueError(
+            f"cells.json lacks the columns {absent}: not an allensdk "
+            "ApiCellTypesSpecimenDetail table"
+        )
     species = raw["donor__species"].map(lambda s: _SPECIES.get(str(s).lower(), s))
 
     def col(name):
         return raw[name] if name in raw.columns else pd.Series([None] * len(raw))
 
-    return pd.DataFrame({
-        "specimen_id": raw["specimen__id"].astype("int64"),
-        "cell_name": col("specimen__name"),
-        "species": species,
-        "area": raw["structure_parent__acronym"],
-        "structure": col("structure__acronym"),
-        "layer": raw["structure__layer"].map(lambda v: None if v is None or pd.isna(v) else str(v)),
-        "dendrite_type": raw["tag__dendrite_type"],
-        "transgenic_line": raw["line_name"],
-        "reporter_status": raw["cell_reporter_status"],
-        "hemisphere": col("specimen__hemisphere"),
-        "apical": col("tag__apical"),
-        "disease_state": col("donor__disease_state"),
-        "donor_id": col("donor__id"),
-        "normalized_depth": pd.to_numeric(col("csl__normalized_depth"), errors="coerce"),
-    })
+    return pd.DataFrame(
+        {
+            "specimen_id": raw["specimen__id"].astype("int64"),
+            "cell_name": col("specimen__name"),
+            "species": species,
+            "area": raw["structure_parent__acronym"],
+            "structure": col("structure__acronym"),
+            "layer": raw["structure__layer"].map(
+                lambda v: None if v is None or pd.isna(v) else str(v)
+            ),
+            "dendrite_type": raw["tag__dendrite_type"],
+            "transgenic_line": raw["line_name"],
+            "reporter_status": raw["cell_reporter_status"],
+            "hemisphere": col("specimen__hemisphere"),
+            "apical": col("tag__apical"),
+            "disease_state": col("donor__disease_state"),
+            "donor_id": col("donor__id"),
+            "normalized_depth": pd.to_numeric(col("csl__normalized_depth"), errors="coerce"),
+        }
+    )
 
 
 def load_cells(cache: str | os.PathLike | None = None, download: bool = True) -> pd.DataFrame:
@@ -280,8 +337,10 @@ def load_cells(cache: str | os.PathLike | None = None, download: bool = True) ->
     cells = _cells_table(ctc.get_cells(simple=False))
     features = pd.DataFrame(ctc.get_ephys_features())
     if "specimen_id" not in features.columns:
-        raise ValueError(f"{Path(ctc.manifest_file).parent / 'ephys_features.csv'} has no "
-                         "specimen_id column: not an allensdk ephys features table")
+        raise ValueError(
+            f"{Path(ctc.manifest_file).parent / 'ephys_features.csv'} has no "
+            "specimen_id column: not an allensdk ephys features table"
+        )
     features = features.rename(columns={c: _ephys_name(c) for c in features.columns})
     table = cells.merge(features, on="specimen_id", how="left", validate="one_to_one")
     first = [c for c in _MAIN_FEATURES if c in table.columns]
@@ -295,31 +354,39 @@ def _norm(value: Any) -> str:
 
 
 def _as_list(value: Any) -> list:
-    if isinstance(value, (list, set, frozenset)) or (isinstance(value, tuple)
-                                                     and not _is_range(value)):
+    if isinstance(value, (list, set, frozenset)) or (
+        isinstance(value, tuple) and not _is_range(value)
+    ):
         return list(value)
     return [value]
 
 
 def _is_range(value: Any) -> bool:
-    return (isinstance(value, tuple) and len(value) == 2
-            and all(v is None or isinstance(v, (int, float, np.number)) for v in value))
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(v is None or isinstance(v, (int, float, np.number)) for v in value)
+    )
 
 
 def _mask(table: pd.DataFrame, column: str, value: Any, full: pd.DataFrame) -> pd.Series:
     series = table[column]
     if column in CATEGORICAL_COLUMNS or not pd.api.types.is_numeric_dtype(series):
         given = _as_list(value)
-        wanted = [_SPECIES.get(_norm(v), _norm(v)) if column == "species" else _norm(v)
-                  for v in given]
+        wanted = [
+            _SPECIES.get(_norm(v), _norm(v)) if column == "species" else _norm(v) for v in given
+        ]
         present = sorted({str(v) for v in full[column].dropna().unique()}, key=str.lower)
         lookup = {_norm(v): v for v in present}
         unknown = [g for g, v in zip(given, wanted) if v not in lookup]
         if unknown:
             shown = ", ".join(repr(str(u)) for u in unknown)
             raise ValueError(f"unknown {column} {shown}; valid values: {', '.join(present)}")
-        return series.map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))
-                          and _norm(v) in wanted).astype(bool)
+        return series.map(
+            lambda v: (
+                v is not None and not (isinstance(v, float) and np.isnan(v)) and _norm(v) in wanted
+            )
+        ).astype(bool)
     numeric = pd.to_numeric(series, errors="coerce")
     if _is_range(value):
         lo, hi = value
@@ -364,15 +431,19 @@ def select(table: pd.DataFrame, **filters: Any) -> pd.DataFrame:
     counts = {}
     for column, value in active.items():
         if column not in table.columns:
-            raise ValueError(f"cannot filter by {column!r}: no such column; columns: "
-                             f"{', '.join(table.columns)}")
+            raise ValueError(
+                f"cannot filter by {column!r}: no such column; columns: {', '.join(table.columns)}"
+            )
         m = _mask(table, column, value, table)
         counts[column] = int(m.sum())
         mask &= m
     if not mask.any():
         alone = "; ".join(f"{c}={active[c]!r} alone: {n} cells" for c, n in counts.items())
-        raise ValueError(f"no cell matches {describe_filters(active)} ({alone})"
-                         if active else "the table is empty")
+        raise ValueError(
+            f"no cell matches {describe_filters(active)} ({alone})"
+            if active
+            else "the table is empty"
+        )
     return table.loc[mask].reset_index(drop=True)
 
 
@@ -402,17 +473,29 @@ def _genotype_driver(genotype: Any) -> Any:
 
 
 _PATCHSEQ_RENAME = {
-    "Specimen ID": "specimen_id", "T type class": "t_type_class",
-    "T type sub-class": "t_type_subclass", "T type": "t_type",
-    "T type assignment probability": "t_type_probability", "MET type": "met_type",
-    "Cortical layer": "layer", "Anatomical Structure": "area", "Brain hemisphere": "hemisphere",
+    "Specimen ID": "specimen_id",
+    "T type class": "t_type_class",
+    "T type sub-class": "t_type_subclass",
+    "T type": "t_type",
+    "T type assignment probability": "t_type_probability",
+    "MET type": "met_type",
+    "Cortical layer": "layer",
+    "Anatomical Structure": "area",
+    "Brain hemisphere": "hemisphere",
     "Dendrite type (aspiny or sparsely spiny)": "dendrite_type",
-    "Fluorescent protein positive": "reporter_status", "Genotype": "genotype",
-    "Age (postnatal days)": "age_days", "Sex": "sex", "tau": "tau_ms",
+    "Fluorescent protein positive": "reporter_status",
+    "Genotype": "genotype",
+    "Age (postnatal days)": "age_days",
+    "Sex": "sex",
+    "tau": "tau_ms",
     "Vrest (millivolts)": "vrest_mv",
-    "Threshold I (long square) (picoamps)": "rheobase_pa", "F I curve slope": "fi_slope_hz_per_pa",
-    "Threshold V (long square) (millivolts)": "threshold_v_mv", "sag": "sag_ratio",
-    "Avg ISI": "avg_isi_ms", "Latency": "latency_s", "Adaptation": "adaptation_index",
+    "Threshold I (long square) (picoamps)": "rheobase_pa",
+    "F I curve slope": "fi_slope_hz_per_pa",
+    "Threshold V (long square) (millivolts)": "threshold_v_mv",
+    "sag": "sag_ratio",
+    "Avg ISI": "avg_isi_ms",
+    "Latency": "latency_s",
+    "Adaptation": "adaptation_index",
     "Normalized Soma Depth": "normalized_depth",
 }
 
@@ -457,12 +540,14 @@ def load_patchseq(path: str | os.PathLike | None = None) -> pd.DataFrame:
             "'SpecimenMetadata.csv' file of the mouse VISp Patch-seq release (Gouwens et al. 2020, "
             "Cell 183:935; portal.brain-map.org, Patch-seq data) and pass its path, or set "
             "NEUROLEARN_DATA_DIR to a folder holding "
-            "allen/patchseq_gouwens2020/SpecimenMetadata.csv")
+            "allen/patchseq_gouwens2020/SpecimenMetadata.csv"
+        )
     raw = pd.read_csv(path)
     for need in ("Specimen ID", "tau"):
         if need not in raw.columns:
-            raise ValueError(f"{path}: no column {need!r}; not the Gouwens et al. 2020 "
-                             "SpecimenMetadata.csv")
+            raise ValueError(
+                f"{path}: no column {need!r}; not the Gouwens et al. 2020 SpecimenMetadata.csv"
+            )
 
     def tidy(name: str) -> str:
         if name in _PATCHSEQ_RENAME:
@@ -484,6 +569,7 @@ def load_patchseq(path: str | os.PathLike | None = None) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- analysis glue
 
+
 def tau_values(selection: pd.DataFrame) -> np.ndarray:
     """Finite, positive ``tau_ms`` values of a selection, shape (n,), in ms.
 
@@ -497,183 +583,3 @@ def tau_values(selection: pd.DataFrame) -> np.ndarray:
     if tau.size < 2:
         raise ValueError(f"the selection has {tau.size} cell(s) with a measured tau; need >= 2")
     return tau
-
-
-def tau_summary(selection: pd.DataFrame, n_boot: int = 1000, confidence: float = 0.95,
-                seed: int | None = 0, n_mc: int = 0, min_per_bin: int = 20) -> dict:
-    """Descriptive statistics and gamma / log-normal fits of the membrane time constant.
-
-    Parameters
-    ----------
-    selection : pandas.DataFrame
-        Cells (from :func:`select`), with a ``tau_ms`` column; cells without tau are dropped.
-    n_boot : int
-        Bootstrap resamples for the confidence intervals of the fitted parameters (0: none).
-    confidence : float
-        Confidence level of the intervals.
-    seed : int or None
-        Seed of the bootstrap (reproducible numbers by default).
-    n_mc : int
-        Monte Carlo samples for the parametric-bootstrap KS p-value (0: only the asymptotic
-        one), see :func:`neurolearn.analysis.fit_distribution`.
-    min_per_bin : int
-        Cells per equal-count bin of the chi-square test (Perez-Nieves et al. 2021: 20).
-
-    Returns
-    -------
-    dict
-        ``{"n", "tau_ms": {"mean", "median", "sd", "q25", "q75", "min", "max"},
-        "gamma": {"shape", "scale_ms", ... CIs, chi-square, KS, AIC}, "lognorm": {"sigma",
-        "scale_ms", ...}}``; all times in ms, ready for JSON.
-
-    Raises
-    ------
-    ValueError
-        If fewer than 2 cells have a positive tau.
-    """
-    from ..analysis import describe, fit_distribution
-
-    tau = tau_values(selection)
-    out = {"n": int(tau.size), "tau_ms": describe(tau)}
-    for i, name in enumerate(("gamma", "lognorm")):
-        fit = fit_distribution(tau, name, n_boot=n_boot, confidence=confidence,
-                               seed=None if seed is None else seed + i, n_mc=n_mc,
-                               min_per_bin=min_per_bin)
-        out[name] = fit.to_dict(unit="ms")
-    return out
-
-
-def compare_learned(learned_tau_ms: Iterable[float], out: str | os.PathLike | None = None,
-                    cache: str | os.PathLike | None = None, table: pd.DataFrame | None = None,
-                    n_boot: int = 1000, n_perm: int = 1000, seed: int | None = 0,
-                    learned_label: str = "learned", **filters: Any) -> pd.DataFrame:
-    """Compare a trained network's membrane time constants with an Allen selection.
-
-    Parameters
-    ----------
-    learned_tau_ms : array-like, shape (n_neurons,)
-        Per-neuron tau_m of the trained network, in ms (must be finite and > 0).
-    out : path, optional
-        Folder for the table, the fits and the figures
-        (:func:`neurolearn.analysis.write_tau_comparison`); nothing is written when None.
-    cache : path, optional
-        allensdk cache folder, see :func:`cell_types_folder`.
-    table : pandas.DataFrame, optional
-        An already loaded :func:`load_cells` table (skips loading).
-    n_boot, n_perm, seed
-        Bootstrap resamples, permutation resamples and seed of the statistics.
-    learned_label : str
-        Name of the learned sample in tables and legends.
-    **filters
-        Selection of Allen cells, as for :func:`select` (``species="mouse"``, ``layer="4"``...).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The two-sample comparison, one row per scale (``raw`` in ms, ``median-normalised``),
-        see :func:`neurolearn.analysis.compare_tau`.
-
-    Raises
-    ------
-    ValueError
-        Bad filters, an empty selection, or bad learned values.
-    DataNotFoundError
-        If the Allen data are missing.
-    """
-    from ..analysis import compare_tau, write_tau_comparison
-
-    if table is None:
-        table = load_cells(cache)
-    allen = tau_values(select(table, **filters))
-    allen_label = f"Allen ({describe_filters(filters)})"
-    if out is not None:
-        return write_tau_comparison(learned_tau_ms, allen, out, learned_label=learned_label,
-                                    reference_label=allen_label, n_boot=n_boot, n_perm=n_perm,
-                                    seed=seed)["table"]
-    return compare_tau(learned_tau_ms, allen, learned_label=learned_label,
-                       reference_label=allen_label, n_boot=n_boot, n_perm=n_perm, seed=seed)
-
-
-def draw_tau_figures(table: pd.DataFrame, selection: pd.DataFrame, filters: Mapping[str, Any],
-                     out: str | os.PathLike, n_boot: int = 1000, seed: int | None = 0
-                     ) -> list[Path]:
-    """Figures of the tau distribution of a selection, written into ``out``.
-
-    * ``tau_histogram``: density histogram with the fitted gamma and log-normal densities, one
-      panel per species present in the selection;
-    * ``tau_qq_fit``: Q-Q plot of the selection against both fits;
-    * ``tau_species_dendrite``: species (rows) x dendrite type (columns) panel of the whole table
-      restricted by the filters other than species and dendrite type;
-    * ``tau_summary.json``: :func:`tau_summary` of every panel of ``tau_histogram``.
-
-    Each figure as PDF, SVG and PNG (:func:`neurolearn.figures.save_figure`).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The full :func:`load_cells` table.
-    selection : pandas.DataFrame
-        ``select(table, **filters)``.
-    filters : mapping
-        The filters that made ``selection`` (for titles and the panel figure).
-    out : path
-        Output folder (created).
-    n_boot, seed
-        Bootstrap settings of the fits in ``tau_summary.json``.
-
-    Returns
-    -------
-    list of Path
-        Written files.
-    """
-    from ..analysis import fit_distribution
-    from ..analysis.plots import histogram_figure, panel_figure, qq_fit_figure
-    from ..figures import save_figure
-    from ..io import atomic_write_json
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = describe_filters(filters)
-    groups = {}
-    for species in [s for s in SPECIES if s in set(selection["species"])]:
-        part = selection[selection["species"] == species]
-        if int(np.isfinite(pd.to_numeric(part["tau_ms"], errors="coerce")).sum()) >= 2:
-            groups[species if ("species" in filters or not filters)
-                   else f"{species} ({name})"] = part
-    if not groups:
-        groups[name] = selection
-    samples, fits, summaries = {}, {}, {}
-    for label_, part in groups.items():
-        samples[label_] = tau_values(part)
-        summaries[label_] = tau_summary(part, n_boot=n_boot, seed=seed)
-        fits[label_] = {"gamma": (summaries[label_]["gamma"]["shape"],
-                                  summaries[label_]["gamma"]["scale_ms"]),
-                        "lognorm": (summaries[label_]["lognorm"]["sigma"],
-                                    summaries[label_]["lognorm"]["scale_ms"])}
-    files = [atomic_write_json(out / "tau_summary.json", {"selection": name, "groups": summaries})]
-    files += save_figure(histogram_figure(samples, fits), out / "tau_histogram")
-    all_tau = tau_values(selection)
-    all_fits = {f: tuple(fit_distribution(all_tau, f, n_boot=0).params.values())
-                for f in ("gamma", "lognorm")}
-    files += save_figure(qq_fit_figure(all_tau, all_fits, name=f"Allen ({name})"),
-                         out / "tau_qq_fit")
-
-    rest = {k: v for k, v in filters.items()
-            if FILTER_ALIASES.get(k, k) not in ("species", "dendrite_type")}
-    base = select(table, **rest)
-    grid, grid_fits = {}, {}
-    for species in SPECIES:
-        for dendrite in DENDRITE_TYPES:
-            part = base[(base["species"] == species) & (base["dendrite_type"] == dendrite)]
-            tau = pd.to_numeric(part["tau_ms"], errors="coerce").to_numpy(float)
-            tau = tau[np.isfinite(tau) & (tau > 0)]
-            if tau.size >= 2:
-                grid[(species, dendrite)] = tau
-                grid_fits[(species, dendrite)] = {
-                    f: tuple(fit_distribution(tau, f, n_boot=0).params.values())
-                    for f in ("gamma", "lognorm")}
-    fig = panel_figure(grid, SPECIES, DENDRITE_TYPES, grid_fits)
-    if rest:
-        fig.suptitle(describe_filters(rest), fontsize=8)
-    files += save_figure(fig, out / "tau_species_dendrite")
-    return files

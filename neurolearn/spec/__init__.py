@@ -3,7 +3,8 @@
 A model file (TOML) holds Brian2 strings (equations, threshold, reset, refractory period,
 ``on_pre``/``on_post`` pathways), the parameters with physical units, default values, valid
 ranges and whether each may differ per neuron, the initial values, and the paper the model
-comes from. The files of the zoo live in the package's ``models/`` folder (``neurolearn/models``); a user's own file loads by path::
+comes from. The files of the zoo live in the package's ``models/`` folder
+(``neurolearn/models``); a user's own file loads by path::
 
     >>> from neurolearn import load_model
     >>> lif = load_model("lif")                    # from the zoo
@@ -52,8 +53,9 @@ import importlib.resources
 import math
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,8 +78,21 @@ __all__ = [
 ]
 
 #: Identifiers Brian2 provides in every code string.
-_BUILTIN_IDENTIFIERS = {"t", "dt", "i", "j", "N", "xi", "lastspike", "not_refractory",
-                        "t_in_timesteps", "N_incoming", "N_outgoing", "True", "False"}
+_BUILTIN_IDENTIFIERS = {
+    "t",
+    "dt",
+    "i",
+    "j",
+    "N",
+    "xi",
+    "lastspike",
+    "not_refractory",
+    "t_in_timesteps",
+    "N_incoming",
+    "N_outgoing",
+    "True",
+    "False",
+}
 _KINDS = ("neuron", "synapse", "input")
 _GENERATORS = ("poisson", "spike_generator")
 
@@ -89,8 +104,13 @@ class ModelError(ValueError):
     at fault. ``path``, ``line`` and ``parameter`` hold the same facts for programs.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None,
-                 line: int | None = None, parameter: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        path: str | Path | None = None,
+        line: int | None = None,
+        parameter: str | None = None,
+    ):
         self.path = None if path is None else str(path)
         self.line = line
         self.parameter = parameter
@@ -115,14 +135,22 @@ def _unit_namespace() -> dict:
     import brian2
     from brian2.units import allunits
 
-    ns = {name: getattr(allunits, name) for name in dir(allunits)
-          if not name.startswith("_") and isinstance(getattr(allunits, name), brian2.Unit)}
-    ns.update({name: getattr(brian2.units, name) for name in dir(brian2.units)
-               if not name.startswith("_") and isinstance(getattr(brian2.units, name),
-                                                          brian2.Unit)})
+    ns = {
+        name: getattr(allunits, name)
+        for name in dir(allunits)
+        if not name.startswith("_") and isinstance(getattr(allunits, name), brian2.Unit)
+    }
+    ns.update(
+        {
+            name: getattr(brian2.units, name)
+            for name in dir(brian2.units)
+            if not name.startswith("_") and isinstance(getattr(brian2.units, name), brian2.Unit)
+        }
+    )
     ns.setdefault("s", brian2.second)  # 's' is not a Brian2 name; accept it in files
-    ns.update({"inf": math.inf, "pi": math.pi, "e": math.e, "exp": np.exp, "log": np.log,
-               "sqrt": np.sqrt})
+    ns.update(
+        {"inf": math.inf, "pi": math.pi, "e": math.e, "exp": np.exp, "log": np.log, "sqrt": np.sqrt}
+    )
     _UNITS.update(ns)
     return _UNITS
 
@@ -153,13 +181,13 @@ def parse_quantity(text: Any, what: str = "value"):
     if isinstance(text, brian2.Quantity):
         return text
     if isinstance(text, bool):
-        raise ModelError(f"{what}: expected a number with a unit, got the boolean {text!r}",
-                         parameter=what)
+        raise ModelError(
+            f"{what}: expected a number with a unit, got the boolean {text!r}", parameter=what
+        )
     if isinstance(text, (int, float)):
         return float(text)
     if not isinstance(text, str):
-        raise ModelError(f"{what}: expected a string such as '20 ms', got {text!r}",
-                         parameter=what)
+        raise ModelError(f"{what}: expected a string such as '20 ms', got {text!r}", parameter=what)
     match = _NUMBER_UNIT.match(text)
     if match is None:
         expr = text
@@ -173,8 +201,11 @@ def parse_quantity(text: Any, what: str = "value"):
     try:
         value = eval(expr, {"__builtins__": {}}, _unit_namespace())  # noqa: S307 - units only
     except Exception as exc:  # NameError, SyntaxError, ...
-        raise ModelError(f"{what}: cannot read {text!r} as a quantity ({exc}); write a number "
-                         f"followed by a Brian2 unit, e.g. '20 ms'", parameter=what) from None
+        raise ModelError(
+            f"{what}: cannot read {text!r} as a quantity ({exc}); write a number "
+            f"followed by a Brian2 unit, e.g. '20 ms'",
+            parameter=what,
+        ) from None
     if isinstance(value, (int, float, np.floating, np.integer)):
         return float(value)
     if not isinstance(value, brian2.Quantity):
@@ -260,26 +291,44 @@ class Parameter:
             If the unit differs, a value is NaN, a time constant is <= 0, or a value lies
             outside ``[low, high]``. The message names the parameter.
         """
-        from brian2.units.fundamentalunits import fail_for_dimension_mismatch, DimensionMismatchError
+        from brian2.units.fundamentalunits import (
+            DimensionMismatchError,
+            fail_for_dimension_mismatch,
+        )
 
         where = f"parameter '{self.name}'" + (f" of {context}" if context else "")
         try:
             fail_for_dimension_mismatch(value, self.value)
         except DimensionMismatchError:
-            raise ModelError(f"{where}: expected a value in units of {self.unit_name}, got "
-                             f"{_fmt(value)}", path, line, self.name) from None
+            raise ModelError(
+                f"{where}: expected a value in units of {self.unit_name}, got {_fmt(value)}",
+                path,
+                line,
+                self.name,
+            ) from None
         arr = np.asarray(value, dtype=float)
         if np.any(np.isnan(arr)):
             raise ModelError(f"{where}: value is NaN", path, line, self.name)
         if self.is_time_constant and np.any(arr <= 0):
-            raise ModelError(f"{where}: a time constant must be > 0, got {_fmt(value)}",
-                             path, line, self.name)
+            raise ModelError(
+                f"{where}: a time constant must be > 0, got {_fmt(value)}", path, line, self.name
+            )
         if self.low is not None and np.any(arr < float(self.low)):
-            raise ModelError(f"{where}: {_fmt(value)} is below the valid range "
-                             f"[{_fmt(self.low)}, {_fmt(self.high)}]", path, line, self.name)
+            raise ModelError(
+                f"{where}: {_fmt(value)} is below the valid range "
+                f"[{_fmt(self.low)}, {_fmt(self.high)}]",
+                path,
+                line,
+                self.name,
+            )
         if self.high is not None and np.any(arr > float(self.high)):
-            raise ModelError(f"{where}: {_fmt(value)} is above the valid range "
-                             f"[{_fmt(self.low)}, {_fmt(self.high)}]", path, line, self.name)
+            raise ModelError(
+                f"{where}: {_fmt(value)} is above the valid range "
+                f"[{_fmt(self.low)}, {_fmt(self.high)}]",
+                path,
+                line,
+                self.name,
+            )
 
 
 @dataclasses.dataclass
@@ -340,8 +389,13 @@ class ModelSpec:
                 return number
         return None
 
-    def error(self, message: str, needle: str | None = None, parameter: str | None = None,
-              line: int | None = None):
+    def error(
+        self,
+        message: str,
+        needle: str | None = None,
+        parameter: str | None = None,
+        line: int | None = None,
+    ):
         """A :class:`ModelError` located in this spec's file (at ``line``, else at the line
         holding ``needle``)."""
         if line is None and needle:
@@ -369,8 +423,9 @@ class ModelSpec:
                 except Exception:
                     bad = raw.strip()
                     break
-            raise self.error(f"cannot parse the equations ({exc})"
-                             + (f": in '{bad}'" if bad else ""), bad) from None
+            raise self.error(
+                f"cannot parse the equations ({exc})" + (f": in '{bad}'" if bad else ""), bad
+            ) from None
 
     @property
     def state_variables(self) -> list[str]:
@@ -407,19 +462,27 @@ class ModelSpec:
         values = self.defaults()
         for name, value in (overrides or {}).items():
             if name not in self.parameters:
-                raise self.error(f"unknown parameter '{name}'; the model has: "
-                                 f"{', '.join(sorted(self.parameters)) or 'none'}",
-                                 parameter=name)
+                raise self.error(
+                    f"unknown parameter '{name}'; the model has: "
+                    f"{', '.join(sorted(self.parameters)) or 'none'}",
+                    parameter=name,
+                )
             p = self.parameters[name]
             if isinstance(value, str):
                 value = parse_quantity(value, name)
             if np.ndim(value) > 0:
                 if not p.per_neuron:
-                    raise self.error(f"parameter '{name}' is shared by all neurons; give one "
-                                     f"value, not an array of {np.size(value)}", parameter=name)
+                    raise self.error(
+                        f"parameter '{name}' is shared by all neurons; give one "
+                        f"value, not an array of {np.size(value)}",
+                        parameter=name,
+                    )
                 if n is not None and np.size(value) != n:
-                    raise self.error(f"parameter '{name}': expected {n} values (one per "
-                                     f"element), got {np.size(value)}", parameter=name)
+                    raise self.error(
+                        f"parameter '{name}': expected {n} values (one per "
+                        f"element), got {np.size(value)}",
+                        parameter=name,
+                    )
             p.check(value, context=f"model '{self.name}'")
             values[name] = value
         return values
@@ -434,14 +497,15 @@ class ModelSpec:
 
         eqs = self.brian2_equations()
         known = set(eqs.names) | set(self.parameters) | _BUILTIN_IDENTIFIERS
-        known |= set(_unit_namespace()) | set(brian2.DEFAULT_FUNCTIONS) | set(
-            brian2.DEFAULT_CONSTANTS)
+        known |= (
+            set(_unit_namespace()) | set(brian2.DEFAULT_FUNCTIONS) | set(brian2.DEFAULT_CONSTANTS)
+        )
         return known
 
     def _extra_identifiers(self) -> set:
         return set()
 
-    def validate(self) -> "ModelSpec":
+    def validate(self) -> ModelSpec:
         """Check the spec: parseable equations, no undefined symbol, consistent units,
         parameter values inside their ranges.
 
@@ -454,14 +518,18 @@ class ModelSpec:
         ModelError
             Naming the file, the line or equation, and the symbol or parameter at fault.
         """
-        from brian2.parsing.expressions import parse_expression_dimensions
         from brian2.core.variables import Constant
-        from brian2.utils.stringtools import get_identifiers
+        from brian2.parsing.expressions import parse_expression_dimensions
         from brian2.units.fundamentalunits import DimensionMismatchError
+        from brian2.utils.stringtools import get_identifiers
 
         for name, p in self.parameters.items():
-            p.check(p.value, self.path, self.line_of(f"parameters.{name}") or
-                    self.line_of(f"{name} ="), context=f"model '{self.name}'")
+            p.check(
+                p.value,
+                self.path,
+                self.line_of(f"parameters.{name}") or self.line_of(f"{name} ="),
+                context=f"model '{self.name}'",
+            )
         eqs = self.brian2_equations()
         known = self._known_identifiers() | self._extra_identifiers()
         for var, eq in eqs.items():
@@ -470,16 +538,22 @@ class ModelSpec:
             undefined = get_identifiers(eq.expr.code) - known
             if undefined:
                 sym = sorted(undefined)[0]
-                raise self.error(f"undefined symbol '{sym}' in the equation for '{var}' "
-                                 f"(not a parameter, state variable, unit or function)",
-                                 _eq_needle(var, eq), parameter=sym)
+                raise self.error(
+                    f"undefined symbol '{sym}' in the equation for '{var}' "
+                    f"(not a parameter, state variable, unit or function)",
+                    _eq_needle(var, eq),
+                    parameter=sym,
+                )
         for label, code in self._code_strings():
             for statement in re.split(r"[\n;]", code):
                 undefined = get_identifiers(statement) - known
                 if undefined:
                     sym = sorted(undefined)[0]
-                    raise self.error(f"undefined symbol '{sym}' in {label} '{statement.strip()}'",
-                                     statement.strip() or None, parameter=sym)
+                    raise self.error(
+                        f"undefined symbol '{sym}' in {label} '{statement.strip()}'",
+                        statement.strip() or None,
+                        parameter=sym,
+                    )
 
         # Dimension check of each right-hand side with Brian2's own expression parser.
         variables = {}
@@ -496,10 +570,16 @@ class ModelSpec:
             variables[cname] = cval
         for pname, p in self.parameters.items():
             variables[pname] = Constant(pname, p.value, dimensions=p.dim)
-        from brian2 import second, Quantity
+        from brian2 import Quantity, second
 
-        for builtin, dimq in (("t", 1 * second), ("dt", 1 * second),
-                              ("lastspike", 1 * second), ("i", 1), ("j", 1), ("N", 1)):
+        for builtin, dimq in (
+            ("t", 1 * second),
+            ("dt", 1 * second),
+            ("lastspike", 1 * second),
+            ("i", 1),
+            ("j", 1),
+            ("N", 1),
+        ):
             variables[builtin] = Constant(builtin, dimq, dimensions=_dim(dimq))
         for var, eq in eqs.items():
             variables[var] = Constant(var, Quantity(1.0, dim=eq.dim), dimensions=eq.dim)
@@ -512,34 +592,45 @@ class ModelSpec:
             try:
                 found = parse_expression_dimensions(eq.expr.code, variables)
             except (DimensionMismatchError, KeyError, SyntaxError, TypeError) as exc:
-                raise self.error(f"inconsistent units in the equation for '{var}': {exc}",
-                                 _eq_needle(var, eq)) from None
+                raise self.error(
+                    f"inconsistent units in the equation for '{var}': {exc}", _eq_needle(var, eq)
+                ) from None
             if found is not expected and found != expected:
                 from brian2.units.fundamentalunits import get_unit
 
                 raise self.error(
                     f"inconsistent units in the equation for '{var}': the right-hand side has "
                     f"units of {get_unit(found)!r} but {'d' + var + '/dt' if eq.type == 'differential equation' else var} "
-                    f"needs {get_unit(expected)!r}", _eq_needle(var, eq), parameter=var)
+                    f"needs {get_unit(expected)!r}",
+                    _eq_needle(var, eq),
+                    parameter=var,
+                )
         for var, expr in self.initial.items():
             if var not in eqs.names:
-                raise self.error(f"initial value given for '{var}', which is not a variable "
-                                 f"of the model", parameter=var,
-                                 line=self.line_in_table("initial", var))
+                raise self.error(
+                    f"initial value given for '{var}', which is not a variable of the model",
+                    parameter=var,
+                    line=self.line_in_table("initial", var),
+                )
             undefined = get_identifiers(str(expr)) - known
             if undefined:
                 sym = sorted(undefined)[0]
-                raise self.error(f"undefined symbol '{sym}' in the initial value of '{var}' "
-                                 f"('{expr}')", parameter=sym,
-                                 line=self.line_in_table("initial", var))
+                raise self.error(
+                    f"undefined symbol '{sym}' in the initial value of '{var}' ('{expr}')",
+                    parameter=sym,
+                    line=self.line_in_table("initial", var),
+                )
         if isinstance(self.method, str):
             from brian2.stateupdaters.base import StateUpdateMethod
 
             valid = StateUpdateMethod.stateupdaters
             for name in (m.strip() for m in self.method.split(",")):
                 if name not in valid:
-                    raise self.error(f"unknown state updater method '{name}'; Brian2 has: "
-                                     f"{', '.join(valid)}", "method =", parameter="method")
+                    raise self.error(
+                        f"unknown state updater method '{name}'; Brian2 has: {', '.join(valid)}",
+                        "method =",
+                        parameter="method",
+                    )
         for preset, values in self.presets.items():
             try:
                 self.resolve_parameters(values)
@@ -552,24 +643,39 @@ class ModelSpec:
 
         ``ModelSpec.from_dict(spec.to_dict())`` gives back an equal spec.
         """
-        out = {"name": self.name, "kind": self.kind, "title": self.title,
-               "reference": self.reference, "method": self.method,
-               "equations": self.equations}
+        out = {
+            "name": self.name,
+            "kind": self.kind,
+            "title": self.title,
+            "reference": self.reference,
+            "method": self.method,
+            "equations": self.equations,
+        }
         out.update(self._extra_dict())
         out["parameters"] = {
-            n: {k: v for k, v in {"value": _qstr(p.value),
-                                  "range": None if p.low is None and p.high is None else
-                                  [_qstr(p.low if p.low is not None else -math.inf),
-                                   _qstr(p.high if p.high is not None else math.inf)],
-                                  "per_neuron": p.per_neuron,
-                                  "description": p.description}.items() if v is not None}
-            for n, p in self.parameters.items()}
+            n: {
+                k: v
+                for k, v in {
+                    "value": _qstr(p.value),
+                    "range": None
+                    if p.low is None and p.high is None
+                    else [
+                        _qstr(p.low if p.low is not None else -math.inf),
+                        _qstr(p.high if p.high is not None else math.inf),
+                    ],
+                    "per_neuron": p.per_neuron,
+                    "description": p.description,
+                }.items()
+                if v is not None
+            }
+            for n, p in self.parameters.items()
+        }
         out["initial"] = dict(self.initial)
         if self.presets:
             out["presets"] = {k: dict(v) for k, v in self.presets.items()}
         return out
 
-    def with_preset(self, preset: str) -> "ModelSpec":
+    def with_preset(self, preset: str) -> ModelSpec:
         """A copy whose defaults are replaced by a named parameter set of the file's
         ``[presets]`` table (e.g. Izhikevich's ``"fs"``).
 
@@ -579,8 +685,11 @@ class ModelSpec:
             If the preset does not exist (lists the ones that do) or holds a bad value.
         """
         if preset not in self.presets:
-            raise self.error(f"unknown preset '{preset}'; available: "
-                             f"{', '.join(sorted(self.presets)) or 'none'}", parameter=preset)
+            raise self.error(
+                f"unknown preset '{preset}'; available: "
+                f"{', '.join(sorted(self.presets)) or 'none'}",
+                parameter=preset,
+            )
         values = self.resolve_parameters(self.presets[preset])
         params = {n: dataclasses.replace(p, value=values[n]) for n, p in self.parameters.items()}
         return dataclasses.replace(self, parameters=params, initial=dict(self.initial))
@@ -589,8 +698,9 @@ class ModelSpec:
         return {}
 
     @staticmethod
-    def from_dict(data: Mapping, path: str | Path | None = None,
-                  source_text: str | None = None) -> "ModelSpec":
+    def from_dict(
+        data: Mapping, path: str | Path | None = None, source_text: str | None = None
+    ) -> ModelSpec:
         """Build (and validate) a spec from a dict laid out like a model file.
 
         Raises
@@ -656,8 +766,7 @@ class NeuronModel(ModelSpec):
         return out
 
     def _extra_dict(self):
-        return {"threshold": self.threshold, "reset": self.reset,
-                "refractory": self.refractory}
+        return {"threshold": self.threshold, "reset": self.reset, "refractory": self.refractory}
 
 
 @dataclasses.dataclass
@@ -685,8 +794,11 @@ class SynapseModel(ModelSpec):
     replaces: list = dataclasses.field(default_factory=list)
 
     def _code_strings(self):
-        return [(lab, code.replace("{target}", self.target or "target"))
-                for lab, code in (("on_pre", self.on_pre), ("on_post", self.on_post)) if code]
+        return [
+            (lab, code.replace("{target}", self.target or "target"))
+            for lab, code in (("on_pre", self.on_pre), ("on_post", self.on_post))
+            if code
+        ]
 
     def _extra_identifiers(self):
         from brian2.utils.stringtools import get_identifiers
@@ -699,8 +811,13 @@ class SynapseModel(ModelSpec):
         return ids
 
     def _extra_dict(self):
-        return {"on_pre": self.on_pre, "on_post": self.on_post, "target": self.target,
-                "post_equations": self.post_equations, "replaces": list(self.replaces)}
+        return {
+            "on_pre": self.on_pre,
+            "on_post": self.on_post,
+            "target": self.target,
+            "post_equations": self.post_equations,
+            "replaces": list(self.replaces),
+        }
 
 
 @dataclasses.dataclass
@@ -718,13 +835,20 @@ class InputModel(ModelSpec):
 
     def validate(self):
         if self.generator not in _GENERATORS:
-            raise self.error(f"unknown generator '{self.generator}'; expected one of "
-                             f"{', '.join(_GENERATORS)}", "generator", "generator")
+            raise self.error(
+                f"unknown generator '{self.generator}'; expected one of {', '.join(_GENERATORS)}",
+                "generator",
+                "generator",
+            )
         if self.generator == "poisson" and "rate" not in self.parameters:
             raise self.error("a poisson input needs a 'rate' parameter", "generator", "rate")
         for name, p in self.parameters.items():
-            p.check(p.value, self.path, self.line_of(f"parameters.{name}"),
-                    context=f"model '{self.name}'")
+            p.check(
+                p.value,
+                self.path,
+                self.line_of(f"parameters.{name}"),
+                context=f"model '{self.name}'",
+            )
         return self
 
     def _extra_dict(self):
@@ -742,8 +866,18 @@ def _looks_like_quantity(text: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------
-_COMMON_FIELDS = {"name", "kind", "title", "reference", "method", "equations", "parameters",
-                  "initial", "description", "presets"}
+_COMMON_FIELDS = {
+    "name",
+    "kind",
+    "title",
+    "reference",
+    "method",
+    "equations",
+    "parameters",
+    "initial",
+    "description",
+    "presets",
+}
 _KIND_FIELDS = {
     "neuron": {"threshold", "reset", "refractory"},
     "synapse": {"model", "on_pre", "on_post", "target", "post_equations", "replaces"},
@@ -771,8 +905,11 @@ def _spec_from_dict(data: dict, path, source_text) -> ModelSpec:
     unknown = set(data) - allowed
     if unknown:
         field = sorted(unknown)[0]
-        raise err(f"unknown field '{field}' for a {kind} model; allowed: "
-                  f"{', '.join(sorted(allowed))}", field, field)
+        raise err(
+            f"unknown field '{field}' for a {kind} model; allowed: {', '.join(sorted(allowed))}",
+            field,
+            field,
+        )
     if kind != "input" and kind == "neuron" and not str(data.get("equations", "")).strip():
         raise err("a neuron model needs 'equations'", "name", "equations")
 
@@ -786,8 +923,12 @@ def _spec_from_dict(data: dict, path, source_text) -> ModelSpec:
         unknown_keys = set(pdata) - {"value", "range", "per_neuron", "description", "unit"}
         if unknown_keys:
             k = sorted(unknown_keys)[0]
-            raise err(f"parameter '{pname}': unknown key '{k}' (allowed: value, range, "
-                      f"per_neuron, description)", f"parameters.{pname}", pname)
+            raise err(
+                f"parameter '{pname}': unknown key '{k}' (allowed: value, range, "
+                f"per_neuron, description)",
+                f"parameters.{pname}",
+                pname,
+            )
         if "value" not in pdata:
             raise err(f"parameter '{pname}' has no value", f"parameters.{pname}", pname)
         try:
@@ -796,8 +937,9 @@ def _spec_from_dict(data: dict, path, source_text) -> ModelSpec:
             if "range" in pdata:
                 rng = pdata["range"]
                 if not (isinstance(rng, list) and len(rng) == 2):
-                    raise ModelError(f"parameter '{pname}': range must be [low, high]",
-                                     parameter=pname)
+                    raise ModelError(
+                        f"parameter '{pname}': range must be [low, high]", parameter=pname
+                    )
                 low, high = (parse_quantity(x, pname) for x in rng)
                 if np.isinf(float(low)):
                     low = None
@@ -805,30 +947,47 @@ def _spec_from_dict(data: dict, path, source_text) -> ModelSpec:
                     high = None
         except ModelError as exc:
             raise err(str(exc), f"parameters.{pname}", pname) from None
-        params[pname] = Parameter(pname, value, low, high, bool(pdata.get("per_neuron", False)),
-                                  str(pdata.get("description", "")))
+        params[pname] = Parameter(
+            pname,
+            value,
+            low,
+            high,
+            bool(pdata.get("per_neuron", False)),
+            str(pdata.get("description", "")),
+        )
 
-    common = dict(name=str(data["name"]), kind=kind,
-                  equations=str(data.get("equations", data.get("model", "")) or ""),
-                  method=str(data.get("method", "exact" if kind != "synapse" else "exact")),
-                  parameters=params, initial={k: str(v) for k, v in
-                                              (data.get("initial", {}) or {}).items()},
-                  title=str(data.get("title", data.get("description", ""))),
-                  reference=str(data.get("reference", "")),
-                  path=Path(path) if path is not None else None, source_text=source_text,
-                  presets={str(k): dict(v) for k, v in (data.get("presets", {}) or {}).items()})
+    common = dict(
+        name=str(data["name"]),
+        kind=kind,
+        equations=str(data.get("equations", data.get("model", "")) or ""),
+        method=str(data.get("method", "exact" if kind != "synapse" else "exact")),
+        parameters=params,
+        initial={k: str(v) for k, v in (data.get("initial", {}) or {}).items()},
+        title=str(data.get("title", data.get("description", ""))),
+        reference=str(data.get("reference", "")),
+        path=Path(path) if path is not None else None,
+        source_text=source_text,
+        presets={str(k): dict(v) for k, v in (data.get("presets", {}) or {}).items()},
+    )
     if kind == "neuron":
         refractory = data.get("refractory", "")
         if isinstance(refractory, (int, float)) and not isinstance(refractory, bool):
             refractory = repr(float(refractory))
-        spec = NeuronModel(**common, threshold=str(data.get("threshold", "")),
-                           reset=str(data.get("reset", "")), refractory=str(refractory))
+        spec = NeuronModel(
+            **common,
+            threshold=str(data.get("threshold", "")),
+            reset=str(data.get("reset", "")),
+            refractory=str(refractory),
+        )
     elif kind == "synapse":
-        spec = SynapseModel(**common, on_pre=str(data.get("on_pre", "")),
-                            on_post=str(data.get("on_post", "")),
-                            target=str(data.get("target", "")),
-                            post_equations=str(data.get("post_equations", "")),
-                            replaces=list(data.get("replaces", [])))
+        spec = SynapseModel(
+            **common,
+            on_pre=str(data.get("on_pre", "")),
+            on_post=str(data.get("on_post", "")),
+            target=str(data.get("target", "")),
+            post_equations=str(data.get("post_equations", "")),
+            replaces=list(data.get("replaces", [])),
+        )
     else:
         spec = InputModel(**common, generator=str(data.get("generator", "poisson")))
     return spec.validate()
@@ -880,8 +1039,11 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
         candidate = zoo_dir() / f"{text}.toml"
         if not candidate.is_file():
             names = sorted(p.stem for p in zoo_dir().glob("*.toml"))
-            raise ModelError(f"unknown model '{text}'; the zoo has: {', '.join(names)} "
-                             f"(or give the path to a .toml file)", parameter="model")
+            raise ModelError(
+                f"unknown model '{text}'; the zoo has: {', '.join(names)} "
+                f"(or give the path to a .toml file)",
+                parameter="model",
+            )
         path = candidate
     if not path.is_file():
         raise ModelError(f"model file not found: {path}", path)
@@ -897,5 +1059,6 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
                 line = int(m.group(1))
             raise ModelError(f"malformed TOML: {exc}", path, line) from None
         _CACHE[key] = _spec_from_dict(data, path, source)
-    return dataclasses.replace(_CACHE[key], parameters=dict(_CACHE[key].parameters),
-                               initial=dict(_CACHE[key].initial))
+    return dataclasses.replace(
+        _CACHE[key], parameters=dict(_CACHE[key].parameters), initial=dict(_CACHE[key].initial)
+    )

@@ -50,32 +50,48 @@ Losses (:mod:`neurolearn.torch.losses`)
     ``rate_regulariser(spikes [T,B,N] or counts [B,N], dt, upper_hz=100, lower_hz=1,
     upper_strength=1, lower_strength=1, n_steps=None)``, ``firing_rates(spikes, dt,
     n_steps=None) -> [B,N] Hz``, ``READOUT_REDUCTIONS``.
-Round trip and files (:mod:`neurolearn.bridge`, re-exported here)
-    ``to_brian2(net, inputs [T,B,C], backend="numpy", run=True) -> Brian2Export`` (``.spikes``
-    list of ``[T,B,N]``, ``.readout`` ``[T,B,K]`` numpy), ``from_brian2(net, export)``,
-    ``save_network(net, path)``, ``load_network(path)``.
+Round trip and files
+    In :mod:`neurolearn.bridge` (``to_brian2``, ``from_brian2``, ``save_network``,
+    ``load_network``).
 """
 
 from .compiler import SI_DISPLAY_UNITS, CompiledModel, compile_model
-from .layers import (DISTRIBUTIONS, PEREZ_NIEVES_CONFIGS, LeakyReadout, NonFiniteError,
-                     SpikingLayer, SpikingNetwork, display_unit, init_parameter,
-                     perez_nieves_config, readout_model)
-from .losses import (READOUT_REDUCTIONS, firing_rates, rate_regulariser, readout_loss,
-                     reduce_readout)
+from .layers import (
+    DISTRIBUTIONS,
+    PEREZ_NIEVES_CONFIGS,
+    LeakyReadout,
+    NonFiniteError,
+    SpikingLayer,
+    SpikingNetwork,
+    display_unit,
+    init_parameter,
+    perez_nieves_config,
+    readout_model,
+)
+from .losses import READOUT_REDUCTIONS, firing_rates, rate_regulariser, readout_loss, reduce_readout
 from .surrogate import SURROGATES, SmoothSigmoid, Surrogate, get_surrogate
 
-__all__ = ["SI_DISPLAY_UNITS", "CompiledModel", "compile_model", "DISTRIBUTIONS",
-           "PEREZ_NIEVES_CONFIGS", "LeakyReadout", "NonFiniteError", "SpikingLayer",
-           "SpikingNetwork", "display_unit", "init_parameter", "perez_nieves_config",
-           "readout_model", "READOUT_REDUCTIONS", "firing_rates", "rate_regulariser",
-           "readout_loss", "reduce_readout", "SURROGATES", "SmoothSigmoid", "Surrogate",
-           "get_surrogate", "to_brian2", "from_brian2", "save_network", "load_network",
-           "Brian2Export"]
-
-
-def __getattr__(name):  # lazy: the bridge imports Brian2 network code
-    if name in ("to_brian2", "from_brian2", "save_network", "load_network", "Brian2Export"):
-        from .. import bridge
-
-        return getattr(bridge, name)
-    raise AttributeError(name)
+__all__ = [
+    "SI_DISPLAY_UNITS",
+    "CompiledModel",
+    "compile_model",
+    "DISTRIBUTIONS",
+    "PEREZ_NIEVES_CONFIGS",
+    "LeakyReadout",
+    "NonFiniteError",
+    "SpikingLayer",
+    "SpikingNetwork",
+    "display_unit",
+    "init_parameter",
+    "perez_nieves_config",
+    "readout_model",
+    "READOUT_REDUCTIONS",
+    "firing_rates",
+    "rate_regulariser",
+    "readout_loss",
+    "reduce_readout",
+    "SURROGATES",
+    "SmoothSigmoid",
+    "Surrogate",
+    "get_surrogate",
+]

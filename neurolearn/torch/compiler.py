@@ -43,12 +43,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -59,16 +58,37 @@ __all__ = ["CompiledModel", "compile_model", "SI_DISPLAY_UNITS"]
 #: Display unit in which a parameter of a given SI dimension is stored (and trained) by the
 #: torch layers: numbers of order 1-100, so that optimiser step sizes mean the same thing
 #: for every parameter. Keys are Brian2 unit names of the SI dimension.
-SI_DISPLAY_UNITS = {"second": "ms", "volt": "mV", "amp": "nA", "siemens": "nS",
-                    "farad": "pF", "ohm": "Mohm", "hertz": "Hz", "1": "1",
-                    "volt/second": "mV/ms"}
+SI_DISPLAY_UNITS = {
+    "second": "ms",
+    "volt": "mV",
+    "amp": "nA",
+    "siemens": "nS",
+    "farad": "pF",
+    "ohm": "Mohm",
+    "hertz": "Hz",
+    "1": "1",
+    "volt/second": "mV/ms",
+}
 
-_TORCH_FUNCS = {"exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt",
-                "sin": "torch.sin", "cos": "torch.cos", "tan": "torch.tan",
-                "sinh": "torch.sinh", "cosh": "torch.cosh", "tanh": "torch.tanh",
-                "Abs": "torch.abs", "sign": "torch.sign", "floor": "torch.floor",
-                "ceiling": "torch.ceil", "asin": "torch.asin", "acos": "torch.acos",
-                "atan": "torch.atan", "log10": "torch.log10"}
+_TORCH_FUNCS = {
+    "exp": "torch.exp",
+    "log": "torch.log",
+    "sqrt": "torch.sqrt",
+    "sin": "torch.sin",
+    "cos": "torch.cos",
+    "tan": "torch.tan",
+    "sinh": "torch.sinh",
+    "cosh": "torch.cosh",
+    "tanh": "torch.tanh",
+    "Abs": "torch.abs",
+    "sign": "torch.sign",
+    "floor": "torch.floor",
+    "ceiling": "torch.ceil",
+    "asin": "torch.asin",
+    "acos": "torch.acos",
+    "atan": "torch.atan",
+    "log10": "torch.log10",
+}
 
 _TOL = {"float64": 1e-4, "float32": 1e-2, "float16": 3e-2, "bfloat16": 3e-2}
 
@@ -123,10 +143,14 @@ class _Printer:
                 for a in e.args[1:]:
                     out = f"{op}({out}, {self(a)})"
                 return out
-            raise ModelError(f"function '{name}' has no PyTorch equivalent in the torch "
-                             f"bridge ({self.where})", parameter=name)
-        raise ModelError(f"construct '{e}' ({type(e).__name__}) is not supported by the "
-                         f"torch bridge ({self.where})")
+            raise ModelError(
+                f"function '{name}' has no PyTorch equivalent in the torch bridge ({self.where})",
+                parameter=name,
+            )
+        raise ModelError(
+            f"construct '{e}' ({type(e).__name__}) is not supported by the "
+            f"torch bridge ({self.where})"
+        )
 
 
 @dataclasses.dataclass
@@ -246,9 +270,12 @@ class CompiledModel:
 
         ref = next(iter(P.values()))
         out = self._fns["initial"](P)
-        return {k: torch.broadcast_to(torch.as_tensor(v, dtype=ref.dtype, device=ref.device),
-                                      shape).clone()
-                for k, v in out.items()}
+        return {
+            k: torch.broadcast_to(
+                torch.as_tensor(v, dtype=ref.dtype, device=ref.device), shape
+            ).clone()
+            for k, v in out.items()
+        }
 
     def inplace(self, which: str):
         """The in-place (``out=``) variant of the generated ``update`` or ``threshold``
@@ -282,8 +309,14 @@ class CompiledModel:
 
                 code, n_tmp = res
                 ns = {"torch": torch}
-                exec(compile(code, f"<neurolearn.torch:{self.spec.name}:inplace>",  # noqa: S102
-                             "exec"), ns)
+                exec(
+                    compile(
+                        code,
+                        f"<neurolearn.torch:{self.spec.name}:inplace>",  # noqa: S102
+                        "exec",
+                    ),
+                    ns,
+                )
                 res = (ns["_inplace"], n_tmp)
             self._fns[key] = res
         return self._fns[key]
@@ -301,8 +334,11 @@ class CompiledModel:
 
         if self.refractory is None:
             return 0
-        value = P[self.refractory] if isinstance(self.refractory, str) else \
-            torch.as_tensor(float(self.refractory))
+        value = (
+            P[self.refractory]
+            if isinstance(self.refractory, str)
+            else torch.as_tensor(float(self.refractory))
+        )
         value = value.detach().to(torch.float64)
         steps = torch.floor((value + 1e-3 * self.dt) / self.dt).to(torch.int64)
         return int(steps) if steps.ndim == 0 else steps
@@ -342,9 +378,12 @@ def compile_model(model, dt, method: str | None = None) -> CompiledModel:
     if isinstance(model, str):
         model = load_model(model)
     if not isinstance(model, NeuronModel):
-        raise ModelError(f"'{getattr(model, 'name', model)}' is not a neuron model; the torch "
-                         f"bridge compiles neuron models", getattr(model, "path", None),
-                         parameter="model")
+        raise ModelError(
+            f"'{getattr(model, 'name', model)}' is not a neuron model; the torch "
+            f"bridge compiles neuron models",
+            getattr(model, "path", None),
+            parameter="model",
+        )
     dt_s = float(parse_quantity(dt, "dt")) if not isinstance(dt, float) else dt
     if not dt_s > 0:
         raise ModelError(f"dt must be > 0, got {dt!r}", parameter="dt")
@@ -381,8 +420,16 @@ def _abstract_update_code(spec, method):
 
     import brian2
 
-    key = json.dumps([spec.equations, method or spec.method, spec.refractory,
-                      spec.threshold, brian2.__version__, sorted(spec.parameters)])
+    key = json.dumps(
+        [
+            spec.equations,
+            method or spec.method,
+            spec.refractory,
+            spec.threshold,
+            brian2.__version__,
+            sorted(spec.parameters),
+        ]
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     cache_file = None
     try:
@@ -406,25 +453,39 @@ def _abstract_update_code(spec, method):
 
 def _abstract_update_code_uncached(spec, method):
     import brian2
+
     from ..brian.build import make_neuron_group
 
     eqs = spec.brian2_equations()
     for name, eq in eqs.items():
         if eq.expr is not None and "xi" in eq.identifiers | set(
-                getattr(eq, "stochastic_variables", ())):
-            raise spec.error(f"stochastic term 'xi' in equation '{_equation_text(spec, name)}' "
-                             f"is not supported by the torch bridge (surrogate-gradient "
-                             f"training needs a deterministic model)", f"d{name}/dt", name)
+            getattr(eq, "stochastic_variables", ())
+        ):
+            raise spec.error(
+                f"stochastic term 'xi' in equation '{_equation_text(spec, name)}' "
+                f"is not supported by the torch bridge (surrogate-gradient "
+                f"training needs a deterministic model)",
+                f"d{name}/dt",
+                name,
+            )
     for name, eq in eqs.items():
         if eq.type == "differential equation" and eq.expr is not None:
             ids = eq.identifiers
             if any(i.startswith("xi") and (i == "xi" or i.startswith("xi_")) for i in ids):
-                raise spec.error(f"stochastic term in equation '{_equation_text(spec, name)}' "
-                                 f"is not supported by the torch bridge", f"d{name}/dt", name)
+                raise spec.error(
+                    f"stochastic term in equation '{_equation_text(spec, name)}' "
+                    f"is not supported by the torch bridge",
+                    f"d{name}/dt",
+                    name,
+                )
         for flag in eq.flags:
             if flag not in ("unless refractory", "constant", "shared"):
-                raise spec.error(f"flag '({flag})' of '{_equation_text(spec, name)}' is not "
-                                 f"supported by the torch bridge", name, name)
+                raise spec.error(
+                    f"flag '({flag})' of '{_equation_text(spec, name)}' is not "
+                    f"supported by the torch bridge",
+                    name,
+                    name,
+                )
     try:
         with _quiet_brian():
             group = make_neuron_group(spec, 1, method=method)
@@ -437,8 +498,12 @@ def _abstract_update_code_uncached(spec, method):
     except ModelError:
         raise
     except Exception as exc:
-        raise spec.error(f"Brian2 could not integrate the equations with method "
-                         f"'{method or spec.method}': {exc}", "method", "method") from None
+        raise spec.error(
+            f"Brian2 could not integrate the equations with method "
+            f"'{method or spec.method}': {exc}",
+            "method",
+            "method",
+        ) from None
     del brian2
     return code
 
@@ -521,9 +586,12 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
                 if getattr(inner, "name", None) == "not_refractory":
                     repl[f] = sympy.Integer(1)
                 else:
-                    raise ModelError(f"construct 'int({inner})' in {where} is not supported "
-                                     f"by the torch bridge (conditions inside equations)",
-                                     spec.path, parameter=str(inner))
+                    raise ModelError(
+                        f"construct 'int({inner})' in {where} is not supported "
+                        f"by the torch bridge (conditions inside equations)",
+                        spec.path,
+                        parameter=str(inner),
+                    )
         expr = expr.xreplace(repl)
         by = _sym_by_name(expr)
         if "not_refractory" in by:
@@ -534,8 +602,9 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
         expr = expr.xreplace({by[n]: sympy.Float(v, 17) for n, v in values.items()})
         still = sorted(n for n in unknown if n not in values)
         if still:
-            raise ModelError(f"unknown name(s) {', '.join(still)} in {where}", spec.path,
-                             parameter=still[0])
+            raise ModelError(
+                f"unknown name(s) {', '.join(still)} in {where}", spec.path, parameter=still[0]
+            )
         # check functions now, for a clear message
         _Printer(lambda n: n, where)(expr)
         return expr
@@ -588,8 +657,9 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
         return f"S[{n!r}]"
 
     exprs = [hoisted[v] for v in states if hoisted[v] is not None]
-    replacements, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols("_x"),
-                                      optimizations=None, order="none")
+    replacements, reduced = sympy.cse(
+        exprs, symbols=sympy.numbered_symbols("_x"), optimizations=None, order="none"
+    )
     pr = _Printer(state_name, f"model '{spec.name}'")
     lines = ["def _update(S, C, t):"]
     for sym, e in replacements:
@@ -634,8 +704,7 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
         # safe value of `var`: moves the difference to 4*tol*scale where it is small
         safe = sol.xreplace({eps: 4 * sympy.Symbol(f"_tol_scale{k}")})
         static_lines.append(f"{indent}_tol_scale{k} = tol*({spr(scale)})")
-        static_lines.append(f"{indent}_safe{k} = torch.where(_small{k}, "
-                            f"{spr(safe)}, {spr(var)})")
+        static_lines.append(f"{indent}_safe{k} = torch.where(_small{k}, {spr(safe)}, {spr(var)})")
         exact = expr.xreplace({var: sympy.Symbol(f"_safe{k}")})
         series = _series(expr, var, sol, eps)
         series = series.xreplace({eps: sympy.Symbol(f"_d{k}")})
@@ -680,8 +749,9 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
         try:
             rel = substitute_subexpressions(spec.threshold)
         except Exception as exc:
-            raise spec.error(f"cannot parse threshold '{spec.threshold}' ({exc})",
-                             "threshold", "threshold") from None
+            raise spec.error(
+                f"cannot parse threshold '{spec.threshold}' ({exc})", "threshold", "threshold"
+            ) from None
         import sympy.core.relational as R
 
         if isinstance(rel, (R.StrictGreaterThan, R.GreaterThan)):
@@ -689,14 +759,21 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
         elif isinstance(rel, (R.StrictLessThan, R.LessThan)):
             x = rel.rhs - rel.lhs
         else:
-            raise spec.error(f"threshold '{spec.threshold}' must be a single comparison "
-                             f"(v > v_th) for the torch bridge", "threshold", "threshold")
+            raise spec.error(
+                f"threshold '{spec.threshold}' must be a single comparison "
+                f"(v > v_th) for the torch bridge",
+                "threshold",
+                "threshold",
+            )
         strict = isinstance(rel, (R.StrictGreaterThan, R.StrictLessThan))
         x = prepare(x, f"threshold '{spec.threshold}'")
         thr_vars = [s.name for s in x.free_symbols if s.name in states]
         if not thr_vars:
-            raise spec.error(f"threshold '{spec.threshold}' depends on no state variable",
-                             "threshold", "threshold")
+            raise spec.error(
+                f"threshold '{spec.threshold}' depends on no state variable",
+                "threshold",
+                "threshold",
+            )
         first = re.findall(r"[A-Za-z_]\w*", spec.threshold)
         thr_var = next((n for n in first if n in thr_vars), thr_vars[0])
         thr_code = "def _threshold(S, P):\n    return " + _Printer(sp_name, "threshold")(x)
@@ -710,19 +787,33 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
             continue
         m = re.match(r"^([A-Za-z_]\w*)\s*(=|\+=|-=|\*=|/=)\s*(.+)$", line)
         if m is None:
-            raise spec.error(f"reset statement '{line}' is not supported by the torch bridge "
-                             f"(expected 'var = expr', 'var += expr'...)", line, "reset")
+            raise spec.error(
+                f"reset statement '{line}' is not supported by the torch bridge "
+                f"(expected 'var = expr', 'var += expr'...)",
+                line,
+                "reset",
+            )
         var, op, rhs = m.groups()
         if var not in states:
-            raise spec.error(f"reset statement '{line}' assigns '{var}', which is not a "
-                             f"state variable (one of {', '.join(states)})", line, var)
+            raise spec.error(
+                f"reset statement '{line}' assigns '{var}', which is not a "
+                f"state variable (one of {', '.join(states)})",
+                line,
+                var,
+            )
         rhs_e = substitute_subexpressions(rhs)
-        full = {"=": rhs_e, "+=": sympy.Symbol(var) + rhs_e, "-=": sympy.Symbol(var) - rhs_e,
-                "*=": sympy.Symbol(var) * rhs_e, "/=": sympy.Symbol(var) / rhs_e}[op]
+        full = {
+            "=": rhs_e,
+            "+=": sympy.Symbol(var) + rhs_e,
+            "-=": sympy.Symbol(var) - rhs_e,
+            "*=": sympy.Symbol(var) * rhs_e,
+            "/=": sympy.Symbol(var) / rhs_e,
+        }[op]
         full = prepare(full, f"reset statement '{line}'")
         reset_targets.append(var)
-        src = f"def _reset{len(reset_fns_src)}(S, P):\n    return " + \
-            _Printer(sp_name, f"reset statement '{line}'")(full)
+        src = f"def _reset{len(reset_fns_src)}(S, P):\n    return " + _Printer(
+            sp_name, f"reset statement '{line}'"
+        )(full)
         reset_fns_src.append(src)
 
     # ---- initial values -------------------------------------------------------------------
@@ -734,8 +825,11 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
             continue
         e = prepare(substitute_subexpressions(text), f"initial value of '{var}'")
         if any(s.name in states for s in e.free_symbols):
-            raise spec.error(f"initial value of '{var}' ('{text}') refers to another state "
-                             f"variable", f"{var} =", var)
+            raise spec.error(
+                f"initial value of '{var}' ('{text}') refers to another state variable",
+                f"{var} =",
+                var,
+            )
         init_items.append(f"{var!r}: " + _Printer(sp_name, f"initial value of '{var}'")(e))
     init_code = "def _initial(P):\n    return {" + ", ".join(init_items) + "}"
 
@@ -749,9 +843,12 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
             try:
                 refractory = float(parse_quantity(ref, "refractory"))
             except ModelError:
-                raise spec.error(f"refractory condition '{ref}' is not supported by the "
-                                 f"torch bridge (use a period: a parameter or a quantity)",
-                                 "refractory", "refractory") from None
+                raise spec.error(
+                    f"refractory condition '{ref}' is not supported by the "
+                    f"torch bridge (use a period: a parameter or a quantity)",
+                    "refractory",
+                    "refractory",
+                ) from None
 
     import torch
 
@@ -765,13 +862,26 @@ def _compile(spec: NeuronModel, dt: float, method) -> CompiledModel:
     fns["initial"] = ns["_initial"]
     fns["reset"] = [ns[f"_reset{i}"] for i in range(len(reset_fns_src))]
 
-    cm = CompiledModel(spec=spec, dt=dt, state_names=states, external_names=externals,
-                       param_names=params, clamped=clamped, refractory=refractory,
-                       threshold_variable=thr_var, threshold_strict=strict,
-                       threshold_scale=1.0, units=units, reset_targets=reset_targets,
-                       update_code=update_code, threshold_code=thr_code,
-                       reset_code="\n".join(reset_fns_src), static_code=static_code,
-                       initial_code=init_code, _fns=fns)
+    cm = CompiledModel(
+        spec=spec,
+        dt=dt,
+        state_names=states,
+        external_names=externals,
+        param_names=params,
+        clamped=clamped,
+        refractory=refractory,
+        threshold_variable=thr_var,
+        threshold_strict=strict,
+        threshold_scale=1.0,
+        units=units,
+        reset_targets=reset_targets,
+        update_code=update_code,
+        threshold_code=thr_code,
+        reset_code="\n".join(reset_fns_src),
+        static_code=static_code,
+        initial_code=init_code,
+        _fns=fns,
+    )
     cm.threshold_scale = _default_threshold_scale(cm)
     return cm
 
@@ -791,8 +901,11 @@ def _inplace_source(src: str):
         fn = ast.parse(src).body[0]
     except (SyntaxError, IndexError):
         return None
-    if not isinstance(fn, ast.FunctionDef) or not fn.body or \
-            not isinstance(fn.body[-1], ast.Return):
+    if (
+        not isinstance(fn, ast.FunctionDef)
+        or not fn.body
+        or not isinstance(fn.body[-1], ast.Return)
+    ):
         return None
     args = [a.arg for a in fn.args.args]
     if not args or args[0] != "S":
@@ -803,17 +916,24 @@ def _inplace_source(src: str):
 
     def depends(node) -> bool:
         for sub in ast.walk(node):
-            if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and \
-                    sub.value.id == "S":
+            if (
+                isinstance(sub, ast.Subscript)
+                and isinstance(sub.value, ast.Name)
+                and sub.value.id == "S"
+            ):
                 return True
             if isinstance(sub, ast.Name) and sub.id in dep:
                 return True
         return False
 
     def is_const(node) -> bool:
-        return all(isinstance(sub, (ast.Constant, ast.UnaryOp, ast.BinOp, ast.operator,
-                                    ast.unaryop, ast.expr_context))
-                   for sub in ast.walk(node))
+        return all(
+            isinstance(
+                sub,
+                (ast.Constant, ast.UnaryOp, ast.BinOp, ast.operator, ast.unaryop, ast.expr_context),
+            )
+            for sub in ast.walk(node)
+        )
 
     def take() -> str:
         if free:
@@ -821,8 +941,13 @@ def _inplace_source(src: str):
         n_tmp[0] += 1
         return f"tmp[{n_tmp[0] - 1}]"
 
-    ops = {ast.Add: "torch.add", ast.Sub: "torch.sub", ast.Mult: "torch.mul",
-           ast.Div: "torch.div", ast.Pow: "torch.pow"}
+    ops = {
+        ast.Add: "torch.add",
+        ast.Sub: "torch.sub",
+        ast.Mult: "torch.mul",
+        ast.Div: "torch.div",
+        ast.Pow: "torch.pow",
+    }
 
     def value(node, lines) -> tuple:
         """Source of node's value and the scratch buffer holding it (or None)."""
@@ -849,21 +974,28 @@ def _inplace_source(src: str):
             if b is not None:
                 free.append(b)
             return
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                isinstance(node.func.value, ast.Name) and node.func.value.id == "torch" \
-                and not node.keywords and node.args and \
-                not any(is_const(a) for a in node.args):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "torch"
+            and not node.keywords
+            and node.args
+            and not any(is_const(a) for a in node.args)
+        ):
             vals = [value(a, lines) for a in node.args]
-            lines.append(f"torch.{node.func.attr}({', '.join(v for v, _ in vals)}, "
-                         f"out={dest})")
+            lines.append(f"torch.{node.func.attr}({', '.join(v for v, _ in vals)}, out={dest})")
             free.extend(b for _, b in reversed(vals) if b is not None)
             return
         lines.append(f"{dest}.copy_({ast.unparse(node)})")
 
     body = []
     for stmt in fn.body[:-1]:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and
-                isinstance(stmt.targets[0], ast.Name)):
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+        ):
             return None
         name = stmt.targets[0].id
         if depends(stmt.value):
@@ -935,8 +1067,10 @@ def _default_threshold_scale(cm: CompiledModel) -> float:
     if cm._fns["threshold"] is None or cm.threshold_variable is None:
         return 1.0
     try:
-        P = {n: torch.tensor(float(np.asarray(cm.spec.parameters[n].value)), dtype=torch.float64)
-             for n in cm.param_names}
+        P = {
+            n: torch.tensor(float(np.asarray(cm.spec.parameters[n].value)), dtype=torch.float64)
+            for n in cm.param_names
+        }
         for n in cm.external_names:
             P[n] = torch.tensor(0.0, dtype=torch.float64)
         S = cm.initial_state(P, (1, 1))

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -45,11 +45,20 @@ from torch import nn
 
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
 from .compiler import SI_DISPLAY_UNITS, CompiledModel, compile_model
-from .surrogate import Surrogate, get_surrogate
+from .surrogate import get_surrogate
 
-__all__ = ["NonFiniteError", "SpikingLayer", "LeakyReadout", "SpikingNetwork",
-           "init_parameter", "DISTRIBUTIONS", "PEREZ_NIEVES_CONFIGS", "perez_nieves_config",
-           "readout_model", "display_unit"]
+__all__ = [
+    "NonFiniteError",
+    "SpikingLayer",
+    "LeakyReadout",
+    "SpikingNetwork",
+    "init_parameter",
+    "DISTRIBUTIONS",
+    "PEREZ_NIEVES_CONFIGS",
+    "perez_nieves_config",
+    "readout_model",
+    "display_unit",
+]
 
 #: Initial distributions of per-neuron parameters (see :func:`init_parameter`).
 DISTRIBUTIONS = ("constant", "uniform", "gamma", "lognormal")
@@ -64,7 +73,7 @@ PEREZ_NIEVES_CONFIGS = {
     "het_init_het_train": (True, True),
 }
 
-_LAST_NEVER = -(10 ** 12)  # "no spike yet" (Brian2 initialises lastspike to -1e4 s)
+_LAST_NEVER = -(10**12)  # "no spike yet" (Brian2 initialises lastspike to -1e4 s)
 
 
 class _HardReset(torch.autograd.Function):
@@ -205,9 +214,30 @@ class _LinearPlan:
     """Everything the fused loop needs about a layer whose update is affine in the state
     (see :meth:`_ModelLayer._linear_plan`)."""
 
-    __slots__ = ("cm", "names", "Cd", "Pd", "tgt", "c", "x0", "resets", "reset_idx", "ref",
-                 "has_ref", "clamp", "clamp_idx", "surrogate", "scale", "strict",
-                 "detach_reset", "dt", "A_idx", "xs", "recompute", "sparse")
+    __slots__ = (
+        "cm",
+        "names",
+        "Cd",
+        "Pd",
+        "tgt",
+        "c",
+        "x0",
+        "resets",
+        "reset_idx",
+        "ref",
+        "has_ref",
+        "clamp",
+        "clamp_idx",
+        "surrogate",
+        "scale",
+        "strict",
+        "detach_reset",
+        "dt",
+        "A_idx",
+        "xs",
+        "recompute",
+        "sparse",
+    )
 
 
 class _SparseInput:
@@ -240,8 +270,11 @@ class _SparseInput:
     def _block(self, row0: int, rows: int | None):
         rows = self.shape[0] - row0 if rows is None else rows
         a, b = int(self.crow[row0]), int(self.crow[row0 + rows])
-        vals = self.vals[a:b] if self.vals is not None else \
-            torch.ones(b - a, dtype=self._dtype, device=self.cols.device)
+        vals = (
+            self.vals[a:b]
+            if self.vals is not None
+            else torch.ones(b - a, dtype=self._dtype, device=self.cols.device)
+        )
         return rows, a, b, vals
 
     def rows_sum(self, row0: int, rows: int | None, W: torch.Tensor) -> torch.Tensor:
@@ -251,22 +284,28 @@ class _SparseInput:
         CSR product here; row by row, so any blocking of the rows gives the same bits)."""
         rows = self.shape[0] - row0 if rows is None else rows
         a, b = int(self.crow[row0]), int(self.crow[row0 + rows])
-        offsets = self.crow[row0:row0 + rows] - a
+        offsets = self.crow[row0 : row0 + rows] - a
         vals = self.vals[a:b] if self.vals is not None else None
-        return torch.nn.functional.embedding_bag(self.cols[a:b], W, offsets, mode="sum",
-                                                 per_sample_weights=vals)
+        return torch.nn.functional.embedding_bag(
+            self.cols[a:b], W, offsets, mode="sum", per_sample_weights=vals
+        )
 
-    def t_matmul(self, row0: int, rows: int | None, G: torch.Tensor,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
+    def t_matmul(
+        self, row0: int, rows: int | None, G: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``x[row0:row0 + rows]^T @ G`` ``[C, m]`` for ``G`` ``[rows, m]`` (the gradient of
         the input weights), added into ``out`` in place when given: a sparse COO product
         built directly in transposed form (one multiply-add of a row of ``G`` per non-zero
         entry)."""
         rows, a, b, vals = self._block(row0, rows)
-        counts = (self.crow[row0 + 1:row0 + rows + 1] - self.crow[row0:row0 + rows]).long()
+        counts = (self.crow[row0 + 1 : row0 + rows + 1] - self.crow[row0 : row0 + rows]).long()
         r = torch.repeat_interleave(torch.arange(rows, device=counts.device), counts)
-        st = torch.sparse_coo_tensor(torch.stack([self.cols[a:b].to(torch.int64), r]), vals,
-                                     (self.shape[1], rows), check_invariants=False)
+        st = torch.sparse_coo_tensor(
+            torch.stack([self.cols[a:b].to(torch.int64), r]),
+            vals,
+            (self.shape[1], rows),
+            check_invariants=False,
+        )
         return torch.sparse.mm(st, G) if out is None else torch.addmm(out, st, G, out=out)
 
 
@@ -304,8 +343,11 @@ class _StepBuffers:
         self._thr = thr[0] if thr is not None else None
         n_tmp = max((r[1] for r in (upd, thr) if r is not None), default=0)
         self.tmp = [like.new_empty(shape) for _ in range(n_tmp)]
-        self.sets = [{nm: like.new_empty(shape) for nm in names} for _ in range(2)] \
-            if self._upd is not None else None
+        self.sets = (
+            [{nm: like.new_empty(shape) for nm in names} for _ in range(2)]
+            if self._upd is not None
+            else None
+        )
         self.like, self.shape = like, shape
         self.xthr = self.mm = self.pb = None  # allocated on first use
 
@@ -420,7 +462,7 @@ class _FusedLinearLoop(torch.autograd.Function):
         cm, names = plan.cm, plan.names
         k = len(names)
         nA = len(plan.A_idx)
-        S0 = tensors[nA + k:nA + 2 * k]
+        S0 = tensors[nA + k : nA + 2 * k]
         T, B, n_in = x.shape
         n = Wi.shape[1]
         Tc = max(1, min(T, 16))
@@ -428,17 +470,19 @@ class _FusedLinearLoop(torch.autograd.Function):
         project = Wo is not None
         # with trainable coefficients the state before each update is kept (gradient of A);
         # otherwise only the post-update values of the threshold and reset variables
-        coef_grad = any(ctx.needs_input_grad[5:5 + nA + k])
-        keep = list(range(k)) if coef_grad else \
-            sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
+        coef_grad = any(ctx.needs_input_grad[5 : 5 + nA + k])
+        keep = (
+            list(range(k))
+            if coef_grad
+            else sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
+        )
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
         ws = _StepBuffers(cm, names, x, (B, n))
         recompute = plan.recompute
         n_chunks = -(-T // Tc)
         # recompute: the state at the start of each chunk only ([chunks, k, B, n]); the
         # backward pass recomputes the chunk from it and the stored spikes
-        hist = x.new_empty((n_chunks, k, B, n)) if recompute else \
-            x.new_empty((T, len(keep), B, n))
+        hist = x.new_empty((n_chunks, k, B, n)) if recompute else x.new_empty((T, len(keep), B, n))
         spk = torch.empty((T, B, n), dtype=torch.bool, device=x.device)
         if project:
             Wod = Wo.detach()
@@ -446,8 +490,7 @@ class _FusedLinearLoop(torch.autograd.Function):
             sbuf = x.new_empty((Tc, B, n))
         else:
             out = x.new_empty((T, B, n))
-        nrs = torch.empty((T, B, n), dtype=torch.bool, device=x.device) if plan.has_ref \
-            else None
+        nrs = torch.empty((T, B, n), dtype=torch.bool, device=x.device) if plan.has_ref else None
         last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
         acc = x.new_zeros(())
         acc_n = x.new_zeros((B, n))  # sum over steps of the distance to threshold
@@ -487,8 +530,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                 u = xthr / plan.scale if divide else xthr
                 s = sbuf[t - t0] if project else out[t]
                 if plan.has_ref:
-                    hard = torch.gt(u, 0, out=spk[t]) if plan.strict else \
-                        torch.ge(u, 0, out=spk[t])
+                    hard = torch.gt(u, 0, out=spk[t]) if plan.strict else torch.ge(u, 0, out=spk[t])
                     hard &= nr
                     last = torch.where(hard, t, last)
                     s.copy_(hard.view(torch.uint8))  # (uint8 -> float: faster than bool)
@@ -508,21 +550,27 @@ class _FusedLinearLoop(torch.autograd.Function):
                         lins = None if lin is None else lins + [lin.add_((t - t0) * B * n)]
                 S[tgt] = ws.add(S[tgt], inc)
                 for _, var in plan.resets:
-                    S[var] = ws.where(hard, rconst[var], S[var], S[var]) if hard is not None \
+                    S[var] = (
+                        ws.where(hard, rconst[var], S[var], S[var])
+                        if hard is not None
                         else ws.reset(S[var], rconst[var], s)
+                    )
             if not plan.has_ref:
-                spk[t0:t1].copy_(sbuf[:t1 - t0] if project else out[t0:t1])
-            sc = sbuf[:t1 - t0] if project else out[t0:t1]
+                spk[t0:t1].copy_(sbuf[: t1 - t0] if project else out[t0:t1])
+            sc = sbuf[: t1 - t0] if project else out[t0:t1]
             counts += sc.sum(0)
             # the chunk's spikes as linear indices into [L*B, n] (for the projection and the
             # backward pass), or None where dense products are cheaper
-            lin = _chunk_spikes(sc.reshape(-1, n), lins if Wd is not None else None,
-                                plan.sparse)
-            chunk_spikes.append(None if lin is None else
-                                lin.to(torch.int32) if sc.numel() < 2**31 else lin)
+            lin = _chunk_spikes(sc.reshape(-1, n), lins if Wd is not None else None, plan.sparse)
+            chunk_spikes.append(
+                None if lin is None else lin.to(torch.int32) if sc.numel() < 2**31 else lin
+            )
             if project:
-                out[t0:t1] = (_rows_sum(lin, sc.shape[0] * B, n, Wod) if lin is not None else
-                              sc.reshape(-1, n) @ Wod).reshape(t1 - t0, B, -1)
+                out[t0:t1] = (
+                    _rows_sum(lin, sc.shape[0] * B, n, Wod)
+                    if lin is not None
+                    else sc.reshape(-1, n) @ Wod
+                ).reshape(t1 - t0, B, -1)
             if not coef_grad and not recompute:  # finite check of the stored variables
                 acc += hist[t0:t1].sum()
         if coef_grad or recompute:
@@ -533,12 +581,18 @@ class _FusedLinearLoop(torch.autograd.Function):
         ctx.chunk_spikes = chunk_spikes
         ctx.x = x.detach() if plan.xs is None else None  # dense input: for the W_in gradient
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
-        ctx.b_shapes = [bb.shape for bb in tensors[nA:nA + k]]
+        ctx.b_shapes = [bb.shape for bb in tensors[nA : nA + k]]
         ctx.S0_shapes = [s.shape for s in S0]
         empty = Wi.new_empty(0)
-        ctx.save_for_backward(hist, spk, nrs if nrs is not None else spk.new_empty(0), Wi,
-                              W if W is not None else empty, Wo if project else empty,
-                              *tensors[:nA + k])
+        ctx.save_for_backward(
+            hist,
+            spk,
+            nrs if nrs is not None else spk.new_empty(0),
+            Wi,
+            W if W is not None else empty,
+            Wo if project else empty,
+            *tensors[: nA + k],
+        )
         ctx.mark_non_differentiable(spk, acc)
         if not project:
             ctx.mark_non_differentiable(handle)
@@ -548,7 +602,7 @@ class _FusedLinearLoop(torch.autograd.Function):
     def backward(ctx, g_out, g_counts, g_handle, _g_spk, _g_acc):
         plan = ctx.plan
         hist, spk, nrs, Wi, W, Wo, *Ab = ctx.saved_tensors
-        A, b = Ab[:ctx.nA], Ab[ctx.nA:]
+        A, b = Ab[: ctx.nA], Ab[ctx.nA :]
         names = plan.names
         k = len(names)
         T, B, n = spk.shape
@@ -564,8 +618,11 @@ class _FusedLinearLoop(torch.autograd.Function):
         gU_buf = [hist.new_empty((Tc, B, n)) for _ in range(k)] if coef_grad else None
         gWi = torch.zeros_like(Wi) if ctx.needs_input_grad[2] else None
         gW = torch.zeros_like(W) if has_W and ctx.needs_input_grad[3] else None
-        gWo = torch.zeros_like(Wo) if project and ctx.needs_input_grad[4] and \
-            g_out is not None else None
+        gWo = (
+            torch.zeros_like(Wo)
+            if project and ctx.needs_input_grad[4] and g_out is not None
+            else None
+        )
         gx = hist.new_empty((T, B, Wi.shape[0])) if ctx.needs_input_grad[1] else None
         gS_sets = [[hist.new_zeros((B, n)) for _ in range(k)] for _ in range(2)]
         gS = list(gS_sets[1])
@@ -589,14 +646,16 @@ class _FusedLinearLoop(torch.autograd.Function):
             clin = clin.long() if clin is not None else None
             st = None
             if clin is not None and (gW is not None or gWo is not None):
-                st = torch.sparse_coo_tensor(torch.stack([clin.remainder(n),
-                                                          clin.div(n, rounding_mode="floor")]),
-                                             W.new_ones(clin.numel()) if has_W else
-                                             Wo.new_ones(clin.numel()), (n, L * B),
-                                             check_invariants=False)
+                st = torch.sparse_coo_tensor(
+                    torch.stack([clin.remainder(n), clin.div(n, rounding_mode="floor")]),
+                    W.new_ones(clin.numel()) if has_W else Wo.new_ones(clin.numel()),
+                    (n, L * B),
+                    check_invariants=False,
+                )
             if plan.recompute:
-                Sp, U = _FusedLinearLoop._recompute(ctx, plan, hist[c], spk, nrs, Wi, W,
-                                                    clin, t0, t1, need_U, coef_grad)
+                Sp, U = _FusedLinearLoop._recompute(
+                    ctx, plan, hist[c], spk, nrs, Wi, W, clin, t0, t1, need_U, coef_grad
+                )
             elif coef_grad:  # recompute the post-update values from the stored state
                 Sp = hist[t0:t1]
                 U = {}
@@ -628,8 +687,7 @@ class _FusedLinearLoop(torch.autograd.Function):
             rdiff = {} if plan.detach_reset else {i: r - U[i] for i, r in plan.reset_idx}
             # 1 where a neuron did not spike: the reset cuts the gradient of the old value
             # (a product is much cheaper than masked_fill on these small tensors)
-            silent = torch.rsub(_bool_to(spk[t0:t1], sd.dtype), 1.0) if plan.reset_idx \
-                else None
+            silent = torch.rsub(_bool_to(spk[t0:t1], sd.dtype), 1.0) if plan.reset_idx else None
             ge = None  # gradient w.r.t. the spikes from outside the layer, [L, B, n]
             if g_out is not None:
                 if project:
@@ -662,8 +720,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                 gt = gS[tgt]
                 g_chunk[l] = gt
                 if has_W:
-                    g_s = torch.addmm(g_s, gt, Wt,
-                                      out=gs_buf[1] if g_s is gs_buf[0] else gs_buf[0])
+                    g_s = torch.addmm(g_s, gt, Wt, out=gs_buf[1] if g_s is gs_buf[0] else gs_buf[0])
                 gu = torch.mul(g_s, sd[l], out=gu_buf)
                 gU = list(gS)
                 for j, cj in plan.c:
@@ -724,16 +781,18 @@ class _FusedLinearLoop(torch.autograd.Function):
                 if clin is not None:
                     inc += _rows_sum(clin, L * B, n, W.detach())
                 else:
-                    inc = torch.addmm(inc, _bool_to(spk[t0:t1].reshape(-1, n), W.dtype),
-                                      W.detach())
+                    inc = torch.addmm(inc, _bool_to(spk[t0:t1].reshape(-1, n), W.dtype), W.detach())
             inc = inc.reshape(L, B, n)
             S = {nm: S0[j] for j, nm in enumerate(names)}
             Sp = S0.new_empty((L, len(names), B, n)) if coef_grad else None
             U = {i: S0.new_empty((L, B, n)) for i in need_U}
             tgt = names[plan.tgt]
             rconst = {names[i]: r for i, r in plan.reset_idx}
-            ws = ctx.ws if getattr(ctx, "ws", None) is not None else \
-                _StepBuffers(cm, names, S0, (B, n))
+            ws = (
+                ctx.ws
+                if getattr(ctx, "ws", None) is not None
+                else _StepBuffers(cm, names, S0, (B, n))
+            )
             ctx.ws = ws
             S = ws.start(S)
             sfl = _bool_to(spk[t0:t1], S0.dtype) if plan.resets else None
@@ -808,9 +867,9 @@ class _FusedLinearScan(torch.autograd.Function):
         cm, names = plan.cm, plan.names
         k = len(names)
         nA = len(plan.A_idx)
-        S0 = tensors[nA + k:nA + 2 * k]
+        S0 = tensors[nA + k : nA + 2 * k]
         T, B, n = drive.shape
-        coef_grad = any(ctx.needs_input_grad[3:3 + nA + k])
+        coef_grad = any(ctx.needs_input_grad[3 : 3 + nA + k])
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
         ws = _StepBuffers(cm, names, drive, (B, n))
         hist = drive.new_empty((T, k, B, n)) if coef_grad else drive.new_empty(0)
@@ -826,16 +885,16 @@ class _FusedLinearScan(torch.autograd.Function):
             out[t] = S[vo]
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.out_idx = plan, nA, coef_grad, out_idx
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
-        ctx.b_shapes = [bb.shape for bb in tensors[nA:nA + k]]
+        ctx.b_shapes = [bb.shape for bb in tensors[nA : nA + k]]
         ctx.S0_shapes = [s.shape for s in S0]
-        ctx.save_for_backward(hist, *tensors[:nA + k])
+        ctx.save_for_backward(hist, *tensors[: nA + k])
         return out
 
     @staticmethod
     def backward(ctx, g_out):
         plan = ctx.plan
         hist, *Ab = ctx.saved_tensors
-        A, b = Ab[:ctx.nA], Ab[ctx.nA:]
+        A, b = Ab[: ctx.nA], Ab[ctx.nA :]
         k = len(plan.names)
         T, B, n = g_out.shape
         Ad = {ij: a for ij, a in zip(plan.A_idx, A)}
@@ -865,7 +924,7 @@ class _FusedLinearScan(torch.autograd.Function):
                 for i in range(k):
                     gb[i] += gU_buf[:L, i].sum((0, 1)).reshape(gb[i].shape)
                 for (i, j), g in gA.items():
-                    g += (gU_buf[:L, i] * hist[t:t + L, j]).sum((0, 1)).reshape(g.shape)
+                    g += (gU_buf[:L, i] * hist[t : t + L, j]).sum((0, 1)).reshape(g.shape)
             gS = new_gS
         gAs, gbs, gS0 = _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k)
         return (None, None, g_drive, *gAs, *gbs, *gS0)
@@ -884,9 +943,11 @@ class NonFiniteError(FloatingPointError):
 
     def __init__(self, layer: str, variable: str, step: int, value: float):
         self.layer, self.variable, self.step = layer, variable, step
-        super().__init__(f"layer '{layer}': variable '{variable}' became {value} at time step "
-                         f"{step} (check parameters, weights and input scale; a time constant "
-                         f"near 0 or an exploding exponential term are typical causes)")
+        super().__init__(
+            f"layer '{layer}': variable '{variable}' became {value} at time step "
+            f"{step} (check parameters, weights and input scale; a time constant "
+            f"near 0 or an exploding exponential term are typical causes)"
+        )
 
 
 def display_unit(unit) -> tuple[str, float]:
@@ -902,9 +963,16 @@ def display_unit(unit) -> tuple[str, float]:
     return (disp, float(parse_quantity(f"1 {disp}")))
 
 
-def init_parameter(mean: float, n: int, distribution: str = "constant", *,
-                   k: float = 3.0, cv: float = 0.5, width: float = 0.5,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def init_parameter(
+    mean: float,
+    n: int,
+    distribution: str = "constant",
+    *,
+    k: float = 3.0,
+    cv: float = 0.5,
+    width: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Draw ``n`` per-neuron values around ``mean`` (float64 tensor, same unit as ``mean``).
 
     Parameters
@@ -949,12 +1017,17 @@ def init_parameter(mean: float, n: int, distribution: str = "constant", *,
         s2 = math.log(1.0 + cv * cv)
         z = torch.randn(n, generator=g, dtype=torch.float64)
         return torch.exp(math.log(float(mean)) - s2 / 2 + math.sqrt(s2) * z)
-    raise ValueError(f"unknown distribution '{distribution}'; expected one of "
-                     f"{', '.join(DISTRIBUTIONS)}")
+    raise ValueError(
+        f"unknown distribution '{distribution}'; expected one of {', '.join(DISTRIBUTIONS)}"
+    )
 
 
-def perez_nieves_config(name: str, taus: Sequence[str] = ("tau_m", "tau_syn"),
-                        distribution: str = "gamma", k: float = 3.0):
+def perez_nieves_config(
+    name: str,
+    taus: Sequence[str] = ("tau_m", "tau_syn"),
+    distribution: str = "gamma",
+    k: float = 3.0,
+):
     """Heterogeneity and trainable-parameter arguments of one Perez-Nieves et al. (2021)
     configuration.
 
@@ -978,8 +1051,10 @@ def perez_nieves_config(name: str, taus: Sequence[str] = ("tau_m", "tau_syn"),
         Unknown configuration name (lists the four).
     """
     if name not in PEREZ_NIEVES_CONFIGS:
-        raise ValueError(f"unknown heterogeneity configuration '{name}'; expected one of "
-                         f"{', '.join(PEREZ_NIEVES_CONFIGS)}")
+        raise ValueError(
+            f"unknown heterogeneity configuration '{name}'; expected one of "
+            f"{', '.join(PEREZ_NIEVES_CONFIGS)}"
+        )
     het, train = PEREZ_NIEVES_CONFIGS[name]
     heterogeneity = {t: {"distribution": distribution, "k": k} for t in taus} if het else {}
     return {"heterogeneity": heterogeneity, "trainable": tuple(taus) if train else ()}
@@ -993,17 +1068,27 @@ def readout_model() -> NeuronModel:
     from ..spec import ModelSpec
 
     data = {
-        "name": "leaky_readout", "kind": "neuron",
+        "name": "leaky_readout",
+        "kind": "neuron",
         "title": "Non-spiking leaky integrator readout",
         "reference": "Zenke & Vogels (2021) Neural Comput. 33:899; Cramer et al. (2020) "
-                     "IEEE TNNLS 33:2744",
+        "IEEE TNNLS 33:2744",
         "method": "exact",
         "equations": "dv/dt = (I_syn - v)/tau_m : 1\ndI_syn/dt = -I_syn/tau_syn : 1\n",
         "parameters": {
-            "tau_m": {"value": "20 ms", "range": ["0.1 ms", "10 s"], "per_neuron": True,
-                      "description": "membrane time constant of the readout"},
-            "tau_syn": {"value": "5 ms", "range": ["0.1 ms", "10 s"], "per_neuron": True,
-                        "description": "synaptic time constant of the readout"}},
+            "tau_m": {
+                "value": "20 ms",
+                "range": ["0.1 ms", "10 s"],
+                "per_neuron": True,
+                "description": "membrane time constant of the readout",
+            },
+            "tau_syn": {
+                "value": "5 ms",
+                "range": ["0.1 ms", "10 s"],
+                "per_neuron": True,
+                "description": "synaptic time constant of the readout",
+            },
+        },
         "initial": {"v": "0", "I_syn": "0"},
     }
     return ModelSpec.from_dict(data)
@@ -1013,25 +1098,48 @@ def readout_model() -> NeuronModel:
 class _ModelLayer(nn.Module):
     """Shared machinery: compiled model, per-neuron parameters, weights, the time loop."""
 
-    def __init__(self, model, n_in: int, n: int, *, dt, recurrent: bool = False,
-                 params: Mapping | None = None, trainable: Sequence[str] = (),
-                 heterogeneity: Mapping | None = None, surrogate=None, target=None,
-                 weight_unit=None, weight_std: float | None = None, weight_gain: float = 1.0,
-                 recurrent_std: float | None = None, detach_reset: bool = False,
-                 threshold_scale: float | None = None, checkpoint_every: int | None = None,
-                 check_finite: bool = True, sparse_input: bool | None = None,
-                 dtype=torch.float32, generator: torch.Generator | None = None,
-                 name: str | None = None, spiking: bool = True, method: str | None = None,
-                 fused: bool | None = None, fused_recompute: bool = True,
-                 sparse_spikes: bool | None = None):
+    def __init__(
+        self,
+        model,
+        n_in: int,
+        n: int,
+        *,
+        dt,
+        recurrent: bool = False,
+        params: Mapping | None = None,
+        trainable: Sequence[str] = (),
+        heterogeneity: Mapping | None = None,
+        surrogate=None,
+        target=None,
+        weight_unit=None,
+        weight_std: float | None = None,
+        weight_gain: float = 1.0,
+        recurrent_std: float | None = None,
+        detach_reset: bool = False,
+        threshold_scale: float | None = None,
+        checkpoint_every: int | None = None,
+        check_finite: bool = True,
+        sparse_input: bool | None = None,
+        dtype=torch.float32,
+        generator: torch.Generator | None = None,
+        name: str | None = None,
+        spiking: bool = True,
+        method: str | None = None,
+        fused: bool | None = None,
+        fused_recompute: bool = True,
+        sparse_spikes: bool | None = None,
+    ):
         super().__init__()
         if isinstance(model, CompiledModel):
             spec = model.spec
         else:
             spec = load_model(model) if isinstance(model, str) else model
         if not isinstance(spec, NeuronModel):
-            raise ModelError(f"'{getattr(spec, 'name', spec)}' is not a neuron model",
-                             getattr(spec, "path", None), parameter="model")
+            raise ModelError(
+                f"'{getattr(spec, 'name', spec)}' is not a neuron model",
+                getattr(spec, "path", None),
+                parameter="model",
+            )
         for what, v in (("n_in", n_in), ("n", n)):
             if int(v) != v or v <= 0:
                 raise ValueError(f"{what} must be a positive integer, got {v!r}")
@@ -1044,12 +1152,16 @@ class _ModelLayer(nn.Module):
         self.recurrent = bool(recurrent)
         self.spiking = bool(spiking)
         if spiking and self.cm.threshold_variable is None:
-            raise ModelError(f"model '{spec.name}' has no threshold; a spiking layer needs one",
-                             spec.path, parameter="threshold")
+            raise ModelError(
+                f"model '{spec.name}' has no threshold; a spiking layer needs one",
+                spec.path,
+                parameter="threshold",
+            )
         self.surrogate = get_surrogate(surrogate) if spiking else None
         self.detach_reset = bool(detach_reset)
-        self.threshold_scale = float(threshold_scale) if threshold_scale else \
-            self.cm.threshold_scale
+        self.threshold_scale = (
+            float(threshold_scale) if threshold_scale else self.cm.threshold_scale
+        )
         self.checkpoint_every = int(checkpoint_every) if checkpoint_every else None
         self.check_finite = bool(check_finite)
         self.sparse_input = sparse_input
@@ -1067,15 +1179,21 @@ class _ModelLayer(nn.Module):
             elif "g_e" in states and "g_i" in states:
                 target = ("g_e", "g_i")
             else:
-                raise ModelError(f"cannot guess the synaptic target of model '{spec.name}' "
-                                 f"(no I_syn, no g_e/g_i); pass target='<variable>'",
-                                 spec.path, parameter="target")
+                raise ModelError(
+                    f"cannot guess the synaptic target of model '{spec.name}' "
+                    f"(no I_syn, no g_e/g_i); pass target='<variable>'",
+                    spec.path,
+                    parameter="target",
+                )
         targets = (target,) if isinstance(target, str) else tuple(target)
         for t in targets:
             if t not in states:
-                raise ModelError(f"synaptic target '{t}' is not a state variable of model "
-                                 f"'{spec.name}' ({', '.join(states)})", spec.path,
-                                 parameter="target")
+                raise ModelError(
+                    f"synaptic target '{t}' is not a state variable of model "
+                    f"'{spec.name}' ({', '.join(states)})",
+                    spec.path,
+                    parameter="target",
+                )
         if len(targets) not in (1, 2):
             raise ValueError("target must be one variable or (excitatory, inhibitory)")
         self.targets = targets
@@ -1092,16 +1210,26 @@ class _ModelLayer(nn.Module):
         names = list(self.cm.param_names) + list(self.cm.external_names)
         for t in trainable:
             if t not in names:
-                raise ModelError(f"trainable parameter '{t}' is not a parameter of model "
-                                 f"'{spec.name}' ({', '.join(names)})", spec.path, parameter=t)
+                raise ModelError(
+                    f"trainable parameter '{t}' is not a parameter of model "
+                    f"'{spec.name}' ({', '.join(names)})",
+                    spec.path,
+                    parameter=t,
+                )
             if t in spec.parameters and not spec.parameters[t].per_neuron:
-                raise ModelError(f"parameter '{t}' of model '{spec.name}' is shared "
-                                 f"(per_neuron = false) and cannot be trained per neuron",
-                                 spec.path, parameter=t)
+                raise ModelError(
+                    f"parameter '{t}' of model '{spec.name}' is shared "
+                    f"(per_neuron = false) and cannot be trained per neuron",
+                    spec.path,
+                    parameter=t,
+                )
         for h in heterogeneity:
             if h not in names:
-                raise ModelError(f"heterogeneity given for unknown parameter '{h}' of model "
-                                 f"'{spec.name}'", spec.path, parameter=h)
+                raise ModelError(
+                    f"heterogeneity given for unknown parameter '{h}' of model '{spec.name}'",
+                    spec.path,
+                    parameter=h,
+                )
         overrides = dict(params or {})
         ext_over = {k: overrides.pop(k) for k in list(overrides) if k in self.cm.external_names}
         values = spec.resolve_parameters(overrides, n=self.n)
@@ -1123,8 +1251,9 @@ class _ModelLayer(nn.Module):
             else:  # external variable (I_ext): constant input, default from initial or 0
                 dname, dval = display_unit(self.cm.units[pname])
                 v = ext_over.get(pname, 0.0)
-                si = np.asarray(parse_quantity(v, pname) if isinstance(v, str) else v,
-                                dtype=np.float64)
+                si = np.asarray(
+                    parse_quantity(v, pname) if isinstance(v, str) else v, dtype=np.float64
+                )
                 per, lo, hi = True, -math.inf, math.inf
             self.param_units[pname] = (dname, dval)
             self.param_bounds[pname] = (lo, hi)
@@ -1158,13 +1287,22 @@ class _ModelLayer(nn.Module):
             self.W_rec = nn.Parameter((w * recurrent_std).to(dtype))
         else:
             self.W_rec = None
-        self.config = dict(n_in=self.n_in, n=self.n, dt_s=self.dt_s, recurrent=self.recurrent,
-                           trainable=list(trainable), target=list(self.targets),
-                           weight_unit=self.weight_unit_name, detach_reset=self.detach_reset,
-                           threshold_scale=self.threshold_scale, name=self.name,
-                           surrogate=self.surrogate.config() if self.surrogate else None,
-                           checkpoint_every=self.checkpoint_every, spiking=self.spiking,
-                           method=method)
+        self.config = dict(
+            n_in=self.n_in,
+            n=self.n,
+            dt_s=self.dt_s,
+            recurrent=self.recurrent,
+            trainable=list(trainable),
+            target=list(self.targets),
+            weight_unit=self.weight_unit_name,
+            detach_reset=self.detach_reset,
+            threshold_scale=self.threshold_scale,
+            name=self.name,
+            surrogate=self.surrogate.config() if self.surrogate else None,
+            checkpoint_every=self.checkpoint_every,
+            spiking=self.spiking,
+            method=method,
+        )
 
     # ---- parameters --------------------------------------------------------------------------
     def raw_parameter(self, name: str) -> torch.Tensor:
@@ -1182,8 +1320,11 @@ class _ModelLayer(nn.Module):
     def time_constant_parameters(self) -> list:
         """The trainable time-constant tensors (``tau*`` parameters), e.g. for their own
         learning rate."""
-        return [p for n, p in self.raw.items()
-                if n in self.spec.parameters and self.spec.parameters[n].is_time_constant]
+        return [
+            p
+            for n, p in self.raw.items()
+            if n in self.spec.parameters and self.spec.parameters[n].is_time_constant
+        ]
 
     def weight_parameters(self) -> list:
         """``W_in`` (and ``W_rec``)."""
@@ -1226,8 +1367,12 @@ class _ModelLayer(nn.Module):
         if not self.spiking:
             return 1.0 / math.sqrt(fan_in)
         cm = self.cm
-        P = {n: torch.as_tensor(self.parameter_si(n), dtype=torch.float64).reshape(-1)[:1]
-             .reshape(()) for n in self.param_units}
+        P = {
+            n: torch.as_tensor(self.parameter_si(n), dtype=torch.float64)
+            .reshape(-1)[:1]
+            .reshape(())
+            for n in self.param_units
+        }
         C = cm.coefficients(P)
         S = cm.initial_state(P, (1, 1))
         x0 = float(cm.threshold(S, P).reshape(-1)[0])
@@ -1260,8 +1405,12 @@ class _ModelLayer(nn.Module):
         differentiable w.r.t. the parameters.
         """
         spiking = self.spiking
-        if (self.fused is False or (spiking and self.surrogate.smooth)
-                or len(self.targets) != 1 or self.checkpoint_every):
+        if (
+            self.fused is False
+            or (spiking and self.surrogate.smooth)
+            or len(self.targets) != 1
+            or self.checkpoint_every
+        ):
             return None
         if self._fusable is False:
             return None
@@ -1269,8 +1418,11 @@ class _ModelLayer(nn.Module):
         body = cm.update_code.split("\n", 1)[-1]
         names = list(cm.state_names)
         tgt = self.targets[0]
-        if re.search(r"\bt\b", body) or tgt not in names or \
-                any(v == tgt or v not in names for v in cm.reset_targets):
+        if (
+            re.search(r"\bt\b", body)
+            or tgt not in names
+            or any(v == tgt or v not in names for v in cm.reset_targets)
+        ):
             self._fusable = False
             return None
         k, n = len(names), self.n
@@ -1292,8 +1444,9 @@ class _ModelLayer(nn.Module):
         nan_probe = {}
         for j, v in enumerate(names):
             with torch.no_grad():
-                nan_probe[j] = upd(state(**{v: torch.full((1, n), math.nan, dtype=dtype,
-                                                          device=dev)}))
+                nan_probe[j] = upd(
+                    state(**{v: torch.full((1, n), math.nan, dtype=dtype, device=dev)})
+                )
             out = upd(state(**{v: torch.full((1, n), scales[j], dtype=dtype, device=dev)}))
             for i in range(k):
                 if bool(torch.isfinite(nan_probe[j][i]).all()):
@@ -1307,17 +1460,27 @@ class _ModelLayer(nn.Module):
             x0 = full(cm.threshold(state(), self._detached(P))) if spiking else None
             c = []
             for j, v in enumerate(names if spiking else ()):
-                cj = (full(cm.threshold(state(**{v: torch.full((1, n), scales[j],
-                                                               dtype=dtype, device=dev)}),
-                                        self._detached(P))) - x0) / scales[j]
+                cj = (
+                    full(
+                        cm.threshold(
+                            state(**{v: torch.full((1, n), scales[j], dtype=dtype, device=dev)}),
+                            self._detached(P),
+                        )
+                    )
+                    - x0
+                ) / scales[j]
                 if bool((cj != 0).any()):
                     c.append((j, cj))
-            rconst = [full(cm.reset(i, state(), P)) for i in range(len(cm.reset_targets))] \
-                if spiking else []
+            rconst = (
+                [full(cm.reset(i, state(), P)) for i in range(len(cm.reset_targets))]
+                if spiking
+                else []
+            )
             for amp in (1.0, 30.0, -50.0):
-                R = {v: torch.randn(1, n, generator=g, dtype=torch.float64).to(dev, dtype) *
-                     s * amp
-                     for v, s in zip(names, scales)}
+                R = {
+                    v: torch.randn(1, n, generator=g, dtype=torch.float64).to(dev, dtype) * s * amp
+                    for v, s in zip(names, scales)
+                }
                 got = upd(R)
                 for i in range(k):
                     pred, mag = b[i].detach(), b[i].detach().abs()
@@ -1343,9 +1506,10 @@ class _ModelLayer(nn.Module):
                         return None
         # parameters of the threshold/reset that are trained: gradients not handled here
         thr_grad = cm.threshold(state(), P) if spiking else None
-        if (isinstance(thr_grad, torch.Tensor) and thr_grad.requires_grad) or \
-                any(isinstance(r, torch.Tensor) and r.requires_grad
-                    for r in (cm.reset(i, state(), P) for i in range(len(cm.reset_targets)))):
+        if (isinstance(thr_grad, torch.Tensor) and thr_grad.requires_grad) or any(
+            isinstance(r, torch.Tensor) and r.requires_grad
+            for r in (cm.reset(i, state(), P) for i in range(len(cm.reset_targets)))
+        ):
             return None
         self._fusable = True
         plan = _LinearPlan()
@@ -1378,8 +1542,10 @@ class _ModelLayer(nn.Module):
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
         if x.ndim != 3 or x.shape[2] != self.n_in:
-            raise ValueError(f"layer '{self.name}': input has shape {tuple(x.shape)}; expected "
-                             f"[time, batch, channels] = [T, B, {self.n_in}]")
+            raise ValueError(
+                f"layer '{self.name}': input has shape {tuple(x.shape)}; expected "
+                f"[time, batch, channels] = [T, B, {self.n_in}]"
+            )
         return x.to(self.W_in.dtype)
 
     def _use_sparse(self, x: torch.Tensor) -> bool:
@@ -1387,8 +1553,9 @@ class _ModelLayer(nn.Module):
         automatically: fewer than 10 % non-zero inputs and no gradient w.r.t. the input)."""
         if self.sparse_input is not None:
             return bool(self.sparse_input)
-        return x.numel() > 0 and not x.requires_grad and \
-            int(torch.count_nonzero(x)) < 0.1 * x.numel()
+        return (
+            x.numel() > 0 and not x.requires_grad and int(torch.count_nonzero(x)) < 0.1 * x.numel()
+        )
 
     def _sparse_input(self, x: torch.Tensor):
         """The input as a :class:`_SparseInput` when the drive is computed with sparse
@@ -1416,15 +1583,18 @@ class _ModelLayer(nn.Module):
         flat = x.reshape(T * B, self.n_in)
         xs = self._sparse_input(x)
         if xs is not None:  # the same sparse matrix and product as the fused loop's
-            out = _SparseDrive.apply(xs, W) if torch.is_grad_enabled() and W.requires_grad \
+            out = (
+                _SparseDrive.apply(xs, W)
+                if torch.is_grad_enabled() and W.requires_grad
                 else xs.rows_sum(0, None, W)
+            )
         elif x.requires_grad and self._use_sparse(x):
             out = torch.sparse.mm(flat.to_sparse(), W)
         else:
             out = flat @ W
         out = out.reshape(T, B, -1)
         if len(self.targets) == 2:
-            return [out[..., :self.n], out[..., self.n:]]
+            return [out[..., : self.n], out[..., self.n :]]
         return [out]
 
     def forward(self, x: torch.Tensor, record: Sequence[str] = ()):
@@ -1471,11 +1641,13 @@ class _ModelLayer(nn.Module):
             return None
         fused = self._linear_plan(P, C)
         if fused is None and self.fused is True:
-            raise ValueError(f"layer '{self.name}': fused=True but model '{self.spec.name}' "
-                             f"does not qualify for the fused loop (it needs an update "
-                             f"affine in the state without t, an affine threshold, resets "
-                             f"to constants, one synaptic target, a step surrogate, no "
-                             f"checkpointing and no trainable threshold/reset parameter)")
+            raise ValueError(
+                f"layer '{self.name}': fused=True but model '{self.spec.name}' "
+                f"does not qualify for the fused loop (it needs an update "
+                f"affine in the state without t, an affine threshold, resets "
+                f"to constants, one synaptic target, a step surrogate, no "
+                f"checkpointing and no trainable threshold/reset parameter)"
+            )
         if fused is None:
             return None
         plan, A, b = fused
@@ -1486,8 +1658,8 @@ class _ModelLayer(nn.Module):
         plan.xs = self._sparse_input(x)
         Wo = project.W_in * project.weight_unit if project is not None else None
         out, counts, handle, spk, acc = _FusedLinearLoop.apply(
-            plan, x, self.W_in * self.weight_unit, W, Wo, *A, *b,
-            *[S0[v] for v in plan.names])
+            plan, x, self.W_in * self.weight_unit, W, Wo, *A, *b, *[S0[v] for v in plan.names]
+        )
         if self.check_finite and not bool(torch.isfinite(acc)):
             self._locate_non_finite(x)
         return out, counts, handle, spk
@@ -1510,8 +1682,9 @@ class _ModelLayer(nn.Module):
                 plan, A, b = fused
                 drive = self._drive(x)[0] if drive_in is None else drive_in[0]
                 S0 = self.cm.initial_state(P, (1, self.n))
-                out = _FusedLinearScan.apply(plan, plan.names.index("v"), drive, *A, *b,
-                                             *[S0[v] for v in plan.names])
+                out = _FusedLinearScan.apply(
+                    plan, plan.names.index("v"), drive, *A, *b, *[S0[v] for v in plan.names]
+                )
                 if self.check_finite and not bool(torch.isfinite(out.detach().sum())):
                     self._locate_non_finite(x, drive_in)
                 return out
@@ -1522,12 +1695,12 @@ class _ModelLayer(nn.Module):
         record = tuple(record)
         for r in record:
             if r not in S:
-                raise ValueError(f"layer '{self.name}': cannot record '{r}'; state variables: "
-                                 f"{', '.join(S)}")
+                raise ValueError(
+                    f"layer '{self.name}': cannot record '{r}'; state variables: {', '.join(S)}"
+                )
         acc = torch.zeros((), dtype=self.W_in.dtype, device=self.W_in.device)
         outs, traces = [], {r: [] for r in record}
-        chunk = self.checkpoint_every if (self.checkpoint_every and torch.is_grad_enabled()) \
-            else T
+        chunk = self.checkpoint_every if (self.checkpoint_every and torch.is_grad_enabled()) else T
         names = list(S)
         for start in range(0, T, chunk):
             stop = min(T, start + chunk)
@@ -1536,9 +1709,10 @@ class _ModelLayer(nn.Module):
                 from torch.utils.checkpoint import checkpoint
 
                 def run(*flat, _args=args):
-                    St = dict(zip(names, flat[:len(names)]))
+                    St = dict(zip(names, flat[: len(names)]))
                     res = self._steps(St, flat[len(names)], flat[len(names) + 1], *_args)
                     return res
+
                 res = checkpoint(run, *[S[n] for n in names], last, acc, use_reentrant=False)
             else:
                 res = self._steps(S, last, acc, *args)
@@ -1554,8 +1728,9 @@ class _ModelLayer(nn.Module):
             return spikes, {r: torch.cat(v, 0) for r, v in traces.items()}
         return spikes
 
-    def _steps(self, S, last, acc, P, C, drive, W_rec, ref, record, start, stop,
-               locate: bool = False):
+    def _steps(
+        self, S, last, acc, P, C, drive, W_rec, ref, record, start, stop, locate: bool = False
+    ):
         cm = self.cm
         has_ref = self.spiking and (not isinstance(ref, int) or ref > 0)
         clamp = list(cm.clamped) if has_ref else []
@@ -1635,16 +1810,20 @@ class _ModelLayer(nn.Module):
             for j, r in enumerate(record):
                 traces[j].append(S[r])
         names = list(S)
-        return ([S[n_] for n_ in names], last, acc, torch.stack(spikes, 0),
-                [torch.stack(t, 0) for t in traces])
+        return (
+            [S[n_] for n_ in names],
+            last,
+            acc,
+            torch.stack(spikes, 0),
+            [torch.stack(t, 0) for t in traces],
+        )
 
     def _loop_start(self, P, B):
         """State at t = 0 of the step-by-step loop: state variables ``[batch, neurons]``, the
         last-spike step (never), the refractory period in steps, and the recurrent weights
         (split into excitatory/inhibitory parts for two synaptic targets)."""
         S = self.cm.initial_state(P, (B, self.n))
-        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64,
-                          device=self.W_in.device)
+        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64, device=self.W_in.device)
         ref = self.cm.refractory_steps(P) if self.spiking else 0
         W_rec = None
         if self.W_rec is not None:
@@ -1667,14 +1846,28 @@ class _ModelLayer(nn.Module):
                 idx = int((~torch.isfinite(d)).reshape(T, -1).any(1).nonzero()[0])
                 raise NonFiniteError(self.name, f"input to {self.targets[k]}", idx, float("nan"))
         S, last, ref, W_rec = self._loop_start(P, B)
-        self._steps(S, last, torch.zeros((), device=last.device), P, C, drive, W_rec, ref, (),
-                    0, T, locate=True)
+        self._steps(
+            S,
+            last,
+            torch.zeros((), device=last.device),
+            P,
+            C,
+            drive,
+            W_rec,
+            ref,
+            (),
+            0,
+            T,
+            locate=True,
+        )
         raise NonFiniteError(self.name, "unknown", -1, float("nan"))
 
     def extra_repr(self):
-        return (f"model={self.spec.name!r}, n_in={self.n_in}, n={self.n}, "
-                f"recurrent={self.recurrent}, dt={self.dt_s * 1e3:g} ms, "
-                f"trainable={list(self.trainable)}")
+        return (
+            f"model={self.spec.name!r}, n_in={self.n_in}, n={self.n}, "
+            f"recurrent={self.recurrent}, dt={self.dt_s * 1e3:g} ms, "
+            f"trainable={list(self.trainable)}"
+        )
 
 
 class SpikingLayer(_ModelLayer):
@@ -1813,21 +2006,51 @@ class LeakyReadout(_ModelLayer):
     :func:`neurolearn.torch.readout_loss`).
     """
 
-    def __init__(self, n_in: int, n_out: int, *, dt, tau_m=None, tau_syn=None,
-                 trainable: Sequence[str] = (), heterogeneity=None, weight_std=None,
-                 dtype=torch.float32, generator=None, name: str = "readout",
-                 checkpoint_every=None, check_finite=True, sparse_input=None, params=None,
-                 fused: bool | None = None):
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        dt,
+        tau_m=None,
+        tau_syn=None,
+        trainable: Sequence[str] = (),
+        heterogeneity=None,
+        weight_std=None,
+        dtype=torch.float32,
+        generator=None,
+        name: str = "readout",
+        checkpoint_every=None,
+        check_finite=True,
+        sparse_input=None,
+        params=None,
+        fused: bool | None = None,
+    ):
         p = dict(params or {})
         if tau_m is not None:
             p["tau_m"] = tau_m
         if tau_syn is not None:
             p["tau_syn"] = tau_syn
-        super().__init__(readout_model(), n_in, n_out, dt=dt, params=p, trainable=trainable,
-                         heterogeneity=heterogeneity, weight_std=weight_std, dtype=dtype,
-                         generator=generator, name=name, spiking=False, target="I_syn",
-                         checkpoint_every=checkpoint_every, check_finite=check_finite,
-                         sparse_input=sparse_input, weight_unit="1", fused=fused)
+        super().__init__(
+            readout_model(),
+            n_in,
+            n_out,
+            dt=dt,
+            params=p,
+            trainable=trainable,
+            heterogeneity=heterogeneity,
+            weight_std=weight_std,
+            dtype=dtype,
+            generator=generator,
+            name=name,
+            spiking=False,
+            target="I_syn",
+            checkpoint_every=checkpoint_every,
+            check_finite=check_finite,
+            sparse_input=sparse_input,
+            weight_unit="1",
+            fused=fused,
+        )
 
 
 class _LazySpikes:
@@ -1885,11 +2108,15 @@ class SpikingNetwork(nn.Module):
         prev = layers[0].n
         for i, layer in enumerate(list(layers[1:]) + ([readout] if readout else [])):
             if layer.n_in != prev:
-                raise ValueError(f"layer {i + 1} ('{layer.name}') expects {layer.n_in} inputs "
-                                 f"but the previous layer has {prev} neurons")
+                raise ValueError(
+                    f"layer {i + 1} ('{layer.name}') expects {layer.n_in} inputs "
+                    f"but the previous layer has {prev} neurons"
+                )
             if layer.dt_s != layers[0].dt_s:
-                raise ValueError(f"layer '{layer.name}' has dt = {layer.dt_s} s but layer "
-                                 f"'{layers[0].name}' has {layers[0].dt_s} s")
+                raise ValueError(
+                    f"layer '{layer.name}' has dt = {layer.dt_s} s but layer "
+                    f"'{layers[0].name}' has {layers[0].dt_s} s"
+                )
             prev = layer.n
         self._spikes: list = []
 
@@ -1935,14 +2162,20 @@ class SpikingNetwork(nn.Module):
         """
         if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != self.n_in:
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
-            raise ValueError(f"network input has shape {shape}; expected [time, batch, "
-                             f"channels] = [T, B, {self.n_in}]")
+            raise ValueError(
+                f"network input has shape {shape}; expected [time, batch, "
+                f"channels] = [T, B, {self.n_in}]"
+            )
         self._spikes = []
         h = x
         drop = float(self.dropout) if self.training else 0.0
         for i, layer in enumerate(self.layers):
-            if i == len(self.layers) - 1 and self.readout is not None and not drop and \
-                    len(self.readout.targets) == 1:
+            if (
+                i == len(self.layers) - 1
+                and self.readout is not None
+                and not drop
+                and len(self.readout.targets) == 1
+            ):
                 # the fused loop projects the spikes onto the readout weights directly: no
                 # float spikes [T, B, n] nor their gradient are materialised
                 h = layer._check_input(h)
@@ -1988,13 +2221,28 @@ class SpikingNetwork(nn.Module):
         return list(self.layers) + ([self.readout] if self.readout is not None else [])
 
     @classmethod
-    def build(cls, n_in: int, hidden: Sequence[int], n_out: int, *, model="lif", dt="1 ms",
-              recurrent: bool = True, heterogeneity: str | None = None,
-              taus: Sequence[str] | None = None, distribution: str = "gamma", k: float = 3.0,
-              trainable: Sequence[str] = (), readout_trainable: Sequence[str] | None = None,
-              params: Mapping | None = None, surrogate=None, dtype=torch.float32,
-              generator: torch.Generator | None = None, readout_params: Mapping | None = None,
-              **layer_kwargs) -> "SpikingNetwork":
+    def build(
+        cls,
+        n_in: int,
+        hidden: Sequence[int],
+        n_out: int,
+        *,
+        model="lif",
+        dt="1 ms",
+        recurrent: bool = True,
+        heterogeneity: str | None = None,
+        taus: Sequence[str] | None = None,
+        distribution: str = "gamma",
+        k: float = 3.0,
+        trainable: Sequence[str] = (),
+        readout_trainable: Sequence[str] | None = None,
+        params: Mapping | None = None,
+        surrogate=None,
+        dtype=torch.float32,
+        generator: torch.Generator | None = None,
+        readout_params: Mapping | None = None,
+        **layer_kwargs,
+    ) -> SpikingNetwork:
         """A network ``n_in -> hidden... -> n_out`` of one neuron model.
 
         Parameters
@@ -2014,8 +2262,7 @@ class SpikingNetwork(nn.Module):
         """
         spec = load_model(model) if isinstance(model, str) else model
         if taus is None:
-            taus = [n for n, p in spec.parameters.items() if p.is_time_constant and
-                    p.per_neuron]
+            taus = [n for n, p in spec.parameters.items() if p.is_time_constant and p.per_neuron]
         het, het_train = {}, ()
         r_het, r_train = {}, ()
         if heterogeneity is not None:
@@ -2027,15 +2274,34 @@ class SpikingNetwork(nn.Module):
             r_train = tuple(readout_trainable)
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
-            layers.append(SpikingLayer(spec, prev, h, dt=dt, recurrent=recurrent, params=params,
-                                       trainable=tuple(dict.fromkeys(tuple(het_train) +
-                                                                     tuple(trainable))),
-                                       heterogeneity=het, surrogate=surrogate, dtype=dtype,
-                                       generator=generator, name=f"hidden{i}", **layer_kwargs))
+            layers.append(
+                SpikingLayer(
+                    spec,
+                    prev,
+                    h,
+                    dt=dt,
+                    recurrent=recurrent,
+                    params=params,
+                    trainable=tuple(dict.fromkeys(tuple(het_train) + tuple(trainable))),
+                    heterogeneity=het,
+                    surrogate=surrogate,
+                    dtype=dtype,
+                    generator=generator,
+                    name=f"hidden{i}",
+                    **layer_kwargs,
+                )
+            )
             prev = h
-        readout = LeakyReadout(prev, n_out, dt=dt, trainable=r_train, heterogeneity=r_het,
-                               dtype=dtype, generator=generator, params=readout_params,
-                               checkpoint_every=layer_kwargs.get("checkpoint_every"),
-                               fused=layer_kwargs.get("fused"))
+        readout = LeakyReadout(
+            prev,
+            n_out,
+            dt=dt,
+            trainable=r_train,
+            heterogeneity=r_het,
+            dtype=dtype,
+            generator=generator,
+            params=readout_params,
+            checkpoint_every=layer_kwargs.get("checkpoint_every"),
+            fused=layer_kwargs.get("fused"),
+        )
         return cls(layers, readout)
-

@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["READOUT_REDUCTIONS", "reduce_readout", "readout_loss", "rate_regulariser",
-           "firing_rates"]
+__all__ = [
+    "READOUT_REDUCTIONS",
+    "reduce_readout",
+    "readout_loss",
+    "rate_regulariser",
+    "firing_rates",
+]
 
 #: How the readout trace ``[time, batch, classes]`` becomes logits ``[batch, classes]``.
 READOUT_REDUCTIONS = ("max", "mean", "last")
@@ -24,20 +29,23 @@ def reduce_readout(readout: torch.Tensor, reduction: str = "max") -> torch.Tenso
         Unknown reduction, or a readout that is not 3-D.
     """
     if readout.ndim != 3:
-        raise ValueError(f"readout has shape {tuple(readout.shape)}; expected [time, batch, "
-                         f"classes]")
+        raise ValueError(
+            f"readout has shape {tuple(readout.shape)}; expected [time, batch, classes]"
+        )
     if reduction == "max":
         return readout.max(dim=0).values
     if reduction == "mean":
         return readout.mean(dim=0)
     if reduction == "last":
         return readout[-1]
-    raise ValueError(f"unknown readout reduction '{reduction}'; expected one of "
-                     f"{', '.join(READOUT_REDUCTIONS)}")
+    raise ValueError(
+        f"unknown readout reduction '{reduction}'; expected one of {', '.join(READOUT_REDUCTIONS)}"
+    )
 
 
-def readout_loss(readout: torch.Tensor, labels: torch.Tensor, reduction: str = "max",
-                 logit_scale: float = 1.0) -> torch.Tensor:
+def readout_loss(
+    readout: torch.Tensor, labels: torch.Tensor, reduction: str = "max", logit_scale: float = 1.0
+) -> torch.Tensor:
     """Cross-entropy between the reduced readout and integer class labels.
 
     Parameters
@@ -63,8 +71,9 @@ def readout_loss(readout: torch.Tensor, labels: torch.Tensor, reduction: str = "
     logits = reduce_readout(readout, reduction) * logit_scale
     labels = torch.as_tensor(labels, dtype=torch.long)
     if labels.shape != (logits.shape[0],):
-        raise ValueError(f"labels have shape {tuple(labels.shape)}; expected [batch] = "
-                         f"[{logits.shape[0]}]")
+        raise ValueError(
+            f"labels have shape {tuple(labels.shape)}; expected [batch] = [{logits.shape[0]}]"
+        )
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]):
         raise ValueError(f"labels must lie in [0, {logits.shape[1] - 1}]")
     return F.cross_entropy(logits, labels)
@@ -84,16 +93,27 @@ def firing_rates(spikes: torch.Tensor, dt: float, n_steps: int | None = None) ->
         return spikes.sum(dim=0) / (spikes.shape[0] * float(dt))
     if spikes.ndim == 2:
         if n_steps is None or n_steps <= 0:
-            raise ValueError("spike counts [batch, neurons] need n_steps (the number of time "
-                             "steps they were counted over)")
+            raise ValueError(
+                "spike counts [batch, neurons] need n_steps (the number of time "
+                "steps they were counted over)"
+            )
         return spikes / (int(n_steps) * float(dt))
-    raise ValueError(f"spikes have shape {tuple(spikes.shape)}; expected [time, batch, "
-                     f"neurons] (or counts [batch, neurons] with n_steps)")
+    raise ValueError(
+        f"spikes have shape {tuple(spikes.shape)}; expected [time, batch, "
+        f"neurons] (or counts [batch, neurons] with n_steps)"
+    )
 
 
-def rate_regulariser(spikes: torch.Tensor, dt: float, *, upper_hz: float | None = 100.0,
-                     lower_hz: float | None = 1.0, upper_strength: float = 1.0,
-                     lower_strength: float = 1.0, n_steps: int | None = None) -> torch.Tensor:
+def rate_regulariser(
+    spikes: torch.Tensor,
+    dt: float,
+    *,
+    upper_hz: float | None = 100.0,
+    lower_hz: float | None = 1.0,
+    upper_strength: float = 1.0,
+    lower_strength: float = 1.0,
+    n_steps: int | None = None,
+) -> torch.Tensor:
     """Activity regulariser of Zenke & Vogels (2021) / Cramer et al. (2020).
 
     * per-neuron upper bound: ``upper_strength * mean_{b,i} relu(r_bi - upper_hz)**2``,

@@ -36,7 +36,7 @@ against finite differences (used by the test suite).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -61,9 +61,13 @@ def _triangle(u):
 
 
 #: Derivative shapes ``g(u)`` by name, and their value at ``u = 0`` (the peak).
-SURROGATES: dict = {"fast_sigmoid": (_fast_sigmoid, 1.0), "superspike": (_fast_sigmoid, 1.0),
-                    "sigmoid": (_sigmoid, 0.25), "arctan": (_arctan, 0.5),
-                    "triangle": (_triangle, 1.0)}
+SURROGATES: dict = {
+    "fast_sigmoid": (_fast_sigmoid, 1.0),
+    "superspike": (_fast_sigmoid, 1.0),
+    "sigmoid": (_sigmoid, 0.25),
+    "arctan": (_arctan, 0.5),
+    "triangle": (_triangle, 1.0),
+}
 
 
 class _SpikeFn(torch.autograd.Function):
@@ -102,12 +106,19 @@ class Surrogate:
 
     smooth = False
 
-    def __init__(self, shape="fast_sigmoid", steepness: float = 10.0, scale: float = 1.0,
-                 normalize_peak: bool = False):
+    def __init__(
+        self,
+        shape="fast_sigmoid",
+        steepness: float = 10.0,
+        scale: float = 1.0,
+        normalize_peak: bool = False,
+    ):
         if isinstance(shape, str):
             if shape not in SURROGATES:
-                raise ValueError(f"unknown surrogate '{shape}'; known: "
-                                 f"{', '.join(SURROGATES)} (or pass a callable)")
+                raise ValueError(
+                    f"unknown surrogate '{shape}'; known: "
+                    f"{', '.join(SURROGATES)} (or pass a callable)"
+                )
             fn, peak = SURROGATES[shape]
             self.name = shape
         elif callable(shape):
@@ -116,8 +127,7 @@ class Surrogate:
         else:
             raise ValueError(f"surrogate shape must be a name or a callable, got {shape!r}")
         if not steepness > 0 or not scale > 0:
-            raise ValueError(f"surrogate steepness and scale must be > 0, got {steepness}, "
-                             f"{scale}")
+            raise ValueError(f"surrogate steepness and scale must be > 0, got {steepness}, {scale}")
         if normalize_peak:
             if peak is None:
                 peak = float(fn(torch.zeros(1, dtype=torch.float64))[0])
@@ -135,8 +145,9 @@ class Surrogate:
         """The surrogate derivative at ``x`` (for plots)."""
         return self.scale * self.shape_fn(self.steepness * x)
 
-    def derivative_(self, x: torch.Tensor, factor: float = 1.0,
-                    x_scale: float = 1.0) -> torch.Tensor:
+    def derivative_(
+        self, x: torch.Tensor, factor: float = 1.0, x_scale: float = 1.0
+    ) -> torch.Tensor:
         """``factor * derivative(x_scale * x)`` written into ``x`` (a tensor that is not
         needed afterwards and does not require a gradient), without temporaries for the
         built-in shapes (used by the fused loop's backward pass on chunks of steps); other
@@ -159,14 +170,21 @@ class Surrogate:
 
     def config(self) -> dict:
         """JSON-ready description (custom callables are recorded by name only)."""
-        return {"shape": self.name, "steepness": self.steepness,
-                "scale": self.scale * (SURROGATES[self.name][1] if self.normalize_peak and
-                                       self.name in SURROGATES else 1.0),
-                "normalize_peak": self.normalize_peak}
+        return {
+            "shape": self.name,
+            "steepness": self.steepness,
+            "scale": self.scale
+            * (
+                SURROGATES[self.name][1] if self.normalize_peak and self.name in SURROGATES else 1.0
+            ),
+            "normalize_peak": self.normalize_peak,
+        }
 
     def __repr__(self):
-        return (f"Surrogate({self.name!r}, steepness={self.steepness}, scale={self.scale}, "
-                f"normalize_peak={self.normalize_peak})")
+        return (
+            f"Surrogate({self.name!r}, steepness={self.steepness}, scale={self.scale}, "
+            f"normalize_peak={self.normalize_peak})"
+        )
 
 
 class SmoothSigmoid(Surrogate):

@@ -8,8 +8,15 @@ import pandas as pd
 import pytest
 from scipy import optimize, special, stats
 
-from neurolearn.analysis import (chisquare_equal_count, compare_samples, compare_tau, describe,
-                                 fit_distribution, learned_tau_ms, write_tau_comparison)
+from neurolearn.analysis import (
+    chisquare_equal_count,
+    compare_samples,
+    compare_tau,
+    describe,
+    fit_distribution,
+    learned_tau_ms,
+    write_tau_comparison,
+)
 
 
 def _gamma_mle_shape(x):
@@ -28,11 +35,17 @@ def test_describe_matches_numpy():
     assert (d["q25"], d["q75"]) == pytest.approx((1.75, 5.25))
 
 
-@pytest.mark.parametrize("name,true,sampler", [
-    ("gamma", {"shape": 3.0, "scale": 6.0}, lambda rng, n: rng.gamma(3.0, 6.0, n)),
-    ("lognorm", {"sigma": 0.5, "scale": 15.0},
-     lambda rng, n: 15.0 * np.exp(0.5 * rng.standard_normal(n))),
-])
+@pytest.mark.parametrize(
+    "name,true,sampler",
+    [
+        ("gamma", {"shape": 3.0, "scale": 6.0}, lambda rng, n: rng.gamma(3.0, 6.0, n)),
+        (
+            "lognorm",
+            {"sigma": 0.5, "scale": 15.0},
+            lambda rng, n: 15.0 * np.exp(0.5 * rng.standard_normal(n)),
+        ),
+    ],
+)
 def test_fit_recovers_parameters_within_bootstrap_interval(name, true, sampler):
     rng = np.random.default_rng(12)
     x = sampler(rng, 1500)
@@ -41,11 +54,11 @@ def test_fit_recovers_parameters_within_bootstrap_interval(name, true, sampler):
         lo, hi = fit.ci[param]
         assert lo < value < hi, (param, value, fit.ci)
         assert lo < fit.params[param] < hi
-        assert hi - lo < 0.25 * value          # a real interval, not (0, inf)
+        assert hi - lo < 0.25 * value  # a real interval, not (0, inf)
     if name == "gamma":
         assert fit.params["shape"] == pytest.approx(_gamma_mle_shape(x), rel=1e-4)
         assert fit.params["shape"] * fit.params["scale"] == pytest.approx(x.mean(), rel=1e-4)
-    else:   # closed-form ML of the log-normal
+    else:  # closed-form ML of the log-normal
         assert fit.params["sigma"] == pytest.approx(np.log(x).std(), rel=1e-6)
         assert fit.params["scale"] == pytest.approx(np.exp(np.log(x).mean()), rel=1e-6)
     # the true family fits: goodness-of-fit tests do not reject
@@ -60,15 +73,16 @@ def test_bootstrap_interval_coverage_of_gamma_shape():
     hits = 0
     reps = 60
     for i in range(reps):
-        fit = fit_distribution(rng.gamma(2.5, 4.0, 200), "gamma", n_boot=150,
-                               method="percentile", seed=i)
+        fit = fit_distribution(
+            rng.gamma(2.5, 4.0, 200), "gamma", n_boot=150, method="percentile", seed=i
+        )
         hits += fit.ci["shape"][0] < 2.5 < fit.ci["shape"][1]
     assert 0.83 <= hits / reps <= 1.0
 
 
 def test_goodness_of_fit_rejects_wrong_family():
     rng = np.random.default_rng(7)
-    x = 15.0 * np.exp(1.0 * rng.standard_normal(5000))   # heavy-tailed log-normal
+    x = 15.0 * np.exp(1.0 * rng.standard_normal(5000))  # heavy-tailed log-normal
     gamma = fit_distribution(x, "gamma", n_boot=0, n_mc=49, seed=0)
     lognorm = fit_distribution(x, "lognorm", n_boot=0, n_mc=49, seed=0)
     assert gamma.gof["chi2_p"] < 1e-6 and gamma.gof["ks_p"] < 1e-6
@@ -87,14 +101,16 @@ def test_chisquare_equal_count_bins():
     assert res["chi2_bins"] == 1003 // 20 and res["chi2_dof"] == 50 - 3
     # independent statistic: counts between empirical quantiles, expected from the cdf
     edges = np.quantile(x, np.arange(1, 50) / 50)
-    obs = np.array([np.sum(x < edges[0])]
-                   + [np.sum((x >= a) & (x < b)) for a, b in zip(edges[:-1], edges[1:])]
-                   + [np.sum(x >= edges[-1])])
+    obs = np.array(
+        [np.sum(x < edges[0])]
+        + [np.sum((x >= a) & (x < b)) for a, b in zip(edges[:-1], edges[1:])]
+        + [np.sum(x >= edges[-1])]
+    )
     assert obs.min() >= 20
     exp = 1003 * np.diff(frozen.cdf(np.concatenate([[0], edges, [np.inf]])))
     assert res["chi2"] == pytest.approx(np.sum((obs - exp) ** 2 / exp), rel=1e-9)
     assert res["chi2_p"] == pytest.approx(stats.chi2.sf(res["chi2"], 47), rel=1e-9)
-    small = chisquare_equal_count(x[:70], frozen)   # 3 bins < 4: no test
+    small = chisquare_equal_count(x[:70], frozen)  # 3 bins < 4: no test
     assert np.isnan(small["chi2"]) and small["chi2_dof"] == 0
 
 
@@ -130,8 +146,7 @@ def test_two_sample_false_rejection_rate_is_alpha():
     ks_rej = wd_rej = cover = 0
     for i in range(reps):
         a, b = rng.gamma(3.0, 6.0, 80), rng.gamma(3.0, 6.0, 120)
-        r = compare_samples(a, b, n_boot=200 if i < 150 else 0,
-                            n_perm=99 if i < 150 else 0, seed=i)
+        r = compare_samples(a, b, n_boot=200 if i < 150 else 0, n_perm=99 if i < 150 else 0, seed=i)
         ks_rej += r.ks_pvalue < 0.05
         if i < 150:
             wd_rej += r.wasserstein_pvalue < 0.05
@@ -154,8 +169,11 @@ def test_bad_samples_are_named():
 def _run(tmp_path, tau, extra=None):
     run = tmp_path / "run"
     run.mkdir()
-    cols = {"layer": ["hidden"] * (len(tau) - 4) + ["output"] * 4,
-            "neuron": list(range(len(tau) - 4)) + list(range(4)), "tau_m_ms": tau}
+    cols = {
+        "layer": ["hidden"] * (len(tau) - 4) + ["output"] * 4,
+        "neuron": list(range(len(tau) - 4)) + list(range(4)),
+        "tau_m_ms": tau,
+    }
     cols.update(extra or {})
     pd.DataFrame(cols).to_csv(run / "parameters.csv", index=False)
     return run
@@ -187,7 +205,8 @@ def test_write_tau_comparison(tmp_path):
     assert list(table["unit"]) == ["ms", "1"]
     assert table.loc[0, "median_learned"] == pytest.approx(np.median(learned))
     assert table.loc[1, "ks_statistic"] == pytest.approx(
-        stats.ks_2samp(learned / np.median(learned), measured / np.median(measured)).statistic)
+        stats.ks_2samp(learned / np.median(learned), measured / np.median(measured)).statistic
+    )
     out = write_tau_comparison(learned, measured, tmp_path / "cmp", n_boot=100, n_perm=100)
     names = {p.name for p in out["files"]}
     for stem in ("tau_learned_vs_measured", "tau_qq"):
@@ -196,9 +215,10 @@ def test_write_tau_comparison(tmp_path):
     saved = json.loads((tmp_path / "cmp" / "tau_comparison.json").read_text())
     assert saved["learned"]["tau_ms"]["n"] == 120
     assert saved["measured"]["gamma"]["shape"] == pytest.approx(
-        _gamma_mle_shape(measured), rel=1e-4)
+        _gamma_mle_shape(measured), rel=1e-4
+    )
     fits = pd.read_csv(tmp_path / "cmp" / "tau_fits.csv")
     assert set(fits["unit"]) == {"ms", "1"} and len(fits) == 8
-    assert not list((tmp_path / "cmp").glob(".*.tmp"))   # nothing half-written
+    assert not list((tmp_path / "cmp").glob(".*.tmp"))  # nothing half-written
     svg = (tmp_path / "cmp" / "tau_learned_vs_measured.svg").read_text()
     assert "membrane time constant (ms)" in svg

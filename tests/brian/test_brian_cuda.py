@@ -9,32 +9,55 @@ from brian2 import Hz, ms, nA
 
 pytest.importorskip("brian2cuda")
 
-from neurolearn.brian import BackendUnavailableError, NetworkSpec  # noqa: E402
-from neurolearn.brian import cuda  # noqa: E402
 from test_brian_backends import DURATION, recurrent_network, spike_pairs  # noqa: E402
+
+from neurolearn.brian import (  # noqa: E402
+    BackendUnavailableError,
+    NetworkSpec,
+    cuda,  # noqa: E402
+)
 
 
 def test_cuda_project_is_generated_without_gpu(tmp_path):
     from brian2 import prefs
 
     flags_before = list(prefs["codegen.cpp.extra_compile_args_gcc"])
-    sim = recurrent_network().build(DURATION, backend="cuda_standalone", seed=1,
-                                    directory=tmp_path, compile=False)
+    sim = recurrent_network().build(
+        DURATION, backend="cuda_standalone", seed=1, directory=tmp_path, compile=False
+    )
     names = {p.name for p in tmp_path.iterdir()}
-    for required in ("main.cu", "objects.cu", "objects.h", "network.cu", "run.cu", "rand.cu",
-                     "synapses_classes.cu", "makefile", "brianlib", "code_objects",
-                     "static_arrays"):
+    for required in (
+        "main.cu",
+        "objects.cu",
+        "objects.h",
+        "network.cu",
+        "run.cu",
+        "rand.cu",
+        "synapses_classes.cu",
+        "makefile",
+        "brianlib",
+        "code_objects",
+        "static_arrays",
+    ):
         assert required in names, required
     kernels = {p.name for p in (tmp_path / "code_objects").glob("*.cu")}
-    for obj in ("exc_stateupdater_codeobject.cu", "exc_spike_thresholder_codeobject.cu",
-                "exc_spike_resetter_codeobject.cu", "recurrent_pre_codeobject.cu",
-                "feedforward_pre_codeobject.cu", "exc_spikes_codeobject.cu",
-                "exc_state_codeobject.cu", "drive_codeobject.cu"):
+    for obj in (
+        "exc_stateupdater_codeobject.cu",
+        "exc_spike_thresholder_codeobject.cu",
+        "exc_spike_resetter_codeobject.cu",
+        "recurrent_pre_codeobject.cu",
+        "feedforward_pre_codeobject.cu",
+        "exc_spikes_codeobject.cu",
+        "exc_state_codeobject.cu",
+        "drive_codeobject.cu",
+    ):
         assert obj in kernels, (obj, sorted(kernels))
     makefile = (tmp_path / "makefile").read_text()
     assert "-std=c++17" in makefile and "-std=c++11" not in makefile
     assert "-lcurand" in makefile and "-arch=sm_" in makefile
-    assert "__global__" in (tmp_path / "code_objects" / "exc_stateupdater_codeobject.cu").read_text()
+    assert (
+        "__global__" in (tmp_path / "code_objects" / "exc_stateupdater_codeobject.cu").read_text()
+    )
     # the connectivity drawn in Python went into the project's static arrays
     assert any((tmp_path / "static_arrays").iterdir())
     with pytest.raises(BackendUnavailableError, match="generated but not compiled"):
@@ -64,8 +87,7 @@ def small_network():
 def test_cuda_project_compiles_with_nvcc(tmp_path):
     """Compiles with the installed nvcc (CUDA 13: C++17) and curand (toolkit or wheel);
     takes minutes on 2 cores."""
-    sim = small_network().build(100 * ms, backend="cuda_standalone", seed=1,
-                                directory=tmp_path)
+    sim = small_network().build(100 * ms, backend="cuda_standalone", seed=1, directory=tmp_path)
     binary = tmp_path / "main"
     assert binary.is_file() and sim.backend.compiled
     if shutil.which("ldd"):
@@ -87,10 +109,12 @@ def test_cuda_spikes_match_cpp_standalone(tmp_path):
     GPU, so I_syn may differ in the last bits; a spike can then move by one step when v is
     within rounding of the threshold. We require >= 99 % identical (step, neuron) pairs and
     spike counts within 1 %."""
-    cpp = recurrent_network().run(DURATION, backend="cpp_standalone", seed=1,
-                                  directory=tmp_path / "cpp")
-    gpu = recurrent_network().run(DURATION, backend="cuda_standalone", seed=1,
-                                  directory=tmp_path / "cuda")
+    cpp = recurrent_network().run(
+        DURATION, backend="cpp_standalone", seed=1, directory=tmp_path / "cpp"
+    )
+    gpu = recurrent_network().run(
+        DURATION, backend="cuda_standalone", seed=1, directory=tmp_path / "cuda"
+    )
     a, b = spike_pairs(cpp), spike_pairs(gpu)
     assert abs(len(a) - len(b)) <= 0.01 * len(a)
     common = len({tuple(x) for x in a} & {tuple(x) for x in b})

@@ -38,7 +38,7 @@ def test_results_carry_units_and_shapes(results):
     # the rate monitor and the spike monitor count the same spikes
     rate = results.rates["exc"]
     assert float(np.sum(rate.rate) * 0.1 * ms * 30) == pytest.approx(results.spikes["exc"].count)
-    assert np.all(np.asarray(st["v"]) <= -50e-3 + 1e-12)     # LIF v never above threshold
+    assert np.all(np.asarray(st["v"]) <= -50e-3 + 1e-12)  # LIF v never above threshold
     assert results.backend == "numpy" and results.seed == 11 and results.dt == 0.1 * ms
 
 
@@ -47,14 +47,15 @@ def test_hdf5_round_trip_is_identical(results, tmp_path):
     back = load_results(path)
     assert back == results
     assert back.states["exc"]["v"].dim == volt.dim
-    np.testing.assert_array_equal(np.asarray(back.states["exc"]["v"]),
-                                  np.asarray(results.states["exc"]["v"]))
+    np.testing.assert_array_equal(
+        np.asarray(back.states["exc"]["v"]), np.asarray(results.states["exc"]["v"])
+    )
     np.testing.assert_array_equal(back.spikes["izh"].indices, results.spikes["izh"].indices)
     assert back.duration == 200 * ms and back.seed == 11
     assert back.network["populations"]["exc"]["model"] == "lif"
     assert back.network["models"]["izhikevich"]["presets"]["ch"]["c"] == "-50 mV"
     assert Results.load(path) == results
-    assert list(tmp_path.joinpath("sub").iterdir()) == [path]        # no temporary left
+    assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary left
 
 
 def test_hdf5_layout_is_the_documented_one(results, tmp_path):

@@ -4,18 +4,40 @@ delivery (schedule, network_operation, pairing detector) and bad input."""
 
 import numpy as np
 import pytest
-from brian2 import (Network, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses, ms, mV,
-                    nS, second)
+from brian2 import (
+    Network,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Synapses,
+    ms,
+    mV,
+    nS,
+    second,
+)
 
 from neurolearn import ModelError, load_model
 from neurolearn.brian.backends import use_backend
 from neurolearn.brian.build import make_neuron_group
-from neurolearn.brian.plasticity import (RewardSchedule, deliver_rewards, make_plastic_synapses,
-                                         pairing_reward, reward_network_operation,
-                                         simulate_stdp, stdp_model, stdp_reference, stdp_window)
+from neurolearn.brian.plasticity import (
+    RewardSchedule,
+    deliver_rewards,
+    make_plastic_synapses,
+    pairing_reward,
+    reward_network_operation,
+    simulate_stdp,
+    stdp_model,
+    stdp_reference,
+    stdp_window,
+)
 
-STDP = ["stdp_additive", "stdp_additive_nearest", "stdp_multiplicative",
-        "stdp_multiplicative_nearest", "stdp_triplet"]
+STDP = [
+    "stdp_additive",
+    "stdp_additive_nearest",
+    "stdp_multiplicative",
+    "stdp_multiplicative_nearest",
+    "stdp_triplet",
+]
 
 
 def test_plasticity_models_are_in_the_zoo_with_sources():
@@ -24,7 +46,7 @@ def test_plasticity_models_are_in_the_zoo_with_sources():
         assert spec.kind == "synapse" and spec.reference.strip()
         assert "w_max" in spec.parameters
     assert stdp_model("multiplicative", "nearest").name == "stdp_multiplicative_nearest"
-    triplet = load_model("stdp_triplet")   # Pfister & Gerstner (2006), minimal visual cortex
+    triplet = load_model("stdp_triplet")  # Pfister & Gerstner (2006), minimal visual cortex
     assert float(triplet.parameters["A3_plus"].value) == pytest.approx(6.2e-3)
     assert float(triplet.parameters["tau_y"].value) == pytest.approx(0.125)
     assert float(triplet.parameters["A3_minus"].value) == 0
@@ -41,14 +63,14 @@ def test_measured_window_equals_the_analytic_rule(model, w0_fraction):
     w = simulate_stdp(spec, [[t] for t in t_pre], [[t] for t in t_pre + dts], w0=w0)
     measured = w - float(w0)
     expected = stdp_window(spec, dts, w0=w0)
-    assert np.all(np.sign(expected) == np.sign(dts))           # LTP for pre -> post
+    assert np.all(np.sign(expected) == np.sign(dts))  # LTP for pre -> post
     # to 1e-9 of the window's peak (the triplet model's pair potentiation, A2+ = 5e-10, is
     # below the float resolution of w itself, so a purely relative test cannot apply to it)
-    np.testing.assert_allclose(measured, expected, rtol=1e-9,
-                               atol=1e-9 * np.max(np.abs(expected)))
-    if model.startswith("stdp_multiplicative"):                 # soft bound: LTP shrinks near w_max
-        assert (measured[dts > 0][0] / float(spec.parameters["w_max"].value)
-                == pytest.approx(0.005 * (1 - w0_fraction) * np.exp(-1e-3 / 0.02), rel=1e-9))
+    np.testing.assert_allclose(measured, expected, rtol=1e-9, atol=1e-9 * np.max(np.abs(expected)))
+    if model.startswith("stdp_multiplicative"):  # soft bound: LTP shrinks near w_max
+        assert measured[dts > 0][0] / float(spec.parameters["w_max"].value) == pytest.approx(
+            0.005 * (1 - w0_fraction) * np.exp(-1e-3 / 0.02), rel=1e-9
+        )
 
 
 def test_pairing_schemes_differ_in_trains_and_match_the_event_reference():
@@ -68,7 +90,7 @@ def test_pairing_schemes_differ_in_trains_and_match_the_event_reference():
     # the schemes give measurably different results for the same trains
     assert abs(out["stdp_additive"] - out["stdp_additive_nearest"]) > 1e-3 * 0.15e-9
     # nearest: 10 pairs of +10 ms and 9 of -10 ms, each a single exponential
-    A = 0.005 * 0.15e-9                     # A+ w_max; tau+ = tau- = 20 ms: exp(-10/20)
+    A = 0.005 * 0.15e-9  # A+ w_max; tau+ = tau- = 20 ms: exp(-10/20)
     nearest = 10 * A * np.exp(-0.5) - 9 * 1.05 * A * np.exp(-0.5)
     assert out["stdp_additive_nearest"] == pytest.approx(nearest, rel=1e-9)
 
@@ -77,22 +99,41 @@ def test_weights_stay_within_bounds():
     """Many potentiating pairs push an additive synapse against w_max, never beyond."""
     spec = load_model("stdp_additive")
     pre = [0.1 + 0.01 * np.arange(20)]
-    w = simulate_stdp(spec, pre, [pre[0] + 0.002], w0=0.14 * nS, dt=1 * ms,
-                      params={"A_plus": 0.05, "A_minus": 0.0})
+    w = simulate_stdp(
+        spec,
+        pre,
+        [pre[0] + 0.002],
+        w0=0.14 * nS,
+        dt=1 * ms,
+        params={"A_plus": 0.05, "A_minus": 0.0},
+    )
     assert w[0] == pytest.approx(0.15e-9, rel=1e-12)
-    w = simulate_stdp(spec, [pre[0] + 0.002], pre, w0=0.01 * nS, dt=1 * ms,
-                      params={"A_plus": 0.0, "A_minus": 0.05})
+    w = simulate_stdp(
+        spec,
+        [pre[0] + 0.002],
+        pre,
+        w0=0.01 * nS,
+        dt=1 * ms,
+        params={"A_plus": 0.0, "A_minus": 0.05},
+    )
     assert w[0] == 0.0
 
 
 def _dopamine_net(n=2, tau_d=200 * ms, d_tonic=0.0):
     """Neurons carrying rstdp's dopamine, with a silent plastic input setting tau_d."""
     rstdp = load_model("rstdp")
-    g = make_neuron_group(load_model("lif"), n, name="post",
-                          synapse_models=[(rstdp, "v")])
+    g = make_neuron_group(load_model("lif"), n, name="post", synapse_models=[(rstdp, "v")])
     src = SpikeGeneratorGroup(1, [], [] * ms, name="silent")
-    syn = make_plastic_synapses(rstdp, src, g, connect=True, w_init=1 * mV, target_var="v",
-                                params={"tau_d": tau_d, "d_tonic": d_tonic}, name="plastic")
+    syn = make_plastic_synapses(
+        rstdp,
+        src,
+        g,
+        connect=True,
+        w_init=1 * mV,
+        target_var="v",
+        params={"tau_d": tau_d, "d_tonic": d_tonic},
+        name="plastic",
+    )
     return g, src, syn
 
 
@@ -107,8 +148,10 @@ def test_reward_schedule_sets_dopamine_to_its_closed_form():
         # a reward delivered in the step at t_k is recorded (at the start of each step) from
         # t_k + dt on, and has decayed for t - t_k - dt by then
         t = mon.t_[:]
-        expected = 0.002 + sum(a * np.exp(-(t - tk - 1e-3) / 0.2) * (t > tk + 1e-9)
-                               for tk, a in ((0.05, 0.5), (0.12, 0.5)))
+        expected = 0.002 + sum(
+            a * np.exp(-(t - tk - 1e-3) / 0.2) * (t > tk + 1e-9)
+            for tk, a in ((0.05, 0.5), (0.12, 0.5))
+        )
         np.testing.assert_allclose(mon.dopamine[0], expected, rtol=1e-9, atol=1e-12)
 
 
@@ -133,26 +176,39 @@ def test_three_factor_rule_matches_its_closed_form():
     D, a, T = 0.3, 0.5, 1.0
     with use_backend("numpy", dt=0.5 * ms):
         rstdp = load_model("rstdp")
-        post = make_neuron_group(load_model("lif"), 2, name="post",
-                                 synapse_models=[(rstdp, "v")], params={"v_th": "0 mV"})
+        post = make_neuron_group(
+            load_model("lif"),
+            2,
+            name="post",
+            synapse_models=[(rstdp, "v")],
+            params={"v_th": "0 mV"},
+        )
         pre = SpikeGeneratorGroup(2, [0, 1], [100, 100] * ms, name="pre")
         # the postsynaptic spikes are imposed: v is pushed above threshold at 104.5 ms, so
         # the neurons fire in the step at 105 ms
         kick = SpikeGeneratorGroup(2, [0, 1], [104.5, 104.5] * ms, name="kick")
-        syn = make_plastic_synapses(rstdp, pre, post, connect={"j": "i"}, w_init=1 * mV,
-                                    target_var="v", params={"d_tonic": 0}, name="plastic")
+        syn = make_plastic_synapses(
+            rstdp,
+            pre,
+            post,
+            connect={"j": "i"},
+            w_init=1 * mV,
+            target_var="v",
+            params={"d_tonic": 0},
+            name="plastic",
+        )
         force = Synapses(kick, post, on_pre="v_post = 200*mV", name="force")
         force.connect(j="i")
         spikes = SpikeMonitor(post)
         # reward reaches neuron 0 only: neuron 1 is the control without dopamine
-        objs = deliver_rewards(RewardSchedule([0.105 + D], [a]), post[0:1],
-                               duration=T * second)
+        objs = deliver_rewards(RewardSchedule([0.105 + D], [a]), post[0:1], duration=T * second)
         Network(post, pre, kick, syn, force, spikes, *objs).run(T * second)
         np.testing.assert_allclose(spikes.t_[:], [0.105, 0.105], atol=1e-9)
         c0 = 0.1e-3 * np.exp(-0.005 / 0.020)
         tau_s = 1.0 * 0.2 / 1.2
-        expected = 100.0 * c0 * np.exp(-D / 1.0) * a * tau_s * (1 - np.exp(-(T - 0.105 - D)
-                                                                           / tau_s))
+        expected = (
+            100.0 * c0 * np.exp(-D / 1.0) * a * tau_s * (1 - np.exp(-(T - 0.105 - D) / tau_s))
+        )
         assert float(syn.w_[0]) - 1e-3 == pytest.approx(expected, rel=0.01)
         assert float(syn.w_[1]) == pytest.approx(1e-3, rel=1e-12)
 
@@ -163,16 +219,22 @@ def test_pairing_reward_detects_pairs_and_delays_rewards():
     with use_backend("numpy", dt=1 * ms, seed=3):
         g, src, syn = _dopamine_net(n=3)
         pre = SpikeGeneratorGroup(1, [0, 0, 0, 0], [100, 500, 900, 1200] * ms, name="pre_cell")
-        post = SpikeGeneratorGroup(1, [0, 0, 0, 0], [110, 450, 930, 1215] * ms,
-                                   name="post_cell")
-        r = pairing_reward(pre, 0, post, 0, g, window=20 * ms, delay=(0.2 * second,
-                                                                     0.4 * second),
-                           amount=0.5, n_slots=4)
+        post = SpikeGeneratorGroup(1, [0, 0, 0, 0], [110, 450, 930, 1215] * ms, name="post_cell")
+        r = pairing_reward(
+            pre,
+            0,
+            post,
+            0,
+            g,
+            window=20 * ms,
+            delay=(0.2 * second, 0.4 * second),
+            amount=0.5,
+            n_slots=4,
+        )
         rew = SpikeMonitor(r.timers)
         pairs = SpikeMonitor(r.critic)
         mon = StateMonitor(g, "dopamine", record=True)
-        Network(g, src, syn, pre, post, rew, pairs, mon, *r.objects).run(
-            1.65 * second)
+        Network(g, src, syn, pre, post, rew, pairs, mon, *r.objects).run(1.65 * second)
         np.testing.assert_allclose(pairs.t_[:], [0.111, 1.216], atol=1e-9)
         assert rew.num_spikes == 2
         delays = rew.t_[:] - pairs.t_[:]
@@ -203,12 +265,16 @@ def test_negative_time_constant_is_named():
 def test_w_max_below_initial_weights_is_named():
     with use_backend("numpy"):
         src, tgt = _groups()
-        with pytest.raises(ModelError, match=r"w_max .* is below the largest initial weight "
-                                             r"w_init"):
+        with pytest.raises(
+            ModelError,
+            match=r"w_max .* is below the largest initial weight "
+            r"w_init",
+        ):
             make_plastic_synapses("stdp_additive", src, tgt, w_init=0.2 * nS)
         with pytest.raises(ModelError, match="w_max"):
-            make_plastic_synapses("stdp_multiplicative", src, tgt, w_init=0.1 * nS,
-                                  params={"w_max": "0.05 nS"})
+            make_plastic_synapses(
+                "stdp_multiplicative", src, tgt, w_init=0.1 * nS, params={"w_max": "0.05 nS"}
+            )
         with pytest.raises(ModelError, match="w_init"):
             make_plastic_synapses("stdp_additive", src, tgt, w_init=-0.01 * nS)
         with pytest.raises(ModelError, match="w_init"):

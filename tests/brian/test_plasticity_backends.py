@@ -14,17 +14,21 @@ import pytest
 from neurolearn.reproductions import izhikevich2007_distal_reward as izh
 from neurolearn.reproductions import song2000_stdp as song
 
-needs_compiler = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
-                                    reason="cpp_standalone needs a C++ compiler")
-SONG = dict(rates_hz=[20.0], seed=1, dt_ms=0.5, inputs="generator", controls=False,
-            record_every_s=1.0)
+needs_compiler = pytest.mark.skipif(
+    shutil.which("g++") is None and shutil.which("c++") is None,
+    reason="cpp_standalone needs a C++ compiler",
+)
+SONG = dict(
+    rates_hz=[20.0], seed=1, dt_ms=0.5, inputs="generator", controls=False, record_every_s=1.0
+)
 
 
 @pytest.fixture(scope="module")
 def song_cpp(tmp_path_factory):
     """20 s of the Song et al. network on cpp_standalone, inputs drawn in NumPy."""
-    return song.build_and_run("cpp_standalone", duration_s=20.0,
-                              directory=tmp_path_factory.mktemp("song_cpp"), **SONG)
+    return song.build_and_run(
+        "cpp_standalone", duration_s=20.0, directory=tmp_path_factory.mktemp("song_cpp"), **SONG
+    )
 
 
 @needs_compiler
@@ -35,7 +39,7 @@ def test_numpy_and_cpp_standalone_give_identical_weights(song_cpp):
     k = int(np.flatnonzero(np.isclose(song_cpp["record_t_s"], 1.0))[0])
     cpp_w = song_cpp["w_recorded_s"][0, :, k]
     w_max = raw["w_max_s"]
-    assert np.mean(raw["w_final_s"][0] != raw["w_initial_s"][0]) > 0.9   # the run was plastic
+    assert np.mean(raw["w_final_s"][0] != raw["w_initial_s"][0]) > 0.9  # the run was plastic
     np.testing.assert_allclose(raw["w_final_s"][0], cpp_w, rtol=1e-12, atol=1e-12 * w_max)
     n_cpp = int(np.sum(song_cpp["spike_t_s"] < 1.0))
     assert raw["spike_t_s"].size == n_cpp > 0
@@ -93,9 +97,15 @@ def test_song_brian2_example_parameter_set():
     (E_l + g_e E_e) / (1 + g_e) is -59.2 mV (5 mV below threshold, with fluctuations < 1 mV:
     silent) and -49.3 mV (above threshold: fires) -- the 10 Hz neuron would fire if the
     paper's -70 mV rest or 0.015 g_max were used instead."""
-    raw = song.build_and_run("numpy", rates_hz=[10.0, 20.0], duration_s=0.5, seed=1,
-                             inputs="generator", controls=False,
-                             parameters="brian2-example")
+    raw = song.build_and_run(
+        "numpy",
+        rates_hz=[10.0, 20.0],
+        duration_s=0.5,
+        seed=1,
+        inputs="generator",
+        controls=False,
+        parameters="brian2-example",
+    )
     assert raw["n_inh"] == 0 and raw["tau_m_ms"] == pytest.approx(10.0)
     assert raw["A_plus"] == 0.01 and raw["A_minus"] / raw["A_plus"] == pytest.approx(1.05)
     assert raw["w_max_s"] == pytest.approx(0.01 * 10e-9)
@@ -115,14 +125,23 @@ def test_izhikevich_rewarded_synapse_beats_the_99th_percentile(tmp_path):
     paper's uniform noise: with the noise and 25 times the paper's reward rate, recurrently
     driven spikes tag many other synapses too and over 1 % of them also reach w_max in this
     small network (measured: 99th percentile 4.0 mV)."""
-    raw = izh.build_and_run("cpp_standalone", duration_s=60.0, seed=2, n_exc=160, n_inh=40,
-                            teacher_probability=0.5, record_every_s=10.0, n_record=200,
-                            thalamic="kicks", directory=tmp_path / "izh")
+    raw = izh.build_and_run(
+        "cpp_standalone",
+        duration_s=60.0,
+        seed=2,
+        n_exc=160,
+        n_inh=40,
+        teacher_probability=0.5,
+        record_every_s=10.0,
+        n_record=200,
+        thalamic="kicks",
+        directory=tmp_path / "izh",
+    )
     s = izh.summarize(raw)
     assert s["n_rewards"] >= 10
     assert np.all(np.diff(raw["reward_t_s"]) >= 0)
     assert s["rewarded_weight_final_mv"] > s["others_final_percentiles_mv"]["p99"]
-    assert 0.5 < s["mean_rate_exc_hz"] < 2.0          # the paper's ~1 Hz background
+    assert 0.5 < s["mean_rate_exc_hz"] < 2.0  # the paper's ~1 Hz background
     assert np.all((raw["w_final_v"] >= 0) & (raw["w_final_v"] <= 4e-3 + 1e-12))
 
 
@@ -130,8 +149,14 @@ def test_izhikevich_rewarded_synapse_beats_the_99th_percentile(tmp_path):
 @needs_compiler
 def test_izhikevich_full_size_rewarded_synapse_beats_the_99th_percentile(tmp_path):
     """The paper's 1000-neuron network, 150 s with the teacher kick (about 60 rewards)."""
-    raw = izh.build_and_run("cpp_standalone", duration_s=150.0, seed=1, thalamic="kicks",
-                            teacher_probability=0.5, directory=tmp_path / "izh_full")
+    raw = izh.build_and_run(
+        "cpp_standalone",
+        duration_s=150.0,
+        seed=1,
+        thalamic="kicks",
+        teacher_probability=0.5,
+        directory=tmp_path / "izh_full",
+    )
     s = izh.summarize(raw)
     assert s["rewarded_weight_final_mv"] > s["others_final_percentiles_mv"]["p99"]
 
@@ -139,9 +164,16 @@ def test_izhikevich_full_size_rewarded_synapse_beats_the_99th_percentile(tmp_pat
 def test_cuda_projects_are_generated(tmp_path):
     """brian2cuda writes the CUDA project of the reward-modulated network (no GPU needed)."""
     pytest.importorskip("brian2cuda")
-    out = izh.build_and_run("cuda_standalone", duration_s=1.0, n_exc=40, n_inh=10, n_syn=10,
-                            teacher_probability=0.5, directory=tmp_path / "izh_cuda",
-                            generate_only=True)
+    out = izh.build_and_run(
+        "cuda_standalone",
+        duration_s=1.0,
+        n_exc=40,
+        n_inh=10,
+        n_syn=10,
+        teacher_probability=0.5,
+        directory=tmp_path / "izh_cuda",
+        generate_only=True,
+    )
     project = Path(out["generated"])
     assert (project / "main.cu").is_file()
     code = "\n".join(p.read_text() for p in (project / "code_objects").glob("*.cu"))
@@ -151,8 +183,13 @@ def test_cuda_projects_are_generated(tmp_path):
 @pytest.mark.slow
 def test_cuda_project_of_song_is_generated(tmp_path):
     pytest.importorskip("brian2cuda")
-    out = song.build_and_run("cuda_standalone", rates_hz=[10.0], duration_s=1.0,
-                             directory=tmp_path / "song_cuda", generate_only=True)
+    out = song.build_and_run(
+        "cuda_standalone",
+        rates_hz=[10.0],
+        duration_s=1.0,
+        directory=tmp_path / "song_cuda",
+        generate_only=True,
+    )
     assert (Path(out["generated"]) / "main.cu").is_file()
 
 
@@ -163,8 +200,20 @@ def test_reproduction_command_line(tmp_path, capsys):
     import json
 
     out, project = tmp_path / "out", tmp_path / "project"
-    assert izh.main(["--out", str(out), "--duration-s", "2", "--generate-only",
-                     "--project-dir", str(project)]) == 0
+    assert (
+        izh.main(
+            [
+                "--out",
+                str(out),
+                "--duration-s",
+                "2",
+                "--generate-only",
+                "--project-dir",
+                str(project),
+            ]
+        )
+        == 0
+    )
     written = json.loads((out / "izhikevich2007_cpp_standalone_project.json").read_text())
     assert written["backend"] == "cpp_standalone" and (project / "main.cpp").is_file()
     capsys.readouterr()
@@ -181,8 +230,12 @@ def test_reproduction_json_is_strict():
 
     from neurolearn.io import finite_or_none
 
-    summary = {"a": float("nan"), "b": [1.0, float("inf"), {"c": -float("inf")}], "d": "x",
-               "e": (2, 3.5)}
+    summary = {
+        "a": float("nan"),
+        "b": [1.0, float("inf"), {"c": -float("inf")}],
+        "d": "x",
+        "e": (2, 3.5),
+    }
     clean = finite_or_none(summary)
     assert clean == {"a": None, "b": [1.0, None, {"c": None}], "d": "x", "e": [2, 3.5]}
     json.dumps(clean, allow_nan=False)

@@ -8,20 +8,34 @@ import torch
 from neurolearn.bridge import from_brian2, load_network, save_network, spike_agreement, to_brian2
 from neurolearn.torch import SpikingNetwork
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MODELS = ["lif", "lif_cond", "lif_adaptive_threshold", "alif", "adex", "izhikevich", "srm0"]
 # input drive per model so that the hidden layer fires sparsely but clearly
-GAIN = {"lif": 3.0, "lif_cond": 3.0, "lif_adaptive_threshold": 3.0, "alif": 3.0, "adex": 1.0,
-        "izhikevich": 0.5, "srm0": 1.0}
+GAIN = {
+    "lif": 3.0,
+    "lif_cond": 3.0,
+    "lif_adaptive_threshold": 3.0,
+    "alif": 3.0,
+    "adex": 1.0,
+    "izhikevich": 0.5,
+    "srm0": 1.0,
+}
 
 
 def _network(model, seed=0, n=20, channels=12, hidden_dt="0.1 ms"):
     g = torch.Generator().manual_seed(seed)
-    net = SpikingNetwork.build(channels, [n], 3, model=model, dt=hidden_dt,
-                               heterogeneity="het_init_het_train", generator=g,
-                               dtype=torch.float64, weight_gain=GAIN[model])
+    net = SpikingNetwork.build(
+        channels,
+        [n],
+        3,
+        model=model,
+        dt=hidden_dt,
+        heterogeneity="het_init_het_train",
+        generator=g,
+        dtype=torch.float64,
+        weight_gain=GAIN[model],
+    )
     x = (torch.rand(150, 2, channels, generator=g) < 0.08).double()
     return net, x
 
@@ -56,8 +70,9 @@ def test_save_load_export_identical(tmp_path):
     loaded = load_network(path)
     assert loaded.layers[0].clamp_counts["tau_m"] == 7
     for name in net.layers[0].param_units:
-        assert np.array_equal(net.layers[0].parameter_si(name),
-                              loaded.layers[0].parameter_si(name)), name
+        assert np.array_equal(
+            net.layers[0].parameter_si(name), loaded.layers[0].parameter_si(name)
+        ), name
     with torch.no_grad():
         out = loaded(x)
     assert torch.equal(out, ref)
@@ -100,9 +115,18 @@ def test_two_layer_feedforward_identity():
     """Layer 2 receives layer 1's step-n spikes in the same step's synaptic slot, in both
     engines."""
     g = torch.Generator().manual_seed(5)
-    net = SpikingNetwork.build(12, [16, 10], 3, model="lif_cond", dt="0.1 ms",
-                               recurrent=False, heterogeneity="het_init_std_train",
-                               generator=g, dtype=torch.float64, weight_gain=4.0)
+    net = SpikingNetwork.build(
+        12,
+        [16, 10],
+        3,
+        model="lif_cond",
+        dt="0.1 ms",
+        recurrent=False,
+        heterogeneity="het_init_std_train",
+        generator=g,
+        dtype=torch.float64,
+        weight_gain=4.0,
+    )
     x = (torch.rand(150, 2, 12, generator=g) < 0.1).double()
     with torch.no_grad():
         readout = net(x).numpy()

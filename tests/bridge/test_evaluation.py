@@ -3,7 +3,6 @@ independent copies in one network) gives the same predictions as torch."""
 
 import json
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -12,8 +11,14 @@ from neurolearn.evaluation import compare_predictions, default_chunk_size, evalu
 from neurolearn.training import config_from_dict, train_from_config
 
 SMALL = {
-    "data": {"dataset": "braille", "dt_ms": 20.0, "duration_ms": 1000.0,
-             "max_train_samples": 108, "max_test_samples": 40, "validation_fraction": 0.2},
+    "data": {
+        "dataset": "braille",
+        "dt_ms": 20.0,
+        "duration_ms": 1000.0,
+        "max_train_samples": 108,
+        "max_test_samples": 40,
+        "validation_fraction": 0.2,
+    },
     "network": {"hidden": [24], "recurrent": True},
     "heterogeneity": {"configuration": "het_init_het_train"},
     "loss": {"logit_scale": 5.0},
@@ -24,8 +29,12 @@ SMALL = {
 
 def test_compare_predictions():
     out = compare_predictions([0, 1, 2, 2], [0, 1, 1, 2], [0, 1, 2, 0])
-    assert out == {"torch_accuracy": 0.75, "brian2_accuracy": 0.5, "agreement": 0.75,
-                   "n_samples": 4}
+    assert out == {
+        "torch_accuracy": 0.75,
+        "brian2_accuracy": 0.5,
+        "agreement": 0.75,
+        "n_samples": 4,
+    }
     with pytest.raises(ValueError, match="equally long"):
         compare_predictions([0], [0, 1], [0])
 
@@ -46,9 +55,17 @@ def test_train_writes_outputs(trained_run):
     import pandas as pd
 
     out, summary = trained_run
-    for name in ("config.toml", "metrics.csv", "checkpoint.pt", "network.h5", "parameters.csv",
-                 "summary.json", "learning_curves.pdf", "learning_curves.svg",
-                 "learning_curves.png"):
+    for name in (
+        "config.toml",
+        "metrics.csv",
+        "checkpoint.pt",
+        "network.h5",
+        "parameters.csv",
+        "summary.json",
+        "learning_curves.pdf",
+        "learning_curves.svg",
+        "learning_curves.png",
+    ):
         assert (out / name).is_file(), name
     params = pd.read_csv(out / "parameters.csv")
     hidden = params[params["layer"] == "hidden0"]

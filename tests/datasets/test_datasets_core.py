@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from neurolearn.datasets import (SpikeDataset, SpikeEvents, bin_events, n_time_steps,
-                                 stratified_split)
+from neurolearn.datasets import (
+    SpikeDataset,
+    SpikeEvents,
+    bin_events,
+    n_time_steps,
+    stratified_split,
+)
 
 
 def _events(n=20, n_channels=50, seed=0, t_max=0.9):
@@ -13,8 +18,14 @@ def _events(n=20, n_channels=50, seed=0, t_max=0.9):
     counts = rng.integers(0, 300, n)
     times = [rng.uniform(0, t_max, c) for c in counts]
     units = [rng.integers(0, n_channels, c) for c in counts]
-    return SpikeEvents.from_lists(times, units, rng.integers(0, 4, n), n_channels,
-                                  class_names=("a", "b", "c", "d"), name="toy")
+    return SpikeEvents.from_lists(
+        times,
+        units,
+        rng.integers(0, 4, n),
+        n_channels,
+        class_names=("a", "b", "c", "d"),
+        name="toy",
+    )
 
 
 @pytest.mark.parametrize("dt_ms", [0.5, 1.0, 7.0, 50.0])
@@ -28,8 +39,9 @@ def test_binning_conserves_spike_counts(dt_ms):
         assert x.sum() == len(t)  # every spike lies before 0.9 s < 1 s: none lost
         np.testing.assert_array_equal(x.sum(axis=0), np.bincount(u, minlength=ev.n_channels))
         # each spike in bin floor(t / dt)
-        expected = np.bincount(np.floor(t.astype(np.float64) / (dt_ms * 1e-3)).astype(int),
-                               minlength=n_steps)
+        expected = np.bincount(
+            np.floor(t.astype(np.float64) / (dt_ms * 1e-3)).astype(int), minlength=n_steps
+        )
         np.testing.assert_array_equal(x.sum(axis=1), expected)
 
 
@@ -69,8 +81,11 @@ def test_dataset_and_loader_time_major():
     assert all(torch.equal(a[1], b[1]) for a, b in zip(batches, again))
     assert sum(float(b[0].sum()) for b in batches) == ev.counts().sum()
     xd, yd = ds.dense([2, 0])
-    assert xd.shape == (200, 2, 50) and torch.equal(xd[:, 0], x) and yd.tolist() == \
-        [ev.labels[2], ev.labels[0]]
+    assert (
+        xd.shape == (200, 2, 50)
+        and torch.equal(xd[:, 0], x)
+        and yd.tolist() == [ev.labels[2], ev.labels[0]]
+    )
 
 
 def test_subset_and_concatenate():

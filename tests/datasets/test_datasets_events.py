@@ -52,8 +52,9 @@ def _encode(x, y, p, t_us):
 
 def test_bin_reader_applies_overflow_markers(tmp_path):
     # two pixel events, an overflow marker (y = 240), two more events
-    raw = _encode([3, 33, 0, 5, 6], [4, 0, 240, 33, 7], [1, 0, 0, 1, 0],
-                  [10, 8_000_000, 0, 20, 8_388_607])
+    raw = _encode(
+        [3, 33, 0, 5, 6], [4, 0, 240, 33, 7], [1, 0, 0, 1, 0], [10, 8_000_000, 0, 20, 8_388_607]
+    )
     path = tmp_path / "00001.bin"
     path.write_bytes(raw)
     x, y, p, t = read_nmnist_bin(path)
@@ -63,7 +64,7 @@ def test_bin_reader_applies_overflow_markers(tmp_path):
     np.testing.assert_array_equal(t, [10, 8_000_000, 20 + 8192, 8_388_607 + 8192])
     # the .bs2 reading of the same bytes keeps every event and the raw 23-bit times
     xb, yb, _, tb = decode_events(raw, overflow_markers=False)
-    assert len(tb) == 5 and tb[4] == 2 ** 23 - 1 and yb[2] == 240
+    assert len(tb) == 5 and tb[4] == 2**23 - 1 and yb[2] == 240
     with pytest.raises(ValueError, match="whole number of 5-byte events"):
         decode_events(raw[:-1], overflow_markers=True, source="cut.bin")
 
@@ -77,8 +78,13 @@ def test_nmnist_full_folder_layout(tmp_path, monkeypatch):
             for k in range(2):
                 n = 5 + k + d
                 (folder / f"{k:05d}.bin").write_bytes(
-                    _encode(np.arange(n) % 34, (np.arange(n) * 7) % 34, np.arange(n) % 2,
-                            np.arange(n) * 1000))
+                    _encode(
+                        np.arange(n) % 34,
+                        (np.arange(n) * 7) % 34,
+                        np.arange(n) % 2,
+                        np.arange(n) * 1000,
+                    )
+                )
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(root))
     train = load_dataset("nmnist", "train", dt_ms=1.0, duration_ms=20.0, progress=False)
     assert len(train) == 4 and sorted(train.labels.tolist()) == [0, 0, 3, 3]

@@ -7,15 +7,19 @@ import tarfile
 import numpy as np
 import pytest
 
-from neurolearn.datasets import SHD_CLASSES, SpikeEvents, write_shd
-from neurolearn.datasets import fetch, fsdd, shd
+from neurolearn.datasets import SHD_CLASSES, SpikeEvents, fetch, fsdd, shd, write_shd
 from neurolearn.paths import DataNotFoundError
 
 
 def test_registries_are_well_formed():
     heidelberg = fetch.load_registry("heidelberg.txt")
-    assert set(heidelberg) == {"shd_train.h5.zip", "shd_test.h5.zip", "ssc_train.h5.zip",
-                               "ssc_valid.h5.zip", "ssc_test.h5.zip"}
+    assert set(heidelberg) == {
+        "shd_train.h5.zip",
+        "shd_test.h5.zip",
+        "ssc_train.h5.zip",
+        "ssc_valid.h5.zip",
+        "ssc_test.h5.zip",
+    }
     assert all(h.startswith("md5:") and len(h) == 36 for h in heidelberg.values())
     fsdd_reg = fetch.load_registry("fsdd_v1.0.10.txt")
     assert len(fsdd_reg) == 3000
@@ -50,7 +54,7 @@ def _fsdd_archive(src, path, corrupt=None):
 
 def test_fsdd_download_checks_every_recording(require_data, tmp_path, monkeypatch):
     src = require_data("fsdd", "recordings")
-    good, bad = tmp_path / "good.tar.gz", tmp_path / "bad.tar.gz"
+    good = tmp_path / "good.tar.gz"
     _fsdd_archive(src, good)
     (tmp_path / "b").mkdir()
     _fsdd_archive(src, tmp_path / "b" / "bad.tar.gz", corrupt="3_theo_8.wav")
@@ -59,9 +63,11 @@ def test_fsdd_download_checks_every_recording(require_data, tmp_path, monkeypatc
     calls = []
     # the project's registry restricted to the archive's 12 recordings (hashes unchanged)
     full = fetch.load_registry("fsdd_v1.0.10.txt")
-    monkeypatch.setattr(fetch, "load_registry",
-                        lambda name: {f"recordings/{n}": full[f"recordings/{n}"]
-                                      for n in _SUBSET})
+    monkeypatch.setattr(
+        fetch,
+        "load_registry",
+        lambda name: {f"recordings/{n}": full[f"recordings/{n}"] for n in _SUBSET},
+    )
 
     def fake_fetch(fname, url, known_hash, folder, how_to_get, progress=True):
         calls.append(url)
@@ -81,9 +87,13 @@ def test_shd_download_uses_registry_and_reads_the_zip(tmp_path, monkeypatch):
     monkeypatch.delenv("NEUROLEARN_DATA_DIR", raising=False)
     monkeypatch.setenv("NEUROLEARN_CACHE_DIR", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)
-    ev = SpikeEvents.from_lists([np.sort(rng.uniform(0, 1, 50)) for _ in range(4)],
-                                [rng.integers(0, 700, 50) for _ in range(4)], [0, 5, 10, 19],
-                                700, class_names=SHD_CLASSES)
+    ev = SpikeEvents.from_lists(
+        [np.sort(rng.uniform(0, 1, 50)) for _ in range(4)],
+        [rng.integers(0, 700, 50) for _ in range(4)],
+        [0, 5, 10, 19],
+        700,
+        class_names=SHD_CLASSES,
+    )
     archive = write_shd(tmp_path / "shd_test.h5.zip", ev)
     seen = {}
 
@@ -93,9 +103,12 @@ def test_shd_download_uses_registry_and_reads_the_zip(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fetch, "fetch_file", fake_fetch)
     got = shd.heidelberg_events("shd", "test", download=True, progress=False)
-    assert seen == {"fname": "shd_test.h5.zip", "url": "https://zenkelab.org/datasets/"
-                    "shd_test.h5.zip", "known_hash": "md5:1503a5064faa34311c398fb0a1ed0a6f",
-                    "folder": "shd"}
+    assert seen == {
+        "fname": "shd_test.h5.zip",
+        "url": "https://zenkelab.org/datasets/shd_test.h5.zip",
+        "known_hash": "md5:1503a5064faa34311c398fb0a1ed0a6f",
+        "folder": "shd",
+    }
     np.testing.assert_array_equal(got.labels, [0, 5, 10, 19])
     assert got.class_names[10] == "null"
     with pytest.raises(DataNotFoundError, match="downloads are off"):

@@ -8,9 +8,15 @@ from scipy import signal as sps
 from scipy.io import wavfile
 
 from neurolearn.datasets import load_dataset, read_shd
-from neurolearn.datasets.cochlea import (CochleaParams, audio_to_spikes, audio_to_spikes_brian2,
-                                         centre_frequencies, compiled_kernel, gammatone_filter,
-                                         normalise_rms)
+from neurolearn.datasets.cochlea import (
+    CochleaParams,
+    audio_to_spikes,
+    audio_to_spikes_brian2,
+    centre_frequencies,
+    compiled_kernel,
+    gammatone_filter,
+    normalise_rms,
+)
 from neurolearn.datasets.fsdd import fsdd_events
 
 SR = 8000
@@ -30,8 +36,7 @@ def _wav(require_data, name):
 def test_centre_frequencies_are_erb_spaced():
     cf = centre_frequencies(CochleaParams(channels=64, f_min_hz=100, f_max_hz=3500))
     assert cf[0] == pytest.approx(100) and cf[-1] == pytest.approx(3500)
-    np.testing.assert_allclose(np.diff(_erb_rate(cf)), np.diff(_erb_rate(cf)).mean(),
-                               rtol=2e-3)
+    np.testing.assert_allclose(np.diff(_erb_rate(cf)), np.diff(_erb_rate(cf)).mean(), rtol=2e-3)
 
 
 def test_fft_gammatone_equals_brian2hears(require_data):
@@ -142,17 +147,23 @@ def test_spiking_fsdd_conversion_and_cache(require_data, tmp_path, monkeypatch):
     src = require_data("fsdd", "recordings")
     rec = tmp_path / "data" / "fsdd" / "recordings"
     rec.mkdir(parents=True)
-    names = [f"{d}_{s}_{i}.wav" for d in (1, 8) for s in
-             ("george", "jackson", "lucas", "nicolas", "theo", "yweweler") for i in (3, 17)]
+    names = [
+        f"{d}_{s}_{i}.wav"
+        for d in (1, 8)
+        for s in ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+        for i in (3, 17)
+    ]
     for n in names:
         shutil.copy(src / n, rec / n)
     cache = tmp_path / "cache"
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("NEUROLEARN_CACHE_DIR", str(cache))
-    test = load_dataset("fsdd", "test", dt_ms=5.0, duration_ms=1000.0, channels=16,
-                        workers=2, progress=False)
-    train = load_dataset("fsdd", "train", dt_ms=5.0, duration_ms=1000.0, channels=16,
-                         workers=2, progress=False)
+    test = load_dataset(
+        "fsdd", "test", dt_ms=5.0, duration_ms=1000.0, channels=16, workers=2, progress=False
+    )
+    train = load_dataset(
+        "fsdd", "train", dt_ms=5.0, duration_ms=1000.0, channels=16, workers=2, progress=False
+    )
     assert len(test) == 12 and len(train) == 12  # index 3 is test, 17 train
     assert sorted(set(test.labels.tolist())) == [1, 8] and test.n_classes == 10
     assert test.n_channels == 16 and test[0][0].shape == (200, 16)
@@ -177,8 +188,16 @@ def test_spiking_fsdd_conversion_and_cache(require_data, tmp_path, monkeypatch):
     load_dataset("fsdd", "test", channels=8, workers=1, progress=False)
     assert len(list((cache / "fsdd").glob("spiking_fsdd_*_test.h5"))) == 2
     # two units per channel: 32 inputs; threshold 0 of channel c is the one-unit model's c
-    multi = load_dataset("fsdd", "test", dt_ms=5.0, duration_ms=1000.0, channels=16,
-                         units_per_channel=2, workers=1, progress=False)
+    multi = load_dataset(
+        "fsdd",
+        "test",
+        dt_ms=5.0,
+        duration_ms=1000.0,
+        channels=16,
+        units_per_channel=2,
+        workers=1,
+        progress=False,
+    )
     assert multi.n_channels == 32 and multi[0][0].shape == (200, 32)
     assert len(list((cache / "fsdd").glob("spiking_fsdd_*_test.h5"))) == 3
     for i in (0, 5):

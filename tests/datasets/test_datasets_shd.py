@@ -19,18 +19,26 @@ def _events(n=25, n_channels=700, seed=0, name="shd", n_classes=20):
     times = [np.sort(rng.uniform(0, 1.3, c)) for c in counts]
     units = [rng.integers(0, n_channels, c) for c in counts]
     labels = rng.integers(0, n_classes, n)
-    return SpikeEvents.from_lists(times, units, labels, n_channels,
-                                  class_names=SHD_CLASSES[:n_classes], name=name,
-                                  extra={"speaker": rng.integers(0, 12, n)})
+    return SpikeEvents.from_lists(
+        times,
+        units,
+        labels,
+        n_channels,
+        class_names=SHD_CLASSES[:n_classes],
+        name=name,
+        extra={"speaker": rng.integers(0, 12, n)},
+    )
 
 
 @pytest.mark.parametrize("suffix", [".h5", ".h5.gz", ".h5.zip"])
 def test_round_trip(tmp_path, suffix):
     ev = _events()
-    meta = {"gender": np.array(["female", "male", "female"]), "age": np.array([21, 34, 56]),
-            "body_height": np.array([1.62, 1.80, 1.71])}
-    path = write_shd(tmp_path / f"shd_train{suffix}", ev, meta_info=meta,
-                     attrs={"source": "test"})
+    meta = {
+        "gender": np.array(["female", "male", "female"]),
+        "age": np.array([21, 34, 56]),
+        "body_height": np.array([1.62, 1.80, 1.71]),
+    }
+    path = write_shd(tmp_path / f"shd_train{suffix}", ev, meta_info=meta, attrs={"source": "test"})
     if suffix == ".h5.gz":
         with gzip.open(path) as fh:
             assert fh.read(8) == b"\x89HDF\r\n\x1a\n"
@@ -67,15 +75,29 @@ def _write_official_like(path, times, units, labels, speaker, keys, tdtype, udty
         f["extra/meta_info/gender"] = np.array([b"female", b"male"])
 
 
-@pytest.mark.parametrize("tdtype,udtype,ldtype", [(np.float16, np.uint16, np.uint8),
-                                                   (np.float64, np.int64, np.int32),
-                                                   (np.float32, np.uint32, np.uint16)])
+@pytest.mark.parametrize(
+    "tdtype,udtype,ldtype",
+    [
+        (np.float16, np.uint16, np.uint8),
+        (np.float64, np.int64, np.int32),
+        (np.float32, np.uint32, np.uint16),
+    ],
+)
 def test_reader_casts_stored_dtypes(tmp_path, tdtype, udtype, ldtype):
     times = [[0.0, 0.25, 0.5, 1.0], [0.125], []]
     units = [[0, 699, 5, 5], [42], []]
     path = tmp_path / "shd_test.h5"
-    _write_official_like(path, times, units, [19, 0, 7], [1, 2, 3],
-                         [f"class-{i}" for i in range(20)], tdtype, udtype, ldtype)
+    _write_official_like(
+        path,
+        times,
+        units,
+        [19, 0, 7],
+        [1, 2, 3],
+        [f"class-{i}" for i in range(20)],
+        tdtype,
+        udtype,
+        ldtype,
+    )
     ev = read_shd(path)
     assert ev.times.dtype == np.float32 and ev.units.dtype == np.int32
     np.testing.assert_array_equal(ev.counts(), [4, 1, 0])
@@ -95,8 +117,9 @@ def test_reader_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match="broken.h5.*spikes/times"):
         read_shd(bad)
     mismatch = tmp_path / "mismatch.h5"
-    _write_official_like(mismatch, [[0.1, 0.2]], [[1]], [0], [0], ["a"], np.float32,
-                         np.uint16, np.uint8)
+    _write_official_like(
+        mismatch, [[0.1, 0.2]], [[1]], [0], [0], ["a"], np.float32, np.uint16, np.uint8
+    )
     with pytest.raises(ValueError, match="mismatch.h5: sample 0 has 2 spike times but 1 units"):
         read_shd(mismatch)
     with pytest.raises(FileNotFoundError):

@@ -6,14 +6,20 @@ stays affordable on the numpy target.
 """
 
 import json
-import warnings
 
 import numpy as np
 import pytest
 
-from neurolearn.fitting import (FICurveTarget, FitError, SpikeTrainTarget, TraceTarget,
-                                coincidence_factor, fit, intrinsic_reliability,
-                                simulate_batch)
+from neurolearn.fitting import (
+    FICurveTarget,
+    FitError,
+    SpikeTrainTarget,
+    TraceTarget,
+    coincidence_factor,
+    fit,
+    intrinsic_reliability,
+    simulate_batch,
+)
 
 
 # --------------------------------------------------------------------------- coincidence factor
@@ -26,9 +32,15 @@ def test_gamma_identical_trains_is_one():
 def test_gamma_independent_poisson_is_about_zero():
     rng = np.random.default_rng(2)
     T, rate = 200.0, 20.0
-    vals = [coincidence_factor(np.sort(rng.uniform(0, T, rng.poisson(rate * T))),
-                               np.sort(rng.uniform(0, T, rng.poisson(rate * T))), T, 0.004)
-            for _ in range(5)]
+    vals = [
+        coincidence_factor(
+            np.sort(rng.uniform(0, T, rng.poisson(rate * T))),
+            np.sort(rng.uniform(0, T, rng.poisson(rate * T))),
+            T,
+            0.004,
+        )
+        for _ in range(5)
+    ]
     assert abs(np.mean(vals)) < 0.03
     assert max(abs(v) for v in vals) < 0.06
 
@@ -49,8 +61,8 @@ def glif1_trace(data_dir):
     """A GLIF1 voltage trace simulated by allensdk (NaN in spike cuts) with known R and C."""
     from brian2 import second
 
-    from neurolearn.sources.glif import (find_glif_configs, glif_check_stimuli, load_glif_config,
-                                 simulate_glif_allensdk)
+    from neurolearn.analysis.glif import glif_check_stimuli, simulate_glif_allensdk
+    from neurolearn.sources.glif import find_glif_configs, load_glif_config
 
     root = data_dir / "allen" / "glif_teeter2018"
     cfg = load_glif_config(find_glif_configs(root, 1, limit=1)[0])
@@ -67,9 +79,16 @@ def test_de_recovers_glif1_from_allensdk_trace(glif1_trace, tmp_path):
     target = TraceTarget(ref["v"], stim, cfg.dt, nan_policy="omit")
     R, C = cfg.params["R_m"], cfg.params["C_m"]
     fixed = {k: v for k, v in cfg.params.items() if k not in ("R_m", "C_m")}
-    res = fit("glif1", target, bounds={"R_m": (0.5 * R, 2 * R), "C_m": (0.5 * C, 2 * C)},
-              start={"R_m": R * 0.7, "C_m": C * 1.4}, fixed=fixed, progress=False,
-              optimizer_options=dict(popsize=6, maxiter=12, atol=1e-4), out=tmp_path)
+    res = fit(
+        "glif1",
+        target,
+        bounds={"R_m": (0.5 * R, 2 * R), "C_m": (0.5 * C, 2 * C)},
+        start={"R_m": R * 0.7, "C_m": C * 1.4},
+        fixed=fixed,
+        progress=False,
+        optimizer_options=dict(popsize=6, maxiter=12, atol=1e-4),
+        out=tmp_path,
+    )
     assert float(res.params["R_m"] / R) == pytest.approx(1, abs=0.05)
     assert float(res.params["C_m"] / C) == pytest.approx(1, abs=0.05)
     assert res.loss < 0.5  # mV RMS
@@ -88,16 +107,26 @@ def test_de_recovers_lif_from_spike_trains():
     dt = 0.1 * ms
     rng = np.random.default_rng(4)
     # four sweeps of fluctuation-driven firing (one group simulates them all)
-    x = np.stack([np.convolve(rng.standard_normal(1000), np.ones(30) / np.sqrt(30), "same")
-                  for _ in range(4)], axis=1)
+    x = np.stack(
+        [
+            np.convolve(rng.standard_normal(1000), np.ones(30) / np.sqrt(30), "same")
+            for _ in range(4)
+        ],
+        axis=1,
+    )
     drive = 0.25e-9 + 0.3e-9 * x
     data = simulate_batch(spec, {"R_m": np.array([120.0]) * Mohm}, drive, dt)
     spikes = data.spike_times[0]
     assert sum(len(s) for s in spikes) >= 12
     target = SpikeTrainTarget(spikes, drive, dt, window=1 * ms)
-    res = fit("lif", target, bounds={"R_m": ("60 Mohm", "240 Mohm")},
-              start={"R_m": "100 Mohm"}, progress=False,
-              optimizer_options=dict(popsize=10, maxiter=6, atol=1e-3))
+    res = fit(
+        "lif",
+        target,
+        bounds={"R_m": ("60 Mohm", "240 Mohm")},
+        start={"R_m": "100 Mohm"},
+        progress=False,
+        optimizer_options=dict(popsize=10, maxiter=6, atol=1e-3),
+    )
     assert float(res.params["R_m"] / (120 * Mohm)) == pytest.approx(1, abs=0.05)
     assert res.predictions["gamma"][0] > 0.9
 
@@ -118,8 +147,13 @@ def test_bounds_excluding_start_and_other_bad_bounds():
     with pytest.raises(ValueError, match="model default of 'tau_m'.*outside its bounds"):
         fit("lif", target, bounds={"tau_m": ("30 ms", "50 ms")}, progress=False)
     with pytest.raises(ValueError, match="start value of 'tau_m'"):
-        fit("lif", target, bounds={"tau_m": ("5 ms", "50 ms")}, start={"tau_m": "80 ms"},
-            progress=False)
+        fit(
+            "lif",
+            target,
+            bounds={"tau_m": ("5 ms", "50 ms")},
+            start={"tau_m": "80 ms"},
+            progress=False,
+        )
     with pytest.raises(ValueError, match="low .* must be below high"):
         fit("lif", target, bounds={"tau_m": ("50 ms", "5 ms")}, progress=False)
     with pytest.raises(ValueError, match="not a parameter of model 'lif'"):
@@ -143,8 +177,9 @@ def test_nan_in_recordings_and_missing_columns(tmp_path, data_dir):
         SpikeTrainTarget([[0.1, np.nan]], np.zeros(100), 0.1e-3)
     table = pd.read_csv(data_dir / "allen" / "cell_types" / "ephys_features.csv")
     with pytest.raises(ValueError, match="lacks column.*f_i_curve_slope"):
-        EphysFeatureTarget.from_allen(table.drop(columns=["f_i_curve_slope"]),
-                                      int(table.specimen_id[0]))
+        EphysFeatureTarget.from_allen(
+            table.drop(columns=["f_i_curve_slope"]), int(table.specimen_id[0])
+        )
     broken = table.copy()
     broken.loc[0, "tau"] = np.nan
     with pytest.raises(ValueError, match="tau_ms.* are NaN"):
@@ -154,10 +189,14 @@ def test_nan_in_recordings_and_missing_columns(tmp_path, data_dir):
 def test_non_convergence_keeps_results(tmp_path):
     target = _tiny_trace_target()
     with pytest.warns(RuntimeWarning, match="did not converge"):
-        res = fit("lif", target, bounds={"tau_m": ("5 ms", "50 ms"),
-                                         "R_m": ("50 Mohm", "200 Mohm")},
-                  progress=False, out=tmp_path,
-                  optimizer_options=dict(popsize=3, maxiter=1, tol=0))
+        res = fit(
+            "lif",
+            target,
+            bounds={"tau_m": ("5 ms", "50 ms"), "R_m": ("50 Mohm", "200 Mohm")},
+            progress=False,
+            out=tmp_path,
+            optimizer_options=dict(popsize=3, maxiter=1, tol=0),
+        )
     assert res.status == "not_converged" and not res.converged
     saved = json.loads((tmp_path / "fit.json").read_text())
     assert saved["status"] == "not_converged" and "tau_m" in saved["params"]
@@ -177,8 +216,14 @@ def test_interrupted_fit_saves_partial_result(tmp_path):
     base = _tiny_trace_target()
     target = _Exploding(base.voltage, base.stimuli, base.dt)
     with pytest.raises(FitError) as info:
-        fit("lif", target, bounds={"tau_m": ("5 ms", "50 ms")}, progress=False, out=tmp_path,
-            optimizer_options=dict(popsize=3, maxiter=10))
+        fit(
+            "lif",
+            target,
+            bounds={"tau_m": ("5 ms", "50 ms")},
+            progress=False,
+            out=tmp_path,
+            optimizer_options=dict(popsize=3, maxiter=10),
+        )
     assert info.value.partial.status == "interrupted"
     saved = json.loads((tmp_path / "fit.json").read_text())
     assert saved["status"] == "interrupted" and "tau_m" in saved["params"]
@@ -204,16 +249,27 @@ def test_population_fit_and_network_parameters(data_dir, tmp_path):
 
     from neurolearn import load_model
     from neurolearn.brian.build import make_neuron_group
-    from neurolearn.fitting.population import (compare_with_glif1, fit_population,
-                                               load_glif1_parameters,
-                                               population_parameters)
+    from neurolearn.fitting.population import (
+        compare_with_glif1,
+        fit_population,
+        load_glif1_parameters,
+        population_parameters,
+    )
 
     feats = pd.read_csv(data_dir / "allen" / "cell_types" / "ephys_features.csv")
     glif1 = load_glif1_parameters(data_dir / "allen" / "glif_teeter2018")
     ids = [i for i in glif1.specimen_id if i in set(feats.specimen_id)][:3]
     out = tmp_path / "pop.csv"
-    table = fit_population(feats, "lif", out=out, specimen_ids=ids, popsize=2, maxiter=1,
-                           progress=False, step_duration=0.2)
+    table = fit_population(
+        feats,
+        "lif",
+        out=out,
+        specimen_ids=ids,
+        popsize=2,
+        maxiter=1,
+        progress=False,
+        step_duration=0.2,
+    )
     assert sorted(table.specimen_id) == sorted(ids) and out.is_file()
     row = table.iloc[0]
     data_ri = feats.set_index("specimen_id").loc[row.specimen_id, "ri"]
@@ -227,8 +283,9 @@ def test_population_fit_and_network_parameters(data_dir, tmp_path):
     params = population_parameters(table, "lif", n=10, rng=0)
     assert params["R_m"].shape == (10,) and params["R_m"].dim == Mohm.dim
     group = make_neuron_group(load_model("lif"), 10, params=params)
-    assert np.all(np.isin(np.round(np.asarray(group.R_m / Mohm), 6),
-                          np.round(table.R_mohm.to_numpy(), 6)))
+    assert np.all(
+        np.isin(np.round(np.asarray(group.R_m / Mohm), 6), np.round(table.R_mohm.to_numpy(), 6))
+    )
 
 
 def test_adam_recovers_lif_through_the_torch_bridge():
@@ -237,7 +294,7 @@ def test_adam_recovers_lif_through_the_torch_bridge():
     subthreshold trace (through spikes the surrogate-gradient loss is rugged; DE is the
     robust choice there)."""
     import torch
-    from brian2 import mV, ms
+    from brian2 import ms, mV
 
     from neurolearn import load_model
     from neurolearn.fitting.fit import parse_bounds
@@ -247,16 +304,23 @@ def test_adam_recovers_lif_through_the_torch_bridge():
     i = np.zeros((200, 2))
     i[30:170, 0] = 0.15e-9
     i[:, 1] = 0.08e-9
-    data = simulate_batch(spec, {"tau_m": [12.0] * ms, "v_rest": [-65.0] * mV}, i, 0.1 * ms,
-                          n_sets=1, record_v=True)
+    data = simulate_batch(
+        spec, {"tau_m": [12.0] * ms, "v_rest": [-65.0] * mV}, i, 0.1 * ms, n_sets=1, record_v=True
+    )
     assert data.counts.sum() == 0  # subthreshold: identifiable, smooth loss
     target = TraceTarget(data.v[0].T, i, 0.1 * ms)
     bounds = {"tau_m": ("5 ms", "30 ms"), "v_rest": ("-80 mV", "-55 mV")}
     loss = differentiable_loss(spec, target, parse_bounds(spec, bounds), {})
     truth = torch.tensor([(12 - 5) / 25, (-65 + 80) / 25], dtype=torch.float64)
     assert float(loss(truth)) < 1e-9  # mV: same trajectory as Brian2
-    res = fit("lif", target, bounds, optimizer="adam", progress=False,
-              optimizer_options=dict(lr=0.1, steps=40))
+    res = fit(
+        "lif",
+        target,
+        bounds,
+        optimizer="adam",
+        progress=False,
+        optimizer_options=dict(lr=0.1, steps=40),
+    )
     assert float(res.params["tau_m"] / ms) == pytest.approx(12, rel=0.05)
     assert float(res.params["v_rest"] / mV) == pytest.approx(-65, rel=0.05)
     assert res.loss_history[-1] < res.loss_history[0]
@@ -288,7 +352,7 @@ def test_trace_target_from_allen_nwb_layout(tmp_path):
                         g[f"{kind}/timeseries/starting_time"] = 0.0
                         g[f"{kind}/timeseries/starting_time"].attrs["rate"] = rate
     t = TraceTarget.from_allen_nwb(path, [3, 4], dt=0.1 * ms)
-    v3 = traces[3][0][n_pulse:n_pulse + n + 1]
+    v3 = traces[3][0][n_pulse : n_pulse + n + 1]
     assert t.voltage.shape == (n // 2, 2)
     assert np.allclose(t.voltage[:, 0], v3[:n].reshape(-1, 2).mean(axis=1))
     assert np.allclose(t.stimuli[:, 1], 4e-10)
@@ -309,14 +373,17 @@ def test_standalone_cache_reruns_without_compiling():
     dt = 0.1 * ms
     x = np.abs(np.sin(np.linspace(0, 6 * np.pi, 1500)))[:, None] * np.ones((1, 2))
     x[:, 1] *= 0.8
-    calls = [(np.array([100.0, 150.0]), np.array([0.3, 0.4])),
-             (np.array([90.0, 200.0]), np.array([0.5, 0.35])),
-             (np.array([130.0, 110.0]), np.array([0.45, 0.3]))]
+    calls = [
+        (np.array([100.0, 150.0]), np.array([0.3, 0.4])),
+        (np.array([90.0, 200.0]), np.array([0.5, 0.35])),
+        (np.array([130.0, 110.0]), np.array([0.45, 0.3])),
+    ]
     with StandaloneCache() as cache:
         for r_m, gain in calls:
             kw = dict(stimulus_gain=gain * nA, stimulus_offset=np.array([0.05, 0.0]) * nA)
-            got = simulate_batch(spec, {"R_m": r_m * Mohm}, x, dt, backend="cpp_standalone",
-                                 cache=cache, **kw)
+            got = simulate_batch(
+                spec, {"R_m": r_m * Mohm}, x, dt, backend="cpp_standalone", cache=cache, **kw
+            )
             ref = simulate_batch(spec, {"R_m": r_m * Mohm}, x, dt, backend="numpy", **kw)
             assert ref.counts.sum() > 10
             np.testing.assert_array_equal(got.counts, ref.counts)

@@ -34,8 +34,9 @@ def _trace_file(tmp_path):
 
     i = np.zeros(300)
     i[50:250] = 0.12e-9
-    out = simulate_batch(load_model("lif"), {"tau_m": [12.0] * ms}, i, 0.1 * ms, n_sets=1,
-                         record_v=True)
+    out = simulate_batch(
+        load_model("lif"), {"tau_m": [12.0] * ms}, i, 0.1 * ms, n_sets=1, record_v=True
+    )
     f = tmp_path / "trace.npz"
     np.savez(f, v=out.v[0, 0], i=i, dt_s=1e-4)
     return f
@@ -70,7 +71,9 @@ def test_fit_cli_bad_config(tmp_path, capsys):
     cfg.write_text('model = "lif"\nwhatever = 1\n[target]\nkind = "trace"\n[bounds]\n')
     assert main(["fit", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "unknown key 'whatever'" in capsys.readouterr().err
-    cfg.write_text('model = "lif"\n[target]\nkind = "fi_curve"\nfile = "nope.json"\n'
-                   '[bounds]\ntau_m = ["5 ms", "30 ms"]\n')
+    cfg.write_text(
+        'model = "lif"\n[target]\nkind = "fi_curve"\nfile = "nope.json"\n'
+        '[bounds]\ntau_m = ["5 ms", "30 ms"]\n'
+    )
     assert main(["fit", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err

@@ -4,18 +4,27 @@ completed runs when run again."""
 
 import json
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 
-from neurolearn.reproductions.heterogeneity import (CONFIGURATIONS, experiment_config,
-                                                  run_heterogeneity)
+from neurolearn.reproductions.heterogeneity import (
+    CONFIGURATIONS,
+    experiment_config,
+    run_heterogeneity,
+)
 
-TINY = {"data": {"dt_ms": 20.0, "duration_ms": 1000.0, "max_train_samples": 54,
-                 "max_test_samples": 27, "validation_fraction": 0.2},
-        "network": {"hidden": [12]},
-        "training": {"epochs": 1, "batch_size": 27}}
+TINY = {
+    "data": {
+        "dt_ms": 20.0,
+        "duration_ms": 1000.0,
+        "max_train_samples": 54,
+        "max_test_samples": 27,
+        "validation_fraction": 0.2,
+    },
+    "network": {"hidden": [12]},
+    "training": {"epochs": 1, "batch_size": 27},
+}
 
 
 def test_experiment_config_sets_configuration_and_seed():
@@ -55,13 +64,18 @@ def test_per_dataset_defaults_stay_per_dataset():
 
 def test_quick_run_writes_results(tmp_path, data_dir, capsys):
     out = tmp_path / "het"
-    res = run_heterogeneity("braille", quick=True, out=out, jobs=1, progress=False,
-                            overrides=TINY)
+    run_heterogeneity("braille", quick=True, out=out, jobs=1, progress=False, overrides=TINY)
     written = json.loads((out / "results.json").read_text())
     assert set(written["configurations"]) == set(CONFIGURATIONS)
     for name, entry in written["configurations"].items():
-        for key in ("accuracy_mean", "accuracy_sd", "brian2_agreement", "tau_m_ms",
-                    "allen_comparison", "n_runs"):
+        for key in (
+            "accuracy_mean",
+            "accuracy_sd",
+            "brian2_agreement",
+            "tau_m_ms",
+            "allen_comparison",
+            "n_runs",
+        ):
             assert key in entry, (name, key)
         assert entry["n_runs"] == 1 and 0 <= entry["accuracy_mean"] <= 1
         assert entry["brian2_agreement"] >= 0.995
@@ -80,10 +94,13 @@ def test_quick_run_writes_results(tmp_path, data_dir, capsys):
     assert "heterogeneous init, weights + tau trained" in table
     # rerun: every run is complete, nothing is retrained
     mtimes = {p: p.stat().st_mtime for p in out.glob("runs/*/seed0/network.h5")}
-    again = run_heterogeneity("braille", quick=True, out=out, jobs=1, progress=False,
-                              overrides=TINY)
+    again = run_heterogeneity(
+        "braille", quick=True, out=out, jobs=1, progress=False, overrides=TINY
+    )
     assert {p: p.stat().st_mtime for p in out.glob("runs/*/seed0/network.h5")} == mtimes
-    assert again["configurations"]["het_init_het_train"]["accuracies"] == \
-        written["configurations"]["het_init_het_train"]["accuracies"]
+    assert (
+        again["configurations"]["het_init_het_train"]["accuracies"]
+        == written["configurations"]["het_init_het_train"]["accuracies"]
+    )
     with pytest.raises(ValueError, match="other settings"):
         run_heterogeneity("fsdd", quick=True, out=out, jobs=1, progress=False, overrides=TINY)

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from scipy import optimize, special
 
-from neurolearn.sources import allen
+from neurolearn.analysis import allen as allen_stats
 from neurolearn.cli import main
 from neurolearn.paths import DataNotFoundError
+from neurolearn.sources import allen
 
 pytestmark = pytest.mark.data
 
@@ -54,8 +55,7 @@ def table(cache, snapshot, data_dir):
         mp.undo()
 
 
-def test_snapshot_loads_through_allensdk_without_network(snapshot, data_dir, tmp_path,
-                                                         monkeypatch):
+def test_snapshot_loads_through_allensdk_without_network(snapshot, data_dir, tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise OSError("network access attempted")
 
@@ -63,7 +63,7 @@ def test_snapshot_loads_through_allensdk_without_network(snapshot, data_dir, tmp
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
     cache = tmp_path / "ctc"
-    t = allen.load_cells(cache)   # download allowed: it must not be needed
+    t = allen.load_cells(cache)  # download allowed: it must not be needed
     assert len(t) == 2333
     assert t["species"].value_counts().to_dict() == {"mouse": 1920, "human": 413}
     assert t["specimen_id"].is_unique
@@ -73,15 +73,32 @@ def test_snapshot_loads_through_allensdk_without_network(snapshot, data_dir, tmp
 
 
 def test_tidy_columns_carry_units(table, reference):
-    for col in ("specimen_id", "species", "area", "layer", "dendrite_type", "transgenic_line",
-                "reporter_status", "tau_ms", "ri_mohm", "vrest_mv", "rheobase_pa",
-                "fi_slope_hz_per_pa", "threshold_v_mv", "latency_s", "peak_v_long_square_mv"):
+    for col in (
+        "specimen_id",
+        "species",
+        "area",
+        "layer",
+        "dendrite_type",
+        "transgenic_line",
+        "reporter_status",
+        "tau_ms",
+        "ri_mohm",
+        "vrest_mv",
+        "rheobase_pa",
+        "fi_slope_hz_per_pa",
+        "threshold_v_mv",
+        "latency_s",
+        "peak_v_long_square_mv",
+    ):
         assert col in table.columns, col
     row = table.set_index("specimen_id").loc[525011903]
     ref = reference.set_index("specimen_id").loc[525011903]
     assert (row["species"], row["area"], row["layer"], row["dendrite_type"]) == (
-        "human", ref["structure_parent__acronym"], ref["structure__layer"],
-        ref["tag__dendrite_type"])
+        "human",
+        ref["structure_parent__acronym"],
+        ref["structure__layer"],
+        ref["tag__dendrite_type"],
+    )
     assert row["tau_ms"] == ref["tau"] and row["rheobase_pa"] == ref["threshold_i_long_square"]
     assert row["fi_slope_hz_per_pa"] == ref["f_i_curve_slope"]
     assert row["threshold_v_mv"] == ref["threshold_v_long_square"]
@@ -89,14 +106,24 @@ def test_tidy_columns_carry_units(table, reference):
 
 SELECTIONS = [
     ({"species": "mouse"}, {"donor__species": ["Mus musculus"]}),
-    ({"species": "human", "layer": "3"},
-     {"donor__species": ["Homo Sapiens"], "structure__layer": ["3"]}),
-    ({"species": "mouse", "area": "VISp", "layer": "4", "dendrite": "spiny"},
-     {"donor__species": ["Mus musculus"], "structure_parent__acronym": ["VISp"],
-      "structure__layer": ["4"], "tag__dendrite_type": ["spiny"]}),
+    (
+        {"species": "human", "layer": "3"},
+        {"donor__species": ["Homo Sapiens"], "structure__layer": ["3"]},
+    ),
+    (
+        {"species": "mouse", "area": "VISp", "layer": "4", "dendrite": "spiny"},
+        {
+            "donor__species": ["Mus musculus"],
+            "structure_parent__acronym": ["VISp"],
+            "structure__layer": ["4"],
+            "tag__dendrite_type": ["spiny"],
+        },
+    ),
     ({"line": "Pvalb-IRES-Cre"}, {"line_name": ["Pvalb-IRES-Cre"]}),
-    ({"dendrite": ["aspiny", "sparsely spiny"], "reporter": "positive"},
-     {"tag__dendrite_type": ["aspiny", "sparsely spiny"], "cell_reporter_status": ["positive"]}),
+    (
+        {"dendrite": ["aspiny", "sparsely spiny"], "reporter": "positive"},
+        {"tag__dendrite_type": ["aspiny", "sparsely spiny"], "cell_reporter_status": ["positive"]},
+    ),
 ]
 
 
@@ -106,12 +133,12 @@ def test_summary_equals_independent_pandas(table, reference, filters, raw):
     for col, values in raw.items():
         ref = ref[ref[col].isin(values)]
     tau = ref["tau"].dropna().to_numpy(float)
-    s = allen.tau_summary(allen.select(table, **filters), n_boot=0)
+    s = allen_stats.tau_summary(allen.select(table, **filters), n_boot=0)
     assert s["n"] == len(tau) > 20
     t = s["tau_ms"]
     assert t["mean"] == pytest.approx(tau.mean(), rel=1e-12)
     assert t["median"] == pytest.approx(np.median(tau), rel=1e-12)
-    assert t["sd"] == pytest.approx(ref["tau"].std(), rel=1e-10)      # pandas: ddof=1
+    assert t["sd"] == pytest.approx(ref["tau"].std(), rel=1e-10)  # pandas: ddof=1
     assert (t["q25"], t["q75"]) == pytest.approx(tuple(ref["tau"].quantile([0.25, 0.75])))
     # ML fits: log-normal in closed form, gamma from its score equation
     logt = np.log(tau)
@@ -138,8 +165,11 @@ def test_bad_filters_list_valid_values(table):
 
 
 def test_empty_selection_is_an_error(table):
-    with pytest.raises(ValueError, match=r"no cell matches species=human, "
-                                         r"transgenic_line=Pvalb-IRES-Cre .*413 cells.*217 cells"):
+    with pytest.raises(
+        ValueError,
+        match=r"no cell matches species=human, "
+        r"transgenic_line=Pvalb-IRES-Cre .*413 cells.*217 cells",
+    ):
         allen.select(table, species="human", line="Pvalb-IRES-Cre")
 
 
@@ -155,7 +185,7 @@ def test_missing_cache_says_how_to_get_the_data(tmp_path, monkeypatch):
     from allensdk.api.queries.cell_types_api import CellTypesApi
 
     def offline(*args, **kwargs):
-        (empty / "cells.json").write_text("[{")          # a partial file, as a cut download
+        (empty / "cells.json").write_text("[{")  # a partial file, as a cut download
         raise urllib.error.URLError("Name or service not known")
 
     monkeypatch.setattr(CellTypesApi, "list_cells_api", offline)
@@ -172,8 +202,9 @@ def test_patchseq_table(data_dir, require_data):
     assert t["tau_ms"].median() == pytest.approx(raw["tau"].median())
     assert set(t["species"]) == {"mouse"}
     sst = allen.select(t, t_type_subclass="Sst interneuron", layer="5")
-    assert len(sst) == int(((raw["T type sub-class"] == "Sst interneuron")
-                            & (raw["Cortical layer"] == "5")).sum())
+    assert len(sst) == int(
+        ((raw["T type sub-class"] == "Sst interneuron") & (raw["Cortical layer"] == "5")).sum()
+    )
     row = t.set_index("specimen_id").loc[888317699]
     assert row["transgenic_line"] == "Calb2-IRES-Cre|Sst-IRES-FlpO"
 
@@ -181,26 +212,60 @@ def test_patchseq_table(data_dir, require_data):
 def test_cli_summary_patchseq(data_dir, require_data, monkeypatch, capsys):
     path = require_data("allen", "patchseq_gouwens2020", "SpecimenMetadata.csv")
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
-    assert main(["allen", "summary", "--patchseq", "--subclass", "Pvalb interneuron",
-                 "--layer", "4", "--json", "--boot", "0"]) == 0
+    assert (
+        main(
+            [
+                "allen",
+                "summary",
+                "--patchseq",
+                "--subclass",
+                "Pvalb interneuron",
+                "--layer",
+                "4",
+                "--json",
+                "--boot",
+                "0",
+            ]
+        )
+        == 0
+    )
     obj = json.loads(capsys.readouterr().out)
     raw = pd.read_csv(path)
-    tau = raw.loc[(raw["T type sub-class"] == "Pvalb interneuron")
-                  & (raw["Cortical layer"] == "4"), "tau"].dropna()
+    tau = raw.loc[
+        (raw["T type sub-class"] == "Pvalb interneuron") & (raw["Cortical layer"] == "4"), "tau"
+    ].dropna()
     assert obj["n"] == len(tau) and obj["tau_ms"]["median"] == pytest.approx(tau.median())
 
 
 def test_cli_summary_json(cache, data_dir, monkeypatch, capsys):
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
-    assert main(["allen", "summary", "--species", "human", "--dendrite", "spiny", "--json",
-                 "--boot", "60", "--cache", str(cache), "--no-download"]) == 0
+    assert (
+        main(
+            [
+                "allen",
+                "summary",
+                "--species",
+                "human",
+                "--dendrite",
+                "spiny",
+                "--json",
+                "--boot",
+                "60",
+                "--cache",
+                str(cache),
+                "--no-download",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    obj = json.loads(out)                       # exactly one JSON object, nothing else
+    obj = json.loads(out)  # exactly one JSON object, nothing else
     ref = pd.read_csv(data_dir / "allen" / "cell_types" / "ephys_features.csv")
-    cells = pd.DataFrame(json.loads((data_dir / "allen" / "cell_types" / "cells.json")
-                                    .read_text()))
-    ids = cells.loc[(cells["donor__species"] == "Homo Sapiens")
-                    & (cells["tag__dendrite_type"] == "spiny"), "specimen__id"]
+    cells = pd.DataFrame(json.loads((data_dir / "allen" / "cell_types" / "cells.json").read_text()))
+    ids = cells.loc[
+        (cells["donor__species"] == "Homo Sapiens") & (cells["tag__dendrite_type"] == "spiny"),
+        "specimen__id",
+    ]
     tau = ref.loc[ref["specimen_id"].isin(ids), "tau"]
     assert obj["n"] == len(tau) == 321
     assert obj["tau_ms"]["median"] == pytest.approx(tau.median())
@@ -213,18 +278,47 @@ def test_cli_summary_json(cache, data_dir, monkeypatch, capsys):
 
 def test_cli_summary_text_and_errors(cache, data_dir, reference, monkeypatch, capsys):
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
-    assert main(["allen", "summary", "--species", "mouse", "--layer", "4", "--boot", "0",
-                 "--cache", str(cache)]) == 0
+    assert (
+        main(
+            [
+                "allen",
+                "summary",
+                "--species",
+                "mouse",
+                "--layer",
+                "4",
+                "--boot",
+                "0",
+                "--cache",
+                str(cache),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    ref = reference[(reference["donor__species"] == "Mus musculus")
-                    & (reference["structure__layer"] == "4")]["tau"]
+    ref = reference[
+        (reference["donor__species"] == "Mus musculus") & (reference["structure__layer"] == "4")
+    ]["tau"]
     assert f"species=mouse, layer=4: n = {len(ref)} cells" in out
     assert f"median {ref.median():.2f}" in out and f"SD {ref.std():.2f}" in out
     assert "gamma fit" in out and "log-normal fit" in out and "(ms)" in out
     assert main(["allen", "summary", "--dendrite", "spiky", "--cache", str(cache)]) == 2
     assert "unknown dendrite_type 'spiky'" in capsys.readouterr().err
-    assert main(["allen", "summary", "--species", "human", "--line", "Sst-IRES-Cre",
-                 "--cache", str(cache)]) == 2
+    assert (
+        main(
+            [
+                "allen",
+                "summary",
+                "--species",
+                "human",
+                "--line",
+                "Sst-IRES-Cre",
+                "--cache",
+                str(cache),
+            ]
+        )
+        == 2
+    )
     assert "no cell matches" in capsys.readouterr().err
 
 
@@ -235,10 +329,29 @@ def test_cli_compare_run(cache, data_dir, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     run.mkdir()
     pd.DataFrame({"layer": "hidden", "neuron": np.arange(64), "tau_m_ms": learned}).to_csv(
-        run / "parameters.csv", index=False)
+        run / "parameters.csv", index=False
+    )
     out = tmp_path / "cmp"
-    assert main(["allen", "compare", str(run), "--species", "mouse", "--out", str(out),
-                 "--boot", "50", "--perm", "50", "--cache", str(cache)]) == 0
+    assert (
+        main(
+            [
+                "allen",
+                "compare",
+                str(run),
+                "--species",
+                "mouse",
+                "--out",
+                str(out),
+                "--boot",
+                "50",
+                "--perm",
+                "50",
+                "--cache",
+                str(cache),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "tau_comparison.csv")
     mouse = pd.read_csv(data_dir / "allen" / "cell_types" / "ephys_features.csv")
     cells = json.loads((data_dir / "allen" / "cell_types" / "cells.json").read_text())
@@ -256,7 +369,8 @@ def test_cli_compare_run(cache, data_dir, tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     # the contract's column is named in the error when missing
     pd.DataFrame({"layer": ["h"], "neuron": [0], "tau_syn_ms": [5.0]}).to_csv(
-        run / "parameters.csv", index=False)
+        run / "parameters.csv", index=False
+    )
     assert main(["allen", "compare", str(run), "--out", str(out), "--cache", str(cache)]) == 2
     assert "missing column 'tau_m_ms'" in capsys.readouterr().err
 
@@ -264,8 +378,23 @@ def test_cli_compare_run(cache, data_dir, tmp_path, monkeypatch, capsys):
 def test_cli_figures(cache, data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
     out = tmp_path / "figs"
-    assert main(["allen", "figures", "--area", "VISp", "--out", str(out), "--boot", "0",
-                 "--cache", str(cache)]) == 0
+    assert (
+        main(
+            [
+                "allen",
+                "figures",
+                "--area",
+                "VISp",
+                "--out",
+                str(out),
+                "--boot",
+                "0",
+                "--cache",
+                str(cache),
+            ]
+        )
+        == 0
+    )
     for stem in ("tau_histogram", "tau_qq_fit", "tau_species_dendrite"):
         for ext in ("pdf", "svg", "png"):
             assert (out / f"{stem}.{ext}").is_file()

@@ -2,7 +2,7 @@
 
 Criterion of the issue: on >= 20 mouse configs per level, same stimulus and dt, >= 99 % of
 spikes within one time step and a voltage RMS difference below 0.5 mV. With
-neurolearn.sources.glif.allen_glif_method the two agree to rounding error; plain forward Euler for every
+neurolearn.brian.glif.allen_glif_method the two agree to rounding error; plain forward Euler for every
 variable does not (checked too, so the test shows why the custom state updater exists).
 """
 
@@ -25,7 +25,7 @@ def glif_root(data_dir):
 def _stimuli(cfgs, seconds=0.12):
     from brian2 import second
 
-    from neurolearn.sources.glif import glif_check_stimuli
+    from neurolearn.analysis.glif import glif_check_stimuli
 
     cols = []
     for k, cfg in enumerate(cfgs):
@@ -36,8 +36,8 @@ def _stimuli(cfgs, seconds=0.12):
 
 @pytest.mark.parametrize("level", [1, 2, 3, 4, 5])
 def test_glif_matches_allensdk(glif_root, level):
-    from neurolearn.sources.glif import (find_glif_configs, load_glif_config, match_spikes,
-                                 simulate_glif, simulate_glif_allensdk)
+    from neurolearn.analysis.glif import match_spikes, simulate_glif, simulate_glif_allensdk
+    from neurolearn.sources.glif import find_glif_configs, load_glif_config
 
     cfgs = [load_glif_config(p) for p in find_glif_configs(glif_root, level, limit=N_CONFIGS)]
     assert len(cfgs) == N_CONFIGS and {c.level for c in cfgs} == {level}
@@ -60,8 +60,8 @@ def test_plain_euler_is_not_enough(glif_root):
     """Forward Euler on every variable (the zoo file's default method) misses spikes of GLIF5
     that allensdk's exact exponential after-spike currents produce: the reason for
     allen_glif_method."""
-    from neurolearn.sources.glif import (find_glif_configs, load_glif_config, match_spikes,
-                                 simulate_glif, simulate_glif_allensdk)
+    from neurolearn.analysis.glif import match_spikes, simulate_glif, simulate_glif_allensdk
+    from neurolearn.sources.glif import find_glif_configs, load_glif_config
 
     cfgs = [load_glif_config(p) for p in find_glif_configs(glif_root, 5, limit=4)]
     stim = _stimuli(cfgs, 0.15)
@@ -78,7 +78,7 @@ def test_state_updater_code():
     """Forward Euler for v, exact exponential for a current, Allen's exact (v, theta_v) formula."""
     from brian2 import Equations
 
-    from neurolearn.sources.glif import allen_glif_method
+    from neurolearn.brian.glif import allen_glif_method
 
     eqs = Equations("""dv/dt = (I - (v - E_L)/R)/C : volt
     dI/dt = -I/tau : amp
@@ -96,16 +96,28 @@ def test_state_updater_code():
     # numerical value of the theta update against allensdk's formula
     from allensdk.model.glif.glif_neuron_methods import voltage_component_of_threshold_exact
 
-    vals = dict(v=0.012, I=1e-10, th=0.003, E_L=0.0, R=2e8, C=1e-10, tau=0.03, a=8.0, b=40.0,
-                dt=5e-5, exp=np.exp)
+    vals = dict(
+        v=0.012,
+        I=1e-10,
+        th=0.003,
+        E_L=0.0,
+        R=2e8,
+        C=1e-10,
+        tau=0.03,
+        a=8.0,
+        b=40.0,
+        dt=5e-5,
+        exp=np.exp,
+    )
     got = eval(lines["_th"], {}, vals)  # noqa: S307 - generated arithmetic only
-    want = voltage_component_of_threshold_exact(0.003, 0.012, 1e-10, 5e-5, 8.0, 40.0, 1e-10,
-                                                1 / 2e8, 0.0)
+    want = voltage_component_of_threshold_exact(
+        0.003, 0.012, 1e-10, 5e-5, 8.0, 40.0, 1e-10, 1 / 2e8, 0.0
+    )
     assert got == pytest.approx(want, rel=1e-12)
 
 
 def test_config_units_and_level(glif_root):
-    from brian2 import mV, ms, pF
+    from brian2 import ms, mV, pF
 
     from neurolearn.sources.glif import find_glif_configs, load_glif_config
 
@@ -143,14 +155,21 @@ def test_glif5_cpp_standalone_matches_allensdk(glif_root):
     neurolearn.fitting.simulate_batch on cpp_standalone equals allensdk's trace."""
     from brian2 import second
 
+    from neurolearn.analysis.glif import glif_check_stimuli, match_spikes, simulate_glif_allensdk
     from neurolearn.fitting import simulate_batch
-    from neurolearn.sources.glif import (find_glif_configs, glif_check_stimuli, load_glif_config,
-                                 match_spikes, simulate_glif_allensdk)
+    from neurolearn.sources.glif import find_glif_configs, load_glif_config
 
     cfg = load_glif_config(find_glif_configs(glif_root, 5, limit=1)[0])
     stim = glif_check_stimuli(cfg, duration=0.1 * second)["noise"]
-    res = simulate_batch(cfg.spec, cfg.params, stim[:, None], cfg.dt, initial=cfg.initial,
-                         record_v=True, backend="cpp_standalone")
+    res = simulate_batch(
+        cfg.spec,
+        cfg.params,
+        stim[:, None],
+        cfg.dt,
+        initial=cfg.initial,
+        record_v=True,
+        backend="cpp_standalone",
+    )
     ref = simulate_glif_allensdk(cfg, stim)
     ok = np.isfinite(ref["v"])
     assert np.max(np.abs(res.v[0, 0][ok] - ref["v"][ok])) < 1e-9

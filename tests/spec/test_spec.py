@@ -4,14 +4,25 @@ import textwrap
 
 import numpy as np
 import pytest
-from brian2 import Hz, mV, ms, nA
+from brian2 import Hz, ms, mV, nA
 
 from neurolearn import ModelError, list_models, load_model, parse_quantity
 from neurolearn.spec import zoo_dir
 
-ZOO = ["lif", "lif_cond", "lif_adaptive_threshold", "alif", "adex", "izhikevich", "srm0",
-       "poisson", "spike_generator", "static_current", "static_conductance",
-       "static_current_alpha"]
+ZOO = [
+    "lif",
+    "lif_cond",
+    "lif_adaptive_threshold",
+    "alif",
+    "adex",
+    "izhikevich",
+    "srm0",
+    "poisson",
+    "spike_generator",
+    "static_current",
+    "static_conductance",
+    "static_current_alpha",
+]
 
 
 def test_zoo_has_the_promised_models_each_with_a_reference():
@@ -31,9 +42,17 @@ def test_parameters_carry_units_and_defaults():
     assert lif.threshold == "v > v_th"
 
 
-@pytest.mark.parametrize("text,expected", [("20 ms", 20 * ms), ("20*ms", 20 * ms),
-                                           ("-70 mV", -70 * mV), ("0.5 nA", 0.5 * nA),
-                                           ("0.02 / ms", 20 * Hz), ("3", 3.0)])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("20 ms", 20 * ms),
+        ("20*ms", 20 * ms),
+        ("-70 mV", -70 * mV),
+        ("0.5 nA", 0.5 * nA),
+        ("0.02 / ms", 20 * Hz),
+        ("3", 3.0),
+    ],
+)
 def test_parse_quantity(text, expected):
     assert np.isclose(float(parse_quantity(text)), float(expected))
     assert parse_quantity(text).__class__ is expected.__class__
@@ -54,7 +73,9 @@ def test_spec_round_trips_through_dict():
         again = type(spec).from_dict(spec.to_dict())
         assert again.equations == spec.equations
         for p in spec.parameters:
-            assert float(again.parameters[p].value) == pytest.approx(float(spec.parameters[p].value))
+            assert float(again.parameters[p].value) == pytest.approx(
+                float(spec.parameters[p].value)
+            )
 
 
 def _write(tmp_path, body, name="mine.toml"):
@@ -105,7 +126,9 @@ def test_malformed_toml_names_file_and_line(tmp_path):
 
 def test_inconsistent_units_name_the_equation_and_line(tmp_path):
     path = _write(tmp_path, GOOD.replace("dv/dt = (v_rest - v)/tau_m", "dv/dt = (v_rest - v)"))
-    with pytest.raises(ModelError, match=r"mine\.toml:6: .*inconsistent units in the equation for 'v'"):
+    with pytest.raises(
+        ModelError, match=r"mine\.toml:6: .*inconsistent units in the equation for 'v'"
+    ):
         load_model(path)
 
 
@@ -130,7 +153,9 @@ def test_missing_parameter_is_an_undefined_symbol(tmp_path):
 
 def test_non_positive_time_constant(tmp_path):
     path = _write(tmp_path, GOOD.replace('value = "10 ms"', 'value = "0 ms"'))
-    with pytest.raises(ModelError, match=r"mine\.toml:\d+: parameter 'tau_m'.*time constant must be > 0"):
+    with pytest.raises(
+        ModelError, match=r"mine\.toml:\d+: parameter 'tau_m'.*time constant must be > 0"
+    ):
         load_model(path)
     with pytest.raises(ModelError, match="parameter 'tau_m'.*> 0"):
         load_model("lif").resolve_parameters({"tau_m": -5 * ms})
@@ -170,17 +195,24 @@ def test_zoo_files_are_inside_the_package_or_checkout():
 def test_bad_initial_value_and_method_fail_on_loading(tmp_path):
     """Typos in [initial] and in method are caught when the file loads, naming file, line and
     field (not later inside Brian2)."""
-    good = load_model(_write(tmp_path, GOOD + '\n[initial]\nv = "v_rest + rand()*(v_th - v_rest)"\n',
-                             "ok.toml"))
+    good = load_model(
+        _write(tmp_path, GOOD + '\n[initial]\nv = "v_rest + rand()*(v_th - v_rest)"\n', "ok.toml")
+    )
     assert good.initial["v"].startswith("v_rest")
     path = _write(tmp_path, GOOD + '\n[initial]\nv = "v_rst"\n')
     line = path.read_text().splitlines().index('v = "v_rst"') + 1
-    with pytest.raises(ModelError, match=rf"mine\.toml:{line}: .*undefined symbol 'v_rst' in "
-                                         r"the initial value of 'v'") as info:
+    with pytest.raises(
+        ModelError,
+        match=rf"mine\.toml:{line}: .*undefined symbol 'v_rst' in "
+        r"the initial value of 'v'",
+    ) as info:
         load_model(path)
     assert info.value.parameter == "v_rst"
-    with pytest.raises(ModelError, match=r"mine\.toml:1: .*unknown state updater method "
-                                         r"'eulr'; Brian2 has: .*euler"):
+    with pytest.raises(
+        ModelError,
+        match=r"mine\.toml:1: .*unknown state updater method "
+        r"'eulr'; Brian2 has: .*euler",
+    ):
         load_model(_write(tmp_path, 'method = "eulr"\n' + GOOD))
     assert load_model(_write(tmp_path, 'method = "rk4"\n' + GOOD, "rk.toml")).method == "rk4"
 
@@ -196,12 +228,20 @@ def test_uncaught_neurolearn_error_is_printed_plainly(tmp_path, brian_first):
 
     first = "import brian2; import neurolearn" if brian_first else "import neurolearn, brian2"
     missing = tmp_path / "missing.toml"
-    ours = subprocess.run([sys.executable, "-c", f"{first}; neurolearn.load_model({str(missing)!r})"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    ours = subprocess.run(
+        [sys.executable, "-c", f"{first}; neurolearn.load_model({str(missing)!r})"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert ours.returncode == 1
     assert "model file not found" in ours.stderr and "ModelError" in ours.stderr
     assert "Brian 2 encountered an unexpected error" not in ours.stderr
-    theirs = subprocess.run([sys.executable, "-c", f"{first}; brian2.ms + brian2.mV"],
-                            capture_output=True, text=True, cwd=tmp_path)
+    theirs = subprocess.run(
+        [sys.executable, "-c", f"{first}; brian2.ms + brian2.mV"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert "DimensionMismatchError" in theirs.stderr
     assert "Brian 2 encountered an unexpected error" in theirs.stderr

@@ -3,25 +3,35 @@ one). A network moved to CUDA gives the CPU's spikes and gradients, for the fuse
 step-by-step path, and its Brian2 export on ``cuda_standalone`` (brian2cuda) reproduces the
 torch spikes."""
 
-import numpy as np
 import pytest
 import torch
 
 from neurolearn.bridge import spike_agreement, to_brian2
 from neurolearn.torch import SpikingLayer, SpikingNetwork
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+]
 
 
 def _layer(fused, device):
     g = torch.Generator().manual_seed(3)
-    layer = SpikingLayer("lif", 30, 40, dt="1 ms", recurrent=True,
-                         trainable=("tau_m", "tau_syn"),
-                         heterogeneity={"tau_m": {"distribution": "gamma"},
-                                        "tau_syn": {"distribution": "gamma"}},
-                         params={"t_ref": "2 ms"}, dtype=torch.float64, generator=g,
-                         fused=fused, weight_std=2.0, recurrent_std=1.8)
+    layer = SpikingLayer(
+        "lif",
+        30,
+        40,
+        dt="1 ms",
+        recurrent=True,
+        trainable=("tau_m", "tau_syn"),
+        heterogeneity={"tau_m": {"distribution": "gamma"}, "tau_syn": {"distribution": "gamma"}},
+        params={"t_ref": "2 ms"},
+        dtype=torch.float64,
+        generator=g,
+        fused=fused,
+        weight_std=2.0,
+        recurrent_std=1.8,
+    )
     return layer.to(device)
 
 
@@ -37,9 +47,18 @@ def test_layer_on_cuda_matches_cpu(fused):
         layer = _layer(fused, device)
         out = layer(x.to(device))
         (out * w.to(device)).sum().backward()
-        res.append([t.detach().cpu() for t in (out, layer.W_in.grad, layer.W_rec.grad,
-                                               layer.raw["tau_m"].grad,
-                                               layer.raw["tau_syn"].grad)])
+        res.append(
+            [
+                t.detach().cpu()
+                for t in (
+                    out,
+                    layer.W_in.grad,
+                    layer.W_rec.grad,
+                    layer.raw["tau_m"].grad,
+                    layer.raw["tau_syn"].grad,
+                )
+            ]
+        )
         assert layer._fusable is (True if fused is None else None)
     (out_c, *g_c), (out_g, *g_g) = res
     assert 0.02 < float(out_c.mean()) < 0.6
@@ -51,9 +70,17 @@ def test_layer_on_cuda_matches_cpu(fused):
 
 def _network(model, device, seed=0):
     g = torch.Generator().manual_seed(seed)
-    net = SpikingNetwork.build(12, [40], 3, model=model, dt="0.1 ms",
-                               heterogeneity="het_init_het_train", generator=g,
-                               dtype=torch.float64, weight_gain=3.0)
+    net = SpikingNetwork.build(
+        12,
+        [40],
+        3,
+        model=model,
+        dt="0.1 ms",
+        heterogeneity="het_init_het_train",
+        generator=g,
+        dtype=torch.float64,
+        weight_gain=3.0,
+    )
     x = (torch.rand(300, 4, 12, generator=g) < 0.08).double()
     return net.to(device), x
 

@@ -9,18 +9,29 @@ from neurolearn.torch import SpikingLayer
 
 def _layer(fused, t_ref, detach_reset, recompute=True):
     g = torch.Generator().manual_seed(3)
-    return SpikingLayer("lif", 30, 40, dt="1 ms", recurrent=True,
-                        trainable=("tau_m", "tau_syn"),
-                        heterogeneity={"tau_m": {"distribution": "gamma"},
-                                       "tau_syn": {"distribution": "gamma"}},
-                        params={"t_ref": t_ref}, detach_reset=detach_reset,
-                        dtype=torch.float64, generator=g, fused=fused, weight_std=2.0,
-                        recurrent_std=1.8, fused_recompute=recompute)
+    return SpikingLayer(
+        "lif",
+        30,
+        40,
+        dt="1 ms",
+        recurrent=True,
+        trainable=("tau_m", "tau_syn"),
+        heterogeneity={"tau_m": {"distribution": "gamma"}, "tau_syn": {"distribution": "gamma"}},
+        params={"t_ref": t_ref},
+        detach_reset=detach_reset,
+        dtype=torch.float64,
+        generator=g,
+        fused=fused,
+        weight_std=2.0,
+        recurrent_std=1.8,
+        fused_recompute=recompute,
+    )
 
 
-@pytest.mark.parametrize("t_ref,detach_reset,sparse", [("2 ms", False, True),
-                                                        ("0 ms", True, True),
-                                                        ("3 ms", False, False)])
+@pytest.mark.parametrize(
+    "t_ref,detach_reset,sparse",
+    [("2 ms", False, True), ("0 ms", True, True), ("3 ms", False, False)],
+)
 def test_fused_matches_step_by_step(t_ref, detach_reset, sparse):
     g = torch.Generator().manual_seed(1)
     x0 = (torch.rand(60, 5, 30, generator=g, dtype=torch.float64) < 0.05).double()
@@ -35,9 +46,16 @@ def test_fused_matches_step_by_step(t_ref, detach_reset, sparse):
         x = x0.clone() if sparse else x0.clone().requires_grad_(True)
         out = layer(x)
         (out * w).sum().backward()
-        res.append([out.detach(), layer.W_in.grad, layer.W_rec.grad,
-                    layer.raw["tau_m"].grad, layer.raw["tau_syn"].grad] +
-                   ([] if sparse else [x.grad]))
+        res.append(
+            [
+                out.detach(),
+                layer.W_in.grad,
+                layer.W_rec.grad,
+                layer.raw["tau_m"].grad,
+                layer.raw["tau_syn"].grad,
+            ]
+            + ([] if sparse else [x.grad])
+        )
         assert layer._fusable is (True if fused is None else None)
     (out_f, *g_f), (out_s, *g_s), (out_u, *g_u) = res
     assert torch.equal(out_f, out_u) and torch.equal(out_s, out_u)
@@ -60,8 +78,12 @@ def test_fused_path_only_where_it_applies():
     assert alif._fusable is False
     # a trainable threshold is not handled by the fused loop: fall back
     vth = SpikingLayer("lif", 5, 6, dt="1 ms", trainable=("v_th",))
-    assert vth._linear_plan(vth.effective_parameters(),
-                            vth.cm.coefficients(vth.effective_parameters())) is None
+    assert (
+        vth._linear_plan(
+            vth.effective_parameters(), vth.cm.coefficients(vth.effective_parameters())
+        )
+        is None
+    )
     # fused=True with a model it cannot handle is an error naming the layer
     with pytest.raises(ValueError, match="alif"):
         SpikingLayer("alif", 5, 6, dt="1 ms", fused=True)(x)
@@ -80,21 +102,34 @@ def test_network_with_fused_readout_projection_matches_step_by_step(penalty):
     weight = torch.linspace(0.0, 1.0, 70, dtype=torch.float64)[:, None, None]
     res = []
     for fused in (None, False):
-        net = SpikingNetwork.build(30, [40], 4, model="lif", dt="1 ms", recurrent=True,
-                                   params={"t_ref": "2 ms"}, heterogeneity="het_init_het_train",
-                                   fused=fused, dtype=torch.float64, weight_gain=3.0,
-                                   generator=torch.Generator().manual_seed(1))
+        net = SpikingNetwork.build(
+            30,
+            [40],
+            4,
+            model="lif",
+            dt="1 ms",
+            recurrent=True,
+            params={"t_ref": "2 ms"},
+            heterogeneity="het_init_het_train",
+            fused=fused,
+            dtype=torch.float64,
+            weight_gain=3.0,
+            generator=torch.Generator().manual_seed(1),
+        )
         out = net(x)
         loss = readout_loss(out, y, "max")
         if penalty == "spikes":  # a time-weighted term: a gradient per step and neuron
-            loss = loss + 0.01 * (net.spikes[0] * weight).sum() + \
-                rate_regulariser(net.spikes[0], net.dt_s, lower_hz=50.0)
+            loss = (
+                loss
+                + 0.01 * (net.spikes[0] * weight).sum()
+                + rate_regulariser(net.spikes[0], net.dt_s, lower_hz=50.0)
+            )
         elif penalty == "counts":
-            loss = loss + rate_regulariser(net.spike_counts[0], net.dt_s, n_steps=70,
-                                           lower_hz=50.0)
+            loss = loss + rate_regulariser(net.spike_counts[0], net.dt_s, n_steps=70, lower_hz=50.0)
         loss.backward()
-        res.append((out.detach(), net.spikes[0].detach(),
-                    {n: p.grad for n, p in net.named_parameters()}))
+        res.append(
+            (out.detach(), net.spikes[0].detach(), {n: p.grad for n, p in net.named_parameters()})
+        )
     (out_f, s_f, g_f), (out_u, s_u, g_u) = res
     assert torch.equal(s_f, s_u)
     assert 0.02 < float(s_f.mean()) < 0.6
@@ -102,8 +137,7 @@ def test_network_with_fused_readout_projection_matches_step_by_step(penalty):
     assert set(g_f) == set(g_u)
     for name, b in g_u.items():
         assert float(b.abs().max()) > 0, name
-        assert torch.allclose(g_f[name], b, rtol=1e-10, atol=1e-12 * float(b.abs().max())), \
-            name
+        assert torch.allclose(g_f[name], b, rtol=1e-10, atol=1e-12 * float(b.abs().max())), name
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -135,15 +169,29 @@ def test_sparse_spike_products_keep_paths_bit_identical(monkeypatch, dtype, mode
         products.clear()
         # 256 neurons: there a dense float32 matmul sums in another order than the sparse
         # product, so a path that used the other product would show in the products
-        net = SpikingNetwork.build(30, [256], 4, model="lif", dt="1 ms", recurrent=True,
-                                   params={"t_ref": "2 ms"}, heterogeneity="het_init_het_train",
-                                   fused=fused, dtype=dtype, weight_gain=3.0,
-                                   sparse_spikes=sparse,
-                                   generator=torch.Generator().manual_seed(1))
+        net = SpikingNetwork.build(
+            30,
+            [256],
+            4,
+            model="lif",
+            dt="1 ms",
+            recurrent=True,
+            params={"t_ref": "2 ms"},
+            heterogeneity="het_init_het_train",
+            fused=fused,
+            dtype=dtype,
+            weight_gain=3.0,
+            sparse_spikes=sparse,
+            generator=torch.Generator().manual_seed(1),
+        )
         out = net(x)
         readout_loss(out, y, "max").backward()
-        return out.detach(), net.spikes[0].detach(), \
-            {n: p.grad for n, p in net.named_parameters()}, list(products)
+        return (
+            out.detach(),
+            net.spikes[0].detach(),
+            {n: p.grad for n, p in net.named_parameters()},
+            list(products),
+        )
 
     if mode == "mixed":  # automatic rule at this size, a threshold inside the densities
         # of this network's steps (0 to 0.16 of [batch, neurons])
@@ -159,8 +207,10 @@ def test_sparse_spike_products_keep_paths_bit_identical(monkeypatch, dtype, mode
     assert 0.02 < float(s_f.mean()) < 0.6
     if mode == "mixed":  # both products were used, also after the first steps
         d = s_f.mean((1, 2))[10:]
-        assert int((d > L._SPARSE_SPIKE_DENSITY).sum()) >= 5 and \
-            int((d <= L._SPARSE_SPIKE_DENSITY).sum()) >= 5
+        assert (
+            int((d > L._SPARSE_SPIKE_DENSITY).sum()) >= 5
+            and int((d <= L._SPARSE_SPIKE_DENSITY).sum()) >= 5
+        )
     rtol = 1e-10 if dtype == torch.float64 else 1e-4
     assert torch.allclose(out_f, out_u, rtol=rtol, atol=rtol * float(out_u.abs().max()))
     for name, b in g_u.items():
@@ -193,8 +243,12 @@ def test_sparse_spike_product_equals_dense_sum():
 def test_in_place_surrogate_derivative_matches(shape):
     from neurolearn.torch import Surrogate
 
-    sur = Surrogate((lambda u: torch.exp(-u * u)) if shape == "custom" else shape,
-                    steepness=7.0, scale=1.3, normalize_peak=True)
+    sur = Surrogate(
+        (lambda u: torch.exp(-u * u)) if shape == "custom" else shape,
+        steepness=7.0,
+        scale=1.3,
+        normalize_peak=True,
+    )
     x = torch.linspace(-3, 3, 601, dtype=torch.float64)
     ref = 0.25 * sur.derivative(0.5 * x)
     got = sur.derivative_(x.clone(), 0.25, 0.5)

@@ -8,36 +8,57 @@ import pytest
 import torch
 
 from neurolearn.spec import ModelError, ModelSpec
-from neurolearn.torch import (PEREZ_NIEVES_CONFIGS, NonFiniteError, SmoothSigmoid,
-                              SpikingLayer, SpikingNetwork, Surrogate, compile_model,
-                              init_parameter, perez_nieves_config, rate_regulariser,
-                              readout_loss)
-
+from neurolearn.torch import (
+    PEREZ_NIEVES_CONFIGS,
+    NonFiniteError,
+    SmoothSigmoid,
+    SpikingLayer,
+    SpikingNetwork,
+    Surrogate,
+    compile_model,
+    init_parameter,
+    perez_nieves_config,
+    rate_regulariser,
+    readout_loss,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _smooth_net(model, params, seed=0):
     g = torch.Generator().manual_seed(seed)
-    net = SpikingNetwork.build(6, [8], 2, model=model, dt="0.5 ms", params=params,
-                               heterogeneity="het_init_het_train", generator=g,
-                               dtype=torch.float64, surrogate="smooth_sigmoid",
-                               weight_gain=3.0, check_finite=False)
+    net = SpikingNetwork.build(
+        6,
+        [8],
+        2,
+        model=model,
+        dt="0.5 ms",
+        params=params,
+        heterogeneity="het_init_het_train",
+        generator=g,
+        dtype=torch.float64,
+        surrogate="smooth_sigmoid",
+        weight_gain=3.0,
+        check_finite=False,
+    )
     x = (torch.rand(60, 2, 6, generator=g) < 0.15).double()
     return net, x
 
 
 def _loss(net, x):
     out = net(x)
-    return (out ** 2).mean() + net.spikes[0].mean()
+    return (out**2).mean() + net.spikes[0].mean()
 
 
-@pytest.mark.parametrize("model, params", [
-    ("lif", {"t_ref": "0 ms"}),
-    ("alif", {"t_ref": "0 ms"}),
-    ("lif_cond", {"t_ref": "0 ms"}),
-    ("adex", {}),
-])
+@pytest.mark.parametrize(
+    "model, params",
+    [
+        ("lif", {"t_ref": "0 ms"}),
+        ("alif", {"t_ref": "0 ms"}),
+        ("lif_cond", {"t_ref": "0 ms"}),
+        ("adex", {}),
+    ],
+)
 def test_gradients_match_finite_differences(model, params):
     """Directional derivatives along random directions of every trainable tensor (weights and
     each tau) agree with central finite differences of the smooth network to 1e-5."""
@@ -82,22 +103,33 @@ def test_tau_m_near_tau_syn_finite_and_correct():
             return R * dt / ts * mpmath.exp(-dt / ts)
         return R * ts * (mpmath.exp(-dt / tm) - mpmath.exp(-dt / ts)) / (tm - ts)
 
-    P0 = {n: torch.tensor(float(np.asarray(p.value)), dtype=torch.float64)
-          for n, p in cm.spec.parameters.items()}
+    P0 = {
+        n: torch.tensor(float(np.asarray(p.value)), dtype=torch.float64)
+        for n, p in cm.spec.parameters.items()
+    }
     P0["I_ext"] = torch.tensor(0.0, dtype=torch.float64)
     for rel in [0.0, 1e-12, 1e-9, -1e-7, 1e-5, 5e-5, 2e-4, 1e-2, 0.5]:
         tm = tau_s * (1 + rel)
-        P = dict(P0, tau_m=torch.tensor(tm, dtype=torch.float64, requires_grad=True),
-                 tau_syn=torch.tensor(tau_s, dtype=torch.float64))
+        P = dict(
+            P0,
+            tau_m=torch.tensor(tm, dtype=torch.float64, requires_grad=True),
+            tau_syn=torch.tensor(tau_s, dtype=torch.float64),
+        )
         C = cm.coefficients(P)
         # find the coefficient multiplying I_syn in the v update
         S = {"v": torch.zeros(()), "I_syn": torch.ones((), dtype=torch.float64)}
-        S0 = {"v": torch.zeros((), dtype=torch.float64), "I_syn": torch.zeros((), dtype=torch.float64)}
+        S0 = {
+            "v": torch.zeros((), dtype=torch.float64),
+            "I_syn": torch.zeros((), dtype=torch.float64),
+        }
         c = cm.update(S, C)["v"] - cm.update(S0, C)["v"]
         (grad,) = torch.autograd.grad(c, P["tau_m"])
         ref = float(exact(tm))
-        dref = float(mpmath.diff(exact, mpmath.mpf(tm))) if rel != 0 else \
-            float(mpmath.diff(exact, mpmath.mpf(tm) * (1 + mpmath.mpf("1e-30"))))
+        dref = (
+            float(mpmath.diff(exact, mpmath.mpf(tm)))
+            if rel != 0
+            else float(mpmath.diff(exact, mpmath.mpf(tm) * (1 + mpmath.mpf("1e-30"))))
+        )
         c = c.detach()
         assert math.isfinite(float(c)) and math.isfinite(float(grad))
         assert float(c) == pytest.approx(ref, rel=1e-9), rel
@@ -106,8 +138,7 @@ def test_tau_m_near_tau_syn_finite_and_correct():
 
 def test_nan_detection_names_layer_variable_and_step():
     g = torch.Generator().manual_seed(0)
-    layer = SpikingLayer("lif", 4, 5, dt="1 ms", generator=g, name="hidden_x",
-                         dtype=torch.float64)
+    layer = SpikingLayer("lif", 4, 5, dt="1 ms", generator=g, name="hidden_x", dtype=torch.float64)
     with torch.no_grad():
         layer.W_in[2, :] = float("inf")
     x = torch.zeros(30, 1, 4, dtype=torch.float64)
@@ -120,8 +151,16 @@ def test_nan_detection_names_layer_variable_and_step():
     assert "hidden_x" in str(err) and "time step 7" in str(err)
 
     # a state that overflows inside the recurrence: v = R_m * I_syn with an absurd R_m
-    layer = SpikingLayer("lif", 1, 1, dt="1 ms", params={"R_m": "1e300 ohm"}, weight_std=1.0,
-                         name="lif_x", dtype=torch.float64)
+    layer = SpikingLayer(
+        "lif",
+        1,
+        1,
+        dt="1 ms",
+        params={"R_m": "1e300 ohm"},
+        weight_std=1.0,
+        name="lif_x",
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         layer.W_in.fill_(1e20)
     x = torch.zeros(20, 1, 1, dtype=torch.float64)
@@ -160,26 +199,43 @@ def test_unsupported_constructs_are_named():
     from neurolearn.spec import NeuronModel, Parameter, parse_quantity
 
     # built directly (the spec's own validation may reject xi before the bridge sees it)
-    noisy = NeuronModel(name="noisy", kind="neuron", method="euler",
-                        equations="dv/dt = -v/tau + sigma*xi*tau**-0.5 : 1",
-                        threshold="v > 1", reset="v = 0",
-                        parameters={"tau": Parameter("tau", parse_quantity("10 ms")),
-                                    "sigma": Parameter("sigma", 0.1)})
+    noisy = NeuronModel(
+        name="noisy",
+        kind="neuron",
+        method="euler",
+        equations="dv/dt = -v/tau + sigma*xi*tau**-0.5 : 1",
+        threshold="v > 1",
+        reset="v = 0",
+        parameters={
+            "tau": Parameter("tau", parse_quantity("10 ms")),
+            "sigma": Parameter("sigma", 0.1),
+        },
+    )
     with pytest.raises(ModelError, match=r"stochastic term.*xi.*dv/dt = -v/tau"):
         compile_model(noisy, "1 ms")
-    clipped = ModelSpec.from_dict({
-        "name": "clipped", "kind": "neuron", "method": "euler",
-        "equations": "dv/dt = (clip(v, 0, 2) - v)/tau + 1/tau : 1",
-        "threshold": "v > 1", "reset": "v = 0",
-        "parameters": {"tau": {"value": "10 ms"}}})
+    clipped = ModelSpec.from_dict(
+        {
+            "name": "clipped",
+            "kind": "neuron",
+            "method": "euler",
+            "equations": "dv/dt = (clip(v, 0, 2) - v)/tau + 1/tau : 1",
+            "threshold": "v > 1",
+            "reset": "v = 0",
+            "parameters": {"tau": {"value": "10 ms"}},
+        }
+    )
     with pytest.raises(ModelError, match=r"function 'clip'.*dv/dt"):
         compile_model(clipped, "1 ms")
 
 
 def test_surrogates():
     x = torch.linspace(-2, 2, 401, dtype=torch.float64, requires_grad=True)
-    for shape, peak in [("fast_sigmoid", 1.0), ("sigmoid", 0.25), ("arctan", 0.5),
-                        ("triangle", 1.0)]:
+    for shape, peak in [
+        ("fast_sigmoid", 1.0),
+        ("sigmoid", 0.25),
+        ("arctan", 0.5),
+        ("triangle", 1.0),
+    ]:
         s = Surrogate(shape, steepness=5.0)
         out = s(x)
         assert torch.equal(out, (x > 0).double())  # exact step forward
@@ -215,8 +271,12 @@ def test_initial_distributions_and_perez_nieves_configs():
     assert torch.equal(init_parameter(20.0, 3), torch.full((3,), 20.0, dtype=torch.float64))
     with pytest.raises(ValueError, match="unknown distribution"):
         init_parameter(1.0, 3, "cauchy")
-    assert set(PEREZ_NIEVES_CONFIGS) == {"hom_init_std_train", "het_init_std_train",
-                                         "hom_init_het_train", "het_init_het_train"}
+    assert set(PEREZ_NIEVES_CONFIGS) == {
+        "hom_init_std_train",
+        "het_init_std_train",
+        "hom_init_het_train",
+        "het_init_het_train",
+    }
     for name, (het, train) in PEREZ_NIEVES_CONFIGS.items():
         net = SpikingNetwork.build(3, [50], 2, model="lif", heterogeneity=name, generator=g)
         layer = net.layers[0]
@@ -237,12 +297,13 @@ def test_losses_and_regulariser():
     expected = (-math.log(math.exp(4) / (math.exp(4) + 2)) - math.log(math.e / (math.e + 2))) / 2
     assert ce == pytest.approx(expected, rel=1e-6)
     assert float(readout_loss(readout, labels, "last")) == pytest.approx(
-        (math.log(3) - math.log(math.e / (math.e + 2))) / 2, rel=1e-6)
+        (math.log(3) - math.log(math.e / (math.e + 2))) / 2, rel=1e-6
+    )
     spikes = torch.zeros(100, 1, 2)
     spikes[::2, 0, 0] = 1.0  # 500 Hz at dt = 1 ms; neuron 1 silent
     reg = float(rate_regulariser(spikes, 1e-3, upper_hz=100.0, lower_hz=300.0))
     # upper: mean over neurons of relu(r - 100)^2 = (400^2 + 0)/2; lower: relu(300 - 250)^2
-    assert reg == pytest.approx(400.0 ** 2 / 2 + 50.0 ** 2)
+    assert reg == pytest.approx(400.0**2 / 2 + 50.0**2)
 
 
 def test_fused_reset_and_spike_matmul_match_plain_autograd(monkeypatch):
@@ -251,9 +312,17 @@ def test_fused_reset_and_spike_matmul_match_plain_autograd(monkeypatch):
     import neurolearn.torch.layers as layers
 
     g = torch.Generator().manual_seed(0)
-    net = SpikingNetwork.build(10, [16], 3, model="alif", dt="1 ms", generator=g,
-                               heterogeneity="het_init_het_train", dtype=torch.float64,
-                               weight_gain=3.0)
+    net = SpikingNetwork.build(
+        10,
+        [16],
+        3,
+        model="alif",
+        dt="1 ms",
+        generator=g,
+        heterogeneity="het_init_het_train",
+        dtype=torch.float64,
+        weight_gain=3.0,
+    )
     x = (torch.rand(80, 4, 10, generator=g) < 0.1).double()
     y = torch.tensor([0, 1, 2, 0])
 

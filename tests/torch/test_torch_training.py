@@ -26,19 +26,20 @@ def delayed_xor(n, g):
 
 def _train(model, recurrent, iterations=60, **kwargs):
     g = torch.Generator().manual_seed(0)
-    net = SpikingNetwork.build(C, [30], 2, model=model, dt="1 ms", recurrent=recurrent,
-                               generator=g, **kwargs)
+    net = SpikingNetwork.build(
+        C, [30], 2, model=model, dt="1 ms", recurrent=recurrent, generator=g, **kwargs
+    )
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(iterations):
         x, y = delayed_xor(32, g)
-        loss = readout_loss(net(x)[CUE2[0]:], y, "max")
+        loss = readout_loss(net(x)[CUE2[0] :], y, "max")
         opt.zero_grad()
         loss.backward()
         opt.step()
         net.project_parameters_()
     with torch.no_grad():
         x, y = delayed_xor(256, torch.Generator().manual_seed(99))
-        logits = net(x)[CUE2[0]:].max(0).values
+        logits = net(x)[CUE2[0] :].max(0).values
     return float((logits.argmax(1) == y).float().mean())
 
 

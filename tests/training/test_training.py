@@ -17,8 +17,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurolearn.training import (ConfigError, config_from_dict, fit, load_config, read_metrics,
-                                 write_parameters_csv)
+from neurolearn.training import (
+    ConfigError,
+    load_config,
+    read_metrics,
+    write_parameters_csv,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,13 +92,16 @@ def _write(tmp_path, text, name="cfg.toml"):
 
 # --- configuration --------------------------------------------------------------------------
 def test_config_defaults_and_roundtrip(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
         [data]
         dataset = "fsdd"
         dt_ms = 5
         [training]
         epochs = 3
-    """)
+    """,
+    )
     cfg = load_config(path)
     assert cfg["data"]["dt_ms"] == 5.0 and isinstance(cfg["data"]["dt_ms"], float)
     assert cfg["training"]["epochs"] == 3
@@ -103,22 +110,44 @@ def test_config_defaults_and_roundtrip(tmp_path):
     assert again.sections == cfg.sections
 
 
-@pytest.mark.parametrize("text, needles", [
-    ("[data]\ndataset='fsdd'\n[training]\nepoch = 3\n", ["[training] epoch", "unknown key", "epochs"]),
-    ("[data]\ndataset='fsdd'\n[optimiser]\nlr_tau = 1\n", ["unknown section [optimiser]"]),
-    ("[data]\ndataset='mnist'\n", ["[data] dataset", "'mnist'", "fsdd"]),
-    ("[training]\nepochs=2\n", ["[data] dataset", "missing required key"]),
-    ("[data]\ndataset='fsdd'\n[optimizer]\nlr_tau = -0.1\n", ["[optimizer] lr_tau", "> 0", "-0.1"]),
-    ("[data]\ndataset='fsdd'\n[training]\nbatch_size = 'big'\n", ["[training] batch_size", "integer"]),
-    ("[data]\ndataset='fsdd'\n[network]\nhidden = [128, 0]\n", ["[network] hidden", ">= 1"]),
-    ("[data]\ndataset='fsdd'\n[network]\nmodel = 'no_such_model'\n", ["[network] model", "no_such_model"]),
-    ("[data]\ndataset='fsdd'\n[network]\nparameters = {tau_m = '3 mV'}\n", ["[network] parameters", "tau_m"]),
-    ("[data]\ndataset='fsdd'\n[heterogeneity]\nparameters = ['t_ref']\n",
-     ["[heterogeneity] parameters", "t_ref", "per-neuron"]),
-    ("[data]\ndataset='fsdd'\n[heterogeneity]\nconfiguration = 'hetero'\n",
-     ["[heterogeneity] configuration", "het_init_het_train"]),
-    ("[data]\ndataset = \n", ["not valid TOML"]),
-])
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        (
+            "[data]\ndataset='fsdd'\n[training]\nepoch = 3\n",
+            ["[training] epoch", "unknown key", "epochs"],
+        ),
+        ("[data]\ndataset='fsdd'\n[optimiser]\nlr_tau = 1\n", ["unknown section [optimiser]"]),
+        ("[data]\ndataset='mnist'\n", ["[data] dataset", "'mnist'", "fsdd"]),
+        ("[training]\nepochs=2\n", ["[data] dataset", "missing required key"]),
+        (
+            "[data]\ndataset='fsdd'\n[optimizer]\nlr_tau = -0.1\n",
+            ["[optimizer] lr_tau", "> 0", "-0.1"],
+        ),
+        (
+            "[data]\ndataset='fsdd'\n[training]\nbatch_size = 'big'\n",
+            ["[training] batch_size", "integer"],
+        ),
+        ("[data]\ndataset='fsdd'\n[network]\nhidden = [128, 0]\n", ["[network] hidden", ">= 1"]),
+        (
+            "[data]\ndataset='fsdd'\n[network]\nmodel = 'no_such_model'\n",
+            ["[network] model", "no_such_model"],
+        ),
+        (
+            "[data]\ndataset='fsdd'\n[network]\nparameters = {tau_m = '3 mV'}\n",
+            ["[network] parameters", "tau_m"],
+        ),
+        (
+            "[data]\ndataset='fsdd'\n[heterogeneity]\nparameters = ['t_ref']\n",
+            ["[heterogeneity] parameters", "t_ref", "per-neuron"],
+        ),
+        (
+            "[data]\ndataset='fsdd'\n[heterogeneity]\nconfiguration = 'hetero'\n",
+            ["[heterogeneity] configuration", "het_init_het_train"],
+        ),
+        ("[data]\ndataset = \n", ["not valid TOML"]),
+    ],
+)
 def test_config_errors_name_file_and_key(tmp_path, text, needles):
     path = _write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
@@ -154,8 +183,10 @@ def test_cli_train_refuses_existing_run(tmp_path, capsys):
 # --- the loop -------------------------------------------------------------------------------
 def test_fit_learns_and_is_deterministic(tmp_path):
     a = run(tmp_path / "a", epochs=4)
-    b = run(tmp_path / "b", epochs=4, progress=True)      # progress bars change nothing
-    assert read_metrics(tmp_path / "a" / "metrics.csv") == read_metrics(tmp_path / "b" / "metrics.csv")
+    b = run(tmp_path / "b", epochs=4, progress=True)  # progress bars change nothing
+    assert read_metrics(tmp_path / "a" / "metrics.csv") == read_metrics(
+        tmp_path / "b" / "metrics.csv"
+    )
     assert [r["train_loss"] for r in a.metrics] == [r["train_loss"] for r in b.metrics]
     # it learns: the loss falls and validation beats chance (1/3) clearly
     assert a.metrics[-1]["train_loss"] < a.metrics[0]["train_loss"]
@@ -179,12 +210,14 @@ def test_resume_after_exception_reproduces_metrics(tmp_path):
 
     with pytest.raises(Stop):
         run(tmp_path / "cut", epochs=3, after_batch=interrupt)
-    assert len(read_metrics(tmp_path / "cut" / "metrics.csv")) == 1   # epoch 2 lost, not 1
+    assert len(read_metrics(tmp_path / "cut" / "metrics.csv")) == 1  # epoch 2 lost, not 1
     with pytest.raises(FileExistsError, match="--resume"):
         run(tmp_path / "cut", epochs=3)
     resumed = run(tmp_path / "cut", epochs=3, resume=True)
     assert resumed.resumed_from == 1
-    assert read_metrics(tmp_path / "cut" / "metrics.csv") == read_metrics(tmp_path / "full" / "metrics.csv")
+    assert read_metrics(tmp_path / "cut" / "metrics.csv") == read_metrics(
+        tmp_path / "full" / "metrics.csv"
+    )
     for p, q in zip(resumed.model.state_dict().values(), full.model.state_dict().values()):
         assert torch.equal(p, q)
 
@@ -193,23 +226,32 @@ def test_resume_after_sigkill(tmp_path):
     """A process killed with SIGKILL in the middle of epoch 2 leaves a readable checkpoint of
     epoch 1; resuming gives exactly the uninterrupted run's metrics."""
     script = tmp_path / "job.py"
-    script.write_text(TINY_SOURCE + textwrap.dedent(f'''
+    script.write_text(
+        TINY_SOURCE
+        + textwrap.dedent("""
         import os, signal, sys
         def die(epoch, batch):
             if epoch == 1 and batch == 3:
                 os.kill(os.getpid(), signal.SIGKILL)
         run(sys.argv[1], epochs=3, after_batch=die)
-    '''))
+    """)
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "killed")], env=env,
-                          capture_output=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "killed")],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL
     leftovers = [p.name for p in (tmp_path / "killed").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
     assert len(read_metrics(tmp_path / "killed" / "metrics.csv")) == 1
     run(tmp_path / "killed", epochs=3, resume=True)
     run(tmp_path / "straight", epochs=3)
-    assert read_metrics(tmp_path / "killed" / "metrics.csv") == read_metrics(tmp_path / "straight" / "metrics.csv")
+    assert read_metrics(tmp_path / "killed" / "metrics.csv") == read_metrics(
+        tmp_path / "straight" / "metrics.csv"
+    )
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -222,9 +264,13 @@ def test_parameters_csv_units(tmp_path):
     import pandas as pd
     from brian2 import ms, mV
 
-    path = write_parameters_csv(tmp_path / "p.csv", [
-        ("hidden0", {"tau_m": np.array([10.0, 20.0, 30.0]) * ms, "v_th": -50 * mV}),
-        ("readout", {"tau_m": np.array([20.0, 20.0]) * ms})])
+    path = write_parameters_csv(
+        tmp_path / "p.csv",
+        [
+            ("hidden0", {"tau_m": np.array([10.0, 20.0, 30.0]) * ms, "v_th": -50 * mV}),
+            ("readout", {"tau_m": np.array([20.0, 20.0]) * ms}),
+        ],
+    )
     table = pd.read_csv(path)
     assert list(table.columns) == ["layer", "neuron", "tau_m_ms", "v_th_mV"]
     assert table["tau_m_ms"].tolist() == [10.0, 20.0, 30.0, 20.0, 20.0]

@@ -14,11 +14,18 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurolearn.torch import SpikingNetwork
-from neurolearn.training import (ConfigError, config_from_dict, fit, load_config, read_metrics,
-                                 resolve_device, train_from_config)
-
 from test_training import ns as _tiny
+
+from neurolearn.torch import SpikingNetwork
+from neurolearn.training import (
+    ConfigError,
+    config_from_dict,
+    fit,
+    load_config,
+    read_metrics,
+    resolve_device,
+    train_from_config,
+)
 
 TemporalSet = _tiny["TemporalSet"]
 
@@ -28,14 +35,36 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _net(seed=0, **kwargs):
     g = torch.Generator().manual_seed(seed)
-    return SpikingNetwork.build(6, [16], 3, model="lif", dt="1 ms", recurrent=True,
-                                heterogeneity="hom_init_het_train", generator=g, **kwargs)
+    return SpikingNetwork.build(
+        6,
+        [16],
+        3,
+        model="lif",
+        dt="1 ms",
+        recurrent=True,
+        heterogeneity="hom_init_het_train",
+        generator=g,
+        **kwargs,
+    )
 
 
 def _fit(net, out, epochs=2, device=None, resume=False, **kwargs):
-    return fit(net, TemporalSet(64, 1), TemporalSet(16, 2), out, epochs=epochs, batch_size=16,
-               seed=0, lr_weights=1e-2, lr_tau=0.1, tau_parameters=net.time_constant_parameters(),
-               progress=False, device=device, resume=resume, **kwargs)
+    return fit(
+        net,
+        TemporalSet(64, 1),
+        TemporalSet(16, 2),
+        out,
+        epochs=epochs,
+        batch_size=16,
+        seed=0,
+        lr_weights=1e-2,
+        lr_tau=0.1,
+        tau_parameters=net.time_constant_parameters(),
+        progress=False,
+        device=device,
+        resume=resume,
+        **kwargs,
+    )
 
 
 # --- training.device ------------------------------------------------------------------------
@@ -55,18 +84,22 @@ def test_cuda_without_gpu_is_a_config_error_before_anything_is_written(tmp_path,
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     path = tmp_path / "cfg.toml"
     path.write_text("[data]\ndataset = 'fsdd'\n[training]\ndevice = 'cuda:1'\n")
-    cfg = load_config(path)     # readable anywhere: a GPU run's folder can be evaluated on a CPU
-    with pytest.raises(ConfigError, match=r"\[training\] device: 'cuda:1' asked for, but torch "
-                                          r"finds no CUDA device"):
+    cfg = load_config(path)  # readable anywhere: a GPU run's folder can be evaluated on a CPU
+    with pytest.raises(
+        ConfigError,
+        match=r"\[training\] device: 'cuda:1' asked for, but torch "
+        r"finds no CUDA device",
+    ):
         train_from_config(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "config.toml").exists()
 
 
 def test_checkpoints_hold_cpu_tensors_and_explicit_cpu_changes_nothing(tmp_path):
     a = _fit(_net(), tmp_path / "a")
-    b = _fit(_net(), tmp_path / "b", device="cpu")
-    assert read_metrics(tmp_path / "a" / "metrics.csv") == \
-        read_metrics(tmp_path / "b" / "metrics.csv")
+    _fit(_net(), tmp_path / "b", device="cpu")
+    assert read_metrics(tmp_path / "a" / "metrics.csv") == read_metrics(
+        tmp_path / "b" / "metrics.csv"
+    )
     state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert all(v.device.type == "cpu" for v in state["model"].values())
     assert a.metrics[-1]["train_loss"] < a.metrics[0]["train_loss"]
@@ -97,8 +130,7 @@ def test_gpu_training_matches_cpu_and_resumes_on_cpu(tmp_path):
         _fit(_net(), tmp_path / "cut", epochs=2, device="cuda:0", after_batch=interrupt)
     more = _fit(_net(), tmp_path / "cut", epochs=2, resume=True)
     assert more.resumed_from == 1 and next(more.model.parameters()).device.type == "cpu"
-    assert more.metrics[-1]["train_loss"] == pytest.approx(cpu.metrics[-1]["train_loss"],
-                                                           rel=2e-2)
+    assert more.metrics[-1]["train_loss"] == pytest.approx(cpu.metrics[-1]["train_loss"], rel=2e-2)
 
 
 # --- augmentation (training.input_dropout, time_shift_ms, channel_shift) ----------------------
@@ -107,16 +139,16 @@ def test_augment_spikes_shifts_and_deletes_exactly():
 
     g = torch.Generator().manual_seed(3)
     x = (torch.rand(30, 5, 8, generator=g) < 0.3).float()
-    assert augment_spikes(x, torch.Generator()) is x          # nothing enabled: untouched
+    assert augment_spikes(x, torch.Generator()) is x  # nothing enabled: untouched
     # a time shift moves every spike of a sample by the same number of steps (zero-padded)
     y = augment_spikes(x, torch.Generator().manual_seed(1), max_time_shift=4)
     shifts = torch.randint(-4, 5, (5,), generator=torch.Generator().manual_seed(1))
     for b, k in enumerate(shifts.tolist()):
         ref = torch.zeros(30, 8)
         if k >= 0:
-            ref[k:] = x[:30 - k, b]
+            ref[k:] = x[: 30 - k, b]
         else:
-            ref[:30 + k] = x[-k:, b]
+            ref[: 30 + k] = x[-k:, b]
         assert torch.equal(y[:, b], ref)
     # a channel shift does the same across channels
     y = augment_spikes(x, torch.Generator().manual_seed(2), max_channel_shift=2)
@@ -124,9 +156,9 @@ def test_augment_spikes_shifts_and_deletes_exactly():
     for b, k in enumerate(shifts.tolist()):
         ref = torch.zeros(30, 8)
         if k >= 0:
-            ref[:, k:] = x[:, b, :8 - k]
+            ref[:, k:] = x[:, b, : 8 - k]
         else:
-            ref[:, :8 + k] = x[:, b, -k:]
+            ref[:, : 8 + k] = x[:, b, -k:]
         assert torch.equal(y[:, b], ref)
     # deletion keeps a subset of the spikes, about 1 - p of them (binomial, 5 SD)
     big = (torch.rand(200, 16, 40, generator=g) < 0.5).float()
@@ -136,15 +168,16 @@ def test_augment_spikes_shifts_and_deletes_exactly():
     assert abs(float(y.sum()) / n - 0.75) < 5 * (0.25 * 0.75 / n) ** 0.5
     # blending: a sample takes each bin from itself or from a sample of its own class
     labels = torch.tensor([0, 1, 0, 2, 1])
-    y = augment_spikes(big[:, :5], torch.Generator().manual_seed(5), labels=labels,
-                       blend_probability=1.0)
-    assert torch.equal(y[:, 3], big[:, 3])                        # class 2: no partner
+    y = augment_spikes(
+        big[:, :5], torch.Generator().manual_seed(5), labels=labels, blend_probability=1.0
+    )
+    assert torch.equal(y[:, 3], big[:, 3])  # class 2: no partner
     for i, j in ((0, 2), (2, 0), (1, 4), (4, 1)):
         from_self, from_other = y[:, i] == big[:, i], y[:, i] == big[:, j]
         assert bool((from_self | from_other).all())
         differ = big[:, i] != big[:, j]
         frac = float(from_other[differ].float().mean())
-        assert 0.4 < frac < 0.6                                   # half the bins from each
+        assert 0.4 < frac < 0.6  # half the bins from each
     with pytest.raises(ValueError, match="labels"):
         augment_spikes(x, g, blend_probability=0.5)
     with pytest.raises(ValueError, match="drop_probability"):
@@ -153,17 +186,20 @@ def test_augment_spikes_shifts_and_deletes_exactly():
         augment_spikes(x[0], g)
 
 
-@pytest.mark.parametrize("section, key, value, needle", [
-    ("training", "input_dropout", 1.0, "< 1"),
-    ("training", "input_dropout", -0.1, ">= 0"),
-    ("training", "time_shift_ms", -5.0, ">= 0"),
-    ("training", "time_shift_ms", 4.0, "less than half a time step \\(dt_ms = 10\\)"),
-    ("training", "channel_shift", 1.5, "integer"),
-    ("training", "blend", 1.5, "<= 1"),
-    ("network", "dropout", 1.0, "< 1"),
-    ("network", "readout_tau_m_ms", 0.0, "> 0"),
-    ("network", "readout_tau_syn_ms", "5 ms", "number"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, needle",
+    [
+        ("training", "input_dropout", 1.0, "< 1"),
+        ("training", "input_dropout", -0.1, ">= 0"),
+        ("training", "time_shift_ms", -5.0, ">= 0"),
+        ("training", "time_shift_ms", 4.0, "less than half a time step \\(dt_ms = 10\\)"),
+        ("training", "channel_shift", 1.5, "integer"),
+        ("training", "blend", 1.5, "<= 1"),
+        ("network", "dropout", 1.0, "< 1"),
+        ("network", "readout_tau_m_ms", 0.0, "> 0"),
+        ("network", "readout_tau_syn_ms", "5 ms", "number"),
+    ],
+)
 def test_new_keys_reject_bad_values_naming_the_key(section, key, value, needle):
     with pytest.raises(ConfigError, match=rf"\[{section}\] {key}: .*{needle}"):
         config_from_dict({"data": {"dataset": "fsdd"}, section: {key: value}})
@@ -175,24 +211,31 @@ def test_augmentation_off_is_the_same_run_on_changes_training_only(tmp_path):
     cfg = config_from_dict({"data": {"dataset": "fsdd"}})
     assert _augment_fn(cfg) is None
     plain = _fit(_net(), tmp_path / "plain")
-    off = _fit(_net(), tmp_path / "off", augment=lambda x, y, g: augment_spikes(x, g))
-    assert read_metrics(tmp_path / "off" / "metrics.csv") == \
-        read_metrics(tmp_path / "plain" / "metrics.csv")
+    _fit(_net(), tmp_path / "off", augment=lambda x, y, g: augment_spikes(x, g))
+    assert read_metrics(tmp_path / "off" / "metrics.csv") == read_metrics(
+        tmp_path / "plain" / "metrics.csv"
+    )
 
     def aug(x, y, g):
-        return augment_spikes(x, g, drop_probability=0.2, max_time_shift=1, labels=y,
-                              blend_probability=0.5)
+        return augment_spikes(
+            x, g, drop_probability=0.2, max_time_shift=1, labels=y, blend_probability=0.5
+        )
 
     on = _fit(_net(), tmp_path / "on", augment=aug)
-    again = _fit(_net(), tmp_path / "again", augment=aug)                # same seed, same run
-    assert read_metrics(tmp_path / "on" / "metrics.csv") == \
-        read_metrics(tmp_path / "again" / "metrics.csv")
+    _fit(_net(), tmp_path / "again", augment=aug)  # same seed, same run
+    assert read_metrics(tmp_path / "on" / "metrics.csv") == read_metrics(
+        tmp_path / "again" / "metrics.csv"
+    )
     assert on.metrics[0]["train_loss"] != plain.metrics[0]["train_loss"]
     # validation sees the data as they are: evaluation of the trained model repeats exactly
     val = TemporalSet(16, 2)
     assert evaluate_model(on.model, val)["loss"] == evaluate_model(on.model, val)["loss"]
-    cfg = config_from_dict({"data": {"dataset": "fsdd", "dt_ms": 10.0},
-                            "training": {"time_shift_ms": 24.0, "input_dropout": 0.1}})
+    cfg = config_from_dict(
+        {
+            "data": {"dataset": "fsdd", "dt_ms": 10.0},
+            "training": {"time_shift_ms": 24.0, "input_dropout": 0.1},
+        }
+    )
     x = torch.ones(20, 3, 4)
     y = _augment_fn(cfg)(x, torch.zeros(3, dtype=torch.long), torch.Generator().manual_seed(0))
     assert float(y.sum()) < float(x.sum())
@@ -221,8 +264,9 @@ def test_resume_with_dropout_and_augmentation_reproduces_the_run(tmp_path):
     with pytest.raises(Stop):
         _fit(net(), tmp_path / "cut", epochs=3, augment=aug, after_batch=interrupt)
     _fit(net(), tmp_path / "cut", epochs=3, augment=aug, resume=True)
-    assert read_metrics(tmp_path / "cut" / "metrics.csv") == \
-        read_metrics(tmp_path / "full" / "metrics.csv")
+    assert read_metrics(tmp_path / "cut" / "metrics.csv") == read_metrics(
+        tmp_path / "full" / "metrics.csv"
+    )
     assert np.isfinite(full.metrics[-1]["train_loss"])
 
 
@@ -237,40 +281,57 @@ def test_network_dropout_acts_in_training_mode_only():
     dropped = net(x)
     assert not torch.equal(dropped, ref)
     torch.manual_seed(0)
-    assert torch.equal(net(x), dropped)                # reproducible from torch's seed
-    dropped.sum().backward()                           # and differentiable
+    assert torch.equal(net(x), dropped)  # reproducible from torch's seed
+    dropped.sum().backward()  # and differentiable
     assert net.layers[0].W_in.grad is not None
     net.eval()
     with torch.no_grad():
-        assert torch.equal(net(x), ref.detach())       # evaluation: the network as it is
+        assert torch.equal(net(x), ref.detach())  # evaluation: the network as it is
     net.dropout = 0.0
     net.train()
-    assert torch.equal(net(x), ref)                    # p = 0: the same computation
+    assert torch.equal(net(x), ref)  # p = 0: the same computation
 
 
 def test_config_builds_readout_time_constants_and_the_export_is_exact(tmp_path):
-    from neurolearn.torch import load_network, save_network, to_brian2
+    from neurolearn.bridge import load_network, save_network, to_brian2
     from neurolearn.training import build_network
 
-    base = {"data": {"dataset": "fsdd", "dt_ms": 1.0},
-            "heterogeneity": {"configuration": "hom_init_het_train"}}
+    base = {
+        "data": {"dataset": "fsdd", "dt_ms": 1.0},
+        "heterogeneity": {"configuration": "hom_init_het_train"},
+    }
     default = build_network(config_from_dict(base), 6, 3)
-    plain = SpikingNetwork.build(6, [128], 3, model="lif", dt=1e-3, recurrent=True,
-                                 heterogeneity="hom_init_het_train",
-                                 generator=torch.Generator().manual_seed(0))
+    plain = SpikingNetwork.build(
+        6,
+        [128],
+        3,
+        model="lif",
+        dt=1e-3,
+        recurrent=True,
+        heterogeneity="hom_init_het_train",
+        generator=torch.Generator().manual_seed(0),
+    )
     # the default keys give exactly the readout the network had before they existed
     for name in ("tau_m", "tau_syn"):
-        assert np.array_equal(default.readout.parameter_si(name),
-                              plain.readout.parameter_si(name))
-    cfg = config_from_dict({**base, "network": {"hidden": [16], "readout_tau_m_ms": 50.0,
-                                                "readout_tau_syn_ms": 10.0, "dropout": 0.4}})
+        assert np.array_equal(default.readout.parameter_si(name), plain.readout.parameter_si(name))
+    cfg = config_from_dict(
+        {
+            **base,
+            "network": {
+                "hidden": [16],
+                "readout_tau_m_ms": 50.0,
+                "readout_tau_syn_ms": 10.0,
+                "dropout": 0.4,
+            },
+        }
+    )
     net = build_network(cfg, 6, 3).double()
     assert net.dropout == 0.4
     assert np.allclose(net.readout.parameter_si("tau_m"), 50e-3)
     assert np.allclose(net.readout.parameter_si("tau_syn"), 10e-3)
     save_network(net, tmp_path / "net.h5")
     loaded = load_network(tmp_path / "net.h5").double()
-    assert loaded.dropout == 0.0                       # training-only: not part of the model
+    assert loaded.dropout == 0.0  # training-only: not part of the model
     assert np.allclose(loaded.readout.parameter_si("tau_m"), 50e-3)
     x = (torch.rand(30, 4, 6, generator=torch.Generator().manual_seed(1)) < 0.3).double()
     net.eval()

@@ -19,7 +19,7 @@ where :math:`N_\mathrm{coinc}` counts model spikes within :math:`\pm\Delta` of a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -103,8 +103,10 @@ def coincidence_factor(model, data, duration, window=0.004) -> float:
     nu = len(m) / T
     norm = 1.0 - 2.0 * nu * w
     if norm <= 0:
-        raise ValueError(f"window {w * 1e3:g} ms too wide for a model rate of {nu:g} Hz "
-                         f"(2*rate*window must be < 1)")
+        raise ValueError(
+            f"window {w * 1e3:g} ms too wide for a model rate of {nu:g} Hz "
+            f"(2*rate*window must be < 1)"
+        )
     expected = 2.0 * nu * w * len(d)
     n_coinc = count_coincidences(m, d, w)
     return float((n_coinc - expected) / (0.5 * (len(d) + len(m))) / norm)
@@ -128,6 +130,10 @@ def intrinsic_reliability(trials: Sequence, duration, window=0.004) -> float:
     trials = list(trials)
     if len(trials) < 2:
         raise ValueError(f"intrinsic reliability needs >= 2 repeated trials, got {len(trials)}")
-    vals = [coincidence_factor(a, b, duration, window)
-            for i, a in enumerate(trials) for j, b in enumerate(trials) if i != j]
+    vals = [
+        coincidence_factor(a, b, duration, window)
+        for i, a in enumerate(trials)
+        for j, b in enumerate(trials)
+        if i != j
+    ]
     return float(np.nanmean(vals))
