@@ -1,23 +1,70 @@
 """Atomic file writes: results, checkpoints and figures are written to a temporary file in
-the destination folder and renamed into place, so a crash never leaves a half-written file."""
+the destination folder and renamed into place, so a crash never leaves a half-written file.
+
+Files and folders written this way get the permissions :func:`open` and :func:`os.mkdir` would
+give them: ``0o666`` (files) or ``0o777`` (folders) less the process's umask, or the mode of
+the file being replaced (temporary files from :mod:`tempfile` are private, ``0o600``, which
+would hide results from colleagues in a shared folder)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_text", "atomic_write_json", "finite_or_none"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_text",
+    "atomic_write_json",
+    "finite_or_none",
+    "current_umask",
+    "make_temp_dir",
+]
+
+
+def current_umask() -> int:
+    """The process's file-mode creation mask (e.g. ``0o022``).
+
+    Read from ``/proc/self/status`` where it exists (Linux), which leaves the mask untouched;
+    elsewhere with :func:`os.umask` set and restored at once.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new temporary folder inside ``parent`` (created) with the permissions
+    :func:`os.mkdir` would give it (``0o777`` less the umask), to be renamed into place.
+
+    Returns
+    -------
+    Path
+    """
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+    os.chmod(path, 0o777 & ~current_umask())
+    return path
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Context manager yielding a temporary path next to ``path``; on success the file is
-    fsynced and renamed onto ``path`` (atomic on POSIX), on error it is removed.
+    fsynced, given the mode :func:`open` would give ``path`` (that of the file it replaces,
+    else ``0o666`` less the umask) and renamed onto ``path`` (atomic on POSIX); on error it is
+    removed.
 
     Example
     -------
@@ -30,9 +77,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        mode = stat.S_IMODE(path.stat().st_mode)  # replacing a file keeps its mode, as open()
+    except FileNotFoundError:
+        mode = 0o666 & ~current_umask()
+    try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

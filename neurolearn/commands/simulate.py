@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 __all__ = ["register", "run"]
@@ -192,10 +191,10 @@ def _title(model: str, args, params: dict) -> str:
 
 def _write_outputs(out: Path, results, summary: dict, title: str, plot) -> None:
     from ..figures import save_figure
+    from ..io import make_temp_dir
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
     try:
         results.save(tmp / "results.h5")
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
