@@ -1,0 +1,75 @@
+"""Seeding and the random-number state of a training run: Python's, NumPy's and torch's
+generators (saved in checkpoints and restored on resumption) and the per-epoch generators of
+the sample order and of the data augmentation."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "rng_state", "set_rng_state", "epoch_generator"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch's CPU generator."""
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - the global generator is what is seeded
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    state = {
+        "python": _py_state_to_list(random.getstate()),
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["torch_cuda"] = torch.cuda.get_rng_state_all()  # e.g. dropout masks on a GPU
+    return state
+
+
+def _py_state_to_list(state):
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def set_rng_state(state: Mapping) -> None:
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (
+            "MT19937",
+            n["keys"].numpy().astype(np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("torch_cuda")
+    if cuda and torch.cuda.is_available():
+        for i, s in enumerate(cuda[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0):
+    """The CPU generator of epoch ``epoch``: stream 0 orders the samples, stream 1 draws the
+    data augmentation (independent streams, so augmenting leaves the sample order as is)."""
+
+    value = int(seed) * 100_003 + int(epoch)
+    if stream:
+        value = (value * 2_654_435_761 + 97 * int(stream)) % (2**63 - 1)
+    return torch.Generator().manual_seed(value)
