@@ -21,16 +21,30 @@ else:  # pragma: no cover - Python 3.10
 
 import torch
 
+from ..datasets import DATASETS
 from ..spec import ModelError, load_model
+from ..torch import DISTRIBUTIONS, PEREZ_NIEVES_CONFIGS, READOUT_REDUCTIONS, SURROGATES
+from .optim import OPTIMIZERS, SCHEDULES
 
 __all__ = [
     "ConfigError",
     "CONFIG_SCHEMA",
+    "DTYPES",
+    "READOUT_NAMES",
     "TrainingConfig",
     "load_config",
     "config_from_dict",
     "resolve_device",
 ]
+
+#: ``[loss] name`` -> the readout reduction of :data:`neurolearn.torch.READOUT_REDUCTIONS` it
+#: names: a reduction over time is called ``<reduction>_over_time``, the last step ``last``.
+READOUT_NAMES: dict[str, str] = {
+    (r if r == "last" else f"{r}_over_time"): r for r in READOUT_REDUCTIONS
+}
+
+#: ``[network] dtype`` -> floating-point type of training.
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
 class ConfigError(ValueError):
@@ -55,6 +69,10 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class _Key:
+    """One key of :data:`CONFIG_SCHEMA`: its type, default, meaning and allowed values
+    (``choices``, or a range from ``low`` to ``high``, each bound inclusive unless
+    ``low_open``/``high_open``)."""
+
     kind: str  # "str", "int", "float", "bool", "list[int]", "list[str]", "table"
     default: Any = None
     help: str = ""
@@ -74,7 +92,7 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         "dataset": _Key(
             "str",
             required=True,
-            choices=("fsdd", "shd", "ssc", "nmnist", "braille"),
+            choices=tuple(DATASETS),
             help="dataset name (neurolearn.datasets)",
         ),
         "dt_ms": _Key(
@@ -131,7 +149,7 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
             '{t_ref = "0 ms"} (values with units, as in model files)',
         ),
         "dtype": _Key(
-            "str", "float32", "floating-point precision of training", choices=("float32", "float64")
+            "str", "float32", "floating-point precision of training", choices=tuple(DTYPES)
         ),
         "dropout": _Key(
             "float",
@@ -162,18 +180,13 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
             "str",
             "het_init_het_train",
             "Perez-Nieves et al. 2021 configuration",
-            choices=(
-                "hom_init_std_train",
-                "het_init_std_train",
-                "hom_init_het_train",
-                "het_init_het_train",
-            ),
+            choices=tuple(PEREZ_NIEVES_CONFIGS),
         ),
         "distribution": _Key(
             "str",
             "gamma",
             "distribution of heterogeneous initial values",
-            choices=("gamma", "uniform", "lognormal"),
+            choices=tuple(d for d in DISTRIBUTIONS if d != "constant"),
         ),
         "shape": _Key(
             "float",
@@ -200,7 +213,7 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
             "str",
             "fast_sigmoid",
             "surrogate derivative of the spike",
-            choices=("fast_sigmoid", "sigmoid", "arctan", "triangle"),
+            choices=tuple(SURROGATES),
         ),
         "steepness": _Key(
             "float",
@@ -218,7 +231,7 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
             "str",
             "max_over_time",
             "readout reduction fed to cross-entropy",
-            choices=("max_over_time", "mean_over_time", "last"),
+            choices=tuple(READOUT_NAMES),
         ),
         "logit_scale": _Key(
             "float", 1.0, "factor on the reduced readout before the softmax", low=0, low_open=True
@@ -234,7 +247,7 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         ),
     },
     "optimizer": {
-        "name": _Key("str", "adam", "optimiser (torch.optim)", choices=("adam", "adamw", "sgd")),
+        "name": _Key("str", "adam", "optimiser (torch.optim)", choices=tuple(OPTIMIZERS)),
         "lr_weights": _Key(
             "float", 2e-3, "learning rate of weights and biases", low=0, low_open=True
         ),
@@ -247,7 +260,7 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         ),
         "weight_decay": _Key("float", 0.0, "L2 weight decay of the weights", low=0),
         "schedule": _Key(
-            "str", "cosine", "learning-rate schedule over epochs", choices=("constant", "cosine")
+            "str", "cosine", "learning-rate schedule over epochs", choices=tuple(SCHEDULES)
         ),
         "grad_clip": _Key(
             "float",
@@ -433,7 +446,6 @@ class TrainingConfig:
 
 
 def _toml_key(key: str) -> str:
-
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else '"' + key.replace('"', '\\"') + '"'
 
 

@@ -39,7 +39,6 @@ def _batch_bar(loader, desc: str, progress: bool):
 
 
 def _loader(dataset, batch_size: int, shuffle: bool, generator=None):
-
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,

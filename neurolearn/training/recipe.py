@@ -9,13 +9,10 @@ import torch
 from brian2 import Quantity
 
 from ..torch import SpikingNetwork, get_surrogate, rate_regulariser, readout_loss, reduce_readout
-from .config import TrainingConfig
+from .config import DTYPES, READOUT_NAMES, TrainingConfig
 from .transforms import augment_spikes
 
 __all__ = ["build_network", "network_parameters", "readout_loss_fn", "prediction_fn"]
-
-
-_REDUCTION = {"max_over_time": "max", "mean_over_time": "mean", "last": "last"}
 
 
 def build_network(config: TrainingConfig, n_in: int, n_classes: int):
@@ -36,7 +33,7 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int):
     """
 
     net, het, sur = config["network"], config["heterogeneity"], config["surrogate"]
-    dtype = torch.float64 if net["dtype"] == "float64" else torch.float32
+    dtype = DTYPES[net["dtype"]]
     surrogate = get_surrogate(
         {
             "shape": sur["name"],
@@ -130,7 +127,7 @@ def readout_loss_fn(config: TrainingConfig) -> Callable:
     """``loss(readout [T,B,K], labels [B])`` of a configuration (cross-entropy on the reduced
     readout, :func:`neurolearn.torch.readout_loss`)."""
 
-    reduction = _REDUCTION[config["loss"]["name"]]
+    reduction = READOUT_NAMES[config["loss"]["name"]]
     scale = config["loss"]["logit_scale"]
     return lambda readout, labels: readout_loss(readout, labels, reduction, logit_scale=scale)
 
@@ -138,7 +135,7 @@ def readout_loss_fn(config: TrainingConfig) -> Callable:
 def prediction_fn(config: TrainingConfig) -> Callable:
     """``predict(readout [T,B,K]) -> labels [B]``: arg-max of the reduced readout."""
 
-    reduction = _REDUCTION[config["loss"]["name"]]
+    reduction = READOUT_NAMES[config["loss"]["name"]]
     return lambda readout: reduce_readout(readout, reduction).argmax(dim=1)
 
 

@@ -22,7 +22,6 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict:
-
     kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     state = {
         "python": _py_state_to_list(random.getstate()),
@@ -45,7 +44,6 @@ def _py_state_to_list(state):
 
 
 def set_rng_state(state: Mapping) -> None:
-
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]

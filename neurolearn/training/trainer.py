@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..io import atomic_path
 from .data import _batch_bar, _loader
+from .optim import make_optimizer, schedule_factor
 from .outputs import _write_metrics
 from .rng import epoch_generator, rng_state, seed_everything, set_rng_state
 
@@ -45,7 +45,6 @@ class FitResult:
 
 
 def _default_loss(readout, labels):
-
     return F.cross_entropy(readout.max(dim=0).values, labels)
 
 
@@ -124,37 +123,7 @@ def evaluate_model(
     }
 
 
-def _make_optimizer(
-    model,
-    name: str,
-    lr_weights: float,
-    lr_tau: float,
-    weight_decay: float,
-    tau_parameters: Iterable | None,
-):
-
-    tau_ids = {id(p) for p in (tau_parameters or [])}
-    weights = [p for p in model.parameters() if p.requires_grad and id(p) not in tau_ids]
-    taus = [p for p in model.parameters() if p.requires_grad and id(p) in tau_ids]
-    groups = [
-        {"params": weights, "lr": lr_weights, "weight_decay": weight_decay, "name": "weights"}
-    ]
-    if taus:
-        groups.append({"params": taus, "lr": lr_tau, "weight_decay": 0.0, "name": "tau"})
-    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[name]
-    return cls(groups)
-
-
-def _schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
-    """Learning-rate factor of epoch ``epoch`` (0-based): constant, or cosine annealing
-    (Loshchilov & Hutter 2017, without restarts) down to 5 % of the initial rate."""
-    if schedule == "constant" or epochs <= 1:
-        return 1.0
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
-
-
 def _atomic_torch_save(obj, path: Path) -> None:
-
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -173,7 +142,6 @@ def _to_cpu(obj):
 
 
 def _model_device(model):
-
     for p in model.parameters():
         return p.device
     for b in model.buffers():
@@ -292,7 +260,7 @@ def fit(
     }
 
     seed_everything(seed)
-    opt = _make_optimizer(model, optimizer, lr_weights, lr_tau, weight_decay, tau_parameters)
+    opt = make_optimizer(model, optimizer, lr_weights, lr_tau, weight_decay, tau_parameters)
     base_lrs = [g["lr"] for g in opt.param_groups]
     metrics: list = []
     start = 0
@@ -326,7 +294,7 @@ def fit(
     if progress:
         epoch_bar = tqdm(total=epochs, initial=start, desc=f"train {out_dir.name}", unit="epoch")
     for epoch in range(start, epochs):
-        factor = _schedule_factor(schedule, epoch, epochs)
+        factor = schedule_factor(schedule, epoch, epochs)
         for group, base in zip(opt.param_groups, base_lrs):
             group["lr"] = base * factor
         model.train()
