@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from ..datasets import load_dataset
+from ..datasets import DenseSpikeDataset, load_dataset
 from .config import TrainingConfig
 
-__all__ = ["load_data", "load_test_set"]
-
-
-def _collate_time_major(batch):
-    """Stack ``(x [time, channels], label)`` samples into ``x [time, batch, channels]``."""
-
-    xs, ys = zip(*batch)
-    x = torch.stack([torch.as_tensor(v) for v in xs], dim=1)
-    return x, torch.as_tensor(ys, dtype=torch.long)
-
-
-def _labels_of(dataset) -> np.ndarray:
-    for attr in ("labels", "targets"):
-        value = getattr(dataset, attr, None)
-        if value is not None:
-            return np.asarray(value)
-    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])
+__all__ = ["load_data", "load_test_set", "in_memory"]
 
 
 def _batch_bar(loader, desc: str, progress: bool):
@@ -36,17 +18,6 @@ def _batch_bar(loader, desc: str, progress: bool):
     the sample order, making results depend on whether bars were shown."""
 
     return tqdm(total=len(loader), desc=desc, leave=False, unit="batch", disable=not progress)
-
-
-def _loader(dataset, batch_size: int, shuffle: bool, generator=None):
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        collate_fn=_collate_time_major,
-        num_workers=0,
-    )
 
 
 def load_data(config: TrainingConfig, seed: int | None = None):
@@ -106,25 +77,12 @@ def load_test_set(config: TrainingConfig, seed: int | None = None):
     )
 
 
-class _Dense:
-    """A dataset held as one dense tensor (binning once instead of every epoch)."""
-
-    def __init__(self, dataset):
-        x, y = dataset.dense()
-        self.x = x.transpose(0, 1).contiguous()  # [n, time, channels]
-        self.labels = np.asarray(y)
-        self._y = [int(v) for v in self.labels]
-
-    def __len__(self):
-        return len(self._y)
-
-    def __getitem__(self, i):
-        return self.x[i], self._y[i]
-
-
-def _maybe_dense(dataset, limit_bytes: float = 1.5e9):
+def in_memory(dataset, limit_bytes: float = 1.5e9):
+    """``dataset`` binned once and held in memory
+    (:class:`neurolearn.datasets.DenseSpikeDataset`) when its float32 tensor takes at most
+    ``limit_bytes``; otherwise ``dataset`` itself (binned sample by sample on access)."""
     n = len(dataset)
     steps, channels = dataset.shape if hasattr(dataset, "shape") else (0, 0)
     if n and steps and 4.0 * n * steps * channels <= limit_bytes:
-        return _Dense(dataset)
+        return DenseSpikeDataset(dataset)
     return dataset

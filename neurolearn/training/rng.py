@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "rng_state", "set_rng_state", "epoch_generator"]
+__all__ = ["seed_everything", "rng_state", "set_rng_state", "epoch_seed", "epoch_generator"]
 
 
 def seed_everything(seed: int) -> None:
@@ -63,11 +63,29 @@ def set_rng_state(state: Mapping) -> None:
             torch.cuda.set_rng_state(s, i)
 
 
-def epoch_generator(seed: int, epoch: int, stream: int = 0):
-    """The CPU generator of epoch ``epoch``: stream 0 orders the samples, stream 1 draws the
-    data augmentation (independent streams, so augmenting leaves the sample order as is)."""
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """The seed of epoch ``epoch``'s generator of ``stream``: stream 0 orders the samples,
+    stream 1 draws the data augmentation (independent streams, so augmenting leaves the
+    sample order as is).
 
+    Parameters
+    ----------
+    seed : int
+        The run's seed (``training.seed``).
+    epoch : int
+        0-based.
+    stream : int
+
+    Returns
+    -------
+    int in [0, 2**63)
+    """
     value = int(seed) * 100_003 + int(epoch)
     if stream:
         value = (value * 2_654_435_761 + 97 * int(stream)) % (2**63 - 1)
-    return torch.Generator().manual_seed(value)
+    return value
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with :func:`epoch_seed`."""
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch, stream))

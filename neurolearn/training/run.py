@@ -12,7 +12,7 @@ import torch
 from .. import bridge
 from ..io import atomic_write_json, atomic_write_text
 from .config import ConfigError, TrainingConfig, load_config, resolve_device
-from .data import _maybe_dense, load_data
+from .data import in_memory, load_data
 from .outputs import plot_learning_curves, write_parameters_csv
 from .recipe import (
     _augment_fn,
@@ -103,9 +103,9 @@ def train_from_config(
     seed_everything(tr["seed"])
     net = build_network(config, n_in, n_classes)
     train_d, valid_d, test_d = (
-        _maybe_dense(train),
-        valid and _maybe_dense(valid),
-        _maybe_dense(test),
+        in_memory(train),
+        valid and in_memory(valid),
+        in_memory(test),
     )
     opt = config["optimizer"]
     result = fit(

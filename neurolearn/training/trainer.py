@@ -14,11 +14,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..datasets import time_major_loader
 from ..io import atomic_path
-from .data import _batch_bar, _loader
+from .data import _batch_bar
 from .optim import make_optimizer, schedule_factor
 from .outputs import _write_metrics
-from .rng import epoch_generator, rng_state, seed_everything, set_rng_state
+from .rng import epoch_generator, epoch_seed, rng_state, seed_everything, set_rng_state
 
 __all__ = ["fit", "FitResult", "evaluate_model"]
 
@@ -101,7 +102,7 @@ def evaluate_model(
     was_training = model.training
     model.eval()
     total, n, preds, labels_all = 0.0, 0, [], []
-    loader = _loader(dataset, batch_size, shuffle=False)
+    loader = time_major_loader(dataset, batch_size, shuffle=False)
     bar = _batch_bar(loader, desc, progress)
     with torch.no_grad():
         for x, y in loader:
@@ -298,8 +299,8 @@ def fit(
         for group, base in zip(opt.param_groups, base_lrs):
             group["lr"] = base * factor
         model.train()
-        loader = _loader(
-            train_set, batch_size, shuffle=True, generator=epoch_generator(seed, epoch)
+        loader = time_major_loader(
+            train_set, batch_size, shuffle=True, seed=epoch_seed(seed, epoch)
         )
         bar = _batch_bar(loader, f"epoch {epoch + 1}/{epochs}", progress)
         total_loss, correct, n = 0.0, 0, 0
