@@ -83,9 +83,7 @@ from .config import (
 from .data import load_data, load_test_set
 from .outputs import METRIC_COLUMNS, plot_learning_curves, read_metrics, write_parameters_csv
 from .recipe import (
-    _augment_fn as _augment_fn,  # tests use it
-)
-from .recipe import (
+    build_augmentation,
     build_network,
     network_parameters,
     prediction_fn,
@@ -94,7 +92,7 @@ from .recipe import (
 from .rng import seed_everything
 from .run import train_from_config
 from .trainer import FitResult, evaluate_model, fit
-from .transforms import augment_spikes
+from .transforms import SpikeAugmentation, augment_spikes
 
 __all__ = [
     "ConfigError",
@@ -107,6 +105,8 @@ __all__ = [
     "fit",
     "FitResult",
     "augment_spikes",
+    "SpikeAugmentation",
+    "build_augmentation",
     "evaluate_model",
     "train_from_config",
     "load_data",

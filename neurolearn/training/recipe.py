@@ -10,9 +10,15 @@ from brian2 import Quantity
 
 from ..torch import SpikingNetwork, get_surrogate, rate_regulariser, readout_loss, reduce_readout
 from .config import DTYPES, READOUT_NAMES, TrainingConfig
-from .transforms import augment_spikes
+from .transforms import SpikeAugmentation
 
-__all__ = ["build_network", "network_parameters", "readout_loss_fn", "prediction_fn"]
+__all__ = [
+    "build_network",
+    "build_augmentation",
+    "network_parameters",
+    "readout_loss_fn",
+    "prediction_fn",
+]
 
 
 def build_network(config: TrainingConfig, n_in: int, n_classes: int):
@@ -160,22 +166,18 @@ def _penalty_fn(config: TrainingConfig):
     return penalty
 
 
-def _augment_fn(config: TrainingConfig):
-    """The configuration's training-time augmentation (:func:`augment_spikes`), or None."""
+def build_augmentation(config: TrainingConfig) -> SpikeAugmentation | None:
+    """The configuration's training-time augmentation (``[training] input_dropout``,
+    ``time_shift_ms``, ``channel_shift``, ``blend``), seeded with ``training.seed``; None
+    when every one of them is 0."""
     tr = config["training"]
     steps = int(round(tr["time_shift_ms"] / config["data"]["dt_ms"]))
     if not (tr["input_dropout"] or steps or tr["channel_shift"] or tr["blend"]):
         return None
-
-    def augment(x, labels, generator):
-        return augment_spikes(
-            x,
-            generator,
-            drop_probability=tr["input_dropout"],
-            max_time_shift=steps,
-            max_channel_shift=tr["channel_shift"],
-            labels=labels,
-            blend_probability=tr["blend"],
-        )
-
-    return augment
+    return SpikeAugmentation(
+        drop_probability=tr["input_dropout"],
+        max_time_shift=steps,
+        max_channel_shift=tr["channel_shift"],
+        blend_probability=tr["blend"],
+        seed=tr["seed"],
+    )

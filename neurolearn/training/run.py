@@ -15,9 +15,9 @@ from .config import ConfigError, TrainingConfig, load_config, resolve_device
 from .data import in_memory, load_data
 from .outputs import plot_learning_curves, write_parameters_csv
 from .recipe import (
-    _augment_fn,
     _penalty_fn,
     _tau_stats,
+    build_augmentation,
     build_network,
     network_parameters,
     prediction_fn,
@@ -130,7 +130,7 @@ def train_from_config(
         resume=resume,
         progress=progress,
         device=device,
-        augment=_augment_fn(config),
+        transform=build_augmentation(config),
     )
     test_eval = evaluate_model(
         result.model,

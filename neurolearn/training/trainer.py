@@ -19,7 +19,7 @@ from ..io import atomic_path
 from .data import _batch_bar
 from .optim import make_optimizer, schedule_factor
 from .outputs import _write_metrics
-from .rng import epoch_generator, epoch_seed, rng_state, seed_everything, set_rng_state
+from .rng import epoch_seed, rng_state, seed_everything, set_rng_state
 
 __all__ = ["fit", "FitResult", "evaluate_model"]
 
@@ -174,7 +174,7 @@ def fit(
     progress: bool = True,
     after_batch: Callable | None = None,
     device=None,
-    augment: Callable | None = None,
+    transform: Callable | None = None,
 ) -> FitResult:
     """Train ``model`` with backpropagation through time, validating and checkpointing after
     every epoch.
@@ -218,12 +218,12 @@ def fit(
         Move ``model`` there first (e.g. ``"cuda"``); batches, labels and losses follow the
         device of the model's parameters. Checkpoints hold CPU tensors whatever the device,
         and a run may be resumed on another device.
-    augment : callable(x, labels, generator) -> x, optional
-        Training-time transformation of each training batch ``x [time, batch, channels]``
-        with its labels ``[batch]`` (on the CPU, before they move to the device), e.g.
-        :func:`augment_spikes`; its random
-        draws must come from ``generator``, a CPU generator seeded per epoch from ``seed``
-        (so runs repeat and resume exactly). Validation data are never augmented.
+    transform : callable(x, labels) -> (x, labels), optional
+        Batch transform of the training data (e.g. :class:`SpikeAugmentation`), applied by
+        the training loader to each batch ``x [time, batch, channels]`` with its labels
+        ``[batch]`` (on the CPU, before they move to the device); never to validation data.
+        Its ``set_epoch(epoch)`` is called at the start of every epoch and its
+        ``state_dict()`` is stored in the checkpoint, where it has them.
 
     Returns
     -------
@@ -288,6 +288,8 @@ def fit(
         metrics = [dict(r) for r in state["metrics"]]
         start = int(state["epoch"])
         set_rng_state(state["rng"])
+        if state.get("transform") is not None and hasattr(transform, "load_state_dict"):
+            transform.load_state_dict(state["transform"])
         log.info("resumed %s after epoch %d", out_dir, start)
     _write_metrics(metrics_path, metrics)
 
@@ -299,16 +301,15 @@ def fit(
         for group, base in zip(opt.param_groups, base_lrs):
             group["lr"] = base * factor
         model.train()
+        if hasattr(transform, "set_epoch"):
+            transform.set_epoch(epoch)
         loader = time_major_loader(
-            train_set, batch_size, shuffle=True, seed=epoch_seed(seed, epoch)
+            train_set, batch_size, shuffle=True, seed=epoch_seed(seed, epoch), transform=transform
         )
         bar = _batch_bar(loader, f"epoch {epoch + 1}/{epochs}", progress)
         total_loss, correct, n = 0.0, 0, 0
-        aug_gen = epoch_generator(seed, epoch, stream=1) if augment is not None else None
         for b, (x, y) in enumerate(loader):
             opt.zero_grad(set_to_none=True)
-            if augment is not None:
-                x = augment(x, y, aug_gen)
             x, y = x.to(device=device, dtype=dtype), y.to(device)
             readout, extra = _split_output(model(x))
             loss = loss_fn(readout, y)
@@ -362,6 +363,8 @@ def fit(
             "metrics": metrics,
             "settings": settings,
         }
+        if hasattr(transform, "state_dict"):
+            state["transform"] = transform.state_dict()
         _atomic_torch_save(state, ckpt_path)  # the checkpoint first: metrics follow it
         _write_metrics(metrics_path, metrics)
         if epoch_bar is not None:

@@ -1,10 +1,24 @@
-"""Training-time data augmentation of input spikes ``[time, batch, channels]``."""
+"""Training-time data augmentation of input spikes ``[time, batch, channels]``:
+:func:`augment_spikes` (the operation) and :class:`SpikeAugmentation` (a batch transform of the
+training loader with its own, checkpointed generator).
+
+The transform is applied where the loader collates a batch
+(:func:`neurolearn.datasets.time_major_loader`), in batch order, never to validation or test
+data. Its draws come from a generator of its own seeded per epoch from the run's seed
+(:func:`neurolearn.training.rng.epoch_generator`, stream 1), independent of the sample order
+(stream 0) and of torch's global generator (dropout), so that a run repeats and resumes
+exactly and a disabled augmentation leaves it bit for bit as without it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
-__all__ = ["augment_spikes"]
+from .rng import epoch_generator
+
+__all__ = ["augment_spikes", "SpikeAugmentation"]
 
 
 def augment_spikes(
@@ -38,7 +52,7 @@ def augment_spikes(
     x : Tensor ``[time, batch, channels]``
         Input spikes (0/1 or counts), any float dtype, on the CPU (the generator's device).
     generator : torch.Generator
-        Source of every random draw (the training loop seeds one per epoch).
+        Source of every random draw (:class:`SpikeAugmentation` seeds one per epoch).
     drop_probability : float in [0, 1)
     max_time_shift, max_channel_shift : int >= 0
         In time steps and in channels.
@@ -64,20 +78,11 @@ def augment_spikes(
     gradient learning with EventProp in spiking neural networks", arXiv:2212.01232
     (augmentation of SHD: random channel shifts, blending of same-class samples).
     """
-
     if x.ndim != 3:
         raise ValueError(
             f"input spikes have shape {tuple(x.shape)}; expected [time, batch, channels]"
         )
-    if not 0.0 <= float(drop_probability) < 1.0:
-        raise ValueError(f"drop_probability must lie in [0, 1), got {drop_probability!r}")
-    if int(max_time_shift) < 0 or int(max_channel_shift) < 0:
-        raise ValueError(
-            "shifts must be >= 0, got max_time_shift="
-            f"{max_time_shift!r}, max_channel_shift={max_channel_shift!r}"
-        )
-    if not 0.0 <= float(blend_probability) <= 1.0:
-        raise ValueError(f"blend_probability must lie in [0, 1], got {blend_probability!r}")
+    _check_options(drop_probability, max_time_shift, max_channel_shift, blend_probability)
     if blend_probability > 0 and labels is None:
         raise ValueError("blending needs the labels of the samples")
     T, B, C = x.shape
@@ -108,3 +113,116 @@ def augment_spikes(
         keep = torch.rand(x.shape, generator=generator) >= float(drop_probability)
         x = x * keep.to(x.dtype)
     return x
+
+
+def _check_options(drop_probability, max_time_shift, max_channel_shift, blend_probability):
+    if not 0.0 <= float(drop_probability) < 1.0:
+        raise ValueError(f"drop_probability must lie in [0, 1), got {drop_probability!r}")
+    if int(max_time_shift) < 0 or int(max_channel_shift) < 0:
+        raise ValueError(
+            "shifts must be >= 0, got max_time_shift="
+            f"{max_time_shift!r}, max_channel_shift={max_channel_shift!r}"
+        )
+    if not 0.0 <= float(blend_probability) <= 1.0:
+        raise ValueError(f"blend_probability must lie in [0, 1], got {blend_probability!r}")
+
+
+class SpikeAugmentation:
+    """:func:`augment_spikes` as a batch transform of the training data, with its own
+    generator: ``transform(x, labels) -> (x, labels)``.
+
+    Parameters
+    ----------
+    drop_probability : float in [0, 1)
+        Probability of deleting each input bin.
+    max_time_shift : int >= 0
+        Largest shift in time, in time steps.
+    max_channel_shift : int >= 0
+        Largest shift across input channels.
+    blend_probability : float in [0, 1]
+        Probability of blending a sample with another sample of its class in the batch.
+    seed : int
+        The run's seed (``training.seed``): epoch ``e`` draws from
+        ``epoch_generator(seed, e, stream=1)``.
+
+    Attributes
+    ----------
+    enabled : bool
+        Whether any augmentation is switched on (a disabled one draws nothing).
+    epoch : int
+        The epoch of :attr:`generator` (:meth:`set_epoch`).
+    generator : torch.Generator
+        Source of every random draw (CPU).
+
+    Raises
+    ------
+    ValueError
+        For a probability outside its range or a negative shift.
+
+    Notes
+    -----
+    The trainer calls :meth:`set_epoch` at the start of every epoch and stores
+    :meth:`state_dict` in its checkpoint. The draws of a batch follow :func:`augment_spikes`
+    (time shift, channel shift, blending, deletion), so batches drawn in the same order give
+    the same results.
+    """
+
+    def __init__(
+        self,
+        drop_probability: float = 0.0,
+        max_time_shift: int = 0,
+        max_channel_shift: int = 0,
+        blend_probability: float = 0.0,
+        seed: int = 0,
+    ):
+        _check_options(drop_probability, max_time_shift, max_channel_shift, blend_probability)
+        self.drop_probability = float(drop_probability)
+        self.max_time_shift = int(max_time_shift)
+        self.max_channel_shift = int(max_channel_shift)
+        self.blend_probability = float(blend_probability)
+        self.seed = int(seed)
+        self.set_epoch(0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(
+            self.drop_probability
+            or self.max_time_shift
+            or self.max_channel_shift
+            or self.blend_probability
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw from epoch ``epoch``'s generator from now on (0-based)."""
+        self.epoch = int(epoch)
+        self.generator = epoch_generator(self.seed, self.epoch, stream=1)
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor):
+        """Augmented batch ``x [time, batch, channels]`` (CPU) and its labels ``[batch]``."""
+        x = augment_spikes(
+            x,
+            self.generator,
+            drop_probability=self.drop_probability,
+            max_time_shift=self.max_time_shift,
+            max_channel_shift=self.max_channel_shift,
+            labels=labels,
+            blend_probability=self.blend_probability,
+        )
+        return x, labels
+
+    def state_dict(self) -> dict:
+        """``{"epoch": int, "generator": uint8 tensor}`` (the generator's state)."""
+        return {"epoch": self.epoch, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Continue from a :meth:`state_dict`."""
+        self.set_epoch(state["epoch"])
+        self.generator.set_state(state["generator"])
+
+    def __repr__(self) -> str:
+        return (
+            f"SpikeAugmentation(drop_probability={self.drop_probability!r}, "
+            f"max_time_shift={self.max_time_shift}, max_channel_shift="
+            f"{self.max_channel_shift}, blend_probability={self.blend_probability!r}, "
+            f"seed={self.seed})"
+        )
