@@ -42,7 +42,6 @@ OVERSIZE = {
     "torch/layers.py:__init__",
     "torch/layers.py:_linear_plan",
     "training/run.py:train_from_config",
-    "training/trainer.py:fit",
 }
 
 

@@ -67,11 +67,15 @@ Modules
 -------
 :mod:`.config` (schema, validation, TOML), :mod:`.rng` (seeding, generator states),
 :mod:`.transforms` (augmentation), :mod:`.data` (datasets and batches of a configuration),
-:mod:`.trainer` (the loop), :mod:`.outputs` (``metrics.csv``, ``parameters.csv``, learning
+:mod:`.trainer` (the loop: :class:`Trainer`, :func:`train_network`), :mod:`.callbacks` (what
+the loop does besides training: checkpoints, ``metrics.csv``, learning-rate schedule,
+parameter projection, statistics, progress bars), :mod:`.optim` (optimisers and schedules by
+name), :mod:`.outputs` (``metrics.csv``, ``parameters.csv``, learning
 curves), :mod:`.recipe` (network, loss and predictor of a configuration), :mod:`.run`
 (:func:`train_from_config`).
 """
 
+from .callbacks import Callback
 from .config import (
     CONFIG_SCHEMA,
     ConfigError,
@@ -91,7 +95,7 @@ from .recipe import (
 )
 from .rng import seed_everything
 from .run import train_from_config
-from .trainer import FitResult, evaluate_model, fit
+from .trainer import Trainer, TrainingResult, evaluate_model, train_network
 from .transforms import SpikeAugmentation, augment_spikes
 
 __all__ = [
@@ -102,8 +106,10 @@ __all__ = [
     "config_from_dict",
     "seed_everything",
     "resolve_device",
-    "fit",
-    "FitResult",
+    "train_network",
+    "TrainingResult",
+    "Trainer",
+    "Callback",
     "augment_spikes",
     "SpikeAugmentation",
     "build_augmentation",

@@ -3,21 +3,10 @@
 
 from __future__ import annotations
 
-from tqdm.auto import tqdm
-
 from ..datasets import DenseSpikeDataset, load_dataset
 from .config import TrainingConfig
 
 __all__ = ["load_data", "load_test_set", "in_memory"]
-
-
-def _batch_bar(loader, desc: str, progress: bool):
-    """A tqdm bar counting the batches of ``loader``, updated by the caller. The loader itself
-    is never wrapped: ``tqdm.auto``'s bar calls ``iter()`` on its iterable when it is created,
-    which draws the loader's base seed from the epoch generator an extra time and so changed
-    the sample order, making results depend on whether bars were shown."""
-
-    return tqdm(total=len(loader), desc=desc, leave=False, unit="batch", disable=not progress)
 
 
 def load_data(config: TrainingConfig, seed: int | None = None):

@@ -16,9 +16,15 @@ from brian2.units.fundamentalunits import Quantity, get_unit
 from ..figures import new_figure, save_figure
 from ..io import atomic_write_text
 
-__all__ = ["METRIC_COLUMNS", "read_metrics", "write_parameters_csv", "plot_learning_curves"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "write_metrics",
+    "read_metrics",
+    "write_parameters_csv",
+    "plot_learning_curves",
+]
 
-
+#: Columns of ``metrics.csv`` always present (more follow: mean learned parameters).
 METRIC_COLUMNS = (
     "epoch",
     "train_loss",
@@ -30,7 +36,10 @@ METRIC_COLUMNS = (
 )
 
 
-def _write_metrics(path: Path, rows: list) -> None:
+def write_metrics(path: str | Path, rows: Sequence[Mapping]) -> None:
+    """Write the rows of ``metrics.csv`` atomically: the columns of :data:`METRIC_COLUMNS`,
+    then every further key in the order it first appears; floats written with ``repr`` (so
+    they read back exactly), missing values empty."""
     columns = list(METRIC_COLUMNS)
     for row in rows:
         for key in row:

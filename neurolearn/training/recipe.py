@@ -117,18 +117,6 @@ def network_parameters(net) -> list:
     return out
 
 
-def _tau_stats(net) -> dict:
-    """Mean and coefficient of variation of hidden tau_m / tau_syn in ms (metrics columns)."""
-    stats = {}
-    for layer in net.layers:
-        for name in ("tau_m", "tau_syn"):
-            if name in layer.param_units:
-                v = np.asarray(layer.parameter_si(name), dtype=float).reshape(-1) * 1e3
-                stats[f"{layer.name}_{name}_mean_ms"] = float(v.mean())
-                stats[f"{layer.name}_{name}_cv"] = float(v.std() / v.mean()) if v.size > 1 else 0.0
-    return stats
-
-
 def readout_loss_fn(config: TrainingConfig) -> Callable:
     """``loss(readout [T,B,K], labels [B])`` of a configuration (cross-entropy on the reduced
     readout, :func:`neurolearn.torch.readout_loss`)."""

@@ -11,12 +11,12 @@ import torch
 
 from .. import bridge
 from ..io import atomic_write_json, atomic_write_text
+from .callbacks import TauStatistics
 from .config import ConfigError, TrainingConfig, load_config, resolve_device
 from .data import in_memory, load_data
 from .outputs import plot_learning_curves, write_parameters_csv
 from .recipe import (
     _penalty_fn,
-    _tau_stats,
     build_augmentation,
     build_network,
     network_parameters,
@@ -24,7 +24,7 @@ from .recipe import (
     readout_loss_fn,
 )
 from .rng import seed_everything
-from .trainer import evaluate_model, fit
+from .trainer import evaluate_model, train_network
 
 __all__ = ["train_from_config"]
 
@@ -108,7 +108,7 @@ def train_from_config(
         in_memory(test),
     )
     opt = config["optimizer"]
-    result = fit(
+    result = train_network(
         net,
         train_d,
         valid_d,
@@ -125,7 +125,7 @@ def train_from_config(
         grad_clip=opt["grad_clip"],
         loss_fn=readout_loss_fn(config),
         predict=prediction_fn(config),
-        epoch_stats=_tau_stats,
+        callbacks=[TauStatistics()],
         penalty=_penalty_fn(config),
         resume=resume,
         progress=progress,

@@ -20,11 +20,11 @@ from neurolearn.torch import SpikingNetwork
 from neurolearn.training import (
     ConfigError,
     config_from_dict,
-    fit,
     load_config,
     read_metrics,
     resolve_device,
     train_from_config,
+    train_network,
 )
 
 TemporalSet = _tiny["TemporalSet"]
@@ -49,7 +49,7 @@ def _net(seed=0, **kwargs):
 
 
 def _fit(net, out, epochs=2, device=None, resume=False, **kwargs):
-    return fit(
+    return train_network(
         net,
         TemporalSet(64, 1),
         TemporalSet(16, 2),
