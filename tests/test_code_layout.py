@@ -41,7 +41,6 @@ OVERSIZE = {
     "torch/layers.py:backward",
     "torch/layers.py:__init__",
     "torch/layers.py:_linear_plan",
-    "training/run.py:train_from_config",
 }
 
 

@@ -70,9 +70,9 @@ Modules
 :mod:`.trainer` (the loop: :class:`Trainer`, :func:`train_network`), :mod:`.callbacks` (what
 the loop does besides training: checkpoints, ``metrics.csv``, learning-rate schedule,
 parameter projection, statistics, progress bars), :mod:`.optim` (optimisers and schedules by
-name), :mod:`.outputs` (``metrics.csv``, ``parameters.csv``, learning
-curves), :mod:`.recipe` (network, loss and predictor of a configuration), :mod:`.run`
-(:func:`train_from_config`).
+name), :mod:`.outputs` (``metrics.csv``, ``network.h5``, ``parameters.csv``, learning
+curves), :mod:`.recipe` (network, loss, predictor, regulariser, augmentation and optimiser
+settings of a configuration), :mod:`.run` (:func:`train_from_config`).
 """
 
 from .callbacks import Callback
@@ -85,13 +85,19 @@ from .config import (
     resolve_device,
 )
 from .data import load_data, load_test_set
-from .outputs import METRIC_COLUMNS, plot_learning_curves, read_metrics, write_parameters_csv
+from .outputs import (
+    METRIC_COLUMNS,
+    network_parameters,
+    plot_learning_curves,
+    read_metrics,
+    write_parameters_csv,
+)
 from .recipe import (
     build_augmentation,
     build_network,
-    network_parameters,
     prediction_fn,
     readout_loss_fn,
+    training_options,
 )
 from .rng import seed_everything
 from .run import train_from_config
@@ -118,6 +124,7 @@ __all__ = [
     "load_data",
     "load_test_set",
     "build_network",
+    "training_options",
     "network_parameters",
     "readout_loss_fn",
     "prediction_fn",

@@ -1,5 +1,5 @@
-"""What a training run writes besides its checkpoint: ``metrics.csv``, ``parameters.csv``
-and the learning curves."""
+"""What a training run writes besides its checkpoint and ``summary.json``: ``metrics.csv``,
+``network.h5``, ``parameters.csv`` and the learning curves."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from brian2.units.fundamentalunits import Quantity, get_unit
 
+from .. import bridge
 from ..figures import new_figure, save_figure
 from ..io import atomic_write_text
 
@@ -21,7 +22,9 @@ __all__ = [
     "write_metrics",
     "read_metrics",
     "write_parameters_csv",
+    "network_parameters",
     "plot_learning_curves",
+    "write_run_outputs",
 ]
 
 #: Columns of ``metrics.csv`` always present (more follow: mean learned parameters).
@@ -170,3 +173,45 @@ def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: st
     if title:
         fig.suptitle(title)
     return save_figure(fig, stem)
+
+
+def network_parameters(net) -> list:
+    """Per-neuron parameters of every layer of a :class:`neurolearn.torch.SpikingNetwork`
+    as ``[(layer name, {parameter: Brian2 Quantity [neurons]})]`` (hidden layers, then the
+    readout), the input of :func:`write_parameters_csv`."""
+    out = []
+    layers = list(net.layers) + ([net.readout] if getattr(net, "readout", None) is not None else [])
+    for layer in layers:
+        values = {}
+        for name, p in layer.spec.parameters.items():
+            if not p.per_neuron or name not in layer.param_units:
+                continue
+            si = np.broadcast_to(
+                np.asarray(layer.parameter_si(name), dtype=float), (layer.n,)
+            ).copy()
+            values[name] = Quantity(si, dim=p.dim)
+        out.append((layer.name, values))
+    return out
+
+
+def write_run_outputs(out_dir: str | Path, network, metrics: Sequence[Mapping], title: str = ""):
+    """The outputs of a trained network in ``out_dir``: ``network.h5``
+    (:func:`neurolearn.bridge.save_network`), ``parameters.csv`` (:func:`write_parameters_csv`
+    of :func:`network_parameters`) and ``learning_curves.{pdf,svg,png}``
+    (:func:`plot_learning_curves`), each written atomically.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    network : neurolearn.torch.SpikingNetwork
+        Moved to the CPU first (the outputs are device-independent).
+    metrics : sequence of dict
+        Rows of ``metrics.csv``.
+    title : str
+        Title of the learning curves.
+    """
+    out_dir = Path(out_dir)
+    network.to("cpu")
+    bridge.save_network(network, out_dir / "network.h5")
+    write_parameters_csv(out_dir / "parameters.csv", network_parameters(network))
+    plot_learning_curves(metrics, out_dir / "learning_curves", title=title)

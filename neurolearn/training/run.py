@@ -9,63 +9,21 @@ from pathlib import Path
 
 import torch
 
-from .. import bridge
 from ..io import atomic_write_json, atomic_write_text
 from .callbacks import TauStatistics
 from .config import ConfigError, TrainingConfig, load_config, resolve_device
 from .data import in_memory, load_data
-from .outputs import plot_learning_curves, write_parameters_csv
-from .recipe import (
-    _penalty_fn,
-    build_augmentation,
-    build_network,
-    network_parameters,
-    prediction_fn,
-    readout_loss_fn,
-)
+from .outputs import write_run_outputs
+from .recipe import build_network, prediction_fn, readout_loss_fn, training_options
 from .rng import seed_everything
 from .trainer import evaluate_model, train_network
 
 __all__ = ["train_from_config"]
 
 
-def train_from_config(
-    config: TrainingConfig | str | Path,
-    out_dir: str | Path,
-    *,
-    resume: bool = False,
-    progress: bool = True,
-) -> dict:
-    """Run the training described by a configuration; see the module docstring for what
-    ``out_dir`` receives.
-
-    Parameters
-    ----------
-    config : TrainingConfig or path of a TOML file
-    out_dir : str or Path
-    resume : bool
-        Continue an interrupted run in ``out_dir`` (a finished run is left as it is and its
-        summary returned).
-    progress : bool
-
-    Returns
-    -------
-    dict
-        The content of ``summary.json``: ``test_accuracy``, ``val_accuracy``, ``epochs``,
-        ``train_time_s``, ``n_train``, ``n_val``, ``n_test``.
-
-    Raises
-    ------
-    ConfigError
-        For an invalid configuration, or ``out_dir`` holding a run of another configuration.
-    FileExistsError
-        If ``out_dir`` holds another run and ``resume`` is False.
-    """
-
-    if not isinstance(config, TrainingConfig):
-        config = load_config(config)
-    device = resolve_device(config)  # before anything is written
-    out_dir = Path(out_dir)
+def _claim_folder(config: TrainingConfig, out_dir: Path, resume: bool) -> dict | None:
+    """Create ``out_dir`` and write ``config.toml`` into it; with ``resume``, return the
+    summary of a run of the same configuration that has finished there (None otherwise)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "config.toml"
     if config_path.exists():
@@ -92,6 +50,49 @@ def train_from_config(
                 "folder"
             )
     atomic_write_text(config_path, config.to_toml())
+    return None
+
+
+def train_from_config(
+    config: TrainingConfig | str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Run the training described by a configuration; see :mod:`neurolearn.training` for what
+    ``out_dir`` receives.
+
+    Parameters
+    ----------
+    config : TrainingConfig or path of a TOML file
+    out_dir : str or Path
+    resume : bool
+        Continue an interrupted run in ``out_dir`` (a finished run is left as it is and its
+        summary returned).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        The content of ``summary.json``: ``test_accuracy``, ``test_loss``,
+        ``val_accuracy``, ``train_accuracy``, ``epochs``, ``train_time_s``, ``n_train``,
+        ``n_val``, ``n_test``, ``n_inputs``, ``n_classes``, ``resumed_from_epoch``.
+
+    Raises
+    ------
+    ConfigError
+        For an invalid configuration, or ``out_dir`` holding a run of another configuration.
+    FileExistsError
+        If ``out_dir`` holds another run and ``resume`` is False.
+    """
+    if not isinstance(config, TrainingConfig):
+        config = load_config(config)
+    device = resolve_device(config)  # before anything is written
+    out_dir = Path(out_dir)
+    finished = _claim_folder(config, out_dir, resume)
+    if finished is not None:
+        return finished
 
     t0 = time.time()
     tr = config["training"]
@@ -102,35 +103,17 @@ def train_from_config(
     n_in, n_classes = train.n_channels, train.n_classes
     seed_everything(tr["seed"])
     net = build_network(config, n_in, n_classes)
-    train_d, valid_d, test_d = (
-        in_memory(train),
-        valid and in_memory(valid),
-        in_memory(test),
-    )
-    opt = config["optimizer"]
+    train_d, valid_d, test_d = in_memory(train), valid and in_memory(valid), in_memory(test)
     result = train_network(
         net,
         train_d,
         valid_d,
         out_dir,
-        epochs=tr["epochs"],
-        batch_size=tr["batch_size"],
-        seed=tr["seed"],
-        lr_weights=opt["lr_weights"],
-        lr_tau=opt["lr_tau"],
-        tau_parameters=net.time_constant_parameters(),
-        optimizer=opt["name"],
-        weight_decay=opt["weight_decay"],
-        schedule=opt["schedule"],
-        grad_clip=opt["grad_clip"],
-        loss_fn=readout_loss_fn(config),
-        predict=prediction_fn(config),
+        **training_options(config, net),
         callbacks=[TauStatistics()],
-        penalty=_penalty_fn(config),
         resume=resume,
         progress=progress,
         device=device,
-        transform=build_augmentation(config),
     )
     test_eval = evaluate_model(
         result.model,
@@ -139,14 +122,8 @@ def train_from_config(
         loss_fn=readout_loss_fn(config),
         predict=prediction_fn(config),
     )
-    result.model.to("cpu")  # the outputs are device-independent
-    bridge.save_network(result.model, out_dir / "network.h5")
-    write_parameters_csv(out_dir / "parameters.csv", network_parameters(result.model))
-    plot_learning_curves(
-        result.metrics,
-        out_dir / "learning_curves",
-        title=f"{config['data']['dataset']}, {config['heterogeneity']['configuration']}",
-    )
+    title = f"{config['data']['dataset']}, {config['heterogeneity']['configuration']}"
+    write_run_outputs(out_dir, result.model, result.metrics, title=title)
     last = result.metrics[-1]
     summary = {
         "test_accuracy": test_eval["accuracy"],
