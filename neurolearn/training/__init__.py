@@ -72,7 +72,8 @@ the loop does besides training: checkpoints, ``metrics.csv``, learning-rate sche
 parameter projection, statistics, progress bars), :mod:`.optim` (optimisers and schedules by
 name), :mod:`.outputs` (``metrics.csv``, ``network.h5``, ``parameters.csv``, learning
 curves), :mod:`.recipe` (network, loss, predictor, regulariser, augmentation and optimiser
-settings of a configuration), :mod:`.run` (:func:`train_from_config`).
+settings of a configuration), :mod:`.run` (:func:`train_from_config`), :mod:`.evaluation`
+(the test set of a trained run in Brian2, compared with torch: :func:`evaluate_run`).
 """
 
 from .callbacks import Callback
@@ -85,6 +86,7 @@ from .config import (
     resolve_device,
 )
 from .data import load_data, load_test_set
+from .evaluation import evaluate_run
 from .outputs import (
     METRIC_COLUMNS,
     network_parameters,
@@ -120,6 +122,7 @@ __all__ = [
     "SpikeAugmentation",
     "build_augmentation",
     "evaluate_model",
+    "evaluate_run",
     "train_from_config",
     "load_data",
     "load_test_set",
