@@ -581,6 +581,7 @@ class DenseSpikeDataset(Dataset):
 
     @property
     def targets(self) -> np.ndarray:
+        """The labels (torchvision's name)."""
         return self.labels
 
     @property

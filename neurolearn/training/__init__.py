@@ -38,7 +38,8 @@ type, default and meaning; ``configs/fsdd_lif.toml`` is a complete example)::
     ``val_accuracy``, learning rates, and the mean learned time constants.
 ``checkpoint.pt``
     Model, optimiser and random-number-generator states after the last completed epoch,
-    replaced atomically at the end of every epoch; ``--resume`` continues from it.
+    with the augmentation's and every callback's state, replaced atomically at the end of
+    every epoch; ``--resume`` continues from it.
 ``network.h5``
     The trained network in the torch bridge's file format
     (:func:`neurolearn.bridge.save_network`, HDF5 + JSON, no pickle).
@@ -52,7 +53,9 @@ type, default and meaning; ``configs/fsdd_lif.toml`` is a complete example)::
 
 Determinism: Python's, NumPy's and torch's generators are seeded from ``training.seed``; the
 order of samples in epoch ``e`` comes from a :class:`torch.Generator` seeded with
-``(seed, e)``, and every generator state is stored in the checkpoint, so an interrupted run
+``(seed, e)``, the augmentation draws from a generator of its own seeded with ``(seed, e)``
+as well (:class:`~neurolearn.training.transforms.SpikeAugmentation`), and every generator
+state is stored in the checkpoint, so an interrupted run
 resumed with ``--resume`` produces the same numbers as an uninterrupted one (a run killed
 mid-epoch loses that epoch only).
 

@@ -63,6 +63,7 @@ class Callback:
 
     @property
     def state_key(self) -> str:
+        """Key of this callback's state in the checkpoint: the class name."""
         return type(self).__qualname__
 
     def on_fit_start(self, trainer, model) -> None:
@@ -201,6 +202,7 @@ class EpochStats(Callback):
         self.fn = fn
 
     def stats(self, model) -> Mapping:
+        """The columns of the epoch: ``fn(model)``."""
         return self.fn(model)
 
     def on_validation_end(self, trainer, model, metrics: dict) -> None:
@@ -217,6 +219,7 @@ class TauStatistics(EpochStats):
         super().__init__(self.stats)
 
     def stats(self, model) -> dict:
+        """``{"<layer>_<tau>_mean_ms": float, "<layer>_<tau>_cv": float}`` of ``model``."""
         stats = {}
         for layer in model.layers:
             for name in ("tau_m", "tau_syn"):

@@ -537,7 +537,6 @@ def _check_device(device: str, path=None) -> None:
     """``training.device`` must be ``cpu``, ``cuda`` or ``cuda:N``. Whether CUDA is there is
     checked when training starts (:func:`resolve_device`), so that a run trained on a GPU
     can still be read and evaluated on a machine without one."""
-
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
         raise ConfigError(
             f'{device!r} is not a device this training supports; use "cpu", "cuda" or "cuda:N"',
@@ -565,7 +564,6 @@ def resolve_device(config: TrainingConfig):
         is not below ``torch.cuda.device_count()`` (the message names the key
         ``[training] device``).
     """
-
     device = config["training"]["device"]
     _check_device(device, config.path)
     if device.startswith("cuda"):
@@ -591,7 +589,6 @@ def resolve_device(config: TrainingConfig):
 
 def _check_network(cfg: TrainingConfig) -> None:
     """Check the model name/file and the parameter names against the model itself."""
-
     net = cfg["network"]
     try:
         spec = load_model(net["model"])

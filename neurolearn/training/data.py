@@ -23,7 +23,6 @@ def load_data(config: TrainingConfig, seed: int | None = None):
     (train, valid, test) : :class:`neurolearn.datasets.SpikeDataset`
         ``valid`` is None when ``validation_fraction`` is 0.
     """
-
     d = config["data"]
     seed = config["training"]["seed"] if seed is None else seed
     common = dict(
@@ -51,7 +50,6 @@ def load_data(config: TrainingConfig, seed: int | None = None):
 
 def load_test_set(config: TrainingConfig, seed: int | None = None):
     """The test set of a configuration (see :func:`load_data`)."""
-
     d = config["data"]
     seed = config["training"]["seed"] if seed is None else seed
     return load_dataset(

@@ -106,7 +106,6 @@ def write_parameters_csv(path: str | Path, layers: Sequence[tuple[str, Mapping[s
     every model with a membrane time constant. :mod:`neurolearn.analysis` reads this file to
     compare learned time constants with the Allen Cell Types Database.
     """
-
     frames = []
     for layer, params in layers:
         columns = {}
@@ -158,7 +157,6 @@ def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: st
     -------
     list of Path
     """
-
     epochs = [r["epoch"] for r in metrics]
     fig, (ax_loss, ax_acc) = new_figure(1, 2)
     ax_loss.plot(epochs, [r["train_loss"] for r in metrics], label="training")

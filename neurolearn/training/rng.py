@@ -14,14 +14,24 @@ __all__ = ["seed_everything", "rng_state", "set_rng_state", "epoch_seed", "epoch
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch's CPU generator."""
-
+    """Seed Python's ``random``, NumPy's global generator (with ``seed mod 2**32``) and
+    torch's generators (CPU, and CUDA where present)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - the global generator is what is seeded
     torch.manual_seed(seed)
 
 
 def rng_state() -> dict:
+    """The states of Python's, NumPy's and torch's global generators, as a checkpoint holds
+    them (lists, numbers and tensors only, so that it loads with ``weights_only=True``).
+
+    Returns
+    -------
+    dict
+        ``python`` (``random.getstate()`` as a list), ``numpy`` (``keys`` int64 tensor
+        ``[624]``, ``pos``, ``has_gauss``, ``cached_gaussian``), ``torch`` (uint8 tensor) and,
+        once CUDA is initialised, ``torch_cuda`` (one uint8 tensor per device).
+    """
     kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     state = {
         "python": _py_state_to_list(random.getstate()),
@@ -44,6 +54,8 @@ def _py_state_to_list(state):
 
 
 def set_rng_state(state: Mapping) -> None:
+    """Restore the generators from a :func:`rng_state` (CUDA states only where CUDA is
+    available, for as many devices as there are)."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]

@@ -185,6 +185,7 @@ class SpikeAugmentation:
 
     @property
     def enabled(self) -> bool:
+        """Whether any augmentation is switched on."""
         return bool(
             self.drop_probability
             or self.max_time_shift
