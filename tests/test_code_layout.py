@@ -41,9 +41,6 @@ OVERSIZE = {
     "torch/layers.py:backward",
     "torch/layers.py:__init__",
     "torch/layers.py:_linear_plan",
-    "training.py",
-    "training.py:fit",
-    "training.py:train_from_config",
 }
 
 

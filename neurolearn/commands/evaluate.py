@@ -1,5 +1,5 @@
 """``neurolearn evaluate DIR [--backend ...] [--json]``: run a trained network's test set
-through its Brian2 export and compare with torch (see :mod:`neurolearn.evaluation`)."""
+through its Brian2 export and compare with torch (see :mod:`neurolearn.training.evaluation`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ __all__ = ["register"]
 
 
 def _run(args) -> int:
-    from ..evaluation import evaluate_run
+    from ..training.evaluation import evaluate_run
 
     result = evaluate_run(
         args.run,

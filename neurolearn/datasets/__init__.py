@@ -24,7 +24,9 @@ valid_fraction=None, seed=0, max_samples=None, **options) -> SpikeDataset``
   ``n_classes``, ``class_names``, ``dt_ms``, ``duration_ms``, ``events``
   (:class:`SpikeEvents`); methods ``loader(batch_size, shuffle, seed, ...)`` (DataLoader with
   :func:`collate_time_major`), ``dense(indices)`` (``[time, n, channels]`` tensor and labels),
-  ``subset(indices)``.
+  ``subset(indices)``. :class:`DenseSpikeDataset` holds a dataset binned once, in memory;
+  :func:`time_major_loader` gives the same batches for any dataset of ``(x [time, channels],
+  y)`` samples, optionally through a batch transform (training-time augmentation).
 * :func:`load_events` returns the unbinned :class:`SpikeEvents` (times in seconds, float32;
   channel indices, int32; CSR offsets; int64 labels; per-sample ``extra`` such as
   ``speaker``). An official split is read (or converted) once per process and shared
@@ -68,12 +70,14 @@ and writer), :mod:`.cochlea` (brian2hears cochlear model), :mod:`.fsdd` (Spiking
 
 from .api import DATASETS, DatasetInfo, dataset_names, load_dataset, load_events
 from .core import (
+    DenseSpikeDataset,
     SpikeDataset,
     SpikeEvents,
     bin_events,
     collate_time_major,
     n_time_steps,
     stratified_split,
+    time_major_loader,
 )
 from .shd import SHD_CLASSES, read_shd, write_shd
 
@@ -84,9 +88,11 @@ __all__ = [
     "load_dataset",
     "load_events",
     "SpikeDataset",
+    "DenseSpikeDataset",
     "SpikeEvents",
     "bin_events",
     "collate_time_major",
+    "time_major_loader",
     "n_time_steps",
     "stratified_split",
     "SHD_CLASSES",

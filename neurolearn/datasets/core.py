@@ -11,11 +11,12 @@ events of all samples concatenated (times in seconds, channel indices), with per
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "bin_events",
     "n_time_steps",
     "SpikeDataset",
+    "DenseSpikeDataset",
     "collate_time_major",
+    "time_major_loader",
     "stratified_split",
 ]
 
@@ -426,8 +429,6 @@ class SpikeDataset(Dataset):
         return len(self.events)
 
     def __getitem__(self, i):
-        import torch
-
         t, u = self.events.sample(int(i))
         x = bin_events(t, u, self.n_channels, self.dt_ms, self.n_steps, self.binary)
         return torch.from_numpy(x), torch.tensor(int(self.events.labels[i]), dtype=torch.long)
@@ -435,8 +436,6 @@ class SpikeDataset(Dataset):
     def dense(self, indices: Sequence[int] | None = None):
         """Several samples at once: ``x`` float32 ``[time, batch, channels]`` and ``y`` int64
         ``[batch]`` (all samples when ``indices`` is None; mind the memory)."""
-        import torch
-
         idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
         x = np.zeros((self.n_steps, len(idx), self.n_channels), dtype=np.float32)
         for j, i in enumerate(idx):
@@ -457,33 +456,15 @@ class SpikeDataset(Dataset):
         num_workers: int = 0,
         **kwargs,
     ):
-        """A ``torch.utils.data.DataLoader`` giving ``(x [time, batch, channels], y [batch])``.
-
-        Parameters
-        ----------
-        batch_size : int
-        shuffle : bool
-        seed : int, optional
-            Seeds the shuffling generator, so the order is the same run to run.
-        drop_last : bool
-        num_workers : int
-        **kwargs
-            Passed to ``DataLoader``.
-        """
-        import torch
-
-        generator = None
-        if seed is not None:
-            generator = torch.Generator()
-            generator.manual_seed(int(seed))
-        return torch.utils.data.DataLoader(
+        """A ``torch.utils.data.DataLoader`` giving ``(x [time, batch, channels], y [batch])``
+        (:func:`time_major_loader` of this dataset; same parameters)."""
+        return time_major_loader(
             self,
             batch_size=batch_size,
             shuffle=shuffle,
+            seed=seed,
             drop_last=drop_last,
             num_workers=num_workers,
-            collate_fn=collate_time_major,
-            generator=generator,
             **kwargs,
         )
 
@@ -498,8 +479,127 @@ class SpikeDataset(Dataset):
 def collate_time_major(batch: Sequence[tuple[Any, Any]]):
     """``collate_fn`` stacking ``(x [time, channels], y)`` pairs into
     ``x [time, batch, channels]`` (float32) and ``y [batch]`` (int64)."""
-    import torch
-
     xs, ys = zip(*batch)
     x = torch.stack([torch.as_tensor(v) for v in xs], dim=1)
     return x, torch.as_tensor([int(v) for v in ys], dtype=torch.long)
+
+
+class _CollateThenTransform:
+    """``collate_fn``: :func:`collate_time_major`, then ``transform(x, y) -> (x, y)``."""
+
+    def __init__(self, transform: Callable):
+        self.transform = transform
+
+    def __call__(self, batch):
+        return self.transform(*collate_time_major(batch))
+
+
+def time_major_loader(
+    dataset,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int | None = None,
+    drop_last: bool = False,
+    num_workers: int = 0,
+    transform: Callable | None = None,
+    **kwargs,
+):
+    """A ``torch.utils.data.DataLoader`` over any dataset of ``(x [time, channels], y)``
+    samples giving batches ``(x [time, batch, channels], y [batch])``.
+
+    Parameters
+    ----------
+    dataset : torch Dataset
+        Samples ``(x, y)``: ``x`` a ``[time, channels]`` tensor or array, ``y`` an integer
+        class index.
+    batch_size : int
+    shuffle : bool
+    seed : int, optional
+        Seeds the shuffling generator (a new ``torch.Generator``), so the order is the same
+        run to run; without it, shuffling and the loader's base seed come from torch's global
+        generator.
+    drop_last : bool
+    num_workers : int
+    transform : callable(x, y) -> (x, y), optional
+        Applied to every collated batch (``x [time, batch, channels]``, ``y [batch]``), for
+        example training-time augmentation. It runs where the batch is collated: in this
+        process, batch after batch, when ``num_workers`` is 0, so that its random draws follow
+        the order of the batches.
+    **kwargs
+        Passed to ``DataLoader``.
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+    """
+    generator = None
+    if seed is not None:
+        generator = torch.Generator()
+        generator.manual_seed(int(seed))
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        collate_fn=collate_time_major if transform is None else _CollateThenTransform(transform),
+        generator=generator,
+        **kwargs,
+    )
+
+
+class DenseSpikeDataset(Dataset):
+    """The samples of a :class:`SpikeDataset` binned once and held as one tensor, so that
+    epochs over it do not bin every sample again.
+
+    ``dataset[i]`` is ``(x, y)`` as in :class:`SpikeDataset`: ``x`` float32 ``[time,
+    channels]`` (a view into the stored tensor), ``y`` the class index (int64 scalar tensor).
+
+    Parameters
+    ----------
+    dataset : SpikeDataset
+        Binned in full at construction: ``4 * len(dataset) * n_steps * n_channels`` bytes.
+
+    Attributes
+    ----------
+    x : Tensor ``[n_samples, time, channels]`` (float32)
+    labels : ndarray of int64, shape (n_samples,)
+    n_steps, n_channels, n_classes, dt_ms, duration_ms, binary, class_names, name
+        As in the source dataset.
+    """
+
+    def __init__(self, dataset: SpikeDataset):
+        x, y = dataset.dense()
+        self.x = x.transpose(0, 1).contiguous()  # [n, time, channels]
+        self.labels = np.asarray(y)
+        self._y = torch.from_numpy(self.labels.astype(np.int64))
+        self.n_steps, self.n_channels = dataset.shape
+        self.n_classes = dataset.n_classes
+        self.dt_ms, self.duration_ms = dataset.dt_ms, dataset.duration_ms
+        self.binary = dataset.binary
+        self.class_names, self.name = dataset.class_names, dataset.name
+
+    @property
+    def targets(self) -> np.ndarray:
+        """The labels (torchvision's name)."""
+        return self.labels
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_steps, n_channels)`` of one sample."""
+        return (self.n_steps, self.n_channels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.x[i], self._y[i]
+
+    loader = SpikeDataset.loader
+
+    def __repr__(self) -> str:
+        return (
+            f"DenseSpikeDataset({self.name!r}, n_samples={len(self)}, n_channels="
+            f"{self.n_channels}, n_classes={self.n_classes}, dt_ms={self.dt_ms:g}, "
+            f"duration_ms={self.duration_ms:g}, n_steps={self.n_steps})"
+        )

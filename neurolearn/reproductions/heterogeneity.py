@@ -23,7 +23,7 @@ heterogeneity``):
    (several trainings in parallel, one CPU thread each; a run's numbers do not depend on
    how many run in parallel);
 3. every trained network is exported to Brian2 and its test set simulated there
-   (:func:`neurolearn.evaluation.evaluate_run`), giving the fraction of test samples on which
+   (:func:`neurolearn.training.evaluation.evaluate_run`), giving the fraction of test samples on which
    Brian2 and torch predict the same class;
 4. the learned ``tau_m`` of the hidden neurons are compared with the Allen Cell Types Database
    (mouse cells; :func:`neurolearn.analysis.allen.compare_learned`); without the Allen data the job
@@ -255,8 +255,8 @@ def _run_one(job: dict) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from ..evaluation import evaluate_run
     from ..training import config_from_dict, train_from_config
+    from ..training.evaluation import evaluate_run
 
     run_dir = Path(job["run_dir"])
     config = config_from_dict(job["config"])

@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from neurolearn.datasets import (
+    DenseSpikeDataset,
     SpikeDataset,
     SpikeEvents,
     bin_events,
     n_time_steps,
     stratified_split,
+    time_major_loader,
 )
 
 
@@ -86,6 +88,30 @@ def test_dataset_and_loader_time_major():
         and torch.equal(xd[:, 0], x)
         and yd.tolist() == [ev.labels[2], ev.labels[0]]
     )
+
+
+def test_dense_dataset_and_batch_transform():
+    ds = SpikeDataset(_events(n=10), dt_ms=5.0, duration_ms=1000.0)
+    dense = DenseSpikeDataset(ds)
+    assert len(dense) == 10 and dense.shape == ds.shape == (200, 50) and dense.n_classes == 4
+    assert np.array_equal(dense.labels, ds.labels)
+    # binned once, the same samples and, with the same seed, the same batches in the same order
+    for (x, y), (u, v) in zip(
+        ds.loader(4, shuffle=True, seed=1), dense.loader(4, shuffle=True, seed=1)
+    ):
+        assert torch.equal(x, u) and torch.equal(y, v)
+    # a batch transform receives every collated batch [time, batch, channels] and its labels
+    seen = []
+
+    def flip(x, y):
+        seen.append((tuple(x.shape), y.tolist()))
+        return 1 - x, y
+
+    flipped = list(time_major_loader(dense, batch_size=4, transform=flip))
+    plain = list(time_major_loader(dense, batch_size=4))
+    assert [s[0] for s in seen] == [(200, 4, 50), (200, 4, 50), (200, 2, 50)]
+    assert [s[1] for s in seen] == [b[1].tolist() for b in plain]
+    assert all(torch.equal(a[0], 1 - b[0]) for a, b in zip(flipped, plain))
 
 
 def test_subset_and_concatenate():

@@ -72,7 +72,7 @@ class TemporalSet(torch.utils.data.Dataset):
 def run(out, epochs=3, resume=False, after_batch=None, seed=0, progress=False):
     torch.manual_seed(seed)
     model = TinyLeaky()
-    return __import__("neurolearn.training", fromlist=["fit"]).fit(
+    return __import__("neurolearn.training", fromlist=["train_network"]).train_network(
         model, TemporalSet(96, 1), TemporalSet(24, 2), out, epochs=epochs, batch_size=16,
         seed=seed, lr_weights=5e-2, lr_tau=5e-2, tau_parameters=[model.log_tau],
         schedule="cosine", resume=resume, progress=progress, after_batch=after_batch,

@@ -20,11 +20,11 @@ from neurolearn.torch import SpikingNetwork
 from neurolearn.training import (
     ConfigError,
     config_from_dict,
-    fit,
     load_config,
     read_metrics,
     resolve_device,
     train_from_config,
+    train_network,
 )
 
 TemporalSet = _tiny["TemporalSet"]
@@ -49,7 +49,7 @@ def _net(seed=0, **kwargs):
 
 
 def _fit(net, out, epochs=2, device=None, resume=False, **kwargs):
-    return fit(
+    return train_network(
         net,
         TemporalSet(64, 1),
         TemporalSet(16, 2),
@@ -206,23 +206,20 @@ def test_new_keys_reject_bad_values_naming_the_key(section, key, value, needle):
 
 
 def test_augmentation_off_is_the_same_run_on_changes_training_only(tmp_path):
-    from neurolearn.training import _augment_fn, augment_spikes, evaluate_model
+    from neurolearn.training import SpikeAugmentation, build_augmentation, evaluate_model
 
     cfg = config_from_dict({"data": {"dataset": "fsdd"}})
-    assert _augment_fn(cfg) is None
+    assert build_augmentation(cfg) is None
     plain = _fit(_net(), tmp_path / "plain")
-    _fit(_net(), tmp_path / "off", augment=lambda x, y, g: augment_spikes(x, g))
+    _fit(_net(), tmp_path / "off", transform=SpikeAugmentation())
     assert read_metrics(tmp_path / "off" / "metrics.csv") == read_metrics(
         tmp_path / "plain" / "metrics.csv"
     )
 
-    def aug(x, y, g):
-        return augment_spikes(
-            x, g, drop_probability=0.2, max_time_shift=1, labels=y, blend_probability=0.5
-        )
+    aug = SpikeAugmentation(drop_probability=0.2, max_time_shift=1, blend_probability=0.5)
 
-    on = _fit(_net(), tmp_path / "on", augment=aug)
-    _fit(_net(), tmp_path / "again", augment=aug)  # same seed, same run
+    on = _fit(_net(), tmp_path / "on", transform=aug)
+    _fit(_net(), tmp_path / "again", transform=aug)  # same seed, same run
     assert read_metrics(tmp_path / "on" / "metrics.csv") == read_metrics(
         tmp_path / "again" / "metrics.csv"
     )
@@ -237,22 +234,21 @@ def test_augmentation_off_is_the_same_run_on_changes_training_only(tmp_path):
         }
     )
     x = torch.ones(20, 3, 4)
-    y = _augment_fn(cfg)(x, torch.zeros(3, dtype=torch.long), torch.Generator().manual_seed(0))
+    y, _ = build_augmentation(cfg)(x, torch.zeros(3, dtype=torch.long))
     assert float(y.sum()) < float(x.sum())
 
 
 def test_resume_with_dropout_and_augmentation_reproduces_the_run(tmp_path):
-    from neurolearn.training import augment_spikes
+    from neurolearn.training import SpikeAugmentation
 
-    def aug(x, y, g):
-        return augment_spikes(x, g, drop_probability=0.1, max_channel_shift=1)
+    aug = SpikeAugmentation(drop_probability=0.1, max_channel_shift=1)
 
     def net():
         n = _net()
         n.dropout = 0.3
         return n
 
-    full = _fit(net(), tmp_path / "full", epochs=3, augment=aug)
+    full = _fit(net(), tmp_path / "full", epochs=3, transform=aug)
 
     class Stop(Exception):
         pass
@@ -262,8 +258,8 @@ def test_resume_with_dropout_and_augmentation_reproduces_the_run(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        _fit(net(), tmp_path / "cut", epochs=3, augment=aug, after_batch=interrupt)
-    _fit(net(), tmp_path / "cut", epochs=3, augment=aug, resume=True)
+        _fit(net(), tmp_path / "cut", epochs=3, transform=aug, after_batch=interrupt)
+    _fit(net(), tmp_path / "cut", epochs=3, transform=aug, resume=True)
     assert read_metrics(tmp_path / "cut" / "metrics.csv") == read_metrics(
         tmp_path / "full" / "metrics.csv"
     )
@@ -340,3 +336,33 @@ def test_config_builds_readout_time_constants_and_the_export_is_exact(tmp_path):
     export = to_brian2(loaded, x, backend="numpy")
     assert np.asarray(export.groups["readout"].tau_m) == pytest.approx(50e-3)
     assert np.allclose(export.readout, ref, atol=1e-9, rtol=1e-7)
+
+
+def test_spike_augmentation_draws_per_epoch_and_restores_its_state(tmp_path):
+    from neurolearn.training import SpikeAugmentation, augment_spikes
+    from neurolearn.training.rng import epoch_generator
+
+    x, labels = torch.ones(10, 4, 5), torch.tensor([0, 1, 0, 1])
+    aug = SpikeAugmentation(drop_probability=0.3, max_time_shift=2, blend_probability=0.5, seed=2)
+    options = dict(drop_probability=0.3, max_time_shift=2, blend_probability=0.5, labels=labels)
+    # epoch e draws from epoch_generator(seed, e, stream=1), batch after batch
+    aug.set_epoch(3)
+    g = epoch_generator(2, 3, stream=1)
+    for _ in range(2):
+        y, same_labels = aug(x, labels)
+        assert torch.equal(y, augment_spikes(x, g, **options)) and same_labels is labels
+    # its state continues the draws where they were
+    state = aug.state_dict()
+    expected, _ = aug(x, labels)
+    other = SpikeAugmentation(drop_probability=0.3, max_time_shift=2, blend_probability=0.5)
+    other.load_state_dict(state)
+    assert other.epoch == 3 and torch.equal(other(x, labels)[0], expected)
+    assert not SpikeAugmentation().enabled and aug.enabled
+    with pytest.raises(ValueError, match="drop_probability"):
+        SpikeAugmentation(drop_probability=1.0)
+    # the trainer stores it in the checkpoint, after the last epoch's draws
+    net = _net()
+    _fit(net, tmp_path / "run", epochs=2, transform=SpikeAugmentation(drop_probability=0.1))
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["transform"]
+    assert saved["epoch"] == 1
+    assert not torch.equal(saved["generator"], epoch_generator(0, 1, stream=1).get_state())

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurolearn.evaluation import compare_predictions, default_chunk_size, evaluate_run
 from neurolearn.training import config_from_dict, train_from_config
+from neurolearn.training.evaluation import compare_predictions, default_chunk_size, evaluate_run
 
 SMALL = {
     "data": {

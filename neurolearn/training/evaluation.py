@@ -22,8 +22,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from .io import atomic_write_json
+from .. import bridge
+from ..brian.backends import BACKENDS
+from ..io import atomic_write_json
+from .config import load_config
+from .data import load_test_set
+from .recipe import prediction_fn
 
 __all__ = ["evaluate_run", "compare_predictions", "default_chunk_size", "network_size"]
 
@@ -122,19 +129,12 @@ def evaluate_run(
     ValueError
         For an unknown backend.
     """
-    import torch
-
-    from . import bridge
-    from .training import load_config, load_test_set, prediction_fn
-
     run_dir = Path(run_dir)
     if not (run_dir / "network.h5").exists() or not (run_dir / "config.toml").exists():
         raise FileNotFoundError(
             f"{run_dir} holds no trained network (network.h5 and config.toml "
             "are written by `neurolearn train` when training finishes)"
         )
-    from .brian.backends import BACKENDS
-
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     config = load_config(run_dir / "config.toml")
@@ -153,8 +153,6 @@ def evaluate_run(
         )
     if chunk_size is None:
         chunk_size = default_chunk_size(*network_size(net))
-    from tqdm.auto import tqdm
-
     t0 = time.time()
     brian_pred = []
     for start in tqdm(

@@ -1,0 +1,94 @@
+"""Optimisers and learning-rate schedules of training, by name: the tables that the
+configuration's ``[optimizer] name`` and ``schedule`` choose from."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "make_optimizer", "schedule_factor"]
+
+#: ``[optimizer] name`` -> optimiser class (``torch.optim``).
+OPTIMIZERS: dict[str, type] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+
+def _constant(epoch: int, epochs: int) -> float:
+    return 1.0
+
+
+def _cosine(epoch: int, epochs: int) -> float:
+    """Cosine annealing (Loshchilov & Hutter 2017, SGDR, without restarts) from 1 in the
+    first epoch down to 0.05 in the last."""
+    if epochs <= 1:
+        return 1.0
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / (epochs - 1)))
+
+
+#: ``[optimizer] schedule`` -> ``factor(epoch, epochs)`` on the initial learning rates.
+SCHEDULES: dict[str, Callable[[int, int], float]] = {"constant": _constant, "cosine": _cosine}
+
+
+def make_optimizer(
+    model: torch.nn.Module,
+    name: str,
+    lr_weights: float,
+    lr_tau: float,
+    weight_decay: float = 0.0,
+    tau_parameters: Iterable | None = None,
+) -> torch.optim.Optimizer:
+    """The optimiser of ``model``'s trainable parameters, in two groups.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    name : str
+        A key of :data:`OPTIMIZERS`.
+    lr_weights : float
+        Learning rate of every trainable parameter not in ``tau_parameters`` (group
+        ``"weights"``, with ``weight_decay``).
+    lr_tau : float
+        Learning rate of ``tau_parameters`` (group ``"tau"``, no weight decay; present only
+        when one of them is trainable).
+    weight_decay : float
+    tau_parameters : iterable of torch.nn.Parameter, optional
+        Trained time constants.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+
+    Raises
+    ------
+    ValueError
+        For a name that is not in :data:`OPTIMIZERS`.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    tau_ids = {id(p) for p in (tau_parameters or [])}
+    weights = [p for p in model.parameters() if p.requires_grad and id(p) not in tau_ids]
+    taus = [p for p in model.parameters() if p.requires_grad and id(p) in tau_ids]
+    groups = [
+        {"params": weights, "lr": lr_weights, "weight_decay": weight_decay, "name": "weights"}
+    ]
+    if taus:
+        groups.append({"params": taus, "lr": lr_tau, "weight_decay": 0.0, "name": "tau"})
+    return OPTIMIZERS[name](groups)
+
+
+def schedule_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Factor on the initial learning rates in epoch ``epoch`` (0-based) of ``epochs``.
+
+    Raises
+    ------
+    ValueError
+        For a schedule that is not in :data:`SCHEDULES`.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    return SCHEDULES[schedule](epoch, epochs)

@@ -1,0 +1,191 @@
+"""The recipe of a training configuration: the network, loss, predictor, firing-rate
+regulariser, augmentation and optimiser settings that :func:`~neurolearn.training.run.
+train_from_config` hands to the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..torch import SpikingNetwork, get_surrogate, rate_regulariser, readout_loss, reduce_readout
+from .config import DTYPES, READOUT_NAMES, TrainingConfig
+from .transforms import SpikeAugmentation
+
+__all__ = [
+    "build_network",
+    "build_augmentation",
+    "readout_loss_fn",
+    "prediction_fn",
+    "rate_penalty_fn",
+    "training_options",
+]
+
+
+def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingNetwork:
+    """The spiking network of a configuration (:meth:`neurolearn.torch.SpikingNetwork.build`).
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    n_in, n_classes : int
+        Input channels and classes (from the dataset).
+
+    Returns
+    -------
+    neurolearn.torch.SpikingNetwork
+        ``n_in -> hidden... -> n_classes`` with the configuration's model, recurrence,
+        heterogeneity configuration, surrogate and precision; random draws from
+        ``torch.Generator`` seeded with ``training.seed``. Every time constant is at least
+        ``[heterogeneity] tau_min_ms``, the recurrent weights are scaled by
+        ``[network] recurrent_scale`` and ``network.dropout`` is ``[network] dropout``.
+    """
+    net, het, sur = config["network"], config["heterogeneity"], config["surrogate"]
+    surrogate = get_surrogate(
+        {
+            "shape": sur["name"],
+            "steepness": sur["steepness"],
+            "scale": sur["scale"],
+            "normalize_peak": sur["normalize"],
+        }
+    )
+    network = SpikingNetwork.build(
+        n_in,
+        list(net["hidden"]),
+        n_classes,
+        model=net["model"],
+        dt=float(config["data"]["dt_ms"]) * 1e-3,
+        recurrent=net["recurrent"],
+        heterogeneity=het["configuration"],
+        taus=list(het["parameters"]),
+        distribution=het["distribution"],
+        k=het["shape"],
+        params=net["parameters"] or None,
+        surrogate=surrogate,
+        dtype=DTYPES[net["dtype"]],
+        generator=torch.Generator().manual_seed(int(config["training"]["seed"])),
+        detach_reset=sur["detach_reset"],
+        readout_params={
+            "tau_m": f"{net['readout_tau_m_ms']!r} ms",
+            "tau_syn": f"{net['readout_tau_syn_ms']!r} ms",
+        },
+    )
+    _after_build(network, config)
+    return network
+
+
+# ---------------------------------------------------------------------------------------------
+# THE ONE PLACE where the recipe changes a network after SpikingNetwork.build (behaviour kept
+# from training.py). When the layers take the bounds of their parameters at construction
+# (bounds=, being added in neurolearn.torch), pass the tau floor to SpikingNetwork.build in
+# build_network and delete _raise_tau_floor; the dropout and recurrent_scale lines may follow
+# as constructor arguments too. Keep the order: dropout, floor, recurrent scale.
+# ---------------------------------------------------------------------------------------------
+def _after_build(network: SpikingNetwork, config: TrainingConfig) -> None:
+    """Training-only dropout, the tau floor and the recurrent-weight scale of a configuration,
+    applied to a built network."""
+    net = config["network"]
+    network.dropout = float(net["dropout"])  # training only (SpikingNetwork.forward)
+    _raise_tau_floor(network, config["heterogeneity"]["tau_min_ms"])
+    with torch.no_grad():
+        for layer in network.layers:
+            if layer.W_rec is not None:
+                layer.W_rec.mul_(float(net["recurrent_scale"]))
+
+
+def _raise_tau_floor(network: SpikingNetwork, tau_min_ms: float) -> None:
+    """Clamp every time constant of every layer to >= ``tau_min_ms`` (stored values and the
+    bound used by later projections), so that the exact-integration coefficients such as
+    ``exp(dt/tau_m - dt/tau_syn)`` stay finite in float32 (with dt = 10 ms and the spec's
+    lower bound of 0.1 ms they overflow)."""
+    layers = list(network.layers) + ([network.readout] if network.readout is not None else [])
+    with torch.no_grad():
+        for layer in layers:
+            for name, (lo, hi) in list(layer.param_bounds.items()):
+                p = layer.spec.parameters.get(name)
+                if p is None or not p.is_time_constant or layer.param_units[name][0] != "ms":
+                    continue
+                lo = max(lo, float(tau_min_ms))
+                layer.param_bounds[name] = (lo, hi)
+                layer.raw_parameter(name).clamp_(lo, hi)
+
+
+def readout_loss_fn(config: TrainingConfig) -> Callable:
+    """``loss(readout [T,B,K], labels [B])`` of a configuration (cross-entropy on the reduced
+    readout, :func:`neurolearn.torch.readout_loss`)."""
+    reduction = READOUT_NAMES[config["loss"]["name"]]
+    scale = config["loss"]["logit_scale"]
+    return lambda readout, labels: readout_loss(readout, labels, reduction, logit_scale=scale)
+
+
+def prediction_fn(config: TrainingConfig) -> Callable:
+    """``predict(readout [T,B,K]) -> labels [B]``: arg-max of the reduced readout."""
+    reduction = READOUT_NAMES[config["loss"]["name"]]
+    return lambda readout: reduce_readout(readout, reduction).argmax(dim=1)
+
+
+def rate_penalty_fn(config: TrainingConfig) -> Callable | None:
+    """``penalty(network) -> scalar tensor``: the firing-rate regulariser of ``[loss]
+    rate_upper_hz``, ``rate_lower_hz`` and ``rate_strength`` summed over the hidden layers'
+    spikes of the last forward pass (:func:`neurolearn.torch.rate_regulariser`; Zenke &
+    Vogels 2021); None when neither bound is set."""
+    loss = config["loss"]
+    if loss["rate_upper_hz"] is None and loss["rate_lower_hz"] is None:
+        return None
+
+    def penalty(net):
+        total = 0.0
+        for spikes in net.spikes:
+            total = total + rate_regulariser(
+                spikes,
+                net.dt_s,
+                upper_hz=loss["rate_upper_hz"],
+                lower_hz=loss["rate_lower_hz"],
+                upper_strength=loss["rate_strength"],
+                lower_strength=loss["rate_strength"],
+            )
+        return total
+
+    return penalty
+
+
+def build_augmentation(config: TrainingConfig) -> SpikeAugmentation | None:
+    """The configuration's training-time augmentation (``[training] input_dropout``,
+    ``time_shift_ms``, ``channel_shift``, ``blend``), seeded with ``training.seed``; None
+    when every one of them is 0."""
+    tr = config["training"]
+    steps = int(round(tr["time_shift_ms"] / config["data"]["dt_ms"]))
+    if not (tr["input_dropout"] or steps or tr["channel_shift"] or tr["blend"]):
+        return None
+    return SpikeAugmentation(
+        drop_probability=tr["input_dropout"],
+        max_time_shift=steps,
+        max_channel_shift=tr["channel_shift"],
+        blend_probability=tr["blend"],
+        seed=tr["seed"],
+    )
+
+
+def training_options(config: TrainingConfig, network: SpikingNetwork) -> dict:
+    """Keyword arguments of :func:`neurolearn.training.trainer.train_network` for a
+    configuration's ``[training]``, ``[optimizer]`` and ``[loss]`` sections: epochs, batch
+    size, seed, the optimiser with its learning rates (``network``'s trained time constants
+    in the ``lr_tau`` group), weight decay, schedule, gradient clipping, loss, predictor,
+    firing-rate penalty and augmentation."""
+    tr, opt = config["training"], config["optimizer"]
+    return dict(
+        epochs=tr["epochs"],
+        batch_size=tr["batch_size"],
+        seed=tr["seed"],
+        lr_weights=opt["lr_weights"],
+        lr_tau=opt["lr_tau"],
+        tau_parameters=network.time_constant_parameters(),
+        optimizer=opt["name"],
+        weight_decay=opt["weight_decay"],
+        schedule=opt["schedule"],
+        grad_clip=opt["grad_clip"],
+        loss_fn=readout_loss_fn(config),
+        predict=prediction_fn(config),
+        penalty=rate_penalty_fn(config),
+        transform=build_augmentation(config),
+    )
