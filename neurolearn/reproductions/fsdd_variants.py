@@ -50,6 +50,7 @@ __all__ = [
     "BASE_LIF",
     "BASE_ALIF",
     "VARIANTS",
+    "variant_sections",
     "variant_config",
     "run_variant",
     "gru_reference",
@@ -283,6 +284,42 @@ VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
 }
 
 
+def variant_sections(name: str, seed: int, configuration: str | None = None) -> dict:
+    """The sections of one run's training configuration as given to
+    :func:`neurolearn.training.config_from_dict` (before validation and schema defaults):
+    the main job's Spiking FSDD defaults with the variant's overrides
+    (:func:`neurolearn.reproductions.heterogeneity.experiment_sections`).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`VARIANTS`.
+    seed : int
+        ``training.seed`` of the run.
+    configuration : str, optional
+        One of ``neurolearn.reproductions.heterogeneity.CONFIGURATIONS``; default the
+        variant's own.
+
+    Returns
+    -------
+    dict
+        ``{section: {key: value}}``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown variant (the message lists the known ones).
+    """
+    from neurolearn.reproductions.heterogeneity import experiment_sections
+
+    if name not in VARIANTS:
+        raise KeyError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    _, overrides, _, own = VARIANTS[name]
+    return experiment_sections(
+        "fsdd", configuration or own, seed, overrides=copy.deepcopy(overrides)
+    )
+
+
 def variant_config(name: str, seed: int, configuration: str | None = None):
     """The training configuration of one run of a variant.
 
@@ -298,6 +335,7 @@ def variant_config(name: str, seed: int, configuration: str | None = None):
     Returns
     -------
     neurolearn.training.TrainingConfig
+        :func:`variant_sections` validated, with the schema's defaults filled in.
 
     Raises
     ------

@@ -66,6 +66,7 @@ __all__ = [
     "DATASET_DEFAULTS",
     "QUICK_OVERRIDES",
     "ALLEN_SELECTION",
+    "experiment_sections",
     "experiment_config",
     "run_heterogeneity",
     "summarize_runs",
@@ -198,6 +199,62 @@ def _merge(base: Mapping, changes: Mapping) -> dict:
     return out
 
 
+def experiment_sections(
+    dataset: str = "fsdd",
+    configuration: str = "het_init_het_train",
+    seed: int = 0,
+    quick: bool = False,
+    overrides: Mapping | None = None,
+) -> dict:
+    """The sections of one run's training configuration as given to
+    :func:`neurolearn.training.config_from_dict` (before validation and schema defaults).
+
+    The dataset's defaults (:data:`DATASET_DEFAULTS`), then the configuration and the seed,
+    then :data:`QUICK_OVERRIDES` with ``quick``, then ``overrides``: each change replaces keys
+    within a section (a nested table such as ``data.options`` as a whole).
+
+    Parameters
+    ----------
+    dataset : {"fsdd", "shd", "ssc", "nmnist", "braille"}
+        A key of :data:`DATASET_DEFAULTS`.
+    configuration : str
+        One of :data:`CONFIGURATIONS`.
+    seed : int
+        ``training.seed`` of the run.
+    quick : bool
+        Apply :data:`QUICK_OVERRIDES`.
+    overrides : mapping of section -> mapping, optional
+        Further changes (e.g. ``{"training": {"epochs": 5}}``).
+
+    Returns
+    -------
+    dict
+        ``{section: {key: value}}``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown dataset or configuration.
+    """
+    if dataset not in DATASET_DEFAULTS:
+        raise ValueError(
+            f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_DEFAULTS)}"
+        )
+    if configuration not in CONFIGURATIONS:
+        raise ValueError(
+            f"unknown configuration {configuration!r}; choose one of {', '.join(CONFIGURATIONS)}"
+        )
+    data = _merge(
+        DATASET_DEFAULTS[dataset],
+        {"heterogeneity": {"configuration": configuration}, "training": {"seed": int(seed)}},
+    )
+    if quick:
+        data = _merge(data, QUICK_OVERRIDES)
+    if overrides:
+        data = _merge(data, overrides)
+    return data
+
+
 def experiment_config(
     dataset: str = "fsdd",
     configuration: str = "het_init_het_train",
@@ -220,6 +277,7 @@ def experiment_config(
     Returns
     -------
     neurolearn.training.TrainingConfig
+        :func:`experiment_sections` validated, with the schema's defaults filled in.
 
     Raises
     ------
@@ -228,23 +286,7 @@ def experiment_config(
     """
     from ..training import config_from_dict
 
-    if dataset not in DATASET_DEFAULTS:
-        raise ValueError(
-            f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_DEFAULTS)}"
-        )
-    if configuration not in CONFIGURATIONS:
-        raise ValueError(
-            f"unknown configuration {configuration!r}; choose one of {', '.join(CONFIGURATIONS)}"
-        )
-    data = _merge(
-        DATASET_DEFAULTS[dataset],
-        {"heterogeneity": {"configuration": configuration}, "training": {"seed": int(seed)}},
-    )
-    if quick:
-        data = _merge(data, QUICK_OVERRIDES)
-    if overrides:
-        data = _merge(data, overrides)
-    return config_from_dict(data)
+    return config_from_dict(experiment_sections(dataset, configuration, seed, quick, overrides))
 
 
 # ---------------------------------------------------------------------------------------------
