@@ -5,7 +5,7 @@ front end" list training variants of one Perez-Nieves configuration (``hom_init_
 unless stated) on Spiking FSDD (the Free Spoken Digit Dataset through the cochlear model,
 10-ms bins, 700 ms; :mod:`neurolearn.datasets.fsdd`). This script reruns them (the older
 table "How the first of these defaults were chosen" was measured with earlier code and is
-not rerun): every variant is a set of overrides of
+not rerun): every variant (``neurolearn/configs/fsdd_variants.toml``) is a set of overrides of
 ``neurolearn.reproductions.heterogeneity.DATASET_DEFAULTS["fsdd"]`` (the main job's defaults)
 that names every setting it depends on, so a variant means the same network when the
 defaults move. Each run is an ordinary ``neurolearn train`` folder; finished runs are
@@ -43,7 +43,7 @@ from pathlib import Path
 
 # the rule experiment_config applies to overrides: per section, keys replaced (a nested
 # dict such as data.options as a whole)
-from neurolearn.reproductions.heterogeneity import _merge
+from neurolearn.reproductions.defaults import merge_sections, packaged_config
 
 __all__ = [
     "FRONT_END_V1",
@@ -57,231 +57,37 @@ __all__ = [
     "main",
 ]
 
+
+def _load_variants() -> tuple[dict, dict, dict, dict]:
+    """(front end v1, LIF base, ALIF base, variants) from ``neurolearn/configs/fsdd_variants.toml``:
+    a variant's overrides are its base (the first front end with ``bases.<base>``) with its
+    ``changes`` applied (:func:`merge_sections`)."""
+    cfg = packaged_config("fsdd_variants")
+    front_end = cfg["front_end_v1"]
+    bases = {name: {**front_end, **base} for name, base in cfg["bases"].items()}
+    variants = {
+        name: (
+            v["description"],
+            merge_sections(bases[v["base"]], v.get("changes", {})),
+            tuple(v["seeds"]),
+            v["configuration"],
+        )
+        for name, v in cfg["variants"].items()
+    }
+    return front_end, bases["lif"], bases["alif"], variants
+
+
 #: The first cochlear front end: 64 channels, one LIF unit per channel, the cochlear model's
 #: default gain (:class:`neurolearn.datasets.cochlea.CochleaParams`).
-FRONT_END_V1 = {"data": {"options": {"channels": 64}}}
-
+FRONT_END_V1: dict
 #: The LIF network of the earlier defaults: no adaptation, no input deletion.
-BASE_LIF = {
-    **FRONT_END_V1,
-    "network": {"model": "lif", "dropout": 0.0},
-    "training": {"input_dropout": 0.0, "epochs": 20},
-}
-
+BASE_LIF: dict
 #: Adaptive LIF (``models/alif.toml``, Bellec et al. 2018) with 20 % input deletion.
-BASE_ALIF = {
-    **FRONT_END_V1,
-    "network": {"model": "alif", "dropout": 0.0},
-    "training": {"input_dropout": 0.2, "epochs": 20},
-}
-
-
-#: name -> (description, overrides of the main job's defaults, seeds, configuration)
-VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
-    "lif": ("LIF (the v3 defaults)", BASE_LIF, (0, 1, 2), "hom_init_het_train"),
-    "lif_dropout02": (
-        "LIF, network.dropout 0.2",
-        _merge(BASE_LIF, {"network": {"dropout": 0.2}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "lif_shifts": (
-        "LIF, channel_shift 2 + time_shift_ms 50",
-        _merge(BASE_LIF, {"training": {"channel_shift": 2, "time_shift_ms": 50.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "lif_input_dropout02": (
-        "LIF, input_dropout 0.2",
-        _merge(BASE_LIF, {"training": {"input_dropout": 0.2}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "lif_blend05": (
-        "LIF, blend 0.5",
-        _merge(BASE_LIF, {"training": {"blend": 0.5}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "lif_readout_tau": (
-        "LIF, readout tau_m 50 ms, tau_syn 10 ms",
-        _merge(BASE_LIF, {"network": {"readout_tau_m_ms": 50.0, "readout_tau_syn_ms": 10.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_no_deletion": (
-        "ALIF, no input deletion",
-        _merge(BASE_ALIF, {"training": {"input_dropout": 0.0}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_dropout02": (
-        "ALIF, network.dropout 0.2, no input deletion",
-        _merge(BASE_ALIF, {"network": {"dropout": 0.2}, "training": {"input_dropout": 0.0}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_dropout03": (
-        "ALIF, network.dropout 0.3, no input deletion",
-        _merge(BASE_ALIF, {"network": {"dropout": 0.3}, "training": {"input_dropout": 0.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_input_dropout02": (
-        "ALIF, input_dropout 0.2 (the defaults until 30 Nov 2026)",
-        BASE_ALIF,
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_30_epochs": (
-        "ALIF, input_dropout 0.2, 30 epochs",
-        _merge(BASE_ALIF, {"training": {"epochs": 30}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_tau_a_trained": (
-        "ALIF, input_dropout 0.2, tau_a also heterogeneous and trained",
-        _merge(BASE_ALIF, {"heterogeneity": {"parameters": ["tau_m", "tau_syn", "tau_a"]}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_dropout01": (
-        "ALIF, input_dropout 0.2, network.dropout 0.1",
-        _merge(BASE_ALIF, {"network": {"dropout": 0.1}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_input_dropout03": (
-        "ALIF, input_dropout 0.3",
-        _merge(BASE_ALIF, {"training": {"input_dropout": 0.3}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_beta34": (
-        "ALIF (beta 3.4 mV), input_dropout 0.2",
-        _merge(BASE_ALIF, {"network": {"parameters": {"beta": "3.4 mV"}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_128_channels": (
-        "ALIF, input_dropout 0.2, 128 cochlear channels",
-        _merge(BASE_ALIF, {"data": {"options": {"channels": 128}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_two_layers": (
-        "ALIF, input_dropout 0.2, two layers of 64",
-        _merge(BASE_ALIF, {"network": {"hidden": [64, 64]}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_steepness5": (
-        "ALIF, input_dropout 0.2, surrogate steepness 5",
-        _merge(BASE_ALIF, {"surrogate": {"steepness": 5.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_steepness20": (
-        "ALIF, input_dropout 0.2, surrogate steepness 20",
-        _merge(BASE_ALIF, {"surrogate": {"steepness": 20.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_lr_tau1": (
-        "ALIF, input_dropout 0.2, lr_tau 1.0",
-        _merge(BASE_ALIF, {"optimizer": {"lr_tau": 1.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_logit_scale10": (
-        "ALIF, input_dropout 0.2, logit scale 10",
-        _merge(BASE_ALIF, {"loss": {"logit_scale": 10.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_recurrent_scale03": (
-        "ALIF, input_dropout 0.2, recurrent_scale 0.3",
-        _merge(BASE_ALIF, {"network": {"recurrent_scale": 0.3}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    # the cochlear front end (options of neurolearn.datasets.cochlea.CochleaParams)
-    "alif_gain35": (
-        "ALIF, input_dropout 0.2, cochlear gain 3.5",
-        _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 3.5}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_gain4_refractory10": (
-        "ALIF, input_dropout 0.2, cochlear gain 4, refractory 10 ms",
-        _merge(
-            BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 4.0, "refractory_ms": 10.0}}}
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_refractory5": (
-        "ALIF, input_dropout 0.2, cochlear refractory 5 ms",
-        _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "refractory_ms": 5.0}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_2units_gain35": (
-        "ALIF, input_dropout 0.2, 2 units per channel (x1.6), gain 3.5",
-        _merge(
-            BASE_ALIF,
-            {
-                "data": {
-                    "options": {
-                        "channels": 64,
-                        "units_per_channel": 2,
-                        "threshold_ratio": 1.6,
-                        "gain": 3.5,
-                    }
-                }
-            },
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_3units_gain4": (
-        "ALIF, input_dropout 0.2, 3 units per channel (x1.5), gain 4",
-        _merge(
-            BASE_ALIF,
-            {
-                "data": {
-                    "options": {
-                        "channels": 64,
-                        "units_per_channel": 3,
-                        "threshold_ratio": 1.5,
-                        "gain": 4.0,
-                    }
-                }
-            },
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_4units_gain5": (
-        "ALIF, input_dropout 0.2, 4 units per channel (x1.5), gain 5 "
-        "(the defaults since 30 Nov 2026)",
-        _merge(
-            BASE_ALIF,
-            {
-                "data": {
-                    "options": {
-                        "channels": 64,
-                        "units_per_channel": 4,
-                        "threshold_ratio": 1.5,
-                        "gain": 5.0,
-                    }
-                }
-            },
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-}
+BASE_ALIF: dict
+#: name -> (description, overrides of the main job's defaults, seeds, configuration), from
+#: ``neurolearn/configs/fsdd_variants.toml``.
+VARIANTS: dict[str, tuple[str, dict, tuple, str]]
+FRONT_END_V1, BASE_LIF, BASE_ALIF, VARIANTS = _load_variants()
 
 
 def variant_sections(name: str, seed: int, configuration: str | None = None) -> dict:

@@ -48,6 +48,7 @@ continues from its last checkpoint.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ from typing import Any
 import numpy as np
 
 from ..io import atomic_write_json, atomic_write_text
+from .defaults import merge_sections, packaged_config
 
 __all__ = [
     "CONFIGURATIONS",
@@ -90,113 +92,32 @@ CONFIGURATION_LABELS = {
     "het_init_het_train": "heterogeneous init, weights + tau trained",
 }
 
-#: Training configuration (sections of :data:`neurolearn.training.CONFIG_SCHEMA`) per dataset;
+
+def _load_defaults() -> tuple[dict, dict, dict]:
+    """(per-dataset defaults, --quick changes, Allen selection) from
+    ``neurolearn/configs/heterogeneity.toml``: each dataset's ``data`` table as given, then
+    ``common`` with the dataset's other tables applied (:func:`merge_sections`)."""
+    cfg = packaged_config("heterogeneity")
+    per_dataset = {}
+    for name, own in cfg["datasets"].items():
+        rest = {section: values for section, values in own.items() if section != "data"}
+        per_dataset[name] = {
+            "data": own["data"],
+            **merge_sections(copy.deepcopy(cfg["common"]), rest),
+        }
+    return per_dataset, cfg["quick"], cfg["allen_selection"]
+
+
+#: Training configuration (sections of :data:`neurolearn.training.CONFIG_SCHEMA`) per dataset
+#: (``neurolearn/configs/heterogeneity.toml``, where the reasons for each choice are given);
 #: ``heterogeneity.configuration`` and ``training.seed`` are set per run.
-_COMMON_DEFAULTS: dict = {
-    "network": {"model": "lif", "hidden": [128], "recurrent": True},
-    "heterogeneity": {"distribution": "gamma", "shape": 3.0, "parameters": ["tau_m", "tau_syn"]},
-    "loss": {"logit_scale": 5.0},
-    "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
-    "training": {"epochs": 20, "batch_size": 32, "threads": 1},
-}
-
-
-def _dataset_defaults(
-    data: dict,
-    training: dict | None = None,
-    optimizer: dict | None = None,
-    loss: dict | None = None,
-    network: dict | None = None,
-) -> dict:
-    import copy
-
-    out = {"data": data, **copy.deepcopy(_COMMON_DEFAULTS)}
-    out["network"].update(network or {})
-    out["training"].update(training or {})
-    out["optimizer"].update(optimizer or {})
-    out["loss"].update(loss or {})
-    return out
-
-
-DATASET_DEFAULTS: dict[str, dict] = {
-    # Spiking FSDD: 700 ms per sample (with the four-unit front end 3 of 300 test and 58 of
-    # 2700 training samples have spikes after 700 ms, which are cut); cross-entropy on the readout's mean over time (logit scale 20): with one
-    # seed and 10 epochs 90.7 % test against 85.3 % for the maximum over time; see the README.
-    # Adaptive LIF neurons (models/alif.toml, Bellec et al. 2018: a threshold adaptation with
-    # tau_a = 700 ms, a memory longer than tau_m) and 20 % of the input spikes deleted at
-    # training time: hom_init_het_train 93.4 +- 0.2 % test over seeds 0-2 against
-    # 92.1 +- 3.2 % with LIF neurons and no deletion (less over-fitting: training accuracy
-    # 96 % instead of 99 %); about 1.3x the CPU time. 17 further variants (hidden dropout,
-    # time/channel shifts, blending, readout time constants, 30 epochs...) in the README;
-    # none reached the 95 % goal. What did: the cochlear front end. With one LIF unit per
-    # channel, binning at 10 ms saturates (65 % of non-empty bins held 2-5 spikes); four units
-    # of graded threshold per channel (thresholds x1.5 apart, gain 5: range fractionation)
-    # code the level in which units fire. hom_init_het_train, seeds 0-2: validation 98.9 /
-    # 98.9 / 98.2 %, test 98.7 / 98.3 / 97.7 % (two units, gain 3.5: validation 99.3 / 97.8 /
-    # 95.6 %; neurolearn.reproductions.fsdd_variants reruns them).
-    "fsdd": _dataset_defaults(
-        {
-            "dataset": "fsdd",
-            "dt_ms": 10.0,
-            "duration_ms": 700.0,
-            "validation_fraction": 0.1,
-            "options": {
-                "channels": 64,
-                "units_per_channel": 4,
-                "threshold_ratio": 1.5,
-                "gain": 5.0,
-            },
-        },
-        {"epochs": 20, "input_dropout": 0.2},
-        loss={"name": "mean_over_time", "logit_scale": 20.0},
-        network={"model": "alif"},
-    ),
-    # Braille: 385 steps of BPTT; without clipping the gradient norm, 3 of 4 trial runs
-    # (lr_weights 5e-3 to 2e-2, batch 16-32) fell silent within 2-4 epochs (loss stuck at
-    # ln 27, chance). Cross-entropy on the readout's mean over time (logit scale 20): with
-    # the maximum over time (logit scale 5 or 20) training accuracy stays at 17 % after 4
-    # epochs (one seed), with the mean 58 % after 4 epochs and 83 % (test 81 %) after 10;
-    # see the README
-    "braille": _dataset_defaults(
-        {"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0, "validation_fraction": 0.1},
-        {"epochs": 10},
-        {"grad_clip": 1.0},
-        loss={"name": "mean_over_time", "logit_scale": 20.0},
-    ),
-    # N-MNIST subset (900 training samples): training accuracy >= 99 % by epoch 7 in every run
-    "nmnist": _dataset_defaults(
-        {"dataset": "nmnist", "dt_ms": 10.0, "duration_ms": 300.0, "validation_fraction": 0.1},
-        {"epochs": 10},
-    ),
-    "shd": _dataset_defaults(
-        {"dataset": "shd", "dt_ms": 10.0, "duration_ms": 1000.0, "validation_fraction": 0.1},
-        {"batch_size": 64},
-    ),
-    "ssc": _dataset_defaults(
-        {"dataset": "ssc", "dt_ms": 10.0, "duration_ms": 1000.0, "validation_fraction": 0.05},
-        {"epochs": 10, "batch_size": 128},
-    ),
-}
-
+DATASET_DEFAULTS: dict[str, dict]
 #: Changes for ``--quick`` (a smoke run of about two minutes on two cores).
-QUICK_OVERRIDES = {
-    "data": {"max_train_samples": 500, "max_test_samples": 100},
-    "network": {"hidden": [64]},
-    "training": {"epochs": 3, "batch_size": 32},
-}
-
+QUICK_OVERRIDES: dict
 #: Allen cells the learned tau_m are compared with (filters of
 #: :func:`neurolearn.sources.allen.select`).
-ALLEN_SELECTION = {"species": "mouse"}
-
-
-def _merge(base: Mapping, changes: Mapping) -> dict:
-    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
-    for section, values in changes.items():
-        out.setdefault(section, {})
-        for key, value in values.items():
-            out[section][key] = value
-    return out
+ALLEN_SELECTION: dict
+DATASET_DEFAULTS, QUICK_OVERRIDES, ALLEN_SELECTION = _load_defaults()
 
 
 def experiment_sections(
@@ -244,14 +165,14 @@ def experiment_sections(
         raise ValueError(
             f"unknown configuration {configuration!r}; choose one of {', '.join(CONFIGURATIONS)}"
         )
-    data = _merge(
+    data = merge_sections(
         DATASET_DEFAULTS[dataset],
         {"heterogeneity": {"configuration": configuration}, "training": {"seed": int(seed)}},
     )
     if quick:
-        data = _merge(data, QUICK_OVERRIDES)
+        data = merge_sections(data, QUICK_OVERRIDES)
     if overrides:
-        data = _merge(data, overrides)
+        data = merge_sections(data, overrides)
     return data
 
 

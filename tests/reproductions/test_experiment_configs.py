@@ -71,3 +71,35 @@ def test_fsdd_variant_configuration_unchanged(name):
     assert _json(fsdd_variants.variant_sections(name, 0)) == recorded["sections"]
     cfg = fsdd_variants.variant_config(name, 0)
     assert _json(cfg.sections) == _json(config_from_dict(recorded["sections"]).sections)
+
+
+def test_top_level_example_config_is_the_experiments_common_settings():
+    """``configs/fsdd_lif.toml`` (the example of ``neurolearn train``, at the path the README
+    names) is a valid configuration holding the heterogeneity experiment's common settings
+    (network, heterogeneity, loss, optimizer, training), except ``training.threads`` which the
+    example leaves to torch."""
+    from neurolearn.reproductions.defaults import packaged_config
+    from neurolearn.training import load_config
+
+    example = load_config(Path(__file__).resolve().parents[2] / "configs" / "fsdd_lif.toml")
+    common = packaged_config("heterogeneity")["common"]
+    differ = {
+        (section, key): (value, example[section][key])
+        for section, values in common.items()
+        for key, value in values.items()
+        if example[section][key] != value
+    }
+    assert differ == {("training", "threads"): (1, None)}
+    assert example["heterogeneity"]["configuration"] == "het_init_het_train"
+
+
+def test_packaged_config_names_what_is_there():
+    from neurolearn.reproductions.defaults import merge_sections, packaged_config
+
+    with pytest.raises(FileNotFoundError, match="'nope'.*known: fsdd_variants, heterogeneity"):
+        packaged_config("nope")
+    base = {"data": {"options": {"channels": 64, "gain": 5.0}, "dt_ms": 10.0}}
+    merged = merge_sections(base, {"data": {"options": {"channels": 128}}, "loss": {"x": 1}})
+    # a nested table is replaced as a whole; the base is left alone
+    assert merged == {"data": {"options": {"channels": 128}, "dt_ms": 10.0}, "loss": {"x": 1}}
+    assert base["data"]["options"] == {"channels": 64, "gain": 5.0}
