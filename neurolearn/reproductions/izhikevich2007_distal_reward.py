@@ -51,7 +51,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build_and_run", "summarize", "main"]
+from .base import add_common_arguments, run_reproduction
+from .registry import Reproduction, register
+
+__all__ = [
+    "connectivity",
+    "build_and_run",
+    "summarize",
+    "plot",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
+    "main",
+]
 
 N_EXC, N_INH, N_SYN = 800, 200, 100
 
@@ -377,14 +389,22 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
     return save_figure(fig, stem)
 
 
-def main(argv=None) -> int:
-    """Command line: see the module docstring."""
-    from neurolearn.reproductions.base import reproduction_parser, run_reproduction
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce izhikevich2007_distal_reward`` (the common ones of
+    :func:`neurolearn.reproductions.base.add_common_arguments`; the paper's hour by default)."""
+    add_common_arguments(parser, duration_s=3600.0)
 
-    parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=3600.0)
-    args = parser.parse_args(argv)
+
+def run(args) -> dict:
+    """Run with parsed options; writes ``izhikevich2007.json`` and the figure into
+    ``args.out`` and returns the summary (:func:`summarize`).
+
+    Raises
+    ------
+    UsageError
+        For ``--duration-s`` <= 0.
+    """
     return run_reproduction(
-        parser,
         args,
         "izhikevich2007",
         build_and_run,
@@ -392,6 +412,24 @@ def main(argv=None) -> int:
         plot,
         printed=lambda summary: {k: v for k, v in summary.items() if not isinstance(v, list)},
     )
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="izhikevich2007_distal_reward",
+        description="Reward-modulated STDP with eligibility traces and dopamine singles out "
+        "the one rewarded synapse of a 1000-neuron network",
+        reference="Izhikevich (2007) Cereb. Cortex 17:2443, Fig. 1",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.izhikevich2007_distal_reward``): see
+    the module docstring; exit status 2 for bad options."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

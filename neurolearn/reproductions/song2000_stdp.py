@@ -88,6 +88,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .base import add_common_arguments, run_reproduction
+from .registry import Reproduction, UsageError, register
+
 __all__ = [
     "NEURON_PARAMS",
     "PARAMETER_SETS",
@@ -96,6 +99,10 @@ __all__ = [
     "bimodal_fraction",
     "drift_diffusion",
     "summarize",
+    "plot",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
     "main",
 ]
 
@@ -601,11 +608,9 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
     return save_figure(fig, stem)
 
 
-def main(argv=None) -> int:
-    """Command line: see the module docstring."""
-    from neurolearn.reproductions.base import reproduction_parser, run_reproduction
-
-    parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=100.0)
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce song2000_stdp`` (see the module docstring)."""
+    add_common_arguments(parser, duration_s=100.0)
     parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
     parser.add_argument("--dt-ms", type=float, default=0.1)
     parser.add_argument(
@@ -621,15 +626,27 @@ def main(argv=None) -> int:
         default="uniform",
         help="initial weights: uniform (default), max, or a fraction of g_max",
     )
-    args = parser.parse_args(argv)
-    if args.w_init not in ("uniform", "max"):
+
+
+def run(args) -> dict:
+    """Run with parsed options; writes ``song2000[_<set>].json`` and the figure into
+    ``args.out`` and returns the summary (:func:`summarize`).
+
+    Raises
+    ------
+    UsageError
+        For a ``--w-init`` that is not uniform, max or a number, or ``--duration-s`` <= 0.
+    """
+    w_init = args.w_init
+    if w_init not in ("uniform", "max"):
         try:
-            args.w_init = float(args.w_init)
+            w_init = float(w_init)
         except ValueError:
-            parser.error(f"--w-init must be uniform, max or a number, got {args.w_init!r}")
+            raise UsageError(
+                f"--w-init must be uniform, max or a number, got {args.w_init!r}"
+            ) from None
     stem = "song2000" if args.parameters == "paper" else f"song2000_{args.parameters}"
     return run_reproduction(
-        parser,
         args,
         stem,
         build_and_run,
@@ -637,9 +654,27 @@ def main(argv=None) -> int:
         plot,
         rates_hz=args.rates_hz,
         dt_ms=args.dt_ms,
-        w_init=args.w_init,
+        w_init=w_init,
         parameters=args.parameters,
     )
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="song2000_stdp",
+        description="Additive STDP makes the weights bimodal and the output rate nearly "
+        "independent of the input rate",
+        reference="Song, Miller & Abbott (2000) Nat. Neurosci. 3:919, Fig. 2",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.song2000_stdp``): see the module
+    docstring; exit status 2 for bad options."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":
