@@ -26,7 +26,6 @@ OVERSIZE = {
     "datasets/shd.py:read_shd",
     "fitting/fit.py:fit",
     "fitting/simulate.py:simulate_batch",
-    "reproductions/grasshopper_fit.py:main",
     "reproductions/heterogeneity.py:run_heterogeneity",
     "reproductions/izhikevich2007_distal_reward.py:build_and_run",
     "reproductions/song2000_stdp.py:build_and_run",

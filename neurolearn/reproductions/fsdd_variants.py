@@ -31,7 +31,6 @@ spiking run costs about 90-130 s of CPU (one thread); the full list about an hou
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -44,6 +43,7 @@ from pathlib import Path
 # the rule experiment_config applies to overrides: per section, keys replaced (a nested
 # dict such as data.options as a whole)
 from neurolearn.reproductions.defaults import merge_sections, packaged_config
+from neurolearn.reproductions.registry import Reproduction, UsageError, register
 
 __all__ = [
     "FRONT_END_V1",
@@ -54,6 +54,9 @@ __all__ = [
     "variant_config",
     "run_variant",
     "gru_reference",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
     "main",
 ]
 
@@ -305,57 +308,73 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    """Command line (see the module docstring); returns the exit code (argparse exits with 2
-    for bad options, naming them, e.g. an unknown variant in ``--only``)."""
-    from neurolearn.io import atomic_write_json, atomic_write_text, finite_or_none
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, help="output folder (required unless --list)")
-    ap.add_argument(
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce fsdd_variants`` (see the module docstring)."""
+    parser.add_argument("--out", type=Path, help="output folder (required unless --list)")
+    parser.add_argument(
         "--only",
         nargs="*",
         default=None,
         metavar="NAME",
         help="run only these variants (default: all; --list shows them)",
     )
-    ap.add_argument(
+    parser.add_argument(
         "--seeds",
         nargs="*",
         type=int,
         default=None,
         help="seeds of every variant (default: each variant's own)",
     )
-    ap.add_argument(
+    parser.add_argument(
         "--configuration",
         default=None,
         help="Perez-Nieves configuration of every run (default: each variant's)",
     )
-    ap.add_argument("--gru", action="store_true", help="also train the GRU reference")
-    ap.add_argument("--list", action="store_true", help="list the variants and exit")
-    args = ap.parse_args(argv)
+    parser.add_argument("--gru", action="store_true", help="also train the GRU reference")
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+
+
+def run(args) -> dict:
+    """Run the selected variants (and the GRU reference); writes ``variants.json`` and
+    ``variants.md`` after every run (and ``gru_reference.json``) into ``args.out`` and returns
+    what ``variants.json`` holds (with ``gru_reference`` when run). With ``--list`` prints the
+    variants and returns them, writing nothing.
+
+    Raises
+    ------
+    UsageError
+        Without ``--out`` (unless ``--list``), or for an unknown variant in ``--only``.
+    """
+    from neurolearn.io import atomic_write_json, atomic_write_text, finite_or_none
+
     if args.list:
         for name, (desc, _over, seeds, conf) in VARIANTS.items():
             print(f"{name:22s} {desc} [{conf}, seeds {', '.join(map(str, seeds))}]")
-        return 0
+        return {
+            "variants": {
+                name: {"description": desc, "seeds": list(seeds), "configuration": conf}
+                for name, (desc, _over, seeds, conf) in VARIANTS.items()
+            }
+        }
     if args.out is None:
-        ap.error("--out is required")
+        raise UsageError("--out is required")
     names = list(VARIANTS) if args.only is None else args.only
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        ap.error(f"--only: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+        raise UsageError(
+            f"--only: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
+    result = {"runs": rows, "summary": {}}
     for name in names:
         for seed in args.seeds if args.seeds is not None else VARIANTS[name][2]:
             row = run_variant(name, seed, args.out, args.configuration)
             rows.append(row)
             print(json.dumps(row), flush=True)
             # after every run, so that an interrupted script leaves a consistent table
-            atomic_write_json(
-                args.out / "variants.json",
-                finite_or_none({"runs": rows, "summary": _summary(rows)}),
-            )
+            result = finite_or_none({"runs": rows, "summary": _summary(rows)})
+            atomic_write_json(args.out / "variants.json", result)
             atomic_write_text(args.out / "variants.md", _markdown(rows))
     if args.gru:
         from neurolearn.reproductions.heterogeneity import DATASET_DEFAULTS
@@ -371,7 +390,28 @@ def main(argv=None) -> int:
                 f"{', '.join(f'{100 * a:.1f}' for a in ref['test_accuracy_per_epoch'])} %"
             )
         atomic_write_json(args.out / "gru_reference.json", refs)
-    return 0
+        result = dict(result, gru_reference=refs)
+    return result
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="fsdd_variants",
+        description="The Spiking FSDD training variants behind the heterogeneity "
+        "experiment's defaults, and a non-spiking GRU reference",
+        reference="Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat. Commun. 12:5791 "
+        "(configurations); Bellec et al. (2018) NeurIPS 31 (adaptive LIF); Cho et al. (2014) "
+        "EMNLP (GRU)",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (see the module docstring); returns the exit code (argparse exits with 2
+    for bad options, naming them, e.g. an unknown variant in ``--only``)."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":
