@@ -251,6 +251,54 @@ def _run_one(job: dict) -> dict:
     }
 
 
+def _claim_folder(out: Path, description: dict, seeds: int) -> None:
+    """Write ``out/experiment.json`` (what is run there), refusing a folder that holds an
+    experiment with other settings (the number of seeds may differ).
+
+    Raises
+    ------
+    ValueError
+        If ``out/experiment.json`` describes other settings.
+    """
+    marker = out / "experiment.json"
+    if marker.exists():
+        previous = json.loads(marker.read_text())
+        if {k: v for k, v in previous.items() if k != "seeds"} != description:
+            raise ValueError(
+                f"{out} holds an experiment run with other settings "
+                f"({marker}); choose another --out"
+            )
+    atomic_write_json(marker, dict(description, seeds=seeds))
+
+
+def _run_jobs(jobs_list: list[dict], n_workers: int, progress: bool, desc: str) -> list[dict]:
+    """Run every job with :func:`_run_one`: in this process for one worker (with the
+    trainings' own progress bars), else in ``n_workers`` spawned processes; one progress bar
+    over the runs. Returns the jobs' results in the order they finished."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs_list), desc=desc, unit="run", disable=not progress)
+    done = []
+    if n_workers == 1:
+        for job in jobs_list:
+            job["progress"] = progress
+            done.append(_run_one(job))
+            bar.update(1)
+    else:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        with cf.ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, job) for job in jobs_list]
+            for fut in cf.as_completed(futures):
+                result = fut.result()
+                done.append(result)
+                bar.update(1)
+                bar.set_postfix(last=f"{result['configuration']}/seed{result['seed']}")
+    bar.close()
+    return done
+
+
 def run_heterogeneity(
     dataset: str = "fsdd",
     seeds: int = 3,
@@ -316,15 +364,7 @@ def run_heterogeneity(
         "backend": backend,
         "settings": any_config,
     }
-    marker = out / "experiment.json"
-    if marker.exists():
-        previous = json.loads(marker.read_text())
-        if {k: v for k, v in previous.items() if k != "seeds"} != description:
-            raise ValueError(
-                f"{out} holds an experiment run with other settings "
-                f"({marker}); choose another --out"
-            )
-    atomic_write_json(marker, dict(description, seeds=seeds))
+    _claim_folder(out, description, seeds)
 
     # load the data once here (converts and caches Spiking FSDD on first use), so that the
     # workers only read the cache
@@ -347,29 +387,7 @@ def run_heterogeneity(
         for c in CONFIGURATIONS
     ]
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_list)))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=len(jobs_list), desc=f"heterogeneity {dataset}", unit="run", disable=not progress
-    )
-    done = []
-    if n_workers == 1:
-        for job in jobs_list:
-            job["progress"] = progress
-            done.append(_run_one(job))
-            bar.update(1)
-    else:
-        import concurrent.futures as cf
-        import multiprocessing as mp
-
-        with cf.ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_one, job) for job in jobs_list]
-            for fut in cf.as_completed(futures):
-                result = fut.result()
-                done.append(result)
-                bar.update(1)
-                bar.set_postfix(last=f"{result['configuration']}/seed{result['seed']}")
-    bar.close()
+    _run_jobs(jobs_list, n_workers, progress, f"heterogeneity {dataset}")
     results = summarize_runs(
         out, dataset=dataset, backend=backend, progress=progress, detailed=not quick
     )
