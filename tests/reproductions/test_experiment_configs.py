@@ -103,3 +103,14 @@ def test_packaged_config_names_what_is_there():
     # a nested table is replaced as a whole; the base is left alone
     assert merged == {"data": {"options": {"channels": 128}, "dt_ms": 10.0}, "loss": {"x": 1}}
     assert base["data"]["options"] == {"channels": 64, "gain": 5.0}
+
+
+def test_experiment_datasets_are_registered_datasets():
+    """The heterogeneity experiment's datasets (its --dataset choices) are datasets of the
+    registry, and each dataset's defaults load that dataset."""
+    from neurolearn.datasets import DATASETS
+    from neurolearn.reproductions.heterogeneity import DATASET_DEFAULTS
+
+    assert set(DATASET_DEFAULTS) <= set(DATASETS)
+    for name, defaults in DATASET_DEFAULTS.items():
+        assert defaults["data"]["dataset"] == name
