@@ -73,7 +73,13 @@ def _row(name: str, s: dict) -> dict:
 
 
 def add_arguments(parser) -> None:
-    """Options of ``neurolearn reproduce allen_tau`` (see the module docstring)."""
+    """Options of ``neurolearn reproduce allen_tau`` (see the module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     parser.add_argument("--out", default="results/allen_tau", type=Path)
     parser.add_argument("--cache", help="allensdk CellTypesCache folder")
     parser.add_argument("--run", help="training run folder with parameters.csv (tau_m_ms)")
@@ -104,7 +110,18 @@ def _selection_rows(table, args) -> list[dict]:
 def run(args) -> dict:
     """Run with parsed options; writes the tables, ``allen_tau.json`` (the same numbers:
     ``selections`` and ``mouse_vs_human``, times in ms) and the figures into ``args.out`` and
-    returns what ``allen_tau.json`` holds."""
+    returns what ``allen_tau.json`` holds.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
     table = allen.load_cells(args.cache)
     rows = _selection_rows(table, args)
     args.out.mkdir(parents=True, exist_ok=True)

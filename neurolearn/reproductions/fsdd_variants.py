@@ -309,7 +309,13 @@ def _markdown(rows: list[dict]) -> str:
 
 
 def add_arguments(parser) -> None:
-    """Options of ``neurolearn reproduce fsdd_variants`` (see the module docstring)."""
+    """Options of ``neurolearn reproduce fsdd_variants`` (see the module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     parser.add_argument("--out", type=Path, help="output folder (required unless --list)")
     parser.add_argument(
         "--only",
@@ -339,6 +345,16 @@ def run(args) -> dict:
     ``variants.md`` after every run (and ``gru_reference.json``) into ``args.out`` and returns
     what ``variants.json`` holds (with ``gru_reference`` when run). With ``--list`` prints the
     variants and returns them, writing nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
 
     Raises
     ------

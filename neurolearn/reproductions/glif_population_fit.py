@@ -31,7 +31,13 @@ __all__ = ["QUANTITIES", "add_arguments", "run", "REPRODUCTION", "main"]
 
 
 def add_arguments(parser) -> None:
-    """Options of ``neurolearn reproduce glif_population_fit`` (see the module docstring)."""
+    """Options of ``neurolearn reproduce glif_population_fit`` (see the module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--model", default="lif", choices=["lif", "glif1"])
     parser.add_argument("--backend", default="cython", help=" | ".join(BACKENDS))
@@ -58,7 +64,18 @@ QUANTITIES = [
 def run(args) -> dict:
     """Fit every selected cell, compare with Allen's GLIF1 and draw the figures; writes
     ``<model>_population.csv``, ``<model>_vs_glif1.json`` and the figures into ``args.out``
-    and returns what the JSON holds."""
+    and returns what the JSON holds.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
     import pandas as pd
 
     from neurolearn.fitting.population import (

@@ -119,7 +119,13 @@ def sweeps(drive: np.ndarray, spikes: np.ndarray, t0: float, t1: float):
 
 
 def add_arguments(parser) -> None:
-    """Options of ``neurolearn reproduce grasshopper_fit`` (see the module docstring)."""
+    """Options of ``neurolearn reproduce grasshopper_fit`` (see the module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--backend", default="cython", help=" | ".join(BACKENDS))
     parser.add_argument("--maxiter", type=int, default=15)
@@ -205,7 +211,18 @@ def _gamma_on(res, x, trains, window_s: float, backend: str):
 def run(args) -> dict:
     """Fit on stimulus 1 (0-7 s), score on the training and held-out data; writes
     ``grasshopper_fit.json``, the fit result and the figure into ``args.out`` and returns
-    what the JSON holds."""
+    what the JSON holds.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
     from neurolearn.io import atomic_write_json
     from neurolearn.paths import data_path
 

@@ -669,7 +669,13 @@ DESCRIPTION = (
 def add_arguments(parser) -> None:
     """Options of the experiment: ``--dataset`` (a key of :data:`DATASET_DEFAULTS`),
     ``--seeds``, ``--quick``, ``--out``, ``--jobs``, ``--backend`` (one of
-    :data:`neurolearn.brian.backends.BACKENDS`) and ``--no-progress``."""
+    :data:`neurolearn.brian.backends.BACKENDS`) and ``--no-progress``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     parser.add_argument(
         "--dataset",
         default="fsdd",
@@ -711,7 +717,18 @@ def add_arguments(parser) -> None:
 
 def run(args) -> dict:
     """Run the experiment with parsed options (:func:`run_heterogeneity`); prints the results
-    table and returns what ``results.json`` holds plus ``table_markdown`` and ``out``."""
+    table and returns what ``results.json`` holds plus ``table_markdown`` and ``out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
     results = run_heterogeneity(
         dataset=args.dataset,
         seeds=args.seeds,

@@ -451,13 +451,29 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
 
 def add_arguments(parser) -> None:
     """Options of ``neurolearn reproduce izhikevich2007_distal_reward`` (the common ones of
-    :func:`neurolearn.reproductions.base.add_common_arguments`; the paper's hour by default)."""
+    :func:`neurolearn.reproductions.base.add_common_arguments`; the paper's hour by default).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     add_common_arguments(parser, duration_s=3600.0)
 
 
 def run(args) -> dict:
     """Run with parsed options; writes ``izhikevich2007.json`` and the figure into
     ``args.out`` and returns the summary (:func:`summarize`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
 
     Raises
     ------

@@ -703,7 +703,13 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
 
 
 def add_arguments(parser) -> None:
-    """Options of ``neurolearn reproduce song2000_stdp`` (see the module docstring)."""
+    """Options of ``neurolearn reproduce song2000_stdp`` (see the module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     add_common_arguments(parser, duration_s=100.0)
     parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
     parser.add_argument("--dt-ms", type=float, default=0.1)
@@ -725,6 +731,16 @@ def add_arguments(parser) -> None:
 def run(args) -> dict:
     """Run with parsed options; writes ``song2000[_<set>].json`` and the figure into
     ``args.out`` and returns the summary (:func:`summarize`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
 
     Raises
     ------

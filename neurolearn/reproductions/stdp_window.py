@@ -148,7 +148,13 @@ def measure_frequency(
 
 def add_arguments(parser) -> None:
     """Options of ``neurolearn reproduce stdp_window`` (defaults: the measurement of the
-    module docstring)."""
+    module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--backend", default="numpy", help=f"{' | '.join(BACKENDS)} (default numpy)"
@@ -186,6 +192,16 @@ def run(args) -> dict:
     """Measure every model's window and frequency dependence; writes ``stdp_window.json``
     (maximal deviations in units of w_max, the measured curves) and the figure into
     ``args.out``; returns what was written.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
 
     Raises
     ------
