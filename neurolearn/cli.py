@@ -2,10 +2,17 @@
 
 Each command (or group of commands) is a module of :mod:`neurolearn.commands` exposing
 ``register(subparsers)``, which adds its parser and sets ``func`` to a function of ``args``
-returning the exit status. Errors the
-library raises for bad input (ModelError, ValueError, FileNotFoundError...) end the program
-with exit status 2 and the message on stderr; nothing partial is left behind because every
-writer in the library writes atomically.
+returning the exit status.
+
+Exit status and errors: errors the library raises for bad input (ModelError, ValueError,
+FileNotFoundError...) and Brian2's own errors (units, equations, objects Brian2 cannot
+prepare from a model file) end the program with exit status 2 and one line on stderr;
+argparse's usage errors with 2 as well; Ctrl-C with 130; any other exception (a bug) with its
+traceback and exit status 1. No exception reaches ``sys.excepthook``, so Brian2's "unexpected
+error, please report" message never appears and Brian2 deletes its debug log at exit (it keeps
+it only after an uncaught exception, ``brian2.utils.logger.clean_up_logging``); the CLI also
+sets Brian2's preference ``logging.display_brian_error_message`` to False. Nothing partial is
+left behind because every writer in the library writes atomically.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "BAD_INPUT"]
 
 
 def _cmd_models(args) -> int:
@@ -66,26 +74,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Errors of the library that mean bad input (a file, a value, a parameter at fault): exit 2.
+#: (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step.)
+BAD_INPUT = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    KeyError,
+    RuntimeError,
+    FloatingPointError,
+)
+
+
+def _brian2_errors() -> tuple:
+    """Brian2's preference for uncaught errors set to plain output, and Brian2's own exception
+    classes for bad input (dimensions, equations, an object it cannot prepare); ``()`` where
+    Brian2 is not installed."""
+    try:
+        from brian2 import prefs
+        from brian2.core.base import BrianObjectException
+        from brian2.equations.equations import EquationError
+        from brian2.stateupdaters.base import UnsupportedEquationsException
+        from brian2.units.fundamentalunits import DimensionMismatchError
+    except ImportError:  # pragma: no cover - brian2 is a dependency
+        return ()
+    prefs["logging.display_brian_error_message"] = False
+    return (
+        BrianObjectException,
+        DimensionMismatchError,
+        EquationError,
+        UnsupportedEquationsException,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of an error on one line; for Brian2's ``BrianObjectException`` (a message
+    over several lines with the object's creation stack) the object and the original error."""
+    name = getattr(exc, "_brian_objname", None)
+    if name is not None:
+        cause = exc.__cause__ or exc.__context__
+        text = f"Brian2 object '{name}': {getattr(exc, '_brian_message', '')}"
+        if cause is not None:
+            text = f"{text.rstrip('. ')}: {type(cause).__name__}: {cause}"
+    else:
+        text = str(exc)
+    return " ".join(text.split()) if "\n" in text else text
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``neurolearn`` console script. Returns the exit status."""
+    """Entry point of the ``neurolearn`` console script. Returns the exit status (see the
+    module docstring); argparse exits with 2 itself for bad options."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    bad_input = BAD_INPUT + _brian2_errors()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        KeyError,
-        RuntimeError,
-        FloatingPointError,
-    ) as exc:
-        # (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step)
-        print(f"neurolearn {args.command}: error: {exc}", file=sys.stderr)
+    except bad_input as exc:
+        print(f"neurolearn {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"neurolearn {args.command}: internal error (the traceback above); please report it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

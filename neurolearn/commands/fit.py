@@ -195,6 +195,8 @@ def _run(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``fit`` command."""
+    from ..brian.backends import BACKENDS
+
     p = subparsers.add_parser(
         "fit",
         help="fit a neuron model to data (features, f-I curve, traces, spike trains)",
@@ -205,8 +207,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--backend",
         default=None,
-        help="Brian2 backend (overrides the config): numpy, cython, "
-        "cpp_standalone, cuda_standalone",
+        help=f"Brian2 backend (overrides the config): {', '.join(BACKENDS)}",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

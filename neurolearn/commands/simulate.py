@@ -20,6 +20,8 @@ __all__ = ["register", "run"]
 
 def register(subparsers) -> None:
     """Add the ``simulate`` command to the CLI."""
+    from ..brian.backends import BACKENDS
+
     p = subparsers.add_parser(
         "simulate",
         help="simulate one population driven by a current or Poisson input",
@@ -57,7 +59,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--backend",
         default="numpy",
-        help="numpy | cython | cpp_standalone | cuda_standalone (default numpy)",
+        help=f"{' | '.join(BACKENDS)} (default numpy)",
     )
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--dt", default="0.1 ms", help="time step (default '0.1 ms')")

@@ -15,6 +15,7 @@ Writes into ``--out``:
   bootstrap intervals, chi-square and KS goodness of fit;
 * ``mouse_vs_human.csv``: two-sample statistics, raw and median-normalised;
 * ``figures/``: ``tau_histogram``, ``tau_qq_fit``, ``tau_species_dendrite`` (PDF, SVG, PNG);
+* ``allen_tau.json``: the numbers of both tables (strict JSON, missing values as null);
 * with ``--run RUN``: ``learned/`` with the learned-vs-Allen table and figures (mouse cells).
 
 Data: ``NEUROLEARN_DATA_DIR`` (folder laid out like the project's reference data) or an allensdk
@@ -23,15 +24,18 @@ cache folder given with ``--cache``; otherwise allensdk downloads the data.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
 from neurolearn.analysis import allen as allen_stats
 from neurolearn.analysis import compare_samples, learned_tau_ms, write_tau_comparison
-from neurolearn.io import atomic_write_text
+from neurolearn.io import atomic_write_json, atomic_write_text, finite_or_none
 from neurolearn.sources import allen
+
+from .registry import Reproduction, register
+
+__all__ = ["SELECTIONS", "add_arguments", "run", "REPRODUCTION", "main"]
 
 SELECTIONS = [("all cells", {}), ("mouse", {"species": "mouse"}), ("human", {"species": "human"})]
 SELECTIONS += [
@@ -68,16 +72,23 @@ def _row(name: str, s: dict) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="results/allen_tau", type=Path)
-    p.add_argument("--cache", help="allensdk CellTypesCache folder")
-    p.add_argument("--run", help="training run folder with parameters.csv (tau_m_ms)")
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce allen_tau`` (see the module docstring).
 
-    table = allen.load_cells(args.cache)
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    parser.add_argument("--out", default="results/allen_tau", type=Path)
+    parser.add_argument("--cache", help="allensdk CellTypesCache folder")
+    parser.add_argument("--run", help="training run folder with parameters.csv (tau_m_ms)")
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _selection_rows(table, args) -> list[dict]:
+    """One summary row (:func:`_row`) per selection of :data:`SELECTIONS`, printed as it goes."""
     rows = []
     for name, filters in SELECTIONS:
         try:
@@ -93,6 +104,26 @@ def main(argv=None) -> int:
             f"[{s['gamma']['shape_ci'][0]:.2f}, {s['gamma']['shape_ci'][1]:.2f}], "
             f"log-normal sigma {s['lognorm']['sigma']:.3f}"
         )
+    return rows
+
+
+def run(args) -> dict:
+    """Run with parsed options; writes the tables, ``allen_tau.json`` (the same numbers:
+    ``selections`` and ``mouse_vs_human``, times in ms) and the figures into ``args.out`` and
+    returns what ``allen_tau.json`` holds.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
+    table = allen.load_cells(args.cache)
+    rows = _selection_rows(table, args)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "summary.csv", pd.DataFrame(rows).to_csv(index=False))
 
@@ -131,8 +162,38 @@ def main(argv=None) -> int:
             n_perm=args.boot,
             seed=args.seed,
         )
+    result = finite_or_none(
+        {
+            "paper": REFERENCE,
+            "n_boot": args.boot,
+            "seed": args.seed,
+            "selections": rows,
+            "mouse_vs_human": comp,
+        }
+    )
+    atomic_write_json(args.out / "allen_tau.json", result)
     print(f"results in {args.out}")
-    return 0
+    return result
+
+
+REFERENCE = "Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat. Commun. 12:5791, Fig. 5"
+
+REPRODUCTION = register(
+    Reproduction(
+        name="allen_tau",
+        description="Membrane time constants of real neurons (Allen Cell Types Database): "
+        "distribution, gamma and log-normal fits, species and dendrite types",
+        reference=REFERENCE,
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.allen_tau``): see the module
+    docstring."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """The command line shared by the reproduction modules of :mod:`neurolearn.reproductions` that
-simulate one
-network (Song et al. 2000, Izhikevich 2007, ...): the common options, the checks of their
-values, and the generate-only / summarise / plot / write-JSON ending.
+simulate one network (Song et al. 2000, Izhikevich 2007, ...): the common options, the checks
+of their values, and the generate-only / summarise / plot / write-JSON ending.
 
-A script calls :func:`reproduction_parser`, adds its own options, and hands its
-``build_and_run``, ``summarize`` and ``plot`` to :func:`run_reproduction`.
+A module's ``add_arguments`` calls :func:`add_common_arguments` and adds its own options; its
+``run`` hands its ``build_and_run``, ``summarize`` and ``plot`` to :func:`run_reproduction`
+(see :mod:`neurolearn.reproductions.registry` for the protocol).
 """
 
 from __future__ import annotations
@@ -15,35 +15,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["reproduction_parser", "run_reproduction"]
+from ..brian.backends import BACKENDS
+from ..io import atomic_write_json, finite_or_none
+from .registry import UsageError
+
+__all__ = ["add_common_arguments", "run_reproduction"]
 
 
-def reproduction_parser(
-    description: str, duration_s: float, backend: str = "cpp_standalone"
+def add_common_arguments(
+    parser: argparse.ArgumentParser, duration_s: float, backend: str = "cpp_standalone"
 ) -> argparse.ArgumentParser:
-    """Parser with the options every reproduction has: ``--out`` (required), ``--backend``,
+    """Add the options every simulating reproduction has: ``--out`` (required), ``--backend``,
     ``--duration-s`` (simulated time, s), ``--seed``, ``--generate-only`` and
     ``--project-dir`` (standalone backends).
 
     Parameters
     ----------
-    description : str
-        First paragraph of the script's docstring.
+    parser : argparse.ArgumentParser
+        The reproduction's parser.
     duration_s : float
         Default simulated time in s (the paper's).
     backend : str
-        Default Brian2 backend.
+        Default Brian2 backend (one of :data:`neurolearn.brian.backends.BACKENDS`).
 
     Returns
     -------
     argparse.ArgumentParser
+        ``parser``.
     """
-    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--backend",
         default=backend,
-        help=f"numpy | cython | cpp_standalone | cuda_standalone (default {backend})",
+        help=f"{' | '.join(BACKENDS)} (default {backend})",
     )
     parser.add_argument(
         "--duration-s",
@@ -67,7 +71,6 @@ def reproduction_parser(
 
 
 def run_reproduction(
-    parser: argparse.ArgumentParser,
     args: argparse.Namespace,
     stem: str,
     build_and_run: Callable[..., dict],
@@ -75,7 +78,7 @@ def run_reproduction(
     plot: Callable[[dict, dict, Path], Any],
     printed: Callable | None = None,
     **kwargs,
-) -> int:
+) -> dict:
     """Check the common options, run, and write the results into ``args.out``.
 
     ``build_and_run(backend, duration_s=..., seed=..., directory=..., generate_only=...,
@@ -86,26 +89,29 @@ def run_reproduction(
 
     Parameters
     ----------
-    parser, args
-        From :func:`reproduction_parser` (``parser.error`` reports bad values: exit 2).
+    args : argparse.Namespace
+        Options added by :func:`add_common_arguments`.
     stem : str
         File name stem of the outputs.
     build_and_run, summarize, plot : callables
-        The script's own functions.
+        The module's own functions.
     printed : callable, optional
         Selects what of the summary is printed (default all).
     **kwargs
-        Script-specific arguments of ``build_and_run``.
+        Module-specific arguments of ``build_and_run``.
 
     Returns
     -------
-    int
-        Exit status 0.
-    """
-    from ..io import atomic_write_json, finite_or_none
+    dict
+        What was written as JSON (the summary, or the generated project's description).
 
+    Raises
+    ------
+    UsageError
+        For ``--duration-s`` <= 0 (before anything is built or written).
+    """
     if args.duration_s <= 0:
-        parser.error(f"--duration-s must be > 0, got {args.duration_s:g}")
+        raise UsageError(f"--duration-s must be > 0, got {args.duration_s:g}")
     args.out.mkdir(parents=True, exist_ok=True)
     raw = build_and_run(
         args.backend,
@@ -118,10 +124,10 @@ def run_reproduction(
     if args.generate_only:
         atomic_write_json(args.out / f"{stem}_{args.backend}_project.json", raw)
         print(json.dumps(raw))
-        return 0
+        return raw
     summary = summarize(raw)
     plot(summary, raw, args.out / f"{stem}_weights")
     summary = finite_or_none(summary)
     atomic_write_json(args.out / f"{stem}.json", summary)
     print(json.dumps(printed(summary) if printed else summary, indent=1))
-    return 0
+    return summary

@@ -5,7 +5,7 @@ front end" list training variants of one Perez-Nieves configuration (``hom_init_
 unless stated) on Spiking FSDD (the Free Spoken Digit Dataset through the cochlear model,
 10-ms bins, 700 ms; :mod:`neurolearn.datasets.fsdd`). This script reruns them (the older
 table "How the first of these defaults were chosen" was measured with earlier code and is
-not rerun): every variant is a set of overrides of
+not rerun): every variant (``neurolearn/configs/fsdd_variants.toml``) is a set of overrides of
 ``neurolearn.reproductions.heterogeneity.DATASET_DEFAULTS["fsdd"]`` (the main job's defaults)
 that names every setting it depends on, so a variant means the same network when the
 defaults move. Each run is an ordinary ``neurolearn train`` folder; finished runs are
@@ -31,7 +31,6 @@ spiking run costs about 90-130 s of CPU (one thread); the full list about an hou
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -43,244 +42,91 @@ from pathlib import Path
 
 # the rule experiment_config applies to overrides: per section, keys replaced (a nested
 # dict such as data.options as a whole)
-from neurolearn.reproductions.heterogeneity import _merge
+from neurolearn.reproductions.defaults import merge_sections, packaged_config
+from neurolearn.reproductions.registry import Reproduction, UsageError, register
 
 __all__ = [
     "FRONT_END_V1",
     "BASE_LIF",
     "BASE_ALIF",
     "VARIANTS",
+    "variant_sections",
     "variant_config",
     "run_variant",
     "gru_reference",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
     "main",
 ]
 
+
+def _load_variants() -> tuple[dict, dict, dict, dict]:
+    """(front end v1, LIF base, ALIF base, variants) from ``neurolearn/configs/fsdd_variants.toml``:
+    a variant's overrides are its base (the first front end with ``bases.<base>``) with its
+    ``changes`` applied (:func:`merge_sections`)."""
+    cfg = packaged_config("fsdd_variants")
+    front_end = cfg["front_end_v1"]
+    bases = {name: {**front_end, **base} for name, base in cfg["bases"].items()}
+    variants = {
+        name: (
+            v["description"],
+            merge_sections(bases[v["base"]], v.get("changes", {})),
+            tuple(v["seeds"]),
+            v["configuration"],
+        )
+        for name, v in cfg["variants"].items()
+    }
+    return front_end, bases["lif"], bases["alif"], variants
+
+
 #: The first cochlear front end: 64 channels, one LIF unit per channel, the cochlear model's
 #: default gain (:class:`neurolearn.datasets.cochlea.CochleaParams`).
-FRONT_END_V1 = {"data": {"options": {"channels": 64}}}
-
+FRONT_END_V1: dict
 #: The LIF network of the earlier defaults: no adaptation, no input deletion.
-BASE_LIF = {
-    **FRONT_END_V1,
-    "network": {"model": "lif", "dropout": 0.0},
-    "training": {"input_dropout": 0.0, "epochs": 20},
-}
-
+BASE_LIF: dict
 #: Adaptive LIF (``models/alif.toml``, Bellec et al. 2018) with 20 % input deletion.
-BASE_ALIF = {
-    **FRONT_END_V1,
-    "network": {"model": "alif", "dropout": 0.0},
-    "training": {"input_dropout": 0.2, "epochs": 20},
-}
+BASE_ALIF: dict
+#: name -> (description, overrides of the main job's defaults, seeds, configuration), from
+#: ``neurolearn/configs/fsdd_variants.toml``.
+VARIANTS: dict[str, tuple[str, dict, tuple, str]]
+FRONT_END_V1, BASE_LIF, BASE_ALIF, VARIANTS = _load_variants()
 
 
-#: name -> (description, overrides of the main job's defaults, seeds, configuration)
-VARIANTS: dict[str, tuple[str, dict, tuple, str]] = {
-    "lif": ("LIF (the v3 defaults)", BASE_LIF, (0, 1, 2), "hom_init_het_train"),
-    "lif_dropout02": (
-        "LIF, network.dropout 0.2",
-        _merge(BASE_LIF, {"network": {"dropout": 0.2}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "lif_shifts": (
-        "LIF, channel_shift 2 + time_shift_ms 50",
-        _merge(BASE_LIF, {"training": {"channel_shift": 2, "time_shift_ms": 50.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "lif_input_dropout02": (
-        "LIF, input_dropout 0.2",
-        _merge(BASE_LIF, {"training": {"input_dropout": 0.2}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "lif_blend05": (
-        "LIF, blend 0.5",
-        _merge(BASE_LIF, {"training": {"blend": 0.5}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "lif_readout_tau": (
-        "LIF, readout tau_m 50 ms, tau_syn 10 ms",
-        _merge(BASE_LIF, {"network": {"readout_tau_m_ms": 50.0, "readout_tau_syn_ms": 10.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_no_deletion": (
-        "ALIF, no input deletion",
-        _merge(BASE_ALIF, {"training": {"input_dropout": 0.0}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_dropout02": (
-        "ALIF, network.dropout 0.2, no input deletion",
-        _merge(BASE_ALIF, {"network": {"dropout": 0.2}, "training": {"input_dropout": 0.0}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_dropout03": (
-        "ALIF, network.dropout 0.3, no input deletion",
-        _merge(BASE_ALIF, {"network": {"dropout": 0.3}, "training": {"input_dropout": 0.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_input_dropout02": (
-        "ALIF, input_dropout 0.2 (the defaults until 30 Nov 2026)",
-        BASE_ALIF,
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_30_epochs": (
-        "ALIF, input_dropout 0.2, 30 epochs",
-        _merge(BASE_ALIF, {"training": {"epochs": 30}}),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_tau_a_trained": (
-        "ALIF, input_dropout 0.2, tau_a also heterogeneous and trained",
-        _merge(BASE_ALIF, {"heterogeneity": {"parameters": ["tau_m", "tau_syn", "tau_a"]}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_dropout01": (
-        "ALIF, input_dropout 0.2, network.dropout 0.1",
-        _merge(BASE_ALIF, {"network": {"dropout": 0.1}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_input_dropout03": (
-        "ALIF, input_dropout 0.3",
-        _merge(BASE_ALIF, {"training": {"input_dropout": 0.3}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_beta34": (
-        "ALIF (beta 3.4 mV), input_dropout 0.2",
-        _merge(BASE_ALIF, {"network": {"parameters": {"beta": "3.4 mV"}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_128_channels": (
-        "ALIF, input_dropout 0.2, 128 cochlear channels",
-        _merge(BASE_ALIF, {"data": {"options": {"channels": 128}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_two_layers": (
-        "ALIF, input_dropout 0.2, two layers of 64",
-        _merge(BASE_ALIF, {"network": {"hidden": [64, 64]}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_steepness5": (
-        "ALIF, input_dropout 0.2, surrogate steepness 5",
-        _merge(BASE_ALIF, {"surrogate": {"steepness": 5.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_steepness20": (
-        "ALIF, input_dropout 0.2, surrogate steepness 20",
-        _merge(BASE_ALIF, {"surrogate": {"steepness": 20.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_lr_tau1": (
-        "ALIF, input_dropout 0.2, lr_tau 1.0",
-        _merge(BASE_ALIF, {"optimizer": {"lr_tau": 1.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_logit_scale10": (
-        "ALIF, input_dropout 0.2, logit scale 10",
-        _merge(BASE_ALIF, {"loss": {"logit_scale": 10.0}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_recurrent_scale03": (
-        "ALIF, input_dropout 0.2, recurrent_scale 0.3",
-        _merge(BASE_ALIF, {"network": {"recurrent_scale": 0.3}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    # the cochlear front end (options of neurolearn.datasets.cochlea.CochleaParams)
-    "alif_gain35": (
-        "ALIF, input_dropout 0.2, cochlear gain 3.5",
-        _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 3.5}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_gain4_refractory10": (
-        "ALIF, input_dropout 0.2, cochlear gain 4, refractory 10 ms",
-        _merge(
-            BASE_ALIF, {"data": {"options": {"channels": 64, "gain": 4.0, "refractory_ms": 10.0}}}
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_refractory5": (
-        "ALIF, input_dropout 0.2, cochlear refractory 5 ms",
-        _merge(BASE_ALIF, {"data": {"options": {"channels": 64, "refractory_ms": 5.0}}}),
-        (0,),
-        "hom_init_het_train",
-    ),
-    "alif_2units_gain35": (
-        "ALIF, input_dropout 0.2, 2 units per channel (x1.6), gain 3.5",
-        _merge(
-            BASE_ALIF,
-            {
-                "data": {
-                    "options": {
-                        "channels": 64,
-                        "units_per_channel": 2,
-                        "threshold_ratio": 1.6,
-                        "gain": 3.5,
-                    }
-                }
-            },
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_3units_gain4": (
-        "ALIF, input_dropout 0.2, 3 units per channel (x1.5), gain 4",
-        _merge(
-            BASE_ALIF,
-            {
-                "data": {
-                    "options": {
-                        "channels": 64,
-                        "units_per_channel": 3,
-                        "threshold_ratio": 1.5,
-                        "gain": 4.0,
-                    }
-                }
-            },
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-    "alif_4units_gain5": (
-        "ALIF, input_dropout 0.2, 4 units per channel (x1.5), gain 5 "
-        "(the defaults since 30 Nov 2026)",
-        _merge(
-            BASE_ALIF,
-            {
-                "data": {
-                    "options": {
-                        "channels": 64,
-                        "units_per_channel": 4,
-                        "threshold_ratio": 1.5,
-                        "gain": 5.0,
-                    }
-                }
-            },
-        ),
-        (0, 1, 2),
-        "hom_init_het_train",
-    ),
-}
+def variant_sections(name: str, seed: int, configuration: str | None = None) -> dict:
+    """The sections of one run's training configuration as given to
+    :func:`neurolearn.training.config_from_dict` (before validation and schema defaults):
+    the main job's Spiking FSDD defaults with the variant's overrides
+    (:func:`neurolearn.reproductions.heterogeneity.experiment_sections`).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`VARIANTS`.
+    seed : int
+        ``training.seed`` of the run.
+    configuration : str, optional
+        One of ``neurolearn.reproductions.heterogeneity.CONFIGURATIONS``; default the
+        variant's own.
+
+    Returns
+    -------
+    dict
+        ``{section: {key: value}}``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown variant (the message lists the known ones).
+    """
+    from neurolearn.reproductions.heterogeneity import experiment_sections
+
+    if name not in VARIANTS:
+        raise KeyError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    _, overrides, _, own = VARIANTS[name]
+    return experiment_sections(
+        "fsdd", configuration or own, seed, overrides=copy.deepcopy(overrides)
+    )
 
 
 def variant_config(name: str, seed: int, configuration: str | None = None):
@@ -298,6 +144,7 @@ def variant_config(name: str, seed: int, configuration: str | None = None):
     Returns
     -------
     neurolearn.training.TrainingConfig
+        :func:`variant_sections` validated, with the schema's defaults filled in.
 
     Raises
     ------
@@ -461,57 +308,89 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    """Command line (see the module docstring); returns the exit code (argparse exits with 2
-    for bad options, naming them, e.g. an unknown variant in ``--only``)."""
-    from neurolearn.io import atomic_write_json, atomic_write_text, finite_or_none
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce fsdd_variants`` (see the module docstring).
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, help="output folder (required unless --list)")
-    ap.add_argument(
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    parser.add_argument("--out", type=Path, help="output folder (required unless --list)")
+    parser.add_argument(
         "--only",
         nargs="*",
         default=None,
         metavar="NAME",
         help="run only these variants (default: all; --list shows them)",
     )
-    ap.add_argument(
+    parser.add_argument(
         "--seeds",
         nargs="*",
         type=int,
         default=None,
         help="seeds of every variant (default: each variant's own)",
     )
-    ap.add_argument(
+    parser.add_argument(
         "--configuration",
         default=None,
         help="Perez-Nieves configuration of every run (default: each variant's)",
     )
-    ap.add_argument("--gru", action="store_true", help="also train the GRU reference")
-    ap.add_argument("--list", action="store_true", help="list the variants and exit")
-    args = ap.parse_args(argv)
+    parser.add_argument("--gru", action="store_true", help="also train the GRU reference")
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
+
+
+def run(args) -> dict:
+    """Run the selected variants (and the GRU reference); writes ``variants.json`` and
+    ``variants.md`` after every run (and ``gru_reference.json``) into ``args.out`` and returns
+    what ``variants.json`` holds (with ``gru_reference`` when run). With ``--list`` prints the
+    variants and returns them, writing nothing.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+
+    Raises
+    ------
+    UsageError
+        Without ``--out`` (unless ``--list``), or for an unknown variant in ``--only``.
+    """
+    from neurolearn.io import atomic_write_json, atomic_write_text, finite_or_none
+
     if args.list:
         for name, (desc, _over, seeds, conf) in VARIANTS.items():
             print(f"{name:22s} {desc} [{conf}, seeds {', '.join(map(str, seeds))}]")
-        return 0
+        return {
+            "variants": {
+                name: {"description": desc, "seeds": list(seeds), "configuration": conf}
+                for name, (desc, _over, seeds, conf) in VARIANTS.items()
+            }
+        }
     if args.out is None:
-        ap.error("--out is required")
+        raise UsageError("--out is required")
     names = list(VARIANTS) if args.only is None else args.only
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        ap.error(f"--only: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+        raise UsageError(
+            f"--only: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
+    result = {"runs": rows, "summary": {}}
     for name in names:
         for seed in args.seeds if args.seeds is not None else VARIANTS[name][2]:
             row = run_variant(name, seed, args.out, args.configuration)
             rows.append(row)
             print(json.dumps(row), flush=True)
             # after every run, so that an interrupted script leaves a consistent table
-            atomic_write_json(
-                args.out / "variants.json",
-                finite_or_none({"runs": rows, "summary": _summary(rows)}),
-            )
+            result = finite_or_none({"runs": rows, "summary": _summary(rows)})
+            atomic_write_json(args.out / "variants.json", result)
             atomic_write_text(args.out / "variants.md", _markdown(rows))
     if args.gru:
         from neurolearn.reproductions.heterogeneity import DATASET_DEFAULTS
@@ -527,7 +406,28 @@ def main(argv=None) -> int:
                 f"{', '.join(f'{100 * a:.1f}' for a in ref['test_accuracy_per_epoch'])} %"
             )
         atomic_write_json(args.out / "gru_reference.json", refs)
-    return 0
+        result = dict(result, gru_reference=refs)
+    return result
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="fsdd_variants",
+        description="The Spiking FSDD training variants behind the heterogeneity "
+        "experiment's defaults, and a non-spiking GRU reference",
+        reference="Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat. Commun. 12:5791 "
+        "(configurations); Bellec et al. (2018) NeurIPS 31 (adaptive LIF); Cho et al. (2014) "
+        "EMNLP (GRU)",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (see the module docstring); returns the exit code (argparse exits with 2
+    for bad options, naming them, e.g. an unknown variant in ``--only``)."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

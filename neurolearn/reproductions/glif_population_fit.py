@@ -18,18 +18,66 @@ Writes (atomically; rerunning resumes the table):
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..brian.backends import BACKENDS
+from .registry import Reproduction, register
 
-def main(argv=None) -> int:
+__all__ = ["QUANTITIES", "add_arguments", "run", "REPRODUCTION", "main"]
+
+
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce glif_population_fit`` (see the module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--model", default="lif", choices=["lif", "glif1"])
+    parser.add_argument("--backend", default="cython", help=" | ".join(BACKENDS))
+    parser.add_argument("--maxiter", type=int, default=10)
+    parser.add_argument("--popsize", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=400)
+    parser.add_argument("--limit", type=int, default=None, help="fit only the first N cells")
+    parser.add_argument(
+        "--glif1-cells-only",
+        action="store_true",
+        help="only cells that also have an Allen GLIF1 model",
+    )
+
+
+#: Fitted quantities compared and plotted: (column stem, axis label).
+QUANTITIES = [
+    ("R_mohm", "R (MOhm)"),
+    ("C_pf", "C (pF)"),
+    ("tau_ms", "tau_m (ms)"),
+    ("threshold_mv", "threshold (mV)"),
+]
+
+
+def run(args) -> dict:
+    """Fit every selected cell, compare with Allen's GLIF1 and draw the figures; writes
+    ``<model>_population.csv``, ``<model>_vs_glif1.json`` and the figures into ``args.out``
+    and returns what the JSON holds.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
     import pandas as pd
 
-    from neurolearn.figures import new_figure, save_figure
     from neurolearn.fitting.population import (
         compare_with_glif1,
         fit_population,
@@ -37,21 +85,6 @@ def main(argv=None) -> int:
     )
     from neurolearn.io import atomic_write_json
     from neurolearn.paths import data_path
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--model", default="lif", choices=["lif", "glif1"])
-    ap.add_argument("--backend", default="cython")
-    ap.add_argument("--maxiter", type=int, default=10)
-    ap.add_argument("--popsize", type=int, default=3)
-    ap.add_argument("--chunk", type=int, default=400)
-    ap.add_argument("--limit", type=int, default=None, help="fit only the first N cells")
-    ap.add_argument(
-        "--glif1-cells-only",
-        action="store_true",
-        help="only cells that also have an Allen GLIF1 model",
-    )
-    args = ap.parse_args(argv)
 
     feats = pd.read_csv(data_path("allen", "cell_types", "ephys_features.csv"))
     glif1 = load_glif1_parameters(data_path("allen", "glif_teeter2018"))
@@ -78,8 +111,19 @@ def main(argv=None) -> int:
     cmp["model"] = args.model
     atomic_write_json(out / f"{args.model}_vs_glif1.json", cmp)
     print(json.dumps(cmp, indent=2))
+    _plot_by_class(table, args.model, out / f"{args.model}_parameters_by_class")
+    _plot_vs_glif1(table, glif1, cmp, out / f"{args.model}_vs_glif1")
+    return cmp
 
-    # fitted parameters by cell class (dendrite type: spiny ~ excitatory, aspiny ~ inhibitory)
+
+def _plot_by_class(table, model: str, stem: Path) -> None:
+    """Fitted parameters by cell class (dendrite type: spiny ~ excitatory, aspiny ~
+    inhibitory), classes with >= 10 cells."""
+    import pandas as pd
+
+    from neurolearn.figures import new_figure, save_figure
+    from neurolearn.paths import data_path
+
     cells = pd.read_csv(
         data_path("allen", "cell_types_specimen_details.csv"),
         usecols=["specimen__id", "tag__dendrite_type", "donor__species"],
@@ -89,12 +133,7 @@ def main(argv=None) -> int:
     species = t["donor__species"].map({"Mus musculus": "mouse", "Homo Sapiens": "human"})
     t["class"] = species.fillna("?") + " " + t["tag__dendrite_type"].fillna("?")
     classes = [c for c, n in t["class"].value_counts().items() if n >= 10]
-    qs = [
-        ("R_mohm", "R (MOhm)"),
-        ("C_pf", "C (pF)"),
-        ("tau_ms", "tau_m (ms)"),
-        ("threshold_mv", "threshold (mV)"),
-    ]
+    qs = QUANTITIES
     fig, axes = new_figure(1, len(qs), width=3.2 * len(qs), height=3.2)
     for ax, (q, label) in zip(np.ravel(axes), qs):
         data = [t.loc[t["class"] == c, q].dropna().to_numpy() for c in classes]
@@ -102,10 +141,16 @@ def main(argv=None) -> int:
         ax.set_xticks(range(1, len(classes) + 1))
         ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=7)
         ax.set_ylabel(label)
-    fig.suptitle(f"{args.model.upper()} fitted to Allen features, by cell class")
-    save_figure(fig, out / f"{args.model}_parameters_by_class")
+    fig.suptitle(f"{model.upper()} fitted to Allen features, by cell class")
+    save_figure(fig, stem)
+
+
+def _plot_vs_glif1(table, glif1, cmp: dict, stem: Path) -> None:
+    """Fitted against Allen GLIF1 values, one panel per quantity, with the Pearson r."""
+    from neurolearn.figures import new_figure, save_figure
 
     m = table.merge(glif1, on="specimen_id", suffixes=("_fit", "_allen"))
+    qs = QUANTITIES
     fig, axes = new_figure(1, len(qs), width=3.2 * len(qs), height=3.2)
     for ax, (q, label) in zip(np.ravel(axes), qs):
         a, b = m[f"{q}_allen"], m[f"{q}_fit"]
@@ -115,8 +160,25 @@ def main(argv=None) -> int:
         ax.set_xlabel(f"Allen GLIF1 {label}")
         ax.set_ylabel(f"fitted {label}")
         ax.set_title(f"r = {cmp[q]['pearson_r']:.2f}", fontsize=9)
-    save_figure(fig, out / f"{args.model}_vs_glif1")
-    return 0
+    save_figure(fig, stem)
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="glif_population_fit",
+        description="LIF (or GLIF1) fitted to the electrophysiology features of every Allen "
+        "cell, compared with Allen's own GLIF1 parameters",
+        reference="Teeter et al. (2018) Nat. Commun. 9:709",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.glif_population_fit``): see the
+    module docstring."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

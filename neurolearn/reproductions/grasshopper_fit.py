@@ -34,12 +34,28 @@ result) and OUT/grasshopper_spike_trains.{pdf,svg,png}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from ..brian.backends import BACKENDS
+from .registry import Reproduction, register
+
+__all__ = [
+    "DT_S",
+    "SWEEP_S",
+    "T_SKIP_S",
+    "load_grasshopper",
+    "sta_kernel",
+    "drive_from_stimulus",
+    "sweeps",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
+    "main",
+]
 
 DT_S = 1e-4
 SWEEP_S = 1.0
@@ -102,39 +118,41 @@ def sweeps(drive: np.ndarray, spikes: np.ndarray, t0: float, t1: float):
     return np.column_stack(cols), trains
 
 
-def main(argv=None) -> int:
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce grasshopper_fit`` (see the module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--backend", default="cython", help=" | ".join(BACKENDS))
+    parser.add_argument("--maxiter", type=int, default=15)
+    parser.add_argument("--popsize", type=int, default=8)
+    parser.add_argument("--window-ms", type=float, default=2.0)
+    parser.add_argument("--filter", choices=["sta", "lowpass"], default="sta")
+
+
+def _gamma(model_train, data_train, window_s: float) -> float:
+    """Coincidence factor of two trains of one sweep; a train too dense for the window scores
+    -1 (as in :class:`neurolearn.fitting.SpikeTrainTarget`)."""
+    from neurolearn.fitting import coincidence_factor
+
+    if 2 * len(model_train) / (SWEEP_S - T_SKIP_S) * window_s >= 1:
+        return -1.0
+    return coincidence_factor(model_train, data_train, SWEEP_S - T_SKIP_S, window_s)
+
+
+def _fit_lif(train_x, train_s, window_s: float, args):
+    """Fit the LIF's tau_m, v_reset, stimulus gain and offset to the training sweeps
+    (differential evolution, coincidence factor loss); returns the fit result."""
     from brian2 import ms
 
-    from neurolearn.figures import new_figure, save_figure
-    from neurolearn.fitting import SpikeTrainTarget, coincidence_factor, fit, simulate_batch
-    from neurolearn.io import atomic_write_json
-    from neurolearn.paths import data_path
-    from neurolearn.spec import load_model
+    from neurolearn.fitting import SpikeTrainTarget, fit
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--backend", default="cython")
-    ap.add_argument("--maxiter", type=int, default=15)
-    ap.add_argument("--popsize", type=int, default=8)
-    ap.add_argument("--window-ms", type=float, default=2.0)
-    ap.add_argument("--filter", choices=["sta", "lowpass"], default="sta")
-    args = ap.parse_args(argv)
-    folder = data_path("grasshopper")
-    amp1, spk1 = load_grasshopper(folder, 1)
-    amp2, spk2 = load_grasshopper(folder, 2)
-    kernel = sta_kernel(amp1, spk1, 7.0) if args.filter == "sta" else None
-    d1, d2 = drive_from_stimulus(amp1, kernel), drive_from_stimulus(amp2, kernel)
-    win = args.window_ms * 1e-3
-
-    def gamma(m, d):
-        # a train too dense for the window scores -1 (as in SpikeTrainTarget)
-        if 2 * len(m) / (SWEEP_S - T_SKIP_S) * win >= 1:
-            return -1.0
-        return coincidence_factor(m, d, SWEEP_S - T_SKIP_S, win)
-
-    train_x, train_s = sweeps(d1, spk1, 0.0, 7.0)
     target = SpikeTrainTarget(
-        train_s, train_x, DT_S * 1e3 * ms, window=win, stimulus_units="1", t_start=T_SKIP_S
+        train_s, train_x, DT_S * 1e3 * ms, window=window_s, stimulus_units="1", t_start=T_SKIP_S
     )
     fixed = {"R_m": "100 Mohm", "v_rest": "-70 mV", "v_th": "-50 mV", "t_ref": "2 ms"}
     bounds = {
@@ -149,7 +167,7 @@ def main(argv=None) -> int:
         "stimulus_gain": "0.2 nA",
         "stimulus_offset": "0.2 nA",
     }
-    res = fit(
+    return fit(
         "lif",
         target,
         bounds,
@@ -160,39 +178,73 @@ def main(argv=None) -> int:
         optimizer_options=dict(popsize=args.popsize, maxiter=args.maxiter, tol=1e-3),
     )
 
-    spec = load_model("lif")
+
+def _gamma_on(res, x, trains, window_s: float, backend: str):
+    """Mean Gamma of the fitted LIF on sweeps ``x`` [time, sweeps] against ``trains``, the
+    model's spike trains and its mean rate (Hz), all after the first T_SKIP_S of a sweep."""
+    from brian2 import ms
+
+    from neurolearn.fitting import simulate_batch
+    from neurolearn.spec import load_model
+
     model_params = {k: v for k, v in res.params.items() if not k.startswith("stimulus")}
     model_params.update({k: v for k, v in res.fixed.items()})
+    out = simulate_batch(
+        load_model("lif"),
+        model_params,
+        x,
+        DT_S * 1e3 * ms,
+        backend=backend,
+        stimulus_gain=res.params["stimulus_gain"],
+        stimulus_offset=res.params["stimulus_offset"],
+    )
+    g, model_trains = [], []
+    for w, data in enumerate(trains):
+        m = out.spike_times[0][w]
+        m, d = m[m >= T_SKIP_S], data[data >= T_SKIP_S]
+        g.append(_gamma(m, d, window_s))
+        model_trains.append(m)
+    rate_m = np.mean([len(m) for m in model_trains]) / (SWEEP_S - T_SKIP_S)
+    return float(np.nanmean(g)), model_trains, rate_m
 
-    def gamma_on(x, trains):
-        out = simulate_batch(
-            spec,
-            model_params,
-            x,
-            DT_S * 1e3 * ms,
-            backend=args.backend,
-            stimulus_gain=res.params["stimulus_gain"],
-            stimulus_offset=res.params["stimulus_offset"],
-        )
-        g, model_trains = [], []
-        for w, data in enumerate(trains):
-            m = out.spike_times[0][w]
-            m, d = m[m >= T_SKIP_S], data[data >= T_SKIP_S]
-            g.append(gamma(m, d))
-            model_trains.append(m)
-        rate_m = np.mean([len(m) for m in model_trains]) / (SWEEP_S - T_SKIP_S)
-        return float(np.nanmean(g)), model_trains, rate_m
 
-    g_train, _, rate_train = gamma_on(train_x, train_s)
+def run(args) -> dict:
+    """Fit on stimulus 1 (0-7 s), score on the training and held-out data; writes
+    ``grasshopper_fit.json``, the fit result and the figure into ``args.out`` and returns
+    what the JSON holds.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
+    from neurolearn.io import atomic_write_json
+    from neurolearn.paths import data_path
+
+    folder = data_path("grasshopper")
+    amp1, spk1 = load_grasshopper(folder, 1)
+    amp2, spk2 = load_grasshopper(folder, 2)
+    kernel = sta_kernel(amp1, spk1, 7.0) if args.filter == "sta" else None
+    d1, d2 = drive_from_stimulus(amp1, kernel), drive_from_stimulus(amp2, kernel)
+    win = args.window_ms * 1e-3
+
+    train_x, train_s = sweeps(d1, spk1, 0.0, 7.0)
+    res = _fit_lif(train_x, train_s, win, args)
+    g_train, _, rate_train = _gamma_on(res, train_x, train_s, win, args.backend)
     held_x, held_s = sweeps(d1, spk1, 7.0, 10.0)
-    g_held, model_held, rate_held = gamma_on(held_x, held_s)
+    g_held, model_held, rate_held = _gamma_on(res, held_x, held_s, win, args.backend)
     other_x, other_s = sweeps(d2, spk2, 0.0, 10.0)
-    g_other, _, rate_other = gamma_on(other_x, other_s)
+    g_other, _, rate_other = _gamma_on(res, other_x, other_s, win, args.backend)
     # reference: Gamma between the two recorded trials (different stimuli -> chance level)
     g_between = float(
         np.nanmean(
             [
-                gamma(a[a >= T_SKIP_S], b[b >= T_SKIP_S])
+                _gamma(a[a >= T_SKIP_S], b[b >= T_SKIP_S], win)
                 for a, b in zip(sweeps(d1, spk1, 0, 10)[1], other_s)
             ]
         )
@@ -222,6 +274,13 @@ def main(argv=None) -> int:
     }
     atomic_write_json(args.out / "grasshopper_fit.json", summary)
     print(json.dumps(summary, indent=2))
+    _plot(held_x, held_s, model_held, g_held, args.window_ms, args.out / "grasshopper_spike_trains")
+    return summary
+
+
+def _plot(held_x, held_s, model_held, g_held: float, window_ms: float, stem: Path) -> None:
+    """Drive and recorded vs model spikes of the first 300 ms of the held-out part."""
+    from neurolearn.figures import new_figure, save_figure
 
     fig, axes = new_figure(2, 1, width=7, height=4, sharex=True)
     show = int(round(0.3 / DT_S))  # first 300 ms of the held-out part
@@ -239,11 +298,29 @@ def main(argv=None) -> int:
     axes[1].set_yticklabels(["LIF", "recorded"])
     axes[1].set_xlabel("time from 7 s (ms)")
     axes[0].set_title(
-        f"grasshopper receptor, held out: Gamma = {g_held:.2f} (window {args.window_ms:g} ms)",
+        f"grasshopper receptor, held out: Gamma = {g_held:.2f} (window {window_ms:g} ms)",
         fontsize=9,
     )
-    save_figure(fig, args.out / "grasshopper_spike_trains")
-    return 0
+    save_figure(fig, stem)
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="grasshopper_fit",
+        description="An LIF fitted to the spike train of a grasshopper auditory receptor, "
+        "scored on held-out data with the coincidence factor",
+        reference="Rokem et al. (2006) J. Neurophysiol. 95:2541 (data); Jolivet et al. "
+        "(2008) J. Neurosci. Methods 169:417 (method)",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.grasshopper_fit``): see the module
+    docstring."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

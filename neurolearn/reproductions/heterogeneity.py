@@ -48,9 +48,11 @@ continues from its last checkpoint.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +60,10 @@ from typing import Any
 
 import numpy as np
 
+from ..brian.backends import BACKENDS
 from ..io import atomic_write_json, atomic_write_text
+from .defaults import merge_sections, packaged_config
+from .registry import Reproduction, register
 
 __all__ = [
     "CONFIGURATIONS",
@@ -66,9 +71,15 @@ __all__ = [
     "DATASET_DEFAULTS",
     "QUICK_OVERRIDES",
     "ALLEN_SELECTION",
+    "experiment_sections",
     "experiment_config",
     "run_heterogeneity",
     "summarize_runs",
+    "results_table",
+    "DESCRIPTION",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,113 +100,88 @@ CONFIGURATION_LABELS = {
     "het_init_het_train": "heterogeneous init, weights + tau trained",
 }
 
-#: Training configuration (sections of :data:`neurolearn.training.CONFIG_SCHEMA`) per dataset;
+
+def _load_defaults() -> tuple[dict, dict, dict]:
+    """(per-dataset defaults, --quick changes, Allen selection) from
+    ``neurolearn/configs/heterogeneity.toml``: each dataset's ``data`` table as given, then
+    ``common`` with the dataset's other tables applied (:func:`merge_sections`)."""
+    cfg = packaged_config("heterogeneity")
+    per_dataset = {}
+    for name, own in cfg["datasets"].items():
+        rest = {section: values for section, values in own.items() if section != "data"}
+        per_dataset[name] = {
+            "data": own["data"],
+            **merge_sections(copy.deepcopy(cfg["common"]), rest),
+        }
+    return per_dataset, cfg["quick"], cfg["allen_selection"]
+
+
+#: Training configuration (sections of :data:`neurolearn.training.CONFIG_SCHEMA`) per dataset
+#: (``neurolearn/configs/heterogeneity.toml``, where the reasons for each choice are given);
 #: ``heterogeneity.configuration`` and ``training.seed`` are set per run.
-_COMMON_DEFAULTS: dict = {
-    "network": {"model": "lif", "hidden": [128], "recurrent": True},
-    "heterogeneity": {"distribution": "gamma", "shape": 3.0, "parameters": ["tau_m", "tau_syn"]},
-    "loss": {"logit_scale": 5.0},
-    "optimizer": {"lr_weights": 5e-3, "lr_tau": 0.2, "schedule": "cosine"},
-    "training": {"epochs": 20, "batch_size": 32, "threads": 1},
-}
-
-
-def _dataset_defaults(
-    data: dict,
-    training: dict | None = None,
-    optimizer: dict | None = None,
-    loss: dict | None = None,
-    network: dict | None = None,
-) -> dict:
-    import copy
-
-    out = {"data": data, **copy.deepcopy(_COMMON_DEFAULTS)}
-    out["network"].update(network or {})
-    out["training"].update(training or {})
-    out["optimizer"].update(optimizer or {})
-    out["loss"].update(loss or {})
-    return out
-
-
-DATASET_DEFAULTS: dict[str, dict] = {
-    # Spiking FSDD: 700 ms per sample (with the four-unit front end 3 of 300 test and 58 of
-    # 2700 training samples have spikes after 700 ms, which are cut); cross-entropy on the readout's mean over time (logit scale 20): with one
-    # seed and 10 epochs 90.7 % test against 85.3 % for the maximum over time; see the README.
-    # Adaptive LIF neurons (models/alif.toml, Bellec et al. 2018: a threshold adaptation with
-    # tau_a = 700 ms, a memory longer than tau_m) and 20 % of the input spikes deleted at
-    # training time: hom_init_het_train 93.4 +- 0.2 % test over seeds 0-2 against
-    # 92.1 +- 3.2 % with LIF neurons and no deletion (less over-fitting: training accuracy
-    # 96 % instead of 99 %); about 1.3x the CPU time. 17 further variants (hidden dropout,
-    # time/channel shifts, blending, readout time constants, 30 epochs...) in the README;
-    # none reached the 95 % goal. What did: the cochlear front end. With one LIF unit per
-    # channel, binning at 10 ms saturates (65 % of non-empty bins held 2-5 spikes); four units
-    # of graded threshold per channel (thresholds x1.5 apart, gain 5: range fractionation)
-    # code the level in which units fire. hom_init_het_train, seeds 0-2: validation 98.9 /
-    # 98.9 / 98.2 %, test 98.7 / 98.3 / 97.7 % (two units, gain 3.5: validation 99.3 / 97.8 /
-    # 95.6 %; neurolearn.reproductions.fsdd_variants reruns them).
-    "fsdd": _dataset_defaults(
-        {
-            "dataset": "fsdd",
-            "dt_ms": 10.0,
-            "duration_ms": 700.0,
-            "validation_fraction": 0.1,
-            "options": {
-                "channels": 64,
-                "units_per_channel": 4,
-                "threshold_ratio": 1.5,
-                "gain": 5.0,
-            },
-        },
-        {"epochs": 20, "input_dropout": 0.2},
-        loss={"name": "mean_over_time", "logit_scale": 20.0},
-        network={"model": "alif"},
-    ),
-    # Braille: 385 steps of BPTT; without clipping the gradient norm, 3 of 4 trial runs
-    # (lr_weights 5e-3 to 2e-2, batch 16-32) fell silent within 2-4 epochs (loss stuck at
-    # ln 27, chance). Cross-entropy on the readout's mean over time (logit scale 20): with
-    # the maximum over time (logit scale 5 or 20) training accuracy stays at 17 % after 4
-    # epochs (one seed), with the mean 58 % after 4 epochs and 83 % (test 81 %) after 10;
-    # see the README
-    "braille": _dataset_defaults(
-        {"dataset": "braille", "dt_ms": 5.0, "duration_ms": 1925.0, "validation_fraction": 0.1},
-        {"epochs": 10},
-        {"grad_clip": 1.0},
-        loss={"name": "mean_over_time", "logit_scale": 20.0},
-    ),
-    # N-MNIST subset (900 training samples): training accuracy >= 99 % by epoch 7 in every run
-    "nmnist": _dataset_defaults(
-        {"dataset": "nmnist", "dt_ms": 10.0, "duration_ms": 300.0, "validation_fraction": 0.1},
-        {"epochs": 10},
-    ),
-    "shd": _dataset_defaults(
-        {"dataset": "shd", "dt_ms": 10.0, "duration_ms": 1000.0, "validation_fraction": 0.1},
-        {"batch_size": 64},
-    ),
-    "ssc": _dataset_defaults(
-        {"dataset": "ssc", "dt_ms": 10.0, "duration_ms": 1000.0, "validation_fraction": 0.05},
-        {"epochs": 10, "batch_size": 128},
-    ),
-}
-
+DATASET_DEFAULTS: dict[str, dict]
 #: Changes for ``--quick`` (a smoke run of about two minutes on two cores).
-QUICK_OVERRIDES = {
-    "data": {"max_train_samples": 500, "max_test_samples": 100},
-    "network": {"hidden": [64]},
-    "training": {"epochs": 3, "batch_size": 32},
-}
-
+QUICK_OVERRIDES: dict
 #: Allen cells the learned tau_m are compared with (filters of
 #: :func:`neurolearn.sources.allen.select`).
-ALLEN_SELECTION = {"species": "mouse"}
+ALLEN_SELECTION: dict
+DATASET_DEFAULTS, QUICK_OVERRIDES, ALLEN_SELECTION = _load_defaults()
 
 
-def _merge(base: Mapping, changes: Mapping) -> dict:
-    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
-    for section, values in changes.items():
-        out.setdefault(section, {})
-        for key, value in values.items():
-            out[section][key] = value
-    return out
+def experiment_sections(
+    dataset: str = "fsdd",
+    configuration: str = "het_init_het_train",
+    seed: int = 0,
+    quick: bool = False,
+    overrides: Mapping | None = None,
+) -> dict:
+    """The sections of one run's training configuration as given to
+    :func:`neurolearn.training.config_from_dict` (before validation and schema defaults).
+
+    The dataset's defaults (:data:`DATASET_DEFAULTS`), then the configuration and the seed,
+    then :data:`QUICK_OVERRIDES` with ``quick``, then ``overrides``: each change replaces keys
+    within a section (a nested table such as ``data.options`` as a whole).
+
+    Parameters
+    ----------
+    dataset : {"fsdd", "shd", "ssc", "nmnist", "braille"}
+        A key of :data:`DATASET_DEFAULTS`.
+    configuration : str
+        One of :data:`CONFIGURATIONS`.
+    seed : int
+        ``training.seed`` of the run.
+    quick : bool
+        Apply :data:`QUICK_OVERRIDES`.
+    overrides : mapping of section -> mapping, optional
+        Further changes (e.g. ``{"training": {"epochs": 5}}``).
+
+    Returns
+    -------
+    dict
+        ``{section: {key: value}}``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown dataset or configuration.
+    """
+    if dataset not in DATASET_DEFAULTS:
+        raise ValueError(
+            f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_DEFAULTS)}"
+        )
+    if configuration not in CONFIGURATIONS:
+        raise ValueError(
+            f"unknown configuration {configuration!r}; choose one of {', '.join(CONFIGURATIONS)}"
+        )
+    data = merge_sections(
+        DATASET_DEFAULTS[dataset],
+        {"heterogeneity": {"configuration": configuration}, "training": {"seed": int(seed)}},
+    )
+    if quick:
+        data = merge_sections(data, QUICK_OVERRIDES)
+    if overrides:
+        data = merge_sections(data, overrides)
+    return data
 
 
 def experiment_config(
@@ -220,6 +206,7 @@ def experiment_config(
     Returns
     -------
     neurolearn.training.TrainingConfig
+        :func:`experiment_sections` validated, with the schema's defaults filled in.
 
     Raises
     ------
@@ -228,23 +215,7 @@ def experiment_config(
     """
     from ..training import config_from_dict
 
-    if dataset not in DATASET_DEFAULTS:
-        raise ValueError(
-            f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_DEFAULTS)}"
-        )
-    if configuration not in CONFIGURATIONS:
-        raise ValueError(
-            f"unknown configuration {configuration!r}; choose one of {', '.join(CONFIGURATIONS)}"
-        )
-    data = _merge(
-        DATASET_DEFAULTS[dataset],
-        {"heterogeneity": {"configuration": configuration}, "training": {"seed": int(seed)}},
-    )
-    if quick:
-        data = _merge(data, QUICK_OVERRIDES)
-    if overrides:
-        data = _merge(data, overrides)
-    return config_from_dict(data)
+    return config_from_dict(experiment_sections(dataset, configuration, seed, quick, overrides))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +249,54 @@ def _run_one(job: dict) -> dict:
         "evaluation": evaluation,
         "wall_s": time.time() - t0,
     }
+
+
+def _claim_folder(out: Path, description: dict, seeds: int) -> None:
+    """Write ``out/experiment.json`` (what is run there), refusing a folder that holds an
+    experiment with other settings (the number of seeds may differ).
+
+    Raises
+    ------
+    ValueError
+        If ``out/experiment.json`` describes other settings.
+    """
+    marker = out / "experiment.json"
+    if marker.exists():
+        previous = json.loads(marker.read_text())
+        if {k: v for k, v in previous.items() if k != "seeds"} != description:
+            raise ValueError(
+                f"{out} holds an experiment run with other settings "
+                f"({marker}); choose another --out"
+            )
+    atomic_write_json(marker, dict(description, seeds=seeds))
+
+
+def _run_jobs(jobs_list: list[dict], n_workers: int, progress: bool, desc: str) -> list[dict]:
+    """Run every job with :func:`_run_one`: in this process for one worker (with the
+    trainings' own progress bars), else in ``n_workers`` spawned processes; one progress bar
+    over the runs. Returns the jobs' results in the order they finished."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs_list), desc=desc, unit="run", disable=not progress)
+    done = []
+    if n_workers == 1:
+        for job in jobs_list:
+            job["progress"] = progress
+            done.append(_run_one(job))
+            bar.update(1)
+    else:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        with cf.ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, job) for job in jobs_list]
+            for fut in cf.as_completed(futures):
+                result = fut.result()
+                done.append(result)
+                bar.update(1)
+                bar.set_postfix(last=f"{result['configuration']}/seed{result['seed']}")
+    bar.close()
+    return done
 
 
 def run_heterogeneity(
@@ -345,15 +364,7 @@ def run_heterogeneity(
         "backend": backend,
         "settings": any_config,
     }
-    marker = out / "experiment.json"
-    if marker.exists():
-        previous = json.loads(marker.read_text())
-        if {k: v for k, v in previous.items() if k != "seeds"} != description:
-            raise ValueError(
-                f"{out} holds an experiment run with other settings "
-                f"({marker}); choose another --out"
-            )
-    atomic_write_json(marker, dict(description, seeds=seeds))
+    _claim_folder(out, description, seeds)
 
     # load the data once here (converts and caches Spiking FSDD on first use), so that the
     # workers only read the cache
@@ -376,29 +387,7 @@ def run_heterogeneity(
         for c in CONFIGURATIONS
     ]
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_list)))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=len(jobs_list), desc=f"heterogeneity {dataset}", unit="run", disable=not progress
-    )
-    done = []
-    if n_workers == 1:
-        for job in jobs_list:
-            job["progress"] = progress
-            done.append(_run_one(job))
-            bar.update(1)
-    else:
-        import concurrent.futures as cf
-        import multiprocessing as mp
-
-        with cf.ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_one, job) for job in jobs_list]
-            for fut in cf.as_completed(futures):
-                result = fut.result()
-                done.append(result)
-                bar.update(1)
-                bar.set_postfix(last=f"{result['configuration']}/seed{result['seed']}")
-    bar.close()
+    _run_jobs(jobs_list, n_workers, progress, f"heterogeneity {dataset}")
     results = summarize_runs(
         out, dataset=dataset, backend=backend, progress=progress, detailed=not quick
     )
@@ -662,3 +651,109 @@ def _plot_tau(learned: Mapping[str, np.ndarray], allen_tau, stem: Path) -> None:
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     save_figure(fig, stem)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line (``neurolearn run heterogeneity``, ``neurolearn reproduce heterogeneity``)
+# ---------------------------------------------------------------------------------------------
+#: What ``neurolearn run heterogeneity --help`` says the experiment does.
+DESCRIPTION = (
+    "Train the four Perez-Nieves et al. (2021) configurations (homogeneous or "
+    "heterogeneous initial tau x weights-only or weights-and-tau training) for "
+    "N seeds, check every trained network in Brian2, compare the learned tau "
+    "with the Allen Cell Types Database, and write results.json, results.md "
+    "and figures. Completed runs are skipped when run again."
+)
+
+
+def add_arguments(parser) -> None:
+    """Options of the experiment: ``--dataset`` (a key of :data:`DATASET_DEFAULTS`),
+    ``--seeds``, ``--quick``, ``--out``, ``--jobs``, ``--backend`` (one of
+    :data:`neurolearn.brian.backends.BACKENDS`) and ``--no-progress``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    parser.add_argument(
+        "--dataset",
+        default="fsdd",
+        choices=tuple(DATASET_DEFAULTS),
+        help="dataset (default: fsdd, the Spiking Free Spoken Digit Dataset)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=3, metavar="N", help="seeds per configuration (default 3)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run (~2 minutes): "
+        f"{QUICK_OVERRIDES['data']['max_train_samples']} samples, "
+        f"{QUICK_OVERRIDES['network']['hidden'][0]} neurons, "
+        f"{QUICK_OVERRIDES['training']['epochs']} epochs, 1 seed",
+    )
+    parser.add_argument(
+        "--out",
+        default="results/heterogeneity",
+        metavar="DIR",
+        help="output folder (default results/heterogeneity)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="trainings run in parallel, one CPU thread each (default: CPU count)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="numpy",
+        choices=BACKENDS,
+        help="Brian2 target of the agreement check (default numpy)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> dict:
+    """Run the experiment with parsed options (:func:`run_heterogeneity`); prints the results
+    table and returns what ``results.json`` holds plus ``table_markdown`` and ``out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+    """
+    results = run_heterogeneity(
+        dataset=args.dataset,
+        seeds=args.seeds,
+        quick=args.quick,
+        out=args.out,
+        jobs=args.jobs,
+        backend=args.backend,
+        progress=not args.no_progress,
+    )
+    print(results["table_markdown"])
+    print(f"results in {results['out']}")
+    return results
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="heterogeneity",
+        description="Does heterogeneity of trained membrane time constants help a spiking "
+        "network learn? Four configurations, checked in Brian2, compared with Allen cells",
+        reference="Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat. Commun. 12:5791",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+if __name__ == "__main__":
+    sys.exit(REPRODUCTION.main())

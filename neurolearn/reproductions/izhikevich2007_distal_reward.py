@@ -48,10 +48,23 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["build_and_run", "summarize", "main"]
+from .base import add_common_arguments, run_reproduction
+from .registry import Reproduction, register
+
+__all__ = [
+    "connectivity",
+    "build_and_run",
+    "summarize",
+    "plot",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
+    "main",
+]
 
 N_EXC, N_INH, N_SYN = 800, 200, 100
 
@@ -135,21 +148,90 @@ def build_and_run(
     dict
         Raw arrays (seconds, volts) and wall times; see :func:`summarize`.
     """
-    from brian2 import (
-        Network,
-        SpikeGeneratorGroup,
-        SpikeMonitor,
-        StateMonitor,
-        Synapses,
-        ms,
-        mV,
-        second,
+    from brian2 import ms, second
+
+    from neurolearn.brian.backends import use_backend
+
+    setup = _prepare(
+        seed, n_exc, n_inh, n_syn, n_record, duration_s, thalamic, input_rate_hz, n2_extra_rate_hz
     )
+    t0 = time.perf_counter()
+    with use_backend(backend, seed=seed, dt=0.5 * ms, directory=directory) as be:
+        net, exc, mon = _network(
+            setup, record_every_s, rstdp_params, thalamic, teacher_probability, n2_extra_rate_hz
+        )
+        net.run(duration_s * second, report=None)
+        t_setup = time.perf_counter() - t0
+        if be.is_standalone:
+            if generate_only:
+                be.build_and_run(compile=False, run=False)
+                return {
+                    "generated": str(be.directory),
+                    "backend": backend,
+                    "generate_s": time.perf_counter() - t0,
+                }
+            be.build_and_run()
+        t_total = time.perf_counter() - t0
+        out = {
+            "backend": backend,
+            "seed": seed,
+            "duration_s": duration_s,
+            "n_exc": n_exc,
+            "n_inh": n_inh,
+            "n_syn": n_syn,
+            "n1": setup.n1,
+            "n2": setup.n2,
+            "thalamic": thalamic,
+            "rewarded_index": setup.k_rew,
+            "recorded_index": setup.rec,
+            "record_t_s": np.asarray(mon["w_mon"].t_[:]).copy(),
+            "w_recorded_v": np.asarray(mon["w_mon"].w_[:]).copy(),  # [synapse, time]
+            "w_final_v": np.asarray(exc.w_[:]).copy(),
+            "spike_counts": np.asarray(mon["counts"].count[:]).copy(),
+            "pairing_t_s": np.asarray(mon["pairings"].t_[:]).copy(),
+            "reward_t_s": np.asarray(mon["rewards"].t_[:]).copy(),
+            "wall_total_s": t_total,
+            "wall_setup_s": t_setup,
+            "wall_build_s": be.timings.get("build_s"),
+            "wall_run_s": be.timings.get("run_s"),
+        }
+        if be.is_standalone:
+            be.close()
+    return out
+
+
+class _Setup(NamedTuple):
+    """What :func:`build_and_run` prepares before the network is built."""
+
+    n_exc: int
+    n: int  # neurons, excitatory first
+    wiring: tuple  # (i_exc, j_exc, i_inh, j_inh) of connectivity()
+    n1: int  # source of the rewarded synapse
+    n2: int  # its target
+    k_rew: int  # index of the rewarded synapse among the excitatory ones
+    rec: np.ndarray  # excitatory synapses whose weights are recorded, the rewarded one first
+    kick_ms: np.ndarray  # times (ms) of the thalamic (and extra) kicks
+    kick_i: np.ndarray  # their neurons (n: the extra source of n2)
+    rstdp: object  # zoo model "rstdp"
+    iz: object  # zoo model "izhikevich"
+    params: dict  # per-neuron a, d of the RS (excitatory) and FS (inhibitory) neurons
+    w0: object  # initial excitatory weights (volt), the rewarded one 0
+
+
+def _prepare(
+    seed, n_exc, n_inh, n_syn, n_record, duration_s, thalamic, input_rate_hz, n2_extra_rate_hz
+) -> _Setup:
+    """Everything NumPy draws (wiring, recorded synapses, kicks; one generator seeded with
+    ``seed``, in that order), the models and the initial values.
+
+    Raises
+    ------
+    ValueError
+        For a ``thalamic`` other than "noise" or "kicks".
+    """
+    from brian2 import ms, mV
 
     from neurolearn import load_model
-    from neurolearn.brian.backends import use_backend
-    from neurolearn.brian.build import make_neuron_group
-    from neurolearn.brian.plasticity import make_plastic_synapses, pairing_reward
 
     rng = np.random.default_rng(seed)
     n = n_exc + n_inh
@@ -179,120 +261,110 @@ def build_and_run(
     d = np.r_[np.full(n_exc, 8.0), np.full(n_inh, 2.0)] * mV
     w0 = np.full(i_e.size, 1.0) * mV
     w0[k_rew] = 0 * mV
-    t0 = time.perf_counter()
-    with use_backend(backend, seed=seed, dt=0.5 * ms, directory=directory) as be:
-        neurons = make_neuron_group(
-            iz, n, params={"a": a, "d": d}, name="neurons", synapse_models=[(rstdp, "v")]
+    wiring = (i_e, j_e, i_i, j_i)
+    return _Setup(
+        n_exc, n, wiring, n1, n2, k_rew, rec, kick_ms, kick_i, rstdp, iz, {"a": a, "d": d}, w0
+    )
+
+
+def _network(setup: _Setup, record_every_s, rstdp_params, thalamic, teacher_probability, extra_hz):
+    """The Brian2 network (inside :func:`neurolearn.brian.backends.use_backend`): neurons,
+    plastic excitatory and fixed inhibitory synapses, thalamic input, teacher, reward and
+    monitors. Returns (network, excitatory synapses, monitors by name: ``w_mon``, ``counts``,
+    ``pairings``, ``rewards``)."""
+    from brian2 import Network, SpikeMonitor, StateMonitor, Synapses, ms, mV, second
+
+    from neurolearn.brian.build import make_neuron_group
+    from neurolearn.brian.plasticity import make_plastic_synapses, pairing_reward
+
+    i_e, j_e, i_i, j_i = setup.wiring
+    rstdp, n1, n2 = setup.rstdp, setup.n1, setup.n2
+    neurons = make_neuron_group(
+        setup.iz, setup.n, params=setup.params, name="neurons", synapse_models=[(rstdp, "v")]
+    )
+    exc = make_plastic_synapses(
+        rstdp,
+        neurons,
+        neurons,
+        connect=(i_e, j_e),
+        w_init=setup.w0,
+        params=rstdp_params,
+        target_var="v",
+        delay=1 * ms,
+        dt=10 * ms,
+        name="exc",
+    )
+    inh = Synapses(
+        neurons,
+        neurons,
+        "w : volt (constant)",
+        on_pre="v_post += w",
+        delay=1 * ms,
+        name="inh",
+        namespace={},
+    )
+    inh.connect(i=i_i, j=j_i)
+    inh.w = -1 * mV
+    objs_extra = _drive(setup, neurons, thalamic, teacher_probability, extra_hz)
+    reward = pairing_reward(
+        neurons,
+        n1,
+        neurons,
+        n2,
+        neurons,
+        window=20 * ms,
+        delay=(1 * second, 3 * second),
+        amount=0.5,
+    )
+    mon = {
+        "w_mon": StateMonitor(exc, "w", record=setup.rec, dt=record_every_s * second, name="w_mon"),
+        "counts": SpikeMonitor(neurons, record=False, name="counts"),
+        "pairings": SpikeMonitor(reward.critic, name="pairings"),
+        "rewards": SpikeMonitor(reward.timers, name="rewards"),
+    }
+    objs = [neurons, exc, inh, *mon.values(), *reward.objects, *objs_extra]
+    return Network(*[o for o in objs if o is not None]), exc, mon
+
+
+def _drive(setup: _Setup, neurons, thalamic, teacher_probability, extra_hz) -> list:
+    """The input objects: thalamic noise (``thalamic="noise"``), the kicks (a spike generator
+    and its synapses) and the teacher n1 -> n2 (``teacher_probability`` > 0)."""
+    from brian2 import SpikeGeneratorGroup, Synapses, ms
+
+    n, n1, n2 = setup.n, setup.n1, setup.n2
+    objs_extra = []
+    if thalamic == "noise":  # daspnet.m: I = 13*(rand(N,1)-0.5), redrawn every ms
+        objs_extra.append(
+            neurons.run_regularly(
+                "I_ext = 13*(rand() - 0.5)*mV/ms",
+                dt=1 * ms,
+                when="start",
+                name="thalamic_noise",
+            )
         )
-        exc = make_plastic_synapses(
-            rstdp,
-            neurons,
-            neurons,
-            connect=(i_e, j_e),
-            w_init=w0,
-            params=rstdp_params,
-            target_var="v",
-            delay=1 * ms,
-            dt=10 * ms,
-            name="exc",
+    if setup.kick_i.size:
+        n_sources = n + (1 if extra_hz > 0 else 0)
+        thal = SpikeGeneratorGroup(n_sources, setup.kick_i, setup.kick_ms * ms, name="thalamus")
+        kick = Synapses(thal, neurons, on_pre="v_post += 20*mV", name="kick", namespace={})
+        kick.connect(
+            i=np.r_[np.arange(n), [n] * (n_sources > n)].astype(int),
+            j=np.r_[np.arange(n), [n2] * (n_sources > n)].astype(int),
         )
-        inh = Synapses(
+        objs_extra += [thal, kick]
+    if teacher_probability > 0:
+        teacher = Synapses(
             neurons,
             neurons,
-            "w : volt (constant)",
-            on_pre="v_post += w",
-            delay=1 * ms,
-            name="inh",
+            "p_teach : 1 (constant, shared)",
+            on_pre="v_post += 20*mV*int(rand() < p_teach)",
+            delay=5 * ms,
+            name="teacher",
             namespace={},
         )
-        inh.connect(i=i_i, j=j_i)
-        inh.w = -1 * mV
-        objs_extra = []
-        if thalamic == "noise":  # daspnet.m: I = 13*(rand(N,1)-0.5), redrawn every ms
-            objs_extra.append(
-                neurons.run_regularly(
-                    "I_ext = 13*(rand() - 0.5)*mV/ms",
-                    dt=1 * ms,
-                    when="start",
-                    name="thalamic_noise",
-                )
-            )
-        if kick_i.size:
-            n_sources = n + (1 if n2_extra_rate_hz > 0 else 0)
-            thal = SpikeGeneratorGroup(n_sources, kick_i, kick_ms * ms, name="thalamus")
-            kick = Synapses(thal, neurons, on_pre="v_post += 20*mV", name="kick", namespace={})
-            kick.connect(
-                i=np.r_[np.arange(n), [n] * (n_sources > n)].astype(int),
-                j=np.r_[np.arange(n), [n2] * (n_sources > n)].astype(int),
-            )
-            objs_extra += [thal, kick]
-        if teacher_probability > 0:
-            teacher = Synapses(
-                neurons,
-                neurons,
-                "p_teach : 1 (constant, shared)",
-                on_pre="v_post += 20*mV*int(rand() < p_teach)",
-                delay=5 * ms,
-                name="teacher",
-                namespace={},
-            )
-            teacher.connect(i=n1, j=n2)
-            teacher.p_teach = teacher_probability
-            objs_extra.append(teacher)
-        reward = pairing_reward(
-            neurons,
-            n1,
-            neurons,
-            n2,
-            neurons,
-            window=20 * ms,
-            delay=(1 * second, 3 * second),
-            amount=0.5,
-        )
-        w_mon = StateMonitor(exc, "w", record=rec, dt=record_every_s * second, name="w_mon")
-        counts = SpikeMonitor(neurons, record=False, name="counts")
-        pair_mon = SpikeMonitor(reward.critic, name="pairings")
-        rew_mon = SpikeMonitor(reward.timers, name="rewards")
-        objs = [neurons, exc, inh, w_mon, counts, pair_mon, rew_mon, *reward.objects, *objs_extra]
-        net = Network(*[o for o in objs if o is not None])
-        net.run(duration_s * second, report=None)
-        t_setup = time.perf_counter() - t0
-        if be.is_standalone:
-            if generate_only:
-                be.build_and_run(compile=False, run=False)
-                return {
-                    "generated": str(be.directory),
-                    "backend": backend,
-                    "generate_s": time.perf_counter() - t0,
-                }
-            be.build_and_run()
-        t_total = time.perf_counter() - t0
-        out = {
-            "backend": backend,
-            "seed": seed,
-            "duration_s": duration_s,
-            "n_exc": n_exc,
-            "n_inh": n_inh,
-            "n_syn": n_syn,
-            "n1": n1,
-            "n2": n2,
-            "thalamic": thalamic,
-            "rewarded_index": k_rew,
-            "recorded_index": rec,
-            "record_t_s": np.asarray(w_mon.t_[:]).copy(),
-            "w_recorded_v": np.asarray(w_mon.w_[:]).copy(),  # [synapse, time]
-            "w_final_v": np.asarray(exc.w_[:]).copy(),
-            "spike_counts": np.asarray(counts.count[:]).copy(),
-            "pairing_t_s": np.asarray(pair_mon.t_[:]).copy(),
-            "reward_t_s": np.asarray(rew_mon.t_[:]).copy(),
-            "wall_total_s": t_total,
-            "wall_setup_s": t_setup,
-            "wall_build_s": be.timings.get("build_s"),
-            "wall_run_s": be.timings.get("run_s"),
-        }
-        if be.is_standalone:
-            be.close()
-    return out
+        teacher.connect(i=n1, j=n2)
+        teacher.p_teach = teacher_probability
+        objs_extra.append(teacher)
+    return objs_extra
 
 
 def _sparse_kicks(rng, n_ms, n, p):
@@ -377,14 +449,38 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
     return save_figure(fig, stem)
 
 
-def main(argv=None) -> int:
-    """Command line: see the module docstring."""
-    from neurolearn.reproductions.base import reproduction_parser, run_reproduction
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce izhikevich2007_distal_reward`` (the common ones of
+    :func:`neurolearn.reproductions.base.add_common_arguments`; the paper's hour by default).
 
-    parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=3600.0)
-    args = parser.parse_args(argv)
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    add_common_arguments(parser, duration_s=3600.0)
+
+
+def run(args) -> dict:
+    """Run with parsed options; writes ``izhikevich2007.json`` and the figure into
+    ``args.out`` and returns the summary (:func:`summarize`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+
+    Raises
+    ------
+    UsageError
+        For ``--duration-s`` <= 0.
+    """
     return run_reproduction(
-        parser,
         args,
         "izhikevich2007",
         build_and_run,
@@ -392,6 +488,24 @@ def main(argv=None) -> int:
         plot,
         printed=lambda summary: {k: v for k, v in summary.items() if not isinstance(v, list)},
     )
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="izhikevich2007_distal_reward",
+        description="Reward-modulated STDP with eligibility traces and dopamine singles out "
+        "the one rewarded synapse of a 1000-neuron network",
+        reference="Izhikevich (2007) Cereb. Cortex 17:2443, Fig. 1",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.izhikevich2007_distal_reward``): see
+    the module docstring; exit status 2 for bad options."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

@@ -85,8 +85,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from .base import add_common_arguments, run_reproduction
+from .registry import Reproduction, UsageError, register
 
 __all__ = [
     "NEURON_PARAMS",
@@ -96,6 +100,10 @@ __all__ = [
     "bimodal_fraction",
     "drift_diffusion",
     "summarize",
+    "plot",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
     "main",
 ]
 
@@ -254,122 +262,18 @@ def build_and_run(
         Initial and final weights (siemens) ``[neuron, input]``, recorded weights
         ``[neuron, input, time]``, output spike times, wall times.
     """
-    from brian2 import (
-        Hz,
-        Network,
-        PoissonGroup,
-        SpikeGeneratorGroup,
-        SpikeMonitor,
-        StateMonitor,
-        ms,
-        nS,
-        second,
-    )
+    from brian2 import ms, second
 
-    from neurolearn import load_model
     from neurolearn.brian.backends import use_backend
-    from neurolearn.brian.build import make_neuron_group, make_synapses
-    from neurolearn.brian.plasticity import make_plastic_synapses, stdp_model
-    from neurolearn.spec import parse_quantity
 
-    if parameters not in PARAMETER_SETS:
-        raise ValueError(
-            f"parameters must be one of {', '.join(PARAMETER_SETS)}, got {parameters!r}"
-        )
-    pset = PARAMETER_SETS[parameters]
-    g_max_ns = pset["g_max_ns"]
-    if n_inh is None:
-        n_inh = pset["n_inh"]
-    rates = np.asarray(rates_hz, dtype=float)
-    n_rates = rates.size
-    n_post = n_rates * (2 if controls else 1)
-    # separate streams: the first second of a longer run sees the same inputs as a 1 s run
-    rng_w, rng_exc, rng_inh = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
-    )
-    w0_ns = rng_w.uniform(0, g_max_ns, size=(n_rates, n_exc))
-    if w_init == "max":
-        w0_ns = np.full_like(w0_ns, g_max_ns)
-    elif not isinstance(w_init, str):
-        if not 0 <= float(w_init) <= 1:
-            raise ValueError(
-                f"w_init must be 'uniform', 'max' or a fraction of g_max in [0, 1], got {w_init!r}"
-            )
-        w0_ns = np.full_like(w0_ns, float(w_init) * g_max_ns)
-    elif w_init != "uniform":
-        raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max, got {w_init!r}")
-    w0 = w0_ns * 1e-9
-    exc_rate = np.repeat(rates, n_exc)  # source k*n_exc + m -> neuron k (and control)
-    dt = dt_ms * ms
-    stdp = stdp_model(weight_dependence, "all_to_all")
-    params = {"w_max": g_max_ns * nS, "A_plus": pset["A_plus"], "A_minus": pset["A_minus"]}
     t0 = time.perf_counter()
-    if inputs == "generator":
-        exc_i, exc_t = poisson_trains(exc_rate, duration_s, dt_ms * 1e-3, rng_exc)
-        inh_i, inh_t = poisson_trains(
-            np.full(n_rates * n_inh, pset["inh_rate_hz"]), duration_s, dt_ms * 1e-3, rng_inh
+    setup = _prepare(
+        parameters, rates_hz, n_exc, n_inh, controls, seed, w_init, inputs, duration_s, dt_ms
+    )
+    with use_backend(backend, seed=seed, dt=dt_ms * ms, directory=directory) as be:
+        net, plastic, w_mon, spikes = _network(
+            setup, n_exc, weight_dependence, controls, record_every_s
         )
-    elif inputs != "poisson":
-        raise ValueError(f"inputs must be 'poisson' or 'generator', got {inputs!r}")
-    with use_backend(backend, seed=seed, dt=dt, directory=directory) as be:
-        neuron = make_neuron_group(
-            load_model("lif_cond"), n_post, params=pset["neuron"], name="neurons"
-        )
-        if inputs == "poisson":
-            exc_src = PoissonGroup(n_rates * n_exc, rates=exc_rate * Hz, name="exc_inputs")
-            inh_src = (
-                PoissonGroup(n_rates * n_inh, rates=pset["inh_rate_hz"] * Hz, name="inh_inputs")
-                if n_inh
-                else None
-            )
-        else:
-            exc_src = SpikeGeneratorGroup(n_rates * n_exc, exc_i, exc_t * second, name="exc_inputs")
-            inh_src = (
-                SpikeGeneratorGroup(n_rates * n_inh, inh_i, inh_t * second, name="inh_inputs")
-                if n_inh
-                else None
-            )
-        src = np.arange(n_rates * n_exc)
-        plastic = make_plastic_synapses(
-            stdp,
-            exc_src,
-            neuron,
-            connect=(src, src // n_exc),
-            w_init=w0_ns.ravel() * nS,
-            params=params,
-            name="plastic",
-        )
-        objs = [neuron, exc_src, plastic]
-        if controls:
-            fixed = make_plastic_synapses(
-                stdp,
-                exc_src,
-                neuron,
-                connect=(src, n_rates + src // n_exc),
-                w_init=w0_ns.ravel() * nS,
-                name="fixed",
-                params={**params, "A_plus": 0, "A_minus": 0},
-            )
-            objs.append(fixed)
-        if n_inh:
-            inh_idx = np.arange(n_rates * n_inh)
-            inh_post = np.concatenate(
-                [inh_idx // n_inh] + ([n_rates + inh_idx // n_inh] if controls else [])
-            )
-            inh_pre = np.concatenate([inh_idx] * (2 if controls else 1))
-            inh = make_synapses(
-                load_model("static_conductance"),
-                inh_src,
-                neuron,
-                target_var="g_i",
-                name="inh",
-                connect=(inh_pre, inh_post),
-            )
-            inh.w = pset["g_inh_ns"] * nS
-            objs += [inh_src, inh]
-        w_mon = StateMonitor(plastic, "w", record=True, dt=record_every_s * second, name="w_mon")
-        spikes = SpikeMonitor(neuron, name="spikes")
-        net = Network(*objs, w_mon, spikes)
         net.run(duration_s * second, report=None, namespace={})  # nothing from this frame
         if be.is_standalone:
             if generate_only:
@@ -380,30 +284,29 @@ def build_and_run(
                     "generate_s": time.perf_counter() - t0,
                 }
             be.build_and_run()
+        n_rates, pset = setup.rates.size, setup.pset
         out = {
             "backend": backend,
             "seed": seed,
-            "rates_hz": rates,
+            "rates_hz": setup.rates,
             "duration_s": duration_s,
             "dt_ms": dt_ms,
             "n_exc": n_exc,
-            "n_inh": n_inh,
+            "n_inh": setup.n_inh,
             "inputs": inputs,
             "weight_dependence": weight_dependence,
-            "w_max_s": g_max_ns * 1e-9,
+            "w_max_s": pset["g_max_ns"] * 1e-9,
             "parameters": parameters,
             "A_plus": pset["A_plus"],
             "A_minus": pset["A_minus"],
-            "tau_m_ms": float(
-                parse_quantity(pset["neuron"]["C_m"]) / parse_quantity(pset["neuron"]["g_l"]) / ms
-            ),
-            "w_initial_s": w0,
+            "tau_m_ms": _tau_m_ms(pset),
+            "w_initial_s": setup.w0_ns * 1e-9,
             "w_final_s": np.asarray(plastic.w_[:]).reshape(n_rates, n_exc).copy(),
             "record_t_s": np.asarray(w_mon.t_[:]).copy(),
             "w_recorded_s": np.asarray(w_mon.w_[:]).reshape(n_rates, n_exc, -1).copy(),
             "spike_i": np.asarray(spikes.i[:]).copy(),
             "spike_t_s": np.asarray(spikes.t_[:]).copy(),
-            "n_post": n_post,
+            "n_post": setup.n_post,
             "controls": controls,
             "wall_total_s": time.perf_counter() - t0,
             "wall_build_s": be.timings.get("build_s"),
@@ -412,6 +315,204 @@ def build_and_run(
         if be.is_standalone:
             be.close()
     return out
+
+
+class _Setup(NamedTuple):
+    """What :func:`build_and_run` prepares before Brian2 is involved."""
+
+    pset: dict  # the parameter set of PARAMETER_SETS
+    n_inh: int  # inhibitory inputs per neuron
+    rates: np.ndarray  # excitatory input rate of each neuron (Hz), shape (n_rates,)
+    n_post: int  # neurons: one per rate, twice that with controls
+    w0_ns: np.ndarray  # initial excitatory weights (nS), [neuron, input]
+    exc_rate: np.ndarray  # rate of each excitatory source (Hz), shape (n_rates * n_exc,)
+    trains: tuple | None  # ((exc_i, exc_t_s), (inh_i, inh_t_s)) drawn in NumPy, or None
+
+
+def _prepare(
+    parameters, rates_hz, n_exc, n_inh, controls, seed, w_init, inputs, duration_s, dt_ms
+) -> _Setup:
+    """Check the arguments of :func:`build_and_run` and draw what NumPy draws: the initial
+    weights and, with ``inputs="generator"``, the input spike trains (separate streams, so
+    that the first second of a longer run sees the same inputs as a 1 s run).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``parameters``, ``inputs`` or ``w_init``.
+    """
+    if parameters not in PARAMETER_SETS:
+        raise ValueError(
+            f"parameters must be one of {', '.join(PARAMETER_SETS)}, got {parameters!r}"
+        )
+    pset = PARAMETER_SETS[parameters]
+    if n_inh is None:
+        n_inh = pset["n_inh"]
+    rates = np.asarray(rates_hz, dtype=float)
+    n_rates = rates.size
+    rng_w, rng_exc, rng_inh = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
+    w0_ns = _initial_weights_ns(rng_w, n_rates, n_exc, pset["g_max_ns"], w_init)
+    exc_rate = np.repeat(rates, n_exc)  # source k*n_exc + m -> neuron k (and control)
+    trains = None
+    if inputs == "generator":
+        trains = (
+            poisson_trains(exc_rate, duration_s, dt_ms * 1e-3, rng_exc),
+            poisson_trains(
+                np.full(n_rates * n_inh, pset["inh_rate_hz"]), duration_s, dt_ms * 1e-3, rng_inh
+            ),
+        )
+    elif inputs != "poisson":
+        raise ValueError(f"inputs must be 'poisson' or 'generator', got {inputs!r}")
+    n_post = n_rates * (2 if controls else 1)
+    return _Setup(pset, n_inh, rates, n_post, w0_ns, exc_rate, trains)
+
+
+def _network(setup: _Setup, n_exc, weight_dependence, controls, record_every_s):
+    """The Brian2 network (inside :func:`neurolearn.brian.backends.use_backend`): neurons,
+    inputs, synapses, a weight monitor (every ``record_every_s``) and a spike monitor.
+    Returns (network, plastic synapses, weight monitor, spike monitor)."""
+    from brian2 import Network, SpikeMonitor, StateMonitor, second
+
+    from neurolearn import load_model
+    from neurolearn.brian.build import make_neuron_group
+
+    pset, n_rates = setup.pset, setup.rates.size
+    neuron = make_neuron_group(
+        load_model("lif_cond"), setup.n_post, params=pset["neuron"], name="neurons"
+    )
+    exc_src, inh_src = _input_groups(
+        setup.exc_rate, n_rates * setup.n_inh, pset["inh_rate_hz"], setup.trains
+    )
+    plastic, objs = _synapses(
+        exc_src,
+        inh_src,
+        neuron,
+        n_rates,
+        n_exc,
+        setup.n_inh,
+        pset,
+        weight_dependence,
+        setup.w0_ns,
+        controls,
+    )
+    w_mon = StateMonitor(plastic, "w", record=True, dt=record_every_s * second, name="w_mon")
+    spikes = SpikeMonitor(neuron, name="spikes")
+    return Network(*objs, w_mon, spikes), plastic, w_mon, spikes
+
+
+def _initial_weights_ns(rng, n_rates: int, n_exc: int, g_max_ns: float, w_init) -> np.ndarray:
+    """Initial excitatory weights in nS, ``[neuron, input]``: uniform in [0, g_max] (drawn
+    from ``rng`` whatever ``w_init``, so that the inputs' streams do not depend on it), all at
+    g_max (``"max"``) or at a fraction of it.
+
+    Raises
+    ------
+    ValueError
+        For another string, or a fraction outside [0, 1].
+    """
+    w0_ns = rng.uniform(0, g_max_ns, size=(n_rates, n_exc))
+    if w_init == "max":
+        w0_ns = np.full_like(w0_ns, g_max_ns)
+    elif not isinstance(w_init, str):
+        if not 0 <= float(w_init) <= 1:
+            raise ValueError(
+                f"w_init must be 'uniform', 'max' or a fraction of g_max in [0, 1], got {w_init!r}"
+            )
+        w0_ns = np.full_like(w0_ns, float(w_init) * g_max_ns)
+    elif w_init != "uniform":
+        raise ValueError(f"w_init must be 'uniform', 'max' or a fraction of g_max, got {w_init!r}")
+    return w0_ns
+
+
+def _input_groups(exc_rate, n_inh_total: int, inh_rate_hz: float, trains):
+    """The excitatory and inhibitory (None without any) input groups: ``PoissonGroup`` when
+    ``trains`` is None, else ``SpikeGeneratorGroup`` replaying ``trains = ((exc_i, exc_t_s),
+    (inh_i, inh_t_s))``."""
+    from brian2 import Hz, PoissonGroup, SpikeGeneratorGroup, second
+
+    n_exc_total = exc_rate.size
+    if trains is None:
+        exc_src = PoissonGroup(n_exc_total, rates=exc_rate * Hz, name="exc_inputs")
+        inh_src = (
+            PoissonGroup(n_inh_total, rates=inh_rate_hz * Hz, name="inh_inputs")
+            if n_inh_total
+            else None
+        )
+        return exc_src, inh_src
+    (exc_i, exc_t), (inh_i, inh_t) = trains
+    exc_src = SpikeGeneratorGroup(n_exc_total, exc_i, exc_t * second, name="exc_inputs")
+    inh_src = (
+        SpikeGeneratorGroup(n_inh_total, inh_i, inh_t * second, name="inh_inputs")
+        if n_inh_total
+        else None
+    )
+    return exc_src, inh_src
+
+
+def _synapses(
+    exc_src, inh_src, neuron, n_rates, n_exc, n_inh, pset, weight_dependence, w0_ns, controls
+):
+    """The plastic synapses (input k*n_exc + m -> neuron k), the frozen copies onto the
+    control neurons, and the fixed inhibitory synapses; returns (plastic synapses, every
+    object of the network but the monitors)."""
+    from brian2 import nS
+
+    from neurolearn import load_model
+    from neurolearn.brian.build import make_synapses
+    from neurolearn.brian.plasticity import make_plastic_synapses, stdp_model
+
+    stdp = stdp_model(weight_dependence, "all_to_all")
+    params = {"w_max": pset["g_max_ns"] * nS, "A_plus": pset["A_plus"], "A_minus": pset["A_minus"]}
+    src = np.arange(n_rates * n_exc)
+    plastic = make_plastic_synapses(
+        stdp,
+        exc_src,
+        neuron,
+        connect=(src, src // n_exc),
+        w_init=w0_ns.ravel() * nS,
+        params=params,
+        name="plastic",
+    )
+    objs = [neuron, exc_src, plastic]
+    if controls:
+        fixed = make_plastic_synapses(
+            stdp,
+            exc_src,
+            neuron,
+            connect=(src, n_rates + src // n_exc),
+            w_init=w0_ns.ravel() * nS,
+            name="fixed",
+            params={**params, "A_plus": 0, "A_minus": 0},
+        )
+        objs.append(fixed)
+    if n_inh:
+        inh_idx = np.arange(n_rates * n_inh)
+        inh_post = np.concatenate(
+            [inh_idx // n_inh] + ([n_rates + inh_idx // n_inh] if controls else [])
+        )
+        inh_pre = np.concatenate([inh_idx] * (2 if controls else 1))
+        inh = make_synapses(
+            load_model("static_conductance"),
+            inh_src,
+            neuron,
+            target_var="g_i",
+            name="inh",
+            connect=(inh_pre, inh_post),
+        )
+        inh.w = pset["g_inh_ns"] * nS
+        objs += [inh_src, inh]
+    return plastic, objs
+
+
+def _tau_m_ms(pset: dict) -> float:
+    """Membrane time constant C_m / g_l of a parameter set, in ms."""
+    from brian2 import ms
+
+    from neurolearn.spec import parse_quantity
+
+    return float(parse_quantity(pset["neuron"]["C_m"]) / parse_quantity(pset["neuron"]["g_l"]) / ms)
 
 
 def bimodal_fraction(w, w_max, tol: float = 0.1) -> float:
@@ -601,11 +702,15 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
     return save_figure(fig, stem)
 
 
-def main(argv=None) -> int:
-    """Command line: see the module docstring."""
-    from neurolearn.reproductions.base import reproduction_parser, run_reproduction
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce song2000_stdp`` (see the module docstring).
 
-    parser = reproduction_parser(__doc__.split("\n\n")[0], duration_s=100.0)
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    add_common_arguments(parser, duration_s=100.0)
     parser.add_argument("--rates-hz", type=float, nargs="+", default=[10, 20, 30, 40])
     parser.add_argument("--dt-ms", type=float, default=0.1)
     parser.add_argument(
@@ -621,15 +726,37 @@ def main(argv=None) -> int:
         default="uniform",
         help="initial weights: uniform (default), max, or a fraction of g_max",
     )
-    args = parser.parse_args(argv)
-    if args.w_init not in ("uniform", "max"):
+
+
+def run(args) -> dict:
+    """Run with parsed options; writes ``song2000[_<set>].json`` and the figure into
+    ``args.out`` and returns the summary (:func:`summarize`).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+
+    Raises
+    ------
+    UsageError
+        For a ``--w-init`` that is not uniform, max or a number, or ``--duration-s`` <= 0.
+    """
+    w_init = args.w_init
+    if w_init not in ("uniform", "max"):
         try:
-            args.w_init = float(args.w_init)
+            w_init = float(w_init)
         except ValueError:
-            parser.error(f"--w-init must be uniform, max or a number, got {args.w_init!r}")
+            raise UsageError(
+                f"--w-init must be uniform, max or a number, got {args.w_init!r}"
+            ) from None
     stem = "song2000" if args.parameters == "paper" else f"song2000_{args.parameters}"
     return run_reproduction(
-        parser,
         args,
         stem,
         build_and_run,
@@ -637,9 +764,27 @@ def main(argv=None) -> int:
         plot,
         rates_hz=args.rates_hz,
         dt_ms=args.dt_ms,
-        w_init=args.w_init,
+        w_init=w_init,
         parameters=args.parameters,
     )
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="song2000_stdp",
+        description="Additive STDP makes the weights bimodal and the output rate nearly "
+        "independent of the input rate",
+        reference="Song, Miller & Abbott (2000) Nat. Neurosci. 3:919, Fig. 2",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.song2000_stdp``): see the module
+    docstring; exit status 2 for bad options."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,24 @@ writes ``stdp_window.json`` (maximal deviations, in units of w_max) and
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MODELS", "measure_window", "measure_frequency", "main"]
+from ..brian.backends import BACKENDS
+from .registry import Reproduction, UsageError, register
+
+__all__ = [
+    "MODELS",
+    "measure_window",
+    "measure_frequency",
+    "add_arguments",
+    "run",
+    "REPRODUCTION",
+    "main",
+]
 
 #: Zoo models whose window is measured.
 MODELS = (
@@ -136,22 +146,85 @@ def measure_frequency(
     }
 
 
-def main(argv=None) -> int:
-    """Command line: see the module docstring."""
+def add_arguments(parser) -> None:
+    """Options of ``neurolearn reproduce stdp_window`` (defaults: the measurement of the
+    module docstring).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Receives the options.
+    """
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--backend", default="numpy", help=f"{' | '.join(BACKENDS)} (default numpy)"
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        metavar="MODEL",
+        help=f"zoo models measured (default all: {', '.join(MODELS)})",
+    )
+    parser.add_argument(
+        "--max-dt-ms",
+        type=float,
+        default=100.0,
+        help="largest |t_post - t_pre| of the isolated pairs in ms (default 100)",
+    )
+    parser.add_argument(
+        "--step-ms",
+        type=float,
+        default=2.0,
+        help="spacing of t_post - t_pre in ms (default 2)",
+    )
+    parser.add_argument(
+        "--freqs-hz",
+        type=float,
+        nargs="+",
+        default=[2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0],
+        help="pairing frequencies of the second part in Hz (default 2 5 10 20 30 40 50)",
+    )
+
+
+def run(args) -> dict:
+    """Measure every model's window and frequency dependence; writes ``stdp_window.json``
+    (maximal deviations in units of w_max, the measured curves) and the figure into
+    ``args.out``; returns what was written.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_arguments`.
+
+    Returns
+    -------
+    dict
+        What was written as JSON (see above).
+
+    Raises
+    ------
+    UsageError
+        For a non-positive ``--step-ms`` or ``--max-dt-ms`` below it, or a frequency <= 0.
+    """
     from neurolearn.figures import label, new_figure, save_figure
     from neurolearn.io import atomic_write_json
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--backend", default="numpy")
-    args = parser.parse_args(argv)
+    if args.step_ms <= 0 or args.max_dt_ms < args.step_ms:
+        raise UsageError(
+            f"--step-ms must be > 0 and --max-dt-ms >= --step-ms, got {args.step_ms:g} and "
+            f"{args.max_dt_ms:g}"
+        )
+    if min(args.freqs_hz) <= 0:
+        raise UsageError(f"--freqs-hz must be > 0, got {min(args.freqs_hz):g}")
     args.out.mkdir(parents=True, exist_ok=True)
-    dts = np.round(np.arange(-100, 100.5, 2.0), 6) * 1e-3
-    dts = dts[dts != 0]
-    freqs = np.array([2, 5, 10, 20, 30, 40, 50], dtype=float)
+    dts = np.round(np.arange(-args.max_dt_ms, args.max_dt_ms + args.step_ms / 4, args.step_ms), 6)
+    dts = dts[dts != 0] * 1e-3
+    freqs = np.array(args.freqs_hz, dtype=float)
     result = {"backend": args.backend, "models": {}}
     fig, axes = new_figure(1, 2, width=6.8, height=2.6)
-    for k, model in enumerate(MODELS):
+    for k, model in enumerate(args.models):
         win = measure_window(model, dts, backend=args.backend)
         fr = measure_frequency(model, freqs, backend=args.backend)
         w_max = win["w_max"]
@@ -187,7 +260,27 @@ def main(argv=None) -> int:
             indent=1,
         )
     )
-    return 0
+    return result
+
+
+REPRODUCTION = register(
+    Reproduction(
+        name="stdp_window",
+        description="STDP window of every pair-based zoo model and the triplet model, "
+        "simulated against the analytic rule, and the dependence on pairing frequency",
+        reference="Song, Miller & Abbott (2000) Nat. Neurosci. 3:919, eq. 1; Guetig et al. "
+        "(2003) J. Neurosci. 23:3697, eq. 2-3; Pfister & Gerstner (2006) J. Neurosci. "
+        "26:9673, eq. 3-4",
+        add_arguments=add_arguments,
+        run=run,
+    )
+)
+
+
+def main(argv=None) -> int:
+    """Command line (``python -m neurolearn.reproductions.stdp_window``): see the module
+    docstring; exit status 2 for bad options."""
+    return REPRODUCTION.main(argv)
 
 
 if __name__ == "__main__":

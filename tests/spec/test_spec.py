@@ -217,31 +217,106 @@ def test_bad_initial_value_and_method_fail_on_loading(tmp_path):
     assert load_model(_write(tmp_path, 'method = "rk4"\n' + GOOD, "rk.toml")).method == "rk4"
 
 
-@pytest.mark.parametrize("brian_first", [False, True])
-def test_uncaught_neurolearn_error_is_printed_plainly(tmp_path, brian_first):
-    """An uncaught error of neurolearn (here: a missing model file) is printed by Python's
-    default handler, not announced as "an unexpected error" of Brian 2 with a bug-report
-    request and a debug log; errors raised inside Brian2 still get Brian2's handler. Holds
-    whether Brian2 or neurolearn is imported first."""
+_BANNER = "Brian 2 encountered an unexpected error"
+_PREFERENCE = "brian2.prefs['logging.display_brian_error_message'] = False"
+
+
+def _python(code: str, cwd, tmp=None):
+    """Run ``code`` in a fresh interpreter (temporary files in ``tmp`` when given)."""
+    import os
     import subprocess
     import sys
 
+    env = dict(os.environ)
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env
+    )
+
+
+def test_importing_neurolearn_leaves_the_interpreter_alone(tmp_path):
+    """No import-time patching: ``sys.excepthook`` and ``sys.meta_path`` are what they were
+    before ``import neurolearn``, whether Brian2 was imported first or not."""
+    for first in ("", "import brian2; "):
+        r = _python(
+            f"import sys; {first}hook, path = sys.excepthook, list(sys.meta_path); "
+            "import neurolearn; import neurolearn.spec, neurolearn.cli; "
+            "assert sys.excepthook is hook, sys.excepthook; "
+            "assert sys.meta_path == path, sys.meta_path; print('untouched')",
+            tmp_path,
+        )
+        assert r.returncode == 0 and r.stdout.strip() == "untouched", r.stderr
+
+
+@pytest.mark.parametrize("brian_first", [False, True])
+def test_uncaught_neurolearn_error_is_printed_plainly(tmp_path, brian_first):
+    """A script that sets Brian2's preference as neurolearn's module docstring says sees an
+    uncaught error of neurolearn (here: a missing model file) printed by Python's default
+    handler, not announced as "an unexpected error" of Brian 2 with a bug-report request and
+    a debug log; the same for errors raised inside Brian2. Without the preference Brian2's
+    handler reports errors raised inside Brian2 as before: importing neurolearn changes
+    nothing. Holds whether Brian2 or neurolearn is imported first."""
     first = "import brian2; import neurolearn" if brian_first else "import neurolearn, brian2"
     missing = tmp_path / "missing.toml"
-    ours = subprocess.run(
-        [sys.executable, "-c", f"{first}; neurolearn.load_model({str(missing)!r})"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    ours = _python(f"{first}; {_PREFERENCE}; neurolearn.load_model({str(missing)!r})", tmp_path)
     assert ours.returncode == 1
     assert "model file not found" in ours.stderr and "ModelError" in ours.stderr
-    assert "Brian 2 encountered an unexpected error" not in ours.stderr
-    theirs = subprocess.run(
-        [sys.executable, "-c", f"{first}; brian2.ms + brian2.mV"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    assert _BANNER not in ours.stderr
+    in_brian2 = _python(f"{first}; {_PREFERENCE}; brian2.ms + brian2.mV", tmp_path)
+    assert in_brian2.returncode == 1
+    assert "DimensionMismatchError" in in_brian2.stderr and _BANNER not in in_brian2.stderr
+    theirs = _python(f"{first}; brian2.ms + brian2.mV", tmp_path)
     assert "DimensionMismatchError" in theirs.stderr
-    assert "Brian 2 encountered an unexpected error" in theirs.stderr
+    assert _BANNER in theirs.stderr
+
+
+_QUADRATIC = """
+name = "quadratic"
+kind = "neuron"
+title = "LIF with a quadratic term that Brian2's exact integration cannot separate"
+method = "exact"
+equations = "dv/dt = (v_rest - v)/tau_m + (v - v_rest)**2/(tau_m*mV) : volt"
+threshold = "v > v_th"
+reset = "v = v_rest"
+
+[parameters.tau_m]
+value = "20 ms"
+
+[parameters.v_rest]
+value = "-70 mV"
+
+[parameters.v_th]
+value = "-50 mV"
+"""
+
+
+def test_cli_reports_errors_in_one_line_and_leaves_no_brian2_log(tmp_path):
+    """The command line: a neurolearn error (a missing model file) and an error raised inside
+    Brian2 (a model its exact integrator cannot solve) end with exit status 2 and one line on
+    stderr; a bug with its traceback and exit status 1. Never Brian2's banner, and neither
+    Brian2's debug log nor its copy of the script is left in the temporary folder."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    model = tmp_path / "quadratic.toml"
+    model.write_text(_QUADRATIC)
+    cli = "import sys; from neurolearn.cli import main; sys.exit(main({argv!r}))"
+
+    r = _python(cli.format(argv=["simulate", str(tmp_path / "missing.toml")]), tmp_path, tmp)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert (
+        r.stderr.startswith("neurolearn simulate: error: ") and "model file not found" in r.stderr
+    )
+
+    r = _python(cli.format(argv=["simulate", str(model), "--duration", "1 ms"]), tmp_path, tmp)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "Brian2 object 'neurons_stateupdater'" in r.stderr
+    assert "UnsupportedEquationsException" in r.stderr and "linear components" in r.stderr
+    assert _BANNER not in r.stderr
+
+    bug = "import neurolearn.commands.simulate as s; s.run = lambda args: None + 1; "
+    r = _python(bug + cli.format(argv=["simulate", "lif"]), tmp_path, tmp)
+    assert r.returncode == 1
+    assert "Traceback" in r.stderr and "TypeError: unsupported operand" in r.stderr
+    assert "neurolearn simulate: internal error" in r.stderr and _BANNER not in r.stderr
+    assert sorted(p.name for p in tmp.iterdir()) == []
