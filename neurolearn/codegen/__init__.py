@@ -11,7 +11,7 @@ Public API
 ``ModelIR``, ``Coefficient``, ``Plain``, ``SingularGuard``, ``Threshold``,
 ``ThresholdAffine``, ``Reset``, ``AffineUpdate``
     The IR (:mod:`neurolearn.codegen.ir`).
-``split_fraction``, ``check_supported``, ``UNARY_FUNCTIONS``, ``VARIADIC_FUNCTIONS``
+``split_fraction``, ``check_supported``, ``UNARY_FUNCTIONS``
     The IR's vocabulary of expressions (:mod:`neurolearn.codegen.vocabulary`).
 
 References: Stimberg, Brette & Goodman (2019) eLife 8:e47314 (Brian2's code generation);
@@ -31,7 +31,7 @@ from .ir import (
     ThresholdAffine,
 )
 from .steps import build_ir, model_ir
-from .vocabulary import UNARY_FUNCTIONS, VARIADIC_FUNCTIONS, check_supported, split_fraction
+from .vocabulary import UNARY_FUNCTIONS, check_supported, split_fraction
 
 __all__ = [
     "abstract_update_code",
@@ -48,5 +48,4 @@ __all__ = [
     "split_fraction",
     "check_supported",
     "UNARY_FUNCTIONS",
-    "VARIADIC_FUNCTIONS",
 ]

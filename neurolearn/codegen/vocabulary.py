@@ -1,6 +1,6 @@
 """The expressions the model IR admits: numbers, symbols, sums, products, powers and a fixed set
-of elementary functions (the functions Brian2's code generation targets provide, see Brian2's
-documentation, "Models and neuron groups: Functions"). Every engine's printer maps each of them
+of elementary functions of one argument (among the functions Brian2's code generation targets
+provide, see Brian2's documentation, "Models and neuron groups: Functions"). Every engine's printer maps each of them
 to its own operation; anything else is refused with a :class:`~neurolearn.spec.ModelError`
 naming the construct and the equation, before any printing.
 """
@@ -11,7 +11,7 @@ import sympy
 
 from ..spec import ModelError
 
-__all__ = ["UNARY_FUNCTIONS", "VARIADIC_FUNCTIONS", "split_fraction", "check_supported"]
+__all__ = ["UNARY_FUNCTIONS", "split_fraction", "check_supported"]
 
 #: Functions of one argument, by sympy class name (``Abs`` is Brian2's ``abs``, ``ceiling``
 #: its ``ceil``).
@@ -34,9 +34,6 @@ UNARY_FUNCTIONS = (
     "atan",
     "log10",
 )
-
-#: Functions of two or more arguments (Brian2's ``clip`` is not among them).
-VARIADIC_FUNCTIONS = ("Max", "Min")
 
 
 def split_fraction(e: sympy.Mul) -> tuple[list, list]:
@@ -80,9 +77,9 @@ def check_supported(e, where: str) -> None:
     Raises
     ------
     ModelError
-        For a complex constant, a function outside :data:`UNARY_FUNCTIONS` /
-        :data:`VARIADIC_FUNCTIONS` (``parameter`` is its name), or any other construct
-        (conditions, relations, piecewise expressions...).
+        For a complex constant, a function outside :data:`UNARY_FUNCTIONS` (``parameter`` is
+        its name: Brian2's ``clip``, ``exprel``...), or any other construct (relations,
+        ``Max``/``Min``...).
     """
     if e.is_Symbol:
         return
@@ -107,9 +104,8 @@ def check_supported(e, where: str) -> None:
         return
     if isinstance(e, sympy.Function):
         name = type(e).__name__
-        if (name in UNARY_FUNCTIONS and len(e.args) == 1) or name in VARIADIC_FUNCTIONS:
-            for a in e.args:
-                check_supported(a, where)
+        if name in UNARY_FUNCTIONS and len(e.args) == 1:
+            check_supported(e.args[0], where)
             return
         raise ModelError(
             f"function '{name}' has no PyTorch equivalent in the torch bridge ({where})",

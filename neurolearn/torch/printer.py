@@ -138,12 +138,6 @@ class TorchPrinter:
             name = type(e).__name__
             if name in TORCH_FUNCTIONS and len(e.args) == 1:
                 return f"{TORCH_FUNCTIONS[name]}({self(e.args[0])})"
-            if name in ("Max", "Min"):
-                op = "torch.maximum" if name == "Max" else "torch.minimum"
-                out = self(e.args[0])
-                for a in e.args[1:]:
-                    out = f"{op}({out}, {self(a)})"
-                return out
             raise ModelError(
                 f"function '{name}' has no PyTorch equivalent in the torch bridge ({self.where})",
                 parameter=name,
@@ -313,7 +307,7 @@ def _fold(op, items):
 
 def _tree(e, names, dep):
     """The operations of :class:`TorchPrinter`'s source of ``e``, as Python evaluates them
-    (binary operations left-associated, ``Max`` of several arguments nested)."""
+    (binary operations left-associated); ``e`` is in the IR's vocabulary."""
     if e.is_Symbol:
         return _Leaf(names(e.name), dep(e.name))
     if e.is_number:
@@ -332,14 +326,7 @@ def _tree(e, names, dep):
         if e.exp.is_Integer:
             return _Bin("**", _tree(e.base, names, dep), _Const(str(int(e.exp))))
         return _Call("torch.pow", (_tree(e.base, names, dep), _tree(e.exp, names, dep)))
-    name = type(e).__name__
-    if name in TORCH_FUNCTIONS and len(e.args) == 1:
-        return _Call(TORCH_FUNCTIONS[name], (_tree(e.args[0], names, dep),))
-    op = "torch.maximum" if name == "Max" else "torch.minimum"
-    out = _tree(e.args[0], names, dep)
-    for a in e.args[1:]:
-        out = _Call(op, (out, _tree(a, names, dep)))
-    return out
+    return _Call(TORCH_FUNCTIONS[type(e).__name__], (_tree(e.args[0], names, dep),))
 
 
 def _text(node) -> str:
