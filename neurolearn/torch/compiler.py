@@ -121,7 +121,7 @@ class AffineModel:
         -------
         A : list of Tensor
             ``A_ij`` for each pair of :attr:`A_idx`, broadcastable to ``[batch, neurons]``
-            (0-d or ``[neurons]``), dimensionless ratios of SI units.
+            (0-d or ``[neurons]``), in SI units of ``S_i`` per SI unit of ``S_j``.
         b : list of Tensor
             ``b_i`` for every state variable (SI units of the variable), broadcastable to
             ``[batch, neurons]``. Both differentiable w.r.t. the parameters through ``C``.
