@@ -1,9 +1,10 @@
 """The surrogate-gradient bridge: a model's Brian2 equations as a trainable PyTorch network.
 
 One model, two engines. :func:`compile_model` hands a neuron model's equations to Brian2's own
-state updater and translates the resulting update code into PyTorch (module
-:mod:`neurolearn.torch.compiler`); layers built from it follow Brian2's schedule within a time
-step (state update, threshold, synaptic propagation, reset) and its refractoriness, so a
+state updater, turns the resulting update code into the engine-neutral model IR
+(:mod:`neurolearn.codegen`) and prints that as PyTorch (modules :mod:`neurolearn.torch.compiler`
+and :mod:`neurolearn.torch.printer`); layers built from it follow Brian2's schedule within a
+time step (state update, threshold, synaptic propagation, reset) and its refractoriness, so a
 trained network exported with :func:`neurolearn.bridge.to_brian2` produces the same spikes in
 Brian2. Everything runs in SI units (float32 or float64); parameters are stored and trained in
 display units (ms, mV, nA, nS).
@@ -13,8 +14,10 @@ Public API
 Compiler (:mod:`neurolearn.torch.compiler`)
     ``compile_model(model, dt, method=None) -> CompiledModel``; ``CompiledModel`` with
     ``coefficients(P)``, ``update(S, C, t)``, ``threshold(S, P)``, ``reset(i, S, P)``,
-    ``initial_state(P, shape)``, ``refractory_steps(P)`` and the generated source
-    (``update_code``, ``static_code``...); ``SI_DISPLAY_UNITS``.
+    ``initial_state(P, shape)``, ``refractory_steps(P)``, ``inplace(which)``, the generated
+    source (``update_code``, ``static_code``...), the IR (``ir``) and the symbolic affine form
+    ``affine`` (``AffineModel`` with ``A_idx``, ``matrices(C)``, ``threshold_form(P)``,
+    ``reset_constants(P)``; None when the update is not affine); ``SI_DISPLAY_UNITS``.
 Surrogates (:mod:`neurolearn.torch.surrogate`)
     ``Surrogate(shape="fast_sigmoid"|"sigmoid"|"arctan"|"triangle"|callable, steepness=10,
     scale=1, normalize_peak=False)``, ``SmoothSigmoid(steepness)``, ``get_surrogate(spec)``,
