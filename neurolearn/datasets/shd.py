@@ -46,9 +46,18 @@ import numpy as np
 
 from ..io import atomic_path
 from ..paths import cache_dir
+from .catalog import DatasetInfo, register_dataset
 from .core import SpikeEvents
 
-__all__ = ["read_shd", "write_shd", "SHD_CLASSES", "shd_n_channels"]
+__all__ = [
+    "read_shd",
+    "write_shd",
+    "SHD_CLASSES",
+    "shd_n_channels",
+    "heidelberg_events",
+    "shd_events",
+    "ssc_events",
+]
 
 #: Number of channels of SHD and SSC (cochlear model output, Cramer et al. 2022).
 shd_n_channels = 700
@@ -470,3 +479,39 @@ def heidelberg_events(
         names = SHD_CLASSES if name == "shd" else tuple(str(i) for i in range(expected))
         events = dataclasses.replace(events, class_names=names)
     return events
+
+
+def shd_events(split: str, download: bool | None = None, progress: bool = True) -> SpikeEvents:
+    """One official split of SHD: ``heidelberg_events("shd", split, ...)``, the registered
+    loader of ``"shd"`` (parameters, returns and errors as :func:`heidelberg_events`)."""
+    return heidelberg_events("shd", split, download=download, progress=progress)
+
+
+def ssc_events(split: str, download: bool | None = None, progress: bool = True) -> SpikeEvents:
+    """One official split of SSC: ``heidelberg_events("ssc", split, ...)``, the registered
+    loader of ``"ssc"`` (parameters, returns and errors as :func:`heidelberg_events`)."""
+    return heidelberg_events("ssc", split, download=download, progress=progress)
+
+
+register_dataset(
+    DatasetInfo(
+        "shd",
+        20,
+        700,
+        ("train", "test"),
+        1400.0,
+        "Spiking Heidelberg Digits (Cramer et al. 2022), 700 channels",
+        loader=shd_events,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        "ssc",
+        35,
+        700,
+        ("train", "valid", "test"),
+        1000.0,
+        "Spiking Speech Commands (Cramer et al. 2022), 700 channels",
+        loader=ssc_events,
+    )
+)
