@@ -23,7 +23,6 @@ OVERSIZE = {
     "brian/plasticity.py:pairing_reward",
     "brian/single.py:single_population",
     "bridge/__init__.py:to_brian2",
-    "datasets/shd.py:read_shd",
     "fitting/fit.py:fit",
     "fitting/simulate.py:simulate_batch",
     "reproductions/grasshopper_fit.py:main",
