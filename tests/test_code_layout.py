@@ -30,8 +30,6 @@ OVERSIZE = {
     "reproductions/izhikevich2007_distal_reward.py:build_and_run",
     "reproductions/song2000_stdp.py:build_and_run",
     "sources/glif.py:load_glif_config",
-    "spec/__init__.py",
-    "spec/__init__.py:validate",
     "torch/compiler.py",
     "torch/compiler.py:_compile",
     "torch/compiler.py:_inplace_source",
