@@ -21,7 +21,6 @@ OVERSIZE = {
     "brian/plasticity.py",
     "brian/plasticity.py:make_plastic_synapses",
     "brian/plasticity.py:pairing_reward",
-    "brian/single.py:single_population",
     "bridge/__init__.py:to_brian2",
     "fitting/fit.py:fit",
     "fitting/simulate.py:simulate_batch",
