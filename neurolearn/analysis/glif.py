@@ -58,7 +58,9 @@ def simulate_glif(
     record_v : bool
         Record the membrane potential after every step.
     allen_method : bool
-        Use :func:`allen_glif_method` (matches allensdk); False uses the zoo file's method.
+        Use :func:`allen_glif_method` (matches allensdk; the zoo files' ``"allen_glif"``);
+        False integrates every variable with Brian2's forward Euler (``"euler"``), to show
+        what the dedicated scheme changes.
     target : str
         Brian2 code-generation target for runtime mode (``"numpy"`` or ``"cython"``).
 
@@ -111,7 +113,7 @@ def simulate_glif(
             params=params,
             initial=initial,
             dt=dt,
-            method=allen_glif_method() if allen_method else None,
+            method=allen_glif_method() if allen_method else "euler",
         )
         ta = b2.TimedArray(stim * b2.amp, dt=dt, name="glif_stimulus")
         group.namespace["glif_stimulus"] = ta

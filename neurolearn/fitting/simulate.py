@@ -141,12 +141,9 @@ def _structure_key(
 
 
 def default_method(spec: NeuronModel):
-    """State updater used for fitting a model: allensdk's scheme for the GLIF zoo models (see
-    :func:`neurolearn.brian.glif.allen_glif_method`), else the model file's ``method``."""
-    if spec.name in {f"glif{k}" for k in range(1, 6)}:
-        from ..brian.glif import allen_glif_method
-
-        return allen_glif_method()
+    """State updater used for fitting a model: the model file's ``method`` (for the GLIF zoo
+    models ``"allen_glif"``, allensdk's scheme, :func:`neurolearn.brian.glif.allen_glif_method`,
+    which the file names instead of being chosen here by the model's name)."""
     return spec.method
 
 

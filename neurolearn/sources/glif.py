@@ -29,8 +29,9 @@ and the spike component of the threshold, and for GLIF5 the exact solution of th
 After a spike at step ``k`` the reset state is the state at ``k + spike_cut_length`` and
 integration resumes at ``k + spike_cut_length + 1``.
 :func:`neurolearn.brian.glif.allen_glif_method` returns a Brian2 state updater generating
-exactly this code from the model equations, and the zoo files set ``refractory = "t_cut +
-dt"`` so Brian2 freezes the state for the cut; with it Brian2 and allensdk agree to rounding error (:mod:`neurolearn.analysis.glif`, ``neurolearn glif check``).
+exactly this code from the model equations (registered with Brian2 as ``"allen_glif"``, the
+``method`` of the GLIF zoo files), and the zoo files set ``refractory = "t_cut + dt"`` so Brian2
+freezes the state for the cut; with it Brian2 and allensdk agree to rounding error (:mod:`neurolearn.analysis.glif`, ``neurolearn glif check``).
 
 Example
 -------
