@@ -28,7 +28,6 @@ OVERSIZE = {
     "reproductions/heterogeneity.py:run_heterogeneity",
     "reproductions/izhikevich2007_distal_reward.py:build_and_run",
     "reproductions/song2000_stdp.py:build_and_run",
-    "sources/glif.py:load_glif_config",
     "torch/compiler.py",
     "torch/compiler.py:_compile",
     "torch/compiler.py:_inplace_source",
