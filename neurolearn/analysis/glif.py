@@ -106,7 +106,7 @@ def simulate_glif(
             f"simulate_glif runs in Brian2's runtime mode: target must be 'numpy' "
             f"or 'cython', got {target!r}"
         )
-    with use_backend(target, dt=dt):
+    with use_backend(target, dt=dt) as backend:
         group = make_neuron_group(
             spec,
             n,
@@ -125,7 +125,7 @@ def simulate_glif(
             mon = b2.StateMonitor(group, "v", record=True, when="end", dt=dt)
             objs.append(mon)
         net = b2.Network(*objs)
-        net.run(n_steps * dt, namespace={})
+        backend.run(net, n_steps * dt, namespace={})
     dt_s = float(dt)
     trains = spikes.spike_trains()
     times = [np.asarray(trains[i] / b2.second) for i in range(n)]

@@ -59,13 +59,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, load_model, parse_quantity
-from .backends import (
-    BackendUnavailableError,
-    build_standalone,
-    check_backend,
-    run_standalone,
-    use_backend,
-)
+from .backends import check_backend, use_backend
 from .results import RateRecord, Results, SpikeTrains, StateRecord, quantity_to_str
 
 __all__ = ["NetworkSpec", "Simulation", "simulate"]
@@ -937,10 +931,11 @@ class Simulation:
                 # run_args are applied here: expressions below see the new parameter values.
                 backend.device.apply_run_args()
                 self._evaluate_expressions()
-                self.network.run(duration, namespace={})
                 self.timings = {}
-                try:
-                    build_standalone(backend, compile=compile, run=False)
+                try:  # record the run and build the project; every Simulation.run runs it
+                    backend.run(
+                        self.network, duration, namespace={}, compile=compile, execute=False
+                    )
                 finally:
                     self.timings.update(backend.timings)
             else:
@@ -1067,29 +1062,21 @@ class Simulation:
         values = self._run_values(params)
         t0 = time.perf_counter()
         b = self.backend
-        if b.is_standalone:
-            if not b.compiled:
-                raise BackendUnavailableError(
-                    f"the {b.name} project in {b.directory} was generated but not compiled "
-                    f"(build(..., compile=True) needs a compiler"
-                    f"{' and nvcc' if b.name == 'cuda_standalone' else ''})"
-                )
-            run_args = {getattr(group, var): value for group, var, value in values}
-            run_standalone(b, run_args)
-            with b.active():
-                results = self._collect(params)
-        else:
-            import brian2
+        run_args = None
+        with b.active():
+            if b.is_standalone:  # the compiled program applies the values (no recompilation)
+                run_args = {getattr(group, var): value for group, var, value in values}
+            else:  # runtime: start again from the stored initial state, then set the values
+                import brian2
 
-            with b.active():
                 self.network.restore("neurolearn_initial")
                 if self.seed is not None:
                     brian2.seed(self.seed)
                 for group, var, value in values:
                     _assign(group, var, value, f"'{group.name}'")
                 self._evaluate_expressions()
-                self.network.run(self.duration, namespace={})
-                results = self._collect(params)
+            b.run(self.network, self.duration, run_args=run_args, namespace={})
+            results = self._collect(params)
         results.timings = {
             "build_s": self.timings.get("build_s"),
             "run_s": time.perf_counter() - t0,

@@ -513,8 +513,7 @@ def simulate_stdp(
             spec, pre, post, connect={"j": "i"}, w_init=w0, params=params, name="plastic"
         )
         net = Network(pre, driver, post, drive, syn)
-        net.run(duration)
-        be.build_and_run()
+        be.run(net, duration)
         out = np.asarray(syn.w_[:], dtype=float).copy()
         if be.is_standalone:
             be.close()

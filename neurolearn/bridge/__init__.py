@@ -258,9 +258,7 @@ def to_brian2(
             monitors=monitors,
         )
         if run:
-            network.run(T * dt, namespace={})
-            if backend in ("cpp_standalone", "cuda_standalone"):
-                be.build_and_run()
+            be.run(network, T * dt, namespace={})
             _collect(export, net)
     del brian2
     return export

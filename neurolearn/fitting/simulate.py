@@ -307,14 +307,12 @@ def simulate_batch(
         return np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x, (n_sets,)), n_sweeps)
 
     if cache is not None and cache._key == key:
-        from ..brian.backends import run_standalone
-
         st = cache._state
         run_args = {getattr(st["group"], k): v for k, v in per_neuron.items()}
         if drive:
             run_args[st["gain"]] = per_set_values(stimulus_gain)[None, :] * b2.amp
             run_args[st["offset"]] = per_set_values(stimulus_offset)[None, :] * b2.amp
-        run_standalone(st["backend"], run_args)
+        st["backend"].run(st["network"], n_steps * dt, run_args=run_args)
         cache.reruns += 1
         with st["backend"].active():
             return _collect(st["spikes"], st["mon"], n_sets, n_sweeps, rec, spike_times, dt)
@@ -368,8 +366,7 @@ def simulate_batch(
             )
             objs.append(mon)
         net = b2.Network(*objs)
-        net.run(n_steps * dt, namespace={})
-        be.build_and_run()
+        be.run(net, n_steps * dt, namespace={})
         result = _collect(spikes, mon, n_sets, n_sweeps, rec, spike_times, dt)
         if cache is None:
             be.close()
@@ -378,6 +375,7 @@ def simulate_batch(
             cache._key = key
             cache._state = {
                 "backend": be,
+                "network": net,
                 "group": group,
                 "spikes": spikes,
                 "mon": mon,
