@@ -15,9 +15,7 @@ MAX_FUNCTION_LINES = 120
 
 #: "module" or "module:function" -> still over the limit (to be split).
 OVERSIZE = {
-    "bridge/__init__.py:to_brian2",
     "fitting/fit.py:fit",
-    "fitting/simulate.py:simulate_batch",
     "reproductions/grasshopper_fit.py:main",
     "reproductions/heterogeneity.py:run_heterogeneity",
     "reproductions/izhikevich2007_distal_reward.py:build_and_run",
