@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..brian.backends import RUNTIME_BACKENDS, use_backend
+from ..brian.build import make_neuron_group
 from ..brian.glif import allen_glif_method
 from ..sources.glif import GlifConfig
 
@@ -78,8 +80,6 @@ def simulate_glif(
     """
     import brian2 as b2
 
-    from ..brian.build import make_neuron_group
-
     configs = list(configs)
     if not configs:
         raise ValueError("no GLIF config given")
@@ -99,12 +99,10 @@ def simulate_glif(
     params = {k: _stack([c.params[k] for c in configs]) for k in configs[0].params}
     initial = {k: _stack([c.initial[k] for c in configs]) for k in configs[0].initial}
     n_steps = stim.shape[0]
-    from ..brian.backends import use_backend
-
-    if target not in ("numpy", "cython"):
+    if target not in RUNTIME_BACKENDS:
         raise ValueError(
-            f"simulate_glif runs in Brian2's runtime mode: target must be 'numpy' "
-            f"or 'cython', got {target!r}"
+            f"simulate_glif runs in Brian2's runtime mode: target must be "
+            f"{' or '.join(repr(b) for b in RUNTIME_BACKENDS)}, got {target!r}"
         )
     with use_backend(target, dt=dt) as backend:
         group = make_neuron_group(

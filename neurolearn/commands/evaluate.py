@@ -38,6 +38,8 @@ def _run(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``evaluate`` command."""
+    from ..brian.backends import BACKENDS  # the backend table's names
+
     p = subparsers.add_parser(
         "evaluate",
         help="test a trained network in Brian2 and compare with torch",
@@ -50,7 +52,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--backend",
         default="numpy",
-        choices=("numpy", "cython", "cpp_standalone", "cuda_standalone"),
+        choices=BACKENDS,
         help="Brian2 code-generation target (default: numpy)",
     )
     p.add_argument(

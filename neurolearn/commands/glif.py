@@ -67,6 +67,8 @@ def _check(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``glif`` command group."""
+    from ..brian.backends import RUNTIME_BACKENDS  # the backend table's names
+
     p = subparsers.add_parser("glif", help="Allen GLIF models (Teeter et al. 2018)")
     sub = p.add_subparsers(dest="glif_command", required=True)
     c = sub.add_parser(
@@ -81,7 +83,7 @@ def register(subparsers) -> None:
     c.add_argument(
         "--target",
         default="numpy",
-        choices=["numpy", "cython"],
+        choices=RUNTIME_BACKENDS,
         help="Brian2 code-generation target",
     )
     c.set_defaults(func=_check)

@@ -25,6 +25,8 @@ def _heterogeneity(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``run`` command and its experiments."""
+    from ..brian.backends import BACKENDS  # the backend table's names
+
     p = subparsers.add_parser(
         "run",
         help="run a packaged experiment (heterogeneity)",
@@ -70,7 +72,7 @@ def register(subparsers) -> None:
     h.add_argument(
         "--backend",
         default="numpy",
-        choices=("numpy", "cython", "cpp_standalone", "cuda_standalone"),
+        choices=BACKENDS,
         help="Brian2 target of the agreement check (default numpy)",
     )
     h.add_argument("--no-progress", action="store_true", help="no progress bars")
