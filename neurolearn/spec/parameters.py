@@ -60,12 +60,20 @@ class Parameter:
 
     @property
     def unit_name(self) -> str:
-        """Brian2 name of the SI unit (``"second"``, ``"volt"``, ``"1"`` if dimensionless)."""
+        """Brian2 name of the SI unit (``"second"``, ``"volt"``, ``"1"`` if dimensionless),
+        usable in Brian2 equations: where Brian2's unit registry names the dimension by a
+        scaled unit (``"mvolt / msecond"`` once ``mV/ms`` was used), the SI base units."""
+        from brian2 import Equations
         from brian2.units.fundamentalunits import get_unit
 
         if self.dim.is_dimensionless:
             return "1"
-        return repr(get_unit(self.dim))
+        text = repr(get_unit(self.dim))
+        try:
+            Equations(f"x : {text}")
+        except Exception:  # Brian2 accepts only unscaled units in equations
+            text = repr(self.dim)
+        return text
 
     @property
     def is_time_constant(self) -> bool:
