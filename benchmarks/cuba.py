@@ -149,6 +149,11 @@ def cuba_specs():
                 "t_ref": "5 ms",
             },
             "initial": {"ge": "0 mV", "gi": "0 mV"},
+            "roles": {
+                "time_constants": ["taum", "taue", "taui"],
+                "synaptic_targets": ["ge", "gi"],
+                "threshold_variable": "v",
+            },
         }
     )
     synapse = ModelSpec.from_dict(
@@ -161,6 +166,7 @@ def cuba_specs():
             "on_pre": "{target}_post += w",
             "target": "ge",
             "parameters": {"w": {"value": "1 mV", "range": ["-100 mV", "100 mV"]}},
+            "roles": {"time_constants": []},
         }
     )
     return neuron, synapse

@@ -1,11 +1,18 @@
 """Brian2 side of neurolearn: build networks from model specs and run them on any backend.
 
 * :mod:`neurolearn.brian.build`: spec -> Brian2 NeuronGroup / input groups / Synapses;
-* :mod:`neurolearn.brian.backends`: :func:`use_backend` (numpy, cython, cpp_standalone,
-  cuda_standalone) without state leaking between simulations;
-* :mod:`neurolearn.brian.network`: :class:`NetworkSpec` -> :class:`Simulation` ->
-  :class:`Results`;
+* :mod:`neurolearn.brian.backends`: the backend table (numpy, cython, cpp_standalone,
+  cuda_standalone), :func:`use_backend` without state leaking between simulations, and
+  ``Backend.run``, the one function that runs a Brian2 network on any backend;
+* :mod:`neurolearn.brian.network`: :class:`NetworkSpec` -> :class:`Simulation`
+  (:mod:`neurolearn.brian.simulation`) -> :class:`Results`; the elements and their checks in
+  :mod:`neurolearn.brian.elements`;
 * :mod:`neurolearn.brian.results`: results with units and their HDF5 file;
+* :mod:`neurolearn.brian.single`: one population under a current or Poisson drive
+  (``neurolearn simulate``);
+* :mod:`neurolearn.brian.plasticity`: STDP synapses, windows and references;
+  :mod:`neurolearn.brian.reward`: dopamine delivery;
+* :mod:`neurolearn.brian.glif`: the allensdk GLIF state updater (``"allen_glif"``);
 * :mod:`neurolearn.brian.cuda`: brian2cuda set-up (C++17, curand wheel, no-GPU machines).
 
 Submodules are imported lazily (``from neurolearn.brian import NetworkSpec`` works) so that

@@ -1,6 +1,9 @@
 """Brian2 backends: one argument chooses where a simulation runs, and nothing leaks out.
 
-neurolearn runs every Brian2 simulation inside :func:`use_backend`, which selects one of
+Every backend is one entry of :data:`BACKEND_TABLE` (as Brian2's devices are entries of
+``brian2.devices.device.all_devices``), and every list of names (:data:`BACKENDS`,
+:data:`RUNTIME_BACKENDS`, :data:`STANDALONE_BACKENDS`, error messages, command-line choices)
+derives from it:
 
 ``"numpy"``
     Brian2's runtime mode with NumPy code generation (no compiler needed; slowest).
@@ -15,8 +18,12 @@ neurolearn runs every Brian2 simulation inside :func:`use_backend`, which select
     generated on any machine, compiled where ``nvcc`` exists and run where a GPU exists; see
     :mod:`neurolearn.brian.cuda` for the compiler set-up.
 
-and restores Brian2's global state on exit, so that several simulations in one Python process
-never influence each other. What is saved and restored:
+Adding a backend is one :class:`BackendInfo` entry: its mode, its code-generation target or
+device factory, its preferences, its build step and what it needs to run.
+
+Every simulation runs inside :func:`use_backend`, which restores Brian2's global state on
+exit, so that several simulations in one Python process never influence each other. What is
+saved and restored:
 
 * **preferences** (``brian2.prefs``): the code-generation target, compiler flags and
   brian2cuda's preferences are set inside the block and restored to their previous values;
@@ -29,6 +36,11 @@ never influence each other. What is saved and restored:
 * **default clock**: ``defaultclock.dt`` is restored to its value before the block;
 * **scope**: ``start_scope()`` is called on entry, so Brian2's "magic" ``run()`` inside the
   block only sees objects created inside it.
+
+Running: :meth:`Backend.run` is the one place that owns the runtime/standalone difference, and
+every part of neurolearn that runs a Brian2 network ends with it. Runtime backends run
+``Network.run``; standalone backends record the run, generate and compile the project once,
+run the program, and later calls run the compiled program again with new ``run_args``.
 
 Random numbers: ``seed`` seeds Brian2's generator of the chosen backend (for runtime backends
 also NumPy's global generator, as :func:`brian2.seed` does). The same seed gives the same
@@ -43,8 +55,7 @@ Example
 ...                     reset="v = 0", method="exact")
 ...     mon = SpikeMonitor(G)
 ...     net = Network(G, mon)
-...     net.run(100 * ms)
-...     backend.build_and_run()          # compile + run (standalone only; no-op at runtime)
+...     backend.run(net, 100 * ms)       # runtime: Network.run; standalone: build and run
 ...     print(mon.num_spikes)
 
 Most users do not call this module directly: :class:`neurolearn.brian.network.NetworkSpec`
@@ -55,41 +66,198 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import importlib.util
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..spec import ModelError
+from . import cuda
+from .errors import BackendUnavailableError
 
 __all__ = [
+    "BackendInfo",
+    "BACKEND_TABLE",
     "BACKENDS",
     "RUNTIME_BACKENDS",
     "STANDALONE_BACKENDS",
     "Backend",
     "BackendUnavailableError",
+    "backend_info",
     "check_backend",
     "use_backend",
     "build_standalone",
     "run_standalone",
 ]
 
-#: Every backend name neurolearn accepts, in order of increasing set-up cost.
-BACKENDS = ("numpy", "cython", "cpp_standalone", "cuda_standalone")
-#: Backends running in Brian2's runtime mode (code generation per object, Python loop).
-RUNTIME_BACKENDS = ("numpy", "cython")
-#: Backends generating a standalone project (compiled once, run as a program).
-STANDALONE_BACKENDS = ("cpp_standalone", "cuda_standalone")
+
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
+def _runtime_device():
+    from brian2.devices.device import runtime_device
+
+    return runtime_device
 
 
-class BackendUnavailableError(RuntimeError):
-    """A backend cannot run on this machine (no compiler, no CUDA, no GPU...).
+def _cpp_device():
+    from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-    The message says what is missing and what was done so far (e.g. where a generated CUDA
-    project lies), and how to proceed.
+    return CPPStandaloneDevice()
+
+
+def _build_cpp(backend: Backend, compile: bool, clean: bool, with_output: bool, **opts) -> None:
+    """Generate (and compile) a C++ standalone project: ``device.build`` without running."""
+    t0 = time.perf_counter()
+    backend.device.build(
+        directory=str(backend.directory),
+        compile=compile,
+        run=False,
+        clean=clean,
+        with_output=with_output,
+        direct_call=True,
+        **opts,
+    )
+    backend.built = True
+    backend.compiled = bool(compile)
+    backend.timings["build_s"] = time.perf_counter() - t0
+
+
+def _build_cuda(backend: Backend, compile: bool, clean: bool, with_output: bool, **opts) -> None:
+    """Generate (and compile where nvcc exists) a CUDA project (:func:`cuda.build`)."""
+    cuda.build(backend, compile=compile, run=False, clean=clean, with_output=with_output, **opts)
+
+
+def _has_compiler() -> bool:
+    return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
+
+
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+#: What a backend may need, and how to check that this machine has it.
+_REQUIREMENTS: dict[str, Callable[[], bool]] = {
+    "C++ compiler": _has_compiler,
+    "Cython": lambda: _has_module("Cython"),
+    "brian2cuda": lambda: _has_module("brian2cuda"),
+    "nvcc": lambda: cuda.nvcc_path() is not None,
+    "NVIDIA GPU": cuda.gpu_available,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendInfo:
+    """One Brian2 backend: how to select it, build for it and run on it.
+
+    Attributes
+    ----------
+    name : str
+    mode : {"runtime", "standalone"}
+        Runtime: Brian2 generates and runs code per object from Python (``Network.run`` runs
+        the simulation). Standalone: ``Network.run`` is recorded, the whole simulation becomes
+        one project that is built once and run as a program, again with new ``run_args``.
+    description : str
+    device : callable () -> brian2 Device
+        The device the objects are created on: Brian2's runtime device, or a new private
+        standalone device for each :func:`use_backend` block.
+    codegen_target : str or None
+        Runtime mode: Brian2's ``codegen.target`` preference (``"numpy"``, ``"cython"``).
+    configure : callable () -> Any, optional
+        Sets the backend's preferences inside :func:`use_backend` (after which the block's
+        own ``prefs`` apply), e.g. :func:`neurolearn.brian.cuda.configure`.
+    build : callable (backend, compile, clean, with_output, **options), optional
+        Standalone mode: generates (and with ``compile`` compiles) the project of a
+        :class:`Backend`, setting its ``built``/``compiled`` flags and ``timings``; never
+        runs it.
+    before_run : callable (directory), optional
+        Standalone mode: raises :class:`BackendUnavailableError` if the program cannot run on
+        this machine (e.g. :func:`neurolearn.brian.cuda.require_gpu`).
+    on_exit : callable (), optional
+        Called when a :func:`use_backend` block ends (forgets what was detected under the
+        block's preferences).
+    needs_to_build, needs_to_run : tuple of str
+        What this machine needs to build the project (or compile the code objects) and to
+        run the program; keys of the requirement checks, see :meth:`missing`.
     """
+
+    name: str
+    mode: str
+    description: str
+    device: Callable[[], Any]
+    codegen_target: str | None = None
+    configure: Callable[[], Any] | None = None
+    build: Callable[..., None] | None = None
+    before_run: Callable[[Any], None] | None = None
+    on_exit: Callable[[], None] | None = None
+    needs_to_build: tuple[str, ...] = ()
+    needs_to_run: tuple[str, ...] = ()
+
+    @property
+    def is_standalone(self) -> bool:
+        """True for backends that build a standalone project."""
+        return self.mode == "standalone"
+
+    def missing(self, run: bool = True) -> list[str]:
+        """What this machine lacks to build (and, with ``run``, to run) on this backend,
+        e.g. ``["nvcc", "NVIDIA GPU"]``; empty if nothing is missing."""
+        needs = self.needs_to_build + (self.needs_to_run if run else ())
+        return [need for need in needs if not _REQUIREMENTS[need]()]
+
+
+#: Every backend, by name, in order of increasing set-up cost (as Brian2's ``all_devices``).
+BACKEND_TABLE: dict[str, BackendInfo] = {
+    info.name: info
+    for info in (
+        BackendInfo(
+            "numpy",
+            "runtime",
+            "Brian2 runtime mode, NumPy code generation (no compiler needed)",
+            device=_runtime_device,
+            codegen_target="numpy",
+        ),
+        BackendInfo(
+            "cython",
+            "runtime",
+            "Brian2 runtime mode, Cython code generation (compiled per code object)",
+            device=_runtime_device,
+            codegen_target="cython",
+            needs_to_build=("Cython", "C++ compiler"),
+        ),
+        BackendInfo(
+            "cpp_standalone",
+            "standalone",
+            "Brian2's C++ standalone device: one C++ project, compiled once, run as a program",
+            device=_cpp_device,
+            build=_build_cpp,
+            needs_to_build=("C++ compiler",),
+        ),
+        BackendInfo(
+            "cuda_standalone",
+            "standalone",
+            "brian2cuda's CUDA standalone device: generated anywhere, compiled with nvcc, "
+            "run on an NVIDIA GPU (Alevi et al. 2022)",
+            device=cuda.make_device,
+            configure=cuda.configure,
+            build=_build_cuda,
+            before_run=cuda.require_gpu,
+            on_exit=cuda.forget_detection,
+            needs_to_build=("brian2cuda", "C++ compiler", "nvcc"),
+            needs_to_run=("NVIDIA GPU",),
+        ),
+    )
+}
+#: Every backend name neurolearn accepts, in order of increasing set-up cost.
+BACKENDS = tuple(BACKEND_TABLE)
+#: Backends running in Brian2's runtime mode (code generation per object, Python loop).
+RUNTIME_BACKENDS = tuple(n for n, b in BACKEND_TABLE.items() if not b.is_standalone)
+#: Backends generating a standalone project (compiled once, run as a program).
+STANDALONE_BACKENDS = tuple(n for n, b in BACKEND_TABLE.items() if b.is_standalone)
 
 
 def check_backend(name: Any) -> str:
@@ -109,13 +277,27 @@ def check_backend(name: Any) -> str:
     ModelError
         For an unknown name (a ``ValueError``); the message lists the valid ones.
     """
-    if not isinstance(name, str) or name not in BACKENDS:
+    if not isinstance(name, str) or name not in BACKEND_TABLE:
         raise ModelError(
             f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}", parameter="backend"
         )
     return name
 
 
+def backend_info(name: Any) -> BackendInfo:
+    """The table entry of a backend.
+
+    Raises
+    ------
+    ModelError
+        For an unknown name (lists the valid ones).
+    """
+    return BACKEND_TABLE[check_backend(name)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Brian2's global state
+# ---------------------------------------------------------------------------------------------
 def _snapshot_prefs() -> dict:
     from brian2 import prefs
 
@@ -143,6 +325,9 @@ def _restore_prefs(snapshot: Mapping) -> None:
                 pass
 
 
+# ---------------------------------------------------------------------------------------------
+# The handle
+# ---------------------------------------------------------------------------------------------
 class Backend:
     """Handle of a backend selected by :func:`use_backend`.
 
@@ -150,6 +335,8 @@ class Backend:
     ----------
     name : str
         One of :data:`BACKENDS`.
+    info : BackendInfo
+        Its table entry.
     device : brian2 Device
         The Brian2 device the objects were created on (the runtime device, or this handle's
         private standalone device).
@@ -158,10 +345,12 @@ class Backend:
     seed : int or None
         Seed of the random number generator.
     built : bool
-        Standalone project generated and compiled (``build_and_run`` or ``build`` done).
+        Standalone project generated (``build`` or the first ``run`` done).
+    compiled : bool
+        Standalone project compiled.
     timings : dict of str -> float
         Wall-clock seconds of the last ``build`` (``"build_s"``: code generation +
-        compilation) and ``run`` (``"run_s"``: running the binary).
+        compilation; ``"generate_s"`` for CUDA) and of running the program (``"run_s"``).
     """
 
     def __init__(
@@ -174,6 +363,7 @@ class Backend:
         dt_inside,
     ):
         self.name = name
+        self.info = BACKEND_TABLE[name]
         self.device = device
         self.directory = directory
         self.seed = seed
@@ -187,7 +377,7 @@ class Backend:
     @property
     def is_standalone(self) -> bool:
         """True for ``cpp_standalone`` and ``cuda_standalone``."""
-        return self.name in STANDALONE_BACKENDS
+        return self.info.is_standalone
 
     def __repr__(self) -> str:
         return (
@@ -200,8 +390,8 @@ class Backend:
         """Re-enter this backend: its device and preferences are active inside the block and
         the previous ones are restored afterwards.
 
-        Used to run a built network again (runtime: another ``Network.run``; standalone:
-        ``device.run`` with new ``run_args``) after the ``use_backend`` block has ended.
+        Used to run a built network again or read its monitors after the ``use_backend``
+        block has ended.
 
         Raises
         ------
@@ -228,6 +418,166 @@ class Backend:
             _restore_prefs(saved)
             defaultclock.dt = saved_dt
 
+    # --- running ------------------------------------------------------------------------
+    def run(
+        self,
+        network,
+        duration,
+        *,
+        run_args: Mapping | None = None,
+        namespace: Mapping | None = None,
+        report=None,
+        compile: bool = True,
+        execute: bool = True,
+        clean: bool = False,
+        level: int = 0,
+    ) -> None:
+        """Run a Brian2 network on this backend: the one place that owns the difference
+        between runtime and standalone mode.
+
+        Parameters
+        ----------
+        network : brian2.Network
+            Built on this backend (inside its :func:`use_backend` block).
+        duration : Quantity
+            Simulated time.
+        run_args : mapping, optional
+            ``{group.variable: value}``: values set before the simulation starts. Runtime:
+            assigned to the variables, then ``Network.run``. Standalone: Brian2's ``run_args``
+            of the program (applied where the program calls ``device.apply_run_args()``, at
+            its start otherwise), no recompilation.
+        namespace : mapping, optional
+            Namespace of ``Network.run`` (None: the caller's locals and globals, as Brian2).
+        report : optional
+            Progress report of ``Network.run``.
+        compile, execute : bool
+            Standalone, first call: compile the generated project / run the program (False:
+            e.g. a CUDA project generated for another machine, or a build to run later with
+            ``run_args``). Ignored at runtime.
+        clean : bool
+            Standalone, first call: remove earlier build products first.
+        level : int
+            How many frames above the caller to take the namespace from (``namespace=None``).
+
+        Notes
+        -----
+        Runtime: every call runs ``network`` for ``duration`` more (continuing from its current
+        state; use ``Network.store``/``restore`` to start again). Standalone: the first call
+        records ``Network.run`` and builds the project (code generation and compilation,
+        ``timings["build_s"]``) and runs the program (``timings["run_s"]``); later calls run
+        the compiled program again from ``t = 0`` with new ``run_args``, and ``network`` and
+        ``duration`` must be those of the first call.
+
+        Raises
+        ------
+        BackendUnavailableError
+            Standalone: the project was generated but not compiled, or this machine cannot
+            compile or run it (no nvcc, no GPU); the message names the project folder.
+        RuntimeError
+            Brian2's compilation or run errors, or a closed handle.
+        """
+        with self.active():
+            if not self.is_standalone:
+                for variable, value in (run_args or {}).items():
+                    variable.set_item(slice(None), value)
+                network.run(duration, namespace=namespace, report=report, level=level + 1)
+                return
+            if not self.built:
+                network.run(duration, namespace=namespace, report=report, level=level + 1)
+                self.build(run_args=run_args, compile=compile, run=execute, clean=clean)
+                return
+        if execute:
+            self.run_program(run_args)
+
+    def build(
+        self,
+        run_args: Mapping | None = None,
+        compile: bool = True,
+        run: bool = True,
+        clean: bool = False,
+    ) -> None:
+        """Standalone: generate, compile and run the project once every ``Network.run`` of
+        the simulation was issued (Brian2 records the run calls in standalone mode; nothing
+        is simulated before this call). :meth:`run` calls it; call it directly only after
+        running networks through ``Network.run`` yourself.
+
+        Parameters
+        ----------
+        run_args : mapping, optional
+            Brian2 ``run_args`` of the first run: ``{group.variable: value}``.
+        compile, run : bool
+            Compile the project / run the program after generating it.
+        clean : bool
+            Remove previous build products first (forces a full recompilation).
+
+        Raises
+        ------
+        ValueError
+            For a runtime backend.
+        RuntimeError
+            If the project was built already (run it again with :meth:`run_program`), or
+            Brian2's compilation errors (the message gives the project folder).
+        BackendUnavailableError
+            ``cuda_standalone``: no ``nvcc`` (project generated only) or no GPU (project
+            generated and compiled, not run); the message gives the project folder.
+        """
+        if not self.is_standalone:
+            raise ValueError(f"build_standalone needs a standalone backend, got {self.name!r}")
+        if self.built:
+            raise RuntimeError(
+                f"the {self.name} project in {self.directory} is already "
+                f"built; run it again with run_standalone(backend, run_args)"
+            )
+        with self.active():
+            opts = dict(getattr(self.device, "build_options", {}) or {})
+            with_output = bool(opts.pop("with_output", False))
+            self.info.build(self, compile=compile, clean=clean, with_output=with_output, **opts)
+        if compile and run:
+            self.run_program(run_args)
+
+    def run_program(self, run_args: Mapping | None = None) -> None:
+        """Standalone: run the compiled program (again), without recompiling.
+
+        Parameters
+        ----------
+        run_args : mapping, optional
+            ``{group.variable: value}`` (Brian2 ``run_args``): new values of variables set
+            before the first run, e.g. per-neuron parameters. Scalars or arrays of the
+            variable's size.
+
+        Raises
+        ------
+        ValueError
+            For a runtime backend.
+        BackendUnavailableError
+            The project was generated but not compiled, or the program cannot run on this
+            machine (``cuda_standalone`` without a GPU).
+        RuntimeError
+            If the project was not built, or the program failed.
+        """
+        if not self.is_standalone:
+            raise ValueError(f"run_standalone needs a standalone backend, got {self.name!r}")
+        if not self.built:
+            raise RuntimeError(
+                f"the {self.name} project is not compiled yet; call build_standalone first"
+            )
+        if not self.compiled:
+            raise BackendUnavailableError(
+                f"the {self.name} project in {self.directory} was generated but not compiled "
+                f"(build(..., compile=True) needs a compiler"
+                f"{' and nvcc' if self.name == 'cuda_standalone' else ''})"
+            )
+        if self.info.before_run is not None:
+            self.info.before_run(self.directory)
+        with self.active():
+            t0 = time.perf_counter()
+            self.device.run(
+                directory=str(self.directory),
+                with_output=False,
+                run_args=dict(run_args) if run_args else None,
+            )
+            self.timings["run_s"] = time.perf_counter() - t0
+
     def build_and_run(
         self,
         run_args: Mapping | None = None,
@@ -235,10 +585,10 @@ class Backend:
         run: bool = True,
         clean: bool = False,
     ) -> None:
-        """Standalone: generate, compile and run the project (see :func:`build_standalone`).
-        Runtime backends: nothing to do (``Network.run`` already ran)."""
+        """Standalone: :meth:`build` (generate, compile, run); runtime backends: nothing to do
+        (``Network.run`` already ran). Prefer :meth:`run`, which also issues the run."""
         if self.is_standalone:
-            build_standalone(self, run_args=run_args, compile=compile, run=run, clean=clean)
+            self.build(run_args=run_args, compile=compile, run=run, clean=clean)
 
     def close(self, delete_directory: bool = False) -> None:
         """Free the private standalone device (``device.reinit()``); optionally delete the
@@ -252,29 +602,22 @@ class Backend:
             except Exception:  # pragma: no cover - best effort
                 pass
             if delete_directory and self.directory is not None:
-                import shutil
-
                 shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _make_device(name: str):
-    if name == "cpp_standalone":
-        from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
-
-        return CPPStandaloneDevice()
-    if name == "cuda_standalone":
-        try:
-            import brian2cuda  # noqa: F401 - registers brian2cuda's preferences
-            from brian2cuda.device import CUDAStandaloneDevice
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                "backend 'cuda_standalone' needs brian2cuda: pip install 'neurolearn[cuda]' "
-                f"({exc})"
-            ) from None
-        return CUDAStandaloneDevice()
-    from brian2.devices.device import runtime_device
-
-    return runtime_device
+# ---------------------------------------------------------------------------------------------
+# Selecting a backend
+# ---------------------------------------------------------------------------------------------
+def _check_seed(seed) -> int | None:
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__")
+    ):
+        raise ModelError(f"seed must be an integer or None, got {seed!r}", parameter="seed")
+    if seed is not None:
+        seed = int(seed)
+        if seed < 0:
+            raise ModelError(f"seed must be >= 0, got {seed}", parameter="seed")
+    return seed
 
 
 @contextlib.contextmanager
@@ -302,8 +645,9 @@ def use_backend(
         ``defaultclock.dt`` inside the block (default: the current one, normally 0.1 ms).
     prefs : mapping, optional
         Extra Brian2 preferences set inside the block, e.g.
-        ``{"codegen.cpp.extra_compile_args_gcc": ["-O3"]}``. For ``cuda_standalone`` they are
-        applied after :func:`neurolearn.brian.cuda.configure` (so they override it).
+        ``{"codegen.cpp.extra_compile_args_gcc": ["-O3"]}``. Applied after the backend's own
+        (``BackendInfo.configure``, e.g. :func:`neurolearn.brian.cuda.configure`), so they
+        override them.
     **device_options
         Build options of the standalone device (``with_output``, ``debug``...), stored as
         Brian2's ``build_options``.
@@ -311,7 +655,7 @@ def use_backend(
     Yields
     ------
     Backend
-        Handle to build/run standalone projects and to re-enter the backend later.
+        Handle to run networks (:meth:`Backend.run`) and to re-enter the backend later.
 
     Raises
     ------
@@ -324,36 +668,25 @@ def use_backend(
     -----
     On exit the previous device, preferences and ``defaultclock.dt`` are restored, whether the
     block ended normally or with an error. Standalone objects created inside the block stay
-    attached to the handle's private device: build and run them with
-    :meth:`Backend.build_and_run` (inside the block or later via :meth:`Backend.active`).
+    attached to the handle's private device: run them with :meth:`Backend.run` (inside the
+    block, or later again with new ``run_args``).
     """
     import brian2
     from brian2 import defaultclock, start_scope
     from brian2.devices.device import get_device, reset_device, set_device
 
-    check_backend(name)
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__")
-    ):
-        raise ModelError(f"seed must be an integer or None, got {seed!r}", parameter="seed")
-    if seed is not None:
-        seed = int(seed)
-        if seed < 0:
-            raise ModelError(f"seed must be >= 0, got {seed}", parameter="seed")
-
+    info = backend_info(name)
+    seed = _check_seed(seed)
     saved_prefs = _snapshot_prefs()
     saved_dt = defaultclock.dt
     saved_device = get_device()
-    device = None
     switched = False
     try:
-        device = _make_device(name)
-        if name == "cuda_standalone":
-            from . import cuda
-
-            cuda.configure()
-        if name in RUNTIME_BACKENDS:
-            brian2.prefs["codegen.target"] = name
+        device = info.device()
+        if info.configure is not None:
+            info.configure()
+        if not info.is_standalone:
+            brian2.prefs["codegen.target"] = info.codegen_target
             if saved_device is not device:
                 set_device(device)
                 switched = True
@@ -362,44 +695,36 @@ def use_backend(
             switched = True
         for key, value in (prefs or {}).items():
             brian2.prefs[key] = value
-        if dt is not None:
-            defaultclock.dt = dt
-        else:
-            defaultclock.dt = saved_dt
+        defaultclock.dt = dt if dt is not None else saved_dt
         start_scope()
         if seed is not None:
-            if name in RUNTIME_BACKENDS:
-                brian2.seed(seed)
-            else:
+            if info.is_standalone:
                 device.seed(seed)
+            else:
+                brian2.seed(seed)
         proj = None
-        if name in STANDALONE_BACKENDS:
+        if info.is_standalone:
             proj = (
                 Path(directory)
                 if directory is not None
                 else Path(tempfile.mkdtemp(prefix=f"neurolearn_{name}_"))
-            )
-            proj = proj.resolve()
-        handle = Backend(name, device, proj, seed, _snapshot_prefs(), defaultclock.dt)
-        yield handle
+            ).resolve()
+        yield Backend(name, device, proj, seed, _snapshot_prefs(), defaultclock.dt)
     finally:
         if switched:
             reset_device()
         _restore_prefs(saved_prefs)
-        if name == "cuda_standalone":
-            try:  # brian2cuda caches what it detected under our preferences: forget it
-                from brian2cuda.utils import gputools
-
-                gputools.reset_cuda_installation()
-                gputools.reset_gpu_selection()
-            except ImportError:  # pragma: no cover
-                pass
+        if info.on_exit is not None:
+            info.on_exit()
         try:
             defaultclock.dt = saved_dt
         except Exception:  # pragma: no cover
             pass
 
 
+# ---------------------------------------------------------------------------------------------
+# Functions kept for callers of the earlier interface
+# ---------------------------------------------------------------------------------------------
 def build_standalone(
     backend: Backend,
     run_args: Mapping | None = None,
@@ -407,106 +732,12 @@ def build_standalone(
     run: bool = True,
     clean: bool = False,
 ) -> None:
-    """Generate (and compile, and run) the standalone project of ``backend``.
-
-    Call once, after every ``Network.run`` of the simulation was issued (Brian2 records the
-    run calls in standalone mode; nothing is simulated before this call).
-
-    Parameters
-    ----------
-    backend : Backend
-        A ``cpp_standalone`` or ``cuda_standalone`` handle from :func:`use_backend`.
-    run_args : mapping, optional
-        Brian2 ``run_args`` of the first run: ``{group.variable: value}``.
-    compile, run : bool
-        Compile the project / run the binary after generating it.
-    clean : bool
-        Remove previous build products first (forces a full recompilation).
-
-    Raises
-    ------
-    ValueError
-        If ``backend`` is a runtime backend.
-    BackendUnavailableError
-        ``cuda_standalone``: no ``nvcc`` (project generated only) or no GPU (project generated
-        and compiled, not run); the message gives the project folder.
-    RuntimeError
-        Brian2's compilation or run errors (the message gives the project folder).
-    """
-    if not backend.is_standalone:
-        raise ValueError(f"build_standalone needs a standalone backend, got {backend.name!r}")
-    if backend.built:
-        raise RuntimeError(
-            f"the {backend.name} project in {backend.directory} is already "
-            f"built; run it again with run_standalone(backend, run_args)"
-        )
-    with backend.active():
-        t0 = time.perf_counter()
-        device = backend.device
-        opts = dict(getattr(device, "build_options", {}) or {})
-        with_output = bool(opts.pop("with_output", False))
-        if backend.name == "cuda_standalone":
-            from . import cuda
-
-            cuda.build(
-                backend,
-                run_args=run_args,
-                compile=compile,
-                run=run,
-                clean=clean,
-                with_output=with_output,
-                **opts,
-            )
-            return
-        device.build(
-            directory=str(backend.directory),
-            compile=compile,
-            run=False,
-            clean=clean,
-            with_output=with_output,
-            direct_call=True,
-            **opts,
-        )
-        backend.built = True
-        backend.compiled = bool(compile)
-        backend.timings["build_s"] = time.perf_counter() - t0
-    if compile and run:
-        run_standalone(backend, run_args)
+    """Generate (and compile, and run) the standalone project of ``backend``:
+    :meth:`Backend.build` (parameters and errors there)."""
+    backend.build(run_args=run_args, compile=compile, run=run, clean=clean)
 
 
 def run_standalone(backend: Backend, run_args: Mapping | None = None) -> None:
-    """Run an already compiled standalone project again, without recompiling.
-
-    Parameters
-    ----------
-    backend : Backend
-        A built ``cpp_standalone`` / ``cuda_standalone`` handle.
-    run_args : mapping, optional
-        ``{group.variable: value}`` (Brian2 ``run_args``): new values of variables set before
-        the first run, e.g. per-neuron parameters. Scalars or arrays of the variable's size.
-
-    Raises
-    ------
-    RuntimeError
-        If the project was not built/compiled, or the program failed.
-    BackendUnavailableError
-        ``cuda_standalone`` on a machine without a GPU.
-    """
-    if not backend.is_standalone:
-        raise ValueError(f"run_standalone needs a standalone backend, got {backend.name!r}")
-    if not backend.built or not backend.compiled:
-        raise RuntimeError(
-            f"the {backend.name} project is not compiled yet; call build_standalone first"
-        )
-    if backend.name == "cuda_standalone":
-        from . import cuda
-
-        cuda.require_gpu(backend.directory)
-    with backend.active():
-        t0 = time.perf_counter()
-        backend.device.run(
-            directory=str(backend.directory),
-            with_output=False,
-            run_args=dict(run_args) if run_args else None,
-        )
-        backend.timings["run_s"] = time.perf_counter() - t0
+    """Run an already compiled standalone project again, without recompiling:
+    :meth:`Backend.run_program` (parameters and errors there)."""
+    backend.run_program(run_args)

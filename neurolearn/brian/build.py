@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, parse_quantity
+from ..spec.stateupdaters import register_state_updaters
 
 __all__ = [
     "neuron_equations",
@@ -150,8 +151,9 @@ def make_neuron_group(
         expression string).
     name : str, optional
         Brian2 name of the group.
-    method : str, optional
-        State updater; defaults to the spec's ``method``.
+    method : str or StateUpdateMethod, optional
+        State updater (Brian2's names or neurolearn's, e.g. ``"allen_glif"``); defaults to
+        the spec's ``method``.
     dt : Quantity, optional
         Time step of the group's clock (default: ``defaultclock.dt``).
     synapse_models : sequence of (SynapseModel, target)
@@ -168,6 +170,7 @@ def make_neuron_group(
     """
     from brian2 import NeuronGroup
 
+    register_state_updaters()  # method may name one of neurolearn's ("allen_glif")
     if not isinstance(spec, NeuronModel):
         raise ModelError(
             f"'{getattr(spec, 'name', spec)}' is a {getattr(spec, 'kind', '?')} "
@@ -313,6 +316,7 @@ def make_synapses(
     """
     from brian2 import Synapses
 
+    register_state_updaters()
     if not isinstance(spec, SynapseModel):
         raise ModelError(
             f"'{getattr(spec, 'name', spec)}' is not a synapse model",

@@ -38,9 +38,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .backends import Backend, BackendUnavailableError
+from .errors import BackendUnavailableError
 
 __all__ = [
+    "make_device",
+    "forget_detection",
     "nvcc_path",
     "cuda_version",
     "gpu_available",
@@ -54,6 +56,36 @@ __all__ = [
 
 #: Compute capability compiled for when no GPU can be queried (Ampere, sm_80).
 DEFAULT_COMPUTE_CAPABILITY = 8.0
+
+
+def make_device():
+    """A private ``CUDAStandaloneDevice`` (brian2cuda; Alevi et al. 2022), the device factory
+    of the ``cuda_standalone`` backend.
+
+    Raises
+    ------
+    BackendUnavailableError
+        If brian2cuda is not installed (``pip install 'neurolearn[cuda]'``).
+    """
+    try:
+        import brian2cuda  # noqa: F401 - registers brian2cuda's preferences
+        from brian2cuda.device import CUDAStandaloneDevice
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend 'cuda_standalone' needs brian2cuda: pip install 'neurolearn[cuda]' ({exc})"
+        ) from None
+    return CUDAStandaloneDevice()
+
+
+def forget_detection() -> None:
+    """Forget what brian2cuda detected (CUDA installation, GPU) under the preferences of a
+    ``use_backend("cuda_standalone")`` block, when the block ends."""
+    try:
+        from brian2cuda.utils import gputools
+    except ImportError:  # pragma: no cover - brian2cuda missing: nothing detected
+        return
+    gputools.reset_cuda_installation()
+    gputools.reset_gpu_selection()
 
 
 def nvcc_path() -> Path | None:
@@ -251,7 +283,7 @@ def require_gpu(directory) -> None:
 
 
 def build(
-    backend: Backend,
+    backend,
     run_args: Mapping | None = None,
     compile: bool = True,
     run: bool = True,
@@ -262,7 +294,9 @@ def build(
     """Generate the CUDA project of ``backend`` (always), compile it if ``nvcc`` exists and
     ``compile`` is true, run it if a GPU exists and ``run`` is true.
 
-    Called by :func:`neurolearn.brian.backends.build_standalone` with the backend active.
+    Called by :meth:`neurolearn.brian.backends.Backend.build` (the ``build`` of the
+    ``cuda_standalone`` entry of the backend table) with the backend active, with
+    ``run=False``: the backend runs the program itself.
 
     Raises
     ------
@@ -273,8 +307,6 @@ def build(
         Compilation errors (Brian2's message with the project folder).
     """
     from brian2.codegen.cpp_prefs import get_compiler_and_args
-
-    from .backends import run_standalone
 
     t0 = time.perf_counter()
     device = backend.device
@@ -304,4 +336,4 @@ def build(
     backend.compiled = True
     backend.timings["build_s"] = time.perf_counter() - t0
     if run:
-        run_standalone(backend, run_args)
+        backend.run_program(run_args)

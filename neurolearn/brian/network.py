@@ -49,105 +49,28 @@ comparisons draw connectivity and weights with NumPy and pass them as arrays (``
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, load_model, parse_quantity
-from .backends import (
-    BackendUnavailableError,
-    build_standalone,
-    check_backend,
-    run_standalone,
-    use_backend,
+from ..spec import ModelError, parse_quantity
+from .backends import check_backend
+from .elements import (
+    NAME,
+    RESERVED_SUFFIXES,
+    Connection,
+    Input,
+    Population,
+    StateMon,
+    check_syn_value,
+    load_spec,
+    summary,
+    to_value,
 )
-from .results import RateRecord, Results, SpikeTrains, StateRecord, quantity_to_str
+from .results import Results, quantity_to_str
+from .simulation import Simulation
 
 __all__ = ["NetworkSpec", "Simulation", "simulate"]
-
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_RESERVED_SUFFIXES = ("_spikes", "_state", "_rate")
-
-
-def _is_expression(value) -> bool:
-    """A string that is not a plain quantity, i.e. a Brian2 expression to evaluate."""
-    if not isinstance(value, str):
-        return False
-    try:
-        parse_quantity(value)
-        return False
-    except ModelError:
-        return True
-
-
-def _to_value(value, what: str):
-    """Strings that are quantities become Quantities; expressions stay strings."""
-    if isinstance(value, str) and not _is_expression(value):
-        return parse_quantity(value, what)
-    return value
-
-
-@dataclasses.dataclass
-class _Population:
-    name: str
-    spec: NeuronModel
-    n: int
-    params: dict
-    initial: dict
-    method: str | None
-
-
-@dataclasses.dataclass
-class _Input:
-    name: str
-    spec: InputModel
-    n: int
-    params: dict
-    indices: Any = None
-    times: Any = None
-
-
-@dataclasses.dataclass
-class _Connection:
-    name: str
-    source: str
-    target: str
-    spec: SynapseModel
-    target_var: str
-    p: float | None
-    condition: str | None
-    i: Any
-    j: Any
-    weight: Any
-    weight_var: str | None
-    delay: Any
-    params: dict
-
-
-@dataclasses.dataclass
-class _StateMon:
-    population: str
-    variables: list
-    record: Any
-    dt: Any
-
-
-def _load(model, kind: str, what: str):
-    spec = load_model(model) if isinstance(model, (str, Path)) else model
-    if getattr(spec, "kind", None) != kind:
-        raise ModelError(
-            f"{what}: '{getattr(spec, 'name', spec)}' is a "
-            f"{getattr(spec, 'kind', type(spec).__name__)} model, not a {kind} "
-            f"model",
-            getattr(spec, "path", None),
-            parameter="model",
-        )
-    return spec
 
 
 class NetworkSpec:
@@ -172,11 +95,11 @@ class NetworkSpec:
         self.dt = 0.1 * ms if dt is None else parse_quantity(dt, "dt")
         self._check_dt(self.dt)
         self.name = name
-        self.populations: dict[str, _Population] = {}
-        self.inputs: dict[str, _Input] = {}
-        self.connections: dict[str, _Connection] = {}
+        self.populations: dict[str, Population] = {}
+        self.inputs: dict[str, Input] = {}
+        self.connections: dict[str, Connection] = {}
         self.spike_monitors: list[str] = []
-        self.state_monitors: dict[str, _StateMon] = {}
+        self.state_monitors: dict[str, StateMon] = {}
         self.rate_monitors: list[str] = []
 
     @staticmethod
@@ -189,16 +112,16 @@ class NetworkSpec:
 
     # --- description --------------------------------------------------------------------
     def _new_name(self, name: str, what: str) -> str:
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise ModelError(
                 f"{what} name {name!r} must start with a letter and contain only "
                 f"letters, digits and '_'",
                 parameter="name",
             )
-        if name.endswith(_RESERVED_SUFFIXES):
+        if name.endswith(RESERVED_SUFFIXES):
             raise ModelError(
                 f"{what} name {name!r} must not end with "
-                f"{', '.join(_RESERVED_SUFFIXES)} (used by monitors)",
+                f"{', '.join(RESERVED_SUFFIXES)} (used by monitors)",
                 parameter="name",
             )
         if name in self.populations or name in self.inputs or name in self.connections:
@@ -248,7 +171,7 @@ class NetworkSpec:
             length) or initial-value variable.
         """
         name = self._new_name(name, "population")
-        spec = _load(model, "neuron", f"population '{name}'")
+        spec = load_spec(model, "neuron", f"population '{name}'")
         if preset is not None:
             spec = spec.with_preset(preset)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
@@ -275,7 +198,7 @@ class NetworkSpec:
                     f"values, got {np.size(value)}",
                     parameter=var,
                 )
-        self.populations[name] = _Population(name, spec, int(n), params, initial, method)
+        self.populations[name] = Population(name, spec, int(n), params, initial, method)
         return self
 
     def add_input(
@@ -310,7 +233,7 @@ class NetworkSpec:
             Bad name, model, ``n``, rate (unit, range) or spike list.
         """
         name = self._new_name(name, "input")
-        spec = _load(model, "input", f"input '{name}'")
+        spec = load_spec(model, "input", f"input '{name}'")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ModelError(
                 f"input '{name}': number of sources must be a positive integer, got {n!r}",
@@ -338,7 +261,7 @@ class NetworkSpec:
                     f"input '{name}': {indices.size} indices but {np.size(times)} times",
                     parameter="times",
                 )
-        self.inputs[name] = _Input(name, spec, int(n), params, indices, times)
+        self.inputs[name] = Input(name, spec, int(n), params, indices, times)
         return self
 
     def connect(
@@ -392,6 +315,24 @@ class NetworkSpec:
             Unknown source/target, bad synapse model, target variable, probability, weight or
             delay (unit, length).
         """
+        name = self._connection_name(source, target, name)
+        spec = load_spec(synapse, "synapse", f"connection '{name}'")
+        tv = target_var or spec.target
+        self._check_target_var(name, spec, tv, self.populations[target].spec)
+        explicit, i, j = self._synapse_indices(name, source, target, p, condition, i, j)
+        weight, weight_var, delay = _weight_and_delay(
+            name, spec, weight, delay, i if explicit else None
+        )
+        params = dict(params or {})
+        spec.resolve_parameters(params, n=None if not explicit else int(i.size))
+        self.connections[name] = Connection(
+            name, source, target, spec, tv, p, condition, i, j, weight, weight_var, delay, params
+        )
+        return self
+
+    def _connection_name(self, source: str, target: str, name: str | None) -> str:
+        """The name of a new connection (default ``<source>_to_<target>[_k]``), after checking
+        its source and target."""
         if source not in self.populations and source not in self.inputs:
             raise ModelError(
                 f"connection source '{source}' is neither a population nor an "
@@ -411,10 +352,10 @@ class NetworkSpec:
             while base in self.connections:
                 k += 1
                 base = f"{source}_to_{target}_{k}"
-        name = self._new_name(base, "connection")
-        spec = _load(synapse, "synapse", f"connection '{name}'")
-        tv = target_var or spec.target
-        post = self.populations[target].spec
+        return self._new_name(base, "connection")
+
+    @staticmethod
+    def _check_target_var(name: str, spec, tv: str, post) -> None:
         post_names = set(post.brian2_equations().names)
         if spec.post_equations:
             post_names |= {tv, f"x_{tv}"}
@@ -426,6 +367,10 @@ class NetworkSpec:
                 spec.path,
                 parameter="target_var",
             )
+
+    def _synapse_indices(self, name, source, target, p, condition, i, j):
+        """(explicit, i, j): whether the synapses are given as index arrays, the arrays
+        checked against the group sizes, and the connection probability checked."""
         if p is not None:
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
                 raise ModelError(
@@ -462,80 +407,12 @@ class NetworkSpec:
                 )
         elif i is not None:
             raise ModelError(f"connection '{name}': 'i' needs an array 'j'", parameter="i")
-        syn_names = set(spec.brian2_equations().names) | set(spec.parameters)
-        weight_var = "w" if "w" in syn_names else None
-        weight = _to_value(weight, "weight")
-        if weight is not None:
-            if weight_var is None:
-                raise ModelError(
-                    f"connection '{name}': synapse model '{spec.name}' has no "
-                    f"weight variable 'w'; set its parameters with 'params'",
-                    spec.path,
-                    parameter="weight",
-                )
-            self._check_syn_value(name, spec, "w", weight, i if explicit else None)
-        delay = _to_value(delay, "delay")
-        if delay is not None:
-            from brian2 import second
-
-            self._check_syn_value(
-                name, spec, "delay", delay, i if explicit else None, dim_of=1 * second
-            )
-            if not isinstance(delay, str) and np.any(np.asarray(delay) < 0):
-                raise ModelError(f"connection '{name}': delays must be >= 0", parameter="delay")
-        params = dict(params or {})
-        spec.resolve_parameters(params, n=None if not explicit else int(i.size))
-        self.connections[name] = _Connection(
-            name, source, target, spec, tv, p, condition, i, j, weight, weight_var, delay, params
-        )
-        return self
+        return explicit, i, j
 
     def _size(self, name: str) -> int:
         if name in self.populations:
             return self.populations[name].n
         return self.inputs[name].n
-
-    @staticmethod
-    def _check_syn_value(name, spec, var, value, explicit_i, dim_of=None):
-        from brian2.units.fundamentalunits import (
-            DimensionMismatchError,
-            fail_for_dimension_mismatch,
-        )
-
-        if isinstance(value, str):
-            return
-        if dim_of is None:
-            eqs = spec.brian2_equations()
-            if var in eqs.names:
-                from brian2 import Quantity
-
-                dim_of = Quantity(1.0, dim=eqs[var].dim)
-            else:
-                dim_of = spec.parameters[var].value
-        try:
-            fail_for_dimension_mismatch(value, dim_of)
-        except DimensionMismatchError:
-            from brian2.units.fundamentalunits import get_dimensions, get_unit
-
-            raise ModelError(
-                f"connection '{name}': {var} must be in units of "
-                f"{get_unit(get_dimensions(dim_of))!r}, got {value!r}",
-                parameter=var,
-            ) from None
-        if np.ndim(value) > 0:
-            if explicit_i is None:
-                raise ModelError(
-                    f"connection '{name}': an array of {var} values needs "
-                    f"explicit synapses 'i', 'j' (or give a scalar or a Brian2 "
-                    f"expression)",
-                    parameter=var,
-                )
-            if np.size(value) != np.size(explicit_i):
-                raise ModelError(
-                    f"connection '{name}': {np.size(explicit_i)} synapses but "
-                    f"{np.size(value)} {var} values",
-                    parameter=var,
-                )
 
     def _check_population(self, population: str, what: str, inputs_ok: bool = False):
         if population in self.populations or (inputs_ok and population in self.inputs):
@@ -610,7 +487,7 @@ class NetworkSpec:
         if dt is not None:
             dt = parse_quantity(dt, "dt")
             self._check_dt(dt)
-        self.state_monitors[population] = _StateMon(population, variables, record, dt)
+        self.state_monitors[population] = StateMon(population, variables, record, dt)
         return self
 
     def monitor_rate(self, population: str) -> NetworkSpec:
@@ -663,8 +540,8 @@ class NetworkSpec:
                     "explicit": c.i is not None and not isinstance(c.j, str),
                     "j": c.j if isinstance(c.j, str) else None,
                     "n_synapses": None if c.i is None else int(np.size(c.i)),
-                    "weight": _summary(c.weight),
-                    "delay": _summary(c.delay),
+                    "weight": summary(c.weight),
+                    "delay": summary(c.delay),
                     "params": q(c.params),
                 }
                 for c in self.connections.values()
@@ -759,421 +636,29 @@ class NetworkSpec:
             sim.close()
 
 
-def _summary(value):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if np.ndim(value) == 0:
-        return quantity_to_str(value)
-    arr = np.asarray(value, dtype=float)
-    return {
-        "n": int(arr.size),
-        "mean": quantity_to_str(np.mean(value)),
-        "min": quantity_to_str(np.min(value)),
-        "max": quantity_to_str(np.max(value)),
-    }
-
-
-class Simulation:
-    """A network built on one backend; :meth:`run` runs it (again) with new parameters.
-
-    Do not construct directly: use :meth:`NetworkSpec.build`.
-
-    Attributes
-    ----------
-    spec : NetworkSpec
-    backend : Backend
-        The backend handle (``backend.name``, ``backend.directory`` for standalone).
-    duration, dt : Quantity
-    groups : dict of str -> Brian2 group
-        The Brian2 objects (populations, inputs, connections, monitors), by name, for users
-        who need to reach into Brian2.
-    n_runs : int
-        Number of completed runs.
-    timings : dict of str -> float
-        ``build_s`` (object creation; standalone: + code generation and compilation).
-    """
-
-    def __init__(self):  # pragma: no cover - use NetworkSpec.build
-        raise TypeError("use NetworkSpec.build(...) to make a Simulation")
-
-    @classmethod
-    def _build(
-        cls, spec: NetworkSpec, duration, backend_name, seed, dt, directory, compile, prefs
-    ) -> Simulation:
-        import brian2
-
-        from .build import make_input_group, make_neuron_group, make_synapses
-
-        self = object.__new__(cls)
-        self.spec = spec
-        self.duration = duration
-        self.dt = dt
-        self.seed = seed
-        self.n_runs = 0
-        self.groups = {}
-        self._expressions = []  # (object, variable, expression) evaluated after the params
-        self._monitors = {"spikes": {}, "states": {}, "rates": {}}
-        self._closed = False
-        t0 = time.perf_counter()
-        with use_backend(
-            backend_name, directory=directory, seed=seed, dt=dt, prefs=prefs
-        ) as backend:
-            self.backend = backend
-            for pop in spec.populations.values():
-                incoming = [
-                    (c.spec, c.target_var)
-                    for c in spec.connections.values()
-                    if c.target == pop.name and c.spec.post_equations
-                ]
-                model = dataclasses.replace(pop.spec, initial={})
-                initial = dict(pop.spec.initial)
-                initial.update(pop.initial)
-                group = make_neuron_group(
-                    model,
-                    pop.n,
-                    params=pop.params,
-                    name=pop.name,
-                    method=pop.method,
-                    synapse_models=incoming,
-                )
-                for var, value in initial.items():
-                    value = _to_value(value, var)
-                    if isinstance(value, str):
-                        self._expressions.append((group, var, value))
-                    else:
-                        _assign(group, var, value, f"population '{pop.name}'")
-                self.groups[pop.name] = group
-            for inp in spec.inputs.values():
-                self.groups[inp.name] = make_input_group(
-                    inp.spec,
-                    inp.n,
-                    params=inp.params,
-                    indices=inp.indices,
-                    times=inp.times,
-                    name=inp.name,
-                )
-            for c in spec.connections.values():
-                src, tgt = self.groups[c.source], self.groups[c.target]
-                hom_delay = (
-                    c.delay
-                    if (
-                        c.delay is not None
-                        and not isinstance(c.delay, str)
-                        and np.ndim(c.delay) == 0
-                    )
-                    else None
-                )
-                explicit = c.i is not None and not isinstance(c.j, str)
-                if explicit:
-                    connect = {"i": c.i, "j": c.j}
-                else:
-                    connect = {}
-                    if c.condition is not None:
-                        connect["condition"] = c.condition
-                    if isinstance(c.j, str):
-                        connect["j"] = c.j
-                    if c.p is not None:
-                        connect["p"] = c.p
-                try:
-                    # connected before any parameter is set: Brian2 refuses writes before
-                    syn = make_synapses(
-                        c.spec,
-                        src,
-                        tgt,
-                        target_var=c.target_var,
-                        params={
-                            k: v for k, v in c.params.items() if not c.spec.parameters[k].per_neuron
-                        },
-                        name=c.name,
-                        delay=hom_delay,
-                        connect=connect,
-                    )
-                except ModelError:
-                    raise
-                except Exception as exc:
-                    raise ModelError(
-                        f"connection '{c.name}': Brian2 cannot connect with "
-                        f"{ {k: v for k, v in connect.items() if not isinstance(v, np.ndarray)} }: "
-                        f"{exc}",
-                        parameter="condition",
-                    ) from None
-                for pname, value in c.params.items():
-                    if c.spec.parameters[pname].per_neuron:
-                        _assign(syn, pname, value, f"connection '{c.name}'")
-                if c.weight is not None:
-                    if isinstance(c.weight, str):
-                        self._expressions.append((syn, c.weight_var, c.weight))
-                    else:
-                        _assign(syn, c.weight_var, c.weight, f"connection '{c.name}'")
-                if c.delay is not None and hom_delay is None:
-                    if isinstance(c.delay, str):
-                        self._expressions.append((syn, "delay", c.delay))
-                    else:
-                        _assign(syn, "delay", c.delay, f"connection '{c.name}'")
-                self.groups[c.name] = syn
-            for name in spec.spike_monitors:
-                self._monitors["spikes"][name] = brian2.SpikeMonitor(
-                    self.groups[name], name=f"{name}_spikes"
-                )
-            for name, m in spec.state_monitors.items():
-                kwargs = {"dt": m.dt} if m.dt is not None else {}
-                self._monitors["states"][name] = brian2.StateMonitor(
-                    self.groups[name], m.variables, record=m.record, name=f"{name}_state", **kwargs
-                )
-            for name in spec.rate_monitors:
-                self._monitors["rates"][name] = brian2.PopulationRateMonitor(
-                    self.groups[name], name=f"{name}_rate"
-                )
-            for kind in self._monitors.values():
-                for mon in kind.values():
-                    self.groups[mon.name] = mon
-            self.network = brian2.Network(
-                *self.groups.values(),
-                name=f"{spec.name}_net" if _NAME.match(spec.name) else "network",
+def _weight_and_delay(name, spec, weight, delay, explicit_i):
+    """A connection's weight (the synapse model's ``w``) and delay, parsed and checked:
+    (weight, weight variable or None, delay)."""
+    syn_names = set(spec.brian2_equations().names) | set(spec.parameters)
+    weight_var = "w" if "w" in syn_names else None
+    weight = to_value(weight, "weight")
+    if weight is not None:
+        if weight_var is None:
+            raise ModelError(
+                f"connection '{name}': synapse model '{spec.name}' has no "
+                f"weight variable 'w'; set its parameters with 'params'",
+                spec.path,
+                parameter="weight",
             )
-            if backend.is_standalone:
-                # run_args are applied here: expressions below see the new parameter values.
-                backend.device.apply_run_args()
-                self._evaluate_expressions()
-                self.network.run(duration, namespace={})
-                self.timings = {}
-                try:
-                    build_standalone(backend, compile=compile, run=False)
-                finally:
-                    self.timings.update(backend.timings)
-            else:
-                self._evaluate_expressions()
-                self.network.store("neurolearn_initial")
-                self.timings = {}
-        self.timings["build_s"] = time.perf_counter() - t0
-        return self
+        check_syn_value(name, spec, "w", weight, explicit_i)
+    delay = to_value(delay, "delay")
+    if delay is not None:
+        from brian2 import second
 
-    def _evaluate_expressions(self):
-        for obj, var, expr in self._expressions:
-            try:
-                setattr(obj, var, expr)
-            except Exception as exc:
-                raise ModelError(
-                    f"'{obj.name}': cannot evaluate {var} = {expr!r}: {exc}", parameter=var
-                ) from None
-
-    # --- running -------------------------------------------------------------------------
-    def _run_values(self, params: Mapping | None) -> list:
-        """[(group, brian2 variable, value)] for a run's ``params``, checked."""
-        out = []
-        spec = self.spec
-        for name, values in (params or {}).items():
-            if not isinstance(values, Mapping):
-                raise ModelError(
-                    f"params['{name}'] must be a mapping of parameter names to "
-                    f"values, got {values!r}",
-                    parameter=name,
-                )
-            if name in spec.populations:
-                pop = spec.populations[name]
-                resolved = pop.spec.resolve_parameters(values, n=pop.n)
-                out += [(self.groups[name], k, resolved[k]) for k in values]
-            elif name in spec.inputs:
-                inp = spec.inputs[name]
-                if inp.spec.generator != "poisson":
-                    raise ModelError(
-                        f"params['{name}']: the spike times of a spike generator "
-                        f"are fixed at build time",
-                        parameter=name,
-                    )
-                resolved = inp.spec.resolve_parameters(values, n=inp.n)
-                out += [(self.groups[name], "rates", resolved["rate"])]
-            elif name in spec.connections:
-                c = spec.connections[name]
-                explicit = c.i is not None and not isinstance(c.j, str)
-                for k, v in values.items():
-                    v = _to_value(v, k)
-                    if k == "w":
-                        if c.weight_var is None:
-                            raise ModelError(
-                                f"params['{name}']: synapse model "
-                                f"'{c.spec.name}' has no weight 'w'",
-                                parameter=k,
-                            )
-                        if isinstance(c.weight, str):
-                            raise ModelError(
-                                f"params['{name}']: the weights of this "
-                                f"connection are the expression {c.weight!r}; "
-                                f"change the parameters it uses instead",
-                                parameter=k,
-                            )
-                        if isinstance(v, str):
-                            raise ModelError(
-                                f"params['{name}']: give weights as numbers with "
-                                f"units, not expressions, between runs",
-                                parameter=k,
-                            )
-                        NetworkSpec._check_syn_value(
-                            name, c.spec, "w", v, c.i if explicit else None
-                        )
-                        if c.weight_var in c.spec.parameters:
-                            c.spec.resolve_parameters({c.weight_var: v})
-                        out.append((self.groups[name], c.weight_var, v))
-                    elif k in c.spec.parameters:
-                        resolved = c.spec.resolve_parameters(
-                            {k: v}, n=int(np.size(c.i)) if explicit else None
-                        )
-                        out.append((self.groups[name], k, resolved[k]))
-                    else:
-                        raise ModelError(
-                            f"params['{name}']: unknown parameter '{k}' of "
-                            f"connection '{name}' (it has: "
-                            f"{', '.join(sorted(set(c.spec.parameters) | ({c.weight_var} - {None})))})",
-                            parameter=k,
-                        )
-            else:
-                raise ModelError(
-                    f"params: '{name}' is not a population, input or connection "
-                    f"of the network (it has: "
-                    f"{', '.join([*spec.populations, *spec.inputs, *spec.connections])})",
-                    parameter=name,
-                )
-        return out
-
-    def run(self, params: Mapping | None = None) -> Results:
-        """Run the simulation from ``t = 0`` and return what the monitors recorded.
-
-        Parameters
-        ----------
-        params : mapping, optional
-            ``{element name: {parameter: value}}``: new values of population parameters,
-            input rates (``"rate"``) or connection weights (``"w"``) and synapse parameters,
-            for this run only (later runs start again from the build-time values). In
-            standalone mode they are passed as ``run_args``: no recompilation.
-
-        Returns
-        -------
-        Results
-            Spikes, states and rates with units, plus metadata (backend, seed, dt, params).
-
-        Raises
-        ------
-        ModelError
-            Unknown element or parameter, bad unit, value out of range, wrong array length.
-        BackendUnavailableError
-            ``cuda_standalone`` on a machine without a GPU (or a project not compiled).
-        RuntimeError
-            If the simulation was closed, or Brian2 fails.
-        """
-        if self._closed:
-            raise RuntimeError("this simulation was closed; build it again")
-        values = self._run_values(params)
-        t0 = time.perf_counter()
-        b = self.backend
-        if b.is_standalone:
-            if not b.compiled:
-                raise BackendUnavailableError(
-                    f"the {b.name} project in {b.directory} was generated but not compiled "
-                    f"(build(..., compile=True) needs a compiler"
-                    f"{' and nvcc' if b.name == 'cuda_standalone' else ''})"
-                )
-            run_args = {getattr(group, var): value for group, var, value in values}
-            run_standalone(b, run_args)
-            with b.active():
-                results = self._collect(params)
-        else:
-            import brian2
-
-            with b.active():
-                self.network.restore("neurolearn_initial")
-                if self.seed is not None:
-                    brian2.seed(self.seed)
-                for group, var, value in values:
-                    _assign(group, var, value, f"'{group.name}'")
-                self._evaluate_expressions()
-                self.network.run(self.duration, namespace={})
-                results = self._collect(params)
-        results.timings = {
-            "build_s": self.timings.get("build_s"),
-            "run_s": time.perf_counter() - t0,
-        }
-        if b.is_standalone and "run_s" in b.timings:
-            results.timings["binary_s"] = b.timings["run_s"]
-        self.n_runs += 1
-        return results
-
-    def _collect(self, params) -> Results:
-        from brian2 import Quantity, second
-
-        res = Results(
-            duration=Quantity(self.duration),
-            dt=Quantity(self.dt),
-            backend=self.backend.name,
-            seed=self.seed,
-            network=self.spec.to_dict(),
-            params={
-                k: {p: quantity_to_str(v) for p, v in d.items()} for k, d in (params or {}).items()
-            },
-        )
-        for name, mon in self._monitors["spikes"].items():
-            res.spikes[name] = SpikeTrains(
-                int(len(self.groups[name])),
-                np.array(mon.i[:], dtype=np.int64),
-                Quantity(np.array(mon.t[:], dtype=float), dim=second.dim),
-            )
-        for name, mon in self._monitors["states"].items():
-            m = self.spec.state_monitors[name]
-            neurons = (
-                np.arange(len(self.groups[name]), dtype=np.int64)
-                if m.record is True
-                else np.asarray(m.record, dtype=np.int64)
-            )
-            vals = {}
-            for var in m.variables:
-                v = getattr(mon, var)[:]
-                vals[var] = Quantity(
-                    np.array(np.asarray(v).T, dtype=float), dim=getattr(v, "dim", Quantity(1).dim)
-                )
-            res.states[name] = StateRecord(
-                Quantity(np.array(mon.t[:], dtype=float), dim=second.dim), neurons, vals
-            )
-        for name, mon in self._monitors["rates"].items():
-            res.rates[name] = RateRecord(
-                Quantity(np.array(mon.t[:], dtype=float), dim=second.dim),
-                Quantity(np.array(mon.rate[:], dtype=float), dim=(1 / second).dim),
-            )
-        return res
-
-    def close(self, delete_directory: bool = False) -> None:
-        """Free the backend (standalone: its private device); optionally delete the project
-        folder. The simulation cannot run afterwards."""
-        if not self._closed:
-            self._closed = True
-            # built but never run: tell Brian2 the objects were used (else it warns on deletion)
-            for obj in self.groups.values():
-                if getattr(obj, "_network", None) is None:
-                    obj._network = self.network.id
-            self.backend.close(delete_directory=delete_directory)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self):
-        return (
-            f"Simulation(backend={self.backend.name!r}, duration={self.duration!r}, "
-            f"runs={self.n_runs})"
-        )
-
-
-def _assign(group, var, value, where: str):
-    from brian2.units.fundamentalunits import DimensionMismatchError
-
-    try:
-        setattr(group, var, value)
-    except DimensionMismatchError as exc:
-        raise ModelError(f"{where}: wrong unit for '{var}': {exc}", parameter=var) from None
-    except (ValueError, IndexError) as exc:
-        raise ModelError(f"{where}: cannot set '{var}': {exc}", parameter=var) from None
+        check_syn_value(name, spec, "delay", delay, explicit_i, dim_of=1 * second)
+        if not isinstance(delay, str) and np.any(np.asarray(delay) < 0):
+            raise ModelError(f"connection '{name}': delays must be >= 0", parameter="delay")
+    return weight, weight_var, delay
 
 
 def simulate(

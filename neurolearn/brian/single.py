@@ -7,8 +7,9 @@ Drives
   (its unit is the model's: amp for the LIF models, volt/second for Izhikevich's, whose input
   is written in mV/ms as in Izhikevich 2003);
 * Poisson input: every neuron receives ``n_inputs`` independent Poisson sources of the given
-  rate through static synapses of weight ``weight`` onto its synaptic variable (``I_syn``
-  if the model has one, else ``g_e``); a spike adds ``weight`` to that variable (Brette et al.
+  rate through static synapses of weight ``weight`` onto its (first) synaptic target, the
+  model file's ``roles.synaptic_targets`` (``I_syn``; ``g_e`` of the conductance-based
+  models); a spike adds ``weight`` to that variable (Brette et al.
   2007, J. Comput. Neurosci. 23:349, CUBA/COBA). Default weights, by the unit of the target:
   25 pA (current), 0.5 nS (conductance), 1 mV/ms (Izhikevich-style input), 1 mV (voltage).
   With 100 inputs at 20 Hz these put the zoo neurons near their threshold; pass ``weight``
@@ -103,7 +104,8 @@ def single_population(
     dt : Quantity or str
         Integration time step.
     record : int
-        Number of neurons whose membrane potential (the threshold variable) is recorded.
+        Number of neurons whose membrane potential (the model's threshold variable,
+        ``roles.threshold_variable``) is recorded.
     directory : path, optional
         Standalone project folder.
 
@@ -120,9 +122,6 @@ def single_population(
         unit or negative rate, a bad parameter (name, unit, range), a bad ``n``, duration or dt,
         or an unknown backend.
     """
-    from brian2 import Hz, Quantity
-    from brian2.units.fundamentalunits import get_unit, have_same_dimensions
-
     spec = load_model(model) if not isinstance(model, ModelSpec) else model
     if not isinstance(spec, NeuronModel):
         raise ModelError(
@@ -140,97 +139,98 @@ def single_population(
         raise ModelError(
             "give either a constant current or a Poisson rate, not both", parameter="current"
         )
-    eqs = spec.brian2_equations()
     net = NetworkSpec(dt=dt, name=f"{spec.name}_single")
-    initial = {}
-    if current is not None:
-        current = parse_quantity(current, "current")
-        if "I_ext" not in eqs.names:
-            raise ModelError(
-                f"model '{spec.name}' has no input variable 'I_ext'; drive it "
-                f"with a Poisson rate instead",
-                spec.path,
-                parameter="current",
-            )
-        unit = Quantity(1.0, dim=eqs["I_ext"].dim)
-        if not have_same_dimensions(current, unit):
-            raise ModelError(
-                f"current: model '{spec.name}' needs I_ext in units of "
-                f"{get_unit(eqs['I_ext'].dim)!r}, got {current!r}",
-                spec.path,
-                parameter="current",
-            )
-        initial["I_ext"] = current
+    initial = {} if current is None else {"I_ext": _constant_current(spec, current)}
     net.add_population("neurons", spec, int(n), params=params, initial=initial)
     if rate is not None:
-        rate = parse_quantity(rate, "rate")
-        if not have_same_dimensions(rate, Hz) or float(rate) < 0:
-            raise ModelError(
-                f"rate must be a non-negative frequency such as '20 Hz', got {rate!r}",
-                parameter="rate",
-            )
-        target = next((v for v in ("I_syn", "g_e") if v in eqs.names), None)
-        if target is None:
-            raise ModelError(
-                f"model '{spec.name}' has no synaptic variable (I_syn or g_e) for "
-                f"Poisson input; drive it with a current instead",
-                spec.path,
-                parameter="rate",
-            )
-        dim = eqs[target].dim
-        if weight is None:
-            weight = _default_weight(dim)
-            if weight is None:
-                raise ModelError(
-                    f"give a weight for the Poisson synapses onto '{target}' "
-                    f"(unit {get_unit(dim)!r})",
-                    parameter="weight",
-                )
-        weight = parse_quantity(weight, "weight")
-        if not have_same_dimensions(weight, Quantity(1.0, dim=dim)):
-            raise ModelError(
-                f"weight: '{target}' of model '{spec.name}' is in units of "
-                f"{get_unit(dim)!r}, got {weight!r}",
-                parameter="weight",
-            )
-        if (
-            isinstance(n_inputs, bool)
-            or not isinstance(n_inputs, (int, np.integer))
-            or n_inputs <= 0
-        ):
-            raise ModelError(
-                f"n_inputs must be a positive integer, got {n_inputs!r}", parameter="n_inputs"
-            )
-        synapse = ModelSpec.from_dict(
-            {
-                "name": "static_drive",
-                "kind": "synapse",
-                "title": "static synapse adding w to the target variable",
-                "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349 (CUBA/COBA)",
-                "equations": f"w : {get_unit(dim)!r}" if not dim.is_dimensionless else "w : 1",
-                "on_pre": "{target}_post += w",
-                "target": target,
-            }
-        )
-        k = int(n_inputs)
-        net.add_input("inputs", "poisson", int(n) * k, rate=rate)
-        src = np.arange(int(n) * k, dtype=np.int64)
-        net.connect("inputs", "neurons", synapse, i=src, j=src // k, weight=weight)
+        _add_poisson_drive(net, spec, int(n), rate, n_inputs, weight)
     net.monitor_spikes("neurons")
-    variable = _threshold_variable(spec)
     if record > 0:
+        variable = spec.threshold_variable or spec.state_variables[0]
         net.monitor_state("neurons", [variable], record=list(range(min(int(record), int(n)))))
     return net.run(duration, backend=backend, seed=seed, directory=directory)
 
 
-def _threshold_variable(spec: NeuronModel) -> str:
-    from brian2.utils.stringtools import get_identifiers
+def _constant_current(spec: NeuronModel, current):
+    """``current`` parsed and checked against the unit of the model's ``I_ext``."""
+    from brian2 import Quantity
+    from brian2.units.fundamentalunits import get_unit, have_same_dimensions
 
-    names = spec.brian2_equations().names
-    for ident in sorted(get_identifiers(spec.threshold), key=spec.threshold.find):
-        if ident in names:
-            return ident
-    return spec.state_variables[0]
+    eqs = spec.brian2_equations()
+    current = parse_quantity(current, "current")
+    if "I_ext" not in eqs.names:
+        raise ModelError(
+            f"model '{spec.name}' has no input variable 'I_ext'; drive it "
+            f"with a Poisson rate instead",
+            spec.path,
+            parameter="current",
+        )
+    unit = Quantity(1.0, dim=eqs["I_ext"].dim)
+    if not have_same_dimensions(current, unit):
+        raise ModelError(
+            f"current: model '{spec.name}' needs I_ext in units of "
+            f"{get_unit(eqs['I_ext'].dim)!r}, got {current!r}",
+            spec.path,
+            parameter="current",
+        )
+    return current
+
+
+def _add_poisson_drive(net: NetworkSpec, spec: NeuronModel, n: int, rate, n_inputs, weight):
+    """``n_inputs`` Poisson sources per neuron onto the model's first synaptic target, through
+    static synapses of weight ``weight`` (default by the target's unit, module docstring)."""
+    from brian2 import Hz, Quantity
+    from brian2.units.fundamentalunits import get_unit, have_same_dimensions
+
+    rate = parse_quantity(rate, "rate")
+    if not have_same_dimensions(rate, Hz) or float(rate) < 0:
+        raise ModelError(
+            f"rate must be a non-negative frequency such as '20 Hz', got {rate!r}",
+            parameter="rate",
+        )
+    if not spec.synaptic_targets:
+        raise ModelError(
+            f"model '{spec.name}' has no synaptic variable (roles.synaptic_targets is empty) "
+            f"for Poisson input; drive it with a current instead",
+            spec.path,
+            parameter="rate",
+        )
+    target = spec.synaptic_targets[0]
+    dim = spec.brian2_equations()[target].dim
+    if weight is None:
+        weight = _default_weight(dim)
+        if weight is None:
+            raise ModelError(
+                f"give a weight for the Poisson synapses onto '{target}' (unit {get_unit(dim)!r})",
+                parameter="weight",
+            )
+    weight = parse_quantity(weight, "weight")
+    if not have_same_dimensions(weight, Quantity(1.0, dim=dim)):
+        raise ModelError(
+            f"weight: '{target}' of model '{spec.name}' is in units of "
+            f"{get_unit(dim)!r}, got {weight!r}",
+            parameter="weight",
+        )
+    if isinstance(n_inputs, bool) or not isinstance(n_inputs, (int, np.integer)) or n_inputs <= 0:
+        raise ModelError(
+            f"n_inputs must be a positive integer, got {n_inputs!r}", parameter="n_inputs"
+        )
+    synapse = ModelSpec.from_dict(
+        {
+            "name": "static_drive",
+            "kind": "synapse",
+            "title": "static synapse adding w to the target variable",
+            "reference": "Brette et al. (2007) J. Comput. Neurosci. 23:349 (CUBA/COBA)",
+            "equations": f"w : {get_unit(dim)!r}" if not dim.is_dimensionless else "w : 1",
+            "on_pre": "{target}_post += w",
+            "target": target,
+            "roles": {"time_constants": []},
+        }
+    )
+    k = int(n_inputs)
+    net.add_input("inputs", "poisson", n * k, rate=rate)
+    src = np.arange(n * k, dtype=np.int64)
+    net.connect("inputs", "neurons", synapse, i=src, j=src // k, weight=weight)
 
 
 def cv_isi(trains) -> float:

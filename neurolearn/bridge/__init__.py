@@ -44,8 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from ..brian.backends import use_backend
+from ..brian.build import make_input_group, make_neuron_group, make_synapses
 from ..io import atomic_path
-from ..spec import ModelError, ModelSpec
+from ..spec import ModelError, ModelSpec, load_model
 
 __all__ = [
     "Brian2Export",
@@ -114,8 +116,6 @@ def _weight_name(*groups) -> str:
 
 
 def _synapse_spec(target_unit, conductance: bool, wname: str = "w"):
-    from ..spec import load_model
-
     base = load_model("static_conductance" if conductance else "static_current")
     on_pre = base.on_pre.replace("+= w", f"+= {wname}")
     return dataclasses.replace(base, equations=f"{wname} : {_unit_str(target_unit)}", on_pre=on_pre)
@@ -133,6 +133,38 @@ def _layer_params(layer, batch: int) -> tuple[dict, dict]:
         else:
             externals[name] = value * unit if not unit.dim.is_dimensionless else value
     return params, externals
+
+
+def _layer_synapses(layer, k: int, tag: str, src, n_pre: int, W, group, B: int) -> list:
+    """The Brian2 synapses of one weight matrix ``W`` ``[pre, post]`` of layer ``k`` (``tag``
+    ``"in"`` or ``"rec"``), within each of the ``B`` batch copies: one pathway per synaptic
+    target (conductance models: positive weights onto the first, ``-w`` of negative ones onto
+    the second)."""
+    W = W.detach().to(dtype=__import__("torch").float64).numpy() * layer.weight_unit
+    parts = (
+        [(layer.targets[0], W)]
+        if len(layer.targets) == 1
+        else [
+            (layer.targets[0], np.maximum(W, 0.0)),
+            (layer.targets[1], np.maximum(-W, 0.0)),
+        ]
+    )
+    out = []
+    for tv, Wp in parts:
+        pre, post = np.nonzero(Wp)
+        if pre.size == 0:
+            continue
+        unit = layer.cm.units[tv]
+        wname = _weight_name(src, group)
+        sspec = _synapse_spec(unit, len(layer.targets) == 2, wname)
+        syn = make_synapses(sspec, src, group, target_var=tv, name=f"syn_{tag}_{k}_{tv}")
+        offs_pre = (np.arange(B)[:, None] * n_pre).repeat(pre.size, 1).ravel()
+        offs_post = (np.arange(B)[:, None] * layer.n).repeat(pre.size, 1).ravel()
+        syn.connect(i=np.tile(pre, B) + offs_pre, j=np.tile(post, B) + offs_post)
+        w = np.tile(Wp[pre, post], B)
+        setattr(syn, wname, w * unit if not unit.dim.is_dimensionless else w)
+        out.append(syn)
+    return out
 
 
 def to_brian2(
@@ -167,10 +199,6 @@ def to_brian2(
     """
     import brian2
     from brian2 import Network, SpikeMonitor, StateMonitor, second
-
-    from ..brian.backends import use_backend
-    from ..brian.build import make_input_group, make_neuron_group, make_synapses
-    from ..spec import load_model
 
     x = inputs.detach().cpu().numpy() if hasattr(inputs, "detach") else np.asarray(inputs)
     if x.ndim != 3 or x.shape[2] != net.n_in:
@@ -212,30 +240,7 @@ def to_brian2(
             if layer.W_rec is not None:
                 sources.append(("rec", group, layer.n, layer.W_rec))
             for tag, src, n_pre, W in sources:
-                W = W.detach().to(dtype=__import__("torch").float64).numpy() * layer.weight_unit
-                parts = (
-                    [(layer.targets[0], W)]
-                    if len(layer.targets) == 1
-                    else [
-                        (layer.targets[0], np.maximum(W, 0.0)),
-                        (layer.targets[1], np.maximum(-W, 0.0)),
-                    ]
-                )
-                for tv, Wp in parts:
-                    pre, post = np.nonzero(Wp)
-                    if pre.size == 0:
-                        continue
-                    unit = layer.cm.units[tv]
-                    wname = _weight_name(src, group)
-                    sspec = _synapse_spec(unit, len(layer.targets) == 2, wname)
-                    syn = make_synapses(
-                        sspec, src, group, target_var=tv, name=f"syn_{tag}_{k}_{tv}"
-                    )
-                    offs_pre = (np.arange(B)[:, None] * n_pre).repeat(pre.size, 1).ravel()
-                    offs_post = (np.arange(B)[:, None] * layer.n).repeat(pre.size, 1).ravel()
-                    syn.connect(i=np.tile(pre, B) + offs_pre, j=np.tile(post, B) + offs_post)
-                    w = np.tile(Wp[pre, post], B)
-                    setattr(syn, wname, w * unit if not unit.dim.is_dimensionless else w)
+                for syn in _layer_synapses(layer, k, tag, src, n_pre, W, group, B):
                     synapses[syn.name] = syn
                     objects.append(syn)
             if layer.spiking:
@@ -258,9 +263,7 @@ def to_brian2(
             monitors=monitors,
         )
         if run:
-            network.run(T * dt, namespace={})
-            if backend in ("cpp_standalone", "cuda_standalone"):
-                be.build_and_run()
+            be.run(network, T * dt, namespace={})
             _collect(export, net)
     del brian2
     return export

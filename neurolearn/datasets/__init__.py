@@ -40,8 +40,8 @@ valid_fraction=None, seed=0, max_samples=None, **options) -> SpikeDataset``
   raise ``ValueError``.
 * Default ``duration_ms``: fsdd 1000, shd 1400, ssc 1000, nmnist 350, braille 2000.
 
-Datasets (``DATASETS[name]`` holds classes, channels, splits, default duration)
-----------------------------------------------------------------------------------
+Datasets (``DATASETS[name]`` holds classes, channels, splits, default duration, loader)
+------------------------------------------------------------------------------------------
 ===========  =======  ==================  ====================================================
 name         classes  channels            labels
 ===========  =======  ==================  ====================================================
@@ -62,13 +62,19 @@ data folder (``fsdd/recordings``, ``nmnist_small``, ``braille/braille_taxels.npz
 files) and converted datasets go to ``NEUROLEARN_CACHE_DIR`` (:mod:`neurolearn.paths`). A
 dataset found nowhere raises :class:`neurolearn.paths.DataNotFoundError` saying how to get it.
 
-Modules: :mod:`.core` (events, binning, Dataset), :mod:`.shd` (SHD/SSC HDF5 layout, reader
-and writer), :mod:`.cochlea` (brian2hears cochlear model), :mod:`.fsdd` (Spiking FSDD),
-:mod:`.nmnist` (N-MNIST ``.bin``/``.bs2``), :mod:`.braille` (sigma-delta encoding),
-:mod:`.fetch` (local files, cache, downloads).
+Registry: :data:`DATASETS` is filled by the dataset modules themselves, each calling
+:func:`~neurolearn.datasets.catalog.register_dataset` with a :class:`DatasetInfo` that carries
+its loader; every list of names derives from it. Adding a dataset is one module with one
+registration (imported in :mod:`.api`).
+
+Modules: :mod:`.catalog` (the registry), :mod:`.core` (events, binning, Dataset), :mod:`.shd`
+(SHD/SSC HDF5 layout, reader and writer), :mod:`.cochlea` (brian2hears cochlear model),
+:mod:`.fsdd` (Spiking FSDD), :mod:`.nmnist` (N-MNIST ``.bin``/``.bs2``), :mod:`.braille`
+(sigma-delta encoding), :mod:`.fetch` (local files, cache, downloads).
 """
 
 from .api import DATASETS, DatasetInfo, dataset_names, load_dataset, load_events
+from .catalog import register_dataset
 from .core import (
     DenseSpikeDataset,
     SpikeDataset,
@@ -85,6 +91,7 @@ __all__ = [
     "DATASETS",
     "DatasetInfo",
     "dataset_names",
+    "register_dataset",
     "load_dataset",
     "load_events",
     "SpikeDataset",

@@ -1,117 +1,24 @@
-"""One entry point for every dataset: :func:`load_events` and :func:`load_dataset`."""
+"""One entry point for every dataset: :func:`load_events` and :func:`load_dataset`, over the
+registry of :mod:`neurolearn.datasets.catalog` (each dataset module registers itself)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+# isort: off
+# Importing a dataset module registers its datasets; this order is the order of DATASETS.
+from . import fsdd, shd, nmnist, braille  # noqa: F401
+
+# isort: on
+from .catalog import DATASETS, DatasetInfo, dataset_info, dataset_names
 from .core import SpikeDataset, SpikeEvents, stratified_split
 
 __all__ = ["DatasetInfo", "DATASETS", "load_events", "load_dataset", "dataset_names"]
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a dataset is.
-
-    Attributes
-    ----------
-    name : str
-    n_classes : int
-    n_channels : int or None
-        None when it depends on options (Spiking FSDD: ``channels * units_per_channel``;
-        Braille: 2 per taxel).
-    splits : tuple of str
-        Official splits.
-    duration_ms : float
-        Default length of a binned sample.
-    summary : str
-    """
-
-    name: str
-    n_classes: int
-    n_channels: int | None
-    splits: tuple
-    duration_ms: float
-    summary: str
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "fsdd": DatasetInfo(
-        "fsdd",
-        10,
-        None,
-        ("train", "test"),
-        1000.0,
-        "Spiking Free Spoken Digit Dataset: 3000 recordings (6 speakers) through "
-        "a brian2hears cochlear model, default 700 channels",
-    ),
-    "shd": DatasetInfo(
-        "shd",
-        20,
-        700,
-        ("train", "test"),
-        1400.0,
-        "Spiking Heidelberg Digits (Cramer et al. 2022), 700 channels",
-    ),
-    "ssc": DatasetInfo(
-        "ssc",
-        35,
-        700,
-        ("train", "valid", "test"),
-        1000.0,
-        "Spiking Speech Commands (Cramer et al. 2022), 700 channels",
-    ),
-    "nmnist": DatasetInfo(
-        "nmnist",
-        10,
-        2 * 34 * 34,
-        ("train", "test"),
-        350.0,
-        "N-MNIST (Orchard et al. 2015), 2 polarities x 34 x 34 pixels",
-    ),
-    "braille": DatasetInfo(
-        "braille",
-        27,
-        24,
-        ("train", "test"),
-        2000.0,
-        "Braille letters (Mueller-Cleve et al. 2022), 12 taxels x "
-        "{increase, decrease} sigma-delta spikes",
-    ),
-}
-
-
-def dataset_names() -> tuple[str, ...]:
-    """Names accepted by :func:`load_dataset`."""
-    return tuple(DATASETS)
-
-
-def _loader(name: str) -> Callable[..., SpikeEvents]:
-    if name == "shd" or name == "ssc":
-        from .shd import heidelberg_events
-
-        def heidelberg(split, download: bool | None = None, progress: bool = True):
-            return heidelberg_events(name, split, download=download, progress=progress)
-
-        return heidelberg
-    if name == "fsdd":
-        from .fsdd import fsdd_events
-
-        return fsdd_events
-    if name == "nmnist":
-        from .nmnist import nmnist_events
-
-        return nmnist_events
-    if name == "braille":
-        from .braille import braille_events
-
-        return braille_events
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
 #: Official splits read recently, keyed by dataset, split, options and data/cache folders, so
@@ -122,8 +29,6 @@ _RECENT_MAX = 4
 
 
 def _check_options(name: str, load: Callable, options: dict) -> None:
-    import inspect
-
     params = inspect.signature(load).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
@@ -136,7 +41,8 @@ def _check_options(name: str, load: Callable, options: dict) -> None:
 
 
 def _official_split(name: str, split: str, options: dict) -> SpikeEvents:
-    _check_options(name, _loader(name), options)
+    load = dataset_info(name).loader
+    _check_options(name, load, options)
     try:
         # options that do not change the result are not part of the key
         same = {k: v for k, v in options.items() if k not in ("progress", "workers")}
@@ -149,11 +55,11 @@ def _official_split(name: str, split: str, options: dict) -> SpikeEvents:
         )
         hash(key)
     except TypeError:  # unhashable option values: no caching
-        return _loader(name)(split, **options)
+        return load(split, **options)
     if key in _RECENT:
         _RECENT.move_to_end(key)
         return _RECENT[key]
-    events = _loader(name)(split, **options)
+    events = load(split, **options)
     for arr in (events.times, events.units, events.offsets, events.labels):
         arr.flags.writeable = False
     _RECENT[key] = events
@@ -202,9 +108,7 @@ def load_events(
         If the data is neither local nor downloadable; the message says how to get it.
     """
     name = name.lower()
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    info = DATASETS[name]
+    info = dataset_info(name)
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
     if valid_fraction is not None and split in ("train", "valid"):
@@ -268,5 +172,5 @@ def load_dataset(
             keep = np.sort(np.random.default_rng(seed).choice(keep, max_samples, replace=False))
         events = events.subset(keep)
     if duration_ms is None:
-        duration_ms = DATASETS[name.lower()].duration_ms
+        duration_ms = dataset_info(name).duration_ms
     return SpikeDataset(events, dt_ms=dt_ms, duration_ms=duration_ms, binary=binary)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import DataNotFoundError, data_dir
+from .catalog import DatasetInfo, register_dataset
 from .core import SpikeEvents
 
 __all__ = ["BRAILLE_CLASSES", "sigma_delta_encode", "read_braille_npz", "braille_events"]
@@ -208,3 +209,17 @@ def braille_events(
         extra={"repetition": np.asarray(reps)[keep]},
         meta={"threshold": threshold, "sample_rate_hz": rate, "path": str(path)},
     )
+
+
+register_dataset(
+    DatasetInfo(
+        "braille",
+        27,
+        24,
+        ("train", "test"),
+        2000.0,
+        "Braille letters (Mueller-Cleve et al. 2022), 12 taxels x "
+        "{increase, decrease} sigma-delta spikes",
+        loader=braille_events,
+    )
+)

@@ -57,6 +57,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..brian.backends import use_backend
+
 __all__ = [
     "CochleaParams",
     "centre_frequencies",
@@ -586,7 +588,7 @@ def audio_to_spikes_brian2(
 
     x = normalise_rms(signal)
     cf = centre_frequencies(params)
-    with _numpy_target():
+    with use_backend("numpy") as backend:
         sound = Sound(x[:, None], samplerate=samplerate_hz * b2.Hz)
         gammatone = Gammatone(sound, cf, b=params.bandwidth_factor)
         ihc = FunctionFilterbank(gammatone, lambda y: hair_cell(y, params))
@@ -606,25 +608,8 @@ def audio_to_spikes_brian2(
         group.theta = params.unit_thresholds()
         monitor = b2.SpikeMonitor(group)
         net = b2.Network(group, monitor)
-        net.run(len(x) / (samplerate_hz * b2.Hz))
+        backend.run(net, len(x) / (samplerate_hz * b2.Hz))
         steps = np.round(np.asarray(monitor.t / b2.second) * samplerate_hz).astype(np.int64)
         units = np.asarray(monitor.i, dtype=np.int64)
     order = np.lexsort((units, steps))
     return steps[order] / float(samplerate_hz), units[order]
-
-
-class _numpy_target:
-    """Run Brian2 with the runtime numpy target, restoring the previous target."""
-
-    def __enter__(self):
-        import brian2 as b2
-
-        self._old = b2.prefs.codegen.target
-        b2.prefs.codegen.target = "numpy"
-        return self
-
-    def __exit__(self, *exc):
-        import brian2 as b2
-
-        b2.prefs.codegen.target = self._old
-        return False

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import DataNotFoundError, cache_dir, data_dir
+from .catalog import DatasetInfo, register_dataset
 from .cochlea import CochleaParams
 from .core import SpikeEvents
 
@@ -367,3 +368,17 @@ def fsdd_events(
     params = CochleaParams(channels=int(channels), **cochlea)
     files = spiking_fsdd_files(params, download, workers, progress)
     return read_shd(files[split], name="fsdd", class_names=FSDD_CLASSES)
+
+
+register_dataset(
+    DatasetInfo(
+        "fsdd",
+        10,
+        None,
+        ("train", "test"),
+        1000.0,
+        "Spiking Free Spoken Digit Dataset: 3000 recordings (6 speakers) through "
+        "a brian2hears cochlear model, default 700 channels",
+        loader=fsdd_events,
+    )
+)

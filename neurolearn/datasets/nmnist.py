@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import DataNotFoundError, cache_dir, data_dir
+from .catalog import DatasetInfo, register_dataset
 from .core import SpikeEvents
 
 __all__ = [
@@ -289,3 +290,16 @@ def nmnist_events(
             raise DataNotFoundError("nmnist_small not found in NEUROLEARN_DATA_DIR. " + _HOW_TO_GET)
         return read_nmnist_small(root / "nmnist_small", split)
     return _full_events(split, download, progress)
+
+
+register_dataset(
+    DatasetInfo(
+        "nmnist",
+        10,
+        2 * 34 * 34,
+        ("train", "test"),
+        350.0,
+        "N-MNIST (Orchard et al. 2015), 2 polarities x 34 x 34 pixels",
+        loader=nmnist_events,
+    )
+)

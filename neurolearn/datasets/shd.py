@@ -46,9 +46,18 @@ import numpy as np
 
 from ..io import atomic_path
 from ..paths import cache_dir
+from .catalog import DatasetInfo, register_dataset
 from .core import SpikeEvents
 
-__all__ = ["read_shd", "write_shd", "SHD_CLASSES", "shd_n_channels"]
+__all__ = [
+    "read_shd",
+    "write_shd",
+    "SHD_CLASSES",
+    "shd_n_channels",
+    "heidelberg_events",
+    "shd_events",
+    "ssc_events",
+]
 
 #: Number of channels of SHD and SSC (cochlear model output, Cramer et al. 2022).
 shd_n_channels = 700
@@ -142,6 +151,62 @@ def _read_group(group) -> dict:
     return out
 
 
+def _read_extra(g, path: Path, n_samples: int) -> tuple[dict, dict, tuple | None]:
+    """``extra`` group of an SHD-layout file: (per-sample arrays such as ``speaker``,
+    ``meta_info`` tables, class names from ``keys`` or None)."""
+    import h5py
+
+    extra, meta_info, keys = {}, {}, None
+    if "speaker" in g:
+        speaker = np.asarray(g["speaker"][()]).ravel()
+        if len(speaker) != n_samples:
+            raise ValueError(
+                f"{path}: extra/speaker has {len(speaker)} entries for {n_samples} samples"
+            )
+        extra["speaker"] = speaker.astype(np.int64)
+    if "keys" in g:
+        keys = tuple(_decoded(g["keys"][()]))
+    if "meta_info" in g:
+        meta_info = _read_group(g["meta_info"])
+    for key, item in g.items():
+        if key in ("speaker", "keys", "meta_info") or isinstance(item, h5py.Group):
+            continue
+        value = item[()]
+        if np.ndim(value) >= 1 and len(value) == n_samples:
+            extra[key] = (
+                np.asarray(_decoded(value))
+                if np.asarray(value).dtype.kind in "SO"
+                else np.asarray(value)
+            )
+    return extra, meta_info, keys
+
+
+def _concatenate_spikes(times, units, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-sample ``times`` and ``units`` arrays as one float32 and one int32 array and CSR
+    offsets ``[n_samples + 1]``; raises ValueError for mismatched lengths or a negative unit."""
+    counts_t = np.fromiter((np.size(t) for t in times), dtype=np.int64, count=len(times))
+    counts_u = np.fromiter((np.size(u) for u in units), dtype=np.int64, count=len(units))
+    bad = np.flatnonzero(counts_t != counts_u)
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"{path}: sample {i} has {counts_t[i]} spike times but {counts_u[i]} units"
+        )
+    # concatenate in the stored dtypes (fast), then cast once
+    cat_t = (np.concatenate([np.ravel(t) for t in times]) if len(times) else np.zeros(0)).astype(
+        np.float32
+    )
+    cat_u = (
+        np.concatenate([np.ravel(u) for u in units]) if len(units) else np.zeros(0, dtype=np.int64)
+    )
+    if len(cat_u) and cat_u.min() < 0:
+        raise ValueError(f"{path}: spikes/units holds a negative channel {cat_u.min()}")
+    cat_u = cat_u.astype(np.int32)
+    offsets = np.zeros(len(times) + 1, dtype=np.int64)
+    np.cumsum(counts_t, out=offsets[1:])
+    return cat_t, cat_u, offsets
+
+
 def read_shd(
     path: str | os.PathLike,
     n_channels: int | None = None,
@@ -203,51 +268,10 @@ def read_shd(
                 f"and labels ({len(labels)}) must have one entry per sample"
             )
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-        extra, meta_info, keys = {}, {}, None
-        if "extra" in f:
-            g = f["extra"]
-            if "speaker" in g:
-                speaker = np.asarray(g["speaker"][()]).ravel()
-                if len(speaker) != len(labels):
-                    raise ValueError(
-                        f"{path}: extra/speaker has {len(speaker)} entries for "
-                        f"{len(labels)} samples"
-                    )
-                extra["speaker"] = speaker.astype(np.int64)
-            if "keys" in g:
-                keys = tuple(_decoded(g["keys"][()]))
-            if "meta_info" in g:
-                meta_info = _read_group(g["meta_info"])
-            for key, item in g.items():
-                if key in ("speaker", "keys", "meta_info") or isinstance(item, h5py.Group):
-                    continue
-                value = item[()]
-                if np.ndim(value) >= 1 and len(value) == len(labels):
-                    extra[key] = (
-                        np.asarray(_decoded(value))
-                        if np.asarray(value).dtype.kind in "SO"
-                        else np.asarray(value)
-                    )
-    counts_t = np.fromiter((np.size(t) for t in times), dtype=np.int64, count=len(times))
-    counts_u = np.fromiter((np.size(u) for u in units), dtype=np.int64, count=len(units))
-    bad = np.flatnonzero(counts_t != counts_u)
-    if len(bad):
-        i = int(bad[0])
-        raise ValueError(
-            f"{path}: sample {i} has {counts_t[i]} spike times but {counts_u[i]} units"
+        extra, meta_info, keys = (
+            _read_extra(f["extra"], path, len(labels)) if "extra" in f else ({}, {}, None)
         )
-    # concatenate in the stored dtypes (fast), then cast once
-    cat_t = (np.concatenate([np.ravel(t) for t in times]) if len(times) else np.zeros(0)).astype(
-        np.float32
-    )
-    cat_u = (
-        np.concatenate([np.ravel(u) for u in units]) if len(units) else np.zeros(0, dtype=np.int64)
-    )
-    if len(cat_u) and cat_u.min() < 0:
-        raise ValueError(f"{path}: spikes/units holds a negative channel {cat_u.min()}")
-    cat_u = cat_u.astype(np.int32)
-    offsets = np.zeros(len(labels) + 1, dtype=np.int64)
-    np.cumsum(counts_t, out=offsets[1:])
+    cat_t, cat_u, offsets = _concatenate_spikes(times, units, path)
     max_unit = int(cat_u.max()) if len(cat_u) else -1
     if n_channels is None:
         if "n_channels" in attrs:
@@ -470,3 +494,39 @@ def heidelberg_events(
         names = SHD_CLASSES if name == "shd" else tuple(str(i) for i in range(expected))
         events = dataclasses.replace(events, class_names=names)
     return events
+
+
+def shd_events(split: str, download: bool | None = None, progress: bool = True) -> SpikeEvents:
+    """One official split of SHD: ``heidelberg_events("shd", split, ...)``, the registered
+    loader of ``"shd"`` (parameters, returns and errors as :func:`heidelberg_events`)."""
+    return heidelberg_events("shd", split, download=download, progress=progress)
+
+
+def ssc_events(split: str, download: bool | None = None, progress: bool = True) -> SpikeEvents:
+    """One official split of SSC: ``heidelberg_events("ssc", split, ...)``, the registered
+    loader of ``"ssc"`` (parameters, returns and errors as :func:`heidelberg_events`)."""
+    return heidelberg_events("ssc", split, download=download, progress=progress)
+
+
+register_dataset(
+    DatasetInfo(
+        "shd",
+        20,
+        700,
+        ("train", "test"),
+        1400.0,
+        "Spiking Heidelberg Digits (Cramer et al. 2022), 700 channels",
+        loader=shd_events,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        "ssc",
+        35,
+        700,
+        ("train", "valid", "test"),
+        1000.0,
+        "Spiking Speech Commands (Cramer et al. 2022), 700 channels",
+        loader=ssc_events,
+    )
+)

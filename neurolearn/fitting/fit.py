@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..brian.backends import STANDALONE_BACKENDS
 from ..io import atomic_path, atomic_write_json
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
 from .optimizers import Adam, get_optimizer
@@ -360,7 +361,7 @@ def fit(
     t_start = time.time()
     state = {"best_u": u0.copy(), "best_loss": np.inf, "history": [], "n": 0}
     # standalone: compile once, run every later generation with new values (run_args)
-    cache = StandaloneCache() if backend in ("cpp_standalone", "cuda_standalone") else None
+    cache = StandaloneCache() if backend in STANDALONE_BACKENDS else None
 
     def simulate(U, record_all=False):
         params, stim_p = _split(_to_params(U, bounds))

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..brian.backends import backend_info, use_backend
+from ..brian.build import make_neuron_group
 from ..spec import ModelError, NeuronModel
 
 __all__ = ["BatchResult", "StandaloneCache", "simulate_batch", "default_method"]
@@ -78,6 +80,33 @@ class StandaloneCache:
         self._key = None
         self._state = None
 
+    def _keep(self, key, backend, network, group, spikes, mon) -> None:
+        """Keep a newly built project and its objects for calls with the same ``key``."""
+        self.builds += 1
+        self._key = key
+        self._state = {
+            "backend": backend,
+            "network": network,
+            "group": group,
+            "spikes": spikes,
+            "mon": mon,
+            "gain": group.namespace.get("fit_gain"),
+            "offset": group.namespace.get("fit_offset"),
+        }
+
+    def _rerun(self, per_neuron: dict, drive, duration) -> None:
+        """Run the kept program again with new parameter values (and per-set stimulus gain
+        and offset, ``drive``, in amp) as ``run_args``."""
+        import brian2 as b2
+
+        st = self._state
+        run_args = {getattr(st["group"], k): v for k, v in per_neuron.items()}
+        if drive is not None:
+            run_args[st["gain"]] = drive[0][None, :] * b2.amp
+            run_args[st["offset"]] = drive[1][None, :] * b2.amp
+        st["backend"].run(st["network"], duration, run_args=run_args)
+        self.reruns += 1
+
     def close(self) -> None:
         """Delete the cached project (a no-op when there is none)."""
         if self._state is not None:
@@ -91,32 +120,18 @@ class StandaloneCache:
         self.close()
 
 
-def _structure_key(
-    spec,
-    per_neuron,
-    stim,
-    cols,
-    n_sets,
-    n_sweeps,
-    rec,
-    record_v,
-    record_dt,
-    spike_times,
-    method,
-    backend,
-    seed,
-    dt,
-    current,
-    drive,
-    initial,
-):
+def _structure_key(spec, per_neuron, stim, cols, settings: tuple) -> tuple:
     """What must be equal for a compiled project to serve another call: everything except the
-    values of the parameters (and of the per-set stimulus gain/offset)."""
+    values of the parameters (and of the per-set stimulus gain/offset). ``settings`` is
+    (n_sets, n_sweeps, rec, record_v, record_dt, spike_times, method, backend, seed, dt,
+    current, drive, initial)."""
     import hashlib
 
     h = hashlib.sha256(np.ascontiguousarray(stim).tobytes())
     if cols is not None:
         h.update(np.ascontiguousarray(cols).tobytes())
+    n_sets, n_sweeps, rec, record_v, record_dt, spike_times = settings[:6]
+    method, backend, seed, dt, current, drive, initial = settings[6:]
     return (
         id(spec),
         spec.name,
@@ -141,12 +156,9 @@ def _structure_key(
 
 
 def default_method(spec: NeuronModel):
-    """State updater used for fitting a model: allensdk's scheme for the GLIF zoo models (see
-    :func:`neurolearn.brian.glif.allen_glif_method`), else the model file's ``method``."""
-    if spec.name in {f"glif{k}" for k in range(1, 6)}:
-        from ..brian.glif import allen_glif_method
-
-        return allen_glif_method()
+    """State updater used for fitting a model: the model file's ``method`` (for the GLIF zoo
+    models ``"allen_glif"``, allensdk's scheme, :func:`neurolearn.brian.glif.allen_glif_method`,
+    which the file names instead of being chosen here by the model's name)."""
     return spec.method
 
 
@@ -230,10 +242,77 @@ def simulate_batch(
     """
     import brian2 as b2
 
-    from ..brian.backends import use_backend
-    from ..brian.build import make_neuron_group
-
     drive = stimulus_gain is not None or stimulus_offset is not None
+    stim, cols, n_steps, n_sweeps = _stimulus(stimuli, stimulus_columns, drive)
+    n_sets, per_neuron = _per_neuron_values(spec, params, n_sets, n_sweeps)
+    n = n_sets * n_sweeps
+    rec = np.arange(n_sweeps) if record_sweeps is None else np.asarray(record_sweeps, int)
+    method = method if method is not None else default_method(spec)
+    if not backend_info(backend).is_standalone:
+        cache = None  # runtime backends: nothing compiled to keep
+    layout = (n_sets, n_sweeps, rec, record_v, record_dt, spike_times)
+    settings = layout + (method, backend, seed, dt, current, drive, initial)
+    key = None if cache is None else _structure_key(spec, per_neuron, stim, cols, settings)
+    gain = _per_set_values(stimulus_gain, n_sets, n_sweeps)
+    offset = _per_set_values(stimulus_offset, n_sets, n_sweeps)
+    if cache is not None and cache._key == key:
+        cache._rerun(per_neuron, (gain, offset) if drive else None, n_steps * dt)
+        with cache._state["backend"].active():
+            st = cache._state
+            return _collect(st["spikes"], st["mon"], n_sets, n_sweeps, rec, spike_times, dt)
+    if cache is not None:
+        cache.close()
+    with use_backend(backend, seed=seed, dt=dt) as be:
+        group = make_neuron_group(spec, n, params=per_neuron, initial=initial, dt=dt, method=method)
+        stimulus = (stim, cols, dt, (gain, offset) if drive else None)
+        recording = (spike_times, record_v, rec, record_dt)
+        spikes, mon = _drive_and_monitors(group, spec, current, stimulus, layout[:2], recording)
+        objs = [group, spikes] + ([mon] if mon is not None else [])
+        net = b2.Network(*objs)
+        be.run(net, n_steps * dt, namespace={})
+        result = _collect(spikes, mon, n_sets, n_sweeps, rec, spike_times, dt)
+        if cache is None:
+            be.close()
+        else:
+            cache._keep(key, be, net, group, spikes, mon)
+    return result
+
+
+def _drive_and_monitors(group, spec, current, stimulus, shape, recording):
+    """Stimulus (``current`` set at the start of each step) and monitors of a batch group:
+    (SpikeMonitor, StateMonitor of v or None). ``stimulus`` is (stim, cols, dt, per-neuron
+    (gain, offset) in amp or None), ``shape`` (n_sets, n_sweeps), ``recording`` (spike_times,
+    record_v, recorded sweeps, record_dt)."""
+    import brian2 as b2
+
+    stim, cols, dt, drive = stimulus
+    n_sets, n_sweeps = shape
+    spike_times, record_v, rec, record_dt = recording
+    if current not in group.variables:
+        raise ModelError(
+            f"model '{spec.name}' has no injected-current variable "
+            f"'{current}' to apply the stimulus to",
+            spec.path,
+            parameter=current,
+        )
+    group.namespace["n_sweeps"] = n_sweeps
+    code = _stimulus_code(group, current, stim, cols, n_sets, dt, drive)
+    group.run_regularly(code, when="start")
+    spikes = b2.SpikeMonitor(group, record=spike_times)
+    mon = None
+    if record_v:
+        idx = (np.arange(n_sets)[:, None] * n_sweeps + rec[None, :]).ravel()
+        mon = b2.StateMonitor(
+            group, "v", record=idx, when="end", dt=record_dt if record_dt is not None else dt
+        )
+    return spikes, mon
+
+
+def _stimulus(stimuli, stimulus_columns, drive: bool):
+    """(stimulus [time, columns] in A or dimensionless, columns [n_sets, n_sweeps] or None,
+    n_steps, n_sweeps), checked."""
+    import brian2 as b2
+
     if drive and hasattr(stimuli, "dim"):
         raise ValueError("with stimulus_gain/stimulus_offset the stimulus must be dimensionless")
     stim = np.asarray(stimuli / b2.amp if hasattr(stimuli, "dim") else stimuli, dtype=float)
@@ -251,6 +330,11 @@ def simulate_batch(
                 f"values in [0, {n_sweeps - 1}]"
             )
         n_sweeps = cols.shape[1]
+    return stim, cols, n_steps, n_sweeps
+
+
+def _per_neuron_values(spec, params, n_sets, n_sweeps) -> tuple[int, dict]:
+    """(number of sets, parameter values per neuron ``[n_sets * n_sweeps]`` or scalars)."""
     sizes = {k: np.size(v) for k, v in params.items() if np.ndim(v) > 0}
     if n_sets is None:
         n_sets = max(sizes.values()) if sizes else 1
@@ -275,119 +359,45 @@ def simulate_batch(
             )
         else:
             per_neuron[k] = v
-    n = n_sets * n_sweeps
-    rec = np.arange(n_sweeps) if record_sweeps is None else np.asarray(record_sweeps, int)
-    method = method if method is not None else default_method(spec)
-    if backend not in ("cpp_standalone", "cuda_standalone"):
-        cache = None  # runtime backends: nothing compiled to keep
-    key = (
-        None
-        if cache is None
-        else _structure_key(
-            spec,
-            per_neuron,
-            stim,
-            cols,
-            n_sets,
-            n_sweeps,
-            rec,
-            record_v,
-            record_dt,
-            spike_times,
-            method,
-            backend,
-            seed,
-            dt,
-            current,
-            drive,
-            initial,
+    return n_sets, per_neuron
+
+
+def _per_set_values(x, n_sets: int, n_sweeps: int) -> np.ndarray:
+    """Stimulus gain/offset per neuron: ``[n]`` floats in amp (zeros for None)."""
+    import brian2 as b2
+
+    x = np.zeros(n_sets) if x is None else np.asarray(x / b2.amp, float)
+    return np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x, (n_sets,)), n_sweeps)
+
+
+def _stimulus_code(group, current, stim, cols, n_sets, dt, drive) -> str:
+    """Puts the stimulus TimedArrays into the group's namespace and returns the statement that
+    sets ``current`` at the start of each step; ``drive`` is (gain, offset) per neuron in amp
+    for a dimensionless stimulus, or None."""
+    import brian2 as b2
+
+    n_steps = stim.shape[0]
+    if drive is not None:
+        gain, offset = drive
+        # one row: a TimedArray keeps its last row after the end
+        group.namespace["fit_stimulus"] = b2.TimedArray(stim, dt=dt, name="fit_stimulus")
+        group.namespace["fit_gain"] = b2.TimedArray(
+            gain[None, :] * b2.amp, dt=n_steps * dt, name="fit_gain"
         )
-    )
-
-    def per_set_values(x):
-        """Stimulus gain/offset per neuron: ``[n]`` floats in amp."""
-        x = np.zeros(n_sets) if x is None else np.asarray(x / b2.amp, float)
-        return np.repeat(np.broadcast_to(x.reshape(-1) if x.size > 1 else x, (n_sets,)), n_sweeps)
-
-    if cache is not None and cache._key == key:
-        from ..brian.backends import run_standalone
-
-        st = cache._state
-        run_args = {getattr(st["group"], k): v for k, v in per_neuron.items()}
-        if drive:
-            run_args[st["gain"]] = per_set_values(stimulus_gain)[None, :] * b2.amp
-            run_args[st["offset"]] = per_set_values(stimulus_offset)[None, :] * b2.amp
-        run_standalone(st["backend"], run_args)
-        cache.reruns += 1
-        with st["backend"].active():
-            return _collect(st["spikes"], st["mon"], n_sets, n_sweeps, rec, spike_times, dt)
-    if cache is not None:
-        cache.close()
-    with use_backend(backend, seed=seed, dt=dt) as be:
-        group = make_neuron_group(spec, n, params=per_neuron, initial=initial, dt=dt, method=method)
-        if current not in group.variables:
-            raise ModelError(
-                f"model '{spec.name}' has no injected-current variable "
-                f"'{current}' to apply the stimulus to",
-                spec.path,
-                parameter=current,
-            )
-        group.namespace["n_sweeps"] = n_sweeps
-        if drive:
-
-            def per_neuron_const(x, name):
-                # one row: a TimedArray keeps its last row after the end
-                return b2.TimedArray(
-                    per_set_values(x)[None, :] * b2.amp, dt=n_steps * dt, name=name
-                )
-
-            group.namespace["fit_stimulus"] = b2.TimedArray(stim, dt=dt, name="fit_stimulus")
-            group.namespace["fit_gain"] = per_neuron_const(stimulus_gain, "fit_gain")
-            group.namespace["fit_offset"] = per_neuron_const(stimulus_offset, "fit_offset")
-            code = f"{current} = fit_gain(t, i)*fit_stimulus(t, i % n_sweeps) + fit_offset(t, i)"
-        elif cols is not None:
-            if cols.shape[0] != n_sets:
-                raise ValueError(f"stimulus_columns has {cols.shape[0]} rows for {n_sets} sets")
-            group.namespace["fit_stimulus"] = b2.TimedArray(
-                stim * b2.amp, dt=dt, name="fit_stimulus"
-            )
-            group.namespace["fit_column"] = b2.TimedArray(
-                cols.reshape(1, -1).astype(float), dt=n_steps * dt, name="fit_column"
-            )
-            code = f"{current} = fit_stimulus(t, int(fit_column(t, i) + 0.5))"
-        else:
-            group.namespace["fit_stimulus"] = b2.TimedArray(
-                stim * b2.amp, dt=dt, name="fit_stimulus"
-            )
-            code = f"{current} = fit_stimulus(t, i % n_sweeps)"
-        group.run_regularly(code, when="start")
-        spikes = b2.SpikeMonitor(group, record=spike_times)
-        objs = [group, spikes]
-        mon = None
-        if record_v:
-            idx = (np.arange(n_sets)[:, None] * n_sweeps + rec[None, :]).ravel()
-            mon = b2.StateMonitor(
-                group, "v", record=idx, when="end", dt=record_dt if record_dt is not None else dt
-            )
-            objs.append(mon)
-        net = b2.Network(*objs)
-        net.run(n_steps * dt, namespace={})
-        be.build_and_run()
-        result = _collect(spikes, mon, n_sets, n_sweeps, rec, spike_times, dt)
-        if cache is None:
-            be.close()
-        else:
-            cache.builds += 1
-            cache._key = key
-            cache._state = {
-                "backend": be,
-                "group": group,
-                "spikes": spikes,
-                "mon": mon,
-                "gain": group.namespace.get("fit_gain"),
-                "offset": group.namespace.get("fit_offset"),
-            }
-    return result
+        group.namespace["fit_offset"] = b2.TimedArray(
+            offset[None, :] * b2.amp, dt=n_steps * dt, name="fit_offset"
+        )
+        return f"{current} = fit_gain(t, i)*fit_stimulus(t, i % n_sweeps) + fit_offset(t, i)"
+    if cols is not None:
+        if cols.shape[0] != n_sets:
+            raise ValueError(f"stimulus_columns has {cols.shape[0]} rows for {n_sets} sets")
+        group.namespace["fit_stimulus"] = b2.TimedArray(stim * b2.amp, dt=dt, name="fit_stimulus")
+        group.namespace["fit_column"] = b2.TimedArray(
+            cols.reshape(1, -1).astype(float), dt=n_steps * dt, name="fit_column"
+        )
+        return f"{current} = fit_stimulus(t, int(fit_column(t, i) + 0.5))"
+    group.namespace["fit_stimulus"] = b2.TimedArray(stim * b2.amp, dt=dt, name="fit_stimulus")
+    return f"{current} = fit_stimulus(t, i % n_sweeps)"
 
 
 def _collect(spikes, mon, n_sets, n_sweeps, rec, spike_times, dt) -> BatchResult:

@@ -29,8 +29,9 @@ and the spike component of the threshold, and for GLIF5 the exact solution of th
 After a spike at step ``k`` the reset state is the state at ``k + spike_cut_length`` and
 integration resumes at ``k + spike_cut_length + 1``.
 :func:`neurolearn.brian.glif.allen_glif_method` returns a Brian2 state updater generating
-exactly this code from the model equations, and the zoo files set ``refractory = "t_cut +
-dt"`` so Brian2 freezes the state for the cut; with it Brian2 and allensdk agree to rounding error (:mod:`neurolearn.analysis.glif`, ``neurolearn glif check``).
+exactly this code from the model equations (registered with Brian2 as ``"allen_glif"``, the
+``method`` of the GLIF zoo files), and the zoo files set ``refractory = "t_cut + dt"`` so Brian2
+freezes the state for the cut; with it Brian2 and allensdk agree to rounding error (:mod:`neurolearn.analysis.glif`, ``neurolearn glif check``).
 
 Example
 -------
@@ -148,8 +149,39 @@ def load_glif_config(source: str | Path | Mapping) -> GlifConfig:
     FileNotFoundError
         If the file does not exist.
     """
-    from brian2 import Hz, amp, farad, ohm, second, volt
+    cfg, path, where = _read_config(source)
+    level, flags, method_params = _glif_level(cfg, path, where)
+    params, initial, dt, cut = _zoo_parameters(cfg, path, flags, method_params)
+    spec = load_model(f"glif{level}")
+    try:
+        spec.resolve_parameters(params)
+    except ModelError as exc:
+        raise ModelError(str(exc), path, parameter=exc.parameter) from None
+    sid = None
+    if path is not None:
+        m = re.match(r"(\d+)_", path.name)
+        sid = int(m.group(1)) if m else None
+    return GlifConfig(level, params, initial, dt, cut, cfg, path, sid)
 
+
+_REQUIRED = (
+    "El_reference",
+    "C",
+    "R_input",
+    "th_inf",
+    "dt",
+    "spike_cut_length",
+    "asc_tau_array",
+    "asc_amp_array",
+    "init_voltage",
+    "init_AScurrents",
+    "coeffs",
+)
+
+
+def _read_config(source) -> tuple[dict, Path | None, str]:
+    """(parsed config, its file or None, how to name it in messages), required fields
+    checked."""
     path = None
     if isinstance(source, Mapping):
         cfg = dict(source)
@@ -163,20 +195,7 @@ def load_glif_config(source: str | Path | Mapping) -> GlifConfig:
         except json.JSONDecodeError as exc:
             raise ModelError(f"not valid JSON: {exc}", path, exc.lineno) from None
         where = str(path)
-    required = (
-        "El_reference",
-        "C",
-        "R_input",
-        "th_inf",
-        "dt",
-        "spike_cut_length",
-        "asc_tau_array",
-        "asc_amp_array",
-        "init_voltage",
-        "init_AScurrents",
-        "coeffs",
-    )
-    for key in required:
+    for key in _REQUIRED:
         if key not in cfg:
             raise ModelError(
                 f"missing field '{key}' (is this an allensdk GLIF neuron config?)",
@@ -190,6 +209,12 @@ def load_glif_config(source: str | Path | Mapping) -> GlifConfig:
             path,
             parameter="El",
         )
+    return cfg, path, where
+
+
+def _glif_level(cfg, path, where) -> tuple[int, tuple[bool, bool, bool], dict]:
+    """The GLIF level of a config's dynamics and reset methods, the flags (after-spike
+    currents, reset rules, voltage-dependent threshold) and the methods' parameters."""
     vdyn, _ = _method_name(cfg, "voltage_dynamics_method", where)
     if vdyn != "linear_forward_euler":
         raise ModelError(
@@ -236,6 +261,16 @@ def load_glif_config(source: str | Path | Mapping) -> GlifConfig:
             path,
             parameter="threshold_dynamics_method",
         )
+    methods = {"asc_reset": ascr_p, "threshold": thd_p, "threshold_reset": thr_p, "reset": vr_p}
+    return level, (has_asc, reset_rules, vthresh), methods
+
+
+def _zoo_parameters(cfg, path, flags, methods) -> tuple[dict, dict, object, int]:
+    """The zoo model's parameter values and initial values of a config (absolute voltages,
+    allensdk's coefficients applied), its time step and spike cut length in steps."""
+    from brian2 import Hz, amp, farad, ohm, second, volt
+
+    has_asc, reset_rules, vthresh = flags
     coeffs = dict(cfg["coeffs"] or {})
     c = {k: coeffs.get(k, 1.0) for k in ("th_inf", "C", "G", "a", "b")}
     asc_c = np.asarray(coeffs.get("asc_amp_array", np.ones(len(cfg["asc_tau_array"]))), float)
@@ -253,7 +288,7 @@ def load_glif_config(source: str | Path | Mapping) -> GlifConfig:
     if has_asc:
         taus = np.asarray(cfg["asc_tau_array"], float)
         amps = np.asarray(cfg["asc_amp_array"], float) * asc_c
-        r = np.asarray(ascr_p.get("r", np.ones(len(taus))), float)
+        r = np.asarray(methods["asc_reset"].get("r", np.ones(len(taus))), float)
         if len(taus) != 2:
             raise ModelError(
                 f"the zoo GLIF models have 2 after-spike currents, this config has {len(taus)}",
@@ -267,23 +302,14 @@ def load_glif_config(source: str | Path | Mapping) -> GlifConfig:
             params[f"r_asc{j + 1}"] = float(r[j])
             initial[f"I_asc{j + 1}"] = init_asc[j] * amp
     if reset_rules:
-        params["a_r"] = float(vr_p["a"])
-        params["b_r"] = float(vr_p["b"]) * volt
-        params["a_spike"] = float(thr_p["a_spike"]) * volt
-        params["b_spike"] = float(thr_p["b_spike"]) * Hz
+        params["a_r"] = float(methods["reset"]["a"])
+        params["b_r"] = float(methods["reset"]["b"]) * volt
+        params["a_spike"] = float(methods["threshold_reset"]["a_spike"]) * volt
+        params["b_spike"] = float(methods["threshold_reset"]["b_spike"]) * Hz
     if vthresh:
-        params["a_v"] = float(thd_p["a_voltage"]) * c["a"] * Hz
-        params["b_v"] = float(thd_p["b_voltage"]) * c["b"] * Hz
-    spec = load_model(f"glif{level}")
-    try:
-        spec.resolve_parameters(params)
-    except ModelError as exc:
-        raise ModelError(str(exc), path, parameter=exc.parameter) from None
-    sid = None
-    if path is not None:
-        m = re.match(r"(\d+)_", path.name)
-        sid = int(m.group(1)) if m else None
-    return GlifConfig(level, params, initial, dt, cut, cfg, path, sid)
+        params["a_v"] = float(methods["threshold"]["a_voltage"]) * c["a"] * Hz
+        params["b_v"] = float(methods["threshold"]["b_voltage"]) * c["b"] * Hz
+    return params, initial, dt, cut
 
 
 def find_glif_configs(

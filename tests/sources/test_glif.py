@@ -57,7 +57,7 @@ def test_glif_matches_allensdk(glif_root, level):
 
 
 def test_plain_euler_is_not_enough(glif_root):
-    """Forward Euler on every variable (the zoo file's default method) misses spikes of GLIF5
+    """Forward Euler on every variable (Brian2's "euler") misses spikes of GLIF5
     that allensdk's exact exponential after-spike currents produce: the reason for
     allen_glif_method."""
     from neurolearn.analysis.glif import match_spikes, simulate_glif, simulate_glif_allensdk
