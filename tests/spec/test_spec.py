@@ -288,6 +288,11 @@ value = "-70 mV"
 
 [parameters.v_th]
 value = "-50 mV"
+
+[roles]
+time_constants = ["tau_m"]
+synaptic_targets = []
+threshold_variable = "v"
 """
 
 
