@@ -337,6 +337,53 @@ def fit(
     if not isinstance(spec, NeuronModel):
         raise ModelError(f"'{spec.name}' is not a neuron model", spec.path, parameter="model")
     bounds = parse_bounds(spec, bounds)
+    fixed_q = _check_fixed(spec, bounds, fixed)
+    u0 = _start_point(spec, bounds, start)
+    drive = _check_stimulus_parameters(target, bounds, fixed_q)
+    opt = get_optimizer(optimizer, **dict(optimizer_options or {}))
+    run = _FitRun(spec, target, bounds, fixed_q, drive, backend, method, opt, out, u0)
+    total = opt.maxiter + 1 if hasattr(opt, "maxiter") else opt.steps
+    bar = tqdm(total=total, desc=f"fit {spec.name} ({opt.name})", disable=not progress, leave=False)
+    try:
+        if isinstance(opt, Adam):
+            from .gradient import differentiable_loss
+
+            loss_fn = differentiable_loss(spec, target, bounds, fixed_q, method=method)
+            outcome = opt.run(loss_fn, u0, progress=bar)
+            outcome.n_evaluations = len(outcome.history)
+        else:
+            outcome = opt.run(run.objective, u0, progress=bar)
+    except (KeyboardInterrupt, Exception) as exc:
+        bar.close()
+        run.close()
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if isinstance(exc, (ValueError, ModelError)) and not run.state["history"]:
+            raise
+        partial = run.partial_result(status, exc)
+        if run.out_dir is not None:
+            partial.save(run.out_dir)
+        raise FitError(partial.message, partial) from exc
+    bar.close()
+    run.close()
+    status = "converged" if outcome.converged else "not_converged"
+    result = run.result_from(
+        outcome.u,
+        outcome.loss,
+        outcome.history,
+        outcome.n_evaluations,
+        outcome.converged,
+        status,
+        outcome.message,
+    )
+    if not outcome.converged:
+        warnings.warn(f"fit of {spec.name}: {outcome.message}", RuntimeWarning, stacklevel=2)
+    if run.out_dir is not None:
+        result.save(run.out_dir)
+    return result
+
+
+def _check_fixed(spec, bounds: dict, fixed: Mapping | None) -> dict:
+    """Fixed values parsed and checked: none also fitted, the model's within range."""
     fixed_q = {k: parse_quantity(v, k) for k, v in (fixed or {}).items()}
     overlap = set(fixed_q) & set(bounds)
     if overlap:
@@ -344,7 +391,12 @@ def fit(
     spec.resolve_parameters(
         {k: v for k, v in fixed_q.items() if k in spec.parameters or k not in STIMULUS_PARAMETERS}
     )
-    u0 = _start_point(spec, bounds, start)
+    return fixed_q
+
+
+def _check_stimulus_parameters(target, bounds: dict, fixed_q: dict) -> bool:
+    """Whether the target's stimulus is dimensionless (a drive scaled by ``stimulus_gain``);
+    the stimulus parameters must be fitted or fixed exactly then."""
     drive = getattr(target, "stimulus_units", "amp") == "1"
     if drive and "stimulus_gain" not in bounds and "stimulus_gain" not in fixed_q:
         raise ValueError(
@@ -356,27 +408,42 @@ def fit(
             "stimulus_gain/stimulus_offset only apply to targets with a "
             "dimensionless stimulus (stimulus_units='1')"
         )
-    opt = get_optimizer(optimizer, **dict(optimizer_options or {}))
-    out_dir = Path(out) if out is not None else None
-    t_start = time.time()
-    state = {"best_u": u0.copy(), "best_loss": np.inf, "history": [], "n": 0}
-    # standalone: compile once, run every later generation with new values (run_args)
-    cache = StandaloneCache() if backend in STANDALONE_BACKENDS else None
+    return drive
 
-    def simulate(U, record_all=False):
-        params, stim_p = _split(_to_params(U, bounds))
-        fixed_model, fixed_stim = _split(dict(fixed_q))
+
+class _FitRun:
+    """One fit in progress: simulates parameter sets (one Brian2 group per population),
+    evaluates the target's loss, keeps the best point and the history (checkpointed as
+    ``fit_progress.json`` in ``out``), and makes the :class:`FitResult`."""
+
+    def __init__(self, spec, target, bounds, fixed_q, drive, backend, method, opt, out, u0):
+        self.spec, self.target, self.bounds, self.fixed_q = spec, target, bounds, fixed_q
+        self.drive, self.backend, self.method, self.opt = drive, backend, method, opt
+        self.out_dir = Path(out) if out is not None else None
+        self.t_start = time.time()
+        self.state = {"best_u": u0.copy(), "best_loss": np.inf, "history": [], "n": 0}
+        # standalone: compile once, run every later generation with new values (run_args)
+        self.cache = StandaloneCache() if backend in STANDALONE_BACKENDS else None
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    def simulate(self, U, record_all=False):
+        target = self.target
+        params, stim_p = _split(_to_params(U, self.bounds))
+        fixed_model, fixed_stim = _split(dict(self.fixed_q))
         params.update(fixed_model)
         for k, v in fixed_stim.items():
             stim_p.setdefault(k, v)
         kwargs = {}
-        if drive:
+        if self.drive:
             kwargs = {
                 "stimulus_gain": stim_p.get("stimulus_gain"),
                 "stimulus_offset": stim_p.get("stimulus_offset"),
             }
         return simulate_batch(
-            spec,
+            self.spec,
             params,
             target.stimuli,
             target.dt,
@@ -385,88 +452,39 @@ def fit(
             record_sweeps=None if record_all else target.record_sweeps,
             record_dt=target.record_dt if not record_all else (target.record_dt or target.dt),
             spike_times=target.spike_times_needed or record_all,
-            method=method,
-            backend=backend,
-            cache=None if record_all else cache,
+            method=self.method,
+            backend=self.backend,
+            cache=None if record_all else self.cache,
             **kwargs,
         )
 
-    def objective(U):
-        res = simulate(U)
-        L = np.asarray(target.loss(res), float)
+    def objective(self, U):
+        state = self.state
+        res = self.simulate(U)
+        L = np.asarray(self.target.loss(res), float)
         state["n"] += len(L)
         k = int(np.argmin(L))
         if L[k] < state["best_loss"]:
             state["best_loss"], state["best_u"] = float(L[k]), U[k].copy()
         state["history"].append(state["best_loss"])
-        if out_dir is not None:
+        if self.out_dir is not None:
+            best = _to_params(state["best_u"][None], self.bounds)
             atomic_write_json(
-                out_dir / "fit_progress.json",
+                self.out_dir / "fit_progress.json",
                 {
                     "generation": len(state["history"]),
                     "best_loss": state["best_loss"],
-                    "best_params": {
-                        n: _qstr(v[0]) for n, v in _to_params(state["best_u"][None], bounds).items()
-                    },
+                    "best_params": {n: _qstr(v[0]) for n, v in best.items()},
                     "loss_history": state["history"],
                     "n_evaluations": state["n"],
                 },
             )
         return L
 
-    def result_from(u, loss, history, n_eval, converged, status, message):
-        best = _to_params(np.asarray(u)[None], bounds)
-        params = {k: v[0] for k, v in best.items()}
-        preds, traces = {}, None
-        try:
-            res = simulate(np.asarray(u)[None], record_all=True)
-            preds = {k: np.asarray(v)[0] for k, v in target.predictions(res).items()}
-            traces = {
-                "t_s": res.t,
-                "v_mV": res.v[0] * 1e3 if res.v is not None else np.zeros((0, 0)),
-                "stimulus": target.stimuli,
-            }
-        except Exception as exc:  # keep the parameters even if the replay fails
-            message += f" (replaying the fitted model failed: {exc})"
-        return FitResult(
-            spec.name,
-            params,
-            fixed_q,
-            float(loss),
-            list(history),
-            int(n_eval),
-            bool(converged),
-            status,
-            message,
-            opt.name,
-            opt.options(),
-            bounds,
-            target.describe(),
-            preds,
-            target.measured(),
-            traces,
-            time.time() - t_start,
-        )
-
-    total = opt.maxiter + 1 if hasattr(opt, "maxiter") else opt.steps
-    bar = tqdm(total=total, desc=f"fit {spec.name} ({opt.name})", disable=not progress, leave=False)
-    try:
-        if isinstance(opt, Adam):
-            from .gradient import differentiable_loss
-
-            loss_fn = differentiable_loss(spec, target, bounds, fixed_q, method=method)
-            outcome = opt.run(loss_fn, u0, progress=bar)
-            outcome.n_evaluations = len(outcome.history)
-        else:
-            outcome = opt.run(objective, u0, progress=bar)
-    except (KeyboardInterrupt, Exception) as exc:
-        bar.close()
-        if cache is not None:
-            cache.close()
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        if isinstance(exc, (ValueError, ModelError)) and not state["history"]:
-            raise
-        partial = result_from(
+    def partial_result(self, status: str, exc: BaseException) -> FitResult:
+        """The best result so far of a fit that was interrupted or failed."""
+        state = self.state
+        return self.result_from(
             state["best_u"],
             state["best_loss"],
             state["history"],
@@ -476,24 +494,38 @@ def fit(
             f"{status} after {len(state['history'])} generations: "
             f"{type(exc).__name__}: {exc}; best parameters so far kept",
         )
-        if out_dir is not None:
-            partial.save(out_dir)
-        raise FitError(partial.message, partial) from exc
-    bar.close()
-    if cache is not None:
-        cache.close()
-    status = "converged" if outcome.converged else "not_converged"
-    result = result_from(
-        outcome.u,
-        outcome.loss,
-        outcome.history,
-        outcome.n_evaluations,
-        outcome.converged,
-        status,
-        outcome.message,
-    )
-    if not outcome.converged:
-        warnings.warn(f"fit of {spec.name}: {outcome.message}", RuntimeWarning, stacklevel=2)
-    if out_dir is not None:
-        result.save(out_dir)
-    return result
+
+    def result_from(self, u, loss, history, n_eval, converged, status, message) -> FitResult:
+        target = self.target
+        best = _to_params(np.asarray(u)[None], self.bounds)
+        params = {k: v[0] for k, v in best.items()}
+        preds, traces = {}, None
+        try:
+            res = self.simulate(np.asarray(u)[None], record_all=True)
+            preds = {k: np.asarray(v)[0] for k, v in target.predictions(res).items()}
+            traces = {
+                "t_s": res.t,
+                "v_mV": res.v[0] * 1e3 if res.v is not None else np.zeros((0, 0)),
+                "stimulus": target.stimuli,
+            }
+        except Exception as exc:  # keep the parameters even if the replay fails
+            message += f" (replaying the fitted model failed: {exc})"
+        return FitResult(
+            self.spec.name,
+            params,
+            self.fixed_q,
+            float(loss),
+            list(history),
+            int(n_eval),
+            bool(converged),
+            status,
+            message,
+            self.opt.name,
+            self.opt.options(),
+            self.bounds,
+            target.describe(),
+            preds,
+            target.measured(),
+            traces,
+            time.time() - self.t_start,
+        )
