@@ -160,17 +160,15 @@ def build_and_run(
         net, exc, mon = _network(
             setup, record_every_s, rstdp_params, thalamic, teacher_probability, n2_extra_rate_hz
         )
-        net.run(duration_s * second, report=None)
-        t_setup = time.perf_counter() - t0
-        if be.is_standalone:
-            if generate_only:
-                be.build_and_run(compile=False, run=False)
-                return {
-                    "generated": str(be.directory),
-                    "backend": backend,
-                    "generate_s": time.perf_counter() - t0,
-                }
-            be.build_and_run()
+        t_setup = time.perf_counter() - t0  # the network built (Brian2 objects created)
+        if generate_only and be.is_standalone:
+            be.run(net, duration_s * second, report=None, compile=False, execute=False)
+            return {
+                "generated": str(be.directory),
+                "backend": backend,
+                "generate_s": time.perf_counter() - t0,
+            }
+        be.run(net, duration_s * second, report=None)
         t_total = time.perf_counter() - t0
         out = {
             "backend": backend,

@@ -274,16 +274,16 @@ def build_and_run(
         net, plastic, w_mon, spikes = _network(
             setup, n_exc, weight_dependence, controls, record_every_s
         )
-        net.run(duration_s * second, report=None, namespace={})  # nothing from this frame
-        if be.is_standalone:
-            if generate_only:
-                be.build_and_run(compile=False, run=False)
-                return {
-                    "generated": str(be.directory),
-                    "backend": backend,
-                    "generate_s": time.perf_counter() - t0,
-                }
-            be.build_and_run()
+        if generate_only and be.is_standalone:
+            be.run(
+                net, duration_s * second, report=None, namespace={}, compile=False, execute=False
+            )
+            return {
+                "generated": str(be.directory),
+                "backend": backend,
+                "generate_s": time.perf_counter() - t0,
+            }
+        be.run(net, duration_s * second, report=None, namespace={})  # nothing from this frame
         n_rates, pset = setup.rates.size, setup.pset
         out = {
             "backend": backend,
