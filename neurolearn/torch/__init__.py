@@ -56,19 +56,16 @@ Round trip and files
 """
 
 from .compiler import SI_DISPLAY_UNITS, CompiledModel, compile_model
-from .layers import (
+from .init import (
     DISTRIBUTIONS,
     PEREZ_NIEVES_CONFIGS,
-    LeakyReadout,
-    NonFiniteError,
-    SpikingLayer,
-    SpikingNetwork,
     display_unit,
     init_parameter,
     perez_nieves_config,
-    readout_model,
 )
+from .layer import LeakyReadout, NonFiniteError, SpikingLayer, readout_model
 from .losses import READOUT_REDUCTIONS, firing_rates, rate_regulariser, readout_loss, reduce_readout
+from .network import SpikingNetwork
 from .surrogate import SURROGATES, SmoothSigmoid, Surrogate, get_surrogate
 
 __all__ = [

@@ -1,0 +1,911 @@
+"""Spiking layers and a leaky-integrator readout built from compiled neuron models (see
+:mod:`neurolearn.torch.compiler`); the order within a time step is Brian2's
+(:mod:`neurolearn.torch.step`).
+
+Units and parameterisation. The computation runs in SI units. Every parameter is *stored* as
+a number in a display unit (``tau_m`` in ms, voltages in mV, currents in nA, conductances in
+nS: :data:`neurolearn.torch.compiler.SI_DISPLAY_UNITS`) so that an optimiser step means the
+same for all of them; weights are stored in the display unit of their target variable
+(``weight_unit``, nA for ``I_syn``). Time constants are trained *directly* (tau in ms), not as
+``1/tau`` or the decay factor ``exp(-dt/tau)``: the trained value is the quantity Brian2
+receives, independent of ``dt`` (a network trained at 1 ms exports at any ``dt``), the decay
+parameterisation squeezes slow time constants (adaptation, 0.1-2 s) into ``1 - O(dt/tau)`` where
+gradient steps are vanishingly small, and ``1/tau`` makes steps on long time constants huge.
+The spec's ``range`` is a box constraint enforced by projection: :meth:`project_parameters_`
+(call after each optimiser step) clamps the stored values into range, and a forward pass that
+meets an out-of-range value clamps it too; each clamped element is counted in
+``clamp_counts`` (never silent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..spec import ModelError, NeuronModel, load_model, parse_quantity
+from . import sparse
+from .compiler import CompiledModel, compile_model
+from .fused import _FusedLinearLoop, _FusedLinearScan, _linear_plan
+from .init import display_unit, init_parameter
+from .sparse import _SparseDrive, _SparseInput, _SpikeMatmul
+from .step import _LAST_NEVER, _HardReset
+from .surrogate import get_surrogate
+
+__all__ = ["NonFiniteError", "SpikingLayer", "LeakyReadout", "readout_model"]
+
+
+class NonFiniteError(FloatingPointError):
+    """NaN or inf appeared in a forward pass.
+
+    Attributes
+    ----------
+    layer, variable : str
+        Layer name and state variable (or ``"threshold"``) where it appeared first.
+    step : int
+        Time step index (0-based) at which it appeared.
+    """
+
+    def __init__(self, layer: str, variable: str, step: int, value: float):
+        self.layer, self.variable, self.step = layer, variable, step
+        super().__init__(
+            f"layer '{layer}': variable '{variable}' became {value} at time step "
+            f"{step} (check parameters, weights and input scale; a time constant "
+            f"near 0 or an exploding exponential term are typical causes)"
+        )
+
+
+def readout_model() -> NeuronModel:
+    """The non-spiking leaky-integrator readout as a neuron model (dimensionless):
+    ``dv/dt = (I_syn - v)/tau_m``, ``dI_syn/dt = -I_syn/tau_syn`` (exact integration): a
+    spike of weight ``w`` adds ``w`` to ``I_syn``; ``v`` is the low-passed output used as
+    logits (Zenke & Vogels 2021, Neural Comput. 33:899; Cramer et al. 2020, IEEE TNNLS)."""
+    from ..spec import ModelSpec
+
+    data = {
+        "name": "leaky_readout",
+        "kind": "neuron",
+        "title": "Non-spiking leaky integrator readout",
+        "reference": "Zenke & Vogels (2021) Neural Comput. 33:899; Cramer et al. (2020) "
+        "IEEE TNNLS 33:2744",
+        "method": "exact",
+        "equations": "dv/dt = (I_syn - v)/tau_m : 1\ndI_syn/dt = -I_syn/tau_syn : 1\n",
+        "parameters": {
+            "tau_m": {
+                "value": "20 ms",
+                "range": ["0.1 ms", "10 s"],
+                "per_neuron": True,
+                "description": "membrane time constant of the readout",
+            },
+            "tau_syn": {
+                "value": "5 ms",
+                "range": ["0.1 ms", "10 s"],
+                "per_neuron": True,
+                "description": "synaptic time constant of the readout",
+            },
+        },
+        "initial": {"v": "0", "I_syn": "0"},
+    }
+    return ModelSpec.from_dict(data)
+
+
+# ---------------------------------------------------------------------------------------------
+class _ModelLayer(nn.Module):
+    """Shared machinery: compiled model, per-neuron parameters, weights, the time loop."""
+
+    def __init__(
+        self,
+        model,
+        n_in: int,
+        n: int,
+        *,
+        dt,
+        recurrent: bool = False,
+        params: Mapping | None = None,
+        trainable: Sequence[str] = (),
+        heterogeneity: Mapping | None = None,
+        surrogate=None,
+        target=None,
+        weight_unit=None,
+        weight_std: float | None = None,
+        weight_gain: float = 1.0,
+        recurrent_std: float | None = None,
+        detach_reset: bool = False,
+        threshold_scale: float | None = None,
+        checkpoint_every: int | None = None,
+        check_finite: bool = True,
+        sparse_input: bool | None = None,
+        dtype=torch.float32,
+        generator: torch.Generator | None = None,
+        name: str | None = None,
+        spiking: bool = True,
+        method: str | None = None,
+        fused: bool | None = None,
+        fused_recompute: bool = True,
+        sparse_spikes: bool | None = None,
+    ):
+        super().__init__()
+        if isinstance(model, CompiledModel):
+            spec = model.spec
+        else:
+            spec = load_model(model) if isinstance(model, str) else model
+        if not isinstance(spec, NeuronModel):
+            raise ModelError(
+                f"'{getattr(spec, 'name', spec)}' is not a neuron model",
+                getattr(spec, "path", None),
+                parameter="model",
+            )
+        for what, v in (("n_in", n_in), ("n", n)):
+            if int(v) != v or v <= 0:
+                raise ValueError(f"{what} must be a positive integer, got {v!r}")
+        self.name = name or spec.name
+        self.spec = spec
+        self.dt_s = float(parse_quantity(dt, "dt")) if not isinstance(dt, float) else dt
+        self.cm = compile_model(spec, self.dt_s, method)
+        self.method = method
+        self.n_in, self.n = int(n_in), int(n)
+        self.recurrent = bool(recurrent)
+        self.spiking = bool(spiking)
+        if spiking and self.cm.threshold_variable is None:
+            raise ModelError(
+                f"model '{spec.name}' has no threshold; a spiking layer needs one",
+                spec.path,
+                parameter="threshold",
+            )
+        self.surrogate = get_surrogate(surrogate) if spiking else None
+        self.detach_reset = bool(detach_reset)
+        self.threshold_scale = (
+            float(threshold_scale) if threshold_scale else self.cm.threshold_scale
+        )
+        self.checkpoint_every = int(checkpoint_every) if checkpoint_every else None
+        self.check_finite = bool(check_finite)
+        self.sparse_input = sparse_input
+        self.fused = fused
+        self.fused_recompute = bool(fused_recompute)
+        self.sparse_spikes = None if sparse_spikes is None else bool(sparse_spikes)
+        self._fusable = None
+        self.clamp_counts: dict = {}
+
+        # ---- target of the synapses --------------------------------------------------------
+        states = self.cm.state_names
+        if target is None:
+            if "I_syn" in states:
+                target = "I_syn"
+            elif "g_e" in states and "g_i" in states:
+                target = ("g_e", "g_i")
+            else:
+                raise ModelError(
+                    f"cannot guess the synaptic target of model '{spec.name}' "
+                    f"(no I_syn, no g_e/g_i); pass target='<variable>'",
+                    spec.path,
+                    parameter="target",
+                )
+        targets = (target,) if isinstance(target, str) else tuple(target)
+        for t in targets:
+            if t not in states:
+                raise ModelError(
+                    f"synaptic target '{t}' is not a state variable of model "
+                    f"'{spec.name}' ({', '.join(states)})",
+                    spec.path,
+                    parameter="target",
+                )
+        if len(targets) not in (1, 2):
+            raise ValueError("target must be one variable or (excitatory, inhibitory)")
+        self.targets = targets
+        unit = self.cm.units[targets[0]]
+        if weight_unit is None:
+            self.weight_unit_name, self.weight_unit = display_unit(unit)
+        else:
+            q = parse_quantity(weight_unit, "weight_unit")
+            self.weight_unit_name, self.weight_unit = str(weight_unit), float(q)
+
+        # ---- parameters ------------------------------------------------------------------
+        trainable = tuple(trainable)
+        heterogeneity = dict(heterogeneity or {})
+        names = list(self.cm.param_names) + list(self.cm.external_names)
+        for t in trainable:
+            if t not in names:
+                raise ModelError(
+                    f"trainable parameter '{t}' is not a parameter of model "
+                    f"'{spec.name}' ({', '.join(names)})",
+                    spec.path,
+                    parameter=t,
+                )
+            if t in spec.parameters and not spec.parameters[t].per_neuron:
+                raise ModelError(
+                    f"parameter '{t}' of model '{spec.name}' is shared "
+                    f"(per_neuron = false) and cannot be trained per neuron",
+                    spec.path,
+                    parameter=t,
+                )
+        for h in heterogeneity:
+            if h not in names:
+                raise ModelError(
+                    f"heterogeneity given for unknown parameter '{h}' of model '{spec.name}'",
+                    spec.path,
+                    parameter=h,
+                )
+        overrides = dict(params or {})
+        ext_over = {k: overrides.pop(k) for k in list(overrides) if k in self.cm.external_names}
+        values = spec.resolve_parameters(overrides, n=self.n)
+        self.trainable = trainable
+        self.param_units: dict = {}
+        self.param_bounds: dict = {}
+        self._per_neuron: dict = {}
+        self.raw = nn.ParameterDict()
+        for pname in names:
+            if pname in spec.parameters:
+                p = spec.parameters[pname]
+                dname, dval = display_unit(self.cm.units[pname])
+                si = np.asarray(values[pname], dtype=np.float64)
+                per = p.per_neuron
+                lo = float(p.low) / dval if p.low is not None else -math.inf
+                hi = float(p.high) / dval if p.high is not None else math.inf
+                if p.is_time_constant:
+                    lo = max(lo, 0.0)
+            else:  # external variable (I_ext): constant input, default from initial or 0
+                dname, dval = display_unit(self.cm.units[pname])
+                v = ext_over.get(pname, 0.0)
+                si = np.asarray(
+                    parse_quantity(v, pname) if isinstance(v, str) else v, dtype=np.float64
+                )
+                per, lo, hi = True, -math.inf, math.inf
+            self.param_units[pname] = (dname, dval)
+            self.param_bounds[pname] = (lo, hi)
+            self._per_neuron[pname] = per
+            raw = torch.as_tensor(si / dval, dtype=torch.float64)
+            if per and raw.ndim == 0:
+                raw = raw.expand(self.n).clone()
+            if pname in heterogeneity:
+                h = dict(heterogeneity[pname])
+                dist = h.pop("distribution", "gamma")
+                mean = float(raw.mean())
+                raw = init_parameter(mean, self.n, dist, generator=generator, **h)
+            if pname in trainable or pname in heterogeneity:
+                self.clamp_counts.setdefault(pname, 0)
+                out = (raw < lo) | (raw > hi)
+                self.clamp_counts[pname] += int(out.sum())
+                raw = raw.clamp(lo, hi)
+            if pname in trainable:
+                self.raw[pname] = nn.Parameter(raw.to(dtype))
+            else:
+                self.register_buffer(f"fixed_{pname}", raw.to(dtype))
+        # ---- weights ---------------------------------------------------------------------
+        if weight_std is None:
+            weight_std = weight_gain * self._auto_weight_std(self.n_in)
+        w = torch.randn(self.n_in, self.n, generator=generator, dtype=torch.float64)
+        self.W_in = nn.Parameter((w * weight_std).to(dtype))
+        if self.recurrent:
+            if recurrent_std is None:
+                recurrent_std = weight_gain * self._auto_weight_std(self.n)
+            w = torch.randn(self.n, self.n, generator=generator, dtype=torch.float64)
+            self.W_rec = nn.Parameter((w * recurrent_std).to(dtype))
+        else:
+            self.W_rec = None
+        self.config = dict(
+            n_in=self.n_in,
+            n=self.n,
+            dt_s=self.dt_s,
+            recurrent=self.recurrent,
+            trainable=list(trainable),
+            target=list(self.targets),
+            weight_unit=self.weight_unit_name,
+            detach_reset=self.detach_reset,
+            threshold_scale=self.threshold_scale,
+            name=self.name,
+            surrogate=self.surrogate.config() if self.surrogate else None,
+            checkpoint_every=self.checkpoint_every,
+            spiking=self.spiking,
+            method=method,
+        )
+
+    # ---- parameters --------------------------------------------------------------------------
+    def raw_parameter(self, name: str) -> torch.Tensor:
+        """Stored value of a parameter in its display unit (see ``param_units``)."""
+        if name in self.raw:
+            return self.raw[name]
+        return getattr(self, f"fixed_{name}")
+
+    def parameter_si(self, name: str) -> np.ndarray:
+        """Effective value of a parameter in SI units (numpy float64; ``[neurons]`` or 0-d)."""
+        raw = self.raw_parameter(name).detach().to(torch.float64)
+        lo, hi = self.param_bounds[name]
+        return (raw.clamp(lo, hi) * self.param_units[name][1]).cpu().numpy()
+
+    def time_constant_parameters(self) -> list:
+        """The trainable time-constant tensors (``tau*`` parameters), e.g. for their own
+        learning rate."""
+        return [
+            p
+            for n, p in self.raw.items()
+            if n in self.spec.parameters and self.spec.parameters[n].is_time_constant
+        ]
+
+    def weight_parameters(self) -> list:
+        """``W_in`` (and ``W_rec``)."""
+        return [self.W_in] + ([self.W_rec] if self.W_rec is not None else [])
+
+    @torch.no_grad()
+    def project_parameters_(self) -> int:
+        """Clamp trainable parameters into their valid range in place (call after each
+        optimiser step); adds the number of clamped elements to ``clamp_counts`` and
+        returns it."""
+        total = 0
+        for name, p in self.raw.items():
+            lo, hi = self.param_bounds[name]
+            out = int(((p < lo) | (p > hi)).sum())
+            if out:
+                p.clamp_(lo, hi)
+                self.clamp_counts[name] = self.clamp_counts.get(name, 0) + out
+                total += out
+        return total
+
+    def effective_parameters(self) -> dict:
+        """Parameters in SI units (tensors; ``[neurons]`` or 0-d), clamped into range (each
+        clamped element counted in ``clamp_counts``)."""
+        out = {}
+        for name in self.param_units:
+            raw = self.raw_parameter(name)
+            lo, hi = self.param_bounds[name]
+            if name in self.raw and (math.isfinite(lo) or math.isfinite(hi)):
+                bad = int(((raw < lo) | (raw > hi)).sum())
+                if bad:
+                    self.clamp_counts[name] = self.clamp_counts.get(name, 0) + bad
+                    raw = raw.clamp(lo, hi)
+            out[name] = raw * self.param_units[name][1]
+        return out
+
+    def _auto_weight_std(self, fan_in: int) -> float:
+        """Weight std (in weight units) so that ``sqrt(fan_in)`` unit-std inputs arriving
+        together move the threshold variable from rest by its distance to threshold: the
+        peak response to one unit weight is measured by simulating the model."""
+        if not self.spiking:
+            return 1.0 / math.sqrt(fan_in)
+        cm = self.cm
+        P = {
+            n: torch.as_tensor(self.parameter_si(n), dtype=torch.float64)
+            .reshape(-1)[:1]
+            .reshape(())
+            for n in self.param_units
+        }
+        C = cm.coefficients(P)
+        S = cm.initial_state(P, (1, 1))
+        x0 = float(cm.threshold(S, P).reshape(-1)[0])
+        # relax to rest first (Izhikevich's initial u is not at the fixed point)
+        for _ in range(int(min(5000, 0.2 / self.dt_s))):
+            S = cm.update(S, C, 0.0)
+        x_rest = float(cm.threshold(S, P).reshape(-1)[0])
+        S[self.targets[0]] = S[self.targets[0]] + self.weight_unit
+        peak = 0.0
+        for _ in range(int(min(5000, 0.2 / self.dt_s))):
+            S = cm.update(S, C, 0.0)
+            peak = max(peak, float(cm.threshold(S, P).reshape(-1)[0]) - x_rest)
+        dist = abs(x_rest) if math.isfinite(x_rest) and x_rest != 0 else abs(x0)
+        if not peak > 0 or not math.isfinite(peak):
+            return 1.0 / math.sqrt(fan_in)
+        return dist / (peak * math.sqrt(fan_in))
+
+    # ---- fused path ---------------------------------------------------------------------------
+
+    def _linear_plan(self, P: dict, C: dict):
+        """``(plan, A, b)`` for the fused loops when this layer's step is affine in the state,
+        else None (:func:`neurolearn.torch.fused._linear_plan`)."""
+        return _linear_plan(self, P, C)
+
+    # ---- forward ------------------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x))
+        if x.ndim != 3 or x.shape[2] != self.n_in:
+            raise ValueError(
+                f"layer '{self.name}': input has shape {tuple(x.shape)}; expected "
+                f"[time, batch, channels] = [T, B, {self.n_in}]"
+            )
+        return x.to(self.W_in.dtype)
+
+    def _use_sparse(self, x: torch.Tensor) -> bool:
+        """Whether the input drive is computed with sparse matmuls (``sparse_input``, or
+        automatically: fewer than 10 % non-zero inputs and no gradient w.r.t. the input)."""
+        if self.sparse_input is not None:
+            return bool(self.sparse_input)
+        return (
+            x.numel() > 0 and not x.requires_grad and int(torch.count_nonzero(x)) < 0.1 * x.numel()
+        )
+
+    def _sparse_input(self, x: torch.Tensor):
+        """The input as a :class:`_SparseInput` when the drive is computed with sparse
+        matmuls (``sparse_input=True``, or automatically: fewer than 10 % non-zero entries;
+        a strided sample of every 8th time step with 20 % or more skips the full scan),
+        else None; None whenever ``x`` needs a gradient."""
+        if self.sparse_input is False or x.numel() == 0 or x.requires_grad:
+            return None
+        if self.sparse_input is None:
+            sample = x[::8]
+            if int(torch.count_nonzero(sample)) >= 0.2 * sample.numel():
+                return None
+        xs = _SparseInput(x)
+        if self.sparse_input is None and xs.nnz >= 0.1 * x.numel():
+            return None
+        return xs
+
+    def _drive(self, x: torch.Tensor) -> list:
+        """Input increments of the target variable(s) for all steps, ``[T, B, n]`` each (SI):
+        one (sparse) matmul outside the time loop."""
+        T, B, _ = x.shape
+        W = self.W_in * self.weight_unit
+        if len(self.targets) == 2:
+            W = torch.cat([torch.relu(W), torch.relu(-W)], dim=1)
+        flat = x.reshape(T * B, self.n_in)
+        xs = self._sparse_input(x)
+        if xs is not None:  # the same sparse matrix and product as the fused loop's
+            out = (
+                _SparseDrive.apply(xs, W)
+                if torch.is_grad_enabled() and W.requires_grad
+                else xs.rows_sum(0, None, W)
+            )
+        elif x.requires_grad and self._use_sparse(x):
+            out = torch.sparse.mm(flat.to_sparse(), W)
+        else:
+            out = flat @ W
+        out = out.reshape(T, B, -1)
+        if len(self.targets) == 2:
+            return [out[..., : self.n], out[..., self.n :]]
+        return [out]
+
+    def forward(self, x: torch.Tensor, record: Sequence[str] = ()):
+        """Run the layer over a whole input sequence.
+
+        Parameters
+        ----------
+        x : Tensor ``[time, batch, channels]``
+            Presynaptic spikes (0/1, or any real drive) per time step.
+        record : sequence of str
+            State variables to return traces of.
+
+        Returns
+        -------
+        spikes : Tensor ``[time, batch, neurons]``
+            (For the readout: the ``v`` trace.)
+        traces : dict of str -> Tensor ``[time, batch, neurons]``
+            Only when ``record`` is not empty.
+
+        Raises
+        ------
+        ValueError
+            Input not shaped ``[time, batch, channels]`` with ``channels = n_in``.
+        NonFiniteError
+            NaN/inf in a state variable (names the layer, the variable and the time step).
+        """
+        x = self._check_input(x)
+        T, B, _ = x.shape
+        P = self.effective_parameters()
+        C = self.cm.coefficients(P)
+        record = tuple(record)
+        if not record:
+            res = self._fused(x, P, C)
+            if res is not None:
+                return res[0]
+        return self._step_by_step(x, P, C, record)
+
+    def _fused(self, x: torch.Tensor, P: dict, C: dict, project=None):
+        """Run the fused loop (:class:`_FusedLinearLoop`) if this layer qualifies, else None
+        (ValueError if ``fused=True`` and it does not). ``project``: the next layer (one
+        synaptic target), whose input drive ``spikes @ W_in`` is then returned instead of
+        the float spikes. Returns ``(out, counts, handle, spikes_bool)``."""
+        if not self.spiking:
+            return None
+        fused = self._linear_plan(P, C)
+        if fused is None and self.fused is True:
+            raise ValueError(
+                f"layer '{self.name}': fused=True but model '{self.spec.name}' "
+                f"does not qualify for the fused loop (it needs an update "
+                f"affine in the state without t, an affine threshold, resets "
+                f"to constants, one synaptic target, a step surrogate, no "
+                f"checkpointing and no trainable threshold/reset parameter)"
+            )
+        if fused is None:
+            return None
+        plan, A, b = fused
+        S0 = self.cm.initial_state(P, (1, self.n))
+        W = self.W_rec * self.weight_unit if self.W_rec is not None else None
+        plan.recompute = self.fused_recompute
+        plan.sparse = self.sparse_spikes
+        plan.xs = self._sparse_input(x)
+        Wo = project.W_in * project.weight_unit if project is not None else None
+        out, counts, handle, spk, acc = _FusedLinearLoop.apply(
+            plan, x, self.W_in * self.weight_unit, W, Wo, *A, *b, *[S0[v] for v in plan.names]
+        )
+        if self.check_finite and not bool(torch.isfinite(acc)):
+            self._locate_non_finite(x)
+        return out, counts, handle, spk
+
+    def _forward_drive(self, drive: torch.Tensor) -> torch.Tensor:
+        """Like :meth:`forward`, from the input increments of the (single) synaptic target
+        ``drive`` ``[T, B, n]`` (SI) instead of the presynaptic spikes (used when the
+        previous layer's fused loop projects its spikes onto this layer's weights)."""
+        P = self.effective_parameters()
+        C = self.cm.coefficients(P)
+        return self._step_by_step(None, P, C, (), [drive])
+
+    def _step_by_step(self, x, P, C, record=(), drive_in=None):
+        """The step-by-step (autograd) time loop; ``drive``: precomputed input increments
+        ``[T, B, n]`` per target instead of ``x @ W_in``."""
+        T, B = (x if drive_in is None else drive_in[0]).shape[:2]
+        if not self.spiking and not record and "v" in self.cm.state_names:
+            fused = self._linear_plan(P, C)
+            if fused is not None:  # the leaky readout: one custom function for all steps
+                plan, A, b = fused
+                drive = self._drive(x)[0] if drive_in is None else drive_in[0]
+                S0 = self.cm.initial_state(P, (1, self.n))
+                out = _FusedLinearScan.apply(
+                    plan, plan.names.index("v"), drive, *A, *b, *[S0[v] for v in plan.names]
+                )
+                if self.check_finite and not bool(torch.isfinite(out.detach().sum())):
+                    self._locate_non_finite(x, drive_in)
+                return out
+        # one view per step: indexing drive[n] inside the loop would make autograd build a
+        # full-size zero gradient per step (quadratic in T); unbind's backward stacks once
+        drive = [d.unbind(0) for d in (self._drive(x) if drive_in is None else drive_in)]
+        S, last, ref, W_rec = self._loop_start(P, B)
+        record = tuple(record)
+        for r in record:
+            if r not in S:
+                raise ValueError(
+                    f"layer '{self.name}': cannot record '{r}'; state variables: {', '.join(S)}"
+                )
+        acc = torch.zeros((), dtype=self.W_in.dtype, device=self.W_in.device)
+        outs, traces = [], {r: [] for r in record}
+        chunk = self.checkpoint_every if (self.checkpoint_every and torch.is_grad_enabled()) else T
+        names = list(S)
+        for start in range(0, T, chunk):
+            stop = min(T, start + chunk)
+            args = (P, C, drive, W_rec, ref, record, start, stop)
+            if chunk < T:
+                from torch.utils.checkpoint import checkpoint
+
+                def run(*flat, _args=args):
+                    St = dict(zip(names, flat[: len(names)]))
+                    res = self._steps(St, flat[len(names)], flat[len(names) + 1], *_args)
+                    return res
+
+                res = checkpoint(run, *[S[n] for n in names], last, acc, use_reentrant=False)
+            else:
+                res = self._steps(S, last, acc, *args)
+            S_list, last, acc, spk, tr = res
+            S = dict(zip(names, S_list))
+            outs.append(spk)
+            for r, t in zip(record, tr):
+                traces[r].append(t)
+        if self.check_finite and not bool(torch.isfinite(acc)):
+            self._locate_non_finite(x, drive_in)
+        spikes = torch.cat(outs, 0)
+        if record:
+            return spikes, {r: torch.cat(v, 0) for r, v in traces.items()}
+        return spikes
+
+    def _steps(
+        self, S, last, acc, P, C, drive, W_rec, ref, record, start, stop, locate: bool = False
+    ):
+        cm = self.cm
+        has_ref = self.spiking and (not isinstance(ref, int) or ref > 0)
+        clamp = list(cm.clamped) if has_ref else []
+        spikes, traces = [], [[] for _ in record]
+        smooth = bool(self.surrogate is not None and self.surrogate.smooth)
+        grad = torch.is_grad_enabled()
+        for n in range(start, stop):
+            t = n * self.dt_s
+            new = cm.update(S, C, t)
+            if has_ref:
+                nr = (n - last) >= ref
+                for v in clamp:
+                    new[v] = torch.where(nr, new[v], S[v])
+            else:
+                nr = None
+            S = new
+            if locate:
+                for v, val in S.items():
+                    bad = ~torch.isfinite(val)
+                    if bool(bad.any()):
+                        raise NonFiniteError(self.name, v, n, float(val[bad][0]))
+            if self.spiking:
+                xthr = cm.threshold(S, P)
+                if locate:
+                    bad = ~torch.isfinite(xthr)
+                    if bool(bad.any()):
+                        raise NonFiniteError(self.name, "threshold", n, float(xthr[bad][0]))
+                u = xthr / self.threshold_scale
+                s = self.surrogate(u, cm.threshold_strict)
+                if smooth:
+                    hard = (xthr > 0) if cm.threshold_strict else (xthr >= 0)
+                    if nr is not None:
+                        hard = hard & nr
+                        s = s * nr
+                else:
+                    if nr is not None:
+                        s = s * nr
+                    hard = s > 0.5
+                if self.check_finite:
+                    acc = acc + xthr.detach().sum()
+                if has_ref:
+                    last = torch.where(hard, n, last)
+                # synaptic propagation (same step), before the reset
+                for k, tv in enumerate(self.targets):
+                    inc = drive[k][n]
+                    if W_rec is not None:  # the fused loop's product (_spike_product)
+                        if smooth:
+                            rec = s @ W_rec[k]
+                        elif grad:
+                            rec = _SpikeMatmul.apply(s, W_rec[k], self.sparse_spikes)
+                        else:
+                            rec = sparse._spike_product(s, W_rec[k], self.sparse_spikes)[0]
+                        inc = inc + rec
+                    S[tv] = S[tv] + inc
+                    if locate and not bool(torch.isfinite(S[tv]).all()):
+                        bad = ~torch.isfinite(S[tv])
+                        raise NonFiniteError(self.name, tv, n, float(S[tv][bad][0]))
+                # reset
+                for i, var in enumerate(cm.reset_targets):
+                    target = cm.reset(i, S, P)
+                    old = S[var]
+                    if smooth:
+                        S[var] = old + s * (target - old)
+                    elif grad and not self.detach_reset:
+                        if not isinstance(target, torch.Tensor):
+                            target = torch.as_tensor(target, dtype=old.dtype, device=old.device)
+                        S[var] = _HardReset.apply(old, target, s, hard)
+                    else:
+                        S[var] = torch.where(hard, target, old)
+                spikes.append(s)
+            else:
+                for k, tv in enumerate(self.targets):
+                    S[tv] = S[tv] + drive[k][n]
+                if self.check_finite:
+                    acc = acc + S["v"].detach().sum() if "v" in S else acc
+                spikes.append(S["v"] if "v" in S else S[cm.state_names[0]])
+            for j, r in enumerate(record):
+                traces[j].append(S[r])
+        names = list(S)
+        return (
+            [S[n_] for n_ in names],
+            last,
+            acc,
+            torch.stack(spikes, 0),
+            [torch.stack(t, 0) for t in traces],
+        )
+
+    def _loop_start(self, P, B):
+        """State at t = 0 of the step-by-step loop: state variables ``[batch, neurons]``, the
+        last-spike step (never), the refractory period in steps, and the recurrent weights
+        (split into excitatory/inhibitory parts for two synaptic targets)."""
+        S = self.cm.initial_state(P, (B, self.n))
+        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64, device=self.W_in.device)
+        ref = self.cm.refractory_steps(P) if self.spiking else 0
+        W_rec = None
+        if self.W_rec is not None:
+            W = self.W_rec * self.weight_unit
+            W_rec = [W] if len(self.targets) == 1 else [torch.relu(W), torch.relu(-W)]
+        return S, last, ref, W_rec
+
+    @torch.no_grad()
+    def _locate_non_finite(self, x, drive=None):
+        T, B = (x if drive is None else drive[0]).shape[:2]
+        P = self.effective_parameters()
+        for name, val in P.items():
+            bad = ~torch.isfinite(val)
+            if bool(bad.any()):
+                raise NonFiniteError(self.name, name, 0, float(val[bad].reshape(-1)[0]))
+        C = self.cm.coefficients(P)
+        drive = self._drive(x) if drive is None else [d.detach() for d in drive]
+        for k, d in enumerate(drive):
+            if not bool(torch.isfinite(d).all()):
+                idx = int((~torch.isfinite(d)).reshape(T, -1).any(1).nonzero()[0])
+                raise NonFiniteError(self.name, f"input to {self.targets[k]}", idx, float("nan"))
+        S, last, ref, W_rec = self._loop_start(P, B)
+        self._steps(
+            S,
+            last,
+            torch.zeros((), device=last.device),
+            P,
+            C,
+            drive,
+            W_rec,
+            ref,
+            (),
+            0,
+            T,
+            locate=True,
+        )
+        raise NonFiniteError(self.name, "unknown", -1, float("nan"))
+
+    def extra_repr(self):
+        return (
+            f"model={self.spec.name!r}, n_in={self.n_in}, n={self.n}, "
+            f"recurrent={self.recurrent}, dt={self.dt_s * 1e3:g} ms, "
+            f"trainable={list(self.trainable)}"
+        )
+
+
+class SpikingLayer(_ModelLayer):
+    """A feed-forward or recurrent layer of spiking neurons of any compiled neuron model.
+
+    Parameters
+    ----------
+    model : NeuronModel, str or CompiledModel
+        Zoo name (``"lif"``), model file path, spec or compiled model.
+    n_in, n : int
+        Number of input channels and of neurons.
+    dt : Quantity, str or float
+        Time step (``"1 ms"``; a float is seconds).
+    recurrent : bool
+        Add all-to-all recurrent weights ``W_rec`` ``[n, n]`` (spikes of step ``n`` reach the
+        other neurons in the same step's synaptic slot, as in Brian2).
+    params : mapping, optional
+        Parameter values overriding the spec's defaults (Quantities, strings, or arrays of
+        ``n`` values for per-neuron parameters); also external inputs such as ``I_ext``.
+    trainable : sequence of str
+        Per-neuron parameters trained with the weights (e.g. ``("tau_m", "tau_syn")``).
+    heterogeneity : mapping, optional
+        ``{name: {"distribution": "gamma", "k": 3}}``: draw initial per-neuron values around
+        the default (see :func:`init_parameter`); values outside the spec's range are clamped
+        and counted.
+    surrogate : str, dict, callable or Surrogate
+        Surrogate derivative (:func:`neurolearn.torch.get_surrogate`); default fast sigmoid.
+    target : str or (str, str), optional
+        Variable incremented by presynaptic spikes; default ``I_syn``, or ``("g_e", "g_i")``
+        (positive weights excite through ``g_e``, negative ones inhibit through ``g_i`` with
+        conductance ``-w``) for conductance-based models.
+    weight_unit : str, optional
+        Unit of the stored weights (default: display unit of the target, e.g. ``"1 nA"``).
+    weight_std, recurrent_std : float, optional
+        Std of the normal initial weights in weight units; default: chosen so that
+        ``sqrt(fan_in)`` coincident inputs drive the neuron from rest to threshold (measured
+        on the model), times ``weight_gain``.
+    detach_reset : bool
+        Stop gradients through the reset (Zenke & Vogels 2021 recommend it).
+    threshold_scale : float, optional
+        SI distance normalising ``x`` before the surrogate (default: threshold minus reset
+        state at default parameters, e.g. 20 mV for the LIF).
+    checkpoint_every : int, optional
+        Memory-lean mode: store states only every ``checkpoint_every`` steps and recompute
+        each chunk in the backward pass (:func:`torch.utils.checkpoint.checkpoint`). Costs one
+        extra forward pass of the step-by-step path: +40-100 % time per training step
+        against that path (benchmarks/torch_step.py: 0.85 s vs 0.62 s), several times the
+        time of the fused loop (which it disables); the tensors kept for the backward pass
+        then grow with ``T/checkpoint_every + checkpoint_every`` instead of ``T`` (17 MB vs
+        55 MB there). The fused loop with ``fused_recompute`` needs less memory still.
+    check_finite : bool
+        Detect NaN/inf (one reduction per step) and raise :class:`NonFiniteError`.
+    sparse_input : bool, optional
+        Compute the input drive with a sparse matmul (default: when < 10 % of inputs are
+        non-zero).
+    fused : bool, optional
+        The fused time loop (one custom autograd function for all steps with a hand-written
+        reverse-time adjoint) for models whose compiled update is affine in the state
+        (current-based LIF, SRM0-like models): default (None) whenever it applies, False
+        never, True required (ValueError when the model does not qualify). It is detected by
+        probing the compiled update, threshold and reset (see ``_linear_plan``); it is not
+        used with ``record``, ``checkpoint_every``, the smooth sigmoid, conductance targets,
+        state-dependent resets (ALIF's ``a += ...``), nonlinear updates (AdEx, Izhikevich)
+        or trainable threshold/reset parameters. The forward pass calls the same compiled
+        update, so spikes are bit-identical to the step-by-step path; gradients agree to
+        rounding (tests/test_torch_fused.py). What it keeps for the backward pass: the
+        spikes as bool ``[time, batch, neurons]`` (and, where sparse, their indices, see
+        ``sparse_spikes``), the non-zero entries of a sparse input
+        (int32 indices), with a refractory period a bool mask, and either the state at the
+        start of every chunk of 16 steps (``fused_recompute=True``) or the post-update
+        threshold and reset variables of every step (``[time, batch, neurons]`` floats; all
+        ``k`` state variables before each update when a time constant is trained). The
+        input drive is computed from the (sparse) input in chunks of 16 steps in both
+        passes, so no ``[time, batch, neurons]`` drive or drive gradient is materialised.
+        In a :class:`SpikingNetwork` the last hidden layer also applies the readout weights
+        inside the loop (spikes handed on as ``spikes @ W_out``), so neither float spikes
+        nor their gradient exist unless a loss term asks for ``net.spikes``.
+    fused_recompute : bool
+        In the fused loop, recompute the membrane values of each chunk of 16 steps in the
+        backward pass from the chunk's starting state and the stored spikes (one sparse
+        product for the input and one for the recurrent spikes per chunk) instead of
+        storing them: about 1/4 less peak memory of a training step (13 MB of 46 there) for
+        about 10 % more time (README, benchmarks/torch_step.py ``neurolearn`` vs
+        ``neurolearn-store``).
+        Spikes are identical either way; the recomputed values can differ from the stored
+        ones by rounding.
+    sparse_spikes : bool, optional
+        Products with this layer's spikes (the recurrent input ``spikes[t] @ W_rec`` of every
+        step, and in the fused loop the readout projection and the weight gradients) as
+        sums of the weight rows of the neurons that spiked (``embedding_bag``) instead of
+        dense matmuls: True always, False never, None (default) on the CPU for products
+        of at least 2**20 multiply-adds in the steps where at most 1/16 of the
+        ``[batch, neurons]`` entries are spikes (decided from the spikes of each step, so
+        the fused loop and the step-by-step path make the same choice and their spikes
+        stay bit-identical). Sums run in increasing neuron order; their rounding differs
+        from a dense matmul's.
+    dtype : torch.dtype
+        ``torch.float32`` or ``torch.float64`` (use float64 for spike-exact agreement with
+        Brian2).
+    generator : torch.Generator, optional
+        Random source of weights and heterogeneous parameters.
+    name : str, optional
+        Layer name used in messages and in the Brian2 export.
+
+    Attributes
+    ----------
+    W_in : Parameter ``[n_in, n]``, W_rec : Parameter ``[n, n]`` or None
+        Weights in ``weight_unit``.
+    raw : ParameterDict
+        Trainable parameters in their display unit (``param_units``).
+    clamp_counts : dict of str -> int
+        Elements clamped into the valid range so far, per parameter.
+    """
+
+
+class LeakyReadout(_ModelLayer):
+    """Non-spiking leaky-integrator readout (:func:`readout_model`).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    dt : Quantity, str or float
+    tau_m, tau_syn : Quantity or str, optional
+        Time constants (defaults 20 ms and 5 ms).
+    trainable : sequence of str
+        ``("tau_m", "tau_syn")`` to train them.
+    weight_std : float, optional
+        Default ``1/sqrt(n_in)``.
+    fused : bool, optional
+        False: the step-by-step autograd loop; otherwise (default) the whole time loop is
+        one custom autograd function (:class:`_FusedLinearScan`: same output bit for bit,
+        nothing saved for the backward pass unless a time constant is trained), except with
+        ``checkpoint_every``.
+
+    Forward returns the membrane trace ``v`` ``[time, batch, n_out]`` (the logits of
+    :func:`neurolearn.torch.readout_loss`).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        *,
+        dt,
+        tau_m=None,
+        tau_syn=None,
+        trainable: Sequence[str] = (),
+        heterogeneity=None,
+        weight_std=None,
+        dtype=torch.float32,
+        generator=None,
+        name: str = "readout",
+        checkpoint_every=None,
+        check_finite=True,
+        sparse_input=None,
+        params=None,
+        fused: bool | None = None,
+    ):
+        p = dict(params or {})
+        if tau_m is not None:
+            p["tau_m"] = tau_m
+        if tau_syn is not None:
+            p["tau_syn"] = tau_syn
+        super().__init__(
+            readout_model(),
+            n_in,
+            n_out,
+            dt=dt,
+            params=p,
+            trainable=trainable,
+            heterogeneity=heterogeneity,
+            weight_std=weight_std,
+            dtype=dtype,
+            generator=generator,
+            name=name,
+            spiking=False,
+            target="I_syn",
+            checkpoint_every=checkpoint_every,
+            check_finite=check_finite,
+            sparse_input=sparse_input,
+            weight_unit="1",
+            fused=fused,
+        )

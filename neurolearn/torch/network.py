@@ -1,0 +1,270 @@
+"""A network of spiking layers followed by a leaky readout (:class:`SpikingNetwork`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..spec import load_model
+from .fused import _BoolToFloat
+from .init import perez_nieves_config
+from .layer import LeakyReadout, SpikingLayer
+from .sparse import _bool_to
+
+__all__ = ["SpikingNetwork"]
+
+
+class _LazySpikes:
+    """Float spikes of a fused layer built on demand from its bool spikes (see
+    :attr:`SpikingNetwork.spikes`)."""
+
+    __slots__ = ("handle", "spk", "counts")
+
+    def __init__(self, handle, spk, counts):
+        self.handle, self.spk, self.counts = handle, spk, counts
+
+    def __call__(self) -> torch.Tensor:
+        if self.handle.requires_grad and torch.is_grad_enabled():
+            return _BoolToFloat.apply(self.handle, self.spk)
+        return _bool_to(self.spk, self.handle.dtype)
+
+
+class SpikingNetwork(nn.Module):
+    """Spiking layers in sequence followed by a leaky readout.
+
+    ``forward(x)`` takes input spikes ``[time, batch, channels]`` and returns the readout
+    ``[time, batch, classes]``; the spikes of every layer ``[time, batch, neurons]`` of the
+    last forward pass are kept in :attr:`spikes` (with their graph, for rate regularisers).
+
+    Parameters
+    ----------
+    layers : sequence of SpikingLayer
+        Consecutive layers (``layers[i].n == layers[i+1].n_in``), all with the same ``dt``.
+    readout : LeakyReadout, optional
+
+    Attributes
+    ----------
+    dropout : float
+        Probability in [0, 1) of dropping each spike a hidden layer passes on to the next
+        layer or the readout, in training mode only (inverted dropout: kept spikes are
+        scaled by ``1/(1 - dropout)``; Srivastava et al. 2014, J. Mach. Learn. Res.
+        15:1929). The recurrent connections see every spike. 0 (default) and evaluation
+        mode run the network unchanged; it is not saved with the network (not part of the
+        model that is exported).
+
+    Raises
+    ------
+    ValueError
+        Mismatched sizes or time steps between consecutive layers.
+    """
+
+    dropout: float = 0.0
+
+    def __init__(self, layers: Sequence[SpikingLayer], readout: LeakyReadout | None = None):
+        super().__init__()
+        if not layers:
+            raise ValueError("a SpikingNetwork needs at least one spiking layer")
+        self.layers = nn.ModuleList(layers)
+        self.readout = readout
+        prev = layers[0].n
+        for i, layer in enumerate(list(layers[1:]) + ([readout] if readout else [])):
+            if layer.n_in != prev:
+                raise ValueError(
+                    f"layer {i + 1} ('{layer.name}') expects {layer.n_in} inputs "
+                    f"but the previous layer has {prev} neurons"
+                )
+            if layer.dt_s != layers[0].dt_s:
+                raise ValueError(
+                    f"layer '{layer.name}' has dt = {layer.dt_s} s but layer "
+                    f"'{layers[0].name}' has {layers[0].dt_s} s"
+                )
+            prev = layer.n
+        self._spikes: list = []
+
+    @property
+    def spikes(self) -> list:
+        """Spikes of every spiking layer in the last forward pass, ``[time, batch, neurons]``
+        float 0/1, with their graph (for loss terms such as rate regularisers). A layer run
+        by the fused loop with the readout keeps its spikes as bool; the float tensor is
+        built at each access (4 bytes per element while it is used; prefer
+        :attr:`spike_counts` for rate regularisers)."""
+        return [s() if callable(s) else s for s in self._spikes]
+
+    @property
+    def spike_counts(self) -> list:
+        """Spike count of each neuron of each sample in the last forward pass, ``[batch,
+        neurons]`` per spiking layer (float, differentiable with the surrogate gradient; for
+        :func:`neurolearn.torch.rate_regulariser` with ``n_steps``)."""
+        return [s.counts if callable(s) else s.sum(0) for s in self._spikes]
+
+    @property
+    def dt_s(self) -> float:
+        """Time step in seconds."""
+        return self.layers[0].dt_s
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.readout.n if self.readout is not None else self.layers[-1].n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Readout ``[time, batch, classes]`` (or the last layer's spikes without readout)
+        for input ``x`` ``[time, batch, channels]``.
+
+        Raises
+        ------
+        ValueError
+            Input not ``[time, batch, channels]`` with the first layer's channel count.
+        NonFiniteError
+            NaN/inf in a forward pass (names layer, variable, step).
+        """
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != self.n_in:
+            shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
+            raise ValueError(
+                f"network input has shape {shape}; expected [time, batch, "
+                f"channels] = [T, B, {self.n_in}]"
+            )
+        self._spikes = []
+        h = x
+        drop = float(self.dropout) if self.training else 0.0
+        for i, layer in enumerate(self.layers):
+            if (
+                i == len(self.layers) - 1
+                and self.readout is not None
+                and not drop
+                and len(self.readout.targets) == 1
+            ):
+                # the fused loop projects the spikes onto the readout weights directly: no
+                # float spikes [T, B, n] nor their gradient are materialised
+                h = layer._check_input(h)
+                P = layer.effective_parameters()
+                res = layer._fused(h, P, layer.cm.coefficients(P), project=self.readout)
+                if res is not None:
+                    drive, counts, handle, spk = res
+                    self._spikes.append(_LazySpikes(handle, spk, counts))
+                    return self.readout._forward_drive(drive)
+            h = layer(h)
+            self._spikes.append(h)
+            if drop and (i < len(self.layers) - 1 or self.readout is not None):
+                h = torch.nn.functional.dropout(h, drop, training=True)
+        if self.readout is None:
+            return h
+        return self.readout(h)
+
+    def time_constant_parameters(self) -> list:
+        """Trainable time constants of all layers (for their own learning rate)."""
+        out = []
+        for layer in self._all_layers():
+            out += layer.time_constant_parameters()
+        return out
+
+    def weight_parameters(self) -> list:
+        """All weights."""
+        out = []
+        for layer in self._all_layers():
+            out += layer.weight_parameters()
+        return out
+
+    def project_parameters_(self) -> int:
+        """Clamp all trainable parameters into range (after an optimiser step); returns the
+        number of elements clamped."""
+        return sum(layer.project_parameters_() for layer in self._all_layers())
+
+    @property
+    def clamp_counts(self) -> dict:
+        """``{layer name: {parameter: clamped elements so far}}``."""
+        return {layer.name: dict(layer.clamp_counts) for layer in self._all_layers()}
+
+    def _all_layers(self):
+        return list(self.layers) + ([self.readout] if self.readout is not None else [])
+
+    @classmethod
+    def build(
+        cls,
+        n_in: int,
+        hidden: Sequence[int],
+        n_out: int,
+        *,
+        model="lif",
+        dt="1 ms",
+        recurrent: bool = True,
+        heterogeneity: str | None = None,
+        taus: Sequence[str] | None = None,
+        distribution: str = "gamma",
+        k: float = 3.0,
+        trainable: Sequence[str] = (),
+        readout_trainable: Sequence[str] | None = None,
+        params: Mapping | None = None,
+        surrogate=None,
+        dtype=torch.float32,
+        generator: torch.Generator | None = None,
+        readout_params: Mapping | None = None,
+        **layer_kwargs,
+    ) -> SpikingNetwork:
+        """A network ``n_in -> hidden... -> n_out`` of one neuron model.
+
+        Parameters
+        ----------
+        heterogeneity : str, optional
+            One of :data:`PEREZ_NIEVES_CONFIGS` (``"het_init_het_train"``...); applies to
+            ``taus`` (default: every per-neuron time constant of the model) of the hidden
+            layers and to the readout's ``tau_m``/``tau_syn``.
+        trainable : sequence of str
+            Extra trainable per-neuron parameters of the hidden layers.
+        readout_params : mapping, optional
+            Parameters of the readout (:func:`readout_model`), e.g.
+            ``{"tau_m": "50 ms", "tau_syn": "10 ms"}`` (defaults 20 ms and 5 ms); with a
+            heterogeneous configuration they are the means of the initial draws.
+        **layer_kwargs
+            Passed to every :class:`SpikingLayer`.
+        """
+        spec = load_model(model) if isinstance(model, str) else model
+        if taus is None:
+            taus = [n for n, p in spec.parameters.items() if p.is_time_constant and p.per_neuron]
+        het, het_train = {}, ()
+        r_het, r_train = {}, ()
+        if heterogeneity is not None:
+            cfg = perez_nieves_config(heterogeneity, taus, distribution, k)
+            het, het_train = cfg["heterogeneity"], cfg["trainable"]
+            rcfg = perez_nieves_config(heterogeneity, ("tau_m", "tau_syn"), distribution, k)
+            r_het, r_train = rcfg["heterogeneity"], rcfg["trainable"]
+        if readout_trainable is not None:
+            r_train = tuple(readout_trainable)
+        layers, prev = [], n_in
+        for i, h in enumerate(hidden):
+            layers.append(
+                SpikingLayer(
+                    spec,
+                    prev,
+                    h,
+                    dt=dt,
+                    recurrent=recurrent,
+                    params=params,
+                    trainable=tuple(dict.fromkeys(tuple(het_train) + tuple(trainable))),
+                    heterogeneity=het,
+                    surrogate=surrogate,
+                    dtype=dtype,
+                    generator=generator,
+                    name=f"hidden{i}",
+                    **layer_kwargs,
+                )
+            )
+            prev = h
+        readout = LeakyReadout(
+            prev,
+            n_out,
+            dt=dt,
+            trainable=r_train,
+            heterogeneity=r_het,
+            dtype=dtype,
+            generator=generator,
+            params=readout_params,
+            checkpoint_every=layer_kwargs.get("checkpoint_every"),
+            fused=layer_kwargs.get("fused"),
+        )
+        return cls(layers, readout)
