@@ -19,7 +19,7 @@ import torch
 
 from .init import display_unit
 from .sparse import _bool_to, _chunk_spikes, _rows_sum
-from .step import _LAST_NEVER, _StepBuffers
+from .step import _LAST_NEVER, BufferedStep, step
 
 #: Internal to :mod:`neurolearn.torch` (no public names).
 __all__: list = []
@@ -246,7 +246,7 @@ class _FusedLinearLoop(torch.autograd.Function):
     @staticmethod
     def forward(ctx, plan, x, Wi, W, Wo, *tensors):
         ctx.set_materialize_grads(False)
-        cm, names = plan.cm, plan.names
+        names = plan.names
         k = len(names)
         nA = len(plan.A_idx)
         S0 = tensors[nA + k : nA + 2 * k]
@@ -264,7 +264,6 @@ class _FusedLinearLoop(torch.autograd.Function):
             else sorted({j for j, _ in plan.c} | {i for i, _ in plan.reset_idx})
         )
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
-        ws = _StepBuffers(cm, names, x, (B, n))
         recompute = plan.recompute
         n_chunks = -(-T // Tc)
         # recompute: the state at the start of each chunk only ([chunks, k, B, n]); the
@@ -278,15 +277,16 @@ class _FusedLinearLoop(torch.autograd.Function):
         else:
             out = x.new_empty((T, B, n))
         nrs = torch.empty((T, B, n), dtype=torch.bool, device=x.device) if plan.has_ref else None
-        last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
         acc = x.new_zeros(())
         acc_n = x.new_zeros((B, n))  # sum over steps of the distance to threshold
         counts = x.new_zeros((B, n))  # spikes per neuron and sample
-        tgt = names[plan.tgt]
         Wd = W.detach() if W is not None else None
-        # for scale <= 1, x/scale > 0 exactly when x > 0 (no underflow): skip the division
-        divide = not (0 < plan.scale <= 1)
-        rconst = {names[i]: r for i, r in plan.reset_idx}
+        ops = BufferedStep(plan, x, (B, n))
+        last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
+        ops.compute_spikes(spk, nrs, last, acc_n if coef_grad or recompute else None)
+        ops.W, ops.sparse = Wd, plan.sparse
+        if not coef_grad and not recompute:  # the post-update values, [T, k', B, n]
+            ops.after = [(hist[:, a], names[j]) for a, j in enumerate(keep)]
         chunk_spikes = []
         for c, t0 in enumerate(range(0, T, Tc)):
             t1 = min(T, t0 + Tc)
@@ -294,8 +294,10 @@ class _FusedLinearLoop(torch.autograd.Function):
                 dc = plan.xs.rows_sum(t0 * B, (t1 - t0) * B, Wid)
             else:
                 dc = x[t0:t1].detach().reshape(-1, n_in) @ Wid
-            dc = dc.reshape(-1, B, n)
-            lins = []  # linear indices of the chunk's spikes, from the sparse steps
+            ops.drive, ops.drive_start = dc.reshape(-1, B, n), t0
+            ops.spikes_out, ops.out_start = (sbuf, t0) if project else (out, 0)
+            # linear indices of the chunk's spikes, from the sparse steps
+            ops.lins = [] if Wd is not None else None
             if recompute:
                 for j, nm in enumerate(names):
                     hist[c, j] = S[nm]
@@ -303,52 +305,14 @@ class _FusedLinearLoop(torch.autograd.Function):
                 if coef_grad and not recompute:
                     for j, nm in enumerate(names):
                         hist[t, j] = S[nm]
-                new = ws.update(S, plan.Cd, t * plan.dt)
-                if plan.has_ref:
-                    nr = (t - last) >= plan.ref
-                    nrs[t] = nr
-                    for v in plan.clamp:
-                        new[v] = ws.where(nr, new[v], S[v], new[v])
-                S = new
-                if not coef_grad and not recompute:
-                    for a, j in enumerate(keep):
-                        hist[t, a] = S[names[j]]
-                xthr = ws.threshold(S, plan.Pd)
-                u = xthr / plan.scale if divide else xthr
-                s = sbuf[t - t0] if project else out[t]
-                if plan.has_ref:
-                    hard = torch.gt(u, 0, out=spk[t]) if plan.strict else torch.ge(u, 0, out=spk[t])
-                    hard &= nr
-                    last = torch.where(hard, t, last)
-                    s.copy_(hard.view(torch.uint8))  # (uint8 -> float: faster than bool)
-                else:  # float spikes directly (the bool ones are copied once per chunk)
-                    hard = None
-                    if plan.strict:
-                        torch.gt(u, 0, out=s)
-                    else:
-                        torch.ge(u, 0, out=s)
-                if coef_grad or recompute:  # finite check: summed once at the end
-                    acc_n.add_(xthr)
-                inc = dc[t - t0]
-                if Wd is not None:  # the step-by-step path's product (bit-identical)
-                    rec, lin = ws.spike_product(s, Wd, plan.sparse)
-                    inc = ws.add_input(inc, rec)
-                    if lins is not None:
-                        lins = None if lin is None else lins + [lin.add_((t - t0) * B * n)]
-                S[tgt] = ws.add(S[tgt], inc)
-                for _, var in plan.resets:
-                    S[var] = (
-                        ws.where(hard, rconst[var], S[var], S[var])
-                        if hard is not None
-                        else ws.reset(S[var], rconst[var], s)
-                    )
+                S, _ = step(ops, S, t)
             if not plan.has_ref:
                 spk[t0:t1].copy_(sbuf[: t1 - t0] if project else out[t0:t1])
             sc = sbuf[: t1 - t0] if project else out[t0:t1]
             counts += sc.sum(0)
             # the chunk's spikes as linear indices into [L*B, n] (for the projection and the
             # backward pass), or None where dense products are cheaper
-            lin = _chunk_spikes(sc.reshape(-1, n), lins if Wd is not None else None, plan.sparse)
+            lin = _chunk_spikes(sc.reshape(-1, n), ops.lins, plan.sparse)
             chunk_spikes.append(
                 None if lin is None else lin.to(torch.int32) if sc.numel() < 2**31 else lin
             )
@@ -555,7 +519,7 @@ class _FusedLinearLoop(torch.autograd.Function):
         post-update values of the threshold/reset variables ``{i: [L, B, n]}``. The recurrent
         input is one product per chunk, so ``U`` can differ from the forward pass by
         rounding; the spikes (stored) are exact."""
-        cm, names = plan.cm, plan.names
+        names = plan.names
         L = t1 - t0
         _, B, n = spk.shape
         with torch.no_grad():
@@ -570,35 +534,20 @@ class _FusedLinearLoop(torch.autograd.Function):
                 else:
                     inc = torch.addmm(inc, _bool_to(spk[t0:t1].reshape(-1, n), W.dtype), W.detach())
             inc = inc.reshape(L, B, n)
-            S = {nm: S0[j] for j, nm in enumerate(names)}
             Sp = S0.new_empty((L, len(names), B, n)) if coef_grad else None
             U = {i: S0.new_empty((L, B, n)) for i in need_U}
-            tgt = names[plan.tgt]
-            rconst = {names[i]: r for i, r in plan.reset_idx}
-            ws = (
-                ctx.ws
-                if getattr(ctx, "ws", None) is not None
-                else _StepBuffers(cm, names, S0, (B, n))
-            )
-            ctx.ws = ws
-            S = ws.start(S)
+            ops = ctx.ws if getattr(ctx, "ws", None) is not None else BufferedStep(plan, S0, (B, n))
+            ctx.ws = ops
             sfl = _bool_to(spk[t0:t1], S0.dtype) if plan.resets else None
+            ops.replay_spikes(sfl, t0, nrs)
+            ops.drive, ops.drive_start = inc, t0
+            ops.after, ops.after_start = [(U[i], names[i]) for i in need_U], t0
+            S = ops.start({nm: S0[j] for j, nm in enumerate(names)})
             for t in range(t0, t1):
-                l = t - t0
                 if coef_grad:
                     for j, nm in enumerate(names):
-                        Sp[l, j] = S[nm]
-                new = ws.update(S, plan.Cd, t * plan.dt)
-                if plan.has_ref:
-                    nr = nrs[t]
-                    for v in plan.clamp:
-                        new[v] = ws.where(nr, new[v], S[v], new[v])
-                S = new
-                for i in need_U:
-                    U[i][l] = S[names[i]]
-                S[tgt] = ws.add(S[tgt], inc[l])
-                for _, var in plan.resets:  # lerp on 0/1 weights: exact, faster than where
-                    S[var] = ws.reset(S[var], rconst[var], sfl[l])
+                        Sp[t - t0, j] = S[nm]
+                S, _ = step(ops, S, t)
         return Sp, U
 
 
@@ -651,24 +600,23 @@ class _FusedLinearScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, plan, out_idx, drive, *tensors):
-        cm, names = plan.cm, plan.names
+        names = plan.names
         k = len(names)
         nA = len(plan.A_idx)
         S0 = tensors[nA + k : nA + 2 * k]
         T, B, n = drive.shape
         coef_grad = any(ctx.needs_input_grad[3 : 3 + nA + k])
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
-        ws = _StepBuffers(cm, names, drive, (B, n))
+        ops = BufferedStep(plan, drive, (B, n))  # non-spiking: update and input only
+        ops.drive = drive.detach()
         hist = drive.new_empty((T, k, B, n)) if coef_grad else drive.new_empty(0)
         out = drive.new_empty((T, B, n))
-        tgt, vo = names[plan.tgt], names[out_idx]
-        d = drive.detach()
+        vo = names[out_idx]
         for t in range(T):
             if coef_grad:
                 for j, nm in enumerate(names):
                     hist[t, j] = S[nm]
-            S = ws.update(S, plan.Cd, t * plan.dt)
-            S[tgt] = ws.add(S[tgt], d[t])
+            S, _ = step(ops, S, t)
             out[t] = S[vo]
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.out_idx = plan, nA, coef_grad, out_idx
         ctx.A_shapes = [a.shape for a in tensors[:nA]]

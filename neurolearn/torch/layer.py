@@ -27,35 +27,14 @@ import torch
 from torch import nn
 
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
-from . import sparse
 from .compiler import CompiledModel, compile_model
 from .fused import _FusedLinearLoop, _FusedLinearScan, _linear_plan
 from .init import display_unit, init_parameter
-from .sparse import _SparseDrive, _SparseInput, _SpikeMatmul
-from .step import _LAST_NEVER, _HardReset
+from .sparse import _SparseDrive, _SparseInput
+from .step import _LAST_NEVER, AutogradStep, NonFiniteError, step
 from .surrogate import get_surrogate
 
 __all__ = ["NonFiniteError", "SpikingLayer", "LeakyReadout", "readout_model"]
-
-
-class NonFiniteError(FloatingPointError):
-    """NaN or inf appeared in a forward pass.
-
-    Attributes
-    ----------
-    layer, variable : str
-        Layer name and state variable (or ``"threshold"``) where it appeared first.
-    step : int
-        Time step index (0-based) at which it appeared.
-    """
-
-    def __init__(self, layer: str, variable: str, step: int, value: float):
-        self.layer, self.variable, self.step = layer, variable, step
-        super().__init__(
-            f"layer '{layer}': variable '{variable}' became {value} at time step "
-            f"{step} (check parameters, weights and input scale; a time constant "
-            f"near 0 or an exploding exponential term are typical causes)"
-        )
 
 
 def readout_model() -> NeuronModel:
@@ -589,89 +568,24 @@ class _ModelLayer(nn.Module):
     def _steps(
         self, S, last, acc, P, C, drive, W_rec, ref, record, start, stop, locate: bool = False
     ):
-        cm = self.cm
-        has_ref = self.spiking and (not isinstance(ref, int) or ref > 0)
-        clamp = list(cm.clamped) if has_ref else []
+        """Steps ``start..stop-1`` of the step-by-step path (:func:`step` over
+        :class:`AutogradStep`): ``(state list, last, acc, spikes or v [L, B, n], traces)``."""
+        ops = AutogradStep(self, P, C, drive, W_rec, ref, last, acc, locate=locate)
         spikes, traces = [], [[] for _ in record]
-        smooth = bool(self.surrogate is not None and self.surrogate.smooth)
-        grad = torch.is_grad_enabled()
         for n in range(start, stop):
-            t = n * self.dt_s
-            new = cm.update(S, C, t)
-            if has_ref:
-                nr = (n - last) >= ref
-                for v in clamp:
-                    new[v] = torch.where(nr, new[v], S[v])
-            else:
-                nr = None
-            S = new
-            if locate:
-                for v, val in S.items():
-                    bad = ~torch.isfinite(val)
-                    if bool(bad.any()):
-                        raise NonFiniteError(self.name, v, n, float(val[bad][0]))
-            if self.spiking:
-                xthr = cm.threshold(S, P)
-                if locate:
-                    bad = ~torch.isfinite(xthr)
-                    if bool(bad.any()):
-                        raise NonFiniteError(self.name, "threshold", n, float(xthr[bad][0]))
-                u = xthr / self.threshold_scale
-                s = self.surrogate(u, cm.threshold_strict)
-                if smooth:
-                    hard = (xthr > 0) if cm.threshold_strict else (xthr >= 0)
-                    if nr is not None:
-                        hard = hard & nr
-                        s = s * nr
-                else:
-                    if nr is not None:
-                        s = s * nr
-                    hard = s > 0.5
+            S, s = step(ops, S, n)
+            if not self.spiking:  # the readout: its membrane
                 if self.check_finite:
-                    acc = acc + xthr.detach().sum()
-                if has_ref:
-                    last = torch.where(hard, n, last)
-                # synaptic propagation (same step), before the reset
-                for k, tv in enumerate(self.targets):
-                    inc = drive[k][n]
-                    if W_rec is not None:  # the fused loop's product (_spike_product)
-                        if smooth:
-                            rec = s @ W_rec[k]
-                        elif grad:
-                            rec = _SpikeMatmul.apply(s, W_rec[k], self.sparse_spikes)
-                        else:
-                            rec = sparse._spike_product(s, W_rec[k], self.sparse_spikes)[0]
-                        inc = inc + rec
-                    S[tv] = S[tv] + inc
-                    if locate and not bool(torch.isfinite(S[tv]).all()):
-                        bad = ~torch.isfinite(S[tv])
-                        raise NonFiniteError(self.name, tv, n, float(S[tv][bad][0]))
-                # reset
-                for i, var in enumerate(cm.reset_targets):
-                    target = cm.reset(i, S, P)
-                    old = S[var]
-                    if smooth:
-                        S[var] = old + s * (target - old)
-                    elif grad and not self.detach_reset:
-                        if not isinstance(target, torch.Tensor):
-                            target = torch.as_tensor(target, dtype=old.dtype, device=old.device)
-                        S[var] = _HardReset.apply(old, target, s, hard)
-                    else:
-                        S[var] = torch.where(hard, target, old)
-                spikes.append(s)
-            else:
-                for k, tv in enumerate(self.targets):
-                    S[tv] = S[tv] + drive[k][n]
-                if self.check_finite:
-                    acc = acc + S["v"].detach().sum() if "v" in S else acc
-                spikes.append(S["v"] if "v" in S else S[cm.state_names[0]])
+                    ops.acc = ops.acc + S["v"].detach().sum() if "v" in S else ops.acc
+                s = S["v"] if "v" in S else S[self.cm.state_names[0]]
+            spikes.append(s)
             for j, r in enumerate(record):
                 traces[j].append(S[r])
         names = list(S)
         return (
             [S[n_] for n_ in names],
-            last,
-            acc,
+            ops.last,
+            ops.acc,
             torch.stack(spikes, 0),
             [torch.stack(t, 0) for t in traces],
         )

@@ -309,7 +309,7 @@ def test_losses_and_regulariser():
 def test_fused_reset_and_spike_matmul_match_plain_autograd(monkeypatch):
     """The memory-saving autograd functions give the same gradients as the plain formula
     ``where(spiked, target, old) + (s - s.detach()) (target - old)`` and ``s @ W``."""
-    import neurolearn.torch.layer as layers
+    import neurolearn.torch.step as layers
 
     g = torch.Generator().manual_seed(0)
     net = SpikingNetwork.build(
