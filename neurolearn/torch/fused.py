@@ -286,7 +286,7 @@ class _FusedLinearLoop(torch.autograd.Function):
         ops.compute_spikes(spk, nrs, last, acc_n if coef_grad or recompute else None)
         ops.W, ops.sparse = Wd, plan.sparse
         if not coef_grad and not recompute:  # the post-update values, [T, k', B, n]
-            ops.after = [(hist[:, a], names[j]) for a, j in enumerate(keep)]
+            ops.record([(hist[:, a], names[j]) for a, j in enumerate(keep)], 0)
         chunk_spikes = []
         for c, t0 in enumerate(range(0, T, Tc)):
             t1 = min(T, t0 + Tc)
@@ -541,7 +541,7 @@ class _FusedLinearLoop(torch.autograd.Function):
             sfl = _bool_to(spk[t0:t1], S0.dtype) if plan.resets else None
             ops.replay_spikes(sfl, t0, nrs)
             ops.drive, ops.drive_start = inc, t0
-            ops.after, ops.after_start = [(U[i], names[i]) for i in need_U], t0
+            ops.record([(U[i], names[i]) for i in need_U], t0)
             S = ops.start({nm: S0[j] for j, nm in enumerate(names)})
             for t in range(t0, t1):
                 if coef_grad:

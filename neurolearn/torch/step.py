@@ -132,9 +132,18 @@ class StepOps:
     clamped : sequence of str
         Variables that keep their value while a neuron is refractory (``(unless
         refractory)`` in the model).
+    has_ref : bool
+        Whether the neurons have a refractory period (:meth:`not_refractory` is called).
+    spiking : bool
+        Whether the layer spikes (:meth:`threshold` and :meth:`reset` are called).
+    observe : bool
+        Whether :meth:`updated` is called (records, checks).
     """
 
     clamped: Sequence[str] = ()
+    has_ref: bool = False
+    spiking: bool = False
+    observe: bool = False
 
     def update(self, S: dict, n: int) -> dict:
         """New value of every state variable, integrated from ``n dt`` to ``(n + 1) dt``."""
@@ -145,19 +154,20 @@ class StepOps:
         raise NotImplementedError
 
     def not_refractory(self, n: int):
-        """Bool ``[batch, neurons]``: True where a neuron may change and spike at step ``n``;
-        None without a refractory period."""
-        return None
+        """Bool ``[batch, neurons]``: True where a neuron may change and spike at step ``n``
+        (with :attr:`has_ref`)."""
+        raise NotImplementedError
 
     def updated(self, S: dict, n: int) -> None:
-        """Called with the state after the update and the refractory clamp (records, checks)."""
+        """Called with the state after the update and the refractory clamp (with
+        :attr:`observe`: records, checks)."""
 
     def threshold(self, S: dict, nr, n: int):
-        """``(spikes, hard)`` of step ``n``: float 0/1 spikes ``[batch, neurons]`` (carrying the
-        surrogate gradient where there is one) and the bool mask of the neurons that spiked
-        (or None when the spikes alone serve the reset); ``(None, None)`` for a non-spiking
-        layer. Records the last-spike step."""
-        return None, None
+        """``(spikes, hard)`` of step ``n`` (with :attr:`spiking`): float 0/1 spikes ``[batch,
+        neurons]`` (carrying the surrogate gradient where there is one) and the bool mask of
+        the neurons that spiked (or None when the spikes alone serve the reset). Records the
+        last-spike step. ``nr``: :meth:`not_refractory` or None."""
+        raise NotImplementedError
 
     def propagate(self, S: dict, s, n: int) -> None:
         """Add the synaptic input of step ``n`` (input drive and recurrent spikes ``s`` of the
@@ -200,12 +210,16 @@ def step(ops: StepOps, S: dict, n: int):
     (state update), ``thresholds``, ``synapses`` (``on_pre`` without delay), ``resets``.
     """
     new = ops.update(S, n)
-    nr = ops.not_refractory(n)
-    if nr is not None:
+    nr = None
+    if ops.has_ref:
+        nr = ops.not_refractory(n)
         for v in ops.clamped:
             new[v] = ops.where(nr, new[v], S[v], new[v])
-    ops.updated(new, n)
-    s, hard = ops.threshold(new, nr, n)
+    if ops.observe:
+        ops.updated(new, n)
+    s = hard = None
+    if ops.spiking:
+        s, hard = ops.threshold(new, nr, n)
     ops.propagate(new, s, n)
     if s is not None:
         ops.reset(new, s, hard, n)
@@ -258,7 +272,7 @@ class AutogradStep(StepOps):
         self.detach_reset, self.sparse = layer.detach_reset, layer.sparse_spikes
         self.check_finite = layer.check_finite
         self.grad = torch.is_grad_enabled()
-        self.locate = locate
+        self.locate = self.observe = locate
 
     def update(self, S, n):
         return self.cm.update(S, self.C, n * self.dt)
@@ -267,7 +281,7 @@ class AutogradStep(StepOps):
         return torch.where(cond, a, b)
 
     def not_refractory(self, n):
-        return (n - self.last) >= self.ref if self.has_ref else None
+        return (n - self.last) >= self.ref
 
     def _check(self, name, val, n):
         bad = ~torch.isfinite(val)
@@ -275,13 +289,10 @@ class AutogradStep(StepOps):
             raise NonFiniteError(self.layer_name, name, n, float(val[bad][0]))
 
     def updated(self, S, n):
-        if self.locate:
-            for v, val in S.items():
-                self._check(v, val, n)
+        for v, val in S.items():
+            self._check(v, val, n)
 
     def threshold(self, S, nr, n):
-        if not self.spiking:
-            return None, None
         strict = self.cm.threshold_strict
         xthr = self.cm.threshold(S, self.P)
         if self.locate:
@@ -357,8 +368,8 @@ class BufferedStep(StepOps):
       ``last`` and ``acc_n`` (sum of the distances to threshold, or None);
     * for spikes replayed (:meth:`replay_spikes`): float spikes ``[L, batch, neurons]`` and the
       stored masks ``nrs`` (the backward pass's recomputation);
-    * ``after``, ``after_start`` -- ``(dest, name)`` pairs: ``dest[n - after_start]`` receives
-      the variable ``name`` after the update (records of the post-update state).
+    * :meth:`record` -- ``(dest, name)`` pairs: ``dest[n - start]`` receives the variable
+      ``name`` after the update (records of the post-update state).
 
     Without either call the layer is non-spiking (the readout's scan).
 
@@ -395,13 +406,13 @@ class BufferedStep(StepOps):
         self.tgt = names[plan.tgt]
         self.resets = [var for _, var in plan.resets]
         self.rconst = {names[i]: r for i, r in plan.reset_idx}
-        self.has_ref, self.ref = plan.has_ref, plan.ref
-        self.clamped = plan.clamp if plan.has_ref else []
+        self.ref, self.clamped = plan.ref, plan.clamp if plan.has_ref else []
+        self._ref = plan.has_ref
         self.strict, self.scale = plan.strict, plan.scale
         # for scale <= 1, x/scale > 0 exactly when x > 0 (no underflow): skip the division
         self.divide = not (0 < plan.scale <= 1)
         self.origin = origin
-        self.mode = None  # None (non-spiking), "compute" or "replay"
+        self.replay = None
         self.drive, self.drive_start = None, 0
         self.W, self.sparse, self.lins = None, None, None
         self.after, self.after_start = (), 0
@@ -411,13 +422,20 @@ class BufferedStep(StepOps):
         """Spikes computed from the threshold: bool spikes written into ``spk[n - origin]``
         (``[T, batch, neurons]``; only with a refractory period, else the loop copies the
         float spikes), masks into ``nrs`` (or None), last-spike steps from ``last``."""
-        self.mode, self.spk, self.nrs, self.last, self.acc_n = "compute", spk, nrs, last, acc_n
+        self.spiking, self.has_ref, self.replay, self._replaying = True, self._ref, None, False
+        self.spk, self.nrs, self.last, self.acc_n = spk, nrs, last, acc_n
         self.spikes_out, self.out_start = None, 0
 
     def replay_spikes(self, spikes, start: int, nrs) -> None:
-        """Spikes replayed: ``spikes[n - start]`` (float 0/1) and the stored masks
-        ``nrs[n - origin]`` (None without a refractory period)."""
-        self.mode, self.replay, self.replay_start, self.nrs = "replay", spikes, start, nrs
+        """Spikes replayed: ``spikes[n - start]`` (float 0/1; None when the model has no reset)
+        and the stored masks ``nrs[n - origin]`` (None without a refractory period)."""
+        self.spiking, self.has_ref, self._replaying = spikes is not None, self._ref, True
+        self.replay, self.replay_start, self.nrs = spikes, start, nrs
+
+    def record(self, pairs, start: int) -> None:
+        """After each update, ``dest[n - start] = S[name]`` for each ``(dest, name)`` of
+        ``pairs``."""
+        self.after, self.after_start, self.observe = pairs, start, bool(pairs)
 
     # ---- the in-place forms ------------------------------------------------------------------
     def start(self, S: dict) -> dict:
@@ -433,8 +451,7 @@ class BufferedStep(StepOps):
         if self._upd is None:
             return self.cm.update(S, self.Cd, t)
         # write into the set that does not hold the current state
-        ptr = {v.data_ptr() for v in S.values()}
-        k = 1 if any(v.data_ptr() in ptr for v in self.sets[0].values()) else 0
+        k = 1 if any(S[nm] is v for nm, v in self.sets[0].items()) else 0
         return dict(self._upd(S, self.Cd, t, self.sets[k], self.tmp))
 
     def distance(self, S: dict):
@@ -483,9 +500,7 @@ class BufferedStep(StepOps):
 
     # ---- the phases of a step ----------------------------------------------------------------
     def not_refractory(self, n):
-        if not self.has_ref or self.mode is None:
-            return None
-        if self.mode == "replay":
+        if self._replaying:
             return self.nrs[n - self.origin]
         nr = (n - self.last) >= self.ref
         self.nrs[n - self.origin] = nr
@@ -496,10 +511,8 @@ class BufferedStep(StepOps):
             dest[n - self.after_start] = S[name]
 
     def threshold(self, S, nr, n):
-        if self.mode != "compute":
-            if self.mode == "replay" and self.replay is not None:
-                return self.replay[n - self.replay_start], None
-            return None, None
+        if self.replay is not None:
+            return self.replay[n - self.replay_start], None
         xthr = self.distance(S)
         u = xthr / self.scale if self.divide else xthr
         s = self.spikes_out[n - self.out_start]
