@@ -36,8 +36,6 @@ OVERSIZE = {
     "torch/compiler.py",
     "torch/compiler.py:_compile",
     "torch/compiler.py:_inplace_source",
-    "torch/fused.py:_linear_plan",
-    "torch/fused.py:backward",
     "torch/layer.py",
     "torch/layer.py:__init__",
     "training.py",

@@ -89,86 +89,23 @@ def _linear_plan(layer, P: dict, C: dict):
     ):
         layer._fusable = False
         return None
-    k, n = len(names), layer.n
-    dtype, dev = layer.W_in.dtype, layer.W_in.device
-    scales = [display_unit(cm.units[v])[1] for v in names]
-
-    def state(**vals):
-        return {v: vals.get(v, torch.zeros(1, n, dtype=dtype, device=dev)) for v in names}
-
-    def full(x):
-        return torch.broadcast_to(torch.as_tensor(x, dtype=dtype, device=dev), (1, n))
-
-    def upd(S):
-        out = cm.update(S, C, 0.0)
-        return [full(out[v]) for v in names]
-
-    b = upd(state())
-    A_idx, A = [], []
-    nan_probe = {}
-    for j, v in enumerate(names):
-        with torch.no_grad():
-            nan_probe[j] = upd(state(**{v: torch.full((1, n), math.nan, dtype=dtype, device=dev)}))
-        out = upd(state(**{v: torch.full((1, n), scales[j], dtype=dtype, device=dev)}))
-        for i in range(k):
-            if bool(torch.isfinite(nan_probe[j][i]).all()):
-                continue  # the update of i does not depend on j
-            A_idx.append((i, j))
-            A.append((out[i] - b[i]) / scales[j])
-    Ad = dict(zip(A_idx, A))
-    tol = 1e-9 if dtype == torch.float64 else 2e-4
-    g = torch.Generator().manual_seed(12345)
+    pr = _Probe(cm, names, layer.n, layer.W_in.dtype, layer.W_in.device, C)
+    b, A_idx, A = pr.affine_update()
     with torch.no_grad():
-        x0 = full(cm.threshold(state(), _detached(P))) if spiking else None
-        c = []
-        for j, v in enumerate(names if spiking else ()):
-            cj = (
-                full(
-                    cm.threshold(
-                        state(**{v: torch.full((1, n), scales[j], dtype=dtype, device=dev)}),
-                        _detached(P),
-                    )
-                )
-                - x0
-            ) / scales[j]
-            if bool((cj != 0).any()):
-                c.append((j, cj))
+        x0, c = pr.affine_threshold(_detached(P)) if spiking else (None, [])
         rconst = (
-            [full(cm.reset(i, state(), P)) for i in range(len(cm.reset_targets))] if spiking else []
+            [pr.full(cm.reset(i, pr.state(), P)) for i in range(len(cm.reset_targets))]
+            if spiking
+            else []
         )
-        for amp in (1.0, 30.0, -50.0):
-            R = {
-                v: torch.randn(1, n, generator=g, dtype=torch.float64).to(dev, dtype) * s * amp
-                for v, s in zip(names, scales)
-            }
-            got = upd(R)
-            for i in range(k):
-                pred, mag = b[i].detach(), b[i].detach().abs()
-                for j, v in enumerate(names):
-                    if (i, j) in Ad:
-                        term = Ad[(i, j)].detach() * R[v]
-                        pred, mag = pred + term, mag + term.abs()
-                if not bool(((got[i] - pred).abs() <= tol * mag + 1e-30).all()):
-                    layer._fusable = False
-                    return None
-            if not spiking:
-                continue
-            xr = full(cm.threshold(R, _detached(P)))
-            pred, mag = x0, x0.abs()
-            for j, cj in c:
-                pred, mag = pred + cj * R[names[j]], mag + (cj * R[names[j]]).abs()
-            if not bool(((xr - pred).abs() <= tol * mag + 1e-30).all()):
-                layer._fusable = False
-                return None
-            for i in range(len(cm.reset_targets)):
-                if not torch.equal(full(cm.reset(i, R, P)), rconst[i]):
-                    layer._fusable = False
-                    return None
+        if not pr.affine_at_random_states(b, dict(zip(A_idx, A)), x0, c, rconst, P, spiking):
+            layer._fusable = False
+            return None
     # parameters of the threshold/reset that are trained: gradients not handled here
-    thr_grad = cm.threshold(state(), P) if spiking else None
+    thr_grad = cm.threshold(pr.state(), P) if spiking else None
     if (isinstance(thr_grad, torch.Tensor) and thr_grad.requires_grad) or any(
         isinstance(r, torch.Tensor) and r.requires_grad
-        for r in (cm.reset(i, state(), P) for i in range(len(cm.reset_targets)))
+        for r in (cm.reset(i, pr.state(), P) for i in range(len(cm.reset_targets)))
     ):
         return None
     layer._fusable = True
@@ -192,6 +129,100 @@ def _linear_plan(layer, P: dict, C: dict):
     plan.dt = layer.dt_s
     plan.A_idx = A_idx
     return plan, A, b
+
+
+class _Probe:
+    """The numeric probes of :func:`_linear_plan`: the compiled update, threshold and resets
+    evaluated at chosen states ``[1, n]`` (zeros, one display unit, NaN, random)."""
+
+    def __init__(self, cm, names, n, dtype, dev, C):
+        self.cm, self.names, self.n, self.dtype, self.dev, self.C = cm, names, n, dtype, dev, C
+        self.scales = [display_unit(cm.units[v])[1] for v in names]
+
+    def state(self, **vals):
+        n, dtype, dev = self.n, self.dtype, self.dev
+        return {v: vals.get(v, torch.zeros(1, n, dtype=dtype, device=dev)) for v in self.names}
+
+    def full(self, x):
+        return torch.broadcast_to(
+            torch.as_tensor(x, dtype=self.dtype, device=self.dev), (1, self.n)
+        )
+
+    def filled(self, value):
+        return torch.full((1, self.n), value, dtype=self.dtype, device=self.dev)
+
+    def upd(self, S):
+        out = self.cm.update(S, self.C, 0.0)
+        return [self.full(out[v]) for v in self.names]
+
+    def affine_update(self):
+        """``(b, A_idx, A)``: the update at the zero state and, for each pair ``(i, j)`` where
+        the update of ``i`` depends on ``j`` (a NaN in ``j`` reaches ``i``), the slope
+        ``A_ij`` measured over one display unit of ``j``."""
+        names, k = self.names, len(self.names)
+        b = self.upd(self.state())
+        A_idx, A = [], []
+        nan_probe = {}
+        for j, v in enumerate(names):
+            with torch.no_grad():
+                nan_probe[j] = self.upd(self.state(**{v: self.filled(math.nan)}))
+            out = self.upd(self.state(**{v: self.filled(self.scales[j])}))
+            for i in range(k):
+                if bool(torch.isfinite(nan_probe[j][i]).all()):
+                    continue  # the update of i does not depend on j
+                A_idx.append((i, j))
+                A.append((out[i] - b[i]) / self.scales[j])
+        return b, A_idx, A
+
+    def affine_threshold(self, Pd):
+        """``(x0, c)``: the distance to threshold at the zero state and its non-zero slopes
+        ``[(j, c_j)]`` over one display unit of each state variable."""
+        cm = self.cm
+        x0 = self.full(cm.threshold(self.state(), Pd))
+        c = []
+        for j, v in enumerate(self.names):
+            xj = self.full(cm.threshold(self.state(**{v: self.filled(self.scales[j])}), Pd))
+            cj = (xj - x0) / self.scales[j]
+            if bool((cj != 0).any()):
+                c.append((j, cj))
+        return x0, c
+
+    def affine_at_random_states(self, b, Ad, x0, c, rconst, P, spiking) -> bool:
+        """Whether the affine forms predict the update (and the threshold, and constant
+        resets) at random states of 1, 30 and -50 display units, to ``tol`` relative to the
+        magnitude of the terms (1e-9 in float64, 2e-4 in float32)."""
+        cm, names, k = self.cm, self.names, len(self.names)
+        tol = 1e-9 if self.dtype == torch.float64 else 2e-4
+        g = torch.Generator().manual_seed(12345)
+        Pd = _detached(P)
+        for amp in (1.0, 30.0, -50.0):
+            R = {
+                v: torch.randn(1, self.n, generator=g, dtype=torch.float64).to(self.dev, self.dtype)
+                * s
+                * amp
+                for v, s in zip(names, self.scales)
+            }
+            got = self.upd(R)
+            for i in range(k):
+                pred, mag = b[i].detach(), b[i].detach().abs()
+                for j, v in enumerate(names):
+                    if (i, j) in Ad:
+                        term = Ad[(i, j)].detach() * R[v]
+                        pred, mag = pred + term, mag + term.abs()
+                if not bool(((got[i] - pred).abs() <= tol * mag + 1e-30).all()):
+                    return False
+            if not spiking:
+                continue
+            xr = self.full(cm.threshold(R, Pd))
+            pred, mag = x0, x0.abs()
+            for j, cj in c:
+                pred, mag = pred + cj * R[names[j]], mag + (cj * R[names[j]]).abs()
+            if not bool(((xr - pred).abs() <= tol * mag + 1e-30).all()):
+                return False
+            for i in range(len(cm.reset_targets)):
+                if not torch.equal(self.full(cm.reset(i, R, P)), rconst[i]):
+                    return False
+        return True
 
 
 def _detached(D: dict) -> dict:
@@ -359,7 +390,6 @@ class _FusedLinearLoop(torch.autograd.Function):
         T, B, n = spk.shape
         Ad = {ij: a for ij, a in zip(plan.A_idx, A)}
         coef_grad = ctx.coef_grad
-        slot = {j: a for a, j in enumerate(ctx.keep)}
         has_W = W.numel() > 0
         project = ctx.project
         gA = {ij: torch.zeros_like(a) for ij, a in Ad.items()} if coef_grad else None
@@ -367,14 +397,14 @@ class _FusedLinearLoop(torch.autograd.Function):
         Tc = ctx.Tc
         g_chunk = hist.new_empty((Tc, B, n))  # gradient w.r.t. the input drive of a chunk
         gU_buf = [hist.new_empty((Tc, B, n)) for _ in range(k)] if coef_grad else None
-        gWi = torch.zeros_like(Wi) if ctx.needs_input_grad[2] else None
-        gW = torch.zeros_like(W) if has_W and ctx.needs_input_grad[3] else None
-        gWo = (
-            torch.zeros_like(Wo)
+        grads = {
+            "Wi": torch.zeros_like(Wi) if ctx.needs_input_grad[2] else None,
+            "W": torch.zeros_like(W) if has_W and ctx.needs_input_grad[3] else None,
+            "Wo": torch.zeros_like(Wo)
             if project and ctx.needs_input_grad[4] and g_out is not None
-            else None
-        )
-        gx = hist.new_empty((T, B, Wi.shape[0])) if ctx.needs_input_grad[1] else None
+            else None,
+            "x": hist.new_empty((T, B, Wi.shape[0])) if ctx.needs_input_grad[1] else None,
+        }
         gS_sets = [[hist.new_zeros((B, n)) for _ in range(k)] for _ in range(2)]
         gS = list(gS_sets[1])
         parity = 0  # the set the next adjoint state is written into
@@ -396,67 +426,20 @@ class _FusedLinearLoop(torch.autograd.Function):
             clin = ctx.chunk_spikes[c]
             clin = clin.long() if clin is not None else None
             st = None
-            if clin is not None and (gW is not None or gWo is not None):
+            if clin is not None and (grads["W"] is not None or grads["Wo"] is not None):
                 st = torch.sparse_coo_tensor(
                     torch.stack([clin.remainder(n), clin.div(n, rounding_mode="floor")]),
                     W.new_ones(clin.numel()) if has_W else Wo.new_ones(clin.numel()),
                     (n, L * B),
                     check_invariants=False,
                 )
-            if plan.recompute:
-                Sp, U = _FusedLinearLoop._recompute(
-                    ctx, plan, hist[c], spk, nrs, Wi, W, clin, t0, t1, need_U, coef_grad
-                )
-            elif coef_grad:  # recompute the post-update values from the stored state
-                Sp = hist[t0:t1]
-                U = {}
-                for i in need_U:
-                    a_ = b[i]
-                    for j in range(k):
-                        a = Ad.get((i, j))
-                        if a is not None:
-                            a_ = a_ + a * Sp[:, j]
-                    if nr_c is not None and i in clamp:
-                        a_ = torch.where(nr_c, a_, Sp[:, i])
-                    U[i] = a_
-            else:
-                U = {j: hist[t0:t1, slot[j]] for j in need_U}
-            # distance to threshold and surrogate derivative with as few [L, B, n]
-            # temporaries as possible (this is where the backward pass peaks in memory)
-            xthr = plan.x0
-            for j, cj in plan.c:
-                term = cj * U[j]
-                xthr = term.add_(xthr) if term.shape == U[j].shape else xthr + term
-            if xthr.shape == spk[t0:t1].shape and xthr is not plan.x0:
-                # in place (xthr is a temporary of this chunk), the division folded in
-                sd = plan.surrogate.derivative_(xthr, 1.0 / plan.scale, 1.0 / plan.scale)
-            else:
-                sd = plan.surrogate.derivative(xthr / plan.scale) / plan.scale
-            del xthr
-            if nr_c is not None:
-                sd = sd.masked_fill(~nr_c, 0.0)
-            rdiff = {} if plan.detach_reset else {i: r - U[i] for i, r in plan.reset_idx}
-            # 1 where a neuron did not spike: the reset cuts the gradient of the old value
-            # (a product is much cheaper than masked_fill on these small tensors)
-            silent = torch.rsub(_bool_to(spk[t0:t1], sd.dtype), 1.0) if plan.reset_idx else None
-            ge = None  # gradient w.r.t. the spikes from outside the layer, [L, B, n]
-            if g_out is not None:
-                if project:
-                    ge = (g_out[t0:t1].reshape(-1, g_out.shape[2]) @ Wo.t()).reshape(L, B, n)
-                    if gWo is not None:  # spikes^T @ g_out
-                        go = g_out[t0:t1].reshape(-1, g_out.shape[2])
-                        if st is not None:
-                            torch.addmm(gWo, st, go, out=gWo)
-                        else:
-                            gWo += _bool_to(spk[t0:t1].reshape(-1, n), Wo.dtype).t() @ go
-                else:
-                    ge = g_out[t0:t1]
-            if g_handle is not None:
-                ge = g_handle[t0:t1] if ge is None else ge + g_handle[t0:t1]
-            if g_counts is not None:
-                ge = g_counts.expand(L, B, n) if ge is None else ge + g_counts
-            if ge is None:
-                ge = hist.new_zeros((1, B, n)).expand(L, B, n)
+            Sp, U = _FusedLinearLoop._chunk_values(
+                ctx, plan, hist, b, Ad, spk, nrs, Wi, W, clin, t0, t1, need_U
+            )
+            sd, rdiff, silent = _chunk_surrogate(plan, U, spk[t0:t1], nr_c)
+            ge = _chunk_external_grad(
+                ctx, g_out, g_counts, g_handle, spk, Wo, st, grads, t0, t1, hist
+            )
             # ---- the sequential adjoint loop ------------------------------------------------
             # every [B, n] result goes into a preallocated tensor (out= forms of the same
             # operations); gS alternates between two sets, the new adjoint being written
@@ -493,22 +476,41 @@ class _FusedLinearLoop(torch.autograd.Function):
                     gb[i] += gU_buf[i][:L].sum((0, 1)).reshape(gb[i].shape)
                 for (i, j), g in gA.items():
                     g += (gU_buf[i][:L] * Sp[:, j]).sum((0, 1)).reshape(g.shape)
-            g = g_chunk[:L].reshape(-1, n)
-            if gWi is not None:
-                if plan.xs is not None:
-                    plan.xs.t_matmul(t0 * B, L * B, g, out=gWi)
-                else:
-                    gWi += ctx.x[t0:t1].reshape(-1, Wi.shape[0]).t() @ g
-            if gx is not None:
-                gx[t0:t1] = (g @ Wi.t()).reshape(L, B, -1)
-            if gW is not None:  # spikes^T @ (gradient of the target)
-                if st is not None:
-                    torch.addmm(gW, st, g, out=gW)
-                else:
-                    gW += _bool_to(spk[t0:t1].reshape(-1, n), W.dtype).t() @ g
+            _chunk_input_grads(ctx, plan, g_chunk[:L].reshape(-1, n), spk, Wi, W, st, grads, t0, t1)
         ctx.ws = None  # the recomputation's step buffers
         gAs, gbs, gS0 = _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k)
-        return (None, gx, gWi, gW, gWo, *gAs, *gbs, *gS0)
+        return (None, grads["x"], grads["Wi"], grads["W"], grads["Wo"], *gAs, *gbs, *gS0)
+
+    @staticmethod
+    def _chunk_values(ctx, plan, hist, b, Ad, spk, nrs, Wi, W, clin, t0, t1, need_U):
+        """``(Sp, U)`` of the chunk ``t0..t1-1`` for the backward pass: the states before each
+        update ``Sp`` ``[L, k, B, n]`` (with ``coef_grad``, else None) and the post-update
+        values of the threshold and reset variables ``U`` ``{i: [L, B, n]}``, recomputed
+        (``fused_recompute``), rebuilt from the stored states (trainable coefficients) or
+        read from the stored values."""
+        coef_grad = ctx.coef_grad
+        if plan.recompute:
+            return _FusedLinearLoop._recompute(
+                ctx, plan, hist[t0 // ctx.Tc], spk, nrs, Wi, W, clin, t0, t1, need_U, coef_grad
+            )
+        if not coef_grad:
+            slot = {j: a for a, j in enumerate(ctx.keep)}
+            return None, {j: hist[t0:t1, slot[j]] for j in need_U}
+        # recompute the post-update values from the stored state
+        k = len(plan.names)
+        Sp = hist[t0:t1]
+        nr_c = nrs[t0:t1] if plan.has_ref else None
+        U = {}
+        for i in need_U:
+            a_ = b[i]
+            for j in range(k):
+                a = Ad.get((i, j))
+                if a is not None:
+                    a_ = a_ + a * Sp[:, j]
+            if nr_c is not None and i in plan.clamp_idx:
+                a_ = torch.where(nr_c, a_, Sp[:, i])
+            U[i] = a_
+        return Sp, U
 
     @staticmethod
     def _recompute(ctx, plan, S0, spk, nrs, Wi, W, clin, t0, t1, need_U, coef_grad):
@@ -549,6 +551,82 @@ class _FusedLinearLoop(torch.autograd.Function):
                         Sp[t - t0, j] = S[nm]
                 S, _ = step(ops, S, t)
         return Sp, U
+
+
+def _chunk_surrogate(plan, U, spk_c, nr_c):
+    """Per-chunk terms of the adjoint loop that do not depend on the adjoint state: the
+    surrogate derivative ``sd`` ``[L, B, n]`` at the recomputed distance to threshold (zero
+    while refractory), the reset differences ``rdiff`` ``{i: r_i - U_i}`` and ``silent``
+    (1 where a neuron did not spike: the reset cuts the gradient of the old value)."""
+    # distance to threshold and surrogate derivative with as few [L, B, n]
+    # temporaries as possible (this is where the backward pass peaks in memory)
+    xthr = plan.x0
+    for j, cj in plan.c:
+        term = cj * U[j]
+        xthr = term.add_(xthr) if term.shape == U[j].shape else xthr + term
+    if xthr.shape == spk_c.shape and xthr is not plan.x0:
+        # in place (xthr is a temporary of this chunk), the division folded in
+        sd = plan.surrogate.derivative_(xthr, 1.0 / plan.scale, 1.0 / plan.scale)
+    else:
+        sd = plan.surrogate.derivative(xthr / plan.scale) / plan.scale
+    del xthr
+    if nr_c is not None:
+        sd = sd.masked_fill(~nr_c, 0.0)
+    rdiff = {} if plan.detach_reset else {i: r - U[i] for i, r in plan.reset_idx}
+    # (a product is much cheaper than masked_fill on these small tensors)
+    silent = torch.rsub(_bool_to(spk_c, sd.dtype), 1.0) if plan.reset_idx else None
+    return sd, rdiff, silent
+
+
+def _chunk_external_grad(ctx, g_out, g_counts, g_handle, spk, Wo, st, grads, t0, t1, like):
+    """Gradient w.r.t. the spikes of steps ``t0..t1-1`` from outside the layer, ``[L, B, n]``:
+    through the projection ``Wo`` (whose gradient ``spikes^T @ g_out`` is accumulated into
+    ``grads["Wo"]``; ``st``: the chunk's spikes as a sparse ``[n, L*B]`` matrix or None), the
+    float spikes (placeholder ``g_handle``) and the spike counts (zeros of ``like``'s dtype
+    when none)."""
+    _, B, n = spk.shape
+    L = t1 - t0
+    ge = None
+    if g_out is not None:
+        if ctx.project:
+            ge = (g_out[t0:t1].reshape(-1, g_out.shape[2]) @ Wo.t()).reshape(L, B, n)
+            gWo = grads["Wo"]
+            if gWo is not None:  # spikes^T @ g_out
+                go = g_out[t0:t1].reshape(-1, g_out.shape[2])
+                if st is not None:
+                    torch.addmm(gWo, st, go, out=gWo)
+                else:
+                    gWo += _bool_to(spk[t0:t1].reshape(-1, n), Wo.dtype).t() @ go
+        else:
+            ge = g_out[t0:t1]
+    if g_handle is not None:
+        ge = g_handle[t0:t1] if ge is None else ge + g_handle[t0:t1]
+    if g_counts is not None:
+        ge = g_counts.expand(L, B, n) if ge is None else ge + g_counts
+    if ge is None:
+        ge = like.new_zeros((1, B, n)).expand(L, B, n)
+    return ge
+
+
+def _chunk_input_grads(ctx, plan, g, spk, Wi, W, st, grads, t0, t1):
+    """Accumulate the gradients of the input weights, the input and the recurrent weights from
+    ``g`` ``[L*B, n]``, the gradient w.r.t. the target's input increments of steps
+    ``t0..t1-1`` (one product per chunk)."""
+    _, B, n = spk.shape
+    L = t1 - t0
+    if grads["Wi"] is not None:
+        if plan.xs is not None:
+            plan.xs.t_matmul(t0 * B, L * B, g, out=grads["Wi"])
+        else:
+            grads["Wi"] += ctx.x[t0:t1].reshape(-1, Wi.shape[0]).t() @ g
+    if grads["x"] is not None:
+        grads["x"][t0:t1] = (g @ Wi.t()).reshape(L, B, -1)
+    gW = grads["W"]
+    if gW is not None:  # spikes^T @ (gradient of the target)
+        if st is not None:
+            torch.addmm(gW, st, g, out=gW)
+        else:
+            gW += _bool_to(spk[t0:t1].reshape(-1, n), W.dtype).t() @ g
 
 
 def _coefficient_grads(ctx, plan, gS, gA, gb, coef_grad, k):
