@@ -37,7 +37,6 @@ OVERSIZE = {
     "torch/compiler.py:_compile",
     "torch/compiler.py:_inplace_source",
     "torch/layer.py",
-    "torch/layer.py:__init__",
     "training.py",
     "training.py:fit",
     "training.py:train_from_config",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from ..spec import parse_quantity
+from ..spec import ModelError, parse_quantity
 from .compiler import SI_DISPLAY_UNITS
 
 __all__ = [
@@ -23,6 +24,9 @@ __all__ = [
     "display_unit",
     "init_parameter",
     "perez_nieves_config",
+    "ParameterTable",
+    "parameter_table",
+    "merge_bounds",
 ]
 
 #: Initial distributions of per-neuron parameters (see :func:`init_parameter`).
@@ -147,3 +151,168 @@ def perez_nieves_config(
     het, train = PEREZ_NIEVES_CONFIGS[name]
     heterogeneity = {t: {"distribution": distribution, "k": k} for t in taus} if het else {}
     return {"heterogeneity": heterogeneity, "trainable": tuple(taus) if train else ()}
+
+
+class ParameterTable(NamedTuple):
+    """Initial per-neuron parameters of a layer (:func:`parameter_table`).
+
+    Attributes
+    ----------
+    units : dict of str -> (str, float)
+        Display unit of each parameter: name and value in SI.
+    bounds : dict of str -> (float, float)
+        Valid range in the display unit (``-inf``/``inf`` for an open end).
+    per_neuron : dict of str -> bool
+        Whether the parameter has one value per neuron.
+    values : dict of str -> Tensor
+        Initial values in the display unit, float64, ``[neurons]`` or 0-d.
+    clamp_counts : dict of str -> int
+        Initial values clamped into range, for trained and heterogeneous parameters.
+    """
+
+    units: dict
+    bounds: dict
+    per_neuron: dict
+    values: dict
+    clamp_counts: dict
+
+
+def parameter_table(spec, cm, n: int, init, generator=None) -> ParameterTable:
+    """Initial values, display units and valid ranges of every parameter of a layer.
+
+    Each parameter of the model (and each external variable such as ``I_ext``, default 0) is
+    stored in its display unit (:func:`display_unit`). Its range is the model file's
+    ``range`` (a time constant's lower bound at least 0); heterogeneous parameters are drawn
+    around the default (:func:`init_parameter`); trained and heterogeneous parameters are
+    clamped into range, each clamped element counted. ``init.bounds`` is checked here and
+    applied by the layer once its weights exist (:func:`merge_bounds`).
+
+    Parameters
+    ----------
+    spec : NeuronModel
+    cm : CompiledModel
+        The compiled model (parameter and external names, units).
+    n : int
+        Number of neurons.
+    init : neurolearn.torch.options.ParameterInit
+        Values, trainable names, heterogeneity and bounds.
+    generator : torch.Generator, optional
+        Source of the heterogeneous draws (drawn in parameter order).
+
+    Returns
+    -------
+    ParameterTable
+
+    Raises
+    ------
+    ModelError
+        A trainable, heterogeneous or bounded name that is not a parameter of the model, or
+        a shared (``per_neuron = false``) parameter to be trained.
+    """
+    trainable = tuple(init.trainable)
+    heterogeneity = dict(init.heterogeneity or {})
+    bounds = dict(init.bounds or {})
+    names = list(cm.param_names) + list(cm.external_names)
+    _check_names(spec, names, trainable, heterogeneity, bounds)
+    overrides = dict(init.values or {})
+    ext_over = {k: overrides.pop(k) for k in list(overrides) if k in cm.external_names}
+    values = spec.resolve_parameters(overrides, n=n)
+    table = ParameterTable({}, {}, {}, {}, {})
+    for pname in names:
+        if pname in spec.parameters:
+            p = spec.parameters[pname]
+            dname, dval = display_unit(cm.units[pname])
+            si = np.asarray(values[pname], dtype=np.float64)
+            per = p.per_neuron
+            lo = float(p.low) / dval if p.low is not None else -math.inf
+            hi = float(p.high) / dval if p.high is not None else math.inf
+            positive = p.is_time_constant
+        else:  # external variable (I_ext): constant input, default from initial or 0
+            dname, dval = display_unit(cm.units[pname])
+            v = ext_over.get(pname, 0.0)
+            si = np.asarray(parse_quantity(v, pname) if isinstance(v, str) else v, dtype=np.float64)
+            per, lo, hi, positive = True, -math.inf, math.inf, False
+        if positive:
+            lo = max(lo, 0.0)
+        table.units[pname] = (dname, dval)
+        table.bounds[pname] = (lo, hi)
+        table.per_neuron[pname] = per
+        raw = torch.as_tensor(si / dval, dtype=torch.float64)
+        if per and raw.ndim == 0:
+            raw = raw.expand(n).clone()
+        if pname in heterogeneity:
+            h = dict(heterogeneity[pname])
+            dist = h.pop("distribution", "gamma")
+            mean = float(raw.mean())
+            raw = init_parameter(mean, n, dist, generator=generator, **h)
+        if pname in trainable or pname in heterogeneity:
+            table.clamp_counts.setdefault(pname, 0)
+            out = (raw < lo) | (raw > hi)
+            table.clamp_counts[pname] += int(out.sum())
+            raw = raw.clamp(lo, hi)
+        table.values[pname] = raw
+    return table
+
+
+def merge_bounds(spec, table: ParameterTable, bounds) -> dict:
+    """The ranges of ``table`` with ``bounds`` ``{name: (low, high)}`` (display units; None
+    keeps that end) in place of the model file's; a time constant's lower bound stays >= 0.
+
+    Returns
+    -------
+    dict of str -> (float, float)
+        The new ranges of the parameters named in ``bounds``.
+
+    Raises
+    ------
+    ValueError
+        A low end above the high end once merged.
+    """
+    out = {}
+    for name, (blo, bhi) in dict(bounds or {}).items():
+        lo, hi = table.bounds[name]
+        lo = lo if blo is None else float(blo)
+        hi = hi if bhi is None else float(bhi)
+        p = spec.parameters.get(name)
+        if p is not None and p.is_time_constant:
+            lo = max(lo, 0.0)
+        if lo > hi:
+            raise ValueError(
+                f"bounds of parameter '{name}' of model '{spec.name}': low {lo} > high {hi} "
+                f"{table.units[name][0]}"
+            )
+        out[name] = (lo, hi)
+    return out
+
+
+def _check_names(spec, names, trainable, heterogeneity, bounds) -> None:
+    for t in trainable:
+        if t not in names:
+            raise ModelError(
+                f"trainable parameter '{t}' is not a parameter of model "
+                f"'{spec.name}' ({', '.join(names)})",
+                spec.path,
+                parameter=t,
+            )
+        if t in spec.parameters and not spec.parameters[t].per_neuron:
+            raise ModelError(
+                f"parameter '{t}' of model '{spec.name}' is shared "
+                f"(per_neuron = false) and cannot be trained per neuron",
+                spec.path,
+                parameter=t,
+            )
+    for h in heterogeneity:
+        if h not in names:
+            raise ModelError(
+                f"heterogeneity given for unknown parameter '{h}' of model '{spec.name}'",
+                spec.path,
+                parameter=h,
+            )
+    for b in bounds:
+        if b not in names:
+            raise ModelError(
+                f"bounds given for unknown parameter '{b}' of model '{spec.name}' "
+                f"({', '.join(names)})",
+                spec.path,
+                parameter=b,
+            )

@@ -19,6 +19,7 @@ meets an out-of-range value clamps it too; each clamped element is counted in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
@@ -29,7 +30,8 @@ from torch import nn
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
 from .compiler import CompiledModel, compile_model
 from .fused import _FusedLinearLoop, _FusedLinearScan, _linear_plan
-from .init import display_unit, init_parameter
+from .init import display_unit, merge_bounds, parameter_table
+from .options import LayerOptions, ParameterInit, WeightInit
 from .sparse import _SparseDrive, _SparseInput
 from .step import _LAST_NEVER, AutogradStep, NonFiniteError, step
 from .surrogate import get_surrogate
@@ -71,6 +73,65 @@ def readout_model() -> NeuronModel:
     return ModelSpec.from_dict(data)
 
 
+def _neuron_spec(model) -> NeuronModel:
+    """The neuron model of a zoo name, file path, spec or compiled model.
+
+    Raises
+    ------
+    ModelError
+        Not a neuron model (names it).
+    """
+    if isinstance(model, CompiledModel):
+        spec = model.spec
+    else:
+        spec = load_model(model) if isinstance(model, str) else model
+    if not isinstance(spec, NeuronModel):
+        raise ModelError(
+            f"'{getattr(spec, 'name', spec)}' is not a neuron model",
+            getattr(spec, "path", None),
+            parameter="model",
+        )
+    return spec
+
+
+def _synaptic_targets(cm, spec, target) -> tuple:
+    """The variables incremented by presynaptic spikes: ``target`` if given, else ``I_syn``
+    or ``("g_e", "g_i")`` (the layer's guess; a model contract will declare them).
+
+    Raises
+    ------
+    ModelError
+        No target can be guessed, or a target is not a state variable.
+    ValueError
+        Neither one nor two targets.
+    """
+    states = cm.state_names
+    if target is None:
+        if "I_syn" in states:
+            target = "I_syn"
+        elif "g_e" in states and "g_i" in states:
+            target = ("g_e", "g_i")
+        else:
+            raise ModelError(
+                f"cannot guess the synaptic target of model '{spec.name}' "
+                f"(no I_syn, no g_e/g_i); pass target='<variable>'",
+                spec.path,
+                parameter="target",
+            )
+    targets = (target,) if isinstance(target, str) else tuple(target)
+    for t in targets:
+        if t not in states:
+            raise ModelError(
+                f"synaptic target '{t}' is not a state variable of model "
+                f"'{spec.name}' ({', '.join(states)})",
+                spec.path,
+                parameter="target",
+            )
+    if len(targets) not in (1, 2):
+        raise ValueError("target must be one variable or (excitatory, inhibitory)")
+    return targets
+
+
 # ---------------------------------------------------------------------------------------------
 class _ModelLayer(nn.Module):
     """Shared machinery: compiled model, per-neuron parameters, weights, the time loop."""
@@ -86,6 +147,7 @@ class _ModelLayer(nn.Module):
         params: Mapping | None = None,
         trainable: Sequence[str] = (),
         heterogeneity: Mapping | None = None,
+        bounds: Mapping | None = None,
         surrogate=None,
         target=None,
         weight_unit=None,
@@ -105,18 +167,31 @@ class _ModelLayer(nn.Module):
         fused: bool | None = None,
         fused_recompute: bool = True,
         sparse_spikes: bool | None = None,
+        options=None,
     ):
         super().__init__()
-        if isinstance(model, CompiledModel):
-            spec = model.spec
-        else:
-            spec = load_model(model) if isinstance(model, str) else model
-        if not isinstance(spec, NeuronModel):
-            raise ModelError(
-                f"'{getattr(spec, 'name', spec)}' is not a neuron model",
-                getattr(spec, "path", None),
-                parameter="model",
-            )
+        opts = LayerOptions.build(
+            options,
+            params=params,
+            trainable=trainable,
+            heterogeneity=heterogeneity,
+            bounds=bounds,
+            surrogate=surrogate,
+            weight_unit=weight_unit,
+            weight_std=weight_std,
+            weight_gain=weight_gain,
+            recurrent_std=recurrent_std,
+            detach_reset=detach_reset,
+            threshold_scale=threshold_scale,
+            checkpoint_every=checkpoint_every,
+            check_finite=check_finite,
+            sparse_input=sparse_input,
+            fused=fused,
+            fused_recompute=fused_recompute,
+            sparse_spikes=sparse_spikes,
+        )
+        self.options = opts
+        spec = _neuron_spec(model)
         for what, v in (("n_in", n_in), ("n", n)):
             if int(v) != v or v <= 0:
                 raise ValueError(f"{what} must be a positive integer, got {v!r}")
@@ -134,142 +209,36 @@ class _ModelLayer(nn.Module):
                 spec.path,
                 parameter="threshold",
             )
-        self.surrogate = get_surrogate(surrogate) if spiking else None
-        self.detach_reset = bool(detach_reset)
+        grad, ex = opts.gradient, opts.execution
+        self.surrogate = get_surrogate(grad.surrogate) if spiking else None
+        self.detach_reset = bool(grad.detach_reset)
         self.threshold_scale = (
-            float(threshold_scale) if threshold_scale else self.cm.threshold_scale
+            float(grad.threshold_scale) if grad.threshold_scale else self.cm.threshold_scale
         )
-        self.checkpoint_every = int(checkpoint_every) if checkpoint_every else None
-        self.check_finite = bool(check_finite)
-        self.sparse_input = sparse_input
-        self.fused = fused
-        self.fused_recompute = bool(fused_recompute)
-        self.sparse_spikes = None if sparse_spikes is None else bool(sparse_spikes)
+        self.checkpoint_every = int(ex.checkpoint_every) if ex.checkpoint_every else None
+        self.check_finite = bool(ex.check_finite)
+        self.sparse_input = ex.sparse_input
+        self.fused = ex.fused
+        self.fused_recompute = bool(ex.fused_recompute)
+        self.sparse_spikes = None if ex.sparse_spikes is None else bool(ex.sparse_spikes)
         self._fusable = None
-        self.clamp_counts: dict = {}
-
-        # ---- target of the synapses --------------------------------------------------------
-        states = self.cm.state_names
-        if target is None:
-            if "I_syn" in states:
-                target = "I_syn"
-            elif "g_e" in states and "g_i" in states:
-                target = ("g_e", "g_i")
-            else:
-                raise ModelError(
-                    f"cannot guess the synaptic target of model '{spec.name}' "
-                    f"(no I_syn, no g_e/g_i); pass target='<variable>'",
-                    spec.path,
-                    parameter="target",
-                )
-        targets = (target,) if isinstance(target, str) else tuple(target)
-        for t in targets:
-            if t not in states:
-                raise ModelError(
-                    f"synaptic target '{t}' is not a state variable of model "
-                    f"'{spec.name}' ({', '.join(states)})",
-                    spec.path,
-                    parameter="target",
-                )
-        if len(targets) not in (1, 2):
-            raise ValueError("target must be one variable or (excitatory, inhibitory)")
-        self.targets = targets
-        unit = self.cm.units[targets[0]]
-        if weight_unit is None:
+        self.targets = _synaptic_targets(self.cm, spec, target)
+        unit = self.cm.units[self.targets[0]]
+        w_unit = opts.weights.unit
+        if w_unit is None:
             self.weight_unit_name, self.weight_unit = display_unit(unit)
         else:
-            q = parse_quantity(weight_unit, "weight_unit")
-            self.weight_unit_name, self.weight_unit = str(weight_unit), float(q)
-
-        # ---- parameters ------------------------------------------------------------------
-        trainable = tuple(trainable)
-        heterogeneity = dict(heterogeneity or {})
-        names = list(self.cm.param_names) + list(self.cm.external_names)
-        for t in trainable:
-            if t not in names:
-                raise ModelError(
-                    f"trainable parameter '{t}' is not a parameter of model "
-                    f"'{spec.name}' ({', '.join(names)})",
-                    spec.path,
-                    parameter=t,
-                )
-            if t in spec.parameters and not spec.parameters[t].per_neuron:
-                raise ModelError(
-                    f"parameter '{t}' of model '{spec.name}' is shared "
-                    f"(per_neuron = false) and cannot be trained per neuron",
-                    spec.path,
-                    parameter=t,
-                )
-        for h in heterogeneity:
-            if h not in names:
-                raise ModelError(
-                    f"heterogeneity given for unknown parameter '{h}' of model '{spec.name}'",
-                    spec.path,
-                    parameter=h,
-                )
-        overrides = dict(params or {})
-        ext_over = {k: overrides.pop(k) for k in list(overrides) if k in self.cm.external_names}
-        values = spec.resolve_parameters(overrides, n=self.n)
-        self.trainable = trainable
-        self.param_units: dict = {}
-        self.param_bounds: dict = {}
-        self._per_neuron: dict = {}
-        self.raw = nn.ParameterDict()
-        for pname in names:
-            if pname in spec.parameters:
-                p = spec.parameters[pname]
-                dname, dval = display_unit(self.cm.units[pname])
-                si = np.asarray(values[pname], dtype=np.float64)
-                per = p.per_neuron
-                lo = float(p.low) / dval if p.low is not None else -math.inf
-                hi = float(p.high) / dval if p.high is not None else math.inf
-                if p.is_time_constant:
-                    lo = max(lo, 0.0)
-            else:  # external variable (I_ext): constant input, default from initial or 0
-                dname, dval = display_unit(self.cm.units[pname])
-                v = ext_over.get(pname, 0.0)
-                si = np.asarray(
-                    parse_quantity(v, pname) if isinstance(v, str) else v, dtype=np.float64
-                )
-                per, lo, hi = True, -math.inf, math.inf
-            self.param_units[pname] = (dname, dval)
-            self.param_bounds[pname] = (lo, hi)
-            self._per_neuron[pname] = per
-            raw = torch.as_tensor(si / dval, dtype=torch.float64)
-            if per and raw.ndim == 0:
-                raw = raw.expand(self.n).clone()
-            if pname in heterogeneity:
-                h = dict(heterogeneity[pname])
-                dist = h.pop("distribution", "gamma")
-                mean = float(raw.mean())
-                raw = init_parameter(mean, self.n, dist, generator=generator, **h)
-            if pname in trainable or pname in heterogeneity:
-                self.clamp_counts.setdefault(pname, 0)
-                out = (raw < lo) | (raw > hi)
-                self.clamp_counts[pname] += int(out.sum())
-                raw = raw.clamp(lo, hi)
-            if pname in trainable:
-                self.raw[pname] = nn.Parameter(raw.to(dtype))
-            else:
-                self.register_buffer(f"fixed_{pname}", raw.to(dtype))
-        # ---- weights ---------------------------------------------------------------------
-        if weight_std is None:
-            weight_std = weight_gain * self._auto_weight_std(self.n_in)
-        w = torch.randn(self.n_in, self.n, generator=generator, dtype=torch.float64)
-        self.W_in = nn.Parameter((w * weight_std).to(dtype))
-        if self.recurrent:
-            if recurrent_std is None:
-                recurrent_std = weight_gain * self._auto_weight_std(self.n)
-            w = torch.randn(self.n, self.n, generator=generator, dtype=torch.float64)
-            self.W_rec = nn.Parameter((w * recurrent_std).to(dtype))
-        else:
-            self.W_rec = None
+            q = parse_quantity(w_unit, "weight_unit")
+            self.weight_unit_name, self.weight_unit = str(w_unit), float(q)
+        bounds = self._init_parameters(opts.parameters, dtype, generator)
+        self._init_weights(opts.weights, dtype, generator)
+        self._apply_bounds(bounds)
         self.config = dict(
             n_in=self.n_in,
             n=self.n,
             dt_s=self.dt_s,
             recurrent=self.recurrent,
-            trainable=list(trainable),
+            trainable=list(self.trainable),
             target=list(self.targets),
             weight_unit=self.weight_unit_name,
             detach_reset=self.detach_reset,
@@ -280,6 +249,54 @@ class _ModelLayer(nn.Module):
             spiking=self.spiking,
             method=method,
         )
+
+    def _init_parameters(self, init: ParameterInit, dtype, generator) -> dict:
+        """Per-neuron parameters (:func:`~neurolearn.torch.init.parameter_table`): trainable
+        ones in :attr:`raw`, the others as buffers ``fixed_<name>``. Returns the ranges of
+        ``init.bounds`` merged with the model file's (applied by :meth:`_apply_bounds`)."""
+        table = parameter_table(self.spec, self.cm, self.n, init, generator)
+        bounds = merge_bounds(self.spec, table, init.bounds)
+        self.trainable = tuple(init.trainable)
+        self.param_units, self.param_bounds = table.units, table.bounds
+        self._per_neuron = table.per_neuron
+        self.clamp_counts: dict = table.clamp_counts
+        self.raw = nn.ParameterDict()
+        for pname, raw in table.values.items():
+            if pname in self.trainable:
+                self.raw[pname] = nn.Parameter(raw.to(dtype))
+            else:
+                self.register_buffer(f"fixed_{pname}", raw.to(dtype))
+        return bounds
+
+    @torch.no_grad()
+    def _apply_bounds(self, bounds: dict) -> None:
+        """Replace the ranges of the parameters in ``bounds`` and clamp their stored values
+        into them (each clamped element counted in ``clamp_counts``). Applied after the
+        weights are drawn, so that the automatic weight scale is measured at the values the
+        model file's range allows, as when the bounds are changed after construction."""
+        for pname, (lo, hi) in bounds.items():
+            self.param_bounds[pname] = (lo, hi)
+            raw = self.raw_parameter(pname)
+            out = int(((raw < lo) | (raw > hi)).sum())
+            self.clamp_counts[pname] = self.clamp_counts.get(pname, 0) + out
+            raw.clamp_(lo, hi)
+
+    def _init_weights(self, init: WeightInit, dtype, generator) -> None:
+        """``W_in`` ``[n_in, n]`` and, if recurrent, ``W_rec`` ``[n, n]``: normal, zero mean,
+        in weight units (:class:`~neurolearn.torch.options.WeightInit`)."""
+        weight_std = init.std
+        if weight_std is None:
+            weight_std = init.gain * self._auto_weight_std(self.n_in)
+        w = torch.randn(self.n_in, self.n, generator=generator, dtype=torch.float64)
+        self.W_in = nn.Parameter((w * weight_std).to(dtype))
+        if self.recurrent:
+            recurrent_std = init.recurrent_std
+            if recurrent_std is None:
+                recurrent_std = init.gain * self._auto_weight_std(self.n)
+            w = torch.randn(self.n, self.n, generator=generator, dtype=torch.float64)
+            self.W_rec = nn.Parameter((w * recurrent_std).to(dtype))
+        else:
+            self.W_rec = None
 
     # ---- parameters --------------------------------------------------------------------------
     def raw_parameter(self, name: str) -> torch.Tensor:
@@ -665,6 +682,11 @@ class SpikingLayer(_ModelLayer):
         ``{name: {"distribution": "gamma", "k": 3}}``: draw initial per-neuron values around
         the default (see :func:`init_parameter`); values outside the spec's range are clamped
         and counted.
+    bounds : mapping, optional
+        ``{name: (low, high)}`` in the parameter's display unit (``param_units``; None keeps
+        the model file's end): replaces the file's range for projection and forward passes;
+        the stored values are clamped into it after the weights are drawn (counted in
+        ``clamp_counts``), e.g. ``{"tau_m": (1.0, None)}``.
     surrogate : str, dict, callable or Surrogate
         Surrogate derivative (:func:`neurolearn.torch.get_surrogate`); default fast sigmoid.
     target : str or (str, str), optional
@@ -743,6 +765,13 @@ class SpikingLayer(_ModelLayer):
         Random source of weights and heterogeneous parameters.
     name : str, optional
         Layer name used in messages and in the Brian2 export.
+    options : LayerOptions, option group or sequence of groups, optional
+        The options above grouped by concern (:mod:`neurolearn.torch.options`:
+        :class:`~neurolearn.torch.options.ParameterInit` for ``params``, ``trainable``,
+        ``heterogeneity``, ``bounds``; :class:`~neurolearn.torch.options.WeightInit`;
+        :class:`~neurolearn.torch.options.SurrogateOptions`;
+        :class:`~neurolearn.torch.options.Execution`); a group given here replaces its
+        keywords (ValueError if one of them is also given with another value).
 
     Attributes
     ----------
@@ -752,6 +781,16 @@ class SpikingLayer(_ModelLayer):
         Trainable parameters in their display unit (``param_units``).
     clamp_counts : dict of str -> int
         Elements clamped into the valid range so far, per parameter.
+    options : LayerOptions
+        The options the layer was built with.
+
+    Raises
+    ------
+    ModelError
+        Not a neuron model, no threshold, no synaptic target to guess, or an unknown or
+        shared parameter named in ``trainable``, ``heterogeneity`` or ``bounds``.
+    ValueError
+        Non-positive sizes, bad bounds, or an option given twice with different values.
     """
 
 
@@ -768,6 +807,8 @@ class LeakyReadout(_ModelLayer):
         ``("tau_m", "tau_syn")`` to train them.
     weight_std : float, optional
         Default ``1/sqrt(n_in)``.
+    heterogeneity, bounds, params, checkpoint_every, check_finite, sparse_input, options
+        As for :class:`SpikingLayer` (the weight unit is always 1).
     fused : bool, optional
         False: the step-by-step autograd loop; otherwise (default) the whole time loop is
         one custom autograd function (:class:`_FusedLinearScan`: same output bit for bit,
@@ -797,29 +838,40 @@ class LeakyReadout(_ModelLayer):
         sparse_input=None,
         params=None,
         fused: bool | None = None,
+        bounds: Mapping | None = None,
+        options=None,
     ):
-        p = dict(params or {})
+        opts = LayerOptions.build(
+            options,
+            params=params,
+            trainable=trainable,
+            heterogeneity=heterogeneity,
+            bounds=bounds,
+            weight_std=weight_std,
+            checkpoint_every=checkpoint_every,
+            check_finite=check_finite,
+            sparse_input=sparse_input,
+            fused=fused,
+        )
+        p = dict(opts.parameters.values or {})
         if tau_m is not None:
             p["tau_m"] = tau_m
         if tau_syn is not None:
             p["tau_syn"] = tau_syn
+        opts = dataclasses.replace(
+            opts,
+            parameters=dataclasses.replace(opts.parameters, values=p),
+            weights=dataclasses.replace(opts.weights, unit="1"),
+        )
         super().__init__(
             readout_model(),
             n_in,
             n_out,
             dt=dt,
-            params=p,
-            trainable=trainable,
-            heterogeneity=heterogeneity,
-            weight_std=weight_std,
             dtype=dtype,
             generator=generator,
             name=name,
             spiking=False,
             target="I_syn",
-            checkpoint_every=checkpoint_every,
-            check_finite=check_finite,
-            sparse_input=sparse_input,
-            weight_unit="1",
-            fused=fused,
+            options=opts,
         )

@@ -10,7 +10,8 @@ from torch import nn
 from ..spec import load_model
 from .fused import _BoolToFloat
 from .init import perez_nieves_config
-from .layer import LeakyReadout, SpikingLayer
+from .layer import LeakyReadout, SpikingLayer, readout_model
+from .options import KEYWORDS, LayerOptions
 from .sparse import _bool_to
 
 __all__ = ["SpikingNetwork"]
@@ -204,6 +205,7 @@ class SpikingNetwork(nn.Module):
         dtype=torch.float32,
         generator: torch.Generator | None = None,
         readout_params: Mapping | None = None,
+        bounds: Mapping | None = None,
         **layer_kwargs,
     ) -> SpikingNetwork:
         """A network ``n_in -> hidden... -> n_out`` of one neuron model.
@@ -220,8 +222,21 @@ class SpikingNetwork(nn.Module):
             Parameters of the readout (:func:`readout_model`), e.g.
             ``{"tau_m": "50 ms", "tau_syn": "10 ms"}`` (defaults 20 ms and 5 ms); with a
             heterogeneous configuration they are the means of the initial draws.
+        bounds : mapping, optional
+            ``{name: (low, high)}`` in display units (None: the model file's bound), e.g.
+            ``{"tau_m": (1.0, None), "tau_syn": (1.0, None)}``: the range of that parameter
+            in every layer that has it, the readout included
+            (:class:`~neurolearn.torch.options.ParameterInit`).
         **layer_kwargs
-            Passed to every :class:`SpikingLayer`.
+            Passed to every :class:`SpikingLayer` (``options=`` included); the readout takes
+            ``checkpoint_every`` and ``fused`` from them.
+
+        Raises
+        ------
+        ValueError
+            Unknown heterogeneity configuration, bad bounds or options.
+        ModelError
+            A parameter name (trainable, bounds...) that no layer has.
         """
         spec = load_model(model) if isinstance(model, str) else model
         if taus is None:
@@ -235,6 +250,18 @@ class SpikingNetwork(nn.Module):
             r_het, r_train = rcfg["heterogeneity"], rcfg["trainable"]
         if readout_trainable is not None:
             r_train = tuple(readout_trainable)
+        readout_names = readout_model().parameters
+        bounds = dict(bounds or {})
+        # a name of the readout only goes to the readout; any other to the hidden layers
+        # (which reject names the model does not have)
+        h_bounds = {
+            k: v for k, v in bounds.items() if k in spec.parameters or k not in readout_names
+        }
+        r_bounds = {k: v for k, v in bounds.items() if k in readout_names}
+        execution = LayerOptions.build(
+            layer_kwargs.get("options"),
+            **{k: v for k, v in layer_kwargs.items() if KEYWORDS.get(k, ("",))[0] == "execution"},
+        ).execution
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
             layers.append(
@@ -251,6 +278,7 @@ class SpikingNetwork(nn.Module):
                     dtype=dtype,
                     generator=generator,
                     name=f"hidden{i}",
+                    bounds=h_bounds,
                     **layer_kwargs,
                 )
             )
@@ -264,7 +292,8 @@ class SpikingNetwork(nn.Module):
             dtype=dtype,
             generator=generator,
             params=readout_params,
-            checkpoint_every=layer_kwargs.get("checkpoint_every"),
-            fused=layer_kwargs.get("fused"),
+            bounds=r_bounds,
+            checkpoint_every=execution.checkpoint_every,
+            fused=execution.fused,
         )
         return cls(layers, readout)
