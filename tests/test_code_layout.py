@@ -36,7 +36,6 @@ OVERSIZE = {
     "torch/compiler.py",
     "torch/compiler.py:_compile",
     "torch/compiler.py:_inplace_source",
-    "torch/layer.py",
     "training.py",
     "training.py:fit",
     "training.py:train_from_config",

@@ -52,6 +52,8 @@ class _LinearPlan:
         "xs",
         "recompute",
         "sparse",
+        "start",
+        "last",
     )
 
 
@@ -312,12 +314,15 @@ class _FusedLinearLoop(torch.autograd.Function):
         acc_n = x.new_zeros((B, n))  # sum over steps of the distance to threshold
         counts = x.new_zeros((B, n))  # spikes per neuron and sample
         Wd = W.detach() if W is not None else None
-        ops = BufferedStep(plan, x, (B, n))
-        last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
+        n0 = plan.start  # step index of x[0] (a state handed on: the steps already run)
+        ops = BufferedStep(plan, x, (B, n), origin=n0)
+        last = plan.last
+        if last is None:
+            last = torch.full((B, n), _LAST_NEVER, dtype=torch.int64, device=x.device)
         ops.compute_spikes(spk, nrs, last, acc_n if coef_grad or recompute else None)
         ops.W, ops.sparse = Wd, plan.sparse
         if not coef_grad and not recompute:  # the post-update values, [T, k', B, n]
-            ops.record([(hist[:, a], names[j]) for a, j in enumerate(keep)], 0)
+            ops.record([(hist[:, a], names[j]) for a, j in enumerate(keep)], n0)
         chunk_spikes = []
         for c, t0 in enumerate(range(0, T, Tc)):
             t1 = min(T, t0 + Tc)
@@ -325,8 +330,8 @@ class _FusedLinearLoop(torch.autograd.Function):
                 dc = plan.xs.rows_sum(t0 * B, (t1 - t0) * B, Wid)
             else:
                 dc = x[t0:t1].detach().reshape(-1, n_in) @ Wid
-            ops.drive, ops.drive_start = dc.reshape(-1, B, n), t0
-            ops.spikes_out, ops.out_start = (sbuf, t0) if project else (out, 0)
+            ops.drive, ops.drive_start = dc.reshape(-1, B, n), n0 + t0
+            ops.spikes_out, ops.out_start = (sbuf, n0 + t0) if project else (out, n0)
             # linear indices of the chunk's spikes, from the sparse steps
             ops.lins = [] if Wd is not None else None
             if recompute:
@@ -336,7 +341,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                 if coef_grad and not recompute:
                     for j, nm in enumerate(names):
                         hist[t, j] = S[nm]
-                S, _ = step(ops, S, t)
+                S, _ = step(ops, S, n0 + t)
             if not plan.has_ref:
                 spk[t0:t1].copy_(sbuf[: t1 - t0] if project else out[t0:t1])
             sc = sbuf[: t1 - t0] if project else out[t0:t1]
@@ -375,13 +380,13 @@ class _FusedLinearLoop(torch.autograd.Function):
             Wo if project else empty,
             *tensors[: nA + k],
         )
-        ctx.mark_non_differentiable(spk, acc)
+        ctx.mark_non_differentiable(spk, acc, ops.last)
         if not project:
             ctx.mark_non_differentiable(handle)
-        return out, counts, handle, spk, acc
+        return (out, counts, handle, spk, acc, ops.last, *[S[nm] for nm in names])
 
     @staticmethod
-    def backward(ctx, g_out, g_counts, g_handle, _g_spk, _g_acc):
+    def backward(ctx, g_out, g_counts, g_handle, _g_spk, _g_acc, _g_last, *g_state):
         plan = ctx.plan
         hist, spk, nrs, Wi, W, Wo, *Ab = ctx.saved_tensors
         A, b = Ab[: ctx.nA], Ab[ctx.nA :]
@@ -406,6 +411,9 @@ class _FusedLinearLoop(torch.autograd.Function):
             "x": hist.new_empty((T, B, Wi.shape[0])) if ctx.needs_input_grad[1] else None,
         }
         gS_sets = [[hist.new_zeros((B, n)) for _ in range(k)] for _ in range(2)]
+        for j, g in enumerate(g_state):  # the final state was used (handed on)
+            if g is not None:
+                gS_sets[1][j].copy_(g)
         gS = list(gS_sets[1])
         parity = 0  # the set the next adjoint state is written into
         gs_buf = [hist.new_empty((B, n)) for _ in range(2)]
@@ -538,18 +546,20 @@ class _FusedLinearLoop(torch.autograd.Function):
             inc = inc.reshape(L, B, n)
             Sp = S0.new_empty((L, len(names), B, n)) if coef_grad else None
             U = {i: S0.new_empty((L, B, n)) for i in need_U}
-            ops = ctx.ws if getattr(ctx, "ws", None) is not None else BufferedStep(plan, S0, (B, n))
-            ctx.ws = ops
+            n0 = plan.start
+            ops = getattr(ctx, "ws", None)
+            if ops is None:
+                ops = ctx.ws = BufferedStep(plan, S0, (B, n), origin=n0)
             sfl = _bool_to(spk[t0:t1], S0.dtype) if plan.resets else None
-            ops.replay_spikes(sfl, t0, nrs)
-            ops.drive, ops.drive_start = inc, t0
-            ops.record([(U[i], names[i]) for i in need_U], t0)
+            ops.replay_spikes(sfl, n0 + t0, nrs)
+            ops.drive, ops.drive_start = inc, n0 + t0
+            ops.record([(U[i], names[i]) for i in need_U], n0 + t0)
             S = ops.start({nm: S0[j] for j, nm in enumerate(names)})
             for t in range(t0, t1):
                 if coef_grad:
                     for j, nm in enumerate(names):
                         Sp[t - t0, j] = S[nm]
-                S, _ = step(ops, S, t)
+                S, _ = step(ops, S, n0 + t)
         return Sp, U
 
 
@@ -685,8 +695,9 @@ class _FusedLinearScan(torch.autograd.Function):
         T, B, n = drive.shape
         coef_grad = any(ctx.needs_input_grad[3 : 3 + nA + k])
         S = {nm: s.detach().expand(B, n).clone() for nm, s in zip(names, S0)}
-        ops = BufferedStep(plan, drive, (B, n))  # non-spiking: update and input only
-        ops.drive = drive.detach()
+        n0 = plan.start  # step index of drive[0]
+        ops = BufferedStep(plan, drive, (B, n), origin=n0)  # non-spiking: update and input
+        ops.drive, ops.drive_start = drive.detach(), n0
         hist = drive.new_empty((T, k, B, n)) if coef_grad else drive.new_empty(0)
         out = drive.new_empty((T, B, n))
         vo = names[out_idx]
@@ -694,17 +705,17 @@ class _FusedLinearScan(torch.autograd.Function):
             if coef_grad:
                 for j, nm in enumerate(names):
                     hist[t, j] = S[nm]
-            S, _ = step(ops, S, t)
+            S, _ = step(ops, S, n0 + t)
             out[t] = S[vo]
         ctx.plan, ctx.nA, ctx.coef_grad, ctx.out_idx = plan, nA, coef_grad, out_idx
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
         ctx.b_shapes = [bb.shape for bb in tensors[nA : nA + k]]
         ctx.S0_shapes = [s.shape for s in S0]
         ctx.save_for_backward(hist, *tensors[: nA + k])
-        return out
+        return (out, *[S[nm] for nm in names])
 
     @staticmethod
-    def backward(ctx, g_out):
+    def backward(ctx, g_out, *g_state):
         plan = ctx.plan
         hist, *Ab = ctx.saved_tensors
         A, b = Ab[: ctx.nA], Ab[ctx.nA :]
@@ -719,6 +730,8 @@ class _FusedLinearScan(torch.autograd.Function):
         Tc = 16
         gU_buf = g_out.new_empty((Tc, k, B, n)) if coef_grad else None
         gS_sets = [[g_out.new_zeros((B, n)) for _ in range(k)] for _ in range(2)]
+        for j, g in enumerate(g_state):  # the final state (zeros unless handed on and used)
+            gS_sets[1][j].copy_(g)
         gS = list(gS_sets[1])
         parity = 0
         for t in range(T - 1, -1, -1):

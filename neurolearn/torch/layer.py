@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
+from . import loop
 from .compiler import CompiledModel, compile_model
-from .fused import _FusedLinearLoop, _FusedLinearScan, _linear_plan
+from .fused import _linear_plan
 from .init import display_unit, merge_bounds, parameter_table
 from .options import LayerOptions, ParameterInit, WeightInit
-from .sparse import _SparseDrive, _SparseInput
-from .step import _LAST_NEVER, AutogradStep, NonFiniteError, step
+from .step import LayerState, NonFiniteError
 from .surrogate import get_surrogate
 
 __all__ = ["NonFiniteError", "SpikingLayer", "LeakyReadout", "readout_model"]
@@ -402,57 +402,8 @@ class _ModelLayer(nn.Module):
             )
         return x.to(self.W_in.dtype)
 
-    def _use_sparse(self, x: torch.Tensor) -> bool:
-        """Whether the input drive is computed with sparse matmuls (``sparse_input``, or
-        automatically: fewer than 10 % non-zero inputs and no gradient w.r.t. the input)."""
-        if self.sparse_input is not None:
-            return bool(self.sparse_input)
-        return (
-            x.numel() > 0 and not x.requires_grad and int(torch.count_nonzero(x)) < 0.1 * x.numel()
-        )
-
-    def _sparse_input(self, x: torch.Tensor):
-        """The input as a :class:`_SparseInput` when the drive is computed with sparse
-        matmuls (``sparse_input=True``, or automatically: fewer than 10 % non-zero entries;
-        a strided sample of every 8th time step with 20 % or more skips the full scan),
-        else None; None whenever ``x`` needs a gradient."""
-        if self.sparse_input is False or x.numel() == 0 or x.requires_grad:
-            return None
-        if self.sparse_input is None:
-            sample = x[::8]
-            if int(torch.count_nonzero(sample)) >= 0.2 * sample.numel():
-                return None
-        xs = _SparseInput(x)
-        if self.sparse_input is None and xs.nnz >= 0.1 * x.numel():
-            return None
-        return xs
-
-    def _drive(self, x: torch.Tensor) -> list:
-        """Input increments of the target variable(s) for all steps, ``[T, B, n]`` each (SI):
-        one (sparse) matmul outside the time loop."""
-        T, B, _ = x.shape
-        W = self.W_in * self.weight_unit
-        if len(self.targets) == 2:
-            W = torch.cat([torch.relu(W), torch.relu(-W)], dim=1)
-        flat = x.reshape(T * B, self.n_in)
-        xs = self._sparse_input(x)
-        if xs is not None:  # the same sparse matrix and product as the fused loop's
-            out = (
-                _SparseDrive.apply(xs, W)
-                if torch.is_grad_enabled() and W.requires_grad
-                else xs.rows_sum(0, None, W)
-            )
-        elif x.requires_grad and self._use_sparse(x):
-            out = torch.sparse.mm(flat.to_sparse(), W)
-        else:
-            out = flat @ W
-        out = out.reshape(T, B, -1)
-        if len(self.targets) == 2:
-            return [out[..., : self.n], out[..., self.n :]]
-        return [out]
-
     def forward(self, x: torch.Tensor, record: Sequence[str] = ()):
-        """Run the layer over a whole input sequence.
+        """Run the layer over a whole input sequence from the model's initial state.
 
         Parameters
         ----------
@@ -475,181 +426,43 @@ class _ModelLayer(nn.Module):
         NonFiniteError
             NaN/inf in a state variable (names the layer, the variable and the time step).
         """
-        x = self._check_input(x)
-        T, B, _ = x.shape
-        P = self.effective_parameters()
-        C = self.cm.coefficients(P)
-        record = tuple(record)
-        if not record:
-            res = self._fused(x, P, C)
-            if res is not None:
-                return res[0]
-        return self._step_by_step(x, P, C, record)
+        return loop.run(self, x, None, record)[0]
 
-    def _fused(self, x: torch.Tensor, P: dict, C: dict, project=None):
-        """Run the fused loop (:class:`_FusedLinearLoop`) if this layer qualifies, else None
-        (ValueError if ``fused=True`` and it does not). ``project``: the next layer (one
-        synaptic target), whose input drive ``spikes @ W_in`` is then returned instead of
-        the float spikes. Returns ``(out, counts, handle, spikes_bool)``."""
-        if not self.spiking:
-            return None
-        fused = self._linear_plan(P, C)
-        if fused is None and self.fused is True:
-            raise ValueError(
-                f"layer '{self.name}': fused=True but model '{self.spec.name}' "
-                f"does not qualify for the fused loop (it needs an update "
-                f"affine in the state without t, an affine threshold, resets "
-                f"to constants, one synaptic target, a step surrogate, no "
-                f"checkpointing and no trainable threshold/reset parameter)"
-            )
-        if fused is None:
-            return None
-        plan, A, b = fused
-        S0 = self.cm.initial_state(P, (1, self.n))
-        W = self.W_rec * self.weight_unit if self.W_rec is not None else None
-        plan.recompute = self.fused_recompute
-        plan.sparse = self.sparse_spikes
-        plan.xs = self._sparse_input(x)
-        Wo = project.W_in * project.weight_unit if project is not None else None
-        out, counts, handle, spk, acc = _FusedLinearLoop.apply(
-            plan, x, self.W_in * self.weight_unit, W, Wo, *A, *b, *[S0[v] for v in plan.names]
-        )
-        if self.check_finite and not bool(torch.isfinite(acc)):
-            self._locate_non_finite(x)
-        return out, counts, handle, spk
+    def run(self, x: torch.Tensor, state: LayerState | None = None, record: Sequence[str] = ()):
+        """Run the layer over the next piece of a sequence, from ``state``.
 
-    def _forward_drive(self, drive: torch.Tensor) -> torch.Tensor:
-        """Like :meth:`forward`, from the input increments of the (single) synaptic target
-        ``drive`` ``[T, B, n]`` (SI) instead of the presynaptic spikes (used when the
-        previous layer's fused loop projects its spikes onto this layer's weights)."""
-        P = self.effective_parameters()
-        C = self.cm.coefficients(P)
-        return self._step_by_step(None, P, C, (), [drive])
+        Running ``T`` steps at once equals running them in pieces with the state handed on,
+        spike for spike, on every path (fused or step-by-step), as Norse's and snnTorch's
+        ``forward(input, state)``: long sequences can be streamed, and detaching the state
+        between pieces (:meth:`LayerState.detach`) truncates backpropagation through time.
 
-    def _step_by_step(self, x, P, C, record=(), drive_in=None):
-        """The step-by-step (autograd) time loop; ``drive``: precomputed input increments
-        ``[T, B, n]`` per target instead of ``x @ W_in``."""
-        T, B = (x if drive_in is None else drive_in[0]).shape[:2]
-        if not self.spiking and not record and "v" in self.cm.state_names:
-            fused = self._linear_plan(P, C)
-            if fused is not None:  # the leaky readout: one custom function for all steps
-                plan, A, b = fused
-                drive = self._drive(x)[0] if drive_in is None else drive_in[0]
-                S0 = self.cm.initial_state(P, (1, self.n))
-                out = _FusedLinearScan.apply(
-                    plan, plan.names.index("v"), drive, *A, *b, *[S0[v] for v in plan.names]
-                )
-                if self.check_finite and not bool(torch.isfinite(out.detach().sum())):
-                    self._locate_non_finite(x, drive_in)
-                return out
-        # one view per step: indexing drive[n] inside the loop would make autograd build a
-        # full-size zero gradient per step (quadratic in T); unbind's backward stacks once
-        drive = [d.unbind(0) for d in (self._drive(x) if drive_in is None else drive_in)]
-        S, last, ref, W_rec = self._loop_start(P, B)
-        record = tuple(record)
-        for r in record:
-            if r not in S:
-                raise ValueError(
-                    f"layer '{self.name}': cannot record '{r}'; state variables: {', '.join(S)}"
-                )
-        acc = torch.zeros((), dtype=self.W_in.dtype, device=self.W_in.device)
-        outs, traces = [], {r: [] for r in record}
-        chunk = self.checkpoint_every if (self.checkpoint_every and torch.is_grad_enabled()) else T
-        names = list(S)
-        for start in range(0, T, chunk):
-            stop = min(T, start + chunk)
-            args = (P, C, drive, W_rec, ref, record, start, stop)
-            if chunk < T:
-                from torch.utils.checkpoint import checkpoint
+        Parameters
+        ----------
+        x : Tensor ``[time, batch, channels]``
+            Presynaptic spikes of the next ``time`` steps.
+        state : LayerState, optional
+            The state returned by the previous call (same batch size); None starts from the
+            model's initial state at step 0 (what :meth:`forward` does).
+        record : sequence of str
+            State variables to return traces of (as :meth:`forward`).
 
-                def run(*flat, _args=args):
-                    St = dict(zip(names, flat[: len(names)]))
-                    res = self._steps(St, flat[len(names)], flat[len(names) + 1], *_args)
-                    return res
+        Returns
+        -------
+        output : Tensor ``[time, batch, neurons]`` (or ``(spikes, traces)`` with ``record``)
+            As :meth:`forward`.
+        state : LayerState
+            State after the last step: variables ``[batch, neurons]`` (SI, with their graph),
+            last-spike steps and the step counter (the time of the next step is
+            ``state.step * dt``).
 
-                res = checkpoint(run, *[S[n] for n in names], last, acc, use_reentrant=False)
-            else:
-                res = self._steps(S, last, acc, *args)
-            S_list, last, acc, spk, tr = res
-            S = dict(zip(names, S_list))
-            outs.append(spk)
-            for r, t in zip(record, tr):
-                traces[r].append(t)
-        if self.check_finite and not bool(torch.isfinite(acc)):
-            self._locate_non_finite(x, drive_in)
-        spikes = torch.cat(outs, 0)
-        if record:
-            return spikes, {r: torch.cat(v, 0) for r, v in traces.items()}
-        return spikes
-
-    def _steps(
-        self, S, last, acc, P, C, drive, W_rec, ref, record, start, stop, locate: bool = False
-    ):
-        """Steps ``start..stop-1`` of the step-by-step path (:func:`step` over
-        :class:`AutogradStep`): ``(state list, last, acc, spikes or v [L, B, n], traces)``."""
-        ops = AutogradStep(self, P, C, drive, W_rec, ref, last, acc, locate=locate)
-        spikes, traces = [], [[] for _ in record]
-        for n in range(start, stop):
-            S, s = step(ops, S, n)
-            if not self.spiking:  # the readout: its membrane
-                if self.check_finite:
-                    ops.acc = ops.acc + S["v"].detach().sum() if "v" in S else ops.acc
-                s = S["v"] if "v" in S else S[self.cm.state_names[0]]
-            spikes.append(s)
-            for j, r in enumerate(record):
-                traces[j].append(S[r])
-        names = list(S)
-        return (
-            [S[n_] for n_ in names],
-            ops.last,
-            ops.acc,
-            torch.stack(spikes, 0),
-            [torch.stack(t, 0) for t in traces],
-        )
-
-    def _loop_start(self, P, B):
-        """State at t = 0 of the step-by-step loop: state variables ``[batch, neurons]``, the
-        last-spike step (never), the refractory period in steps, and the recurrent weights
-        (split into excitatory/inhibitory parts for two synaptic targets)."""
-        S = self.cm.initial_state(P, (B, self.n))
-        last = torch.full((B, self.n), _LAST_NEVER, dtype=torch.int64, device=self.W_in.device)
-        ref = self.cm.refractory_steps(P) if self.spiking else 0
-        W_rec = None
-        if self.W_rec is not None:
-            W = self.W_rec * self.weight_unit
-            W_rec = [W] if len(self.targets) == 1 else [torch.relu(W), torch.relu(-W)]
-        return S, last, ref, W_rec
-
-    @torch.no_grad()
-    def _locate_non_finite(self, x, drive=None):
-        T, B = (x if drive is None else drive[0]).shape[:2]
-        P = self.effective_parameters()
-        for name, val in P.items():
-            bad = ~torch.isfinite(val)
-            if bool(bad.any()):
-                raise NonFiniteError(self.name, name, 0, float(val[bad].reshape(-1)[0]))
-        C = self.cm.coefficients(P)
-        drive = self._drive(x) if drive is None else [d.detach() for d in drive]
-        for k, d in enumerate(drive):
-            if not bool(torch.isfinite(d).all()):
-                idx = int((~torch.isfinite(d)).reshape(T, -1).any(1).nonzero()[0])
-                raise NonFiniteError(self.name, f"input to {self.targets[k]}", idx, float("nan"))
-        S, last, ref, W_rec = self._loop_start(P, B)
-        self._steps(
-            S,
-            last,
-            torch.zeros((), device=last.device),
-            P,
-            C,
-            drive,
-            W_rec,
-            ref,
-            (),
-            0,
-            T,
-            locate=True,
-        )
-        raise NonFiniteError(self.name, "unknown", -1, float("nan"))
+        Raises
+        ------
+        ValueError
+            Input not ``[time, batch, channels]``, or a state of another layer or batch size.
+        NonFiniteError
+            NaN/inf in a state variable.
+        """
+        return loop.run(self, x, state, record)
 
     def extra_repr(self):
         return (

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..spec import load_model
+from . import loop
 from .fused import _BoolToFloat
 from .init import perez_nieves_config
 from .layer import LeakyReadout, SpikingLayer, readout_model
 from .options import KEYWORDS, LayerOptions
 from .sparse import _bool_to
+from .step import LayerState
 
-__all__ = ["SpikingNetwork"]
+__all__ = ["SpikingNetwork", "NetworkState"]
 
 
 class _LazySpikes:
@@ -30,6 +33,28 @@ class _LazySpikes:
         if self.handle.requires_grad and torch.is_grad_enabled():
             return _BoolToFloat.apply(self.handle, self.spk)
         return _bool_to(self.spk, self.handle.dtype)
+
+
+class NetworkState(NamedTuple):
+    """The state of a :class:`SpikingNetwork` between two runs (:meth:`SpikingNetwork.run`).
+
+    Attributes
+    ----------
+    layers : tuple of LayerState
+        State of each spiking layer.
+    readout : LayerState or None
+        State of the readout.
+    """
+
+    layers: tuple
+    readout: LayerState | None
+
+    def detach(self) -> NetworkState:
+        """The same state detached from its graph (truncated BPTT)."""
+        return NetworkState(
+            tuple(s.detach() for s in self.layers),
+            self.readout.detach() if self.readout is not None else None,
+        )
 
 
 class SpikingNetwork(nn.Module):
@@ -115,12 +140,45 @@ class SpikingNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Readout ``[time, batch, classes]`` (or the last layer's spikes without readout)
-        for input ``x`` ``[time, batch, channels]``.
+        for input ``x`` ``[time, batch, channels]``, from the initial state.
 
         Raises
         ------
         ValueError
             Input not ``[time, batch, channels]`` with the first layer's channel count.
+        NonFiniteError
+            NaN/inf in a forward pass (names layer, variable, step).
+        """
+        return self.run(x)[0]
+
+    def run(self, x: torch.Tensor, state: NetworkState | None = None):
+        """Run the network over the next piece of a sequence, from ``state``.
+
+        Running ``T`` steps at once equals running them in pieces with the state handed on
+        (same spikes; :meth:`SpikingLayer.run`); :meth:`NetworkState.detach` between pieces
+        truncates backpropagation through time. :attr:`spikes` and :attr:`spike_counts` hold
+        the spikes of the last piece.
+
+        Parameters
+        ----------
+        x : Tensor ``[time, batch, channels]``
+            Input spikes of the next ``time`` steps.
+        state : NetworkState, optional
+            The state returned by the previous call; None starts every layer from its
+            initial state (what :meth:`forward` does).
+
+        Returns
+        -------
+        output : Tensor ``[time, batch, classes]``
+            The readout (the last layer's spikes without readout).
+        state : NetworkState
+            The state of every layer after the last step.
+
+        Raises
+        ------
+        ValueError
+            Input not ``[time, batch, channels]`` with the first layer's channel count, or a
+            state of another network or batch size.
         NonFiniteError
             NaN/inf in a forward pass (names layer, variable, step).
         """
@@ -130,7 +188,17 @@ class SpikingNetwork(nn.Module):
                 f"network input has shape {shape}; expected [time, batch, "
                 f"channels] = [T, B, {self.n_in}]"
             )
+        if state is None:
+            states, r_state = [None] * len(self.layers), None
+        else:
+            if not isinstance(state, NetworkState) or len(state.layers) != len(self.layers):
+                raise ValueError(
+                    f"state must be the NetworkState of a network with {len(self.layers)} "
+                    f"spiking layers (from run), got {type(state).__name__}"
+                )
+            states, r_state = list(state.layers), state.readout
         self._spikes = []
+        ends = []
         h = x
         drop = float(self.dropout) if self.training else 0.0
         for i, layer in enumerate(self.layers):
@@ -144,18 +212,22 @@ class SpikingNetwork(nn.Module):
                 # float spikes [T, B, n] nor their gradient are materialised
                 h = layer._check_input(h)
                 P = layer.effective_parameters()
-                res = layer._fused(h, P, layer.cm.coefficients(P), project=self.readout)
+                C = layer.cm.coefficients(P)
+                res = loop.run_fused(layer, h, P, C, project=self.readout, state=states[i])
                 if res is not None:
-                    drive, counts, handle, spk = res
+                    drive, counts, handle, spk, end = res
                     self._spikes.append(_LazySpikes(handle, spk, counts))
-                    return self.readout._forward_drive(drive)
-            h = layer(h)
+                    out, r_end = loop.run_drive(self.readout, drive, r_state)
+                    return out, NetworkState(tuple(ends) + (end,), r_end)
+            h, end = layer.run(h, states[i])
+            ends.append(end)
             self._spikes.append(h)
             if drop and (i < len(self.layers) - 1 or self.readout is not None):
                 h = torch.nn.functional.dropout(h, drop, training=True)
         if self.readout is None:
-            return h
-        return self.readout(h)
+            return h, NetworkState(tuple(ends), None)
+        out, r_end = self.readout.run(h, r_state)
+        return out, NetworkState(tuple(ends), r_end)
 
     def time_constant_parameters(self) -> list:
         """Trainable time constants of all layers (for their own learning rate)."""
