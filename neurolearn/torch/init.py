@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -21,6 +22,7 @@ from .compiler import SI_DISPLAY_UNITS
 __all__ = [
     "DISTRIBUTIONS",
     "PEREZ_NIEVES_CONFIGS",
+    "PerezNievesConfig",
     "display_unit",
     "init_parameter",
     "perez_nieves_config",
@@ -32,14 +34,44 @@ __all__ = [
 #: Initial distributions of per-neuron parameters (see :func:`init_parameter`).
 DISTRIBUTIONS = ("constant", "uniform", "gamma", "lognormal")
 
-#: The four configurations of Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat. Commun.
-#: 12:5791 ("Neural heterogeneity promotes robust learning"), Fig. 2: name ->
-#: (heterogeneous initialisation, time constants trained).
+
+@dataclass(frozen=True)
+class PerezNievesConfig:
+    """One training configuration of Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat.
+    Commun. 12:5791 ("Neural heterogeneity promotes robust learning"), Fig. 2.
+
+    Attributes
+    ----------
+    name : str
+        ``{hom,het}_init_{std,het}_train``.
+    heterogeneous_init : bool
+        Initial time constants drawn per neuron (gamma, k = 3 in the paper) instead of equal.
+    trained : bool
+        Time constants trained with the weights ("heterogeneous training").
+    description : str
+        Human-readable label (tables, figures).
+    """
+
+    name: str
+    heterogeneous_init: bool
+    trained: bool
+    description: str
+
+
+#: The registry of the Perez-Nieves et al. (2021) configurations, in the paper's order: name ->
+#: :class:`PerezNievesConfig`. Configuration choices derive from this table.
 PEREZ_NIEVES_CONFIGS = {
-    "hom_init_std_train": (False, False),
-    "het_init_std_train": (True, False),
-    "hom_init_het_train": (False, True),
-    "het_init_het_train": (True, True),
+    c.name: c
+    for c in (
+        PerezNievesConfig("hom_init_std_train", False, False, "homogeneous init, weights trained"),
+        PerezNievesConfig("het_init_std_train", True, False, "heterogeneous init, weights trained"),
+        PerezNievesConfig(
+            "hom_init_het_train", False, True, "homogeneous init, weights + tau trained"
+        ),
+        PerezNievesConfig(
+            "het_init_het_train", True, True, "heterogeneous init, weights + tau trained"
+        ),
+    )
 }
 
 
@@ -148,7 +180,8 @@ def perez_nieves_config(
             f"unknown heterogeneity configuration '{name}'; expected one of "
             f"{', '.join(PEREZ_NIEVES_CONFIGS)}"
         )
-    het, train = PEREZ_NIEVES_CONFIGS[name]
+    cfg = PEREZ_NIEVES_CONFIGS[name]
+    het, train = cfg.heterogeneous_init, cfg.trained
     heterogeneity = {t: {"distribution": distribution, "k": k} for t in taus} if het else {}
     return {"heterogeneity": heterogeneity, "trainable": tuple(taus) if train else ()}
 

@@ -277,7 +277,8 @@ def test_initial_distributions_and_perez_nieves_configs():
         "hom_init_het_train",
         "het_init_het_train",
     }
-    for name, (het, train) in PEREZ_NIEVES_CONFIGS.items():
+    for name, cfg in PEREZ_NIEVES_CONFIGS.items():
+        het, train = cfg.heterogeneous_init, cfg.trained
         net = SpikingNetwork.build(3, [50], 2, model="lif", heterogeneity=name, generator=g)
         layer = net.layers[0]
         tau = layer.parameter_si("tau_m")
