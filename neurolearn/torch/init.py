@@ -76,8 +76,20 @@ PEREZ_NIEVES_CONFIGS = {
 
 
 def display_unit(unit) -> tuple[str, float]:
-    """Display unit (name, value in SI) for a Brian2 unit or dimension, e.g. ``('ms', 1e-3)``
-    for second; SI itself when the table has no entry."""
+    """The unit a quantity of ``unit`` is stored and trained in.
+
+    Parameters
+    ----------
+    unit : brian2.Unit, Dimension or None
+        SI unit of the quantity (None: dimensionless).
+
+    Returns
+    -------
+    (str, float)
+        Display unit name and its value in SI, e.g. ``("ms", 1e-3)`` for second
+        (:data:`neurolearn.torch.compiler.SI_DISPLAY_UNITS`); the SI unit itself with value 1
+        when the table has no entry.
+    """
     name = repr(unit).replace(" ", "") if unit is not None else "1"
     name = {"volt/second": "volt/second", "metre**0": "1"}.get(name, name)
     disp = SI_DISPLAY_UNITS.get(name)
@@ -104,14 +116,23 @@ def init_parameter(
     ----------
     mean : float
         Homogeneous value (mean of every distribution).
+    n : int
+        Number of values (neurons).
     distribution : {"constant", "uniform", "gamma", "lognormal"}
         ``constant``: all equal (homogeneous). ``uniform``: on ``[mean (1 - width),
         mean (1 + width)]``. ``gamma``: shape ``k``, scale ``mean/k`` (Perez-Nieves et al. 2021
         used k = 3 around the homogeneous time constant; coefficient of variation
         ``1/sqrt(k)``). ``lognormal``: coefficient of variation ``cv``
         (``sigma**2 = log(1 + cv**2)``, ``mu = log(mean) - sigma**2/2``).
+    k, cv, width : float
+        Gamma shape, log-normal coefficient of variation, uniform half-width (relative).
     generator : torch.Generator, optional
         Source of randomness (reproducible draws).
+
+    Returns
+    -------
+    Tensor ``[n]`` (float64)
+        The values, in the unit of ``mean``.
 
     Raises
     ------
@@ -164,6 +185,11 @@ def perez_nieves_config(
         (homogeneous init, weights and taus), ``het_init_het_train`` (both).
     taus : sequence of str
         Time constants concerned.
+    distribution : str
+        Distribution of the heterogeneous initial values (:func:`init_parameter`); the paper
+        draws from a gamma distribution.
+    k : float
+        Gamma shape (the paper: 3, coefficient of variation ``1/sqrt(3)``).
 
     Returns
     -------
@@ -288,8 +314,17 @@ def parameter_table(spec, cm, n: int, init, generator=None) -> ParameterTable:
 
 
 def merge_bounds(spec, table: ParameterTable, bounds) -> dict:
-    """The ranges of ``table`` with ``bounds`` ``{name: (low, high)}`` (display units; None
-    keeps that end) in place of the model file's; a time constant's lower bound stays >= 0.
+    """The ranges of ``table`` with ``bounds`` in place of the model file's.
+
+    Parameters
+    ----------
+    spec : NeuronModel
+        The layer's model (which parameters are time constants: their lower bound stays
+        >= 0).
+    table : ParameterTable
+        The parameter table (:func:`parameter_table`).
+    bounds : mapping or None
+        ``{name: (low, high)}`` in display units; None keeps that end of the file's range.
 
     Returns
     -------

@@ -40,10 +40,18 @@ __all__ = ["NonFiniteError", "SpikingLayer", "LeakyReadout", "readout_model"]
 
 
 def readout_model() -> NeuronModel:
-    """The non-spiking leaky-integrator readout as a neuron model (dimensionless):
+    """The non-spiking leaky-integrator readout as a neuron model (dimensionless).
+
     ``dv/dt = (I_syn - v)/tau_m``, ``dI_syn/dt = -I_syn/tau_syn`` (exact integration): a
     spike of weight ``w`` adds ``w`` to ``I_syn``; ``v`` is the low-passed output used as
-    logits (Zenke & Vogels 2021, Neural Comput. 33:899; Cramer et al. 2020, IEEE TNNLS)."""
+    logits (Zenke & Vogels 2021, Neural Comput. 33:899; Cramer et al. 2020, IEEE TNNLS).
+
+    Returns
+    -------
+    NeuronModel
+        ``leaky_readout``, per-neuron ``tau_m`` (default 20 ms) and ``tau_syn`` (5 ms), both
+        in [0.1 ms, 10 s].
+    """
     from ..spec import ModelSpec
 
     data = {
@@ -540,7 +548,7 @@ class SpikingLayer(_ModelLayer):
         state-dependent resets (ALIF's ``a += ...``), nonlinear updates (AdEx, Izhikevich)
         or trainable threshold/reset parameters. The forward pass calls the same compiled
         update, so spikes are bit-identical to the step-by-step path; gradients agree to
-        rounding (tests/test_torch_fused.py). What it keeps for the backward pass: the
+        rounding (tests/torch/test_torch_fused.py). What it keeps for the backward pass: the
         spikes as bool ``[time, batch, neurons]`` (and, where sparse, their indices, see
         ``sparse_spikes``), the non-zero entries of a sparse input
         (int32 indices), with a refractory period a bool mask, and either the state at the

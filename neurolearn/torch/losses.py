@@ -27,6 +27,17 @@ def register_readout_reduction(name: str):
     """Decorator registering a readout reduction under ``name`` in
     :data:`READOUT_REDUCTIONS`.
 
+    Parameters
+    ----------
+    name : str
+        The name configurations and :func:`reduce_readout` use.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the function unchanged. The function maps a readout
+        ``[time, batch, classes]`` to logits ``[batch, classes]``.
+
     Raises
     ------
     ValueError
@@ -45,19 +56,46 @@ def register_readout_reduction(name: str):
 @register_readout_reduction("max")
 def max_over_time(readout: torch.Tensor) -> torch.Tensor:
     """Maximum over time of each class's readout (Zenke & Vogels 2021, Neural Comput.
-    33:899; Cramer et al. 2020, IEEE TNNLS 33:2744)."""
+    33:899; Cramer et al. 2020, IEEE TNNLS 33:2744).
+
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
+    """
     return readout.max(dim=0).values
 
 
 @register_readout_reduction("mean")
 def mean_over_time(readout: torch.Tensor) -> torch.Tensor:
-    """Mean over time of each class's readout."""
+    """Mean over time of each class's readout.
+
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
+    """
     return readout.mean(dim=0)
 
 
 @register_readout_reduction("last")
 def last_step(readout: torch.Tensor) -> torch.Tensor:
-    """The readout at the last time step."""
+    """The readout at the last time step.
+
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
+    """
     return readout[-1]
 
 
@@ -70,6 +108,10 @@ def reduce_readout(readout: torch.Tensor, reduction: str = "max") -> torch.Tenso
     reduction : str
         A name of :data:`READOUT_REDUCTIONS`: ``max`` over time (Zenke & Vogels 2021;
         Cramer et al. 2020), ``mean`` over time, or the ``last`` step.
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
 
     Raises
     ------
@@ -127,9 +169,21 @@ def readout_loss(
 
 
 def firing_rates(spikes: torch.Tensor, dt: float, n_steps: int | None = None) -> torch.Tensor:
-    """Firing rate of each neuron of each sample, ``[batch, neurons]`` in Hz, from spikes
-    ``[time, batch, neurons]`` -- or from spike counts ``[batch, neurons]`` over ``n_steps``
-    steps (``SpikingNetwork.spike_counts``) -- and the time step ``dt`` in seconds.
+    """Firing rate of each neuron of each sample.
+
+    Parameters
+    ----------
+    spikes : Tensor ``[time, batch, neurons]``, or spike counts ``[batch, neurons]``
+        Spikes, or counts over ``n_steps`` steps (``SpikingNetwork.spike_counts``).
+    dt : float
+        Time step in seconds.
+    n_steps : int, optional
+        Number of time steps of the counts (required with counts).
+
+    Returns
+    -------
+    Tensor ``[batch, neurons]``
+        Rates in Hz: spike count / (steps * dt).
 
     Raises
     ------

@@ -132,10 +132,12 @@ class SpikingNetwork(nn.Module):
 
     @property
     def n_in(self) -> int:
+        """Number of input channels."""
         return self.layers[0].n_in
 
     @property
     def n_out(self) -> int:
+        """Number of outputs: readout units (the last layer's neurons without readout)."""
         return self.readout.n if self.readout is not None else self.layers[-1].n
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

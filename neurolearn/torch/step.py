@@ -477,6 +477,7 @@ class BufferedStep(StepOps):
         return v.lerp_(r, s)
 
     def add(self, a, b):
+        """``a + b``, in place into ``a`` where the update runs in place."""
         if self._upd is None:
             return a + b
         return a.add_(b)

@@ -315,6 +315,10 @@ def get_surrogate(surrogate=None, **kwargs) -> Surrogate:
     **kwargs
         ``steepness``, ``scale``, ``normalize_peak`` overriding the defaults.
 
+    Returns
+    -------
+    Surrogate
+
     Raises
     ------
     ValueError
