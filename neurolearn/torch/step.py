@@ -450,7 +450,8 @@ class BufferedStep(StepOps):
         t = n * self.dt
         if self._upd is None:
             return self.cm.update(S, self.Cd, t)
-        # write into the set that does not hold the current state
+        # write into the set that does not hold the current state (the phases return the
+        # buffer tensors themselves: out= results, in-place methods, so identity suffices)
         k = 1 if any(S[nm] is v for nm, v in self.sets[0].items()) else 0
         return dict(self._upd(S, self.Cd, t, self.sets[k], self.tmp))
 
