@@ -444,6 +444,7 @@ class _FusedLinearLoop(torch.autograd.Function):
             Sp, U = _FusedLinearLoop._chunk_values(
                 ctx, plan, hist, b, Ad, spk, nrs, Wi, W, clin, t0, t1, need_U
             )
+            sd = rdiff = silent = ge = None  # the previous chunk's, freed before the new
             sd, rdiff, silent = _chunk_surrogate(plan, U, spk[t0:t1], nr_c)
             ge = _chunk_external_grad(
                 ctx, g_out, g_counts, g_handle, spk, Wo, st, grads, t0, t1, hist
@@ -560,6 +561,7 @@ class _FusedLinearLoop(torch.autograd.Function):
                     for j, nm in enumerate(names):
                         Sp[t - t0, j] = S[nm]
                 S, _ = step(ops, S, n0 + t)
+            ops.release()  # the chunk's drive, spikes and records: not kept past the chunk
         return Sp, U
 
 

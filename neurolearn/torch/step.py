@@ -432,6 +432,13 @@ class BufferedStep(StepOps):
         self.spiking, self.has_ref, self._replaying = spikes is not None, self._ref, True
         self.replay, self.replay_start, self.nrs = spikes, start, nrs
 
+    def release(self) -> None:
+        """Drop the references to the loop's per-run tensors (drive, spikes, masks, records),
+        keeping the buffers for a next run."""
+        self.drive = self.replay = self.nrs = self.W = self.lins = None
+        self.spk = self.spikes_out = self.last = self.acc_n = None
+        self.after, self.observe = (), False
+
     def record(self, pairs, start: int) -> None:
         """After each update, ``dest[n - start] = S[name]`` for each ``(dest, name)`` of
         ``pairs``."""
