@@ -40,6 +40,13 @@ Usage::
 
     python benchmarks/torch_step.py [--repeats 5] [--rounds 3] [--threads 1] [--device cpu]
                                     [--dtype float32|float64] [--impl neurolearn norse ...]
+                                    [--baseline DIR] [--json FILE]
+
+``--baseline DIR`` also runs every ``neurolearn*`` implementation with the neurolearn source
+tree in ``DIR`` first on the path (e.g. a ``git archive`` of ``main``), as ``<impl>@baseline``,
+in the same alternating rounds, and prints the ratios of each to its baseline: a before/after
+comparison of a change measured in one run. ``--json FILE`` writes every result (and the
+versions and machine) to ``FILE``.
 
 Prints one line per implementation and the ratios of neurolearn against the baselines, and
 the goals (time <= 0.5 x Norse, peak memory <= 0.5 x the leaner baseline).
@@ -51,6 +58,7 @@ import argparse
 import gc
 import json
 import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -278,8 +286,19 @@ def main(argv=None) -> int:
         help="time with the memory runs' allocator settings too (the protocol "
         "before Nov 2026: every block >= 64 kB mmapped and unmapped)",
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run the neurolearn implementations with the neurolearn source tree in DIR "
+        "(as <impl>@baseline) and print the ratios to it",
+    )
+    ap.add_argument("--json", metavar="FILE", help="write the results to FILE (JSON)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.baseline:
+        args.impl = list(args.impl) + [
+            f"{impl}@baseline" for impl in args.impl if impl.startswith("neurolearn")
+        ]
     if args.child:
         print(
             json.dumps(
@@ -296,11 +315,12 @@ def main(argv=None) -> int:
         return 0
 
     def run_child(impl, mode):
+        name, _, tree = impl.partition("@")
         cmd = [
             sys.executable,
             __file__,
             "--child",
-            impl,
+            name,
             mode,
             "--repeats",
             str(args.repeats),
@@ -314,6 +334,9 @@ def main(argv=None) -> int:
         # memory: large blocks through mmap, returned at free, so that RSS follows live
         # memory; time: the default allocator (as in use), unless --mmap-time
         env = dict(os.environ)
+        if tree == "baseline":  # the baseline's neurolearn first on the path
+            path = [os.path.abspath(args.baseline), env.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
         if mode == "memory" or args.mmap_time:
             env.update(MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -387,6 +410,45 @@ def main(argv=None) -> int:
                 f"goal memory <= 0.5x leaner baseline: {'met' if ok_m else 'NOT met'}"
                 f"{ok_w}"
             )
+    for impl in args.impl:
+        name, _, tree = impl.partition("@")
+        r, b = results.get(impl), results.get(name)
+        if tree and r and b and r.get("time_s") and b.get("time_s"):
+            warm = (
+                f" (warm {b['peak_warm_mb'] / r['peak_warm_mb']:.3f}x)"
+                if r.get("peak_warm_mb") and b.get("peak_warm_mb")
+                else ""
+            )
+            print(
+                f"{name} / {impl}: time {b['time_s'] / r['time_s']:.3f}x, peak memory "
+                f"{b['peak_mb'] / r['peak_mb']:.3f}x{warm}, saved for backward "
+                f"{b['saved_mb'] / r['saved_mb']:.3f}x"
+            )
+    if args.json:
+        import torch
+
+        record = {
+            "benchmark": "torch_step",
+            "network": {
+                "n_in": N_IN,
+                "n_hidden": N_HID,
+                "n_out": N_OUT,
+                "batch": BATCH,
+                "steps": STEPS,
+                "input_density": DENSITY,
+            },
+            "args": {k: v for k, v in vars(args).items() if k not in ("child", "json")},
+            "versions": {"python": platform.python_version(), "torch": torch.__version__},
+            "machine": {
+                "platform": platform.platform(),
+                "processor": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(),
+                "load_average": list(os.getloadavg()),
+            },
+            "results": results,
+        }
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
     return 0
 
 

@@ -454,7 +454,7 @@ def load_network(path):
     import h5py
     import torch
 
-    from ..torch.layers import LeakyReadout, SpikingLayer, SpikingNetwork
+    from ..torch import LeakyReadout, SpikingLayer, SpikingNetwork
 
     path = Path(path)
     if not path.is_file():

@@ -1,77 +1,68 @@
-"""The surrogate-gradient bridge: a model's Brian2 equations as a trainable PyTorch network.
+"""The torch engine: a model's Brian2 equations as a trainable PyTorch network.
 
 One model, two engines. :func:`compile_model` hands a neuron model's equations to Brian2's own
 state updater, turns the resulting update code into the engine-neutral model IR
-(:mod:`neurolearn.codegen`) and prints that as PyTorch (modules :mod:`neurolearn.torch.compiler`
-and :mod:`neurolearn.torch.printer`); layers built from it follow Brian2's schedule within a
-time step (state update, threshold, synaptic propagation, reset) and its refractoriness, so a
-trained network exported with :func:`neurolearn.bridge.to_brian2` produces the same spikes in
-Brian2. Everything runs in SI units (float32 or float64); parameters are stored and trained in
-display units (ms, mV, nA, nS).
+(:mod:`neurolearn.codegen`) and prints that as PyTorch; layers built from it follow Brian2's
+schedule within a time step (state update, threshold, synaptic propagation,
+reset) and its refractoriness, so a trained network exported with
+:func:`neurolearn.bridge.to_brian2` produces the same spikes in Brian2. Everything runs in SI
+units (float32 or float64); parameters are stored and trained in display units (ms, mV, nA,
+nS). Signatures are documented with each name (autodoc); this is a map.
 
-Public API
-----------
-Compiler (:mod:`neurolearn.torch.compiler`)
-    ``compile_model(model, dt, method=None) -> CompiledModel``; ``CompiledModel`` with
-    ``coefficients(P)``, ``update(S, C, t)``, ``threshold(S, P)``, ``reset(i, S, P)``,
-    ``initial_state(P, shape)``, ``refractory_steps(P)``, ``inplace(which)``, the generated
-    source (``update_code``, ``static_code``...), the IR (``ir``) and the symbolic affine form
-    ``affine`` (``AffineModel`` with ``A_idx``, ``matrices(C)``, ``threshold_form(P)``,
-    ``reset_constants(P)``; None when the update is not affine); ``SI_DISPLAY_UNITS``.
-Surrogates (:mod:`neurolearn.torch.surrogate`)
-    ``Surrogate(shape="fast_sigmoid"|"sigmoid"|"arctan"|"triangle"|callable, steepness=10,
-    scale=1, normalize_peak=False)``, ``SmoothSigmoid(steepness)``, ``get_surrogate(spec)``,
-    ``SURROGATES``.
-Layers (:mod:`neurolearn.torch.layers`)
-    ``SpikingLayer(model, n_in, n, *, dt, recurrent=False, params=None, trainable=(),
-    heterogeneity=None, surrogate=None, target=None, weight_unit=None, weight_std=None,
-    weight_gain=1.0, recurrent_std=None, detach_reset=False, threshold_scale=None,
-    checkpoint_every=None, check_finite=True, sparse_input=None, dtype=torch.float32,
-    generator=None, name=None, fused=None, fused_recompute=True, sparse_spikes=None)``; ``layer(x [T,B,n_in], record=()) -> spikes [T,B,n]``
-    (``(spikes, traces)`` when ``record`` names state variables).
-    ``LeakyReadout(n_in, n_out, *, dt, tau_m=None, tau_syn=None, trainable=(),
-    heterogeneity=None, weight_std=None, dtype, generator, name="readout", fused=None)``;
-    ``readout(spikes) -> v [T,B,n_out]``.
-    ``SpikingNetwork(layers, readout=None)``; ``net(x [T,B,C]) -> readout [T,B,classes]``;
-    ``net.spikes`` (list of ``[T,B,N]`` of the last forward, built on access for a fused
-    layer), ``net.spike_counts`` (list of ``[B,N]``, differentiable), ``net.dt_s``,
-    ``net.time_constant_parameters()``, ``net.weight_parameters()``,
-    ``net.project_parameters_()`` (clamp into range after an optimiser step; returns the
-    count), ``net.clamp_counts``; ``SpikingNetwork.build(n_in, hidden, n_out, *, model="lif",
-    dt="1 ms", recurrent=True, heterogeneity=None | one of PEREZ_NIEVES_CONFIGS, taus=None,
-    distribution="gamma", k=3.0, trainable=(), readout_trainable=None, params=None,
-    surrogate=None, dtype=torch.float32, generator=None, **layer_kwargs)``.
-    Per-layer: ``layer.parameter_si(name)`` (numpy, SI), ``layer.raw`` (trainable values in
-    display units), ``layer.param_units``, ``layer.param_bounds``, ``layer.clamp_counts``.
-    ``init_parameter(mean, n, distribution, k=3, cv=0.5, width=0.5, generator=None)``,
-    ``DISTRIBUTIONS``, ``PEREZ_NIEVES_CONFIGS`` (``hom_init_std_train``, ``het_init_std_train``,
-    ``hom_init_het_train``, ``het_init_het_train``), ``perez_nieves_config(name, taus)``,
-    ``readout_model()``, ``NonFiniteError`` (``.layer``, ``.variable``, ``.step``).
-Losses (:mod:`neurolearn.torch.losses`)
-    ``readout_loss(readout [T,B,K], labels [B], reduction="max"|"mean"|"last",
-    logit_scale=1.0)``, ``reduce_readout(readout, reduction) -> [B,K]``,
-    ``rate_regulariser(spikes [T,B,N] or counts [B,N], dt, upper_hz=100, lower_hz=1,
-    upper_strength=1, lower_strength=1, n_steps=None)``, ``firing_rates(spikes, dt,
-    n_steps=None) -> [B,N] Hz``, ``READOUT_REDUCTIONS``.
-Round trip and files
-    In :mod:`neurolearn.bridge` (``to_brian2``, ``from_brian2``, ``save_network``,
-    ``load_network``).
+Modules
+-------
+:mod:`~neurolearn.torch.compiler`
+    :func:`compile_model`, :class:`CompiledModel` (update, threshold, reset, initial state,
+    coefficients, the IR and its symbolic affine form), :data:`SI_DISPLAY_UNITS`.
+:mod:`~neurolearn.torch.printer`
+    The IR printed as PyTorch source, allocating and in place (``out=``).
+:mod:`~neurolearn.torch.step`
+    The order within a time step written once (:func:`~neurolearn.torch.step.step` over
+    :class:`~neurolearn.torch.step.StepOps`: an autograd and a preallocated-buffer
+    implementation), :class:`LayerState`, :class:`NonFiniteError`.
+:mod:`~neurolearn.torch.layer`
+    :class:`SpikingLayer` (any compiled neuron model, feed-forward or recurrent),
+    :class:`LeakyReadout`, :func:`readout_model`; ``forward(x)`` and ``run(x, state)``.
+:mod:`~neurolearn.torch.network`
+    :class:`SpikingNetwork` (hidden layers and a readout; ``build``, ``run``, ``spikes``,
+    ``spike_counts``, parameter groups, projection after optimiser steps),
+    :class:`NetworkState`.
+:mod:`~neurolearn.torch.options`
+    The layers' options grouped as frozen dataclasses: :class:`LayerOptions`,
+    :class:`ParameterInit` (values, trainable, heterogeneity, bounds), :class:`WeightInit`,
+    :class:`SurrogateOptions`, :class:`Execution`.
+:mod:`~neurolearn.torch.init`
+    Display units, :func:`init_parameter` (:data:`DISTRIBUTIONS`), the parameter table, the
+    Perez-Nieves et al. (2021) configurations (:data:`PEREZ_NIEVES_CONFIGS`,
+    :func:`perez_nieves_config`).
+:mod:`~neurolearn.torch.surrogate`
+    :class:`Surrogate`, :class:`SmoothSigmoid`, :func:`get_surrogate`; the shapes as classes
+    registered in :data:`SURROGATES`.
+:mod:`~neurolearn.torch.losses`
+    :func:`readout_loss`, :func:`reduce_readout` (:data:`READOUT_REDUCTIONS`),
+    :func:`rate_regulariser`, :func:`firing_rates`.
+:mod:`~neurolearn.torch.fused`, :mod:`~neurolearn.torch.loop`, :mod:`~neurolearn.torch.sparse`
+    Internals: the fused time loops with their hand-written adjoint, the choice of path and
+    the step-by-step loop, products with spikes and sparse inputs.
+:mod:`~neurolearn.torch.layers`
+    Compatibility: the names it held before the split.
+
+Round trip to Brian2 and network files: :mod:`neurolearn.bridge`.
 """
 
 from .compiler import SI_DISPLAY_UNITS, CompiledModel, compile_model
-from .layers import (
+from .init import (
     DISTRIBUTIONS,
     PEREZ_NIEVES_CONFIGS,
-    LeakyReadout,
-    NonFiniteError,
-    SpikingLayer,
-    SpikingNetwork,
     display_unit,
     init_parameter,
     perez_nieves_config,
-    readout_model,
 )
+from .layer import LeakyReadout, NonFiniteError, SpikingLayer, readout_model
 from .losses import READOUT_REDUCTIONS, firing_rates, rate_regulariser, readout_loss, reduce_readout
+from .network import NetworkState, SpikingNetwork
+from .options import Execution, LayerOptions, ParameterInit, SurrogateOptions, WeightInit
+from .step import LayerState
 from .surrogate import SURROGATES, SmoothSigmoid, Surrogate, get_surrogate
 
 __all__ = [
@@ -84,6 +75,13 @@ __all__ = [
     "NonFiniteError",
     "SpikingLayer",
     "SpikingNetwork",
+    "NetworkState",
+    "LayerState",
+    "LayerOptions",
+    "ParameterInit",
+    "WeightInit",
+    "SurrogateOptions",
+    "Execution",
     "display_unit",
     "init_parameter",
     "perez_nieves_config",

@@ -7,21 +7,111 @@ import torch.nn.functional as F
 
 __all__ = [
     "READOUT_REDUCTIONS",
+    "register_readout_reduction",
+    "max_over_time",
+    "mean_over_time",
+    "last_step",
     "reduce_readout",
     "readout_loss",
     "rate_regulariser",
     "firing_rates",
 ]
 
-#: How the readout trace ``[time, batch, classes]`` becomes logits ``[batch, classes]``.
-READOUT_REDUCTIONS = ("max", "mean", "last")
+#: The registry of readout reductions: name -> function ``readout [time, batch, classes] ->
+#: logits [batch, classes]``. Add one with :func:`register_readout_reduction`; configuration
+#: choices derive from this table.
+READOUT_REDUCTIONS: dict = {}
+
+
+def register_readout_reduction(name: str):
+    """Decorator registering a readout reduction under ``name`` in
+    :data:`READOUT_REDUCTIONS`.
+
+    Parameters
+    ----------
+    name : str
+        The name configurations and :func:`reduce_readout` use.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the function unchanged. The function maps a readout
+        ``[time, batch, classes]`` to logits ``[batch, classes]``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is already registered.
+    """
+
+    def register(fn):
+        if name in READOUT_REDUCTIONS:
+            raise ValueError(f"readout reduction '{name}' is already registered")
+        READOUT_REDUCTIONS[name] = fn
+        return fn
+
+    return register
+
+
+@register_readout_reduction("max")
+def max_over_time(readout: torch.Tensor) -> torch.Tensor:
+    """Maximum over time of each class's readout (Zenke & Vogels 2021, Neural Comput.
+    33:899; Cramer et al. 2020, IEEE TNNLS 33:2744).
+
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
+    """
+    return readout.max(dim=0).values
+
+
+@register_readout_reduction("mean")
+def mean_over_time(readout: torch.Tensor) -> torch.Tensor:
+    """Mean over time of each class's readout.
+
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
+    """
+    return readout.mean(dim=0)
+
+
+@register_readout_reduction("last")
+def last_step(readout: torch.Tensor) -> torch.Tensor:
+    """The readout at the last time step.
+
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
+    """
+    return readout[-1]
 
 
 def reduce_readout(readout: torch.Tensor, reduction: str = "max") -> torch.Tensor:
     """Logits ``[batch, classes]`` from a readout trace ``[time, batch, classes]``.
 
-    ``max`` over time (Zenke & Vogels 2021; Cramer et al. 2020), ``mean`` over time, or the
-    ``last`` step.
+    Parameters
+    ----------
+    readout : Tensor ``[time, batch, classes]``
+    reduction : str
+        A name of :data:`READOUT_REDUCTIONS`: ``max`` over time (Zenke & Vogels 2021;
+        Cramer et al. 2020), ``mean`` over time, or the ``last`` step.
+
+    Returns
+    -------
+    Tensor ``[batch, classes]``
 
     Raises
     ------
@@ -32,15 +122,13 @@ def reduce_readout(readout: torch.Tensor, reduction: str = "max") -> torch.Tenso
         raise ValueError(
             f"readout has shape {tuple(readout.shape)}; expected [time, batch, classes]"
         )
-    if reduction == "max":
-        return readout.max(dim=0).values
-    if reduction == "mean":
-        return readout.mean(dim=0)
-    if reduction == "last":
-        return readout[-1]
-    raise ValueError(
-        f"unknown readout reduction '{reduction}'; expected one of {', '.join(READOUT_REDUCTIONS)}"
-    )
+    fn = READOUT_REDUCTIONS.get(reduction) if isinstance(reduction, str) else None
+    if fn is None:
+        raise ValueError(
+            f"unknown readout reduction '{reduction}'; expected one of "
+            f"{', '.join(READOUT_REDUCTIONS)}"
+        )
+    return fn(readout)
 
 
 def readout_loss(
@@ -52,8 +140,9 @@ def readout_loss(
     ----------
     readout : Tensor ``[time, batch, classes]``
     labels : Tensor ``[batch]`` (int64)
-    reduction : {"max", "mean", "last"}
-        See :func:`reduce_readout`.
+    reduction : str
+        A name of :data:`READOUT_REDUCTIONS` (``"max"``, ``"mean"``, ``"last"``); see
+        :func:`reduce_readout`.
     logit_scale : float
         Multiplies the logits (the readout is dimensionless; a scale sets the softmax
         temperature).
@@ -80,9 +169,21 @@ def readout_loss(
 
 
 def firing_rates(spikes: torch.Tensor, dt: float, n_steps: int | None = None) -> torch.Tensor:
-    """Firing rate of each neuron of each sample, ``[batch, neurons]`` in Hz, from spikes
-    ``[time, batch, neurons]`` -- or from spike counts ``[batch, neurons]`` over ``n_steps``
-    steps (``SpikingNetwork.spike_counts``) -- and the time step ``dt`` in seconds.
+    """Firing rate of each neuron of each sample.
+
+    Parameters
+    ----------
+    spikes : Tensor ``[time, batch, neurons]``, or spike counts ``[batch, neurons]``
+        Spikes, or counts over ``n_steps`` steps (``SpikingNetwork.spike_counts``).
+    dt : float
+        Time step in seconds.
+    n_steps : int, optional
+        Number of time steps of the counts (required with counts).
+
+    Returns
+    -------
+    Tensor ``[batch, neurons]``
+        Rates in Hz: spike count / (steps * dt).
 
     Raises
     ------

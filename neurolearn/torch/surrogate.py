@@ -26,7 +26,20 @@ height), not the shape, decides whether training works. Without normalisation th
 ``scale * g(0)`` (``1``, ``1/4``, ``1/2``, ``1``) -- note that it does not grow with the steepness
 since the derivative is taken w.r.t. ``u``, as in the cited implementations.
 
-A user can pass any callable ``g(u) -> Tensor`` (a derivative shape) to :func:`get_surrogate`.
+Each shape is a small class (:class:`SurrogateShape`: ``g(u)``, its in-place form used by the
+fused loop's backward pass, its peak and source) registered in :data:`SURROGATES` by defining
+it; a new surrogate is one class::
+
+    class Gaussian(SurrogateShape):
+        name, peak = "gaussian", 1.0
+        source = "..."
+
+        @staticmethod
+        def g(u):
+            return torch.exp(-u * u)
+
+after which ``Surrogate("gaussian")`` and the configuration choices know it. A user can also
+pass any callable ``g(u) -> Tensor`` (a derivative shape) to :func:`get_surrogate`.
 
 :class:`SmoothSigmoid` is not a surrogate: it replaces the step by a sigmoid in the forward
 pass *and* differentiates it exactly, giving a smooth network whose gradients can be checked
@@ -40,34 +53,126 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["Surrogate", "SmoothSigmoid", "get_surrogate", "SURROGATES"]
+__all__ = [
+    "Surrogate",
+    "SmoothSigmoid",
+    "get_surrogate",
+    "SURROGATES",
+    "SurrogateShape",
+    "FastSigmoid",
+    "Sigmoid",
+    "Arctan",
+    "Triangle",
+]
 
 
-def _fast_sigmoid(u):
-    return 1.0 / (1.0 + u.abs()) ** 2
+class SurrogateShape:
+    """A surrogate derivative shape ``g(u)``: subclass it to add one (defining the class
+    registers it in :data:`SURROGATES` under :attr:`name` and its :attr:`aliases`).
+
+    Attributes
+    ----------
+    name : str
+        Name used in configurations (``Surrogate("fast_sigmoid")``).
+    aliases : tuple of str
+        Other names for the same shape.
+    peak : float
+        ``g(0)``, the maximum (for ``normalize_peak``).
+    source : str
+        Where the shape comes from.
+    """
+
+    name: str = ""
+    aliases: tuple = ()
+    peak: float = 1.0
+    source: str = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for key in (cls.name, *cls.aliases):
+            if key in SURROGATES:
+                raise ValueError(f"surrogate name '{key}' is already registered")
+            SURROGATES[key] = cls
+
+    @staticmethod
+    def g(u: torch.Tensor) -> torch.Tensor:
+        """The shape at ``u`` (a new tensor)."""
+        raise NotImplementedError
+
+    @classmethod
+    def g_(cls, x: torch.Tensor, c: float, k: float) -> torch.Tensor:
+        """``c * g(k * x)`` written into ``x`` (no temporaries where possible); the default
+        computes it out of place and copies."""
+        return x.copy_(c * cls.g(k * x))
 
 
-def _sigmoid(u):
-    s = torch.sigmoid(u)
-    return s * (1.0 - s)
+#: The registry of surrogate shapes: name (and alias) -> :class:`SurrogateShape` subclass.
+#: A subclass registers itself; configuration choices derive from this table.
+SURROGATES: dict = {}
 
 
-def _arctan(u):
-    return 0.5 / (1.0 + (0.5 * math.pi * u) ** 2)
+class FastSigmoid(SurrogateShape):
+    """``g(u) = 1 / (1 + |u|)**2`` (SuperSpike)."""
+
+    name, aliases, peak = "fast_sigmoid", ("superspike",), 1.0
+    source = "Zenke & Ganguli (2018) Neural Comput. 30:1514"
+
+    @staticmethod
+    def g(u):
+        return 1.0 / (1.0 + u.abs()) ** 2
+
+    @classmethod
+    def g_(cls, x, c, k):  # c / (1 + |k x|)**2
+        x.mul_(k).abs_().add_(1.0)
+        return x.mul_(x).reciprocal_().mul_(c)
 
 
-def _triangle(u):
-    return torch.clamp(1.0 - u.abs(), min=0.0)
+class Sigmoid(SurrogateShape):
+    """``g(u) = sigmoid(u) (1 - sigmoid(u))``, the logistic sigmoid's derivative."""
+
+    name, peak = "sigmoid", 0.25
+    source = "Zenke & Vogels (2021) Neural Comput. 33:899"
+
+    @staticmethod
+    def g(u):
+        s = torch.sigmoid(u)
+        return s * (1.0 - s)
+
+    @classmethod
+    def g_(cls, x, c, k):  # c s (1 - s), s = sigmoid(k x)
+        x.mul_(k).sigmoid_()
+        return x.mul_(1.0 - x).mul_(c)
 
 
-#: Derivative shapes ``g(u)`` by name, and their value at ``u = 0`` (the peak).
-SURROGATES: dict = {
-    "fast_sigmoid": (_fast_sigmoid, 1.0),
-    "superspike": (_fast_sigmoid, 1.0),
-    "sigmoid": (_sigmoid, 0.25),
-    "arctan": (_arctan, 0.5),
-    "triangle": (_triangle, 1.0),
-}
+class Arctan(SurrogateShape):
+    """``g(u) = 1/2 / (1 + (pi/2 u)**2)``, the derivative of ``arctan(pi/2 u)/pi``."""
+
+    name, peak = "arctan", 0.5
+    source = "Fang et al. (2021) ICCV; SpikingJelly's ATan"
+
+    @staticmethod
+    def g(u):
+        return 0.5 / (1.0 + (0.5 * math.pi * u) ** 2)
+
+    @classmethod
+    def g_(cls, x, c, k):  # c/2 / (1 + (pi/2 k x)**2)
+        x.mul_(0.5 * math.pi * k)
+        return x.mul_(x).add_(1.0).reciprocal_().mul_(0.5 * c)
+
+
+class Triangle(SurrogateShape):
+    """``g(u) = max(0, 1 - |u|)``."""
+
+    name, peak = "triangle", 1.0
+    source = "Esser et al. (2016) PNAS 113:11441"
+
+    @staticmethod
+    def g(u):
+        return torch.clamp(1.0 - u.abs(), min=0.0)
+
+    @classmethod
+    def g_(cls, x, c, k):  # c max(0, 1 - |k x|)
+        return x.mul_(k).abs_().neg_().add_(1.0).clamp_(min=0.0).mul_(c)
 
 
 class _SpikeFn(torch.autograd.Function):
@@ -88,8 +193,9 @@ class Surrogate:
 
     Parameters
     ----------
-    shape : str or callable
-        A name of :data:`SURROGATES` or a callable ``g(u)`` returning the derivative shape.
+    shape : str, SurrogateShape subclass or callable
+        A name of :data:`SURROGATES`, a shape class, or a callable ``g(u)`` returning the
+        derivative shape.
     steepness : float
         ``u = steepness * x`` (x normalised by the model's threshold scale). Default 10
         (Zenke & Vogels 2021 used 10 on a membrane normalised to threshold 1).
@@ -113,14 +219,20 @@ class Surrogate:
         scale: float = 1.0,
         normalize_peak: bool = False,
     ):
+        self.shape_cls = None
         if isinstance(shape, str):
             if shape not in SURROGATES:
                 raise ValueError(
                     f"unknown surrogate '{shape}'; known: "
                     f"{', '.join(SURROGATES)} (or pass a callable)"
                 )
-            fn, peak = SURROGATES[shape]
+            self.shape_cls = SURROGATES[shape]
+            fn, peak = self.shape_cls.g, self.shape_cls.peak
             self.name = shape
+        elif isinstance(shape, type) and issubclass(shape, SurrogateShape):
+            self.shape_cls = shape
+            fn, peak = shape.g, shape.peak
+            self.name = shape.name
         elif callable(shape):
             fn, peak = shape, None
             self.name = getattr(shape, "__name__", "custom")
@@ -152,20 +264,8 @@ class Surrogate:
         needed afterwards and does not require a gradient), without temporaries for the
         built-in shapes (used by the fused loop's backward pass on chunks of steps); other
         shapes are computed out of place. Equal to :meth:`derivative` up to rounding."""
-        c = self.scale * factor
-        k = self.steepness * x_scale
-        fn = self.shape_fn
-        if fn is _fast_sigmoid:  # c / (1 + |k x|)**2
-            x.mul_(k).abs_().add_(1.0)
-            return x.mul_(x).reciprocal_().mul_(c)
-        if fn is _arctan:  # c/2 / (1 + (pi/2 k x)**2)
-            x.mul_(0.5 * math.pi * k)
-            return x.mul_(x).add_(1.0).reciprocal_().mul_(0.5 * c)
-        if fn is _triangle:  # c max(0, 1 - |k x|)
-            return x.mul_(k).abs_().neg_().add_(1.0).clamp_(min=0.0).mul_(c)
-        if fn is _sigmoid:  # c s (1 - s), s = sigmoid(k x)
-            x.mul_(k).sigmoid_()
-            return x.mul_(1.0 - x).mul_(c)
+        if self.shape_cls is not None:
+            return self.shape_cls.g_(x, self.scale * factor, self.steepness * x_scale)
         return x.copy_(self.derivative(x * x_scale) * factor)
 
     def config(self) -> dict:
@@ -174,9 +274,7 @@ class Surrogate:
             "shape": self.name,
             "steepness": self.steepness,
             "scale": self.scale
-            * (
-                SURROGATES[self.name][1] if self.normalize_peak and self.name in SURROGATES else 1.0
-            ),
+            * (self.shape_cls.peak if self.normalize_peak and self.shape_cls is not None else 1.0),
             "normalize_peak": self.normalize_peak,
         }
 
@@ -216,6 +314,10 @@ def get_surrogate(surrogate=None, **kwargs) -> Surrogate:
         :class:`SmoothSigmoid`.
     **kwargs
         ``steepness``, ``scale``, ``normalize_peak`` overriding the defaults.
+
+    Returns
+    -------
+    Surrogate
 
     Raises
     ------

@@ -149,7 +149,7 @@ def test_sparse_spike_products_keep_paths_bit_identical(monkeypatch, dtype, mode
     bit for bit, in float64 and float32, also when the automatic rule switches between the
     sparse and the dense product from one step to the next; gradients agree to rounding."""
     from neurolearn.torch import SpikingNetwork, readout_loss
-    from neurolearn.torch import layers as L
+    from neurolearn.torch import sparse as L
 
     g = torch.Generator().manual_seed(5)
     x = (torch.rand(60, 6, 30, generator=g, dtype=torch.float64) < 0.05).to(dtype)
@@ -222,7 +222,7 @@ def test_sparse_spike_product_equals_dense_sum():
     """``_spike_product``: rows of the weights summed per sample, equal to the dense matmul
     to rounding, exact for a single spike; empty rows give zeros; the automatic rule falls
     back to the dense product above the density threshold."""
-    from neurolearn.torch import layers as L
+    from neurolearn.torch import sparse as L
 
     g = torch.Generator().manual_seed(0)
     W = torch.randn(50, 7, generator=g, dtype=torch.float64)

@@ -277,7 +277,8 @@ def test_initial_distributions_and_perez_nieves_configs():
         "hom_init_het_train",
         "het_init_het_train",
     }
-    for name, (het, train) in PEREZ_NIEVES_CONFIGS.items():
+    for name, cfg in PEREZ_NIEVES_CONFIGS.items():
+        het, train = cfg.heterogeneous_init, cfg.trained
         net = SpikingNetwork.build(3, [50], 2, model="lif", heterogeneity=name, generator=g)
         layer = net.layers[0]
         tau = layer.parameter_si("tau_m")
@@ -309,7 +310,7 @@ def test_losses_and_regulariser():
 def test_fused_reset_and_spike_matmul_match_plain_autograd(monkeypatch):
     """The memory-saving autograd functions give the same gradients as the plain formula
     ``where(spiked, target, old) + (s - s.detach()) (target - old)`` and ``s @ W``."""
-    import neurolearn.torch.layers as layers
+    import neurolearn.torch.step as layers
 
     g = torch.Generator().manual_seed(0)
     net = SpikingNetwork.build(
