@@ -1,7 +1,7 @@
 """Fused time loops: the whole time loop of a layer whose compiled update is affine in the
 state as one custom autograd function with a hand-written reverse-time adjoint.
 
-* :func:`_linear_plan` -- decides, by probing the compiled functions, whether a layer's step
+* :func:`_linear_plan` -- decides, from the model's symbolic affine form, whether a layer's step
   is affine in the state (``S' = A S + b``, affine threshold, resets to constants) and
   gathers what the loops need (:class:`_LinearPlan`, ``A``, ``b``).
 * :class:`_FusedLinearLoop` -- a spiking layer (current-based LIF and similar): forward
@@ -12,12 +12,8 @@ state as one custom autograd function with a hand-written reverse-time adjoint.
 
 from __future__ import annotations
 
-import math
-import re
-
 import torch
 
-from .init import display_unit
 from .sparse import _bool_to, _chunk_spikes, _rows_sum
 from .step import _LAST_NEVER, BufferedStep, step
 
@@ -61,14 +57,13 @@ def _linear_plan(layer, P: dict, C: dict):
     """``(plan, A, b)`` for :class:`_FusedLinearLoop` when this layer's step is affine in the
     state, else None (the step-by-step path is used).
 
-    Conditions, checked by probing the compiled functions (no model names involved): a
-    spiking layer with a step surrogate, one synaptic target, no ``checkpoint_every``,
-    ``fused`` not False; an update that does not use ``t`` and is affine in the state
-    (``S' = A S + b``, checked at random states up to 50 display units, which rejects
-    quadratic and exponential terms); an affine threshold and resets to constants that
-    do not depend on trainable parameters; reset variables other than the target.
-    ``A`` (only the entries the update depends on) and ``b`` are ``[1, n]`` tensors
-    differentiable w.r.t. the parameters.
+    Conditions: a spiking layer with a step surrogate, one synaptic target, no
+    ``checkpoint_every``, ``fused`` not False; and, from the model's symbolic affine form
+    derived at compile time (:attr:`CompiledModel.affine`, :mod:`neurolearn.codegen`), an
+    update that does not use ``t`` and is affine in the state (``S' = A S + b``), an affine
+    threshold and resets to constants that do not depend on trainable parameters; reset
+    variables other than the target. ``A`` (only the entries the update depends on) and ``b``
+    are ``[1, n]`` tensors differentiable w.r.t. the parameters.
     """
     spiking = layer.spiking
     if (
@@ -78,45 +73,50 @@ def _linear_plan(layer, P: dict, C: dict):
         or layer.checkpoint_every
     ):
         return None
-    if layer._fusable is False:
-        return None
     cm = layer.cm
-    body = cm.update_code.split("\n", 1)[-1]
     names = list(cm.state_names)
     tgt = layer.targets[0]
+    affine = cm.affine
+    thr = affine.threshold_form(_detached(P)) if affine is not None and spiking else None
+    resets = affine.reset_constants(P) if affine is not None and spiking else []
     if (
-        re.search(r"\bt\b", body)
+        affine is None
+        or (spiking and (thr is None or resets is None))
         or tgt not in names
         or any(v == tgt or v not in names for v in cm.reset_targets)
     ):
         layer._fusable = False
         return None
-    pr = _Probe(cm, names, layer.n, layer.W_in.dtype, layer.W_in.device, C)
-    b, A_idx, A = pr.affine_update()
-    with torch.no_grad():
-        x0, c = pr.affine_threshold(_detached(P)) if spiking else (None, [])
-        rconst = (
-            [pr.full(cm.reset(i, pr.state(), P)) for i in range(len(cm.reset_targets))]
-            if spiking
-            else []
-        )
-        if not pr.affine_at_random_states(b, dict(zip(A_idx, A)), x0, c, rconst, P, spiking):
-            layer._fusable = False
-            return None
     # parameters of the threshold/reset that are trained: gradients not handled here
-    thr_grad = cm.threshold(pr.state(), P) if spiking else None
-    if (isinstance(thr_grad, torch.Tensor) and thr_grad.requires_grad) or any(
-        isinstance(r, torch.Tensor) and r.requires_grad
-        for r in (cm.reset(i, pr.state(), P) for i in range(len(cm.reset_targets)))
-    ):
-        return None
+    if spiking:
+        zero = {v: layer.W_in.new_zeros((1, layer.n)) for v in names}
+        thr_grad = cm.threshold(zero, P)
+        if (isinstance(thr_grad, torch.Tensor) and thr_grad.requires_grad) or any(
+            isinstance(r, torch.Tensor) and r.requires_grad for r in resets
+        ):
+            return None
     layer._fusable = True
+
+    def full(x):
+        return torch.broadcast_to(
+            torch.as_tensor(x, dtype=layer.W_in.dtype, device=layer.W_in.device), (1, layer.n)
+        )
+
+    A, b = affine.matrices(C)
+    A, b = [full(a) for a in A], [full(v) for v in b]
     plan = _LinearPlan()
     plan.cm, plan.names = cm, names
     plan.Cd = _detached(C)
     plan.Pd = _detached(P)
     plan.tgt = names.index(tgt)
-    plan.c, plan.x0 = c, x0
+    if spiking:
+        with torch.no_grad():
+            c, x0 = thr
+            plan.x0 = full(x0)
+            plan.c = [(j, full(cj)) for j, cj in c if bool((full(cj) != 0).any())]
+            rconst = [full(r) for r in resets]
+    else:
+        plan.x0, plan.c, rconst = None, [], []
     plan.resets = list(enumerate(cm.reset_targets)) if spiking else []
     plan.reset_idx = [(names.index(v), rconst[i]) for i, v in plan.resets]
     ref = cm.refractory_steps(P) if spiking else 0
@@ -129,102 +129,8 @@ def _linear_plan(layer, P: dict, C: dict):
     plan.strict = cm.threshold_strict
     plan.detach_reset = layer.detach_reset
     plan.dt = layer.dt_s
-    plan.A_idx = A_idx
+    plan.A_idx = list(affine.A_idx)
     return plan, A, b
-
-
-class _Probe:
-    """The numeric probes of :func:`_linear_plan`: the compiled update, threshold and resets
-    evaluated at chosen states ``[1, n]`` (zeros, one display unit, NaN, random)."""
-
-    def __init__(self, cm, names, n, dtype, dev, C):
-        self.cm, self.names, self.n, self.dtype, self.dev, self.C = cm, names, n, dtype, dev, C
-        self.scales = [display_unit(cm.units[v])[1] for v in names]
-
-    def state(self, **vals):
-        n, dtype, dev = self.n, self.dtype, self.dev
-        return {v: vals.get(v, torch.zeros(1, n, dtype=dtype, device=dev)) for v in self.names}
-
-    def full(self, x):
-        return torch.broadcast_to(
-            torch.as_tensor(x, dtype=self.dtype, device=self.dev), (1, self.n)
-        )
-
-    def filled(self, value):
-        return torch.full((1, self.n), value, dtype=self.dtype, device=self.dev)
-
-    def upd(self, S):
-        out = self.cm.update(S, self.C, 0.0)
-        return [self.full(out[v]) for v in self.names]
-
-    def affine_update(self):
-        """``(b, A_idx, A)``: the update at the zero state and, for each pair ``(i, j)`` where
-        the update of ``i`` depends on ``j`` (a NaN in ``j`` reaches ``i``), the slope
-        ``A_ij`` measured over one display unit of ``j``."""
-        names, k = self.names, len(self.names)
-        b = self.upd(self.state())
-        A_idx, A = [], []
-        nan_probe = {}
-        for j, v in enumerate(names):
-            with torch.no_grad():
-                nan_probe[j] = self.upd(self.state(**{v: self.filled(math.nan)}))
-            out = self.upd(self.state(**{v: self.filled(self.scales[j])}))
-            for i in range(k):
-                if bool(torch.isfinite(nan_probe[j][i]).all()):
-                    continue  # the update of i does not depend on j
-                A_idx.append((i, j))
-                A.append((out[i] - b[i]) / self.scales[j])
-        return b, A_idx, A
-
-    def affine_threshold(self, Pd):
-        """``(x0, c)``: the distance to threshold at the zero state and its non-zero slopes
-        ``[(j, c_j)]`` over one display unit of each state variable."""
-        cm = self.cm
-        x0 = self.full(cm.threshold(self.state(), Pd))
-        c = []
-        for j, v in enumerate(self.names):
-            xj = self.full(cm.threshold(self.state(**{v: self.filled(self.scales[j])}), Pd))
-            cj = (xj - x0) / self.scales[j]
-            if bool((cj != 0).any()):
-                c.append((j, cj))
-        return x0, c
-
-    def affine_at_random_states(self, b, Ad, x0, c, rconst, P, spiking) -> bool:
-        """Whether the affine forms predict the update (and the threshold, and constant
-        resets) at random states of 1, 30 and -50 display units, to ``tol`` relative to the
-        magnitude of the terms (1e-9 in float64, 2e-4 in float32)."""
-        cm, names, k = self.cm, self.names, len(self.names)
-        tol = 1e-9 if self.dtype == torch.float64 else 2e-4
-        g = torch.Generator().manual_seed(12345)
-        Pd = _detached(P)
-        for amp in (1.0, 30.0, -50.0):
-            R = {
-                v: torch.randn(1, self.n, generator=g, dtype=torch.float64).to(self.dev, self.dtype)
-                * s
-                * amp
-                for v, s in zip(names, self.scales)
-            }
-            got = self.upd(R)
-            for i in range(k):
-                pred, mag = b[i].detach(), b[i].detach().abs()
-                for j, v in enumerate(names):
-                    if (i, j) in Ad:
-                        term = Ad[(i, j)].detach() * R[v]
-                        pred, mag = pred + term, mag + term.abs()
-                if not bool(((got[i] - pred).abs() <= tol * mag + 1e-30).all()):
-                    return False
-            if not spiking:
-                continue
-            xr = self.full(cm.threshold(R, Pd))
-            pred, mag = x0, x0.abs()
-            for j, cj in c:
-                pred, mag = pred + cj * R[names[j]], mag + (cj * R[names[j]]).abs()
-            if not bool(((xr - pred).abs() <= tol * mag + 1e-30).all()):
-                return False
-            for i in range(len(cm.reset_targets)):
-                if not torch.equal(self.full(cm.reset(i, R, P)), rconst[i]):
-                    return False
-        return True
 
 
 def _detached(D: dict) -> dict:

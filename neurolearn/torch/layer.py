@@ -542,8 +542,9 @@ class SpikingLayer(_ModelLayer):
         The fused time loop (one custom autograd function for all steps with a hand-written
         reverse-time adjoint) for models whose compiled update is affine in the state
         (current-based LIF, SRM0-like models): default (None) whenever it applies, False
-        never, True required (ValueError when the model does not qualify). It is detected by
-        probing the compiled update, threshold and reset (see ``_linear_plan``); it is not
+        never, True required (ValueError when the model does not qualify). It is decided by
+        the model's symbolic affine form (:attr:`CompiledModel.affine`, see
+        ``_linear_plan``); it is not
         used with ``record``, ``checkpoint_every``, the smooth sigmoid, conductance targets,
         state-dependent resets (ALIF's ``a += ...``), nonlinear updates (AdEx, Izhikevich)
         or trainable threshold/reset parameters. The forward pass calls the same compiled

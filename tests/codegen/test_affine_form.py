@@ -1,8 +1,10 @@
 """The affine form ``S' = A S + b`` derived symbolically at compile time
-(:attr:`neurolearn.torch.CompiledModel.affine`) against what the layers' fused path finds by
-probing the compiled functions numerically (``_ModelLayer._linear_plan``): the same models
-qualify and are refused, and ``A``, ``b``, the threshold form and the reset constants agree to
-float64 rounding, for every zoo neuron model and the leaky readout."""
+(:attr:`neurolearn.torch.CompiledModel.affine`), which decides the layers' fused path
+(``_ModelLayer._linear_plan``), against the compiled functions probed numerically (the
+update at the zero state and one display unit away along each variable, as the fused path did
+before the symbolic form existed): the expected models qualify and are refused, and ``A``,
+``b``, the threshold form and the reset constants agree to float64 rounding, for every zoo
+neuron model and the leaky readout."""
 
 import pytest
 import sympy
@@ -12,6 +14,7 @@ from neurolearn.codegen import model_ir
 from neurolearn.codegen.affine import affine_threshold, affine_update
 from neurolearn.spec import ModelError, list_models
 from neurolearn.torch import LeakyReadout, SpikingLayer, compile_model
+from neurolearn.torch.init import display_unit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,6 +66,43 @@ def _full(x, n):
     return torch.broadcast_to(torch.as_tensor(x, dtype=torch.float64), (1, n))
 
 
+def _numeric_probe(layer, P, C):
+    """``(A_idx, A, b, x0, c, resets)`` of the compiled functions measured at the zero state
+    and one display unit along each state variable (``A_ij`` where a NaN in ``j`` reaches
+    the update of ``i``)."""
+    cm, n, names = layer.cm, layer.n, list(layer.cm.state_names)
+    scales = [display_unit(cm.units[v])[1] for v in names]
+
+    def state(**vals):
+        return {v: vals.get(v, torch.zeros(1, n, dtype=torch.float64)) for v in names}
+
+    def filled(value):
+        return torch.full((1, n), value, dtype=torch.float64)
+
+    def upd(S):
+        out = cm.update(S, C, 0.0)
+        return [_full(out[v], n) for v in names]
+
+    with torch.no_grad():
+        b = upd(state())
+        A_idx, A = [], []
+        for j, v in enumerate(names):
+            nan = upd(state(**{v: filled(float("nan"))}))
+            out = upd(state(**{v: filled(scales[j])}))
+            for i in range(len(names)):
+                if not bool(torch.isfinite(nan[i]).all()):
+                    A_idx.append((i, j))
+                    A.append((out[i] - b[i]) / scales[j])
+        x0, c, resets = None, {}, []
+        if layer.spiking:
+            x0 = _full(cm.threshold(state(), P), n)
+            for j, v in enumerate(names):
+                xj = _full(cm.threshold(state(**{v: filled(scales[j])}), P), n)
+                c[j] = (xj - x0) / scales[j]
+            resets = [_full(cm.reset(i, state(), P), n) for i in range(len(cm.reset_targets))]
+    return A_idx, A, b, x0, c, resets
+
+
 def _close(a, b, n):
     a, b = _full(a, n), _full(b, n)
     return torch.allclose(a, b, rtol=1e-12, atol=1e-12 * float(b.abs().max()) + 1e-300)
@@ -109,8 +149,9 @@ def test_symbolic_affine_form_agrees_with_numeric_probe(name):
         assert torch.allclose(new[v], pred, rtol=1e-12, atol=1e-12 * float(new[v].abs().max()))
     if plan is None:
         return
-    plan, A_num, b_num = plan
-    assert plan.A_idx == aff.A_idx
+    assert plan[0].A_idx == list(aff.A_idx)
+    A_idx, A_num, b_num, x0_num, c_num, r_num = _numeric_probe(layer, P, C)
+    assert A_idx == list(aff.A_idx)
     for a_sym, a_num in zip(A, A_num):
         assert _close(a_sym, a_num, n)
     for b_sym, b_n in zip(b, b_num):
@@ -118,15 +159,14 @@ def test_symbolic_affine_form_agrees_with_numeric_probe(name):
     if not layer.spiking:
         return
     c, x0 = aff.threshold_form(P)
-    assert _close(x0, plan.x0, n)
-    num_c = dict(plan.c)
-    assert set(num_c) <= {j for j, _ in c}
-    for j, cj in c:
-        assert _close(cj, num_c.get(j, torch.zeros(1, n, dtype=torch.float64)), n)
-    consts = aff.reset_constants(P)
-    assert [names.index(v) for v in cm.reset_targets] == [i for i, _ in plan.reset_idx]
-    for r_sym, (_, r_num) in zip(consts, plan.reset_idx):
-        assert torch.equal(_full(r_sym, n), r_num)
+    assert _close(x0, x0_num, n)
+    for j, cj in dict(c).items():
+        assert _close(cj, c_num[j], n)
+    for j, cj in c_num.items():  # slopes the symbolic form omits are zero
+        if j not in dict(c):
+            assert not bool(cj.any())
+    for r_sym, r_n in zip(aff.reset_constants(P), r_num):
+        assert torch.equal(_full(r_sym, n), r_n)
 
 
 def test_affine_forms_of_the_lif_step():
