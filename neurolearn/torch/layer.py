@@ -77,6 +77,7 @@ def readout_model() -> NeuronModel:
             },
         },
         "initial": {"v": "0", "I_syn": "0"},
+        "roles": {"time_constants": ["tau_m", "tau_syn"], "synaptic_targets": ["I_syn"]},
     }
     return ModelSpec.from_dict(data)
 
@@ -103,29 +104,29 @@ def _neuron_spec(model) -> NeuronModel:
 
 
 def _synaptic_targets(cm, spec, target) -> tuple:
-    """The variables incremented by presynaptic spikes: ``target`` if given, else ``I_syn``
-    or ``("g_e", "g_i")`` (the layer's guess; a model contract will declare them).
+    """The variables incremented by presynaptic spikes: ``target`` if given, else the model's
+    declared synaptic targets (``[roles] synaptic_targets``, :attr:`NeuronModel.synaptic_targets`:
+    one variable, or excitatory and inhibitory).
 
     Raises
     ------
     ModelError
-        No target can be guessed, or a target is not a state variable.
+        The model declares no synaptic target and none is given, or a target is not a state
+        variable.
     ValueError
         Neither one nor two targets.
     """
     states = cm.state_names
     if target is None:
-        if "I_syn" in states:
-            target = "I_syn"
-        elif "g_e" in states and "g_i" in states:
-            target = ("g_e", "g_i")
-        else:
+        declared = tuple(spec.synaptic_targets)
+        if not declared:
             raise ModelError(
-                f"cannot guess the synaptic target of model '{spec.name}' "
-                f"(no I_syn, no g_e/g_i); pass target='<variable>'",
+                f"model '{spec.name}' declares no synaptic target ([roles] synaptic_targets); "
+                f"pass target='<variable>'",
                 spec.path,
                 parameter="target",
             )
+        target = declared[0] if len(declared) == 1 else declared
     targets = (target,) if isinstance(target, str) else tuple(target)
     for t in targets:
         if t not in states:
@@ -511,9 +512,10 @@ class SpikingLayer(_ModelLayer):
     surrogate : str, dict, callable or Surrogate
         Surrogate derivative (:func:`neurolearn.torch.get_surrogate`); default fast sigmoid.
     target : str or (str, str), optional
-        Variable incremented by presynaptic spikes; default ``I_syn``, or ``("g_e", "g_i")``
-        (positive weights excite through ``g_e``, negative ones inhibit through ``g_i`` with
-        conductance ``-w``) for conductance-based models.
+        Variable incremented by presynaptic spikes; default: the model's declared synaptic
+        targets (``[roles] synaptic_targets``), e.g. ``I_syn``, or ``("g_e", "g_i")`` for
+        conductance-based models (positive weights excite through ``g_e``, negative ones
+        inhibit through ``g_i`` with conductance ``-w``).
     weight_unit : str, optional
         Unit of the stored weights (default: display unit of the target, e.g. ``"1 nA"``).
     weight_std, recurrent_std : float, optional
@@ -609,7 +611,7 @@ class SpikingLayer(_ModelLayer):
     Raises
     ------
     ModelError
-        Not a neuron model, no threshold, no synaptic target to guess, or an unknown or
+        Not a neuron model, no threshold, no declared synaptic target, or an unknown or
         shared parameter named in ``trainable``, ``heterogeneity`` or ``bounds``.
     ValueError
         Non-positive sizes, bad bounds, or an option given twice with different values.
