@@ -8,7 +8,15 @@ from collections.abc import Callable
 
 import torch
 
-from ..torch import SpikingNetwork, get_surrogate, rate_regulariser, readout_loss, reduce_readout
+from ..spec import load_model
+from ..torch import (
+    SpikingNetwork,
+    get_surrogate,
+    rate_regulariser,
+    readout_loss,
+    readout_model,
+    reduce_readout,
+)
 from .config import DTYPES, READOUT_NAMES, TrainingConfig
 from .transforms import SpikeAugmentation
 
@@ -69,45 +77,48 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingN
             "tau_m": f"{net['readout_tau_m_ms']!r} ms",
             "tau_syn": f"{net['readout_tau_syn_ms']!r} ms",
         },
+        bounds=tau_floor_bounds(net["model"], het["tau_min_ms"]),
     )
     _after_build(network, config)
     return network
 
 
-# ---------------------------------------------------------------------------------------------
-# THE ONE PLACE where the recipe changes a network after SpikingNetwork.build (behaviour kept
-# from training.py). When the layers take the bounds of their parameters at construction
-# (bounds=, being added in neurolearn.torch), pass the tau floor to SpikingNetwork.build in
-# build_network and delete _raise_tau_floor; the dropout and recurrent_scale lines may follow
-# as constructor arguments too. Keep the order: dropout, floor, recurrent scale.
-# ---------------------------------------------------------------------------------------------
+def tau_floor_bounds(model, tau_min_ms: float) -> dict:
+    """``bounds`` for :meth:`SpikingNetwork.build` that raise the lower end of every time
+    constant (of the hidden model and of the readout) to ``tau_min_ms``, so that
+    exact-integration coefficients such as ``exp(dt/tau_m - dt/tau_syn)`` stay finite in
+    float32 (with dt = 10 ms and the model files' lower bound of 0.1 ms they overflow).
+
+    Parameters
+    ----------
+    model : str or NeuronModel
+        The hidden layers' model (zoo name, file or spec).
+    tau_min_ms : float
+        The floor in ms (``[heterogeneity] tau_min_ms``).
+
+    Returns
+    -------
+    dict of str -> (float, None)
+        ``{name: (max(file's low end, tau_min_ms), None)}`` in ms.
+    """
+    floor = {}
+    for spec in (load_model(model) if isinstance(model, str) else model, readout_model()):
+        for name in spec.time_constants:
+            low = spec.parameters[name].low
+            low_ms = 0.0 if low is None else float(low) * 1e3
+            floor[name] = max(floor.get(name, 0.0), low_ms, float(tau_min_ms))
+    return {name: (low, None) for name, low in floor.items()}
+
+
 def _after_build(network: SpikingNetwork, config: TrainingConfig) -> None:
-    """Training-only dropout, the tau floor and the recurrent-weight scale of a configuration,
-    applied to a built network."""
+    """Training-only dropout and the recurrent-weight scale of a configuration, applied to a
+    built network."""
     net = config["network"]
     network.dropout = float(net["dropout"])  # training only (SpikingNetwork.forward)
-    _raise_tau_floor(network, config["heterogeneity"]["tau_min_ms"])
     with torch.no_grad():
         for layer in network.layers:
             if layer.W_rec is not None:
                 layer.W_rec.mul_(float(net["recurrent_scale"]))
-
-
-def _raise_tau_floor(network: SpikingNetwork, tau_min_ms: float) -> None:
-    """Clamp every time constant of every layer to >= ``tau_min_ms`` (stored values and the
-    bound used by later projections), so that the exact-integration coefficients such as
-    ``exp(dt/tau_m - dt/tau_syn)`` stay finite in float32 (with dt = 10 ms and the spec's
-    lower bound of 0.1 ms they overflow)."""
-    layers = list(network.layers) + ([network.readout] if network.readout is not None else [])
-    with torch.no_grad():
-        for layer in layers:
-            for name, (lo, hi) in list(layer.param_bounds.items()):
-                p = layer.spec.parameters.get(name)
-                if p is None or not p.is_time_constant or layer.param_units[name][0] != "ms":
-                    continue
-                lo = max(lo, float(tau_min_ms))
-                layer.param_bounds[name] = (lo, hi)
-                layer.raw_parameter(name).clamp_(lo, hi)
 
 
 def readout_loss_fn(config: TrainingConfig) -> Callable:
