@@ -9,7 +9,7 @@
 # 2. in parallel, each job limited to SECONDS_PER_JOB (default 420):
 #    - the `gpu`-marked tests: brian2cuda against cpp_standalone (tests/brian/test_brian_cuda.py),
 #      torch on CUDA against the CPU and the Brian2 export on cuda_standalone
-#      (tests/torch/test_torch_cuda.py), training on CUDA and resuming on the CPU
+#      (tests/torch_engine/test_torch_cuda.py), training on CUDA and resuming on the CPU
 #      (tests/training/test_training_options.py);
 #    - the plasticity reproductions on cuda_standalone: the STDP window, a shortened
 #      Izhikevich (2007) run (IZH_SECONDS, default 60 s) and a shortened Song et al. (2000)
@@ -45,7 +45,7 @@ step() {  # step NAME COMMAND...: run, time and log one step
 LIMIT=${BENCH_LIMIT:-300} step torch_step_cuda $PY benchmarks/torch_step.py --device cuda --repeats 5
 
 step pytest_gpu $PY -m pytest -m gpu -v -s -p no:cacheprovider tests/brian/test_brian_cuda.py \
-    tests/torch/test_torch_cuda.py tests/training/test_training_options.py &
+    tests/torch_engine/test_torch_cuda.py tests/training/test_training_options.py &
 step stdp_window_cuda $PY -m neurolearn.reproductions.stdp_window --backend cuda_standalone \
     --out "$WORK/stdp_window" &
 step izhikevich_cuda $PY -m neurolearn.reproductions.izhikevich2007_distal_reward --backend cuda_standalone \

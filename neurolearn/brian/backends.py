@@ -111,6 +111,22 @@ def _cpp_device():
     return CPPStandaloneDevice()
 
 
+def _configure_cpp() -> None:
+    """Compile a C++ standalone project with as many parallel ``make`` jobs as this process
+    may use CPUs. Brian2's default, ``make -j`` without a number, starts one compiler per
+    source file at once (load averages of 50 on a 2-core machine); a preference the user set
+    to anything else is left alone."""
+    from brian2 import prefs
+
+    key = "devices.cpp_standalone.extra_make_args_unix"
+    if list(prefs[key]) == ["-j"]:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            n = os.cpu_count() or 1
+        prefs[key] = [f"-j{n}"]
+
+
 def _build_cpp(backend: Backend, compile: bool, clean: bool, with_output: bool, **opts) -> None:
     """Generate (and compile) a C++ standalone project: ``device.build`` without running."""
     t0 = time.perf_counter()
@@ -234,6 +250,7 @@ BACKEND_TABLE: dict[str, BackendInfo] = {
             "standalone",
             "Brian2's C++ standalone device: one C++ project, compiled once, run as a program",
             device=_cpp_device,
+            configure=_configure_cpp,
             build=_build_cpp,
             needs_to_build=("C++ compiler",),
         ),

@@ -551,7 +551,7 @@ class SpikingLayer(_ModelLayer):
         state-dependent resets (ALIF's ``a += ...``), nonlinear updates (AdEx, Izhikevich)
         or trainable threshold/reset parameters. The forward pass calls the same compiled
         update, so spikes are bit-identical to the step-by-step path; gradients agree to
-        rounding (tests/torch/test_torch_fused.py). What it keeps for the backward pass: the
+        rounding (tests/torch_engine/test_torch_fused.py). What it keeps for the backward pass: the
         spikes as bool ``[time, batch, neurons]`` (and, where sparse, their indices, see
         ``sparse_spikes``), the non-zero entries of a sparse input
         (int32 indices), with a refractory period a bool mask, and either the state at the
