@@ -42,7 +42,9 @@ Resets and refractoriness
     NIR resets to ``v_reset`` and has no refractory period. snnTorch 1.0's ``Leaky``,
     ``Synaptic`` and ``RSynaptic`` with ``reset_mechanism="zero"`` and the default
     ``reset_delay=True`` hold the membrane at zero for the step after a spike: import their
-    graphs with ``refractory_steps=1``.
+    graphs with ``refractory_steps=1``. snnTorch's importer builds ``reset_delay=False``
+    neurons and Norse resets at once: export to them without a refractory period
+    (``t_ref = 0``; :func:`to_nir` refuses ``t_ref > 0`` unless ``drop_refractory=True``).
 
 Primitives (:data:`PRIMITIVES`)
 -------------------------------
@@ -57,8 +59,11 @@ CubaLIF     :func:`nir_model` ``nir_cuba_lif``;    exact or Euler; zoo ``lif`` e
 LIF         :func:`nir_model` ``nir_lif``          Euler only: the input current is held for
                                                    one step (``tau_in = dt``)
 CubaLI      leaky readout (``leaky_readout``)      ``v_leak = 0``
-LI -> LI    leaky readout (``leaky_readout``)      how neurolearn writes its readout (Norse
-                                                   reads ``LI``, not ``CubaLI``)
+LI -> LI    leaky readout (``leaky_readout``)      how neurolearn writes its readout (synaptic
+                                                   ``LI`` with ``r = tau_syn/dt``, membrane
+                                                   ``LI`` with ``r = 1``); snnTorch 1.0 and
+                                                   Norse 1.1 read neither ``LI`` nor ``CubaLI``:
+                                                   ``to_nir(net, readout=False)`` for them
 LI          leaky readout with ``tau_syn = dt``    Euler only
 Output      last layer or readout                  one output node
 cycle       ``W_rec`` (``neuron -> Linear ->       the neuron's own spikes, all to all
