@@ -18,6 +18,7 @@ from .bridge.nir import (
     from_nir,
     nir_model,
     read_nir,
+    run_nir,
     to_nir,
     write_nir,
 )
@@ -31,4 +32,5 @@ __all__ = [
     "write_nir",
     "from_nir",
     "read_nir",
+    "run_nir",
 ]

@@ -3,6 +3,8 @@ heterogeneous networks (spike for spike in torch and Brian2 numpy, per-neuron va
 the discretisations against closed forms, and the errors for what NIR or neurolearn cannot
 express."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -212,3 +214,35 @@ def test_unreadable_graphs_name_the_node():
         from_nir(_hetero_graph(), DT, discretisation="rk4")
     with pytest.raises(ModelError, match="only discretisation='euler'"):
         nir_model("LIF", "exact")
+
+
+def test_cli_import_export_run(tmp_path, capsys):
+    from neurolearn.cli import main
+
+    nir.write(str(tmp_path / "g.nir"), _hetero_graph())
+    x = _input(T=200).numpy()
+    np.save(tmp_path / "x.npy", x)
+    assert (
+        main(["nir", "import", str(tmp_path / "g.nir"), str(tmp_path / "n.h5"), "--dt", "0.1 ms"])
+        == 0
+    )
+    assert main(["nir", "export", str(tmp_path / "n.h5"), str(tmp_path / "back.nir")]) == 0
+    back = read_nir(tmp_path / "back.nir")
+    np.testing.assert_allclose(back.nodes["lif"].tau_mem, _hetero_graph().nodes["lif"].tau_mem)
+    capsys.readouterr()
+    args = ["nir", "run", str(tmp_path / "back.nir"), "--dt", "1e-4", "--input"]
+    assert main(args + [str(tmp_path / "x.npy"), "--out", str(tmp_path / "s.npz"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    spikes = np.load(tmp_path / "s.npz")
+    net = from_nir(_hetero_graph(), DT)
+    with torch.no_grad():
+        net(torch.as_tensor(x))
+    expected = net.spikes[0].numpy()
+    np.testing.assert_array_equal(spikes["brian2_lif"], expected)
+    assert summary["lif"] == {
+        "brian2_spikes": int(expected.sum()),
+        "torch_spikes": int(expected.sum()),
+        "identical": True,
+    }
+    assert main(["nir", "export", str(tmp_path / "missing"), str(tmp_path / "x.nir")]) == 2
+    assert "no trained network" in capsys.readouterr().err

@@ -79,7 +79,7 @@ naming the node or model and what is missing.
 from __future__ import annotations
 
 from .primitives import DISCRETISATIONS, MISSING_PRIMITIVES, PRIMITIVES, nir_model, read_nir
-from .reader import from_nir
+from .reader import from_nir, run_nir
 from .writer import to_nir, write_nir
 
 __all__ = [
@@ -91,4 +91,5 @@ __all__ = [
     "write_nir",
     "from_nir",
     "read_nir",
+    "run_nir",
 ]

@@ -15,7 +15,7 @@ from ...torch import LeakyReadout, SpikingLayer, SpikingNetwork, readout_model
 from .primitives import DISCRETISATIONS, PRIMITIVES, nir_model, read_nir
 from .primitives import nir_package as _nir
 
-__all__ = ["from_nir"]
+__all__ = ["from_nir", "run_nir"]
 
 
 def _flatten(graph, prefix: str = "") -> tuple[dict, list]:
@@ -418,3 +418,63 @@ def from_nir(
     if not layers:
         raise ModelError("the NIR graph has no spiking layer (CubaLIF or LIF)")
     return SpikingNetwork(layers, readout)
+
+
+def run_nir(
+    graph,
+    inputs,
+    dt,
+    *,
+    discretisation: str = "exact",
+    refractory_steps: int = 0,
+    backend: str = "numpy",
+    directory=None,
+) -> dict:
+    """Run a NIR graph (or file) in Brian2 and in neurolearn's torch twin on the same input.
+
+    Parameters
+    ----------
+    graph : nir.NIRGraph, str or Path
+    inputs : Tensor or ndarray ``[time, batch, channels]``
+        Input spikes (0/1 per step of ``dt``).
+    dt, discretisation, refractory_steps
+        As for :func:`from_nir`.
+    backend : str
+        Brian2 target (``numpy``, ``cython``, ``cpp_standalone``, ``cuda_standalone``).
+    directory : str, optional
+        Standalone project folder.
+
+    Returns
+    -------
+    dict
+        ``network`` (SpikingNetwork), ``brian2_spikes`` and ``torch_spikes`` (lists of
+        ``[time, batch, neurons]`` uint8 arrays, one per spiking layer), ``brian2_readout``
+        and ``torch_readout`` (``[time, batch, n_out]`` or None), ``agreement`` (per layer,
+        :func:`neurolearn.bridge.spike_agreement` of Brian2 against torch), ``layers``
+        (layer names).
+
+    Raises
+    ------
+    ModelError, ValueError
+        As :func:`from_nir` and :func:`neurolearn.bridge.to_brian2`.
+    """
+    from .. import spike_agreement, to_brian2
+
+    net = from_nir(
+        graph, dt, discretisation=discretisation, refractory_steps=refractory_steps
+    ).double()
+    x = torch.as_tensor(np.asarray(inputs), dtype=torch.float64)
+    with torch.no_grad():
+        out = net(x)
+    torch_spikes = [s.numpy().astype(np.uint8) for s in net.spikes]
+    export = to_brian2(net, x, backend=backend, directory=directory)
+    brian_spikes = [np.asarray(s, dtype=np.uint8) for s in export.spikes]
+    return {
+        "network": net,
+        "layers": [layer.name for layer in net.layers],
+        "torch_spikes": torch_spikes,
+        "brian2_spikes": brian_spikes,
+        "torch_readout": out.numpy() if net.readout is not None else None,
+        "brian2_readout": export.readout if net.readout is not None else None,
+        "agreement": [spike_agreement(b, t) for b, t in zip(brian_spikes, torch_spikes)],
+    }
