@@ -472,7 +472,9 @@ def load_network(path):
             spec = ModelSpec.from_dict(cfg["spec"])
             dtype = getattr(torch, cfg.get("dtype", "float32"))
             g = f[f"layers/{k}"]
-            if cfg["kind"] == "readout":
+            # a readout integrated otherwise than by the spec's method (NIR's Euler readout) is
+            # a non-spiking SpikingLayer of the readout model
+            if cfg["kind"] == "readout" and cfg.get("method") in (None, spec.method):
                 layer = LeakyReadout(
                     cfg["n_in"],
                     cfg["n"],
@@ -503,6 +505,7 @@ def load_network(path):
                     dtype=dtype,
                     name=cfg["name"],
                     method=cfg.get("method"),
+                    spiking=cfg["kind"] != "readout",
                 )
             with torch.no_grad():
                 for name, d in g["parameters"].items():

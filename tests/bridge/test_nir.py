@@ -246,3 +246,20 @@ def test_cli_import_export_run(tmp_path, capsys):
     }
     assert main(["nir", "export", str(tmp_path / "missing"), str(tmp_path / "x.nir")]) == 2
     assert "no trained network" in capsys.readouterr().err
+
+
+def test_euler_import_survives_save_and_load(tmp_path):
+    """The Euler readout (a non-spiking layer of the readout model) comes back as such from
+    save_network/load_network, so the reloaded network gives the same readout."""
+    from neurolearn.bridge import load_network, save_network
+
+    net = from_nir(_hetero_graph(), DT, discretisation="euler")
+    save_network(net, tmp_path / "n.h5")
+    back = load_network(tmp_path / "n.h5").double()
+    x = _input(T=200)
+    with torch.no_grad():
+        a, b = net(x), back(x)
+    assert net.spikes[0].sum() > 20
+    assert torch.equal(net.spikes[0], back.spikes[0])
+    assert torch.equal(a, b)
+    assert to_nir(back).nodes["readout"].metadata["discretisation"] == "euler"
