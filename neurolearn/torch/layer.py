@@ -30,6 +30,7 @@ from torch import nn
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
 from . import loop
 from .compiler import CompiledModel, compile_model
+from .delays import build_delays
 from .fused import _linear_plan
 from .init import display_unit, merge_bounds, parameter_table
 from .options import LayerOptions, ParameterInit, WeightInit
@@ -145,6 +146,10 @@ def _synaptic_targets(cm, spec, target) -> tuple:
 class _ModelLayer(nn.Module):
     """Shared machinery: compiled model, per-neuron parameters, weights, the time loop."""
 
+    #: Whether the input connection is a convolution (:class:`~neurolearn.torch.conv.SpikingConv1d`,
+    #: whose ``W_in`` is a shared kernel) rather than a dense ``[n_in, n]`` matrix.
+    convolutional = False
+
     def __init__(
         self,
         model,
@@ -176,6 +181,11 @@ class _ModelLayer(nn.Module):
         fused: bool | None = None,
         fused_recompute: bool = True,
         sparse_spikes: bool | None = None,
+        delays: str = "none",
+        recurrent_delays: str = "none",
+        max_delay=None,
+        delay_init="uniform",
+        delay_sigma: float | None = None,
         options=None,
     ):
         super().__init__()
@@ -198,6 +208,11 @@ class _ModelLayer(nn.Module):
             fused=fused,
             fused_recompute=fused_recompute,
             sparse_spikes=sparse_spikes,
+            delays=delays,
+            recurrent_delays=recurrent_delays,
+            max_delay=max_delay,
+            delay_init=delay_init,
+            delay_sigma=delay_sigma,
         )
         self.options = opts
         spec = _neuron_spec(model)
@@ -242,6 +257,13 @@ class _ModelLayer(nn.Module):
         bounds = self._init_parameters(opts.parameters, dtype, generator)
         self._init_weights(opts.weights, dtype, generator)
         self._apply_bounds(bounds)
+        self.delay_in, self.delay_rec = build_delays(
+            opts.delays, self.n_in, self.n, self.recurrent, self.dt_s, dtype, generator
+        )
+        if self.delay_rec is not None and self.checkpoint_every:
+            raise ValueError("recurrent delays do not work with checkpoint_every")
+        #: input steps before a piece that its input current depends on (delays, kernels)
+        self.input_history = self.delay_in.max_steps if self.delay_in is not None else 0
         self.config = dict(
             n_in=self.n_in,
             n=self.n,
@@ -258,6 +280,11 @@ class _ModelLayer(nn.Module):
             spiking=self.spiking,
             method=method,
         )
+        if opts.delays.active:
+            K = next(d.max_steps for d in self.delay_modules())
+            self.config["delays"] = dict(
+                mode=opts.delays.mode, recurrent=opts.delays.recurrent, max_delay_s=K * self.dt_s
+            )
 
     def _init_parameters(self, init: ParameterInit, dtype, generator) -> dict:
         """Per-neuron parameters (:func:`~neurolearn.torch.init.parameter_table`): trainable
@@ -333,6 +360,43 @@ class _ModelLayer(nn.Module):
         """``W_in`` (and ``W_rec``)."""
         return [self.W_in] + ([self.W_rec] if self.W_rec is not None else [])
 
+    # ---- delays ------------------------------------------------------------------------------
+    def delay_modules(self) -> list:
+        """The :class:`~neurolearn.torch.delays.SynapticDelays` of the input and recurrent
+        connections that have delays."""
+        return [d for d in (self.delay_in, self.delay_rec) if d is not None]
+
+    def delay_parameters(self) -> list:
+        """The trainable delays (ms), e.g. for their own learning rate."""
+        return [d.delay for d in self.delay_modules()]
+
+    def set_delay_sigma(self, sigma: float) -> None:
+        """Width of the Gaussian delay kernels in time steps (0: rounded delays)."""
+        for d in self.delay_modules():
+            d.set_sigma(sigma)
+
+    def round_delays_(self) -> None:
+        """Round every delay to whole time steps and stop the smoothing (``sigma = 0``): the
+        forward pass is then the network that Brian2 runs."""
+        for d in self.delay_modules():
+            d.round_()
+
+    def _delayed(self, xh: torch.Tensor, T: int):
+        """The input through the input connection's delays: ``("input", x delayed)``
+        ``[T, B, n_in]`` for delays per presynaptic neuron or connection, ``("drive",
+        [current per target])`` ``[T, B, n]`` each (SI) for delays per synapse; ``xh``
+        ``[input_history + T, B, n_in]`` holds the input steps before the piece first."""
+        d = self.delay_in
+        if d.mode != "per_synapse":
+            return "input", d.delayed_input(xh, T)
+        W = self.W_in * self.weight_unit
+        if len(self.targets) == 2:
+            W = torch.cat([torch.relu(W), torch.relu(-W)], dim=1)
+        out = d.synaptic_drive(xh, W, T)
+        return "drive", (
+            [out] if len(self.targets) == 1 else [out[..., : self.n], out[..., self.n :]]
+        )
+
     @torch.no_grad()
     def project_parameters_(self) -> int:
         """Clamp trainable parameters into their valid range in place (call after each
@@ -344,6 +408,11 @@ class _ModelLayer(nn.Module):
             out = int(((p < lo) | (p > hi)).sum())
             if out:
                 p.clamp_(lo, hi)
+                self.clamp_counts[name] = self.clamp_counts.get(name, 0) + out
+                total += out
+        for name, d in (("delay_in", self.delay_in), ("delay_rec", self.delay_rec)):
+            out = d.project_() if d is not None else 0
+            if out:
                 self.clamp_counts[name] = self.clamp_counts.get(name, 0) + out
                 total += out
         return total
