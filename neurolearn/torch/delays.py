@@ -118,6 +118,8 @@ class SynapticDelays(nn.Module):
         Delays in ms: ``[n_pre, n_post]``, ``[n_pre]`` or a scalar.
     sigma : Tensor (buffer, scalar)
         Width of the delay kernels in steps; 0: rounded delays.
+    sigma0 : float
+        Initial width in steps (``sigma`` at construction).
     bounds : (float, float)
         ``(min, max)`` in ms.
     clamped : int
@@ -169,6 +171,8 @@ class SynapticDelays(nn.Module):
         self.delay = nn.Parameter(values.to(dtype))
         s = self.max_steps / 3.0 if sigma is None else float(sigma)
         self.register_buffer("sigma", torch.tensor(s, dtype=torch.float64))
+        #: initial kernel width in steps (the start of :func:`sigma_schedule`)
+        self.sigma0 = s
         self.clamped = 0
 
     # ---- values ------------------------------------------------------------------------------

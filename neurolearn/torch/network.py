@@ -253,6 +253,14 @@ class SpikingNetwork(nn.Module):
             out += layer.delay_parameters()
         return out
 
+    def delay_modules(self) -> list:
+        """Every :class:`~neurolearn.torch.delays.SynapticDelays` of the network (input and
+        recurrent connections, readout included)."""
+        out = []
+        for layer in self._all_layers():
+            out += layer.delay_modules()
+        return out
+
     def set_delay_sigma(self, sigma: float) -> None:
         """Width of every layer's Gaussian delay kernels, in time steps (0: rounded delays;
         :mod:`neurolearn.torch.delays`)."""
