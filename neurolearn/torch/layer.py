@@ -33,7 +33,7 @@ from .compiler import CompiledModel, compile_model
 from .delays import build_delays
 from .fused import _linear_plan
 from .init import display_unit, merge_bounds, parameter_table
-from .options import LayerOptions, ParameterInit, WeightInit
+from .options import DelayOptions, LayerOptions, ParameterInit, WeightInit
 from .step import LayerState, NonFiniteError
 from .surrogate import get_surrogate
 
@@ -233,19 +233,7 @@ class _ModelLayer(nn.Module):
                 spec.path,
                 parameter="threshold",
             )
-        grad, ex = opts.gradient, opts.execution
-        self.surrogate = get_surrogate(grad.surrogate) if spiking else None
-        self.detach_reset = bool(grad.detach_reset)
-        self.threshold_scale = (
-            float(grad.threshold_scale) if grad.threshold_scale else self.cm.threshold_scale
-        )
-        self.checkpoint_every = int(ex.checkpoint_every) if ex.checkpoint_every else None
-        self.check_finite = bool(ex.check_finite)
-        self.sparse_input = ex.sparse_input
-        self.fused = ex.fused
-        self.fused_recompute = bool(ex.fused_recompute)
-        self.sparse_spikes = None if ex.sparse_spikes is None else bool(ex.sparse_spikes)
-        self._fusable = None
+        self._init_execution(opts)
         self.targets = _synaptic_targets(self.cm, spec, target)
         unit = self.cm.units[self.targets[0]]
         w_unit = opts.weights.unit
@@ -257,13 +245,6 @@ class _ModelLayer(nn.Module):
         bounds = self._init_parameters(opts.parameters, dtype, generator)
         self._init_weights(opts.weights, dtype, generator)
         self._apply_bounds(bounds)
-        self.delay_in, self.delay_rec = build_delays(
-            opts.delays, self.n_in, self.n, self.recurrent, self.dt_s, dtype, generator
-        )
-        if self.delay_rec is not None and self.checkpoint_every:
-            raise ValueError("recurrent delays do not work with checkpoint_every")
-        #: input steps before a piece that its input current depends on (delays, kernels)
-        self.input_history = self.delay_in.max_steps if self.delay_in is not None else 0
         self.config = dict(
             n_in=self.n_in,
             n=self.n,
@@ -280,10 +261,38 @@ class _ModelLayer(nn.Module):
             spiking=self.spiking,
             method=method,
         )
-        if opts.delays.active:
+        self._init_delays(opts.delays, dtype, generator)
+
+    def _init_execution(self, opts: LayerOptions) -> None:
+        """Surrogate gradient and execution attributes from the option groups."""
+        grad, ex = opts.gradient, opts.execution
+        self.surrogate = get_surrogate(grad.surrogate) if self.spiking else None
+        self.detach_reset = bool(grad.detach_reset)
+        self.threshold_scale = (
+            float(grad.threshold_scale) if grad.threshold_scale else self.cm.threshold_scale
+        )
+        self.checkpoint_every = int(ex.checkpoint_every) if ex.checkpoint_every else None
+        self.check_finite = bool(ex.check_finite)
+        self.sparse_input = ex.sparse_input
+        self.fused = ex.fused
+        self.fused_recompute = bool(ex.fused_recompute)
+        self.sparse_spikes = None if ex.sparse_spikes is None else bool(ex.sparse_spikes)
+        self._fusable = None
+
+    def _init_delays(self, opts: DelayOptions, dtype, generator) -> None:
+        """``delay_in``, ``delay_rec`` (:func:`~neurolearn.torch.delays.build_delays`),
+        ``input_history`` and the delays' entry of ``config``."""
+        self.delay_in, self.delay_rec = build_delays(
+            opts, self.n_in, self.n, self.recurrent, self.dt_s, dtype, generator
+        )
+        if self.delay_rec is not None and self.checkpoint_every:
+            raise ValueError("recurrent delays do not work with checkpoint_every")
+        #: input steps before a piece that its input current depends on (delays, kernels)
+        self.input_history = self.delay_in.max_steps if self.delay_in is not None else 0
+        if opts.active:
             K = next(d.max_steps for d in self.delay_modules())
             self.config["delays"] = dict(
-                mode=opts.delays.mode, recurrent=opts.delays.recurrent, max_delay_s=K * self.dt_s
+                mode=opts.mode, recurrent=opts.recurrent, max_delay_s=K * self.dt_s
             )
 
     def _init_parameters(self, init: ParameterInit, dtype, generator) -> dict:

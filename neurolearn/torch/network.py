@@ -58,6 +58,24 @@ class NetworkState(NamedTuple):
         )
 
 
+def _readout_options(layer_kwargs: Mapping, readout_delays: bool):
+    """``(execution, delays)`` of the readout built by :meth:`SpikingNetwork.build`: the
+    hidden layers' :class:`~neurolearn.torch.options.Execution`, and their input delays
+    (without recurrent ones) when ``readout_delays``, else none."""
+    group_opts = LayerOptions.build(
+        layer_kwargs.get("options"),
+        **{
+            k: v
+            for k, v in layer_kwargs.items()
+            if KEYWORDS.get(k, ("",))[0] in ("execution", "delays")
+        },
+    )
+    r_delays = DelayOptions()
+    if readout_delays and group_opts.delays.mode != "none":
+        r_delays = dataclasses.replace(group_opts.delays, recurrent="none")
+    return group_opts.execution, r_delays
+
+
 class SpikingNetwork(nn.Module):
     """Spiking layers in sequence followed by a leaky readout.
 
@@ -367,18 +385,7 @@ class SpikingNetwork(nn.Module):
             k: v for k, v in bounds.items() if k in spec.parameters or k not in readout_names
         }
         r_bounds = {k: v for k, v in bounds.items() if k in readout_names}
-        group_opts = LayerOptions.build(
-            layer_kwargs.get("options"),
-            **{
-                k: v
-                for k, v in layer_kwargs.items()
-                if KEYWORDS.get(k, ("",))[0] in ("execution", "delays")
-            },
-        )
-        execution = group_opts.execution
-        r_delays = DelayOptions()
-        if readout_delays and group_opts.delays.mode != "none":
-            r_delays = dataclasses.replace(group_opts.delays, recurrent="none")
+        execution, r_delays = _readout_options(layer_kwargs, readout_delays)
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
             layers.append(

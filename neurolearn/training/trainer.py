@@ -531,10 +531,8 @@ def train_network(
         Further callbacks, called after the built-in ones that change the model or the
         metrics and before the checkpoint, ``metrics.csv`` and the progress bars.
     lr_delay : float, optional
-        Learning rate of a :class:`neurolearn.torch.SpikingNetwork`'s learnable synaptic
-        delays (ms per step; required when it has some): they are trained in their own
-        optimiser group, their kernel width narrows over the epochs and they are rounded to
-        whole time steps at the end (:class:`~neurolearn.training.callbacks.DelaySchedule`).
+        Learning rate (ms per step) of the model's learnable delays, if any; see
+        :class:`~neurolearn.training.callbacks.DelaySchedule`.
 
     Returns
     -------
