@@ -29,13 +29,14 @@ def test_conv_current_is_expanded_weights_on_delayed_input(model):
     assert conv.W_in.shape == (2, 3, 4)
     x = (torch.rand(30, 2, 9, generator=g) < 0.3).double()
     xh = torch.cat([x.new_zeros(6, 2, 9), x])
-    _, drive = conv._delayed(xh, 30)
+    with torch.no_grad():
+        _, drive = conv._delayed(xh, 30)
     # reference: every tap k as a dense [9, 6] matrix on the input delayed by 2k steps
     W = [conv.weight_matrix(k) * conv.weight_unit for k in range(4)]
     parts = [W] if model == "lif" else [[w.clamp(min=0) for w in W], [(-w).clamp(min=0) for w in W]]
     for d, Ws in zip(drive, parts):
         ref = sum(xh[6 - 2 * k : 36 - 2 * k] @ Ws[k] for k in range(4))
-        assert torch.allclose(d, ref, rtol=1e-12, atol=1e-12 * float(ref.abs().max()))
+        assert torch.allclose(d, ref, rtol=1e-12, atol=1e-12 * float(ref.detach().abs().max()))
     # weight sharing: neuron (o, p) sees channels 3p..3p+2 with map o's kernel
     Wm = conv.weight_matrix(1)
     assert torch.equal(Wm[3:6, 0 * 3 + 1], conv.W_in[0, :, 1])
