@@ -29,6 +29,10 @@ File format (:func:`save_network`, :func:`load_network`): one HDF5 file (h5py), 
     attribute ``unit_si`` = the SI value of that unit); ``[neurons]`` or scalar; float64.
 ``/layers/<k>/W_in``, ``/layers/<k>/W_rec``
     Weights ``[pre, post]`` in the layer's ``weight_unit`` (attribute ``unit``).
+``/layers/<k>/delay_in``, ``/layers/<k>/delay_rec``
+    Learnable synaptic delays (:mod:`neurolearn.torch.delays`) in ms (``[pre, post]``,
+    ``[pre]`` or scalar), attribute ``sigma_steps``: the width of their kernels (0: rounded);
+    their mode and ``max_delay`` are in the layer's ``config``.
 ``/layers/<k>`` attribute ``clamp_counts``
     JSON of the clamp counters.
 
@@ -135,23 +139,39 @@ def _layer_params(layer, batch: int) -> tuple[dict, dict]:
     return params, externals
 
 
-def _layer_synapses(layer, k: int, tag: str, src, n_pre: int, W, group, B: int) -> list:
-    """The Brian2 synapses of one weight matrix ``W`` ``[pre, post]`` of layer ``k`` (``tag``
-    ``"in"`` or ``"rec"``), within each of the ``B`` batch copies: one pathway per synaptic
-    target (conductance models: positive weights onto the first, ``-w`` of negative ones onto
-    the second)."""
-    W = W.detach().to(dtype=__import__("torch").float64).numpy() * layer.weight_unit
-    parts = (
-        [(layer.targets[0], W)]
-        if len(layer.targets) == 1
-        else [
-            (layer.targets[0], np.maximum(W, 0.0)),
-            (layer.targets[1], np.maximum(-W, 0.0)),
-        ]
-    )
+def _connection_taps(layer, tag: str) -> list:
+    """``[(W, D), ...]`` of the input (``tag = "in"``) or recurrent connection: weights
+    ``[pre, post]`` (weight units) and whole-step delays ``[pre, post]`` (int, or None: no
+    delay); several entries for a convolution's temporal taps
+    (:meth:`~neurolearn.torch.conv.SpikingConv1d.input_taps`)."""
+    if tag == "in" and layer.convolutional:
+        return layer.input_taps()
+    W, d = (layer.W_in, layer.delay_in) if tag == "in" else (layer.W_rec, layer.delay_rec)
+    return [(W, None if d is None else d.rounded_numpy())]
+
+
+def _layer_synapses(layer, k: int, tag: str, src, n_pre: int, taps, group, B: int) -> list:
+    """The Brian2 synapses of one connection of layer ``k`` (``tag`` ``"in"`` or ``"rec"``;
+    ``taps`` from :func:`_connection_taps`), within each of the ``B`` batch copies: one
+    pathway per synaptic target (conductance models: positive weights onto the first, ``-w``
+    of negative ones onto the second), holding every tap's synapses (a pair of neurons may
+    have several, with different delays), with ``Synapses.delay = D * dt`` where the
+    connection has delays."""
+    import torch
+    from brian2 import second
+
+    mats = [(W.detach().to(torch.float64).numpy() * layer.weight_unit, D) for W, D in taps]
     out = []
-    for tv, Wp in parts:
-        pre, post = np.nonzero(Wp)
+    for t, tv in enumerate(layer.targets):
+        pre, post, w, delay = [], [], [], []
+        for W, D in mats:
+            Wp = W if len(layer.targets) == 1 else np.maximum(W if t == 0 else -W, 0.0)
+            i, j = np.nonzero(Wp)
+            pre.append(i)
+            post.append(j)
+            w.append(Wp[i, j])
+            delay.append(D[i, j] if D is not None else np.zeros(i.size, np.int64))
+        pre, post, w = np.concatenate(pre), np.concatenate(post), np.concatenate(w)
         if pre.size == 0:
             continue
         unit = layer.cm.units[tv]
@@ -161,8 +181,10 @@ def _layer_synapses(layer, k: int, tag: str, src, n_pre: int, W, group, B: int) 
         offs_pre = (np.arange(B)[:, None] * n_pre).repeat(pre.size, 1).ravel()
         offs_post = (np.arange(B)[:, None] * layer.n).repeat(pre.size, 1).ravel()
         syn.connect(i=np.tile(pre, B) + offs_pre, j=np.tile(post, B) + offs_post)
-        w = np.tile(Wp[pre, post], B)
+        w = np.tile(w, B)
         setattr(syn, wname, w * unit if not unit.dim.is_dimensionless else w)
+        if any(D is not None for _, D in mats):
+            syn.delay = np.tile(np.concatenate(delay), B) * layer.dt_s * second
         out.append(syn)
     return out
 
@@ -207,6 +229,14 @@ def to_brian2(
         )
     if not np.all((x == 0) | (x == 1)):
         raise ValueError("inputs for the Brian2 export must be spikes (0 or 1 per step)")
+    for layer in list(net.layers) + ([net.readout] if net.readout is not None else []):
+        for d in layer.delay_modules():
+            if d.smooth:
+                raise ValueError(
+                    f"layer '{layer.name}' has smoothed delays (kernel width "
+                    f"{float(d.sigma):g} steps); Brian2 runs whole-step delays: round them "
+                    f"first (net.round_delays_()) so that both engines run the same network"
+                )
     T, B, C = x.shape
     dt = net.dt_s * second
     export = None
@@ -236,11 +266,12 @@ def to_brian2(
                 setattr(group, name, value)
             groups[layer.name] = group
             objects.append(group)
-            sources = [("in", prev_group, prev_n, layer.W_in)]
+            sources = [("in", prev_group, prev_n)]
             if layer.W_rec is not None:
-                sources.append(("rec", group, layer.n, layer.W_rec))
-            for tag, src, n_pre, W in sources:
-                for syn in _layer_synapses(layer, k, tag, src, n_pre, W, group, B):
+                sources.append(("rec", group, layer.n))
+            for tag, src, n_pre in sources:
+                taps = _connection_taps(layer, tag)
+                for syn in _layer_synapses(layer, k, tag, src, n_pre, taps, group, B):
                     synapses[syn.name] = syn
                     objects.append(syn)
             if layer.spiking:
@@ -361,6 +392,11 @@ def from_brian2(net, export: Brian2Export, copy: int = 0):
             for tag, W in (("in", layer.W_in), ("rec", layer.W_rec)):
                 if W is None:
                     continue
+                if tag == "in" and layer.convolutional:
+                    raise ModelError(
+                        f"layer '{layer.name}' is a convolution: its shared kernel cannot be "
+                        "read back from Brian2's expanded synapses"
+                    )
                 total = np.zeros(tuple(W.shape))
                 n_pre = W.shape[0]
                 for sign, tv in zip((1.0, -1.0), layer.targets):
@@ -433,6 +469,12 @@ def save_network(net, path) -> Path:
                         d = g.create_dataset(wname, data=W.detach().double().numpy())
                         d.attrs["unit"] = layer.weight_unit_name
                         d.attrs["unit_si"] = layer.weight_unit
+                for dname in ("delay_in", "delay_rec"):
+                    delays = getattr(layer, dname, None)
+                    if delays is not None:
+                        d = g.create_dataset(dname, data=delays.delay.detach().double().numpy())
+                        d.attrs["unit"] = "ms"
+                        d.attrs["sigma_steps"] = float(delays.sigma)
     return path
 
 
@@ -455,6 +497,8 @@ def load_network(path):
     import torch
 
     from ..torch import LeakyReadout, SpikingLayer, SpikingNetwork
+    from ..torch.conv import SpikingConv1d
+    from ..torch.options import DelayOptions
 
     path = Path(path)
     if not path.is_file():
@@ -472,6 +516,10 @@ def load_network(path):
             spec = ModelSpec.from_dict(cfg["spec"])
             dtype = getattr(torch, cfg.get("dtype", "float32"))
             g = f[f"layers/{k}"]
+            dl = cfg.get("delays")
+            delays = DelayOptions()
+            if dl is not None:
+                delays = DelayOptions(dl["mode"], dl["recurrent"], float(dl["max_delay_s"]))
             # a readout integrated otherwise than by the spec's method (NIR's Euler readout) is
             # a non-spiking SpikingLayer of the readout model
             if cfg["kind"] == "readout" and cfg.get("method") in (None, spec.method):
@@ -484,13 +532,25 @@ def load_network(path):
                     dtype=dtype,
                     name=cfg["name"],
                     checkpoint_every=cfg["checkpoint_every"],
+                    options=delays,
                 )
             else:
                 target = cfg["target"]
-                layer = SpikingLayer(
+                if "conv" in cfg:
+                    c = cfg["conv"]
+                    cls, sizes = SpikingConv1d, (c["in_channels"], c["out_channels"])
+                    kw = dict(
+                        kernel_size=c["kernel_size"],
+                        stride=c["stride"],
+                        time_kernel=c["time_kernel"],
+                        time_dilation=c["time_dilation"],
+                    )
+                else:
+                    cls, sizes, kw = SpikingLayer, (cfg["n_in"], cfg["n"]), {}
+                layer = cls(
                     spec,
-                    cfg["n_in"],
-                    cfg["n"],
+                    *sizes,
+                    **kw,
                     dt=float(cfg["dt_s"]),
                     recurrent=cfg["recurrent"],
                     trainable=cfg["trainable"],
@@ -506,6 +566,7 @@ def load_network(path):
                     name=cfg["name"],
                     method=cfg.get("method"),
                     spiking=cfg["kind"] != "readout",
+                    options=delays,
                 )
             with torch.no_grad():
                 for name, d in g["parameters"].items():
@@ -517,6 +578,11 @@ def load_network(path):
                     if wname in g:
                         W = getattr(layer, wname)
                         W.copy_(torch.as_tensor(g[wname][()], dtype=W.dtype))
+                for dname in ("delay_in", "delay_rec"):
+                    if dname in g:
+                        delays = getattr(layer, dname)
+                        delays.delay.copy_(torch.as_tensor(g[dname][()], dtype=delays.delay.dtype))
+                        delays.set_sigma(float(g[dname].attrs["sigma_steps"]))
             layer.clamp_counts = {
                 k_: int(v) for k_, v in json.loads(g.attrs["clamp_counts"]).items()
             }

@@ -71,6 +71,8 @@ __all__ = [
     "DATASET_DEFAULTS",
     "QUICK_OVERRIDES",
     "ALLEN_SELECTION",
+    "FACTORS",
+    "conditions",
     "experiment_sections",
     "experiment_config",
     "run_heterogeneity",
@@ -101,8 +103,8 @@ CONFIGURATION_LABELS = {
 }
 
 
-def _load_defaults() -> tuple[dict, dict, dict]:
-    """(per-dataset defaults, --quick changes, Allen selection) from
+def _load_defaults() -> tuple[dict, dict, dict, dict]:
+    """(per-dataset defaults, --quick changes, Allen selection, extra factors) from
     ``neurolearn/configs/heterogeneity.toml``: each dataset's ``data`` table as given, then
     ``common`` with the dataset's other tables applied (:func:`merge_sections`)."""
     cfg = packaged_config("heterogeneity")
@@ -113,7 +115,7 @@ def _load_defaults() -> tuple[dict, dict, dict]:
             "data": own["data"],
             **merge_sections(copy.deepcopy(cfg["common"]), rest),
         }
-    return per_dataset, cfg["quick"], cfg["allen_selection"]
+    return per_dataset, cfg["quick"], cfg["allen_selection"], cfg.get("factors", {})
 
 
 #: Training configuration (sections of :data:`neurolearn.training.CONFIG_SCHEMA`) per dataset
@@ -125,7 +127,22 @@ QUICK_OVERRIDES: dict
 #: Allen cells the learned tau_m are compared with (filters of
 #: :func:`neurolearn.sources.allen.select`).
 ALLEN_SELECTION: dict
-DATASET_DEFAULTS, QUICK_OVERRIDES, ALLEN_SELECTION = _load_defaults()
+#: Extra factors of the experiment (``--factor``): name -> level -> changes to every run's
+#: training configuration (``delays``: learnable synaptic delays or none).
+FACTORS: dict
+DATASET_DEFAULTS, QUICK_OVERRIDES, ALLEN_SELECTION, FACTORS = _load_defaults()
+
+
+def conditions(factor: str | None = None) -> dict:
+    """``{name: (configuration, level, changes)}``: the four configurations, or with a
+    ``factor`` (key of :data:`FACTORS`; else ValueError) each at each level, named
+    ``<configuration>+<level>``."""
+    if factor is None:
+        return {c: (c, None, {}) for c in CONFIGURATIONS}
+    if factor not in FACTORS:
+        raise ValueError(f"unknown factor {factor!r}; factors: {', '.join(FACTORS)}")
+    levels = FACTORS[factor]
+    return {f"{c}+{lv}": (c, lv, levels[lv]) for c in CONFIGURATIONS for lv in levels}
 
 
 def experiment_sections(
@@ -308,8 +325,10 @@ def run_heterogeneity(
     backend: str = "numpy",
     progress: bool = True,
     overrides: Mapping | None = None,
+    factor: str | None = None,
 ) -> dict:
-    """Train, check in Brian2 and summarise the four Perez-Nieves configurations.
+    """Train, check in Brian2 and summarise the four Perez-Nieves configurations (at every
+    level of an extra ``factor``).
 
     Parameters
     ----------
@@ -330,6 +349,9 @@ def run_heterogeneity(
         Progress bars.
     overrides : mapping, optional
         Changes to every run's training configuration (tests use it to shrink runs).
+    factor : str, optional
+        A key of :data:`FACTORS` (``"delays"``): every configuration at every level, runs
+        in ``out/runs/<configuration>+<level>`` (:func:`conditions`).
 
     Returns
     -------
@@ -349,9 +371,12 @@ def run_heterogeneity(
         seeds = 1
     out = Path(out)
     t_start = time.time()
+    runs = conditions(factor)
     configs = {
-        (c, s): experiment_config(dataset, c, s, quick, overrides)
-        for c in CONFIGURATIONS
+        (name, s): experiment_config(
+            dataset, c, s, quick, merge_sections(copy.deepcopy(dict(overrides or {})), level)
+        )
+        for name, (c, _lv, level) in runs.items()
         for s in range(seeds)
     }
     any_config = next(iter(configs.values())).to_dict()
@@ -364,6 +389,8 @@ def run_heterogeneity(
         "backend": backend,
         "settings": any_config,
     }
+    if factor is not None:
+        description["factor"] = {factor: FACTORS[factor]}
     _claim_folder(out, description, seeds)
 
     # load the data once here (converts and caches Spiking FSDD on first use), so that the
@@ -384,12 +411,12 @@ def run_heterogeneity(
             "progress": False,
         }
         for s in range(seeds)
-        for c in CONFIGURATIONS
+        for c in runs
     ]
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_list)))
     _run_jobs(jobs_list, n_workers, progress, f"heterogeneity {dataset}")
     results = summarize_runs(
-        out, dataset=dataset, backend=backend, progress=progress, detailed=not quick
+        out, dataset=dataset, backend=backend, progress=progress, detailed=not quick, factor=factor
     )
     results["wall_time_s"] = time.time() - t_start
     results["seeds"] = seeds
@@ -451,6 +478,7 @@ def summarize_runs(
     backend: str = "numpy",
     progress: bool = False,
     detailed: bool = True,
+    factor: str | None = None,
 ) -> dict:
     """Collect the finished runs under ``out/runs`` into the experiment's results and figures.
 
@@ -465,6 +493,8 @@ def summarize_runs(
         Write the Allen comparison's own tables and figures per configuration
         (``out/allen/<configuration>``, bootstrap confidence intervals with 200 resamples);
         without it only the two-sample statistics are computed (``--quick``).
+    factor : str, optional
+        The extra factor the runs were made with (:func:`conditions`).
 
     Returns
     -------
@@ -494,7 +524,7 @@ def summarize_runs(
         "configurations": {},
     }
     learned_by_config = {}
-    for configuration in CONFIGURATIONS:
+    for configuration, (base, level, _changes) in conditions(factor).items():
         accs, b2accs, agreements, taus, tausyn, seeds = [], [], [], [], [], []
         root = out / "runs" / configuration
         for run_dir in sorted(root.glob("seed*")) if root.is_dir() else []:
@@ -515,8 +545,9 @@ def summarize_runs(
             continue
         tau_all = np.concatenate(taus) if taus else np.zeros(0)
         learned_by_config[configuration] = tau_all
+        label = CONFIGURATION_LABELS[base] + (f", {level}" if level else "")
         entry = {
-            "label": CONFIGURATION_LABELS[configuration],
+            "label": label,
             "n_runs": len(accs),
             "seeds": seeds,
             "accuracy_mean": float(np.mean(accs)),
@@ -539,7 +570,7 @@ def summarize_runs(
                     table=allen_table,
                     n_boot=200 if detailed else 0,
                     n_perm=200 if detailed else 100,
-                    learned_label=CONFIGURATION_LABELS[configuration],
+                    learned_label=label,
                     **ALLEN_SELECTION,
                 )
                 entry["allen_comparison"] = json.loads(frame.to_json(orient="records"))
@@ -627,7 +658,8 @@ def _plot_tau(learned: Mapping[str, np.ndarray], allen_tau, stem: Path) -> None:
     from ..figures import new_figure, save_figure
 
     names = list(learned)
-    fig, axes = new_figure(2, 2, width=6.0, height=4.0)
+    rows = max(2, (len(names) + 1) // 2)  # 4 configurations, 8 with a two-level factor
+    fig, axes = new_figure(rows, 2, width=6.0, height=2.0 * rows)
     axes = np.asarray(axes).ravel()
     values = [v for v in learned.values() if v.size] + (
         [allen_tau] if allen_tau is not None else []
@@ -644,7 +676,7 @@ def _plot_tau(learned: Mapping[str, np.ndarray], allen_tau, stem: Path) -> None:
                 tau, bins=bins, density=True, histtype="step", color="C0", lw=1.2, label="learned"
             )
         ax.set_xscale("log")
-        ax.set_title(CONFIGURATION_LABELS[name], fontsize=7)
+        ax.set_title(CONFIGURATION_LABELS.get(name, name.replace("+", ", ")), fontsize=7)
         ax.set_xlabel("membrane time constant tau_m (ms)")
         ax.set_ylabel("density (1/ms)")
         ax.legend()
@@ -712,6 +744,13 @@ def add_arguments(parser) -> None:
         choices=BACKENDS,
         help="Brian2 target of the agreement check (default numpy)",
     )
+    parser.add_argument(
+        "--factor",
+        default=None,
+        choices=tuple(FACTORS),
+        help="extra factor: every configuration at each of its levels (delays: with and "
+        "without learnable synaptic delays)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -737,6 +776,7 @@ def run(args) -> dict:
         jobs=args.jobs,
         backend=args.backend,
         progress=not args.no_progress,
+        factor=getattr(args, "factor", None),
     )
     print(results["table_markdown"])
     print(f"results in {results['out']}")

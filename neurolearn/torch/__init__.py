@@ -38,6 +38,10 @@ Modules
 :mod:`~neurolearn.torch.surrogate`
     :class:`Surrogate`, :class:`SmoothSigmoid`, :func:`get_surrogate`; the shapes as classes
     registered in :data:`SURROGATES`.
+:mod:`~neurolearn.torch.delays`, :mod:`~neurolearn.torch.conv`
+    Learnable synaptic delays (:class:`SynapticDelays`, DCLS-style Gaussian kernels
+    narrowing to whole steps, :func:`sigma_schedule`; options :class:`DelayOptions`) and the
+    spiking temporal/spectral convolution :class:`SpikingConv1d`.
 :mod:`~neurolearn.torch.losses`
     :func:`readout_loss`, :func:`reduce_readout` (:data:`READOUT_REDUCTIONS`),
     :func:`rate_regulariser`, :func:`firing_rates`.
@@ -51,6 +55,8 @@ Round trip to Brian2 and network files: :mod:`neurolearn.bridge`.
 """
 
 from .compiler import SI_DISPLAY_UNITS, CompiledModel, compile_model
+from .conv import SpikingConv1d
+from .delays import SynapticDelays, sigma_schedule
 from .init import (
     DISTRIBUTIONS,
     PEREZ_NIEVES_CONFIGS,
@@ -61,7 +67,14 @@ from .init import (
 from .layer import LeakyReadout, NonFiniteError, SpikingLayer, readout_model
 from .losses import READOUT_REDUCTIONS, firing_rates, rate_regulariser, readout_loss, reduce_readout
 from .network import NetworkState, SpikingNetwork
-from .options import Execution, LayerOptions, ParameterInit, SurrogateOptions, WeightInit
+from .options import (
+    DelayOptions,
+    Execution,
+    LayerOptions,
+    ParameterInit,
+    SurrogateOptions,
+    WeightInit,
+)
 from .step import LayerState
 from .surrogate import SURROGATES, SmoothSigmoid, Surrogate, get_surrogate
 
@@ -82,6 +95,10 @@ __all__ = [
     "WeightInit",
     "SurrogateOptions",
     "Execution",
+    "DelayOptions",
+    "SynapticDelays",
+    "sigma_schedule",
+    "SpikingConv1d",
     "display_unit",
     "init_parameter",
     "perez_nieves_config",

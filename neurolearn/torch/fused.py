@@ -50,6 +50,7 @@ class _LinearPlan:
         "sparse",
         "start",
         "last",
+        "drive_in",
     )
 
 
@@ -71,6 +72,7 @@ def _linear_plan(layer, P: dict, C: dict):
         or (spiking and layer.surrogate.smooth)
         or len(layer.targets) != 1
         or layer.checkpoint_every
+        or layer.delay_rec is not None  # recurrent delays: the step-by-step path
     ):
         return None
     cm = layer.cm
@@ -130,6 +132,7 @@ def _linear_plan(layer, P: dict, C: dict):
     plan.detach_reset = layer.detach_reset
     plan.dt = layer.dt_s
     plan.A_idx = list(affine.A_idx)
+    plan.drive_in = False
     return plan, A, b
 
 
@@ -190,9 +193,11 @@ class _FusedLinearLoop(torch.autograd.Function):
         nA = len(plan.A_idx)
         S0 = tensors[nA + k : nA + 2 * k]
         T, B, n_in = x.shape
-        n = Wi.shape[1]
+        # drive_in: x is the input current [T, B, n] itself (delays, convolutions), Wi None
+        drive_in = plan.drive_in
+        n = n_in if drive_in else Wi.shape[1]
         Tc = max(1, min(T, 16))
-        Wid = Wi.detach()
+        Wid = None if drive_in else Wi.detach()
         project = Wo is not None
         # with trainable coefficients the state before each update is kept (gradient of A);
         # otherwise only the post-update values of the threshold and reset variables
@@ -232,7 +237,9 @@ class _FusedLinearLoop(torch.autograd.Function):
         chunk_spikes = []
         for c, t0 in enumerate(range(0, T, Tc)):
             t1 = min(T, t0 + Tc)
-            if plan.xs is not None:
+            if drive_in:
+                dc = x[t0:t1].detach()
+            elif plan.xs is not None:
                 dc = plan.xs.rows_sum(t0 * B, (t1 - t0) * B, Wid)
             else:
                 dc = x[t0:t1].detach().reshape(-1, n_in) @ Wid
@@ -276,12 +283,12 @@ class _FusedLinearLoop(torch.autograd.Function):
         ctx.A_shapes = [a.shape for a in tensors[:nA]]
         ctx.b_shapes = [bb.shape for bb in tensors[nA : nA + k]]
         ctx.S0_shapes = [s.shape for s in S0]
-        empty = Wi.new_empty(0)
+        empty = x.new_empty(0)
         ctx.save_for_backward(
             hist,
             spk,
             nrs if nrs is not None else spk.new_empty(0),
-            Wi,
+            Wi if Wi is not None else empty,
             W if W is not None else empty,
             Wo if project else empty,
             *tensors[: nA + k],
@@ -314,7 +321,9 @@ class _FusedLinearLoop(torch.autograd.Function):
             "Wo": torch.zeros_like(Wo)
             if project and ctx.needs_input_grad[4] and g_out is not None
             else None,
-            "x": hist.new_empty((T, B, Wi.shape[0])) if ctx.needs_input_grad[1] else None,
+            "x": hist.new_empty((T, B, n if plan.drive_in else Wi.shape[0]))
+            if ctx.needs_input_grad[1]
+            else None,
         }
         gS_sets = [[hist.new_zeros((B, n)) for _ in range(k)] for _ in range(2)]
         for j, g in enumerate(g_state):  # the final state was used (handed on)
@@ -441,7 +450,9 @@ class _FusedLinearLoop(torch.autograd.Function):
         _, B, n = spk.shape
         with torch.no_grad():
             Wid = Wi.detach()
-            if plan.xs is not None:
+            if plan.drive_in:  # a copy: the recurrent input is added to it in place
+                inc = ctx.x[t0:t1].reshape(-1, n).clone()
+            elif plan.xs is not None:
                 inc = plan.xs.rows_sum(t0 * B, L * B, Wid)
             else:
                 inc = ctx.x[t0:t1].reshape(-1, Wi.shape[0]) @ Wid
@@ -532,6 +543,10 @@ def _chunk_input_grads(ctx, plan, g, spk, Wi, W, st, grads, t0, t1):
     ``t0..t1-1`` (one product per chunk)."""
     _, B, n = spk.shape
     L = t1 - t0
+    if plan.drive_in:  # the gradient w.r.t. the input current itself
+        if grads["x"] is not None:
+            grads["x"][t0:t1] = g.reshape(L, B, n)
+        return _chunk_recurrent_grad(grads, spk, W, st, g, t0, t1)
     if grads["Wi"] is not None:
         if plan.xs is not None:
             plan.xs.t_matmul(t0 * B, L * B, g, out=grads["Wi"])
@@ -539,6 +554,13 @@ def _chunk_input_grads(ctx, plan, g, spk, Wi, W, st, grads, t0, t1):
             grads["Wi"] += ctx.x[t0:t1].reshape(-1, Wi.shape[0]).t() @ g
     if grads["x"] is not None:
         grads["x"][t0:t1] = (g @ Wi.t()).reshape(L, B, -1)
+    _chunk_recurrent_grad(grads, spk, W, st, g, t0, t1)
+
+
+def _chunk_recurrent_grad(grads, spk, W, st, g, t0, t1):
+    """Accumulate the recurrent weights' gradient ``spikes^T @ g`` of steps ``t0..t1-1``
+    (``st``: the chunk's spikes as a sparse ``[n, L*B]`` matrix, or None)."""
+    n = spk.shape[2]
     gW = grads["W"]
     if gW is not None:  # spikes^T @ (gradient of the target)
         if st is not None:

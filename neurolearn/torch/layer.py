@@ -30,9 +30,10 @@ from torch import nn
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
 from . import loop
 from .compiler import CompiledModel, compile_model
+from .delays import build_delays
 from .fused import _linear_plan
 from .init import display_unit, merge_bounds, parameter_table
-from .options import LayerOptions, ParameterInit, WeightInit
+from .options import DelayOptions, LayerOptions, ParameterInit, WeightInit
 from .step import LayerState, NonFiniteError
 from .surrogate import get_surrogate
 
@@ -145,6 +146,10 @@ def _synaptic_targets(cm, spec, target) -> tuple:
 class _ModelLayer(nn.Module):
     """Shared machinery: compiled model, per-neuron parameters, weights, the time loop."""
 
+    #: Whether the input connection is a convolution (:class:`~neurolearn.torch.conv.SpikingConv1d`,
+    #: whose ``W_in`` is a shared kernel) rather than a dense ``[n_in, n]`` matrix.
+    convolutional = False
+
     def __init__(
         self,
         model,
@@ -176,6 +181,11 @@ class _ModelLayer(nn.Module):
         fused: bool | None = None,
         fused_recompute: bool = True,
         sparse_spikes: bool | None = None,
+        delays: str = "none",
+        recurrent_delays: str = "none",
+        max_delay=None,
+        delay_init="uniform",
+        delay_sigma: float | None = None,
         options=None,
     ):
         super().__init__()
@@ -198,6 +208,11 @@ class _ModelLayer(nn.Module):
             fused=fused,
             fused_recompute=fused_recompute,
             sparse_spikes=sparse_spikes,
+            delays=delays,
+            recurrent_delays=recurrent_delays,
+            max_delay=max_delay,
+            delay_init=delay_init,
+            delay_sigma=delay_sigma,
         )
         self.options = opts
         spec = _neuron_spec(model)
@@ -218,19 +233,7 @@ class _ModelLayer(nn.Module):
                 spec.path,
                 parameter="threshold",
             )
-        grad, ex = opts.gradient, opts.execution
-        self.surrogate = get_surrogate(grad.surrogate) if spiking else None
-        self.detach_reset = bool(grad.detach_reset)
-        self.threshold_scale = (
-            float(grad.threshold_scale) if grad.threshold_scale else self.cm.threshold_scale
-        )
-        self.checkpoint_every = int(ex.checkpoint_every) if ex.checkpoint_every else None
-        self.check_finite = bool(ex.check_finite)
-        self.sparse_input = ex.sparse_input
-        self.fused = ex.fused
-        self.fused_recompute = bool(ex.fused_recompute)
-        self.sparse_spikes = None if ex.sparse_spikes is None else bool(ex.sparse_spikes)
-        self._fusable = None
+        self._init_execution(opts)
         self.targets = _synaptic_targets(self.cm, spec, target)
         unit = self.cm.units[self.targets[0]]
         w_unit = opts.weights.unit
@@ -258,6 +261,39 @@ class _ModelLayer(nn.Module):
             spiking=self.spiking,
             method=method,
         )
+        self._init_delays(opts.delays, dtype, generator)
+
+    def _init_execution(self, opts: LayerOptions) -> None:
+        """Surrogate gradient and execution attributes from the option groups."""
+        grad, ex = opts.gradient, opts.execution
+        self.surrogate = get_surrogate(grad.surrogate) if self.spiking else None
+        self.detach_reset = bool(grad.detach_reset)
+        self.threshold_scale = (
+            float(grad.threshold_scale) if grad.threshold_scale else self.cm.threshold_scale
+        )
+        self.checkpoint_every = int(ex.checkpoint_every) if ex.checkpoint_every else None
+        self.check_finite = bool(ex.check_finite)
+        self.sparse_input = ex.sparse_input
+        self.fused = ex.fused
+        self.fused_recompute = bool(ex.fused_recompute)
+        self.sparse_spikes = None if ex.sparse_spikes is None else bool(ex.sparse_spikes)
+        self._fusable = None
+
+    def _init_delays(self, opts: DelayOptions, dtype, generator) -> None:
+        """``delay_in``, ``delay_rec`` (:func:`~neurolearn.torch.delays.build_delays`),
+        ``input_history`` and the delays' entry of ``config``."""
+        self.delay_in, self.delay_rec = build_delays(
+            opts, self.n_in, self.n, self.recurrent, self.dt_s, dtype, generator
+        )
+        if self.delay_rec is not None and self.checkpoint_every:
+            raise ValueError("recurrent delays do not work with checkpoint_every")
+        #: input steps before a piece that its input current depends on (delays, kernels)
+        self.input_history = self.delay_in.max_steps if self.delay_in is not None else 0
+        if opts.active:
+            K = next(d.max_steps for d in self.delay_modules())
+            self.config["delays"] = dict(
+                mode=opts.mode, recurrent=opts.recurrent, max_delay_s=K * self.dt_s
+            )
 
     def _init_parameters(self, init: ParameterInit, dtype, generator) -> dict:
         """Per-neuron parameters (:func:`~neurolearn.torch.init.parameter_table`): trainable
@@ -333,6 +369,43 @@ class _ModelLayer(nn.Module):
         """``W_in`` (and ``W_rec``)."""
         return [self.W_in] + ([self.W_rec] if self.W_rec is not None else [])
 
+    # ---- delays ------------------------------------------------------------------------------
+    def delay_modules(self) -> list:
+        """The :class:`~neurolearn.torch.delays.SynapticDelays` of the input and recurrent
+        connections that have delays."""
+        return [d for d in (self.delay_in, self.delay_rec) if d is not None]
+
+    def delay_parameters(self) -> list:
+        """The trainable delays (ms), e.g. for their own learning rate."""
+        return [d.delay for d in self.delay_modules()]
+
+    def set_delay_sigma(self, sigma: float) -> None:
+        """Width of the Gaussian delay kernels in time steps (0: rounded delays)."""
+        for d in self.delay_modules():
+            d.set_sigma(sigma)
+
+    def round_delays_(self) -> None:
+        """Round every delay to whole time steps and stop the smoothing (``sigma = 0``): the
+        forward pass is then the network that Brian2 runs."""
+        for d in self.delay_modules():
+            d.round_()
+
+    def _delayed(self, xh: torch.Tensor, T: int):
+        """The input through the input connection's delays: ``("input", x delayed)``
+        ``[T, B, n_in]`` for delays per presynaptic neuron or connection, ``("drive",
+        [current per target])`` ``[T, B, n]`` each (SI) for delays per synapse; ``xh``
+        ``[input_history + T, B, n_in]`` holds the input steps before the piece first."""
+        d = self.delay_in
+        if d.mode != "per_synapse":
+            return "input", d.delayed_input(xh, T)
+        W = self.W_in * self.weight_unit
+        if len(self.targets) == 2:
+            W = torch.cat([torch.relu(W), torch.relu(-W)], dim=1)
+        out = d.synaptic_drive(xh, W, T)
+        return "drive", (
+            [out] if len(self.targets) == 1 else [out[..., : self.n], out[..., self.n :]]
+        )
+
     @torch.no_grad()
     def project_parameters_(self) -> int:
         """Clamp trainable parameters into their valid range in place (call after each
@@ -344,6 +417,11 @@ class _ModelLayer(nn.Module):
             out = int(((p < lo) | (p > hi)).sum())
             if out:
                 p.clamp_(lo, hi)
+                self.clamp_counts[name] = self.clamp_counts.get(name, 0) + out
+                total += out
+        for name, d in (("delay_in", self.delay_in), ("delay_rec", self.delay_rec)):
+            out = d.project_() if d is not None else 0
+            if out:
                 self.clamp_counts[name] = self.clamp_counts.get(name, 0) + out
                 total += out
         return total

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from .delays import DelayedRecurrence
 from .fused import _FusedLinearLoop, _FusedLinearScan
 from .sparse import _SparseDrive, _SparseInput
 from .step import _LAST_NEVER, AutogradStep, LayerState, NonFiniteError, step
@@ -33,11 +34,48 @@ def run(layer, x: torch.Tensor, state=None, record=()):
     P = layer.effective_parameters()
     C = layer.cm.coefficients(P)
     record = tuple(record)
+    x, drive, carried = connection_input(layer, x, state)
     if not record:
-        res = run_fused(layer, x, P, C, state=state)
+        res = run_fused(layer, x, P, C, state=state, drive=drive)
         if res is not None:
-            return res[0], res[4]
-    return step_by_step(layer, x, P, C, record, state=state)
+            return res[0], carry(res[4], carried)
+    out, end = step_by_step(layer, x, P, C, record, drive, state=state)
+    return out, carry(end, carried)
+
+
+def connection_input(layer, x: torch.Tensor, state=None):
+    """``(x, drive, carried)``: the input of a layer's time loop through its input
+    connection's delays or temporal kernel (:meth:`SpikingLayer._delayed`): the delayed
+    input ``x`` (delays per presynaptic neuron or connection; else ``x`` itself) or the input
+    current per target ``drive`` (per-synapse delays, convolutions; else None), and the last
+    ``layer.input_history`` input steps to carry to the next piece (None without delays).
+    The steps before the piece come from ``state`` (zeros at the start of a sequence)."""
+    H = layer.input_history
+    if layer.delay_in is None and not layer.convolutional:
+        return x, None, None
+    T, B, C = x.shape
+    prev = None if state is None or state.delayed is None else state.delayed.get("input")
+    if prev is None:
+        prev = x.new_zeros((H, B, C))
+    elif tuple(prev.shape) != (H, B, C):
+        raise ValueError(
+            f"layer '{layer.name}': state holds input history of shape {tuple(prev.shape)}; "
+            f"expected [{H}, {B}, {C}]"
+        )
+    xh = torch.cat([prev.to(x.dtype), x], 0)
+    kind, value = layer._delayed(xh, T)
+    kept = xh[xh.shape[0] - H :]
+    if kind == "input":
+        return value, None, kept
+    return x, value, kept
+
+
+def carry(end: LayerState, carried) -> LayerState:
+    """``end`` with the input history ``carried`` (:func:`connection_input`) added to its
+    ``delayed`` entries."""
+    if carried is None:
+        return end
+    return end._replace(delayed=dict(end.delayed or {}, input=carried))
 
 
 def start_state(layer, P: dict, B: int, state):
@@ -74,11 +112,13 @@ def start_state(layer, P: dict, B: int, state):
     return {nm: state.variables[nm] for nm in names}, state.last_spike, int(state.step)
 
 
-def run_fused(layer, x: torch.Tensor, P: dict, C: dict, project=None, state=None):
+def run_fused(layer, x: torch.Tensor, P: dict, C: dict, project=None, state=None, drive=None):
     """Run the fused loop (:class:`_FusedLinearLoop`) if the layer qualifies, else None
     (ValueError if ``fused=True`` and it does not). ``project``: the next layer (one
     synaptic target), whose input drive ``spikes @ W_in`` is then returned instead of the
-    float spikes. Returns ``(out, counts, handle, spikes_bool, state)``."""
+    float spikes; ``drive``: the input current ``[drive]`` ``[T, B, n]`` (SI) computed
+    outside (:func:`connection_input`), used instead of ``x @ W_in``. Returns ``(out,
+    counts, handle, spikes_bool, state)``."""
     if not layer.spiking:
         return None
     fused = layer._linear_plan(P, C)
@@ -100,15 +140,34 @@ def run_fused(layer, x: torch.Tensor, P: dict, C: dict, project=None, state=None
     W = layer.W_rec * layer.weight_unit if layer.W_rec is not None else None
     plan.recompute = layer.fused_recompute
     plan.sparse = layer.sparse_spikes
-    plan.xs = sparse_input(layer, x)
+    plan.drive_in = drive is not None
+    plan.xs = sparse_input(layer, x) if drive is None else None
     Wo = project.W_in * project.weight_unit if project is not None else None
+    Wi = layer.W_in * layer.weight_unit if drive is None else None
     out, counts, handle, spk, acc, last, *S = _FusedLinearLoop.apply(
-        plan, x, layer.W_in * layer.weight_unit, W, Wo, *A, *b, *[S0[v] for v in plan.names]
+        plan, x if drive is None else drive[0], Wi, W, Wo, *A, *b, *[S0[v] for v in plan.names]
     )
     if layer.check_finite and not bool(torch.isfinite(acc)):
-        locate_non_finite(layer, x, state=state)
+        locate_non_finite(layer, x, drive, state=state)
     end = LayerState(dict(zip(plan.names, S)), last, plan.start + x.shape[0])
     return out, counts, handle, spk, end
+
+
+def run_projected(layer, x: torch.Tensor, project, state=None):
+    """:func:`run_fused` of ``layer`` over ``x`` (through its input connection,
+    :func:`connection_input`) with its spikes projected onto the next layer ``project``'s
+    input weights: ``(projected, plain)`` with ``projected = (drive, counts, handle,
+    spikes_bool, state)``, or where the fused loop does not apply ``plain = (spikes,
+    state)`` of the step-by-step path (:func:`run`); the other one None."""
+    x = layer._check_input(x)
+    P = layer.effective_parameters()
+    C = layer.cm.coefficients(P)
+    xd, drive, carried = connection_input(layer, x, state)
+    res = run_fused(layer, xd, P, C, project=project, state=state, drive=drive)
+    if res is None:
+        out, end = step_by_step(layer, xd, P, C, (), drive, state=state)
+        return None, (out, carry(end, carried))
+    return (*res[:4], carry(res[4], carried)), None
 
 
 def run_drive(layer, drive: torch.Tensor, state=None):
@@ -154,7 +213,7 @@ def step_by_step(layer, x, P, C, record=(), drive_in=None, state=None):
     # full-size zero gradient per step (quadratic in T); unbind's backward stacks once
     drive = [d.unbind(0) for d in (input_drive(layer, x) if drive_in is None else drive_in)]
     S, last, n0 = start_state(layer, P, B, state)
-    ref, W_rec = _refractory_and_recurrent(layer, P)
+    ref, W_rec = _refractory_and_recurrent(layer, P, B, state)
     record = tuple(record)
     for r in record:
         if r not in S:
@@ -187,6 +246,8 @@ def step_by_step(layer, x, P, C, record=(), drive_in=None, state=None):
         locate_non_finite(layer, x, drive_in, state)
     spikes = torch.cat(outs, 0)
     end = LayerState(S, last, n0 + T)
+    if isinstance(W_rec, DelayedRecurrence):  # the spikes still in transit
+        end = end._replace(delayed={"spikes": W_rec.history()})
     if record:
         return (spikes, {r: torch.cat(v, 0) for r, v in traces.items()}), end
     return spikes, end
@@ -221,14 +282,26 @@ def steps(
     )
 
 
-def _refractory_and_recurrent(layer, P):
+def _refractory_and_recurrent(layer, P, B: int, state=None):
     """The refractory period in steps and the recurrent weights (split into
-    excitatory/inhibitory parts for two synaptic targets)."""
+    excitatory/inhibitory parts for two synaptic targets), or with recurrent delays a
+    :class:`DelayedRecurrence` starting from the spikes in transit in ``state``."""
     ref = layer.cm.refractory_steps(P) if layer.spiking else 0
     W_rec = None
     if layer.W_rec is not None:
         W = layer.W_rec * layer.weight_unit
         W_rec = [W] if len(layer.targets) == 1 else [torch.relu(W), torch.relu(-W)]
+    d = layer.delay_rec
+    if d is not None:
+        hist = None if state is None or state.delayed is None else state.delayed.get("spikes")
+        if hist is None:
+            hist = W.new_zeros((d.max_steps, B, layer.n))
+        elif tuple(hist.shape) != (d.max_steps, B, layer.n):
+            raise ValueError(
+                f"layer '{layer.name}': state holds spikes in transit of shape "
+                f"{tuple(hist.shape)}; expected [{d.max_steps}, {B}, {layer.n}]"
+            )
+        W_rec = DelayedRecurrence(d, W_rec, hist.to(W.dtype))
     return ref, W_rec
 
 
@@ -256,7 +329,7 @@ def locate_non_finite(layer, x, drive=None, state=None):
         if not bool(torch.isfinite(d).all()):
             idx = int((~torch.isfinite(d)).reshape(T, -1).any(1).nonzero()[0])
             raise NonFiniteError(layer.name, f"input to {layer.targets[k]}", n0 + idx, float("nan"))
-    ref, W_rec = _refractory_and_recurrent(layer, P)
+    ref, W_rec = _refractory_and_recurrent(layer, P, B, state)
     acc = torch.zeros((), device=last.device)
     steps(layer, S, last, acc, P, C, drive, W_rec, ref, (), n0, n0 + T, n0, locate=True)
     raise NonFiniteError(layer.name, "unknown", -1, float("nan"))

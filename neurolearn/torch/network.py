@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -13,7 +14,7 @@ from . import loop
 from .fused import _BoolToFloat
 from .init import perez_nieves_config
 from .layer import LeakyReadout, SpikingLayer, readout_model
-from .options import KEYWORDS, LayerOptions
+from .options import KEYWORDS, DelayOptions, LayerOptions
 from .sparse import _bool_to
 from .step import LayerState
 
@@ -55,6 +56,24 @@ class NetworkState(NamedTuple):
             tuple(s.detach() for s in self.layers),
             self.readout.detach() if self.readout is not None else None,
         )
+
+
+def _readout_options(layer_kwargs: Mapping, readout_delays: bool):
+    """``(execution, delays)`` of the readout built by :meth:`SpikingNetwork.build`: the
+    hidden layers' :class:`~neurolearn.torch.options.Execution`, and their input delays
+    (without recurrent ones) when ``readout_delays``, else none."""
+    group_opts = LayerOptions.build(
+        layer_kwargs.get("options"),
+        **{
+            k: v
+            for k, v in layer_kwargs.items()
+            if KEYWORDS.get(k, ("",))[0] in ("execution", "delays")
+        },
+    )
+    r_delays = DelayOptions()
+    if readout_delays and group_opts.delays.mode != "none":
+        r_delays = dataclasses.replace(group_opts.delays, recurrent="none")
+    return group_opts.execution, r_delays
 
 
 class SpikingNetwork(nn.Module):
@@ -209,19 +228,19 @@ class SpikingNetwork(nn.Module):
                 and self.readout is not None
                 and not drop
                 and len(self.readout.targets) == 1
+                and not self.readout.input_history  # (delays: the readout's own input)
             ):
                 # the fused loop projects the spikes onto the readout weights directly: no
                 # float spikes [T, B, n] nor their gradient are materialised
-                h = layer._check_input(h)
-                P = layer.effective_parameters()
-                C = layer.cm.coefficients(P)
-                res = loop.run_fused(layer, h, P, C, project=self.readout, state=states[i])
+                res, plain = loop.run_projected(layer, h, self.readout, states[i])
                 if res is not None:
                     drive, counts, handle, spk, end = res
                     self._spikes.append(_LazySpikes(handle, spk, counts))
                     out, r_end = loop.run_drive(self.readout, drive, r_state)
                     return out, NetworkState(tuple(ends) + (end,), r_end)
-            h, end = layer.run(h, states[i])
+                h, end = plain
+            else:
+                h, end = layer.run(h, states[i])
             ends.append(end)
             self._spikes.append(h)
             if drop and (i < len(self.layers) - 1 or self.readout is not None):
@@ -244,6 +263,33 @@ class SpikingNetwork(nn.Module):
         for layer in self._all_layers():
             out += layer.weight_parameters()
         return out
+
+    def delay_parameters(self) -> list:
+        """Trainable synaptic delays of all layers, in ms (for their own learning rate)."""
+        out = []
+        for layer in self._all_layers():
+            out += layer.delay_parameters()
+        return out
+
+    def delay_modules(self) -> list:
+        """Every :class:`~neurolearn.torch.delays.SynapticDelays` of the network (input and
+        recurrent connections, readout included)."""
+        out = []
+        for layer in self._all_layers():
+            out += layer.delay_modules()
+        return out
+
+    def set_delay_sigma(self, sigma: float) -> None:
+        """Width of every layer's Gaussian delay kernels, in time steps (0: rounded delays;
+        :mod:`neurolearn.torch.delays`)."""
+        for layer in self._all_layers():
+            layer.set_delay_sigma(sigma)
+
+    def round_delays_(self) -> None:
+        """Round every delay to whole time steps and stop the smoothing: the forward pass is
+        then the network :func:`neurolearn.bridge.to_brian2` exports."""
+        for layer in self._all_layers():
+            layer.round_delays_()
 
     def project_parameters_(self) -> int:
         """Clamp all trainable parameters into range (after an optimiser step); returns the
@@ -280,6 +326,7 @@ class SpikingNetwork(nn.Module):
         generator: torch.Generator | None = None,
         readout_params: Mapping | None = None,
         bounds: Mapping | None = None,
+        readout_delays: bool = True,
         **layer_kwargs,
     ) -> SpikingNetwork:
         """A network ``n_in -> hidden... -> n_out`` of one neuron model.
@@ -301,9 +348,15 @@ class SpikingNetwork(nn.Module):
             ``{"tau_m": (1.0, None), "tau_syn": (1.0, None)}``: the range of that parameter
             in every layer that has it, the readout included
             (:class:`~neurolearn.torch.options.ParameterInit`).
+        readout_delays : bool
+            With input delays in the hidden layers (``delays=...``, ``max_delay=...`` or a
+            :class:`~neurolearn.torch.options.DelayOptions` in ``options``), give the
+            readout's input connection delays of the same kind as well (as Hammouamri et al.
+            2023 do in every layer).
         **layer_kwargs
             Passed to every :class:`SpikingLayer` (``options=`` included); the readout takes
-            ``checkpoint_every`` and ``fused`` from them.
+            ``checkpoint_every`` and ``fused`` from them, and the input delays with
+            ``readout_delays``.
 
         Raises
         ------
@@ -332,10 +385,7 @@ class SpikingNetwork(nn.Module):
             k: v for k, v in bounds.items() if k in spec.parameters or k not in readout_names
         }
         r_bounds = {k: v for k, v in bounds.items() if k in readout_names}
-        execution = LayerOptions.build(
-            layer_kwargs.get("options"),
-            **{k: v for k, v in layer_kwargs.items() if KEYWORDS.get(k, ("",))[0] == "execution"},
-        ).execution
+        execution, r_delays = _readout_options(layer_kwargs, readout_delays)
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
             layers.append(
@@ -369,5 +419,6 @@ class SpikingNetwork(nn.Module):
             bounds=r_bounds,
             checkpoint_every=execution.checkpoint_every,
             fused=execution.fused,
+            options=r_delays,
         )
         return cls(layers, readout)

@@ -16,6 +16,8 @@ group                  keyword arguments it holds
 :class:`SurrogateOptions`  ``surrogate``, ``detach_reset``, ``threshold_scale``
 :class:`Execution`      ``fused``, ``fused_recompute``, ``sparse_input``, ``sparse_spikes``,
                         ``checkpoint_every``, ``check_finite``
+:class:`DelayOptions`   ``delays``, ``recurrent_delays``, ``max_delay``, ``delay_init``,
+                        ``delay_sigma``
 =====================  =====================================================================
 """
 
@@ -31,6 +33,8 @@ __all__ = [
     "WeightInit",
     "SurrogateOptions",
     "Execution",
+    "DelayOptions",
+    "DELAY_MODES",
     "LayerOptions",
     "KEYWORDS",
 ]
@@ -188,6 +192,70 @@ class Execution:
             raise ValueError(f"checkpoint_every must be a positive integer or None, got {c!r}")
 
 
+#: Where the delays of a connection are learned (:class:`DelayOptions`): none, one delay per
+#: synapse, one per presynaptic neuron (shared by its outgoing synapses of the connection), or
+#: one for the whole connection.
+DELAY_MODES = ("none", "per_synapse", "per_presynaptic", "per_connection")
+
+
+@dataclass(frozen=True)
+class DelayOptions:
+    """Learnable synaptic delays of a layer's connections (:mod:`neurolearn.torch.delays`).
+
+    Delays are trained as Gaussian-interpolated delay kernels whose width ``sigma`` narrows
+    during training down to whole time steps (dilated convolution with learnable spacings,
+    DCLS: Hammouamri, Khalfaoui-Hassani & Masquelier 2023, ICLR 2024, arXiv:2306.17670);
+    with ``sigma = 0`` each delay is rounded to whole steps, as Brian2 does.
+
+    Parameters
+    ----------
+    mode : str
+        Delays of the input (feed-forward) connection, one of :data:`DELAY_MODES` (keyword
+        ``delays``): ``"per_synapse"`` (``[n_in, n]`` delays), ``"per_presynaptic"``
+        (``[n_in]``), ``"per_connection"`` (one) or ``"none"``.
+    recurrent : str
+        Delays of the recurrent connection (keyword ``recurrent_delays``), same choices; a
+        recurrent delay is at least one time step.
+    max_delay : Quantity, str or float, optional
+        Longest delay (``"100 ms"``; a float is seconds); required with any delay. It is
+        rounded to whole time steps ``K``; delays lie in ``[0, K]`` steps (recurrent:
+        ``[1, K]``).
+    init : str or float
+        Initial delays: ``"uniform"`` over the allowed range (DCLS) or a value in ms for all.
+    sigma : float, optional
+        Initial width of the Gaussian delay kernels in time steps; default ``K/3`` (DCLS);
+        0: rounded delays from the start (nothing to learn by gradient).
+
+    Raises
+    ------
+    ValueError
+        An unknown mode, a delay without ``max_delay``, a negative ``sigma`` or an ``init``
+        that is neither ``"uniform"`` nor a number.
+    """
+
+    mode: str = "none"
+    recurrent: str = "none"
+    max_delay: object = None
+    init: object = "uniform"
+    sigma: float | None = None
+
+    def __post_init__(self):
+        for what, m in (("delays", self.mode), ("recurrent_delays", self.recurrent)):
+            if m not in DELAY_MODES:
+                raise ValueError(f"{what} must be one of {', '.join(DELAY_MODES)}, got {m!r}")
+        if self.active and self.max_delay is None:
+            raise ValueError("delays need max_delay (e.g. max_delay='100 ms')")
+        if self.sigma is not None and not float(self.sigma) >= 0:
+            raise ValueError(f"delay_sigma must be >= 0 time steps, got {self.sigma!r}")
+        if not (self.init == "uniform" or isinstance(self.init, (int, float))):
+            raise ValueError(f"delay_init must be 'uniform' or a value in ms, got {self.init!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any connection of the layer has delays."""
+        return self.mode != "none" or self.recurrent != "none"
+
+
 #: Keyword argument of the layers -> (group of :class:`LayerOptions`, field).
 KEYWORDS = {
     "params": ("parameters", "values"),
@@ -207,6 +275,11 @@ KEYWORDS = {
     "sparse_spikes": ("execution", "sparse_spikes"),
     "checkpoint_every": ("execution", "checkpoint_every"),
     "check_finite": ("execution", "check_finite"),
+    "delays": ("delays", "mode"),
+    "recurrent_delays": ("delays", "recurrent"),
+    "max_delay": ("delays", "max_delay"),
+    "delay_init": ("delays", "init"),
+    "delay_sigma": ("delays", "sigma"),
 }
 
 
@@ -220,12 +293,14 @@ class LayerOptions:
     weights : WeightInit
     gradient : SurrogateOptions
     execution : Execution
+    delays : DelayOptions
     """
 
     parameters: ParameterInit = field(default_factory=ParameterInit)
     weights: WeightInit = field(default_factory=WeightInit)
     gradient: SurrogateOptions = field(default_factory=SurrogateOptions)
     execution: Execution = field(default_factory=Execution)
+    delays: DelayOptions = field(default_factory=DelayOptions)
 
     @classmethod
     def build(cls, options=None, **keywords) -> LayerOptions:
@@ -250,6 +325,7 @@ class LayerOptions:
             WeightInit: "weights",
             SurrogateOptions: "gradient",
             Execution: "execution",
+            DelayOptions: "delays",
         }
         given: dict = {}
         if isinstance(options, LayerOptions):
@@ -261,7 +337,8 @@ class LayerOptions:
                 if group is None:
                     raise ValueError(
                         f"options must be option groups (ParameterInit, WeightInit, "
-                        f"SurrogateOptions, Execution) or a LayerOptions, got {obj!r}"
+                        f"SurrogateOptions, Execution, DelayOptions) or a LayerOptions, "
+                        f"got {obj!r}"
                     )
                 if group in given:
                     raise ValueError(f"options: {type(obj).__name__} given twice")
@@ -295,6 +372,8 @@ def _is_default(value, default) -> bool:
     by value)."""
     if value is default:
         return True
+    if isinstance(default, str):
+        return value == default
     if default is None or default == ():
         return isinstance(value, (Mapping, Sequence)) and not isinstance(value, str) and not value
     if isinstance(default, bool) or isinstance(value, bool):
@@ -307,4 +386,5 @@ _DEFAULTS = {
     "weights": WeightInit(),
     "gradient": SurrogateOptions(),
     "execution": Execution(),
+    "delays": DelayOptions(),
 }

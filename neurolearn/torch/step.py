@@ -41,6 +41,7 @@ from typing import NamedTuple
 import torch
 
 from . import sparse
+from .delays import DelayedRecurrence
 from .sparse import _SpikeMatmul
 
 __all__ = ["LayerState", "NonFiniteError", "StepOps", "AutogradStep", "BufferedStep", "step"]
@@ -86,16 +87,25 @@ class LayerState(NamedTuple):
         spiked), for the refractory period.
     step : int
         Number of steps run so far: the index of the next step (its time is ``step * dt``).
+    delayed : dict of str -> Tensor, optional
+        With synaptic delays or temporal kernels (:mod:`neurolearn.torch.delays`), what is
+        still in transit: ``"input"`` the last ``K`` input steps ``[K, batch, channels]``,
+        ``"spikes"`` the layer's spikes of the last ``K`` steps ``[K, batch, neurons]``
+        (recurrent delays); None without delays.
     """
 
     variables: dict
     last_spike: torch.Tensor
     step: int
+    delayed: dict | None = None
 
     def detach(self) -> LayerState:
         """The same state with every tensor detached from its graph (truncated BPTT)."""
+        delayed = None
+        if self.delayed is not None:
+            delayed = {k: v.detach() for k, v in self.delayed.items()}
         return LayerState(
-            {k: v.detach() for k, v in self.variables.items()}, self.last_spike, self.step
+            {k: v.detach() for k, v in self.variables.items()}, self.last_spike, self.step, delayed
         )
 
 
@@ -244,8 +254,10 @@ class AutogradStep(StepOps):
         Parameters (SI) and the compiled model's coefficients.
     drive : list of sequences of Tensor ``[batch, neurons]``
         Input increment of each synaptic target at each step (``drive[k][n - drive_start]``).
-    W_rec : list of Tensor ``[neurons, neurons]`` or None
-        Recurrent weights per target (SI).
+    W_rec : list of Tensor ``[neurons, neurons]``, DelayedRecurrence or None
+        Recurrent weights per target (SI), or with recurrent delays the
+        :class:`~neurolearn.torch.delays.DelayedRecurrence` that gives the recurrent input of
+        each step from the spikes of the steps before (and records the new ones).
     ref : int or Tensor
         Refractory period in steps (0: none).
     last : Tensor ``[batch, neurons]`` (int64)
@@ -315,9 +327,13 @@ class AutogradStep(StepOps):
 
     def propagate(self, S, s, n):
         i = n - self.drive_start
+        delayed = self.W_rec if isinstance(self.W_rec, DelayedRecurrence) else None
+        recs = delayed.inputs() if delayed is not None else None
         for k, tv in enumerate(self.targets):
             inc = self.drive[k][i]
-            if s is not None and self.W_rec is not None:  # the fused loop's product
+            if recs is not None:  # spikes of earlier steps through recurrent delays
+                inc = inc + recs[k]
+            elif s is not None and self.W_rec is not None:  # the fused loop's product
                 if self.smooth:
                     rec = s @ self.W_rec[k]
                 elif self.grad:
@@ -328,6 +344,8 @@ class AutogradStep(StepOps):
             S[tv] = S[tv] + inc
             if self.locate and s is not None:
                 self._check(tv, S[tv], n)
+        if delayed is not None:
+            delayed.push(s)
 
     def reset(self, S, s, hard, n):
         for i, var in enumerate(self.cm.reset_targets):

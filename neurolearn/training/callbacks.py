@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..torch.delays import sigma_schedule
 from .optim import SCHEDULES, schedule_factor
 from .outputs import write_metrics
 
@@ -32,6 +33,7 @@ __all__ = [
     "LearningRateSchedule",
     "GradientClipping",
     "ParameterProjection",
+    "DelaySchedule",
     "EpochStats",
     "TauStatistics",
     "BatchHook",
@@ -187,6 +189,43 @@ class ParameterProjection(Callback):
 
     def load_state_dict(self, state: Mapping) -> None:
         self.clamped = int(state.get("clamped", 0))
+
+
+class DelaySchedule(Callback):
+    """Narrow the Gaussian kernels of learnable synaptic delays over the epochs and round
+    the delays to whole time steps at the end (DCLS: Hammouamri, Khalfaoui-Hassani &
+    Masquelier 2023, ICLR 2024, arXiv:2306.17670; :mod:`neurolearn.torch.delays`).
+
+    At the start of every epoch each delay module's width is
+    :func:`~neurolearn.torch.delays.sigma_schedule` of the epoch (from its initial width
+    ``sigma0`` down to 0.23 steps at half of training); after the last epoch
+    ``model.round_delays_()`` leaves the network that :func:`neurolearn.bridge.to_brian2`
+    exports (and that the test set is evaluated on). Models without delays are left alone.
+
+    Parameters
+    ----------
+    fraction : float
+        Fraction of the epochs over which the width decays.
+    """
+
+    def __init__(self, fraction: float = 0.5):
+        self.fraction = float(fraction)
+        self.hparams = {"delay_sigma_fraction": self.fraction}
+
+    def on_train_epoch_start(self, trainer, model) -> None:
+        modules = getattr(model, "delay_modules", list)()
+        for d in modules:
+            if d.sigma0 > 0:
+                d.set_sigma(
+                    sigma_schedule(
+                        trainer.current_epoch, trainer.epochs, d.sigma0, fraction=self.fraction
+                    )
+                )
+
+    def on_fit_end(self, trainer, model) -> None:
+        round_ = getattr(model, "round_delays_", None)
+        if round_ is not None:
+            round_()
 
 
 class EpochStats(Callback):

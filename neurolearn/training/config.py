@@ -24,6 +24,7 @@ import torch
 from ..datasets import DATASETS
 from ..spec import ModelError, load_model
 from ..torch import DISTRIBUTIONS, PEREZ_NIEVES_CONFIGS, READOUT_REDUCTIONS, SURROGATES
+from ..torch.options import DELAY_MODES
 from .optim import OPTIMIZERS, SCHEDULES
 
 __all__ = [
@@ -174,6 +175,40 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
         "readout_tau_syn_ms": _Key(
             "float", 5.0, "synaptic time constant of the leaky readout, ms", low=0, low_open=True
         ),
+        "delays": _Key(
+            "str",
+            "none",
+            "learnable synaptic delays of the feed-forward connections (hidden layers' input "
+            "and the readout's): per_synapse, per_presynaptic, per_connection or none "
+            "(DCLS Gaussian kernels narrowing to whole steps, Hammouamri et al. 2023; "
+            "neurolearn.torch.delays)",
+            choices=DELAY_MODES,
+        ),
+        "recurrent_delays": _Key(
+            "str",
+            "none",
+            "learnable delays of the recurrent connections (at least one time step), same "
+            "choices; needs recurrent = true",
+            choices=DELAY_MODES,
+        ),
+        "max_delay_ms": _Key(
+            "float", 100.0, "longest synaptic delay, ms (rounded to time steps)", low=0
+        ),
+        "conv_channels": _Key(
+            "int",
+            0,
+            "feature maps of a spiking 1D convolution over input channels and time before "
+            "the hidden layers (neurolearn.torch.SpikingConv1d); 0: none",
+            low=0,
+        ),
+        "conv_kernel": _Key("int", 5, "convolution kernel size over input channels", low=1),
+        "conv_stride": _Key("int", 1, "convolution stride over input channels", low=1),
+        "conv_time_kernel": _Key(
+            "int", 1, "temporal kernel size of the convolution (taps = delays)", low=1
+        ),
+        "conv_time_dilation": _Key(
+            "int", 1, "time steps between the convolution's temporal taps", low=1
+        ),
     },
     "heterogeneity": {
         "configuration": _Key(
@@ -255,6 +290,14 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
             "float",
             2e-2,
             "learning rate of trained per-neuron parameters (time constants)",
+            low=0,
+            low_open=True,
+        ),
+        "lr_delay_steps": _Key(
+            "float",
+            0.1,
+            "learning rate of learnable synaptic delays, time steps per optimiser step "
+            "(DCLS: 100 times the weights' rate)",
             low=0,
             low_open=True,
         ),
@@ -602,6 +645,19 @@ def _check_network(cfg: TrainingConfig) -> None:
             cfg.path,
             "network",
             "model",
+        )
+    if net["recurrent_delays"] != "none" and not net["recurrent"]:
+        raise ConfigError(
+            "recurrent delays need recurrent = true", cfg.path, "network", "recurrent_delays"
+        )
+    delays = net["delays"] != "none" or net["recurrent_delays"] != "none"
+    if delays and net["max_delay_ms"] < cfg["data"]["dt_ms"] / 2:
+        raise ConfigError(
+            f"{net['max_delay_ms']:g} ms is less than half a time step (dt_ms = "
+            f"{cfg['data']['dt_ms']:g}): no delay to learn",
+            cfg.path,
+            "network",
+            "max_delay_ms",
         )
     if net["parameters"]:
         try:

@@ -41,8 +41,11 @@ def make_optimizer(
     lr_tau: float,
     weight_decay: float = 0.0,
     tau_parameters: Iterable | None = None,
+    delay_parameters: Iterable | None = None,
+    lr_delay: float | None = None,
 ) -> torch.optim.Optimizer:
-    """The optimiser of ``model``'s trainable parameters, in two groups.
+    """The optimiser of ``model``'s trainable parameters, in two groups (three with
+    learnable synaptic delays).
 
     Parameters
     ----------
@@ -58,6 +61,13 @@ def make_optimizer(
     weight_decay : float
     tau_parameters : iterable of torch.nn.Parameter, optional
         Trained time constants.
+    delay_parameters : iterable of torch.nn.Parameter, optional
+        Learnable synaptic delays in ms (:mod:`neurolearn.torch.delays`): group ``"delay"``
+        with learning rate ``lr_delay`` (ms per step) and no weight decay, after the
+        ``"tau"`` group; DCLS trains them with a learning rate far above the weights'
+        (Hammouamri et al. 2023: 100 times, in time steps).
+    lr_delay : float, optional
+        Required with ``delay_parameters``.
 
     Returns
     -------
@@ -71,13 +81,20 @@ def make_optimizer(
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     tau_ids = {id(p) for p in (tau_parameters or [])}
-    weights = [p for p in model.parameters() if p.requires_grad and id(p) not in tau_ids]
-    taus = [p for p in model.parameters() if p.requires_grad and id(p) in tau_ids]
+    delay_ids = {id(p) for p in (delay_parameters or [])}
+    if delay_ids and lr_delay is None:
+        raise ValueError("delay_parameters need lr_delay")
+    trained = [p for p in model.parameters() if p.requires_grad]
+    weights = [p for p in trained if id(p) not in tau_ids and id(p) not in delay_ids]
+    taus = [p for p in trained if id(p) in tau_ids]
+    delays = [p for p in trained if id(p) in delay_ids]
     groups = [
         {"params": weights, "lr": lr_weights, "weight_decay": weight_decay, "name": "weights"}
     ]
     if taus:
         groups.append({"params": taus, "lr": lr_tau, "weight_decay": 0.0, "name": "tau"})
+    if delays:
+        groups.append({"params": delays, "lr": lr_delay, "weight_decay": 0.0, "name": "delay"})
     return OPTIMIZERS[name](groups)
 
 

@@ -10,6 +10,7 @@ import torch
 
 from ..spec import load_model
 from ..torch import (
+    SpikingConv1d,
     SpikingNetwork,
     get_surrogate,
     rate_regulariser,
@@ -46,7 +47,10 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingN
         heterogeneity configuration, surrogate and precision; random draws from
         ``torch.Generator`` seeded with ``training.seed``. Every time constant is at least
         ``[heterogeneity] tau_min_ms``, the recurrent weights are scaled by
-        ``[network] recurrent_scale`` and ``network.dropout`` is ``[network] dropout``.
+        ``[network] recurrent_scale`` and ``network.dropout`` is ``[network] dropout``. With
+        ``[network] delays``/``recurrent_delays`` the connections have learnable delays up
+        to ``max_delay_ms``; with ``conv_channels > 0`` a
+        :class:`~neurolearn.torch.SpikingConv1d` (``conv_*`` keys) comes first.
     """
     net, het, sur = config["network"], config["heterogeneity"], config["surrogate"]
     surrogate = get_surrogate(
@@ -57,8 +61,9 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingN
             "normalize_peak": sur["normalize"],
         }
     )
+    conv = _convolution(config, n_in, surrogate) if net["conv_channels"] else None
     network = SpikingNetwork.build(
-        n_in,
+        n_in if conv is None else conv.n,
         list(net["hidden"]),
         n_classes,
         model=net["model"],
@@ -78,9 +83,37 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingN
             "tau_syn": f"{net['readout_tau_syn_ms']!r} ms",
         },
         bounds=tau_floor_bounds(net["model"], het["tau_min_ms"]),
+        delays=net["delays"],
+        recurrent_delays=net["recurrent_delays"],
+        max_delay=float(net["max_delay_ms"]) * 1e-3,
     )
+    if conv is not None:
+        network = SpikingNetwork([conv, *network.layers], network.readout)
     _after_build(network, config)
     return network
+
+
+def _convolution(config: TrainingConfig, n_in: int, surrogate) -> SpikingConv1d:
+    """The :class:`~neurolearn.torch.SpikingConv1d` of the configuration's ``conv_*`` keys
+    (hidden model, parameters, surrogate and precision; seeded with ``training.seed + 1``),
+    in front of the hidden layers."""
+    net = config["network"]
+    return SpikingConv1d(
+        net["model"],
+        n_in,
+        net["conv_channels"],
+        net["conv_kernel"],
+        dt=float(config["data"]["dt_ms"]) * 1e-3,
+        stride=net["conv_stride"],
+        time_kernel=net["conv_time_kernel"],
+        time_dilation=net["conv_time_dilation"],
+        params=net["parameters"] or None,
+        surrogate=surrogate,
+        dtype=DTYPES[net["dtype"]],
+        generator=torch.Generator().manual_seed(int(config["training"]["seed"]) + 1),
+        detach_reset=config["surrogate"]["detach_reset"],
+        name="conv",
+    )
 
 
 def tau_floor_bounds(model, tau_min_ms: float) -> dict:
@@ -191,6 +224,7 @@ def training_options(config: TrainingConfig, network: SpikingNetwork) -> dict:
         lr_weights=opt["lr_weights"],
         lr_tau=opt["lr_tau"],
         tau_parameters=network.time_constant_parameters(),
+        lr_delay=opt["lr_delay_steps"] * config["data"]["dt_ms"],
         optimizer=opt["name"],
         weight_decay=opt["weight_decay"],
         schedule=opt["schedule"],

@@ -29,6 +29,7 @@ from ..io import atomic_path
 from .callbacks import (
     BatchHook,
     Callback,
+    DelaySchedule,
     EpochStats,
     GradientClipping,
     LearningRateSchedule,
@@ -184,6 +185,11 @@ class Trainer:
         L2 weight decay of the weights.
     tau_parameters : iterable of torch.nn.Parameter, optional
         Parameters in the second optimiser group (trained time constants).
+    delay_parameters : iterable of torch.nn.Parameter, optional
+        Learnable synaptic delays (ms), in a group of their own with learning rate
+        ``lr_delay`` (:func:`~neurolearn.training.optim.make_optimizer`).
+    lr_delay : float, optional
+        Learning rate of ``delay_parameters`` (ms per step).
     loss_fn : callable(readout [time, batch, classes], labels [batch]) -> scalar tensor
         Default: cross-entropy of the readout's maximum over time.
     predict : callable(readout) -> labels [batch]
@@ -241,11 +247,14 @@ class Trainer:
         transform: Callable | None = None,
         callbacks: Sequence[Callback] = (),
         device=None,
+        delay_parameters: Iterable | None = None,
+        lr_delay: float | None = None,
     ):
         self.epochs, self.batch_size, self.seed = int(epochs), int(batch_size), int(seed)
         self.optimizer_name, self.weight_decay = optimizer, weight_decay
         self.lr_weights, self.lr_tau = lr_weights, lr_tau
         self.tau_parameters = list(tau_parameters or [])
+        self.delay_parameters, self.lr_delay = list(delay_parameters or []), lr_delay
         self.loss_fn = loss_fn or _default_loss
         self.predict = predict or _default_predict
         self.penalty, self.transform = penalty, transform
@@ -260,6 +269,8 @@ class Trainer:
             "optimizer": optimizer,
             "weight_decay": weight_decay,
         }
+        if self.delay_parameters:
+            self.settings["lr_delay"] = lr_delay
         for callback in self.callbacks:
             self.settings.update(callback.hparams)
         self.current_epoch = self.start_epoch = self.num_training_batches = 0
@@ -310,6 +321,8 @@ class Trainer:
             self.lr_tau,
             self.weight_decay,
             self.tau_parameters,
+            self.delay_parameters,
+            self.lr_delay,
         )
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.metrics, self.start_epoch = [], 0
@@ -322,7 +335,10 @@ class Trainer:
             row.update(self._validate(model, val_set))
             groups = self.optimizer.param_groups
             row["lr_weights"] = groups[0]["lr"]
-            row["lr_tau"] = groups[1]["lr"] if len(groups) > 1 else float("nan")
+            lrs = {g.get("name"): g["lr"] for g in groups}
+            row["lr_tau"] = lrs.get("tau", float("nan"))
+            if "delay" in lrs:
+                row["lr_delay"] = lrs["delay"]
             self._call("on_validation_end", row)
             self.metrics.append(row)
             self._call("on_train_epoch_end", row)
@@ -479,6 +495,7 @@ def train_network(
     device=None,
     transform: Callable | None = None,
     callbacks: Sequence[Callback] = (),
+    lr_delay: float | None = None,
 ) -> TrainingResult:
     """Train ``model`` with BPTT into ``out_dir``, validating and checkpointing after every
     epoch: a :class:`Trainer` with the usual callbacks.
@@ -513,6 +530,9 @@ def train_network(
     callbacks : sequence of Callback
         Further callbacks, called after the built-in ones that change the model or the
         metrics and before the checkpoint, ``metrics.csv`` and the progress bars.
+    lr_delay : float, optional
+        Learning rate (ms per step) of the model's learnable delays, if any; see
+        :class:`~neurolearn.training.callbacks.DelaySchedule`.
 
     Returns
     -------
@@ -543,6 +563,8 @@ def train_network(
     chain: list = [LearningRateSchedule(schedule)]
     chain += [GradientClipping(grad_clip)] if grad_clip else []
     chain += [ParameterProjection()]
+    delay_parameters = list(getattr(model, "delay_parameters", list)())
+    chain += [DelaySchedule()] if delay_parameters else []
     chain += [EpochStats(epoch_stats)] if epoch_stats is not None else []
     chain += [BatchHook(after_batch)] if after_batch is not None else []
     chain += list(callbacks)
@@ -563,5 +585,7 @@ def train_network(
         transform=transform,
         callbacks=chain,
         device=device,
+        delay_parameters=delay_parameters,
+        lr_delay=lr_delay,
     )
     return trainer.fit(model, train_set, val_set, ckpt_path=ckpt_path)
