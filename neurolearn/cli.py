@@ -22,6 +22,8 @@ import json
 import sys
 import traceback
 
+from .io import OutputFolderError
+
 __all__ = ["main", "build_parser", "BAD_INPUT"]
 
 
@@ -75,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Errors of the library that mean bad input (a file, a value, a parameter at fault): exit 2.
-#: (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step.)
+#: (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step;
+#: OutputFolderError: an output folder that is not a folder or cannot be written.)
 BAD_INPUT = (
     ValueError,
+    OutputFolderError,
     FileNotFoundError,
     FileExistsError,
     KeyError,
