@@ -132,7 +132,8 @@ class OutputFolder:
     On entering it records whether the folder existed and what it held; on an exception
     before the first result (see ``first_result``) it removes every entry that appeared in
     the meantime and the folder itself (with the parents it created) if it did not exist.
-    Files that were there before are never touched.
+    Files that were there before are never touched, and a command that ends normally keeps
+    everything.
 
     Parameters
     ----------
@@ -141,7 +142,8 @@ class OutputFolder:
     first_result : str, optional
         A file name in the folder whose presence means the command has produced a result
         worth keeping (e.g. ``"checkpoint.pt"``); after it exists, or after
-        :meth:`commit`, nothing is removed.
+        :meth:`commit`, nothing is removed. None: any new entry is a result (only a folder
+        left empty is removed), for commands that write partial results as they go.
     what : str
         How messages name the folder.
 
@@ -164,10 +166,17 @@ class OutputFolder:
         """Mark the first result as written: keep everything from now on."""
         self.committed = True
 
+    def _new_entries(self) -> list:
+        if not self.path.is_dir():
+            return []
+        return [p for p in self.path.iterdir() if p.name not in self._before]
+
     def _has_result(self) -> bool:
-        return self.committed or (
-            self.first_result is not None and (self.path / self.first_result).exists()
-        )
+        if self.committed:
+            return True
+        if self.first_result is None:
+            return bool(self._new_entries())
+        return (self.path / self.first_result).exists()
 
     def __enter__(self) -> OutputFolder:
         top = None
@@ -186,13 +195,12 @@ class OutputFolder:
         if self._created is not None:
             shutil.rmtree(self._created, ignore_errors=True)
             return
-        for entry in self.path.iterdir():
-            if entry.name not in self._before:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        entry.unlink()
+        for entry in self._new_entries():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
 
 
 @contextlib.contextmanager

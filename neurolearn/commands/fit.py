@@ -155,10 +155,18 @@ def target_from_config(t: dict, base: Path):
 
 
 def _run(args) -> int:
+    from ..io import OutputFolder, check_output_dir
+
+    cfg = load_fit_config(args.config)
+    check_output_dir(args.out, what="--out")  # before any work
+    with OutputFolder(args.out, what="--out"):  # a failure before any result leaves nothing
+        return _fit(args, cfg)
+
+
+def _fit(args, cfg) -> int:
     from ..fitting import FitError, fit
     from ..fitting.plots import plot_fit
 
-    cfg = load_fit_config(args.config)
     base = cfg["_base"]
     target = target_from_config(cfg["target"], base)
     opt = dict(cfg.get("optimizer", {}))
@@ -176,7 +184,7 @@ def _run(args) -> int:
             fixed=cfg.get("fixed"),
             backend=args.backend or cfg.get("backend", "numpy"),
             out=args.out,
-            progress=not args.no_progress,
+            progress=not args.quiet,
             optimizer_options=opt,
         )
     except FitError as exc:
@@ -209,5 +217,7 @@ def register(subparsers) -> None:
         default=None,
         help=f"Brian2 backend (overrides the config): {', '.join(BACKENDS)}",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bar"
+    )
     p.set_defaults(func=_run)

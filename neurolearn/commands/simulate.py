@@ -93,6 +93,7 @@ def run(args) -> int:
     """Run the command; returns the exit status (errors propagate to ``cli.main``)."""
     from ..brian.backends import check_backend
     from ..brian.single import plot_raster_voltage, single_population, summarize
+    from ..io import check_output_dir
     from ..spec import ModelError
 
     check_backend(args.backend)
@@ -109,8 +110,8 @@ def run(args) -> int:
                 "backend='cuda_standalone', directory=DIR); or choose --backend cpp_standalone"
             )
     params = _parse_params(args.param)
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise ModelError(f"--out {args.out} exists and is not a folder", parameter="out")
+    if args.out is not None:  # before any work: a folder, or creatable, and writable
+        check_output_dir(args.out, what="--out")
     if args.record is None:
         args.record = min(3, max(args.n, 0))
     if args.record < 0:
@@ -193,13 +194,14 @@ def _title(model: str, args, params: dict) -> str:
 
 def _write_outputs(out: Path, results, summary: dict, title: str, plot) -> None:
     from ..figures import save_figure
-    from ..io import make_temp_dir
+    from ..io import atomic_write_json, make_temp_dir
 
     out = Path(out)
-    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
+    # next to DIR, renamed into place; inside DIR when it exists (its parent may be read-only)
+    tmp = make_temp_dir(out if out.is_dir() else out.parent, prefix=f".{out.name}.")
     try:
         results.save(tmp / "results.h5")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_json(tmp / "summary.json", summary)
         save_figure(plot(results, title=title), tmp / "raster")
         if not out.exists():
             os.rename(tmp, out)
