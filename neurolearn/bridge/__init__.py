@@ -447,76 +447,97 @@ def load_network(path):
     Raises
     ------
     ModelError
-        Not a neurolearn network file (names the file), or an unknown format version.
+        An empty, truncated or damaged file, one of another format, or an unknown format
+        version; the message names the file and what is wrong.
     FileNotFoundError
         The file does not exist.
     """
     import h5py
-    import torch
-
-    from ..torch import LeakyReadout, SpikingLayer, SpikingNetwork
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"network file not found: {path}")
-    with h5py.File(path, "r") as f:
+    if path.stat().st_size == 0:
+        raise ModelError("empty file (0 bytes), not a neurolearn network file", path)
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise ModelError(
+            f"not a readable HDF5 file ({' '.join(str(exc).split())}): truncated, or of "
+            "another format; a network file is written by neurolearn.bridge.save_network",
+            path,
+        ) from None
+    with fh as f:
         if f.attrs.get("format") != FORMAT:
             raise ModelError(
                 f"not a neurolearn network file (format attribute {f.attrs.get('format')!r})", path
             )
         if int(f.attrs.get("version", 0)) != 1:
             raise ModelError(f"unsupported network file version {f.attrs.get('version')}", path)
-        config = json.loads(f.attrs["config"])
-        built = []
-        for k, cfg in enumerate(config["layers"]):
-            spec = ModelSpec.from_dict(cfg["spec"])
-            dtype = getattr(torch, cfg.get("dtype", "float32"))
-            g = f[f"layers/{k}"]
-            if cfg["kind"] == "readout":
-                layer = LeakyReadout(
-                    cfg["n_in"],
-                    cfg["n"],
-                    dt=float(cfg["dt_s"]),
-                    trainable=cfg["trainable"],
-                    weight_std=1.0,
-                    dtype=dtype,
-                    name=cfg["name"],
-                    checkpoint_every=cfg["checkpoint_every"],
-                )
-            else:
-                target = cfg["target"]
-                layer = SpikingLayer(
-                    spec,
-                    cfg["n_in"],
-                    cfg["n"],
-                    dt=float(cfg["dt_s"]),
-                    recurrent=cfg["recurrent"],
-                    trainable=cfg["trainable"],
-                    surrogate=cfg["surrogate"],
-                    target=target[0] if len(target) == 1 else tuple(target),
-                    weight_unit=cfg["weight_unit"],
-                    weight_std=1.0,
-                    recurrent_std=1.0,
-                    detach_reset=cfg["detach_reset"],
-                    threshold_scale=cfg["threshold_scale"],
-                    checkpoint_every=cfg["checkpoint_every"],
-                    dtype=dtype,
-                    name=cfg["name"],
-                    method=cfg.get("method"),
-                )
-            with torch.no_grad():
-                for name, d in g["parameters"].items():
-                    raw = layer.raw_parameter(name)
-                    raw.copy_(
-                        torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype), raw.shape)
-                    )
-                for wname in ("W_in", "W_rec"):
-                    if wname in g:
-                        W = getattr(layer, wname)
-                        W.copy_(torch.as_tensor(g[wname][()], dtype=W.dtype))
-            layer.clamp_counts = {
-                k_: int(v) for k_, v in json.loads(g.attrs["clamp_counts"]).items()
-            }
-            built.append(layer)
+        try:
+            return _read_network(f)
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            if isinstance(exc, ModelError) and exc.path is not None:
+                raise
+            raise ModelError(
+                f"damaged network file ({type(exc).__name__}: {' '.join(str(exc).split())})",
+                path,
+            ) from None
+
+
+def _read_network(f):
+    """The network held by an open network file ``f`` (format and version checked)."""
+    import torch
+
+    from ..torch import LeakyReadout, SpikingLayer, SpikingNetwork
+
+    config = json.loads(f.attrs["config"])
+    built = []
+    for k, cfg in enumerate(config["layers"]):
+        spec = ModelSpec.from_dict(cfg["spec"])
+        dtype = getattr(torch, cfg.get("dtype", "float32"))
+        g = f[f"layers/{k}"]
+        if cfg["kind"] == "readout":
+            layer = LeakyReadout(
+                cfg["n_in"],
+                cfg["n"],
+                dt=float(cfg["dt_s"]),
+                trainable=cfg["trainable"],
+                weight_std=1.0,
+                dtype=dtype,
+                name=cfg["name"],
+                checkpoint_every=cfg["checkpoint_every"],
+            )
+        else:
+            target = cfg["target"]
+            layer = SpikingLayer(
+                spec,
+                cfg["n_in"],
+                cfg["n"],
+                dt=float(cfg["dt_s"]),
+                recurrent=cfg["recurrent"],
+                trainable=cfg["trainable"],
+                surrogate=cfg["surrogate"],
+                target=target[0] if len(target) == 1 else tuple(target),
+                weight_unit=cfg["weight_unit"],
+                weight_std=1.0,
+                recurrent_std=1.0,
+                detach_reset=cfg["detach_reset"],
+                threshold_scale=cfg["threshold_scale"],
+                checkpoint_every=cfg["checkpoint_every"],
+                dtype=dtype,
+                name=cfg["name"],
+                method=cfg.get("method"),
+            )
+        with torch.no_grad():
+            for name, d in g["parameters"].items():
+                raw = layer.raw_parameter(name)
+                raw.copy_(torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype), raw.shape))
+            for wname in ("W_in", "W_rec"):
+                if wname in g:
+                    W = getattr(layer, wname)
+                    W.copy_(torch.as_tensor(g[wname][()], dtype=W.dtype))
+        layer.clamp_counts = {k_: int(v) for k_, v in json.loads(g.attrs["clamp_counts"]).items()}
+        built.append(layer)
     readout = built.pop() if config["has_readout"] else None
     return SpikingNetwork(built, readout)
