@@ -187,3 +187,19 @@ def test_checkpoint_reader_names_the_file(tmp_path):
     with pytest.raises(ValueError, match="partial.pt lacks epoch"):
         read_checkpoint(partial)
     np.testing.assert_equal(read_checkpoint(full)["model"]["w"].numpy(), np.ones(3))
+
+
+def test_config_reader_names_the_file(tmp_path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="empty.toml: the file is empty"):
+        load_config(empty)
+    good = write_config(tmp_path / "good.toml")
+    cut = tmp_path / "cut.toml"
+    cut.write_text(good.read_text()[: good.read_text().index("[network]") + 5])
+    with pytest.raises(ConfigError, match="cut.toml: not valid TOML"):
+        load_config(cut)
+    binary = tmp_path / "network.toml"
+    binary.write_bytes(b"\x89HDF\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="network.toml: not a text file"):
+        load_config(binary)
