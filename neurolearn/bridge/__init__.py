@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ class Brian2Export:
     readout : ndarray ``[time, batch, classes]`` or None
         Readout membrane trace after each step.
     backend : str
+    directory : Path or None
+        ``stage="generate"``: the generated project folder.
     """
 
     network: Any
@@ -94,6 +97,7 @@ class Brian2Export:
     monitors: dict = dataclasses.field(default_factory=dict)
     spikes: list = dataclasses.field(default_factory=list)
     readout: Any = None
+    directory: Any = None
 
 
 def _unit_str(unit) -> str:
@@ -168,7 +172,12 @@ def _layer_synapses(layer, k: int, tag: str, src, n_pre: int, W, group, B: int) 
 
 
 def to_brian2(
-    net, inputs, backend: str = "numpy", run: bool = True, directory: str | None = None
+    net,
+    inputs,
+    backend: str = "numpy",
+    run: bool = True,
+    directory: str | None = None,
+    stage: str = "run",
 ) -> Brian2Export:
     """Build (and by default run) the Brian2 equivalent of a torch network on a batch.
 
@@ -184,18 +193,31 @@ def to_brian2(
     run : bool
         Run for ``time*dt`` and fill ``spikes``/``readout``.
     directory : str, optional
-        Standalone project folder.
+        Standalone project folder, kept (default: a temporary folder, removed before
+        returning).
+    stage : {"run", "generate", "load"}
+        Standalone backends, with ``run``: ``"run"`` builds and runs here; ``"generate"``
+        only generates the project into ``directory`` (compiled where this machine has the
+        compiler and ``nvcc``) to be run elsewhere with ``./main``; ``"load"`` reads the
+        results that program wrote into ``directory/results`` (neither generates nor runs;
+        the network and inputs must be those the project was generated for).
 
     Returns
     -------
     Brian2Export
+        ``spikes``/``readout`` filled unless ``run`` is false or ``stage="generate"``.
 
     Raises
     ------
     ValueError
-        Inputs not ``[time, batch, channels]`` or not binary.
+        Inputs not ``[time, batch, channels]`` or not binary; a ``stage`` other than "run"
+        without ``directory`` or for a runtime backend; ``stage="load"`` on a project that has
+        not been run (no ``results/last_run_info.txt``; the message names the folder).
     ModelError
         From the builders (parameter outside its range, unknown backend...).
+    BackendUnavailableError
+        ``stage="run"`` where the program cannot run (``cuda_standalone`` without a GPU),
+        raised before any code is generated.
     """
     import brian2
     from brian2 import Network, SpikeMonitor, StateMonitor, second
@@ -210,6 +232,7 @@ def to_brian2(
     T, B, C = x.shape
     dt = net.dt_s * second
     export = None
+    _check_stage(stage, backend, directory, run)
     with use_backend(backend, directory=directory, dt=dt) as be:
         objects = []
         t_idx, b_idx, c_idx = np.nonzero(x)
@@ -263,10 +286,52 @@ def to_brian2(
             monitors=monitors,
         )
         if run:
-            be.run(network, T * dt, namespace={})
-            _collect(export, net)
+            _run_stage(be, export, net, T * dt, stage)
     del brian2
     return export
+
+
+def _run_stage(be, export: Brian2Export, net, duration, stage: str) -> None:
+    """Run the export's network (``stage="run"``), generate its project only
+    (``"generate"``) or read the results a run elsewhere left in the project (``"load"``)."""
+    network = export.network
+    if stage == "load":
+        network.run(duration, namespace={})  # recorded only: nothing generated or run
+        be.built = be.compiled = True
+        be.device.has_been_run = True
+        be.device.results_dir = os.path.join(str(be.directory), "results", "")
+        _collect(export, net)
+    elif stage == "generate":
+        compile = not be.info.missing(run=False)  # compiled where this machine can
+        be.run(network, duration, namespace={}, compile=compile, execute=False)
+        export.directory = be.directory
+    else:
+        be.run(network, duration, namespace={})
+        _collect(export, net)
+    if be.is_standalone:
+        be.close()  # results are read; a temporary project folder goes
+
+
+def _check_stage(stage, backend, directory, run) -> None:
+    """The arguments ``stage``/``directory`` of :func:`to_brian2` checked."""
+    from ..brian.backends import backend_info
+
+    if stage not in ("run", "generate", "load"):
+        raise ValueError(f"stage must be 'run', 'generate' or 'load', got {stage!r}")
+    if stage == "run":
+        return
+    if not backend_info(backend).is_standalone or directory is None:
+        raise ValueError(
+            f"stage={stage!r} needs a standalone backend and a project folder (directory=), "
+            f"got backend {backend!r}, directory {directory!r}"
+        )
+    done = Path(directory) / "results" / "last_run_info.txt"
+    if stage == "load" and run and not done.is_file():
+        raise ValueError(
+            f"{directory}: the project has not been run (no results/last_run_info.txt): run "
+            "./main in that folder (on a machine with a GPU for cuda_standalone) and copy the "
+            "folder back with its results/ subfolder"
+        )
 
 
 def _collect(export: Brian2Export, net) -> None:
