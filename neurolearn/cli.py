@@ -13,6 +13,9 @@ error, please report" message never appears and Brian2 deletes its debug log at 
 it only after an uncaught exception, ``brian2.utils.logger.clean_up_logging``); the CLI also
 sets Brian2's preference ``logging.display_brian_error_message`` to False. Nothing partial is
 left behind because every writer in the library writes atomically.
+
+Progress: long simulations and compilations report on stderr (Brian2's ``report``, status
+lines; :mod:`neurolearn.brian.progress`) unless ``--quiet`` (or ``--json``) is given.
 """
 
 from __future__ import annotations
@@ -131,8 +134,11 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     bad_input = BAD_INPUT + _brian2_errors()
+    from .brian.progress import show_progress
+
     try:
-        return int(args.func(args) or 0)
+        with show_progress(not (getattr(args, "quiet", False) or getattr(args, "json", False))):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

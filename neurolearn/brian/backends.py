@@ -76,7 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import ModelError
-from . import cuda, projects
+from . import cuda, progress, projects
 from .errors import BackendUnavailableError
 from .prefs_state import restore_prefs as _restore_prefs
 from .prefs_state import snapshot_prefs as _snapshot_prefs
@@ -396,7 +396,7 @@ class Backend:
         self.timings: dict[str, float] = {}
         self._prefs_inside = prefs_inside
         self._dt_inside = dt_inside
-        self._closed = False
+        self._closed = self._announced = False
 
     @property
     def is_standalone(self) -> bool:
@@ -501,10 +501,14 @@ class Backend:
         RuntimeError
             Brian2's compilation or run errors, or a closed handle.
         """
+        report = report if report is not None else progress.report()
         with self.active():
             if not self.is_standalone:
                 for variable, value in (run_args or {}).items():
                     variable.set_item(slice(None), value)
+                if self.name == "cython" and not self._announced:
+                    progress.status("cython: compiling code objects (cached after first use)")
+                    self._announced = True
                 network.run(duration, namespace=namespace, report=report, level=level + 1)
                 return
             if not self.built:
@@ -558,7 +562,13 @@ class Backend:
         with self.active():
             opts = dict(getattr(self.device, "build_options", {}) or {})
             with_output = bool(opts.pop("with_output", False))
+            what, t0 = (
+                ("generating and compiling" if compile else "generating"),
+                time.perf_counter(),
+            )
+            progress.status(f"{self.name}: {what} the project in {self.directory}")
             self.info.build(self, compile=compile, clean=clean, with_output=with_output, **opts)
+            progress.status(f"{self.name}: done in {time.perf_counter() - t0:.1f} s")
         if compile and run:
             self.run_program(run_args)
 

@@ -70,7 +70,19 @@ def register(subparsers) -> None:
         help="neurons whose membrane potential is recorded (default 3, or --n if fewer)",
     )
     p.add_argument("--out", type=Path, help="folder for results.h5, summary.json and the figure")
+    p.add_argument(
+        "--build-dir",
+        type=Path,
+        metavar="DIR",
+        help="standalone backends: project folder, kept (default: a temporary folder, removed "
+        "when the run ends)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no compilation status and no simulation progress report on stderr",
+    )
     p.set_defaults(func=run)
 
 
@@ -139,6 +151,7 @@ def run(args) -> int:
         seed=args.seed,
         dt=args.dt,
         record=args.record,
+        directory=args.build_dir,
     )
     summary = summarize(results)
     model = results.network["populations"]["neurons"]["model"]
