@@ -13,6 +13,9 @@ error, please report" message never appears and Brian2 deletes its debug log at 
 it only after an uncaught exception, ``brian2.utils.logger.clean_up_logging``); the CLI also
 sets Brian2's preference ``logging.display_brian_error_message`` to False. Nothing partial is
 left behind because every writer in the library writes atomically.
+
+Progress: long simulations and compilations report on stderr (Brian2's ``report``, status
+lines; :mod:`neurolearn.brian.progress`) unless ``--quiet`` (or ``--json``) is given.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import argparse
 import json
 import sys
 import traceback
+
+from .io import OutputFolderError
 
 __all__ = ["main", "build_parser", "BAD_INPUT"]
 
@@ -75,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Errors of the library that mean bad input (a file, a value, a parameter at fault): exit 2.
-#: (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step.)
+#: (FloatingPointError: NaN/inf in a forward pass, naming layer, variable and step;
+#: OutputFolderError: an output folder that is not a folder or cannot be written.)
 BAD_INPUT = (
     ValueError,
+    OutputFolderError,
     FileNotFoundError,
     FileExistsError,
     KeyError,
@@ -127,8 +134,11 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     bad_input = BAD_INPUT + _brian2_errors()
+    from .brian.progress import show_progress
+
     try:
-        return int(args.func(args) or 0)
+        with show_progress(not (getattr(args, "quiet", False) or getattr(args, "json", False))):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +25,9 @@ __all__ = [
     "finite_or_none",
     "current_umask",
     "make_temp_dir",
+    "OutputFolderError",
+    "check_output_dir",
+    "OutputFolder",
 ]
 
 
@@ -57,6 +61,146 @@ def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
     os.chmod(path, 0o777 & ~current_umask())
     return path
+
+
+class OutputFolderError(OSError):
+    """An output folder cannot be used: it is not a folder, or it cannot be created or
+    written. The message names the folder and the reason."""
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create and delete a file in ``folder``: the one reliable test of writability (the
+    permission bits say nothing for root, read-only mounts or access-control lists)."""
+    fd, name = tempfile.mkstemp(prefix=".neurolearn-probe.", dir=folder)
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Check, before any work, that ``path`` is a folder this process can write into, or
+    one it can create; nothing is left behind (folders created for the check are removed).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The output folder.
+    what : str
+        How messages name it (e.g. ``"--out"``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputFolderError
+        If ``path`` exists and is not a folder, or it (or a folder above it) cannot be
+        created or written; the message names the folder and the reason.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputFolderError(f"{what} {path}: exists and is not a folder")
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise OutputFolderError(f"{what} {path}: cannot be created, {probe} is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        _probe_writable(path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = path if not missing else (Path(exc.filename) if exc.filename else path)
+        verb = "cannot be written" if not missing else "cannot be created"
+        raise OutputFolderError(f"{what} {path}: {verb} ({where}: {reason})") from None
+    finally:
+        for folder in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return path
+
+
+class OutputFolder:
+    """Context manager that leaves an output folder as it found it when the command writing
+    into it fails before its first result.
+
+    On entering it records whether the folder existed and what it held; on an exception
+    before the first result (see ``first_result``) it removes every entry that appeared in
+    the meantime and the folder itself (with the parents it created) if it did not exist.
+    Files that were there before are never touched, and a command that ends normally keeps
+    everything.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The output folder (checked with :func:`check_output_dir`, created on entering).
+    first_result : str, optional
+        A file name in the folder whose presence means the command has produced a result
+        worth keeping (e.g. ``"checkpoint.pt"``); after it exists, or after
+        :meth:`commit`, nothing is removed. None: any new entry is a result (only a folder
+        left empty is removed), for commands that write partial results as they go.
+    what : str
+        How messages name the folder.
+
+    Raises
+    ------
+    OutputFolderError
+        From :func:`check_output_dir`, on construction.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, first_result: str | None = None, what: str = "output folder"
+    ):
+        self.path = check_output_dir(path, what)
+        self.first_result = first_result
+        self.committed = False
+        self._created: Path | None = None
+        self._before: set = set()
+
+    def commit(self) -> None:
+        """Mark the first result as written: keep everything from now on."""
+        self.committed = True
+
+    def _new_entries(self) -> list:
+        if not self.path.is_dir():
+            return []
+        return [p for p in self.path.iterdir() if p.name not in self._before]
+
+    def _has_result(self) -> bool:
+        if self.committed:
+            return True
+        if self.first_result is None:
+            return bool(self._new_entries())
+        return (self.path / self.first_result).exists()
+
+    def __enter__(self) -> OutputFolder:
+        top = None
+        probe = self.path
+        while not probe.exists():
+            top = probe
+            probe = probe.parent
+        self._created = top
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._before = {p.name for p in self.path.iterdir()}
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None or self._has_result():
+            return
+        if self._created is not None:
+            shutil.rmtree(self._created, ignore_errors=True)
+            return
+        for entry in self._new_entries():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
 
 
 @contextlib.contextmanager

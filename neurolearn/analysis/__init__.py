@@ -19,6 +19,7 @@ from .distributions import (
 from .learned import (
     compare_tau,
     fits_table,
+    hidden_layers,
     learned_tau_ms,
     read_run_parameters,
     write_tau_comparison,
@@ -41,6 +42,7 @@ __all__ = [
     "compare_tau",
     "fits_table",
     "learned_tau_ms",
+    "hidden_layers",
     "read_run_parameters",
     "write_tau_comparison",
 ]

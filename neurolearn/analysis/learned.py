@@ -25,6 +25,7 @@ from .twosample import compare_samples
 __all__ = [
     "read_run_parameters",
     "learned_tau_ms",
+    "hidden_layers",
     "compare_tau",
     "fits_table",
     "write_tau_comparison",
@@ -64,6 +65,31 @@ def read_run_parameters(run: str | os.PathLike) -> pd.DataFrame:
                 f"{path}: missing column {column!r} (columns: {', '.join(table.columns)})"
             )
     return table
+
+
+def hidden_layers(run: str | os.PathLike) -> list[str]:
+    """The hidden layers of a training run: the values of ``parameters.csv``'s ``layer``
+    column that start with ``hidden`` (``hidden0``, ``hidden1``...), in file order; the
+    readout's leaky integrators are not learned neurons of the task. The main job
+    (:mod:`neurolearn.reproductions.heterogeneity`) compares these with the Allen cells.
+
+    Parameters
+    ----------
+    run : path
+        Run folder or its ``parameters.csv``.
+
+    Returns
+    -------
+    list of str
+        Empty if the file has no such layer.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`read_run_parameters`.
+    """
+    names = [str(v) for v in read_run_parameters(run)["layer"].unique()]
+    return [name for name in names if name.startswith("hidden")]
 
 
 def learned_tau_ms(
@@ -200,6 +226,7 @@ def fits_table(
     confidence: float = 0.95,
     seed: int | None = 0,
     unit: str = "ms",
+    notes: dict | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Gamma and log-normal fits of several samples, as a long table.
 
@@ -211,6 +238,10 @@ def fits_table(
         Bootstrap settings (:func:`neurolearn.analysis.fit_distribution`).
     unit : str
         Unit of the samples (the ``scale`` parameter carries it).
+    notes : dict, optional
+        When given, a sample that cannot be fitted (no spread: every value equal, where the
+        maximum-likelihood equations have no solution) is skipped rather than raising, and
+        ``notes[name]`` says why; its fits are then absent from both results.
 
     Returns
     -------
@@ -222,16 +253,33 @@ def fits_table(
     """
     rows, fits = [], {}
     for i, (name, values) in enumerate(samples.items()):
-        fits[name] = {}
+        if notes is not None:
+            x = np.asarray(values, dtype=float)
+            if x.size and np.ptp(x) == 0:
+                notes[name] = (
+                    f"no spread (all {x.size} values are {x[0]:.6g} {unit}): gamma and "
+                    "log-normal fits skipped"
+                )
+                continue
+        fitted = {}
         for j, family in enumerate(("gamma", "lognorm")):
-            fit = fit_distribution(
-                values,
-                family,
-                n_boot=n_boot,
-                confidence=confidence,
-                seed=None if seed is None else seed + 2 * i + j,
-            )
-            fits[name][family] = fit
+            try:
+                fitted[family] = fit_distribution(
+                    values,
+                    family,
+                    n_boot=n_boot,
+                    confidence=confidence,
+                    seed=None if seed is None else seed + 2 * i + j,
+                )
+            except ValueError as exc:
+                if notes is None:
+                    raise
+                notes[name] = f"{family} fit failed ({exc}); fits skipped"
+                break
+        if name in (notes or {}):
+            continue
+        fits[name] = fitted
+        for family, fit in fitted.items():
             for param, value in fit.params.items():
                 lo, hi = fit.ci[param]
                 rows.append(
@@ -284,7 +332,10 @@ def write_tau_comparison(
     Returns
     -------
     dict
-        ``{"table": DataFrame, "fits": DataFrame, "files": [Path, ...]}``.
+        ``{"table": DataFrame, "fits": DataFrame, "files": [Path, ...], "notes": {label:
+        str}}``; ``notes`` says which sample's fits were skipped and why (a population
+        without spread, e.g. homogeneous time constants: every value equal), the rest is
+        computed as usual.
 
     Raises
     ------
@@ -308,38 +359,37 @@ def write_tau_comparison(
         confidence=confidence,
         seed=seed,
     )
+    notes: dict = {}
     fits_df, fits = fits_table(
-        {learned_label: a, reference_label: b}, n_boot=n_boot, confidence=confidence, seed=seed
+        {learned_label: a, reference_label: b},
+        n_boot=n_boot,
+        confidence=confidence,
+        seed=seed,
+        notes=notes,
     )
     files = [
         atomic_write_text(out / "tau_comparison.csv", table.to_csv(index=False)),
         atomic_write_text(out / "tau_fits.csv", fits_df.to_csv(index=False)),
     ]
     summary = {
-        "learned": {
-            "label": learned_label,
-            "tau_ms": describe(a),
-            **{f: fit.to_dict(unit="ms") for f, fit in fits[learned_label].items()},
-        },
-        "measured": {
-            "label": reference_label,
-            "tau_ms": describe(b),
-            **{f: fit.to_dict(unit="ms") for f, fit in fits[reference_label].items()},
-        },
-        "comparison": table.to_dict(orient="records"),
+        key: {
+            "label": label,
+            "tau_ms": describe(x),
+            **{f: fit.to_dict(unit="ms") for f, fit in fits.get(label, {}).items()},
+            **({"note": notes[label]} if label in notes else {}),
+        }
+        for key, label, x in (("learned", learned_label, a), ("measured", reference_label, b))
     }
+    summary["comparison"] = table.to_dict(orient="records")
     files.append(atomic_write_json(out / "tau_comparison.json", finite_or_none(summary)))
 
-    def plain(name):
-        return {f: tuple(fit.params.values()) for f, fit in fits[name].items()}
+    def gamma(name):
+        fit = fits.get(name, {}).get("gamma")
+        return {} if fit is None else {"gamma": tuple(fit.params.values())}
 
     fig = overlay_figure(
-        a,
-        b,
-        {"gamma": plain(learned_label)["gamma"]},
-        {"gamma": plain(reference_label)["gamma"]},
-        names=(learned_label, reference_label),
+        a, b, gamma(learned_label), gamma(reference_label), names=(learned_label, reference_label)
     )
     files += save_figure(fig, out / "tau_learned_vs_measured")
     files += save_figure(qq_figure(a, b, names=(learned_label, reference_label)), out / "tau_qq")
-    return {"table": table, "fits": fits_df, "files": files}
+    return {"table": table, "fits": fits_df, "files": files, "notes": notes}

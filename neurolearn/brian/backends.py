@@ -65,20 +65,21 @@ and ``neurolearn simulate`` use it.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import importlib.util
 import os
 import shutil
-import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..spec import ModelError
-from . import cuda
+from . import cuda, progress, projects
 from .errors import BackendUnavailableError
+from .prefs_state import restore_prefs as _restore_prefs
+from .prefs_state import snapshot_prefs as _snapshot_prefs
 
 __all__ = [
     "BackendInfo",
@@ -90,6 +91,7 @@ __all__ = [
     "BackendUnavailableError",
     "backend_info",
     "check_backend",
+    "check_can_run",
     "use_backend",
     "build_standalone",
     "run_standalone",
@@ -163,7 +165,7 @@ _REQUIREMENTS: dict[str, Callable[[], bool]] = {
     "Cython": lambda: _has_module("Cython"),
     "brian2cuda": lambda: _has_module("brian2cuda"),
     "nvcc": lambda: cuda.nvcc_path() is not None,
-    "NVIDIA GPU": cuda.gpu_available,
+    "NVIDIA GPU": lambda: cuda.gpu_available(),
 }
 
 
@@ -312,34 +314,28 @@ def backend_info(name: Any) -> BackendInfo:
     return BACKEND_TABLE[check_backend(name)]
 
 
-# ---------------------------------------------------------------------------------------------
-# Brian2's global state
-# ---------------------------------------------------------------------------------------------
-def _snapshot_prefs() -> dict:
-    from brian2 import prefs
+def check_can_run(name: Any) -> None:
+    """Raise at once, before any code is generated or compiled, if a program of backend
+    ``name`` cannot run on this machine (``cuda_standalone`` without an NVIDIA GPU).
 
-    out = {}
-    for key, value in prefs.prefs.items():
-        try:
-            out[key] = copy.deepcopy(value)
-        except Exception:  # pragma: no cover - un-copyable preference values
-            out[key] = value
-    return out
-
-
-def _restore_prefs(snapshot: Mapping) -> None:
-    from brian2 import prefs
-
-    for key in list(prefs.prefs):
-        if key in snapshot:
-            prefs.prefs[key] = copy.deepcopy(snapshot[key])
-        else:
-            # registered inside the block (e.g. by importing brian2cuda): back to its default
-            basename, _, name = key.rpartition(".")
-            try:
-                prefs.prefs[key] = copy.deepcopy(prefs.pref_register[basename][0][name].default)
-            except (KeyError, IndexError, AttributeError):  # pragma: no cover
-                pass
+    Raises
+    ------
+    BackendUnavailableError
+        Names what is missing and how to run elsewhere (generate the project here with
+        ``execute=False`` into a kept folder, run ``./main`` there, read the results back).
+    ModelError
+        Unknown backend name.
+    """
+    missing = [need for need in backend_info(name).needs_to_run if not _REQUIREMENTS[need]()]
+    if missing:
+        raise BackendUnavailableError(
+            f"{name}: this machine has no {' and no '.join(missing)}, so the program cannot "
+            "run here; nothing was generated or compiled. Choose 'cpp_standalone' to run on "
+            "the CPU, or generate the project into a kept folder without running it (Python: "
+            "directory=DIR, execute=False; `neurolearn evaluate RUN --build-dir DIR "
+            "--generate-only`), run ./main in it on a GPU machine and read the results back "
+            "(`neurolearn evaluate RUN --from-build DIR`)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,6 +355,10 @@ class Backend:
         private standalone device).
     directory : Path or None
         Standalone project folder (None for runtime backends).
+    temporary : bool
+        The project folder is a temporary one made by :func:`use_backend` (no ``directory``
+        given): removed by :meth:`close`, when the ``use_backend`` block fails, and at the
+        latest when the handle is garbage-collected (:mod:`neurolearn.brian.projects`).
     seed : int or None
         Seed of the random number generator.
     built : bool
@@ -378,18 +378,25 @@ class Backend:
         seed: int | None,
         prefs_inside: dict,
         dt_inside,
+        temporary: bool = False,
     ):
         self.name = name
         self.info = BACKEND_TABLE[name]
         self.device = device
         self.directory = directory
+        self.temporary = bool(temporary and directory is not None)
+        self._remove = (
+            weakref.finalize(self, projects.remove_project, str(directory))
+            if self.temporary
+            else None
+        )
         self.seed = seed
         self.built = False
         self.compiled = False
         self.timings: dict[str, float] = {}
         self._prefs_inside = prefs_inside
         self._dt_inside = dt_inside
-        self._closed = False
+        self._closed = self._announced = False
 
     @property
     def is_standalone(self) -> bool:
@@ -489,14 +496,19 @@ class Backend:
         ------
         BackendUnavailableError
             Standalone: the project was generated but not compiled, or this machine cannot
-            compile or run it (no nvcc, no GPU); the message names the project folder.
+            compile or run it (no nvcc; no GPU: checked before code generation when the
+            program is to run); the message names the project folder.
         RuntimeError
             Brian2's compilation or run errors, or a closed handle.
         """
+        report = report if report is not None else progress.report()
         with self.active():
             if not self.is_standalone:
                 for variable, value in (run_args or {}).items():
                     variable.set_item(slice(None), value)
+                if self.name == "cython" and not self._announced:
+                    progress.status("cython: compiling code objects (cached after first use)")
+                    self._announced = True
                 network.run(duration, namespace=namespace, report=report, level=level + 1)
                 return
             if not self.built:
@@ -545,10 +557,18 @@ class Backend:
                 f"the {self.name} project in {self.directory} is already "
                 f"built; run it again with run_standalone(backend, run_args)"
             )
+        if compile and run:
+            check_can_run(self.name)
         with self.active():
             opts = dict(getattr(self.device, "build_options", {}) or {})
             with_output = bool(opts.pop("with_output", False))
+            what, t0 = (
+                ("generating and compiling" if compile else "generating"),
+                time.perf_counter(),
+            )
+            progress.status(f"{self.name}: {what} the project in {self.directory}")
             self.info.build(self, compile=compile, clean=clean, with_output=with_output, **opts)
+            progress.status(f"{self.name}: done in {time.perf_counter() - t0:.1f} s")
         if compile and run:
             self.run_program(run_args)
 
@@ -608,8 +628,9 @@ class Backend:
             self.build(run_args=run_args, compile=compile, run=run, clean=clean)
 
     def close(self, delete_directory: bool = False) -> None:
-        """Free the private standalone device (``device.reinit()``); optionally delete the
-        project folder. The Brian2 objects built on it can no longer be read afterwards."""
+        """Free the private standalone device (``device.reinit()``) and remove a temporary
+        project folder; ``delete_directory`` removes a given folder too. The Brian2 objects
+        built on it can no longer be read afterwards."""
         if self._closed:
             return
         self._closed = True
@@ -618,8 +639,10 @@ class Backend:
                 self.device.reinit()
             except Exception:  # pragma: no cover - best effort
                 pass
-            if delete_directory and self.directory is not None:
-                shutil.rmtree(self.directory, ignore_errors=True)
+            if self._remove is not None:
+                self._remove()
+            elif delete_directory and self.directory is not None:
+                projects.remove_project(self.directory)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,7 +677,9 @@ def use_backend(
         One of :data:`BACKENDS`: ``"numpy"``, ``"cython"``, ``"cpp_standalone"``,
         ``"cuda_standalone"``.
     directory : path, optional
-        Standalone project folder (default: a new temporary folder). Ignored at runtime.
+        Standalone project folder, kept (default: a new temporary folder, removed when the
+        handle is closed or the block fails; :mod:`neurolearn.brian.projects`). Ignored at
+        runtime.
     seed : int, optional
         Seed of Brian2's random number generator (:func:`brian2.seed` at runtime,
         ``device.seed`` in standalone mode). None: unseeded.
@@ -722,11 +747,24 @@ def use_backend(
         proj = None
         if info.is_standalone:
             proj = (
-                Path(directory)
+                Path(directory).resolve()
                 if directory is not None
-                else Path(tempfile.mkdtemp(prefix=f"neurolearn_{name}_"))
-            ).resolve()
-        yield Backend(name, device, proj, seed, _snapshot_prefs(), defaultclock.dt)
+                else projects.make_temporary_project(name)
+            )
+        handle = Backend(
+            name, device, proj, seed, _snapshot_prefs(), defaultclock.dt, directory is None
+        )
+        try:
+            yield handle
+        except BaseException as exc:
+            if handle.temporary:
+                handle.close()
+                if isinstance(exc, BackendUnavailableError) and str(proj) in str(exc):
+                    raise BackendUnavailableError(
+                        f"{exc} (that temporary folder was removed: give a project folder, "
+                        "directory=DIR or --build-dir DIR, to keep it)"
+                    ) from None
+            raise
     finally:
         if switched:
             reset_device()

@@ -54,7 +54,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..spec import ModelError, parse_quantity
-from .backends import check_backend
+from .backends import check_backend, check_can_run
 from .elements import (
     NAME,
     RESERVED_SUFFIXES,
@@ -628,7 +628,14 @@ class NetworkSpec:
         """Build, run once and close: ``net.run(1*second, backend="cython", seed=1)``.
 
         Parameters are those of :meth:`build` and :meth:`Simulation.run`.
+
+        Raises
+        ------
+        BackendUnavailableError
+            The program cannot run here (``cuda_standalone`` without a GPU): raised before
+            any code is generated.
         """
+        check_can_run(backend)
         sim = self.build(duration, backend=backend, seed=seed, **build_options)
         try:
             return sim.run(params=params)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ class Brian2Export:
     readout : ndarray ``[time, batch, classes]`` or None
         Readout membrane trace after each step.
     backend : str
+    directory : Path or None
+        ``stage="generate"``: the generated project folder.
     """
 
     network: Any
@@ -98,6 +101,7 @@ class Brian2Export:
     monitors: dict = dataclasses.field(default_factory=dict)
     spikes: list = dataclasses.field(default_factory=list)
     readout: Any = None
+    directory: Any = None
 
 
 def _unit_str(unit) -> str:
@@ -190,7 +194,12 @@ def _layer_synapses(layer, k: int, tag: str, src, n_pre: int, taps, group, B: in
 
 
 def to_brian2(
-    net, inputs, backend: str = "numpy", run: bool = True, directory: str | None = None
+    net,
+    inputs,
+    backend: str = "numpy",
+    run: bool = True,
+    directory: str | None = None,
+    stage: str = "run",
 ) -> Brian2Export:
     """Build (and by default run) the Brian2 equivalent of a torch network on a batch.
 
@@ -206,18 +215,31 @@ def to_brian2(
     run : bool
         Run for ``time*dt`` and fill ``spikes``/``readout``.
     directory : str, optional
-        Standalone project folder.
+        Standalone project folder, kept (default: a temporary folder, removed before
+        returning).
+    stage : {"run", "generate", "load"}
+        Standalone backends, with ``run``: ``"run"`` builds and runs here; ``"generate"``
+        only generates the project into ``directory`` (compiled where this machine has the
+        compiler and ``nvcc``) to be run elsewhere with ``./main``; ``"load"`` reads the
+        results that program wrote into ``directory/results`` (neither generates nor runs;
+        the network and inputs must be those the project was generated for).
 
     Returns
     -------
     Brian2Export
+        ``spikes``/``readout`` filled unless ``run`` is false or ``stage="generate"``.
 
     Raises
     ------
     ValueError
-        Inputs not ``[time, batch, channels]`` or not binary.
+        Inputs not ``[time, batch, channels]`` or not binary; a ``stage`` other than "run"
+        without ``directory`` or for a runtime backend; ``stage="load"`` on a project that has
+        not been run (no ``results/last_run_info.txt``; the message names the folder).
     ModelError
         From the builders (parameter outside its range, unknown backend...).
+    BackendUnavailableError
+        ``stage="run"`` where the program cannot run (``cuda_standalone`` without a GPU),
+        raised before any code is generated.
     """
     import brian2
     from brian2 import Network, SpikeMonitor, StateMonitor, second
@@ -240,6 +262,7 @@ def to_brian2(
     T, B, C = x.shape
     dt = net.dt_s * second
     export = None
+    _check_stage(stage, backend, directory, run)
     with use_backend(backend, directory=directory, dt=dt) as be:
         objects = []
         t_idx, b_idx, c_idx = np.nonzero(x)
@@ -294,10 +317,52 @@ def to_brian2(
             monitors=monitors,
         )
         if run:
-            be.run(network, T * dt, namespace={})
-            _collect(export, net)
+            _run_stage(be, export, net, T * dt, stage)
     del brian2
     return export
+
+
+def _run_stage(be, export: Brian2Export, net, duration, stage: str) -> None:
+    """Run the export's network (``stage="run"``), generate its project only
+    (``"generate"``) or read the results a run elsewhere left in the project (``"load"``)."""
+    network = export.network
+    if stage == "load":
+        network.run(duration, namespace={})  # recorded only: nothing generated or run
+        be.built = be.compiled = True
+        be.device.has_been_run = True
+        be.device.results_dir = os.path.join(str(be.directory), "results", "")
+        _collect(export, net)
+    elif stage == "generate":
+        compile = not be.info.missing(run=False)  # compiled where this machine can
+        be.run(network, duration, namespace={}, compile=compile, execute=False)
+        export.directory = be.directory
+    else:
+        be.run(network, duration, namespace={})
+        _collect(export, net)
+    if be.is_standalone:
+        be.close()  # results are read; a temporary project folder goes
+
+
+def _check_stage(stage, backend, directory, run) -> None:
+    """The arguments ``stage``/``directory`` of :func:`to_brian2` checked."""
+    from ..brian.backends import backend_info
+
+    if stage not in ("run", "generate", "load"):
+        raise ValueError(f"stage must be 'run', 'generate' or 'load', got {stage!r}")
+    if stage == "run":
+        return
+    if not backend_info(backend).is_standalone or directory is None:
+        raise ValueError(
+            f"stage={stage!r} needs a standalone backend and a project folder (directory=), "
+            f"got backend {backend!r}, directory {directory!r}"
+        )
+    done = Path(directory) / "results" / "last_run_info.txt"
+    if stage == "load" and run and not done.is_file():
+        raise ValueError(
+            f"{directory}: the project has not been run (no results/last_run_info.txt): run "
+            "./main in that folder (on a machine with a GPU for cuda_standalone) and copy the "
+            "folder back with its results/ subfolder"
+        )
 
 
 def _collect(export: Brian2Export, net) -> None:
@@ -489,103 +554,124 @@ def load_network(path):
     Raises
     ------
     ModelError
-        Not a neurolearn network file (names the file), or an unknown format version.
+        An empty, truncated or damaged file, one of another format, or an unknown format
+        version; the message names the file and what is wrong.
     FileNotFoundError
         The file does not exist.
     """
     import h5py
-    import torch
-
-    from ..torch import LeakyReadout, SpikingLayer, SpikingNetwork
-    from ..torch.conv import SpikingConv1d
-    from ..torch.options import DelayOptions
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"network file not found: {path}")
-    with h5py.File(path, "r") as f:
+    if path.stat().st_size == 0:
+        raise ModelError("empty file (0 bytes), not a neurolearn network file", path)
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise ModelError(
+            f"not a readable HDF5 file ({' '.join(str(exc).split())}): truncated, or of "
+            "another format; a network file is written by neurolearn.bridge.save_network",
+            path,
+        ) from None
+    with fh as f:
         if f.attrs.get("format") != FORMAT:
             raise ModelError(
                 f"not a neurolearn network file (format attribute {f.attrs.get('format')!r})", path
             )
         if int(f.attrs.get("version", 0)) != 1:
             raise ModelError(f"unsupported network file version {f.attrs.get('version')}", path)
-        config = json.loads(f.attrs["config"])
-        built = []
-        for k, cfg in enumerate(config["layers"]):
-            spec = ModelSpec.from_dict(cfg["spec"])
-            dtype = getattr(torch, cfg.get("dtype", "float32"))
-            g = f[f"layers/{k}"]
-            dl = cfg.get("delays")
-            delays = DelayOptions()
-            if dl is not None:
-                delays = DelayOptions(dl["mode"], dl["recurrent"], float(dl["max_delay_s"]))
-            # a readout integrated otherwise than by the spec's method (NIR's Euler readout) is
-            # a non-spiking SpikingLayer of the readout model
-            if cfg["kind"] == "readout" and cfg.get("method") in (None, spec.method):
-                layer = LeakyReadout(
-                    cfg["n_in"],
-                    cfg["n"],
-                    dt=float(cfg["dt_s"]),
-                    trainable=cfg["trainable"],
-                    weight_std=1.0,
-                    dtype=dtype,
-                    name=cfg["name"],
-                    checkpoint_every=cfg["checkpoint_every"],
-                    options=delays,
+        try:
+            return _read_network(f)
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            if isinstance(exc, ModelError) and exc.path is not None:
+                raise
+            raise ModelError(
+                f"damaged network file ({type(exc).__name__}: {' '.join(str(exc).split())})",
+                path,
+            ) from None
+
+
+def _read_network(f):
+    """The network held by an open network file ``f`` (format and version checked)."""
+    import torch
+
+    from ..torch import LeakyReadout, SpikingLayer, SpikingNetwork
+    from ..torch.conv import SpikingConv1d
+    from ..torch.options import DelayOptions
+
+    config = json.loads(f.attrs["config"])
+    built = []
+    for k, cfg in enumerate(config["layers"]):
+        spec = ModelSpec.from_dict(cfg["spec"])
+        dtype = getattr(torch, cfg.get("dtype", "float32"))
+        g = f[f"layers/{k}"]
+        dl = cfg.get("delays")
+        delays = DelayOptions()
+        if dl is not None:
+            delays = DelayOptions(dl["mode"], dl["recurrent"], float(dl["max_delay_s"]))
+        # a readout integrated otherwise than by the spec's method (NIR's Euler readout) is
+        # a non-spiking SpikingLayer of the readout model
+        if cfg["kind"] == "readout" and cfg.get("method") in (None, spec.method):
+            layer = LeakyReadout(
+                cfg["n_in"],
+                cfg["n"],
+                dt=float(cfg["dt_s"]),
+                trainable=cfg["trainable"],
+                weight_std=1.0,
+                dtype=dtype,
+                name=cfg["name"],
+                checkpoint_every=cfg["checkpoint_every"],
+                options=delays,
+            )
+        else:
+            target = cfg["target"]
+            if "conv" in cfg:
+                c = cfg["conv"]
+                cls, sizes = SpikingConv1d, (c["in_channels"], c["out_channels"])
+                kw = dict(
+                    kernel_size=c["kernel_size"],
+                    stride=c["stride"],
+                    time_kernel=c["time_kernel"],
+                    time_dilation=c["time_dilation"],
                 )
             else:
-                target = cfg["target"]
-                if "conv" in cfg:
-                    c = cfg["conv"]
-                    cls, sizes = SpikingConv1d, (c["in_channels"], c["out_channels"])
-                    kw = dict(
-                        kernel_size=c["kernel_size"],
-                        stride=c["stride"],
-                        time_kernel=c["time_kernel"],
-                        time_dilation=c["time_dilation"],
-                    )
-                else:
-                    cls, sizes, kw = SpikingLayer, (cfg["n_in"], cfg["n"]), {}
-                layer = cls(
-                    spec,
-                    *sizes,
-                    **kw,
-                    dt=float(cfg["dt_s"]),
-                    recurrent=cfg["recurrent"],
-                    trainable=cfg["trainable"],
-                    surrogate=cfg["surrogate"],
-                    target=target[0] if len(target) == 1 else tuple(target),
-                    weight_unit=cfg["weight_unit"],
-                    weight_std=1.0,
-                    recurrent_std=1.0,
-                    detach_reset=cfg["detach_reset"],
-                    threshold_scale=cfg["threshold_scale"],
-                    checkpoint_every=cfg["checkpoint_every"],
-                    dtype=dtype,
-                    name=cfg["name"],
-                    method=cfg.get("method"),
-                    spiking=cfg["kind"] != "readout",
-                    options=delays,
-                )
-            with torch.no_grad():
-                for name, d in g["parameters"].items():
-                    raw = layer.raw_parameter(name)
-                    raw.copy_(
-                        torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype), raw.shape)
-                    )
-                for wname in ("W_in", "W_rec"):
-                    if wname in g:
-                        W = getattr(layer, wname)
-                        W.copy_(torch.as_tensor(g[wname][()], dtype=W.dtype))
-                for dname in ("delay_in", "delay_rec"):
-                    if dname in g:
-                        delays = getattr(layer, dname)
-                        delays.delay.copy_(torch.as_tensor(g[dname][()], dtype=delays.delay.dtype))
-                        delays.set_sigma(float(g[dname].attrs["sigma_steps"]))
-            layer.clamp_counts = {
-                k_: int(v) for k_, v in json.loads(g.attrs["clamp_counts"]).items()
-            }
-            built.append(layer)
+                cls, sizes, kw = SpikingLayer, (cfg["n_in"], cfg["n"]), {}
+            layer = cls(
+                spec,
+                *sizes,
+                **kw,
+                dt=float(cfg["dt_s"]),
+                recurrent=cfg["recurrent"],
+                trainable=cfg["trainable"],
+                surrogate=cfg["surrogate"],
+                target=target[0] if len(target) == 1 else tuple(target),
+                weight_unit=cfg["weight_unit"],
+                weight_std=1.0,
+                recurrent_std=1.0,
+                detach_reset=cfg["detach_reset"],
+                threshold_scale=cfg["threshold_scale"],
+                checkpoint_every=cfg["checkpoint_every"],
+                dtype=dtype,
+                name=cfg["name"],
+                method=cfg.get("method"),
+                spiking=cfg["kind"] != "readout",
+                options=delays,
+            )
+        with torch.no_grad():
+            for name, d in g["parameters"].items():
+                raw = layer.raw_parameter(name)
+                raw.copy_(torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype), raw.shape))
+            for wname in ("W_in", "W_rec"):
+                if wname in g:
+                    W = getattr(layer, wname)
+                    W.copy_(torch.as_tensor(g[wname][()], dtype=W.dtype))
+            for dname in ("delay_in", "delay_rec"):
+                if dname in g:
+                    delays = getattr(layer, dname)
+                    delays.delay.copy_(torch.as_tensor(g[dname][()], dtype=delays.delay.dtype))
+                    delays.set_sigma(float(g[dname].attrs["sigma_steps"]))
+        layer.clamp_counts = {k_: int(v) for k_, v in json.loads(g.attrs["clamp_counts"]).items()}
+        built.append(layer)
     readout = built.pop() if config["has_readout"] else None
     return SpikingNetwork(built, readout)

@@ -149,10 +149,22 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from ..analysis import learned_tau_ms, write_tau_comparison
+    from ..io import OutputFolder
+
+    with OutputFolder(args.out, what="--out"):  # checked first; nothing left on a failure
+        return _compare(args)
+
+
+def _compare(args) -> int:
+    from ..analysis import hidden_layers, learned_tau_ms, write_tau_comparison
     from ..sources.allen import describe_filters, tau_values
 
-    learned = learned_tau_ms(args.run, column=args.column, layers=args.run_layer)
+    layers = args.run_layer
+    if layers is None:  # the hidden layers, as the main job; every layer if none is hidden
+        layers = hidden_layers(args.run) or None
+    elif "all" in layers:
+        layers = None
+    learned = learned_tau_ms(args.run, column=args.column, layers=layers)
     selection, filters, _ = _selection(args)
     allen = tau_values(selection)
     result = write_tau_comparison(
@@ -181,13 +193,21 @@ def _cmd_compare(args) -> int:
             f"(p = {_fmt_p(row['ks_pvalue'])}); Wasserstein {row['wasserstein']:.3g} {unit} "
             f"(permutation p = {_fmt_p(row['wasserstein_pvalue'])}){md_txt}"
         )
+    for label, note in result["notes"].items():
+        print(f"note: {label}: {note}", file=sys.stderr)
     print(f"wrote {len(result['files'])} files to {args.out}", file=sys.stderr)
     return 0
 
 
 def _cmd_figures(args) -> int:
     from ..analysis.allen import draw_tau_figures
+    from ..io import OutputFolder
 
+    with OutputFolder(args.out, what="--out"):  # checked first; nothing left on a failure
+        return _figures(args, draw_tau_figures)
+
+
+def _figures(args, draw_tau_figures) -> int:
     selection, filters, table = _selection(args)
     files = draw_tau_figures(table, selection, filters, args.out, n_boot=args.boot, seed=args.seed)
     for f in files:
@@ -232,7 +252,8 @@ def register(subparsers) -> None:
         "--run-layer",
         action="append",
         metavar="NAME",
-        help="network layer(s) of the run to include (default: all)",
+        help="network layer(s) of the run to include (default: the hidden layers, hidden0, "
+        "hidden1..., as the main job; 'all' for every layer, the readout included)",
     )
     c.add_argument("--label", default="learned", help="name of the run in tables and legends")
     c.add_argument(

@@ -1,9 +1,15 @@
 """``neurolearn evaluate DIR [--backend ...] [--json]``: run a trained network's test set
-through its Brian2 export and compare with torch (see :mod:`neurolearn.training.evaluation`)."""
+through its Brian2 export and compare with torch (see :mod:`neurolearn.training.evaluation`).
+
+Standalone projects go to ``--build-dir DIR`` (kept) or to the project cache
+(:mod:`neurolearn.brian.projects`). To run on another machine (``cuda_standalone`` on a GPU
+machine): ``--build-dir DIR --generate-only`` here, ``./main`` in each ``DIR/chunk_*`` there,
+then ``--from-build DIR`` here."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -11,13 +17,31 @@ __all__ = ["register"]
 def _run(args) -> int:
     from ..training.evaluation import evaluate_run
 
+    if args.generate_only and args.from_build is not None:
+        raise ValueError("--generate-only and --from-build exclude each other")
+    if args.generate_only and args.build_dir is None:
+        raise ValueError("--generate-only needs --build-dir DIR (the folder to copy elsewhere)")
+    stage = "generate" if args.generate_only else "load" if args.from_build else "run"
     result = evaluate_run(
         args.run,
         backend=args.backend,
         max_samples=args.max_samples,
         chunk_size=args.chunk_size,
-        progress=not (args.json or args.no_progress),
+        progress=not (args.json or args.quiet),
+        build_dir=args.from_build if args.from_build is not None else args.build_dir,
+        stage=stage,
     )
+    if stage == "generate":
+        folders = " ".join(str(p) for p in result["chunks"])
+        print(
+            f"generated {len(result['chunks'])} {result['backend']} project(s) for "
+            f"{result['n_samples']} test samples in {result['build_dir']}. Copy that folder "
+            f"to the machine that runs them, run ./main in each of {folders} there (for d in "
+            f"chunk_*; do (cd $d && ./main); done; compile first with make where it was not "
+            f"compiled here), copy it back and run: neurolearn evaluate {args.run} "
+            f"--from-build {result['build_dir']}"
+        )
+        return 0
     if args.json:
         print(
             json.dumps(
@@ -74,5 +98,30 @@ def register(subparsers) -> None:
         action="store_true",
         help='print {"torch_accuracy", "brian2_accuracy", "agreement"} as JSON',
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--build-dir",
+        type=Path,
+        metavar="DIR",
+        help="standalone backends: project folder, kept (default: a cached folder under "
+        "NEUROLEARN_CACHE_DIR/brian_projects, reused by later evaluations of this run)",
+    )
+    p.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="only generate the projects into --build-dir, to run elsewhere (e.g. "
+        "cuda_standalone on a GPU machine); read their results back with --from-build",
+    )
+    p.add_argument(
+        "--from-build",
+        type=Path,
+        metavar="DIR",
+        help="read the results of projects made with --generate-only and run elsewhere",
+    )
+    p.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="quiet",
+        action="store_true",
+        help="no progress bars, compilation status or simulation reports",
+    )
     p.set_defaults(func=_run)

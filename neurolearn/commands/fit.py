@@ -73,7 +73,13 @@ def load_fit_config(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"fit config not found: {path}")
     try:
-        cfg = tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (a TOML fit config expected)") from None
+    if not text.strip():
+        raise ValueError(f"{path}: the file is empty (a fit config needs model, target, bounds)")
+    try:
+        cfg = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: malformed TOML: {exc}") from None
     unknown = set(cfg) - _TOP
@@ -91,6 +97,7 @@ def load_fit_config(path: str | Path) -> dict:
             f"{', '.join(sorted(_TARGET))})"
         )
     cfg["_base"] = path.parent
+    cfg["_path"] = path
     return cfg
 
 
@@ -155,12 +162,27 @@ def target_from_config(t: dict, base: Path):
 
 
 def _run(args) -> int:
+    from ..io import OutputFolder, check_output_dir
+
+    cfg = load_fit_config(args.config)
+    check_output_dir(args.out, what="--out")  # before any work
+    with OutputFolder(args.out, what="--out"):  # a failure before any result leaves nothing
+        return _fit(args, cfg)
+
+
+def _fit(args, cfg) -> int:
     from ..fitting import FitError, fit
     from ..fitting.plots import plot_fit
 
-    cfg = load_fit_config(args.config)
     base = cfg["_base"]
-    target = target_from_config(cfg["target"], base)
+    try:
+        target = target_from_config(cfg["target"], base)
+    except ValueError as exc:  # name the config file and section where the message does not
+        text = str(exc)
+        if str(cfg["_path"]) in text:
+            raise
+        where = "" if text.startswith("[target]") else "[target] "
+        raise ValueError(f"{cfg['_path']}: {where}{text}") from None
     opt = dict(cfg.get("optimizer", {}))
     name = opt.pop("name", "differential_evolution")
     model = cfg["model"]
@@ -176,7 +198,7 @@ def _run(args) -> int:
             fixed=cfg.get("fixed"),
             backend=args.backend or cfg.get("backend", "numpy"),
             out=args.out,
-            progress=not args.no_progress,
+            progress=not args.quiet,
             optimizer_options=opt,
         )
     except FitError as exc:
@@ -209,5 +231,7 @@ def register(subparsers) -> None:
         default=None,
         help=f"Brian2 backend (overrides the config): {', '.join(BACKENDS)}",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bar"
+    )
     p.set_defaults(func=_run)

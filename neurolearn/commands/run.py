@@ -11,7 +11,7 @@ __all__ = ["register"]
 def _heterogeneity(args) -> int:
     from ..reproductions.registry import get_reproduction
 
-    get_reproduction("heterogeneity").run(args)
+    get_reproduction("heterogeneity").execute(args)
     return 0
 
 

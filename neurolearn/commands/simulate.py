@@ -70,7 +70,19 @@ def register(subparsers) -> None:
         help="neurons whose membrane potential is recorded (default 3, or --n if fewer)",
     )
     p.add_argument("--out", type=Path, help="folder for results.h5, summary.json and the figure")
+    p.add_argument(
+        "--build-dir",
+        type=Path,
+        metavar="DIR",
+        help="standalone backends: project folder, kept (default: a temporary folder, removed "
+        "when the run ends)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no compilation status and no simulation progress report on stderr",
+    )
     p.set_defaults(func=run)
 
 
@@ -93,6 +105,7 @@ def run(args) -> int:
     """Run the command; returns the exit status (errors propagate to ``cli.main``)."""
     from ..brian.backends import check_backend
     from ..brian.single import plot_raster_voltage, single_population, summarize
+    from ..io import check_output_dir
     from ..spec import ModelError
 
     check_backend(args.backend)
@@ -109,8 +122,8 @@ def run(args) -> int:
                 "backend='cuda_standalone', directory=DIR); or choose --backend cpp_standalone"
             )
     params = _parse_params(args.param)
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise ModelError(f"--out {args.out} exists and is not a folder", parameter="out")
+    if args.out is not None:  # before any work: a folder, or creatable, and writable
+        check_output_dir(args.out, what="--out")
     if args.record is None:
         args.record = min(3, max(args.n, 0))
     if args.record < 0:
@@ -138,6 +151,7 @@ def run(args) -> int:
         seed=args.seed,
         dt=args.dt,
         record=args.record,
+        directory=args.build_dir,
     )
     summary = summarize(results)
     model = results.network["populations"]["neurons"]["model"]
@@ -193,13 +207,14 @@ def _title(model: str, args, params: dict) -> str:
 
 def _write_outputs(out: Path, results, summary: dict, title: str, plot) -> None:
     from ..figures import save_figure
-    from ..io import make_temp_dir
+    from ..io import atomic_write_json, make_temp_dir
 
     out = Path(out)
-    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.")
+    # next to DIR, renamed into place; inside DIR when it exists (its parent may be read-only)
+    tmp = make_temp_dir(out if out.is_dir() else out.parent, prefix=f".{out.name}.")
     try:
         results.save(tmp / "results.h5")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_json(tmp / "summary.json", summary)
         save_figure(plot(results, title=title), tmp / "raster")
         if not out.exists():
             os.rename(tmp, out)

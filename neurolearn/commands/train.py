@@ -13,9 +13,7 @@ def _run(args) -> int:
 
     config = load_config(args.config)
     try:
-        summary = train_from_config(
-            config, args.out, resume=args.resume, progress=not args.no_progress
-        )
+        summary = train_from_config(config, args.out, resume=args.resume, progress=not args.quiet)
     except FileExistsError as exc:
         print(f"neurolearn train: error: {exc}", file=sys.stderr)
         return 2
@@ -41,7 +39,14 @@ def register(subparsers) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted run in DIR from its last checkpoint",
+        help="continue an interrupted run in DIR from its last checkpoint, or extend a "
+        "finished one to more [training] epochs (constant learning-rate schedule)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="quiet",
+        action="store_true",
+        help="no progress bars",
+    )
     p.set_defaults(func=_run)

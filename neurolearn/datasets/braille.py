@@ -34,6 +34,7 @@ Split (the paper uses a stratified 80 / 20 split without publishing indices): re
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -133,14 +134,27 @@ def read_braille_npz(path: str | os.PathLike) -> dict:
     Raises
     ------
     ValueError
-        If an array is missing or the shapes disagree.
+        If the file is empty, truncated or not an ``.npz`` archive, an array is missing or
+        the shapes disagree (the message names the file).
     """
     path = Path(path)
-    with np.load(path, allow_pickle=False) as f:
-        missing = {"taxels", "lengths", "letters"} - set(f.files)
-        if missing:
-            raise ValueError(f"{path}: missing arrays {sorted(missing)} (has {f.files})")
-        out = {k: f[k] for k in f.files}
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):
+            raise ValueError("holds one array, not the arrays of an .npz archive")
+        with loaded as f:
+            missing = {"taxels", "lengths", "letters"} - set(f.files)
+            if missing:
+                raise ValueError(f"missing arrays {sorted(missing)} (has {f.files})")
+            out = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        reason = "empty file (0 bytes)" if path.stat().st_size == 0 else str(exc)
+        raise ValueError(
+            f"{path}: not a readable Braille .npz archive ({reason}); truncated or of "
+            "another format?"
+        ) from None
     if (
         out["taxels"].ndim != 3
         or len(out["lengths"]) != len(out["taxels"])

@@ -65,7 +65,8 @@ def add_common_arguments(
         "--project-dir",
         type=Path,
         default=None,
-        help="folder of the standalone project (default: a temporary one)",
+        help="folder of the standalone project, kept (default: a temporary one, removed "
+        "when the run ends; with --generate-only: OUT/<name>_<backend>_project)",
     )
     return parser
 
@@ -113,11 +114,14 @@ def run_reproduction(
     if args.duration_s <= 0:
         raise UsageError(f"--duration-s must be > 0, got {args.duration_s:g}")
     args.out.mkdir(parents=True, exist_ok=True)
+    project_dir = args.project_dir
+    if args.generate_only and project_dir is None:  # a temporary project would be removed
+        project_dir = args.out / f"{stem}_{args.backend}_project"
     raw = build_and_run(
         args.backend,
         duration_s=args.duration_s,
         seed=args.seed,
-        directory=args.project_dir,
+        directory=project_dir,
         generate_only=args.generate_only,
         **kwargs,
     )

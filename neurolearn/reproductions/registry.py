@@ -31,6 +31,8 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..io import OutputFolder
+
 __all__ = [
     "Reproduction",
     "UsageError",
@@ -92,6 +94,29 @@ class Reproduction:
         self.add_arguments(parser)
         return parser
 
+    def execute(self, args: argparse.Namespace) -> dict:
+        """:attr:`run` with the output folder (``args.out``, where there is one) checked
+        before any work (it must be a folder, or creatable, and writable: otherwise
+        :class:`neurolearn.io.OutputFolderError` naming it and the reason) and left as it
+        was found if the run fails before writing anything (:class:`neurolearn.io.
+        OutputFolder`).
+
+        Parameters
+        ----------
+        args : argparse.Namespace
+            Parsed options.
+
+        Returns
+        -------
+        dict
+            What :attr:`run` returns.
+        """
+        out = getattr(args, "out", None)
+        if out is None:
+            return self.run(args)
+        with OutputFolder(out, what="--out"):
+            return self.run(args)
+
     def main(self, argv: list[str] | None = None, prog: str | None = None) -> int:
         """Parse ``argv`` and run: the ``python -m neurolearn.reproductions.NAME`` entry.
 
@@ -115,7 +140,7 @@ class Reproduction:
         parser = self.parser(prog)
         args = parser.parse_args(argv)
         try:
-            self.run(args)
+            self.execute(args)
         except UsageError as exc:
             parser.error(str(exc))
         return 0

@@ -35,6 +35,7 @@ __all__ = [
     "TrainingConfig",
     "load_config",
     "config_from_dict",
+    "resolve_relative_paths",
     "resolve_device",
 ]
 
@@ -514,7 +515,9 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} as TOML")
 
 
-def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingConfig:
+def config_from_dict(
+    data: Mapping, path: str | Path | None = None, *, check_model: bool = True
+) -> TrainingConfig:
     """Validate a configuration given as nested dicts and fill in defaults.
 
     Parameters
@@ -522,7 +525,10 @@ def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingC
     data : mapping of section -> mapping of key -> value
         As read from a TOML file.
     path : str or Path, optional
-        The file it came from, named in error messages.
+        The file it came from, named in error messages (relative paths in ``data`` are
+        taken as they are: :func:`load_config` makes them absolute first).
+    check_model : bool
+        Load the model and check the parameter names against it.
 
     Returns
     -------
@@ -562,7 +568,8 @@ def config_from_dict(data: Mapping, path: str | Path | None = None) -> TrainingC
                 values[name] = _check_value(key, given[name], path, section, name)
         sections[section] = values
     cfg = TrainingConfig(sections, Path(path) if path is not None else None)
-    _check_network(cfg)
+    if check_model:
+        _check_network(cfg)
     _check_device(cfg["training"]["device"], path)
     shift, dt = cfg["training"]["time_shift_ms"], cfg["data"]["dt_ms"]
     if 0 < shift < dt / 2:
@@ -677,8 +684,15 @@ def _check_network(cfg: TrainingConfig) -> None:
             )
 
 
-def load_config(path: str | Path, overrides: Mapping | None = None) -> TrainingConfig:
+def load_config(
+    path: str | Path, overrides: Mapping | None = None, *, check_model: bool = True
+) -> TrainingConfig:
     """Read and validate a training configuration file.
+
+    Relative paths in it (``[network] model`` when it names a file, and ``[data.options]``
+    values whose key is ``path`` or ends in ``_path``, ``_dir`` or ``_file``) are relative to
+    the folder of the file, whatever the working directory; ``~`` is expanded. They are stored
+    as absolute paths in the returned configuration.
 
     Parameters
     ----------
@@ -686,21 +700,64 @@ def load_config(path: str | Path, overrides: Mapping | None = None) -> TrainingC
         TOML file.
     overrides : mapping of section -> mapping, optional
         Values replacing those of the file (validated the same way).
+    check_model : bool
+        Load the model file and check the parameter names against it (False: e.g. for
+        evaluating a run whose network file holds the model).
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ConfigError
-        If the file is not valid TOML (with the line) or a key/value is invalid.
+        If the file is empty, not valid TOML (with the line) or a key/value is invalid.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training configuration {path} not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a text file (TOML expected): {exc}", path) from None
+    if not text.strip():
+        raise ConfigError("the file is empty; a training configuration needs [data] dataset", path)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path) from None
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
-    return config_from_dict(data, path)
+    resolve_relative_paths(data, path.parent)
+    return config_from_dict(data, path, check_model=check_model)
+
+
+#: ``[data.options]`` keys holding a path: ``path`` and names ending in one of these.
+_PATH_SUFFIXES = ("_path", "_dir", "_file")
+
+
+def _is_model_path(text: str) -> bool:
+    """True if ``[network] model`` names a file rather than a zoo model (as
+    :func:`neurolearn.spec.load_model` decides)."""
+    return text.endswith(".toml") or "/" in text or "\\" in text
+
+
+def _absolute(text: str, base: Path) -> str:
+    p = Path(text).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def resolve_relative_paths(data: dict, base: str | Path) -> dict:
+    """Make the paths of a configuration read from a file absolute, relative to ``base``
+    (the folder of the file): ``[network] model`` when it names a file and the
+    ``[data.options]`` keys ``path``, ``*_path``, ``*_dir``, ``*_file``. Changes ``data``
+    in place and returns it; values of other types are left for validation."""
+    base = Path(base)
+    net = data.get("network")
+    if isinstance(net, dict) and isinstance(net.get("model"), str) and _is_model_path(net["model"]):
+        net["model"] = _absolute(net["model"], base)
+    d = data.get("data")
+    options = d.get("options") if isinstance(d, dict) else None
+    if isinstance(options, dict):
+        for key, value in options.items():
+            if isinstance(value, str) and (key == "path" or key.endswith(_PATH_SUFFIXES)):
+                options[key] = _absolute(value, base)
+    return data

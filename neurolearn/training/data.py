@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
-from ..datasets import DenseSpikeDataset, load_dataset
-from .config import TrainingConfig
+import contextlib
+import re
+from collections.abc import Iterator
 
-__all__ = ["load_data", "load_test_set", "in_memory"]
+from ..datasets import DenseSpikeDataset, load_dataset
+from ..paths import DataNotFoundError
+from .config import ConfigError, TrainingConfig
+
+__all__ = ["load_data", "load_test_set", "in_memory", "data_errors"]
 
 
 def load_data(config: TrainingConfig, seed: int | None = None):
@@ -22,7 +27,20 @@ def load_data(config: TrainingConfig, seed: int | None = None):
     -------
     (train, valid, test) : :class:`neurolearn.datasets.SpikeDataset`
         ``valid`` is None when ``validation_fraction`` is 0.
+
+    Raises
+    ------
+    ConfigError
+        If the dataset refuses the configuration's settings (an unknown or bad
+        ``[data.options]`` key...): the message names the file, the section and the key.
+    neurolearn.paths.DataNotFoundError
+        If the data is not there (the message says how to get it).
     """
+    with data_errors(config):
+        return _load_data(config, seed)
+
+
+def _load_data(config: TrainingConfig, seed: int | None):
     d = config["data"]
     seed = config["training"]["seed"] if seed is None else seed
     common = dict(
@@ -49,9 +67,14 @@ def load_data(config: TrainingConfig, seed: int | None = None):
 
 
 def load_test_set(config: TrainingConfig, seed: int | None = None):
-    """The test set of a configuration (see :func:`load_data`)."""
-    d = config["data"]
+    """The test set of a configuration (see :func:`load_data`, errors as there)."""
     seed = config["training"]["seed"] if seed is None else seed
+    with data_errors(config):
+        return _test_set(config, seed)
+
+
+def _test_set(config: TrainingConfig, seed: int):
+    d = config["data"]
     return load_dataset(
         d["dataset"],
         "test",
@@ -62,6 +85,33 @@ def load_test_set(config: TrainingConfig, seed: int | None = None):
         binary=d["binary"],
         **(d["options"] or {}),
     )
+
+
+@contextlib.contextmanager
+def data_errors(config: TrainingConfig) -> Iterator[None]:
+    """Turn a dataset's refusal of the settings (``ValueError``, ``TypeError``) into a
+    :class:`ConfigError` naming the configuration file, ``[data.options]`` (or ``[data]``
+    when there are no options) and the option named in the message; missing data
+    (:class:`~neurolearn.paths.DataNotFoundError`) passes unchanged."""
+    try:
+        yield
+    except DataNotFoundError:
+        raise
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        d = config["data"]
+        options = d["options"] or {}
+        key = None
+        m = re.search(r"unknown option\(s\) ([A-Za-z0-9_]+)", str(exc))
+        if m:
+            key = m.group(1)
+        else:
+            key = next((k for k in options if re.search(rf"\b{re.escape(k)}\b", str(exc))), None)
+        section = "data.options" if (options or key) else "data"
+        raise ConfigError(
+            f"dataset {d['dataset']!r} refuses these settings: {exc}", config.path, section, key
+        ) from None
 
 
 def in_memory(dataset, limit_bytes: float = 1.5e9):

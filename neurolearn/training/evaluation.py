@@ -17,6 +17,8 @@ numbers; the bridge reproduces the torch forward pass spike for spike with Brian
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 from pathlib import Path
@@ -26,7 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import bridge
-from ..brian.backends import BACKENDS
+from ..brian import projects
+from ..brian.backends import BACKENDS, STANDALONE_BACKENDS, backend_info, check_can_run
 from ..io import atomic_write_json
 from .config import load_config
 from .data import load_test_set
@@ -97,6 +100,8 @@ def evaluate_run(
     chunk_size: int | None = None,
     progress: bool = True,
     write: bool = True,
+    build_dir: str | os.PathLike | None = None,
+    stage: str = "run",
 ) -> dict:
     """Simulate the test set of a trained run in Brian2 and compare with torch.
 
@@ -115,19 +120,38 @@ def evaluate_run(
         tqdm progress bar over chunks.
     write : bool
         Write ``run_dir/evaluation_<backend>.json`` (atomically).
+    build_dir : path, optional
+        Standalone backends: the project folder, kept (each chunk rebuilt in it, recompiling
+        only what changed). Default: a folder of the project cache
+        (:func:`neurolearn.brian.projects.cached_project`, keyed by the network file and the
+        chunk size), or a temporary folder removed at the end.
+    stage : {"run", "generate", "load"}
+        ``"generate"``: only generate (and where possible compile) one project per chunk,
+        ``build_dir/chunk_000``..., with ``build_dir/neurolearn_build.json`` recording the
+        network, backend, chunk size and samples, to be run elsewhere (``./main`` in each
+        chunk folder). ``"load"``: read the results of those programs back from
+        ``build_dir`` (backend, chunk size and samples from ``neurolearn_build.json``) and
+        evaluate as usual.
 
     Returns
     -------
     dict
         ``torch_accuracy``, ``brian2_accuracy``, ``agreement`` (fractions), ``n_samples``,
-        ``backend``, ``chunk_size``, ``brian2_time_s``, ``torch_dtype``.
+        ``backend``, ``chunk_size``, ``brian2_time_s``, ``torch_dtype``. ``"generate"``:
+        ``build_dir``, ``chunks`` (the project folders), ``backend``, ``chunk_size``,
+        ``n_samples``.
 
     Raises
     ------
     FileNotFoundError
-        If ``run_dir`` holds no trained network.
+        If ``run_dir`` holds no trained network, or ``build_dir`` no generated projects.
     ValueError
-        For an unknown backend.
+        For an unknown backend; ``stage`` "generate"/"load" without ``build_dir`` or with a
+        runtime backend; a ``build_dir`` generated for another network (the message names
+        the folder).
+    BackendUnavailableError
+        ``stage="run"`` where the program cannot run (``cuda_standalone`` without a GPU),
+        before the data is read or any code generated.
     """
     run_dir = Path(run_dir)
     if not (run_dir / "network.h5").exists() or not (run_dir / "config.toml").exists():
@@ -135,14 +159,30 @@ def evaluate_run(
             f"{run_dir} holds no trained network (network.h5 and config.toml "
             "are written by `neurolearn train` when training finishes)"
         )
+    network_sha = _file_sha256(run_dir / "network.h5")
+    if stage == "load":
+        backend, chunk_size, max_samples = _read_build_record(build_dir, network_sha)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    standalone = backend_info(backend).is_standalone
+    if stage != "run" and (build_dir is None or not standalone):
+        raise ValueError(
+            f"stage {stage!r} needs --build-dir DIR and a standalone backend "
+            f"({', '.join(STANDALONE_BACKENDS)}), got backend {backend!r}"
+        )
+    if stage == "run" and standalone:
+        check_can_run(backend)  # no GPU: say so now, not after minutes of compilation
     config = load_config(run_dir / "config.toml")
     test = load_test_set(config)
     indices = np.arange(len(test) if max_samples is None else min(max_samples, len(test)))
     x_all, labels = test.dense(indices)  # [time, n, channels], [n]
     labels = np.asarray(labels)
     net = bridge.load_network(run_dir / "network.h5").double()
+    if chunk_size is None:
+        chunk_size = default_chunk_size(*network_size(net))
+    starts = range(0, len(indices), chunk_size)
+    if stage == "generate":
+        return _generate(net, x_all, starts, chunk_size, backend, Path(build_dir), network_sha)
     predict = prediction_fn(config)
     with torch.no_grad():
         torch_pred = np.concatenate(
@@ -151,20 +191,17 @@ def evaluate_run(
                 for i in range(0, len(indices), 256)
             ]
         )
-    if chunk_size is None:
-        chunk_size = default_chunk_size(*network_size(net))
     t0 = time.time()
     brian_pred = []
-    for start in tqdm(
-        range(0, len(indices), chunk_size),
-        desc=f"Brian2 ({backend})",
-        unit="chunk",
-        disable=not progress,
-    ):
-        x = x_all[:, start : start + chunk_size]
-        export = bridge.to_brian2(net, x, backend=backend)
-        brian_pred.append(predict(torch.as_tensor(np.asarray(export.readout))).numpy())
-        del export
+    with _project_folder(standalone, build_dir, network_sha, chunk_size, backend) as folder:
+        for k, start in enumerate(
+            tqdm(starts, desc=f"Brian2 ({backend})", unit="chunk", disable=not progress)
+        ):
+            x = x_all[:, start : start + chunk_size]
+            directory = folder / f"chunk_{k:03d}" if stage == "load" else folder
+            export = bridge.to_brian2(net, x, backend=backend, directory=directory, stage=stage)
+            brian_pred.append(predict(torch.as_tensor(np.asarray(export.readout))).numpy())
+            del export
     brian_pred = np.concatenate(brian_pred)
     result = compare_predictions(torch_pred, brian_pred, labels)
     result.update(
@@ -176,3 +213,70 @@ def evaluate_run(
     if write:
         atomic_write_json(run_dir / f"evaluation_{backend}.json", result)
     return result
+
+
+#: Record of a project generated for another machine (``evaluate_run(stage="generate")``).
+BUILD_RECORD = "neurolearn_build.json"
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def _project_folder(standalone, build_dir, network_sha, chunk_size, backend):
+    """The project folder of the chunks: ``build_dir`` (kept), a cached one, or None."""
+    if not standalone:
+        yield None
+    elif build_dir is not None:
+        yield Path(build_dir)
+    else:
+        key = f"evaluate {network_sha} chunk {chunk_size}"
+        with projects.cached_project(key, backend) as folder:
+            yield folder
+
+
+def _generate(net, x_all, starts, chunk_size, backend, build_dir, network_sha) -> dict:
+    """One project per chunk in ``build_dir/chunk_<k>``, and the record of what they hold."""
+    chunks = []
+    for k, start in enumerate(starts):
+        directory = build_dir / f"chunk_{k:03d}"
+        x = x_all[:, start : start + chunk_size]
+        bridge.to_brian2(net, x, backend=backend, directory=directory, stage="generate")
+        chunks.append(directory)
+    record = {
+        "network_sha256": network_sha,
+        "backend": backend,
+        "chunk_size": int(chunk_size),
+        "n_samples": int(x_all.shape[1]),
+        "chunks": [p.name for p in chunks],
+    }
+    atomic_write_json(build_dir / BUILD_RECORD, record)
+    return {"build_dir": build_dir, "chunks": chunks, **{k: record[k] for k in record}}
+
+
+def _read_build_record(build_dir, network_sha) -> tuple:
+    """``(backend, chunk_size, n_samples)`` of the projects in ``build_dir``, checked to be
+    generated for the network file of hash ``network_sha``."""
+    if build_dir is None:
+        raise ValueError("reading results back (stage 'load', --from-build) needs the folder")
+    path = Path(build_dir) / BUILD_RECORD
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{build_dir}: no {BUILD_RECORD}; this folder was not made by `neurolearn evaluate "
+            "RUN --build-dir DIR --generate-only`"
+        )
+    try:
+        record = json.loads(path.read_text())
+        backend, chunk, n = record["backend"], int(record["chunk_size"]), int(record["n_samples"])
+        sha = record["network_sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a readable build record ({exc})") from None
+    if sha != network_sha:
+        raise ValueError(
+            f"{build_dir}: the projects were generated for another network.h5 (sha256 "
+            f"{sha[:12]}..., this run's is {network_sha[:12]}...)"
+        )
+    return backend, chunk, n

@@ -38,10 +38,17 @@ from .callbacks import (
     ParameterProjection,
     ProgressBars,
 )
-from .optim import make_optimizer
+from .optim import make_optimizer, schedule_factor
 from .rng import epoch_seed, rng_state, seed_everything, set_rng_state
 
-__all__ = ["Trainer", "TrainingResult", "train_network", "evaluate_model"]
+__all__ = [
+    "Trainer",
+    "TrainingResult",
+    "train_network",
+    "evaluate_model",
+    "read_checkpoint",
+    "extension_refusal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -439,21 +446,22 @@ class Trainer:
         """Continue from a checkpoint written by :meth:`save_checkpoint` (by :meth:`fit`,
         after the optimiser is built).
 
+        A checkpoint written with another ``epochs`` continues when only the number of
+        epochs differs and the finished epochs are those of the new schedule (see
+        :func:`extension_refusal`): the run then equals one trained for the new number of
+        epochs from the start.
+
         Raises
         ------
         ValueError
-            If it was written with other :attr:`settings` (the message lists them).
+            If it was written with other :attr:`settings` (the message lists them), or the
+            file is not a readable checkpoint (the message names it).
         """
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["settings"] != self.settings:
-            diff = {
-                k: (state["settings"].get(k), v)
-                for k, v in self.settings.items()
-                if state["settings"].get(k) != v
-            }
+        state = read_checkpoint(path)
+        refusal = extension_refusal(state["settings"], self.settings, int(state["epoch"]))
+        if refusal:
             raise ValueError(
-                f"{path} was written with other settings "
-                f"(checkpoint vs now: {diff}); use a new output folder"
+                f"{path} was written with other settings ({refusal}); use a new output folder"
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -467,6 +475,100 @@ class Trainer:
             if callback.state_key in saved:
                 callback.load_state_dict(saved[callback.state_key])
         log.info("resumed from %s after epoch %d", path, self.start_epoch)
+
+
+#: What every checkpoint written by :meth:`Trainer.save_checkpoint` holds.
+_CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "rng", "metrics", "settings")
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint written by :meth:`Trainer.save_checkpoint` (tensors on the CPU).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        ``epoch``, ``model``, ``optimizer``, ``rng``, ``metrics``, ``settings`` and, where
+        saved, ``transform`` and ``callbacks``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it is empty, truncated, not a torch file, or lacks a part of a checkpoint; the
+        message names the file and what is wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint {path} is empty (0 bytes); a run killed while writing it?")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError...
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); the file is truncated or not a neurolearn "
+            "checkpoint"
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not a checkpoint")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise ValueError(
+            f"checkpoint {path} lacks {', '.join(missing)}; not a neurolearn checkpoint"
+        )
+    return state
+
+
+def extension_refusal(saved: dict, now: dict, epochs_done: int) -> str:
+    """Why a checkpoint written with the settings ``saved`` after ``epochs_done`` epochs
+    cannot be continued with the settings ``now`` ("" if it can).
+
+    Only ``epochs`` may differ, and only where the run can still become a run trained for
+    ``now["epochs"]`` from the start: at least ``epochs_done`` epochs, and a learning-rate
+    schedule (``settings["schedule"]``, constant when absent) that gave the finished
+    epochs the factors the new schedule gives them (a cosine schedule spans all epochs, so
+    changing their number changes the finished epochs' rates).
+
+    Parameters
+    ----------
+    saved, now : dict
+        :attr:`Trainer.settings` of the checkpoint and of the trainer.
+    epochs_done : int
+        Epochs finished in the checkpoint.
+
+    Returns
+    -------
+    str
+        Empty, or a sentence listing what differs (checkpoint -> now).
+    """
+    keys = sorted(set(saved) | set(now), key=lambda k: (k != "epochs", str(k)))
+    diff = {k: (saved.get(k), now.get(k)) for k in keys if saved.get(k) != now.get(k)}
+    if not diff:
+        return ""
+    listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+    if set(diff) != {"epochs"}:
+        return f"checkpoint -> now: {listed}"
+    new = int(now["epochs"])
+    if new < epochs_done:
+        return f"epochs: {epochs_done} already trained, more than the {new} asked for"
+    schedule = now.get("schedule", "constant")
+    old = int(saved["epochs"])
+    if any(
+        schedule_factor(schedule, e, old) != schedule_factor(schedule, e, new)
+        for e in range(epochs_done)
+    ):
+        return (
+            f"epochs: {old} -> {new} with the {schedule!r} learning-rate schedule, which spans "
+            f"all epochs, so the {epochs_done} finished epochs would not be those of a "
+            f"{new}-epoch run; extend runs trained with schedule 'constant'"
+        )
+    return ""
 
 
 def train_network(
