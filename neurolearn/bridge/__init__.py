@@ -355,9 +355,7 @@ def from_brian2(net, export: Brian2Export, copy: int = 0):
                 var = group.variables[name]
                 values = np.asarray(var.get_value(), dtype=np.float64)
                 values = values[sl] if values.ndim and values.size > 1 else values.reshape(())
-                raw = layer.raw_parameter(name)
-                new = torch.as_tensor(values / dval, dtype=raw.dtype)
-                raw.copy_(torch.broadcast_to(new, raw.shape))
+                layer.set_raw_parameter_(name, values / dval)
             for tag, W in (("in", layer.W_in), ("rec", layer.W_rec)):
                 if W is None:
                     continue
@@ -482,6 +480,7 @@ def load_network(path):
                     dtype=dtype,
                     name=cfg["name"],
                     checkpoint_every=cfg["checkpoint_every"],
+                    method=cfg.get("method"),
                 )
             else:
                 target = cfg["target"]
@@ -506,10 +505,7 @@ def load_network(path):
                 )
             with torch.no_grad():
                 for name, d in g["parameters"].items():
-                    raw = layer.raw_parameter(name)
-                    raw.copy_(
-                        torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype), raw.shape)
-                    )
+                    layer.set_raw_parameter_(name, d[()])
                 for wname in ("W_in", "W_rec"):
                     if wname in g:
                         W = getattr(layer, wname)

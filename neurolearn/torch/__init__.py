@@ -61,7 +61,15 @@ from .init import (
 from .layer import LeakyReadout, NonFiniteError, SpikingLayer, readout_model
 from .losses import READOUT_REDUCTIONS, firing_rates, rate_regulariser, readout_loss, reduce_readout
 from .network import NetworkState, SpikingNetwork
-from .options import Execution, LayerOptions, ParameterInit, SurrogateOptions, WeightInit
+from .options import (
+    TAU_PARAMETERIZATIONS,
+    WEIGHT_DISTRIBUTIONS,
+    Execution,
+    LayerOptions,
+    ParameterInit,
+    SurrogateOptions,
+    WeightInit,
+)
 from .step import LayerState
 from .surrogate import SURROGATES, SmoothSigmoid, Surrogate, get_surrogate
 
@@ -82,6 +90,8 @@ __all__ = [
     "WeightInit",
     "SurrogateOptions",
     "Execution",
+    "TAU_PARAMETERIZATIONS",
+    "WEIGHT_DISTRIBUTIONS",
     "display_unit",
     "init_parameter",
     "perez_nieves_config",

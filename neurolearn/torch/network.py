@@ -280,6 +280,9 @@ class SpikingNetwork(nn.Module):
         generator: torch.Generator | None = None,
         readout_params: Mapping | None = None,
         bounds: Mapping | None = None,
+        readout_weight_std: float | None = None,
+        readout_method: str | None = None,
+        distributions: Mapping | None = None,
         **layer_kwargs,
     ) -> SpikingNetwork:
         """A network ``n_in -> hidden... -> n_out`` of one neuron model.
@@ -301,9 +304,19 @@ class SpikingNetwork(nn.Module):
             ``{"tau_m": (1.0, None), "tau_syn": (1.0, None)}``: the range of that parameter
             in every layer that has it, the readout included
             (:class:`~neurolearn.torch.options.ParameterInit`).
+        readout_weight_std : float, optional
+            Standard deviation of the readout's initial weights (default ``1/sqrt(n_in)``).
+        readout_method : str, optional
+            State updater of the readout (default its model's, ``exact``).
+        distributions : mapping, optional
+            ``{name: {"distribution": ..., ...}}``: for a heterogeneous configuration, the
+            initial values of these parameters of the hidden layers drawn so instead of from
+            ``distribution`` (:func:`init_parameter`'s arguments), e.g. ``{"tau_m":
+            {"distribution": "empirical", "samples": measured_tau_ms}}``.
         **layer_kwargs
             Passed to every :class:`SpikingLayer` (``options=`` included); the readout takes
-            ``checkpoint_every`` and ``fused`` from them.
+            ``checkpoint_every``, ``fused``, ``tau_parameterization`` and
+            ``weight_distribution`` from them.
 
         Raises
         ------
@@ -315,27 +328,14 @@ class SpikingNetwork(nn.Module):
         spec = load_model(model) if isinstance(model, str) else model
         if taus is None:
             taus = [n for n, p in spec.parameters.items() if p.is_time_constant and p.per_neuron]
-        het, het_train = {}, ()
-        r_het, r_train = {}, ()
-        if heterogeneity is not None:
-            cfg = perez_nieves_config(heterogeneity, taus, distribution, k)
-            het, het_train = cfg["heterogeneity"], cfg["trainable"]
-            rcfg = perez_nieves_config(heterogeneity, ("tau_m", "tau_syn"), distribution, k)
-            r_het, r_train = rcfg["heterogeneity"], rcfg["trainable"]
+        het, het_train, r_het, r_train = _configuration(
+            heterogeneity, taus, distribution, k, distributions
+        )
         if readout_trainable is not None:
             r_train = tuple(readout_trainable)
-        readout_names = readout_model().parameters
-        bounds = dict(bounds or {})
-        # a name of the readout only goes to the readout; any other to the hidden layers
-        # (which reject names the model does not have)
-        h_bounds = {
-            k: v for k, v in bounds.items() if k in spec.parameters or k not in readout_names
-        }
-        r_bounds = {k: v for k, v in bounds.items() if k in readout_names}
-        execution = LayerOptions.build(
-            layer_kwargs.get("options"),
-            **{k: v for k, v in layer_kwargs.items() if KEYWORDS.get(k, ("",))[0] == "execution"},
-        ).execution
+        h_bounds, r_bounds = _split_bounds(spec, bounds)
+        given = _given_options(layer_kwargs)
+        execution = given.execution
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
             layers.append(
@@ -369,5 +369,45 @@ class SpikingNetwork(nn.Module):
             bounds=r_bounds,
             checkpoint_every=execution.checkpoint_every,
             fused=execution.fused,
+            weight_std=readout_weight_std,
+            method=readout_method,
+            tau_parameterization=given.parameters.tau_parameterization,
+            weight_distribution=given.weights.distribution,
         )
         return cls(layers, readout)
+
+
+def _split_bounds(spec, bounds) -> tuple[dict, dict]:
+    """``(hidden, readout)`` bounds: a name of the readout only goes to the readout; any
+    other to the hidden layers (which reject names the model does not have)."""
+    readout_names = readout_model().parameters
+    bounds = dict(bounds or {})
+    h_bounds = {k: v for k, v in bounds.items() if k in spec.parameters or k not in readout_names}
+    return h_bounds, {k: v for k, v in bounds.items() if k in readout_names}
+
+
+def _given_options(layer_kwargs: Mapping) -> LayerOptions:
+    """The layer options that the hidden layers' keyword arguments give (their execution,
+    tau parameterisation and weight distribution apply to the readout too)."""
+    return LayerOptions.build(
+        layer_kwargs.get("options"),
+        **{
+            k: v
+            for k, v in layer_kwargs.items()
+            if k in KEYWORDS and k not in ("params", "trainable", "heterogeneity", "bounds")
+        },
+    )
+
+
+def _configuration(heterogeneity, taus, distribution, k, distributions):
+    """``(het, trainable, readout het, readout trainable)`` of a Perez-Nieves configuration
+    (:func:`perez_nieves_config`) for the hidden layers' ``taus`` and the readout's
+    ``tau_m``/``tau_syn``; ``distributions`` replace the hidden layers' draws of the
+    parameters they name."""
+    if heterogeneity is None:
+        return {}, (), {}, ()
+    cfg = perez_nieves_config(heterogeneity, taus, distribution, k)
+    het = cfg["heterogeneity"]
+    het.update({n: dict(d) for n, d in (distributions or {}).items() if n in het})
+    rcfg = perez_nieves_config(heterogeneity, ("tau_m", "tau_syn"), distribution, k)
+    return het, cfg["trainable"], rcfg["heterogeneity"], rcfg["trainable"]
