@@ -85,7 +85,7 @@ def _run(args) -> None:
     (out / "logs").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     for seed in args.seeds:
-        for configuration in CONFIGURATIONS:
+        for configuration in args.configurations:
             run_dir = out / "runs" / configuration / f"seed{seed}"
             log = out / "logs" / f"{configuration}_seed{seed}.log"
             if (run_dir / "summary.json").exists():
@@ -246,6 +246,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--configurations", nargs="+", default=list(CONFIGURATIONS))
     p = sub.add_parser("compare", help="read both sides, write JSON and Markdown")
     p.add_argument("--original", required=True, help="folder with SuGD_code/ and logs/")
     p.add_argument("--neurolearn", required=True, help="the --out folder of 'run'")
