@@ -349,6 +349,28 @@ def _run_jobs(jobs_list: list[dict], n_workers: int, progress: bool, desc: str) 
     return done
 
 
+def _check_choices(configurations, time_scales) -> list:
+    """The time scales of the robustness test; refuses unknown configurations."""
+    unknown = [c for c in configurations if c not in ALL_CONFIGURATIONS]
+    if unknown or not configurations:
+        raise ValueError(
+            f"configurations must be some of {', '.join(ALL_CONFIGURATIONS)}, got {unknown}"
+        )
+    return ROBUSTNESS_SCALES if time_scales is None else [float(t) for t in time_scales]
+
+
+def _load_once(d: Mapping) -> None:
+    """Load the test set once here (converts and caches Spiking FSDD on first use), so that
+    the workers only read the cache."""
+    from ..datasets import load_dataset
+
+    opts = dict(d.get("options") or {})
+    test = load_dataset(
+        d["dataset"], "test", dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], **opts
+    )
+    log.info("%s test set: %d samples, %d channels", d["dataset"], len(test), test.n_channels)
+
+
 def run_heterogeneity(
     dataset: str = DEFAULT_TASK,
     seeds: int = DEFAULT_SEEDS,
@@ -403,20 +425,13 @@ def run_heterogeneity(
     ValueError
         Bad arguments, or ``out`` holding an experiment run with other settings.
     """
-    from ..datasets import load_dataset
-
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     if quick:
         seeds = 1
     out = Path(out)
     t_start = time.time()
-    unknown = [c for c in configurations if c not in ALL_CONFIGURATIONS]
-    if unknown or not configurations:
-        raise ValueError(
-            f"configurations must be some of {', '.join(ALL_CONFIGURATIONS)}, got {unknown}"
-        )
-    scales = ROBUSTNESS_SCALES if time_scales is None else [float(t) for t in time_scales]
+    scales = _check_choices(configurations, time_scales)
     configs = {
         (c, s): experiment_config(dataset, c, s, quick, overrides, preset)
         for c in configurations
@@ -436,14 +451,7 @@ def run_heterogeneity(
     }
     _claim_folder(out, description, seeds)
 
-    # load the data once here (converts and caches Spiking FSDD on first use), so that the
-    # workers only read the cache
-    d = any_config["data"]
-    opts = dict(d.get("options") or {})
-    test = load_dataset(
-        d["dataset"], "test", dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], **opts
-    )
-    log.info("%s test set: %d samples, %d channels", dataset, len(test), test.n_channels)
+    _load_once(any_config["data"])
 
     # seed-major order: an interrupted experiment has every configuration for the first seeds
     jobs_list = [
