@@ -129,12 +129,30 @@ def _tau_stats(tau_ms: np.ndarray) -> dict:
     }
 
 
-def _original_run(root: Path, configuration: str, seed: int) -> dict | None:
-    path = root / "SuGD_code" / "FSDD" / "results" / ORIGINAL_DIRS[configuration]
-    path = path / f"seed{seed}" / "parameters.pickle"
-    log = root / "logs" / f"{configuration}_seed{seed}.log"
+def _original_progress(folder: Path) -> dict | None:
+    """Per-epoch training and test accuracy of a run of the paper's code, finished or not
+    (its checkpoint ``model_last.pth``, utils.py:39-51)."""
+    path = folder / "model_last.pth"
     if not path.exists():
         return None
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return {
+        "epochs_done": int(ckpt["epoch"]) + 1,
+        "train_accuracy_per_epoch": [float(a) for a in ckpt["train_acc_v"]],
+        "test_accuracy_per_epoch": [float(a) for a in ckpt["test_acc_v"]],
+    }
+
+
+def _original_run(root: Path, configuration: str, seed: int) -> dict | None:
+    folder = root / "SuGD_code" / "FSDD" / "results" / ORIGINAL_DIRS[configuration]
+    folder = folder / f"seed{seed}"
+    path = folder / "parameters.pickle"
+    log = root / "logs" / f"{configuration}_seed{seed}.log"
+    if not path.exists():
+        progress = _original_progress(folder)
+        return None if progress is None else {"finished": False, **progress}
     with open(path, "rb") as fh:
         params = pickle.load(fh)  # holds torch objects: needs torch installed
     learned = dict(params["learn_prms"])
@@ -142,7 +160,10 @@ def _original_run(root: Path, configuration: str, seed: int) -> dict | None:
     beta = np.clip(beta, 1e-12, 1 - 1e-12)
     tau_m = -DT_MS / np.log(beta)  # beta = exp(-dt/tau_mem) (layers.py:260-266)
     return {
+        "finished": True,
         "test_accuracy": float(params["prms"]["test_acc_v"][-1]),
+        "train_accuracy_per_epoch": [float(a) for a in params["prms"]["train_acc_v"]],
+        "test_accuracy_per_epoch": [float(a) for a in params["prms"]["test_acc_v"]],
         **_tau_stats(tau_m),
         **_time_v(log),
     }
@@ -150,16 +171,26 @@ def _original_run(root: Path, configuration: str, seed: int) -> dict | None:
 
 def _neurolearn_run(root: Path, configuration: str, seed: int) -> dict | None:
     run_dir = root / "runs" / configuration / f"seed{seed}"
-    if not (run_dir / "summary.json").exists():
-        return None
     import pandas as pd
 
+    if not (run_dir / "summary.json").exists():
+        if not (run_dir / "metrics.csv").exists():
+            return None
+        metrics = pd.read_csv(run_dir / "metrics.csv")
+        return {
+            "finished": False,
+            "epochs_done": len(metrics),
+            "train_accuracy_per_epoch": metrics["train_accuracy"].astype(float).tolist(),
+        }
+    metrics = pd.read_csv(run_dir / "metrics.csv")
     summary = json.loads((run_dir / "summary.json").read_text())
     table = pd.read_csv(run_dir / "parameters.csv")
     tau = table[table["layer"].astype(str).str.startswith("hidden")]["tau_m_ms"]
     log = root / "logs" / f"{configuration}_seed{seed}.log"
     return {
+        "finished": True,
         "test_accuracy": float(summary["test_accuracy"]),
+        "train_accuracy_per_epoch": metrics["train_accuracy"].astype(float).tolist(),
         **_tau_stats(tau.to_numpy(dtype=float)),
         **_time_v(log),
     }
@@ -176,22 +207,37 @@ def _mean_sd(values) -> dict:
     }
 
 
-def compare(original: Path, neurolearn: Path, seeds) -> dict:
+def _original_via(python: str | None):
+    """``_original_run``, in another Python when given (the paper's pickles hold numpy 2 and
+    torch objects: read them with the interpreter that wrote them)."""
+    if not python:
+        return _original_run
+
+    def read(root: Path, configuration: str, seed: int):
+        cmd = [python, __file__, "read-original", str(root), configuration, str(seed)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    return read
+
+
+def compare(original: Path, neurolearn: Path, seeds, original_python: str | None = None) -> dict:
     """Both codes' runs per configuration and seed, with means and SDs over seeds."""
     result = {"settings": preset_sections("train.h5", "test.h5", "<configuration>", 0, 5)}
     result["configurations"] = {}
     for configuration in CONFIGURATIONS:
         entry = {}
         for side, reader, root in (
-            ("original", _original_run, original),
+            ("original", _original_via(original_python), original),
             ("neurolearn", _neurolearn_run, neurolearn),
         ):
             runs = {str(s): reader(Path(root), configuration, s) for s in seeds}
             runs = {s: r for s, r in runs.items() if r is not None}
+            done = [r for r in runs.values() if r["finished"]]
             entry[side] = {
                 "runs": runs,
                 **{
-                    key: _mean_sd([r[key] for r in runs.values()])
+                    key: _mean_sd([r[key] for r in done])
                     for key in ("test_accuracy", "tau_m_cv", "peak_memory_mb", "cpu_s")
                 },
             }
@@ -210,6 +256,21 @@ def _fmt(stat: dict, scale: float = 1.0, digits: int = 1) -> str:
     if stat["sd"] is not None:
         text += f" ± {stat['sd'] * scale:.{digits}f}"
     return text + f" (n={stat['n']})"
+
+
+def progress_table(result: dict) -> str:
+    """Training accuracy per epoch of every run, finished or not (both codes)."""
+    lines = ["| configuration | seed | code | training accuracy per epoch (%) | test (%) |"]
+    lines.append("|---|---|---|---|---|")
+    for name, e in result["configurations"].items():
+        for side in ("original", "neurolearn"):
+            for seed, r in e[side]["runs"].items():
+                train = ", ".join(f"{100 * a:.1f}" for a in r["train_accuracy_per_epoch"])
+                test = ", ".join(f"{100 * a:.1f}" for a in r.get("test_accuracy_per_epoch", []))
+                if side == "neurolearn" and r["finished"]:
+                    test = f"{100 * r['test_accuracy']:.1f} (after the last epoch)"
+                lines.append(f"| {name} | {seed} | {side} | {train} | {test or 'n/a'} |")
+    return "\n".join(lines) + "\n"
 
 
 def table(result: dict) -> str:
@@ -247,7 +308,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--configurations", nargs="+", default=list(CONFIGURATIONS))
+    p = sub.add_parser("read-original", help="one run of the paper's code as JSON")
+    p.add_argument("root")
+    p.add_argument("configuration", choices=CONFIGURATIONS)
+    p.add_argument("seed", type=int)
     p = sub.add_parser("compare", help="read both sides, write JSON and Markdown")
+    p.add_argument("--original-python", default=None, help="interpreter of the paper's code")
     p.add_argument("--original", required=True, help="folder with SuGD_code/ and logs/")
     p.add_argument("--neurolearn", required=True, help="the --out folder of 'run'")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -255,11 +321,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train":
         _train(args)
+    elif args.command == "read-original":
+        print(json.dumps(_original_run(Path(args.root), args.configuration, args.seed)))
     elif args.command == "run":
         _run(args)
     else:
-        result = compare(Path(args.original), Path(args.neurolearn), args.seeds)
-        text = table(result)
+        result = compare(
+            Path(args.original), Path(args.neurolearn), args.seeds, args.original_python
+        )
+        text = table(result) + "\n" + progress_table(result)
         result["table_markdown"] = text
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1, default=float))
