@@ -406,6 +406,7 @@ def results_table(results: Mapping) -> str:
         )
     lines += _pairs_lines(results.get("paired_differences") or [])
     lines += _fits_lines(results["configurations"])
+    lines += _tau_test_lines(results.get("tau_convergence"), results.get("tau_biology"))
     a = results["allen"]
     lines.append("")
     if a["available"]:
@@ -448,6 +449,35 @@ def _pairs_lines(pairs: list) -> list[str]:
             "no difference can be significant at 5 %."
         )
     return lines
+
+
+def _tau_test_lines(convergence: Mapping | None, biology: Mapping | None) -> list[str]:
+    """Kolmogorov-Smirnov tests of the learned tau: homogeneous against heterogeneous start
+    (both trained), and each configuration against each Allen selection."""
+    lines = []
+    if convergence:
+        for p in ("tau_m", "tau_syn"):
+            if p in convergence:
+                raw, med = convergence[p]["raw"], convergence[p]["median"]
+                lines.append(
+                    f"- {p}, homogeneous vs heterogeneous start (both trained): KS "
+                    f"{raw['ks_statistic']:.2f} (p = {raw['ks_pvalue']:.2g}); median-normalised "
+                    f"KS {med['ks_statistic']:.2f} (p = {med['ks_pvalue']:.2g})"
+                )
+    rows = [
+        f"| {name} | {sel} | {t['raw']['ks_statistic']:.2f} ({t['raw']['ks_pvalue']:.2g}) | "
+        f"{t['median']['ks_statistic']:.2f} ({t['median']['ks_pvalue']:.2g}) |"
+        for name, per in (biology or {}).items()
+        for sel, t in per.items()
+    ]
+    if rows:
+        lines += [
+            "",
+            "| configuration | Allen selection | KS raw (p) | KS median-normalised (p) |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    return ([""] + lines) if lines else []
 
 
 def _fits_lines(configurations: Mapping) -> list[str]:
