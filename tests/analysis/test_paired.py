@@ -31,7 +31,7 @@ def test_exact_sign_flip_p_values():
     assert r6["ci95"][0] > 0
     r5 = paired_difference(a[:5], a[:5] + 1.0)
     assert r5["p_value"] == pytest.approx(2 / 32)  # 5 seeds can never reach p < 0.05
-    assert r5["ci95"] == [1.0, 1.0]
+    assert r5["ci95"] == pytest.approx([1.0, 1.0])
     # differences +1, -1, +1, -1: mean 0, every sign pattern's mean at least as far: p = 1
     assert paired_difference([0, 0, 0, 0], [1, -1, 1, -1])["p_value"] == pytest.approx(1.0)
     assert paired_difference([1, 2], [1, 2])["p_value"] == 1.0
