@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .io import atomic_path
 
-__all__ = ["STYLE", "style", "new_figure", "save_figure", "label"]
+__all__ = ["overlapping_text", "STYLE", "style", "new_figure", "save_figure", "label"]
 
 #: Matplotlib rc settings of neurolearn figures (journal single column: 85 mm wide).
 STYLE = {
@@ -114,3 +114,46 @@ def save_figure(
     if close:
         plt.close(fig)
     return written
+
+
+def overlapping_text(fig, pad_px: float = 0.0) -> list[tuple[str, str]]:
+    """Pairs of visible text elements of ``fig`` whose drawn extents overlap.
+
+    Every non-empty, visible :class:`matplotlib.text.Text` of the figure (titles, axis labels,
+    tick labels, legend entries, annotations) is measured after drawing (its window extent,
+    in display pixels); two overlap when their boxes intersect by more than ``pad_px`` in
+    both directions. Text inside one legend is compared too.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    pad_px : float
+        Overlap tolerated, in pixels.
+
+    Returns
+    -------
+    list of (str, str)
+        The texts of every overlapping pair (empty: none).
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    for t in fig.findobj(Text):
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        if t.axes is not None and not t.axes.get_visible():
+            continue
+        bb = t.get_window_extent(renderer)
+        if bb.width > 0 and bb.height > 0:
+            boxes.append((t.get_text(), bb))
+    clashes = []
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            a, b = boxes[i][1], boxes[j][1]
+            dx = min(a.x1, b.x1) - max(a.x0, b.x0)
+            dy = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if dx > pad_px and dy > pad_px:
+                clashes.append((boxes[i][0], boxes[j][0]))
+    return clashes

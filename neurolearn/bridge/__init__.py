@@ -451,9 +451,7 @@ def from_brian2(net, export: Brian2Export, copy: int = 0):
                 var = group.variables[name]
                 values = np.asarray(var.get_value(), dtype=np.float64)
                 values = values[sl] if values.ndim and values.size > 1 else values.reshape(())
-                raw = layer.raw_parameter(name)
-                new = torch.as_tensor(values / dval, dtype=raw.dtype)
-                raw.copy_(torch.broadcast_to(new, raw.shape))
+                layer.set_raw_parameter_(name, values / dval)
             for tag, W in (("in", layer.W_in), ("rec", layer.W_rec)):
                 if W is None:
                     continue
@@ -484,6 +482,7 @@ def from_brian2(net, export: Brian2Export, copy: int = 0):
 def _layer_config(layer) -> dict:
     cfg = dict(layer.config)
     cfg["kind"] = "spiking" if layer.spiking else "readout"
+    cfg["class"] = type(layer).__name__
     cfg["spec"] = layer.spec.to_dict()
     cfg["dtype"] = str(layer.W_in.dtype).replace("torch.", "")
     return cfg
@@ -610,9 +609,9 @@ def _read_network(f):
         delays = DelayOptions()
         if dl is not None:
             delays = DelayOptions(dl["mode"], dl["recurrent"], float(dl["max_delay_s"]))
-        # a readout integrated otherwise than by the spec's method (NIR's Euler readout) is
-        # a non-spiking SpikingLayer of the readout model
-        if cfg["kind"] == "readout" and cfg.get("method") in (None, spec.method):
+        # a non-spiking SpikingLayer (NIR's Euler readout) is saved with its class and read
+        # back as one; any other readout is a LeakyReadout (of its own state updater)
+        if cfg["kind"] == "readout" and cfg.get("class", "LeakyReadout") == "LeakyReadout":
             layer = LeakyReadout(
                 cfg["n_in"],
                 cfg["n"],
@@ -622,6 +621,7 @@ def _read_network(f):
                 dtype=dtype,
                 name=cfg["name"],
                 checkpoint_every=cfg["checkpoint_every"],
+                method=cfg.get("method"),
                 options=delays,
             )
         else:
@@ -660,8 +660,7 @@ def _read_network(f):
             )
         with torch.no_grad():
             for name, d in g["parameters"].items():
-                raw = layer.raw_parameter(name)
-                raw.copy_(torch.broadcast_to(torch.as_tensor(d[()], dtype=raw.dtype), raw.shape))
+                layer.set_raw_parameter_(name, d[()])
             for wname in ("W_in", "W_rec"):
                 if wname in g:
                     W = getattr(layer, wname)

@@ -11,7 +11,7 @@ def _run(args) -> int:
 
     from ..training import load_config, train_from_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, preset=args.preset)
     try:
         summary = train_from_config(config, args.out, resume=args.resume, progress=not args.quiet)
     except FileExistsError as exc:
@@ -36,6 +36,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("config", help="training configuration (TOML), e.g. configs/fsdd_lif.toml")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="a published setting under the file's keys (neurolearn.training.presets; "
+        "perez-nieves: Perez-Nieves et al. 2021); the file's own keys replace the preset's",
+    )
     p.add_argument(
         "--resume",
         action="store_true",

@@ -70,10 +70,13 @@ registration (imported in :mod:`.api`).
 Modules: :mod:`.catalog` (the registry), :mod:`.core` (events, binning, Dataset), :mod:`.shd`
 (SHD/SSC HDF5 layout, reader and writer), :mod:`.cochlea` (brian2hears cochlear model),
 :mod:`.fsdd` (Spiking FSDD), :mod:`.nmnist` (N-MNIST ``.bin``/``.bs2``), :mod:`.braille`
-(sigma-delta encoding), :mod:`.fetch` (local files, cache, downloads).
+(sigma-delta encoding), :mod:`.fetch` (local files, cache, downloads), :mod:`.speakers`
+(speaker-independent splits), :mod:`.binned` (samples kept as bits, time-scale augmentation
+binned on the fly).
 """
 
 from .api import DATASETS, DatasetInfo, dataset_names, load_dataset, load_events
+from .binned import PackedSpikeDataset, TimeScaledSpikes
 from .catalog import register_dataset
 from .core import (
     DenseSpikeDataset,
@@ -86,6 +89,7 @@ from .core import (
     time_major_loader,
 )
 from .shd import SHD_CLASSES, read_shd, write_shd
+from .speakers import SPLITS, speaker_names, speaker_split
 
 __all__ = [
     "DATASETS",
@@ -96,6 +100,11 @@ __all__ = [
     "load_events",
     "SpikeDataset",
     "DenseSpikeDataset",
+    "PackedSpikeDataset",
+    "TimeScaledSpikes",
+    "SPLITS",
+    "speaker_names",
+    "speaker_split",
     "SpikeEvents",
     "bin_events",
     "collate_time_major",

@@ -35,6 +35,7 @@ class DatasetInfo:
     name : str
         Lower-case name used by :func:`~neurolearn.datasets.load_dataset`.
     n_classes : int
+        0 when it is read from the files (``shd_files``).
     n_channels : int or None
         None when it depends on options (Spiking FSDD: ``channels * units_per_channel``;
         Braille: 2 per taxel).

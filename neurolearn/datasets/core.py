@@ -372,6 +372,10 @@ class SpikeDataset(Dataset):
         with empty bins.
     binary : bool
         0/1 per bin instead of counts.
+    time_scale : float
+        Factor on every spike time before binning (> 0; 1: none): a sample stretched (> 1)
+        or compressed (< 1) in time, for the robustness test of Perez-Nieves et al. (2021)
+        (choose ``duration_ms`` to hold the stretched sample).
 
     Attributes
     ----------
@@ -380,6 +384,12 @@ class SpikeDataset(Dataset):
     n_steps, n_channels, n_classes : int
     class_names : tuple of str
     name : str
+    time_scale : float
+
+    Raises
+    ------
+    ValueError
+        A time scale <= 0.
     """
 
     def __init__(
@@ -388,12 +398,20 @@ class SpikeDataset(Dataset):
         dt_ms: float = 1.0,
         duration_ms: float = 1000.0,
         binary: bool = False,
+        time_scale: float = 1.0,
     ):
         self.events = events
         self.dt_ms = float(dt_ms)
         self.duration_ms = float(duration_ms)
         self.binary = bool(binary)
         self.n_steps = n_time_steps(self.duration_ms, self.dt_ms)
+        if not float(time_scale) > 0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
+        self.time_scale = float(time_scale)
+
+    def _times(self, i: int):
+        t, u = self.events.sample(i)
+        return (t * self.time_scale if self.time_scale != 1.0 else t), u
 
     # common attributes
     @property
@@ -429,7 +447,7 @@ class SpikeDataset(Dataset):
         return len(self.events)
 
     def __getitem__(self, i):
-        t, u = self.events.sample(int(i))
+        t, u = self._times(int(i))
         x = bin_events(t, u, self.n_channels, self.dt_ms, self.n_steps, self.binary)
         return torch.from_numpy(x), torch.tensor(int(self.events.labels[i]), dtype=torch.long)
 
@@ -439,13 +457,15 @@ class SpikeDataset(Dataset):
         idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
         x = np.zeros((self.n_steps, len(idx), self.n_channels), dtype=np.float32)
         for j, i in enumerate(idx):
-            t, u = self.events.sample(int(i))
+            t, u = self._times(int(i))
             x[:, j, :] = bin_events(t, u, self.n_channels, self.dt_ms, self.n_steps, self.binary)
         return torch.from_numpy(x), torch.from_numpy(self.events.labels[idx].copy())
 
     def subset(self, indices: Sequence[int]) -> SpikeDataset:
         """Same binning, only the samples at ``indices``."""
-        return SpikeDataset(self.events.subset(indices), self.dt_ms, self.duration_ms, self.binary)
+        return SpikeDataset(
+            self.events.subset(indices), self.dt_ms, self.duration_ms, self.binary, self.time_scale
+        )
 
     def loader(
         self,

@@ -57,6 +57,7 @@ __all__ = [
     "heidelberg_events",
     "shd_events",
     "ssc_events",
+    "file_events",
 ]
 
 #: Number of channels of SHD and SSC (cochlear model output, Cramer et al. 2022).
@@ -528,5 +529,58 @@ register_dataset(
         1000.0,
         "Spiking Speech Commands (Cramer et al. 2022), 700 channels",
         loader=ssc_events,
+    )
+)
+
+
+def file_events(
+    split: str,
+    train: str | None = None,
+    test: str | None = None,
+    valid: str | None = None,
+    n_channels: int | None = None,
+) -> SpikeEvents:
+    """One split of a dataset given as files in the SHD layout, the registered loader of
+    ``"shd_files"``: e.g. Spiking FSDD written by :func:`write_shd` for the code of
+    Perez-Nieves et al. (2021), which reads this layout, so that both read the same samples.
+
+    Parameters
+    ----------
+    split : {"train", "valid", "test"}
+    train, test, valid : path, optional
+        The file of each split (``.h5``, ``.h5.gz``, ``.h5.zip``; ``valid`` optional).
+    n_channels : int, optional
+        Default: the file's root attribute ``n_channels``, else 700 (:func:`read_shd`).
+
+    Returns
+    -------
+    SpikeEvents
+        Class names from the file's ``extra/keys``; number of classes ``max(label) + 1`` or
+        the number of names.
+
+    Raises
+    ------
+    ValueError
+        No file given for ``split``.
+    FileNotFoundError
+        A file that does not exist.
+    """
+    path = {"train": train, "test": test, "valid": valid}.get(split)
+    if path is None:
+        raise ValueError(
+            f"shd_files: no file for split {split!r}; give data.options.{split} = 'path.h5'"
+        )
+    return read_shd(path, n_channels=n_channels)
+
+
+register_dataset(
+    DatasetInfo(
+        "shd_files",
+        0,
+        None,
+        ("train", "test"),
+        1000.0,
+        "any dataset in the SHD layout, from the files of options train/test (valid)",
+        loader=file_events,
     )
 )

@@ -10,36 +10,38 @@ configuration              initial tau            trained
 ``het_init_std_train``     gamma, shape k = 3     weights only
 ``hom_init_het_train``     all equal              weights and per-neuron tau
 ``het_init_het_train``     gamma, shape k = 3     weights and per-neuron tau
+``allen_init_het_train``   measured Allen cells   weights and per-neuron tau (not in the paper)
 =========================  =====================  ===========================================
 
-and found heterogeneous training to help most on temporally rich tasks (SHD, SSC), little on
-N-MNIST, and learned tau distributions resembling those measured in cortex (Allen Cell Types
-Database). :func:`run_heterogeneity` reproduces the experiment with one call (``neurolearn run
-heterogeneity``):
+and found heterogeneous training to help most on temporally rich tasks (SHD, SSC), networks
+with heterogeneous tau to be more robust when the input's time scale changes, and learned tau
+distributions resembling those measured in cortex (Allen Cell Types Database).
+:func:`run_heterogeneity` (``neurolearn run heterogeneity``):
 
-1. the dataset is loaded once (Spiking FSDD by default: the Free Spoken Digit Dataset turned
-   into spikes by a cochlear model, :mod:`neurolearn.datasets`);
-2. every configuration is trained for every seed with :func:`neurolearn.training.train_from_config`
-   (several trainings in parallel, one CPU thread each; a run's numbers do not depend on
-   how many run in parallel);
-3. every trained network is exported to Brian2 and its test set simulated there
-   (:func:`neurolearn.training.evaluation.evaluate_run`), giving the fraction of test samples on which
-   Brian2 and torch predict the same class;
-4. the learned ``tau_m`` of the hidden neurons are compared with the Allen Cell Types Database
-   (mouse cells; :func:`neurolearn.analysis.allen.compare_learned`); without the Allen data the job
-   says so and continues;
-5. ``results.json``, ``results.md`` and figures are written into ``out``.
+1. loads the task once (default :data:`DEFAULT_TASK`: Spiking FSDD with disjoint training,
+   validation and test speakers, trained with time-scale augmentation);
+2. trains every configuration for every seed (the same seeds for all: a paired design) with
+   :func:`neurolearn.training.train_from_config`, several in parallel, one thread each;
+3. exports every trained network to Brian2 and simulates its test set there
+   (:func:`neurolearn.training.evaluation.evaluate_run`: the agreement of the predictions);
+4. tests it on test inputs stretched or compressed in time
+   (:func:`neurolearn.training.evaluation.evaluate_time_scales`, :data:`ROBUSTNESS_SCALES`);
+5. summarises (:mod:`.heterogeneity_results`): mean accuracy with a 95 % bootstrap interval,
+   paired differences with a paired permutation test, robustness curves, gamma and log-normal
+   fits of the learned tau_m and tau_syn, two-sample tests between the homogeneous and
+   heterogeneous starts and against Allen selections; ``results.json``, ``results.md`` and
+   figures (:mod:`.heterogeneity_figures`) go into ``out``.
 
 Output folder::
 
     out/experiment.json          what was run (dataset, seeds, quick, settings)
     out/runs/<configuration>/seed<k>/   one `neurolearn train` folder per run, plus
-                                        evaluation_<backend>.json
-    out/results.json             per configuration: accuracy mean and SD, Brian2 agreement,
-                                 learned tau summary, Allen comparison
-    out/results.md               the same as a Markdown table
-    out/accuracy_per_configuration.{pdf,svg,png}
-    out/tau_histograms.{pdf,svg,png}   learned tau_m against the Allen distribution
+                                        evaluation_<backend>.json and robustness.json
+    out/results.json             schema in neurolearn.reproductions.heterogeneity_results
+    out/results.md               the same as Markdown tables
+    out/accuracy_per_configuration.{pdf,svg,png}   seeds, mean and 95 % interval
+    out/robustness.{pdf,svg,png}                   accuracy against the input's time scale
+    out/tau_histograms.{pdf,svg,png}   learned tau_m, tau_syn with fits, Allen cells
     out/allen/<configuration>/   the Allen comparison's own tables and figures
 
 Resumable: a run whose ``summary.json`` and evaluation exist is skipped; an interrupted run
@@ -56,19 +58,30 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from ..brian.backends import BACKENDS
 from ..io import atomic_write_json, atomic_write_text
 from .defaults import merge_sections, packaged_config
+from .heterogeneity_results import (
+    ALL_CONFIGURATIONS,
+    ALLEN_CONFIGURATION,
+    CONFIGURATION_LABELS,
+    CONFIGURATIONS,
+    results_table,
+    summarize_runs,
+)
 from .registry import Reproduction, register
 
 __all__ = [
     "CONFIGURATIONS",
+    "ALLEN_CONFIGURATION",
+    "ALL_CONFIGURATIONS",
     "CONFIGURATION_LABELS",
     "DATASET_DEFAULTS",
+    "TASK_DEFAULTS",
+    "DEFAULT_TASK",
+    "ROBUSTNESS_SCALES",
+    "DEFAULT_SEEDS",
     "QUICK_OVERRIDES",
     "ALLEN_SELECTION",
     "FACTORS",
@@ -86,27 +99,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The four configurations of Perez-Nieves et al. (2021), in the paper's order.
-CONFIGURATIONS = (
-    "hom_init_std_train",
-    "het_init_std_train",
-    "hom_init_het_train",
-    "het_init_het_train",
-)
-
-#: Human-readable names used in tables and figures.
-CONFIGURATION_LABELS = {
-    "hom_init_std_train": "homogeneous init, weights trained",
-    "het_init_std_train": "heterogeneous init, weights trained",
-    "hom_init_het_train": "homogeneous init, weights + tau trained",
-    "het_init_het_train": "heterogeneous init, weights + tau trained",
-}
+#: The task of ``neurolearn run heterogeneity`` without ``--dataset``.
+DEFAULT_TASK = "fsdd_speakers"
+#: Seeds per configuration by default: with 6 pairs the exact paired test can reach p = 0.031
+#: (with 5, never below 0.0625; :mod:`neurolearn.analysis.paired`).
+DEFAULT_SEEDS = 6
 
 
-def _load_defaults() -> tuple[dict, dict, dict, dict]:
-    """(per-dataset defaults, --quick changes, Allen selection, extra factors) from
-    ``neurolearn/configs/heterogeneity.toml``: each dataset's ``data`` table as given, then
-    ``common`` with the dataset's other tables applied (:func:`merge_sections`)."""
+def _load_defaults() -> tuple[dict, dict, dict, dict, list, dict]:
+    """(per-dataset defaults, --quick changes, Allen selection, tasks, robustness time
+    scales, extra factors) from ``neurolearn/configs/heterogeneity.toml``: each dataset's ``data`` table as
+    given, then ``common`` with the dataset's other tables applied (:func:`merge_sections`); a
+    task is its ``base`` dataset's defaults with the task's tables applied."""
     cfg = packaged_config("heterogeneity")
     per_dataset = {}
     for name, own in cfg["datasets"].items():
@@ -115,7 +119,21 @@ def _load_defaults() -> tuple[dict, dict, dict, dict]:
             "data": own["data"],
             **merge_sections(copy.deepcopy(cfg["common"]), rest),
         }
-    return per_dataset, cfg["quick"], cfg["allen_selection"], cfg.get("factors", {})
+    tasks = {
+        name: merge_sections(
+            copy.deepcopy(per_dataset[own["base"]]),
+            {k: v for k, v in own.items() if k != "base"},
+        )
+        for name, own in cfg["tasks"].items()
+    }
+    return (
+        per_dataset,
+        cfg["quick"],
+        cfg["allen_selection"],
+        tasks,
+        list(cfg["robustness"]["time_scales"]),
+        cfg.get("factors", {}),
+    )
 
 
 #: Training configuration (sections of :data:`neurolearn.training.CONFIG_SCHEMA`) per dataset
@@ -127,22 +145,38 @@ QUICK_OVERRIDES: dict
 #: Allen cells the learned tau_m are compared with (filters of
 #: :func:`neurolearn.sources.allen.select`).
 ALLEN_SELECTION: dict
+#: Tasks built on a dataset's defaults (``[tasks.NAME]`` of the file): ``fsdd_speakers``,
+#: Spiking FSDD with a speaker-independent split and time-scale augmentation.
+TASK_DEFAULTS: dict[str, dict]
+#: Time scales of the test input in the robustness test (``[robustness] time_scales``).
+ROBUSTNESS_SCALES: list
+#: Allen cells whose measured tau_m start :data:`ALLEN_CONFIGURATION` (mouse VISp layer 4
+#: spiny cells, one of the paper's selections: 290 cells, median tau_m 20.9 ms, close to the
+#: homogeneous 20 ms).
+ALLEN_INIT_SELECTION = {"species": "mouse", "area": "VISp", "layer": "4", "dendrite_type": "spiny"}
 #: Extra factors of the experiment (``--factor``): name -> level -> changes to every run's
 #: training configuration (``delays``: learnable synaptic delays or none).
 FACTORS: dict
-DATASET_DEFAULTS, QUICK_OVERRIDES, ALLEN_SELECTION, FACTORS = _load_defaults()
+(
+    DATASET_DEFAULTS,
+    QUICK_OVERRIDES,
+    ALLEN_SELECTION,
+    TASK_DEFAULTS,
+    ROBUSTNESS_SCALES,
+    FACTORS,
+) = _load_defaults()
 
 
-def conditions(factor: str | None = None) -> dict:
-    """``{name: (configuration, level, changes)}``: the four configurations, or with a
+def conditions(factor: str | None = None, configurations=CONFIGURATIONS) -> dict:
+    """``{name: (configuration, level, changes)}``: the ``configurations``, or with a
     ``factor`` (key of :data:`FACTORS`; else ValueError) each at each level, named
     ``<configuration>+<level>``."""
     if factor is None:
-        return {c: (c, None, {}) for c in CONFIGURATIONS}
+        return {c: (c, None, {}) for c in configurations}
     if factor not in FACTORS:
         raise ValueError(f"unknown factor {factor!r}; factors: {', '.join(FACTORS)}")
     levels = FACTORS[factor]
-    return {f"{c}+{lv}": (c, lv, levels[lv]) for c in CONFIGURATIONS for lv in levels}
+    return {f"{c}+{lv}": (c, lv, levels[lv]) for c in configurations for lv in levels}
 
 
 def experiment_sections(
@@ -151,26 +185,33 @@ def experiment_sections(
     seed: int = 0,
     quick: bool = False,
     overrides: Mapping | None = None,
+    preset: str | None = None,
 ) -> dict:
     """The sections of one run's training configuration as given to
     :func:`neurolearn.training.config_from_dict` (before validation and schema defaults).
 
-    The dataset's defaults (:data:`DATASET_DEFAULTS`), then the configuration and the seed,
-    then :data:`QUICK_OVERRIDES` with ``quick``, then ``overrides``: each change replaces keys
-    within a section (a nested table such as ``data.options`` as a whole).
+    The dataset's defaults (:data:`DATASET_DEFAULTS` or :data:`TASK_DEFAULTS`), then the
+    ``preset``'s keys, then the configuration and the seed, then :data:`QUICK_OVERRIDES` with
+    ``quick``, then ``overrides``: each change replaces keys within a section (a nested table
+    such as ``data.options`` as a whole).
 
     Parameters
     ----------
-    dataset : {"fsdd", "shd", "ssc", "nmnist", "braille"}
-        A key of :data:`DATASET_DEFAULTS`.
+    dataset : str
+        A key of :data:`DATASET_DEFAULTS` ("fsdd", "shd", "ssc", "nmnist", "braille") or of
+        :data:`TASK_DEFAULTS` ("fsdd_speakers").
     configuration : str
-        One of :data:`CONFIGURATIONS`.
+        One of :data:`ALL_CONFIGURATIONS` (:data:`ALLEN_CONFIGURATION`:
+        ``het_init_het_train`` with the initial tau_m drawn from the measured Allen cells of
+        :data:`ALLEN_INIT_SELECTION`).
     seed : int
         ``training.seed`` of the run.
     quick : bool
         Apply :data:`QUICK_OVERRIDES`.
     overrides : mapping of section -> mapping, optional
         Further changes (e.g. ``{"training": {"epochs": 5}}``).
+    preset : str, optional
+        A preset of :data:`neurolearn.training.presets.PRESETS` (``"perez-nieves"``).
 
     Returns
     -------
@@ -182,18 +223,26 @@ def experiment_sections(
     ValueError
         For an unknown dataset or configuration.
     """
-    if dataset not in DATASET_DEFAULTS:
+    defaults = {**DATASET_DEFAULTS, **TASK_DEFAULTS}
+    if dataset not in defaults:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(defaults)}")
+    if configuration not in ALL_CONFIGURATIONS:
         raise ValueError(
-            f"unknown dataset {dataset!r}; choose one of {', '.join(DATASET_DEFAULTS)}"
+            f"unknown configuration {configuration!r}; choose one of "
+            f"{', '.join(ALL_CONFIGURATIONS)}"
         )
-    if configuration not in CONFIGURATIONS:
-        raise ValueError(
-            f"unknown configuration {configuration!r}; choose one of {', '.join(CONFIGURATIONS)}"
-        )
-    data = merge_sections(
-        DATASET_DEFAULTS[dataset],
-        {"heterogeneity": {"configuration": configuration}, "training": {"seed": int(seed)}},
-    )
+    data = defaults[dataset]
+    if preset is not None:
+        from ..training.presets import apply_preset
+
+        data = apply_preset(data, preset, over=True)
+    het = {"configuration": configuration}
+    if configuration == ALLEN_CONFIGURATION:
+        # heterogeneous and trained as het_init_het_train, the initial tau_m drawn (with
+        # replacement, not rescaled) from the measured tau_m of the Allen selection
+        het = {"configuration": "het_init_het_train", "distribution": "allen"}
+        het["allen"] = dict(ALLEN_INIT_SELECTION)
+    data = merge_sections(data, {"heterogeneity": het, "training": {"seed": int(seed)}})
     if quick:
         data = merge_sections(data, QUICK_OVERRIDES)
     if overrides:
@@ -207,6 +256,7 @@ def experiment_config(
     seed: int = 0,
     quick: bool = False,
     overrides: Mapping | None = None,
+    preset: str | None = None,
 ):
     """The training configuration of one run of the experiment.
 
@@ -219,6 +269,8 @@ def experiment_config(
         Apply :data:`QUICK_OVERRIDES`.
     overrides : mapping of section -> mapping, optional
         Further changes (e.g. ``{"training": {"epochs": 5}}``).
+    preset : str, optional
+        See :func:`experiment_sections`.
 
     Returns
     -------
@@ -232,7 +284,9 @@ def experiment_config(
     """
     from ..training import config_from_dict
 
-    return config_from_dict(experiment_sections(dataset, configuration, seed, quick, overrides))
+    return config_from_dict(
+        experiment_sections(dataset, configuration, seed, quick, overrides, preset)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +298,7 @@ def _run_one(job: dict) -> dict:
 
     torch.set_num_threads(1)
     from ..training import config_from_dict, train_from_config
-    from ..training.evaluation import evaluate_run
+    from ..training.evaluation import evaluate_run, evaluate_time_scales
 
     run_dir = Path(job["run_dir"])
     config = config_from_dict(job["config"])
@@ -259,6 +313,8 @@ def _run_one(job: dict) -> dict:
         evaluation = json.loads(eval_path.read_text())
     else:
         evaluation = evaluate_run(run_dir, backend=job["backend"], progress=False)
+    if job.get("time_scales") and not (run_dir / "robustness.json").exists():
+        evaluate_time_scales(run_dir, job["time_scales"])
     return {
         "configuration": job["configuration"],
         "seed": job["seed"],
@@ -316,26 +372,53 @@ def _run_jobs(jobs_list: list[dict], n_workers: int, progress: bool, desc: str) 
     return done
 
 
+def _check_choices(configurations, time_scales) -> list:
+    """The time scales of the robustness test; refuses unknown configurations."""
+    unknown = [c for c in configurations if c not in ALL_CONFIGURATIONS]
+    if unknown or not configurations:
+        raise ValueError(
+            f"configurations must be some of {', '.join(ALL_CONFIGURATIONS)}, got {unknown}"
+        )
+    return ROBUSTNESS_SCALES if time_scales is None else [float(t) for t in time_scales]
+
+
+def _load_once(d: Mapping) -> None:
+    """Load the test set once here (converts and caches Spiking FSDD on first use), so that
+    the workers only read the cache."""
+    from ..datasets import load_dataset
+
+    opts = dict(d.get("options") or {})
+    test = load_dataset(
+        d["dataset"], "test", dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], **opts
+    )
+    log.info("%s test set: %d samples, %d channels", d["dataset"], len(test), test.n_channels)
+
+
 def run_heterogeneity(
-    dataset: str = "fsdd",
-    seeds: int = 3,
+    dataset: str = DEFAULT_TASK,
+    seeds: int = DEFAULT_SEEDS,
     quick: bool = False,
     out: str | os.PathLike = "results/heterogeneity",
     jobs: int | None = None,
     backend: str = "numpy",
     progress: bool = True,
     overrides: Mapping | None = None,
+    configurations=ALL_CONFIGURATIONS,
+    time_scales=None,
+    preset: str | None = None,
     factor: str | None = None,
 ) -> dict:
-    """Train, check in Brian2 and summarise the four Perez-Nieves configurations (at every
-    level of an extra ``factor``).
+    """Train, check in Brian2, test for robustness and summarise the configurations (at
+    every level of an extra ``factor``).
 
     Parameters
     ----------
-    dataset : {"fsdd", "shd", "ssc", "nmnist", "braille"}
-        Default Spiking FSDD.
+    dataset : str
+        A dataset or task of :func:`experiment_sections`; default :data:`DEFAULT_TASK`
+        (Spiking FSDD, speaker-independent split).
     seeds : int
-        Seeds per configuration (>= 1); ``quick`` uses 1.
+        Seeds per configuration (>= 1; seeds 0..N-1, the same for every configuration: a
+        paired design); ``quick`` uses 1.
     quick : bool
         Smoke run: :data:`QUICK_OVERRIDES` (a few hundred samples, 2 epochs).
     out : path
@@ -349,6 +432,12 @@ def run_heterogeneity(
         Progress bars.
     overrides : mapping, optional
         Changes to every run's training configuration (tests use it to shrink runs).
+    configurations : sequence of str
+        Of :data:`ALL_CONFIGURATIONS` (default all five).
+    time_scales : sequence of float, optional
+        Time scales of the robustness test (default :data:`ROBUSTNESS_SCALES`; empty: none).
+    preset : str, optional
+        A training preset applied over the defaults (``"perez-nieves"``).
     factor : str, optional
         A key of :data:`FACTORS` (``"delays"``): every configuration at every level, runs
         in ``out/runs/<configuration>+<level>`` (:func:`conditions`).
@@ -356,25 +445,30 @@ def run_heterogeneity(
     Returns
     -------
     dict
-        The content of ``results.json`` plus ``"table_markdown"`` and ``"out"``.
+        The content of ``results.json`` (:mod:`.heterogeneity_results`) plus
+        ``"table_markdown"`` and ``"out"``.
 
     Raises
     ------
     ValueError
         Bad arguments, or ``out`` holding an experiment run with other settings.
     """
-    from ..datasets import load_dataset
-
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     if quick:
         seeds = 1
     out = Path(out)
     t_start = time.time()
-    runs = conditions(factor)
+    scales = _check_choices(configurations, time_scales)
+    runs = conditions(factor, configurations)
     configs = {
         (name, s): experiment_config(
-            dataset, c, s, quick, merge_sections(copy.deepcopy(dict(overrides or {})), level)
+            dataset,
+            c,
+            s,
+            quick,
+            merge_sections(copy.deepcopy(dict(overrides or {})), level),
+            preset,
         )
         for name, (c, _lv, level) in runs.items()
         for s in range(seeds)
@@ -388,17 +482,14 @@ def run_heterogeneity(
         "quick": bool(quick),
         "backend": backend,
         "settings": any_config,
+        "preset": preset,
+        "time_scales": scales,
     }
     if factor is not None:
         description["factor"] = {factor: FACTORS[factor]}
     _claim_folder(out, description, seeds)
 
-    # load the data once here (converts and caches Spiking FSDD on first use), so that the
-    # workers only read the cache
-    d = any_config["data"]
-    opts = dict(d.get("options") or {})
-    test = load_dataset(dataset, "test", dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], **opts)
-    log.info("%s test set: %d samples, %d channels", dataset, len(test), test.n_channels)
+    _load_once(any_config["data"])
 
     # seed-major order: an interrupted experiment has every configuration for the first seeds
     jobs_list = [
@@ -409,6 +500,7 @@ def run_heterogeneity(
             "run_dir": str(out / "runs" / c / f"seed{s}"),
             "backend": backend,
             "progress": False,
+            "time_scales": scales,
         }
         for s in range(seeds)
         for c in runs
@@ -416,7 +508,13 @@ def run_heterogeneity(
     n_workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_list)))
     _run_jobs(jobs_list, n_workers, progress, f"heterogeneity {dataset}")
     results = summarize_runs(
-        out, dataset=dataset, backend=backend, progress=progress, detailed=not quick, factor=factor
+        out,
+        dataset=dataset,
+        backend=backend,
+        progress=progress,
+        detailed=not quick,
+        allen_selection=ALLEN_SELECTION,
+        names=list(runs),
     )
     results["wall_time_s"] = time.time() - t_start
     results["seeds"] = seeds
@@ -428,280 +526,25 @@ def run_heterogeneity(
 
 
 # ---------------------------------------------------------------------------------------------
-# Summaries
-# ---------------------------------------------------------------------------------------------
-def _describe(x: np.ndarray) -> dict:
-    x = np.asarray(x, dtype=float)
-    if x.size == 0:
-        return {"n": 0}
-    q25, median, q75 = np.percentile(x, [25, 50, 75])
-    return {
-        "n": int(x.size),
-        "mean": float(x.mean()),
-        "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0,
-        "median": float(median),
-        "q25": float(q25),
-        "q75": float(q75),
-        "min": float(x.min()),
-        "max": float(x.max()),
-        "cv": float(x.std(ddof=1) / x.mean()) if x.size > 1 and x.mean() else 0.0,
-    }
-
-
-def _hidden_tau(run_dir: Path, name: str = "tau_m_ms") -> np.ndarray:
-    import pandas as pd
-
-    table = pd.read_csv(run_dir / "parameters.csv")
-    if name not in table.columns:
-        return np.zeros(0)
-    hidden = table[table["layer"].astype(str).str.startswith("hidden")]
-    return hidden[name].to_numpy(dtype=float)
-
-
-def _allen_tau(progress: bool):
-    """Allen tau_m (ms) of :data:`ALLEN_SELECTION`, the loaded table, or an explanation."""
-    try:
-        from ..sources import allen
-
-        table = allen.load_cells()
-        sel = allen.select(table, **ALLEN_SELECTION)
-        tau = sel["tau_ms"].to_numpy(dtype=float)
-        tau = tau[np.isfinite(tau) & (tau > 0)]
-        return tau, table, None
-    except Exception as exc:  # missing data, no allensdk, no network
-        return None, None, f"{type(exc).__name__}: {exc}"
-
-
-def summarize_runs(
-    out: str | os.PathLike,
-    dataset: str = "fsdd",
-    backend: str = "numpy",
-    progress: bool = False,
-    detailed: bool = True,
-    factor: str | None = None,
-) -> dict:
-    """Collect the finished runs under ``out/runs`` into the experiment's results and figures.
-
-    Parameters
-    ----------
-    out : path
-        Experiment folder.
-    dataset : str
-    backend : str
-        Which ``evaluation_<backend>.json`` to read.
-    detailed : bool
-        Write the Allen comparison's own tables and figures per configuration
-        (``out/allen/<configuration>``, bootstrap confidence intervals with 200 resamples);
-        without it only the two-sample statistics are computed (``--quick``).
-    factor : str, optional
-        The extra factor the runs were made with (:func:`conditions`).
-
-    Returns
-    -------
-    dict
-        ``{"dataset", "backend", "allen", "configurations": {name: {"label", "n_runs",
-        "accuracy_mean", "accuracy_sd", "accuracies", "brian2_accuracy_mean",
-        "brian2_agreement", "brian2_agreement_min", "tau_m_ms", "tau_syn_ms", "allen_comparison"}}}``;
-        accuracies are fractions in [0, 1], times in ms.
-    """
-    out = Path(out)
-    allen_tau, allen_table, allen_error = _allen_tau(progress)
-    if allen_error:
-        print(
-            f"Allen Cell Types data not available ({allen_error}); the learned tau are "
-            "summarised without the comparison."
-        )
-    results: dict[str, Any] = {
-        "dataset": dataset,
-        "backend": backend,
-        "allen": {
-            "available": allen_tau is not None,
-            "selection": dict(ALLEN_SELECTION),
-            "n_cells": None if allen_tau is None else int(allen_tau.size),
-            "tau_m_ms": None if allen_tau is None else _describe(allen_tau),
-            "error": allen_error,
-        },
-        "configurations": {},
-    }
-    learned_by_config = {}
-    for configuration, (base, level, _changes) in conditions(factor).items():
-        accs, b2accs, agreements, taus, tausyn, seeds = [], [], [], [], [], []
-        root = out / "runs" / configuration
-        for run_dir in sorted(root.glob("seed*")) if root.is_dir() else []:
-            summary_path = run_dir / "summary.json"
-            eval_path = run_dir / f"evaluation_{backend}.json"
-            if not summary_path.exists():
-                continue
-            summary = json.loads(summary_path.read_text())
-            seeds.append(int(run_dir.name[4:]))
-            accs.append(summary["test_accuracy"])
-            if eval_path.exists():
-                ev = json.loads(eval_path.read_text())
-                b2accs.append(ev["brian2_accuracy"])
-                agreements.append(ev["agreement"])
-            taus.append(_hidden_tau(run_dir))
-            tausyn.append(_hidden_tau(run_dir, "tau_syn_ms"))
-        if not accs:
-            continue
-        tau_all = np.concatenate(taus) if taus else np.zeros(0)
-        learned_by_config[configuration] = tau_all
-        label = CONFIGURATION_LABELS[base] + (f", {level}" if level else "")
-        entry = {
-            "label": label,
-            "n_runs": len(accs),
-            "seeds": seeds,
-            "accuracy_mean": float(np.mean(accs)),
-            "accuracy_sd": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
-            "accuracies": [float(a) for a in accs],
-            "brian2_accuracy_mean": float(np.mean(b2accs)) if b2accs else None,
-            "brian2_agreement": float(np.mean(agreements)) if agreements else None,
-            "brian2_agreement_min": float(np.min(agreements)) if agreements else None,
-            "tau_m_ms": _describe(tau_all),
-            "tau_syn_ms": _describe(np.concatenate(tausyn) if tausyn else np.zeros(0)),
-            "allen_comparison": None,
-        }
-        if allen_table is not None and tau_all.size >= 2 and np.ptp(tau_all) > 0:
-            try:
-                from ..analysis import allen as allen_stats
-
-                frame = allen_stats.compare_learned(
-                    tau_all,
-                    out=(out / "allen" / configuration if detailed else None),
-                    table=allen_table,
-                    n_boot=200 if detailed else 0,
-                    n_perm=200 if detailed else 100,
-                    learned_label=label,
-                    **ALLEN_SELECTION,
-                )
-                entry["allen_comparison"] = json.loads(frame.to_json(orient="records"))
-            except Exception as exc:
-                entry["allen_comparison"] = {"error": f"{type(exc).__name__}: {exc}"}
-        results["configurations"][configuration] = entry
-    if results["configurations"]:
-        _plot_accuracy(results, out / "accuracy_per_configuration")
-        _plot_tau(learned_by_config, allen_tau, out / "tau_histograms")
-    return results
-
-
-def _fmt_pct(mean, sd=None):
-    if mean is None:
-        return "n/a"
-    return f"{100 * mean:.1f}" + (f" ± {100 * sd:.1f}" if sd is not None else "")
-
-
-def results_table(results: Mapping) -> str:
-    """The results as a Markdown table (accuracies in %, tau in ms)."""
-    lines = [
-        f"Dataset: {results['dataset']}; Brian2 target: {results['backend']}",
-        "",
-        "| configuration | test accuracy (%) mean ± SD | runs | Brian2 accuracy (%) | "
-        "Brian2 agreement (%) mean / min | learned tau_m (ms) median [IQR] | "
-        "tau_m CV |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for _name, e in results["configurations"].items():
-        t = e["tau_m_ms"]
-        tau = f"{t['median']:.1f} [{t['q25']:.1f}, {t['q75']:.1f}]" if t.get("n") else "n/a"
-        agree = (
-            "n/a"
-            if e["brian2_agreement"] is None
-            else f"{100 * e['brian2_agreement']:.2f} / {100 * e['brian2_agreement_min']:.2f}"
-        )
-        lines.append(
-            f"| {e['label']} | {_fmt_pct(e['accuracy_mean'], e['accuracy_sd'])} | "
-            f"{e['n_runs']} | {_fmt_pct(e['brian2_accuracy_mean'])} | {agree} | {tau} | "
-            f"{t.get('cv', float('nan')):.2f} |"
-        )
-    a = results["allen"]
-    lines.append("")
-    if a["available"]:
-        t = a["tau_m_ms"]
-        lines.append(
-            f"Allen Cell Types Database ({', '.join(f'{k}={v}' for k, v in a['selection'].items())}, "
-            f"n = {a['n_cells']} cells): tau_m median {t['median']:.1f} ms "
-            f"[{t['q25']:.1f}, {t['q75']:.1f}], CV {t['cv']:.2f}."
-        )
-    else:
-        lines.append(f"Allen Cell Types data not available: {a['error']}")
-    if results.get("wall_time_s") is not None:
-        lines.append(f"Wall time: {results['wall_time_s'] / 60:.1f} min.")
-    return "\n".join(lines) + "\n"
-
-
-def _plot_accuracy(results: Mapping, stem: Path) -> None:
-    from ..figures import new_figure, save_figure
-
-    names = list(results["configurations"])
-    fig, ax = new_figure(width=3.35, height=2.6)
-    for i, name in enumerate(names):
-        e = results["configurations"][name]
-        accs = 100 * np.asarray(e["accuracies"])
-        ax.bar(i, accs.mean(), color="0.8" if name.startswith("hom") else "C0", width=0.6)
-        ax.errorbar(
-            i, accs.mean(), yerr=accs.std(ddof=1) if accs.size > 1 else 0, color="k", capsize=3
-        )
-        ax.plot(
-            np.full(accs.size, i) + np.linspace(-0.12, 0.12, accs.size), accs, "k.", markersize=3
-        )
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(
-        [results["configurations"][n]["label"].replace(", ", ",\n") for n in names], fontsize=5
-    )
-    lo = min(min(results["configurations"][n]["accuracies"]) for n in names) * 100
-    ax.set_ylim(max(0, lo - 10), 100)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{results['dataset']}: mean ± SD over seeds")
-    save_figure(fig, stem)
-
-
-def _plot_tau(learned: Mapping[str, np.ndarray], allen_tau, stem: Path) -> None:
-    from ..figures import new_figure, save_figure
-
-    names = list(learned)
-    rows = max(2, (len(names) + 1) // 2)  # 4 configurations, 8 with a two-level factor
-    fig, axes = new_figure(rows, 2, width=6.0, height=2.0 * rows)
-    axes = np.asarray(axes).ravel()
-    values = [v for v in learned.values() if v.size] + (
-        [allen_tau] if allen_tau is not None else []
-    )
-    lo = max(0.5, min(float(np.min(v)) for v in values) * 0.8) if values else 1
-    hi = max(float(np.max(v)) for v in values) * 1.2 if values else 100
-    bins = np.geomspace(lo, hi, 40)
-    for ax, name in zip(axes, names):
-        tau = learned[name]
-        if allen_tau is not None:
-            ax.hist(allen_tau, bins=bins, density=True, color="0.75", label="Allen (mouse)")
-        if tau.size:
-            ax.hist(
-                tau, bins=bins, density=True, histtype="step", color="C0", lw=1.2, label="learned"
-            )
-        ax.set_xscale("log")
-        ax.set_title(CONFIGURATION_LABELS.get(name, name.replace("+", ", ")), fontsize=7)
-        ax.set_xlabel("membrane time constant tau_m (ms)")
-        ax.set_ylabel("density (1/ms)")
-        ax.legend()
-    for ax in axes[len(names) :]:
-        ax.set_visible(False)
-    save_figure(fig, stem)
-
-
-# ---------------------------------------------------------------------------------------------
 # Command line (``neurolearn run heterogeneity``, ``neurolearn reproduce heterogeneity``)
 # ---------------------------------------------------------------------------------------------
 #: What ``neurolearn run heterogeneity --help`` says the experiment does.
 DESCRIPTION = (
     "Train the four Perez-Nieves et al. (2021) configurations (homogeneous or "
-    "heterogeneous initial tau x weights-only or weights-and-tau training) for "
-    "N seeds, check every trained network in Brian2, compare the learned tau "
-    "with the Allen Cell Types Database, and write results.json, results.md "
-    "and figures. Completed runs are skipped when run again."
+    "heterogeneous initial tau x weights-only or weights-and-tau training) and a fifth "
+    "started from measured Allen cells, for N seeds (the same for every configuration), "
+    "check every trained network in Brian2, test it on inputs stretched or compressed in "
+    "time, compare configurations with paired tests, fit and compare the learned tau "
+    "with Allen selections, and write results.json, results.md and figures. Completed runs "
+    "are skipped when run again."
 )
 
 
 def add_arguments(parser) -> None:
-    """Options of the experiment: ``--dataset`` (a key of :data:`DATASET_DEFAULTS`),
-    ``--seeds``, ``--quick``, ``--out``, ``--jobs``, ``--backend`` (one of
-    :data:`neurolearn.brian.backends.BACKENDS`) and ``--no-progress``.
+    """Options of the experiment: ``--dataset`` (a key of :data:`DATASET_DEFAULTS` or
+    :data:`TASK_DEFAULTS`), ``--seeds``, ``--quick``, ``--out``, ``--jobs``, ``--backend``
+    (one of :data:`neurolearn.brian.backends.BACKENDS`), ``--configurations``, ``--preset``
+    and ``--no-progress``.
 
     Parameters
     ----------
@@ -710,12 +553,38 @@ def add_arguments(parser) -> None:
     """
     parser.add_argument(
         "--dataset",
-        default="fsdd",
-        choices=tuple(DATASET_DEFAULTS),
-        help="dataset (default: fsdd, the Spiking Free Spoken Digit Dataset)",
+        default=DEFAULT_TASK,
+        choices=tuple(DATASET_DEFAULTS) + tuple(TASK_DEFAULTS),
+        help=f"dataset or task (default: {DEFAULT_TASK}, Spiking FSDD with train, validation "
+        "and test speakers disjoint; fsdd: the official split)",
     )
     parser.add_argument(
-        "--seeds", type=int, default=3, metavar="N", help="seeds per configuration (default 3)"
+        "--seeds",
+        type=int,
+        default=DEFAULT_SEEDS,
+        metavar="N",
+        help=f"seeds per configuration, the same for all (default {DEFAULT_SEEDS})",
+    )
+    parser.add_argument(
+        "--configurations",
+        nargs="+",
+        default=list(ALL_CONFIGURATIONS),
+        choices=ALL_CONFIGURATIONS,
+        metavar="NAME",
+        help=f"configurations to run (default all: {', '.join(ALL_CONFIGURATIONS)})",
+    )
+    parser.add_argument(
+        "--factor",
+        default=None,
+        choices=tuple(FACTORS),
+        help="extra factor: every configuration at each of its levels (delays: with and "
+        "without learnable synaptic delays)",
+    )
+    parser.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="training preset applied over the defaults (perez-nieves)",
     )
     parser.add_argument(
         "--quick",
@@ -776,6 +645,8 @@ def run(args) -> dict:
         jobs=args.jobs,
         backend=args.backend,
         progress=not args.no_progress,
+        configurations=tuple(getattr(args, "configurations", ALL_CONFIGURATIONS)),
+        preset=getattr(args, "preset", None),
         factor=getattr(args, "factor", None),
     )
     print(results["table_markdown"])
@@ -787,7 +658,8 @@ REPRODUCTION = register(
     Reproduction(
         name="heterogeneity",
         description="Does heterogeneity of trained membrane time constants help a spiking "
-        "network learn? Four configurations, checked in Brian2, compared with Allen cells",
+        "network learn? Five configurations, paired statistics, robustness to time scale, "
+        "checked in Brian2, learned tau against Allen cells",
         reference="Perez-Nieves, Leung, Dragotti & Goodman (2021) Nat. Commun. 12:5791",
         add_arguments=add_arguments,
         run=run,

@@ -55,7 +55,7 @@ old naming conventions fill in the roles, with a warning naming the file and the
 
 Modules: :mod:`.errors` (:class:`ModelError`), :mod:`.quantities` (:func:`parse_quantity`),
 :mod:`.parameters` (:class:`Parameter`), :mod:`.model` (the spec classes, building one from a
-dict), :mod:`.validation`, :mod:`.roles`, :mod:`.stateupdaters` (neurolearn's named state
+dict), :mod:`.validation`, :mod:`.roles`, :mod:`.resets` (reset rules), :mod:`.stateupdaters` (neurolearn's named state
 updaters, :mod:`.allen_glif`), :mod:`.loading` (zoo and files).
 """
 
@@ -64,6 +64,7 @@ from .loading import list_models, load_model, zoo_dir
 from .model import InputModel, ModelSpec, NeuronModel, SynapseModel
 from .parameters import Parameter
 from .quantities import _unit_namespace, parse_quantity  # noqa: F401 - the torch compiler's
+from .resets import RESET_RULES, with_reset_rule
 from .roles import ROLE_FIELDS
 from .stateupdaters import STATE_UPDATERS, register_state_updaters, state_updater_names
 
@@ -79,6 +80,8 @@ __all__ = [
     "zoo_dir",
     "parse_quantity",
     "ROLE_FIELDS",
+    "RESET_RULES",
+    "with_reset_rule",
     "STATE_UPDATERS",
     "register_state_updaters",
     "state_updater_names",

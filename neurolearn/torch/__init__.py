@@ -68,6 +68,8 @@ from .layer import LeakyReadout, NonFiniteError, SpikingLayer, readout_model
 from .losses import READOUT_REDUCTIONS, firing_rates, rate_regulariser, readout_loss, reduce_readout
 from .network import NetworkState, SpikingNetwork
 from .options import (
+    TAU_PARAMETERIZATIONS,
+    WEIGHT_DISTRIBUTIONS,
     DelayOptions,
     Execution,
     LayerOptions,
@@ -99,6 +101,8 @@ __all__ = [
     "SynapticDelays",
     "sigma_schedule",
     "SpikingConv1d",
+    "TAU_PARAMETERIZATIONS",
+    "WEIGHT_DISTRIBUTIONS",
     "display_unit",
     "init_parameter",
     "perez_nieves_config",

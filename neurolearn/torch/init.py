@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: Initial distributions of per-neuron parameters (see :func:`init_parameter`).
-DISTRIBUTIONS = ("constant", "uniform", "gamma", "lognormal")
+DISTRIBUTIONS = ("constant", "uniform", "gamma", "lognormal", "empirical")
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ def init_parameter(
     k: float = 3.0,
     cv: float = 0.5,
     width: float = 0.5,
+    samples=None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Draw ``n`` per-neuron values around ``mean`` (float64 tensor, same unit as ``mean``).
@@ -123,9 +124,13 @@ def init_parameter(
         mean (1 + width)]``. ``gamma``: shape ``k``, scale ``mean/k`` (Perez-Nieves et al. 2021
         used k = 3 around the homogeneous time constant; coefficient of variation
         ``1/sqrt(k)``). ``lognormal``: coefficient of variation ``cv``
-        (``sigma**2 = log(1 + cv**2)``, ``mu = log(mean) - sigma**2/2``).
+        (``sigma**2 = log(1 + cv**2)``, ``mu = log(mean) - sigma**2/2``). ``empirical``:
+        drawn with replacement from ``samples`` (e.g. membrane time constants measured in
+        real cells), ``mean`` unused.
     k, cv, width : float
         Gamma shape, log-normal coefficient of variation, uniform half-width (relative).
+    samples : array-like, optional
+        Values of the ``empirical`` distribution ``[m]``, in the unit of ``mean``.
     generator : torch.Generator, optional
         Source of randomness (reproducible draws).
 
@@ -137,8 +142,8 @@ def init_parameter(
     Raises
     ------
     ValueError
-        Unknown distribution, or a non-positive ``k``/``cv``/``width`` or mean for the
-        positive distributions.
+        Unknown distribution, a non-positive ``k``/``cv``/``width`` or mean for the
+        positive distributions, or ``empirical`` without finite samples.
     """
     g = generator
     if distribution == "constant":
@@ -157,6 +162,15 @@ def init_parameter(
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
         x = torch.from_numpy(np.random.default_rng(seed).gamma(float(k), 1.0, n))
         return x * float(mean) / float(k)
+    if distribution == "empirical":
+        values = torch.as_tensor(
+            np.asarray(samples if samples is not None else []), dtype=torch.float64
+        )
+        if values.ndim != 1 or values.numel() == 0 or not bool(torch.isfinite(values).all()):
+            raise ValueError(
+                "an empirical distribution needs a non-empty 1-D array of finite samples"
+            )
+        return values[torch.randint(0, values.numel(), (n,), generator=g)]
     if distribution == "lognormal":
         if not cv > 0:
             raise ValueError(f"log-normal cv must be > 0, got {cv}")

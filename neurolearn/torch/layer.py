@@ -142,6 +142,15 @@ def _synaptic_targets(cm, spec, target) -> tuple:
     return targets
 
 
+def _unit_draws(shape: tuple, distribution: str, generator) -> torch.Tensor:
+    """Zero-mean, unit-variance draws (float64): standard normal, or uniform on
+    ``[-sqrt(3), sqrt(3)]`` (:data:`~neurolearn.torch.options.WEIGHT_DISTRIBUTIONS`)."""
+    if distribution == "uniform":
+        u = torch.rand(shape, generator=generator, dtype=torch.float64)
+        return (2.0 * u - 1.0) * math.sqrt(3.0)
+    return torch.randn(shape, generator=generator, dtype=torch.float64)
+
+
 # ---------------------------------------------------------------------------------------------
 class _ModelLayer(nn.Module):
     """Shared machinery: compiled model, per-neuron parameters, weights, the time loop."""
@@ -186,6 +195,8 @@ class _ModelLayer(nn.Module):
         max_delay=None,
         delay_init="uniform",
         delay_sigma: float | None = None,
+        tau_parameterization: str = "direct",
+        weight_distribution: str = "normal",
         options=None,
     ):
         super().__init__()
@@ -195,6 +206,8 @@ class _ModelLayer(nn.Module):
             trainable=trainable,
             heterogeneity=heterogeneity,
             bounds=bounds,
+            tau_parameterization=tau_parameterization,
+            weight_distribution=weight_distribution,
             surrogate=surrogate,
             weight_unit=weight_unit,
             weight_std=weight_std,
@@ -305,13 +318,44 @@ class _ModelLayer(nn.Module):
         self.param_units, self.param_bounds = table.units, table.bounds
         self._per_neuron = table.per_neuron
         self.clamp_counts: dict = table.clamp_counts
+        self.tau_parameterization = init.tau_parameterization
+        # trained time constants stored as decay factors exp(-dt/tau) (ParameterInit)
+        self._decay = frozenset(
+            n
+            for n in self.trainable
+            if init.tau_parameterization == "decay"
+            and n in self.spec.parameters
+            and self.spec.parameters[n].is_time_constant
+        )
         self.raw = nn.ParameterDict()
         for pname, raw in table.values.items():
-            if pname in self.trainable:
+            if pname in self._decay:
+                self.raw[pname] = nn.Parameter(self._to_decay(pname, raw).to(dtype))
+            elif pname in self.trainable:
                 self.raw[pname] = nn.Parameter(raw.to(dtype))
             else:
                 self.register_buffer(f"fixed_{pname}", raw.to(dtype))
         return bounds
+
+    def _to_decay(self, name: str, value):
+        """Decay factor ``exp(-dt/tau)`` of a time constant given in its display unit
+        (``tau = 0`` gives 0, ``tau = inf`` 1)."""
+        tau_s = torch.as_tensor(value) * self.param_units[name][1]
+        return torch.exp(-self.dt_s / tau_s)
+
+    def _from_decay(self, name: str, d):
+        """The time constant, in its display unit, of a decay factor ``d = exp(-dt/tau)``."""
+        return (-self.dt_s / self.param_units[name][1]) / torch.log(d)
+
+    def _stored_bounds(self, name: str) -> tuple:
+        """The range of ``raw[name]`` as stored: ``param_bounds`` (display unit), mapped to
+        decay factors for a decay-parameterised time constant."""
+        lo, hi = self.param_bounds[name]
+        if name not in self._decay:
+            return lo, hi
+        dlo = math.exp(-self.dt_s / (lo * self.param_units[name][1])) if lo > 0 else 0.0
+        dhi = math.exp(-self.dt_s / (hi * self.param_units[name][1])) if hi > 0 else 0.0
+        return dlo, dhi
 
     @torch.no_grad()
     def _apply_bounds(self, bounds: dict) -> None:
@@ -321,7 +365,8 @@ class _ModelLayer(nn.Module):
         model file's range allows, as when the bounds are changed after construction."""
         for pname, (lo, hi) in bounds.items():
             self.param_bounds[pname] = (lo, hi)
-            raw = self.raw_parameter(pname)
+            raw = self.raw[pname] if pname in self._decay else self.raw_parameter(pname)
+            lo, hi = self._stored_bounds(pname)
             out = int(((raw < lo) | (raw > hi)).sum())
             self.clamp_counts[pname] = self.clamp_counts.get(pname, 0) + out
             raw.clamp_(lo, hi)
@@ -332,23 +377,37 @@ class _ModelLayer(nn.Module):
         weight_std = init.std
         if weight_std is None:
             weight_std = init.gain * self._auto_weight_std(self.n_in)
-        w = torch.randn(self.n_in, self.n, generator=generator, dtype=torch.float64)
+        w = _unit_draws((self.n_in, self.n), init.distribution, generator)
         self.W_in = nn.Parameter((w * weight_std).to(dtype))
         if self.recurrent:
             recurrent_std = init.recurrent_std
             if recurrent_std is None:
                 recurrent_std = init.gain * self._auto_weight_std(self.n)
-            w = torch.randn(self.n, self.n, generator=generator, dtype=torch.float64)
+            w = _unit_draws((self.n, self.n), init.distribution, generator)
             self.W_rec = nn.Parameter((w * recurrent_std).to(dtype))
         else:
             self.W_rec = None
 
     # ---- parameters --------------------------------------------------------------------------
     def raw_parameter(self, name: str) -> torch.Tensor:
-        """Stored value of a parameter in its display unit (see ``param_units``)."""
+        """Value of a parameter in its display unit (see ``param_units``): the stored tensor,
+        or for a time constant trained as a decay factor the time constant computed from it
+        (differentiable)."""
+        if name in self._decay:
+            return self._from_decay(name, self.raw[name])
         if name in self.raw:
             return self.raw[name]
         return getattr(self, f"fixed_{name}")
+
+    @torch.no_grad()
+    def set_raw_parameter_(self, name: str, value) -> None:
+        """Set a parameter from values in its display unit (scalar or ``[neurons]``), in
+        place, whatever its storage (:meth:`raw_parameter` is the inverse)."""
+        stored = self.raw[name] if name in self.raw else getattr(self, f"fixed_{name}")
+        value = torch.as_tensor(value, dtype=torch.float64)
+        if name in self._decay:
+            value = self._to_decay(name, value)
+        stored.copy_(torch.broadcast_to(value.to(stored.dtype), stored.shape))
 
     def parameter_si(self, name: str) -> np.ndarray:
         """Effective value of a parameter in SI units (numpy float64; ``[neurons]`` or 0-d)."""
@@ -413,7 +472,7 @@ class _ModelLayer(nn.Module):
         returns it."""
         total = 0
         for name, p in self.raw.items():
-            lo, hi = self.param_bounds[name]
+            lo, hi = self._stored_bounds(name)
             out = int(((p < lo) | (p > hi)).sum())
             if out:
                 p.clamp_(lo, hi)
@@ -660,6 +719,11 @@ class SpikingLayer(_ModelLayer):
         the fused loop and the step-by-step path make the same choice and their spikes
         stay bit-identical). Sums run in increasing neuron order; their rounding differs
         from a dense matmul's.
+    tau_parameterization : {"direct", "decay"}
+        How trained time constants are stored and stepped: in ms (default) or as the decay
+        factor ``exp(-dt/tau)`` (:class:`~neurolearn.torch.options.ParameterInit`).
+    weight_distribution : {"normal", "uniform"}
+        Shape of the initial weights (:class:`~neurolearn.torch.options.WeightInit`).
     dtype : torch.dtype
         ``torch.float32`` or ``torch.float64`` (use float64 for spike-exact agreement with
         Brian2).
@@ -711,6 +775,11 @@ class LeakyReadout(_ModelLayer):
         Default ``1/sqrt(n_in)``.
     heterogeneity, bounds, params, checkpoint_every, check_finite, sparse_input, options
         As for :class:`SpikingLayer` (the weight unit is always 1).
+    method : str, optional
+        Brian2 state updater (default the readout model's ``exact``; ``"exponential_euler"``
+        gives Perez-Nieves et al.'s readout update ``v' = beta v + (1 - beta) I_syn``).
+    tau_parameterization, weight_distribution : str
+        As for :class:`SpikingLayer`.
     fused : bool, optional
         False: the step-by-step autograd loop; otherwise (default) the whole time loop is
         one custom autograd function (:class:`_FusedLinearScan`: same output bit for bit,
@@ -741,6 +810,9 @@ class LeakyReadout(_ModelLayer):
         params=None,
         fused: bool | None = None,
         bounds: Mapping | None = None,
+        method: str | None = None,
+        tau_parameterization: str = "direct",
+        weight_distribution: str = "normal",
         options=None,
     ):
         opts = LayerOptions.build(
@@ -749,7 +821,9 @@ class LeakyReadout(_ModelLayer):
             trainable=trainable,
             heterogeneity=heterogeneity,
             bounds=bounds,
+            tau_parameterization=tau_parameterization,
             weight_std=weight_std,
+            weight_distribution=weight_distribution,
             checkpoint_every=checkpoint_every,
             check_finite=check_finite,
             sparse_input=sparse_input,
@@ -775,5 +849,6 @@ class LeakyReadout(_ModelLayer):
             name=name,
             spiking=False,
             target="I_syn",
+            method=method,
             options=opts,
         )

@@ -58,24 +58,6 @@ class NetworkState(NamedTuple):
         )
 
 
-def _readout_options(layer_kwargs: Mapping, readout_delays: bool):
-    """``(execution, delays)`` of the readout built by :meth:`SpikingNetwork.build`: the
-    hidden layers' :class:`~neurolearn.torch.options.Execution`, and their input delays
-    (without recurrent ones) when ``readout_delays``, else none."""
-    group_opts = LayerOptions.build(
-        layer_kwargs.get("options"),
-        **{
-            k: v
-            for k, v in layer_kwargs.items()
-            if KEYWORDS.get(k, ("",))[0] in ("execution", "delays")
-        },
-    )
-    r_delays = DelayOptions()
-    if readout_delays and group_opts.delays.mode != "none":
-        r_delays = dataclasses.replace(group_opts.delays, recurrent="none")
-    return group_opts.execution, r_delays
-
-
 class SpikingNetwork(nn.Module):
     """Spiking layers in sequence followed by a leaky readout.
 
@@ -327,6 +309,9 @@ class SpikingNetwork(nn.Module):
         readout_params: Mapping | None = None,
         bounds: Mapping | None = None,
         readout_delays: bool = True,
+        readout_weight_std: float | None = None,
+        readout_method: str | None = None,
+        distributions: Mapping | None = None,
         **layer_kwargs,
     ) -> SpikingNetwork:
         """A network ``n_in -> hidden... -> n_out`` of one neuron model.
@@ -353,10 +338,19 @@ class SpikingNetwork(nn.Module):
             :class:`~neurolearn.torch.options.DelayOptions` in ``options``), give the
             readout's input connection delays of the same kind as well (as Hammouamri et al.
             2023 do in every layer).
+        readout_weight_std : float, optional
+            Standard deviation of the readout's initial weights (default ``1/sqrt(n_in)``).
+        readout_method : str, optional
+            State updater of the readout (default its model's, ``exact``).
+        distributions : mapping, optional
+            ``{name: {"distribution": ..., ...}}``: for a heterogeneous configuration, the
+            initial values of these parameters of the hidden layers drawn so instead of from
+            ``distribution`` (:func:`init_parameter`'s arguments), e.g. ``{"tau_m":
+            {"distribution": "empirical", "samples": measured_tau_ms}}``.
         **layer_kwargs
             Passed to every :class:`SpikingLayer` (``options=`` included); the readout takes
-            ``checkpoint_every`` and ``fused`` from them, and the input delays with
-            ``readout_delays``.
+            ``checkpoint_every``, ``fused``, ``tau_parameterization`` and
+            ``weight_distribution`` from them, and the input delays with ``readout_delays``.
 
         Raises
         ------
@@ -368,24 +362,17 @@ class SpikingNetwork(nn.Module):
         spec = load_model(model) if isinstance(model, str) else model
         if taus is None:
             taus = [n for n, p in spec.parameters.items() if p.is_time_constant and p.per_neuron]
-        het, het_train = {}, ()
-        r_het, r_train = {}, ()
-        if heterogeneity is not None:
-            cfg = perez_nieves_config(heterogeneity, taus, distribution, k)
-            het, het_train = cfg["heterogeneity"], cfg["trainable"]
-            rcfg = perez_nieves_config(heterogeneity, ("tau_m", "tau_syn"), distribution, k)
-            r_het, r_train = rcfg["heterogeneity"], rcfg["trainable"]
+        het, het_train, r_het, r_train = _configuration(
+            heterogeneity, taus, distribution, k, distributions
+        )
         if readout_trainable is not None:
             r_train = tuple(readout_trainable)
-        readout_names = readout_model().parameters
-        bounds = dict(bounds or {})
-        # a name of the readout only goes to the readout; any other to the hidden layers
-        # (which reject names the model does not have)
-        h_bounds = {
-            k: v for k, v in bounds.items() if k in spec.parameters or k not in readout_names
-        }
-        r_bounds = {k: v for k, v in bounds.items() if k in readout_names}
-        execution, r_delays = _readout_options(layer_kwargs, readout_delays)
+        h_bounds, r_bounds = _split_bounds(spec, bounds)
+        given = _given_options(layer_kwargs)
+        execution = given.execution
+        r_delays = DelayOptions()
+        if readout_delays and given.delays.mode != "none":
+            r_delays = dataclasses.replace(given.delays, recurrent="none")
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
             layers.append(
@@ -420,5 +407,45 @@ class SpikingNetwork(nn.Module):
             checkpoint_every=execution.checkpoint_every,
             fused=execution.fused,
             options=r_delays,
+            weight_std=readout_weight_std,
+            method=readout_method,
+            tau_parameterization=given.parameters.tau_parameterization,
+            weight_distribution=given.weights.distribution,
         )
         return cls(layers, readout)
+
+
+def _split_bounds(spec, bounds) -> tuple[dict, dict]:
+    """``(hidden, readout)`` bounds: a name of the readout only goes to the readout; any
+    other to the hidden layers (which reject names the model does not have)."""
+    readout_names = readout_model().parameters
+    bounds = dict(bounds or {})
+    h_bounds = {k: v for k, v in bounds.items() if k in spec.parameters or k not in readout_names}
+    return h_bounds, {k: v for k, v in bounds.items() if k in readout_names}
+
+
+def _given_options(layer_kwargs: Mapping) -> LayerOptions:
+    """The layer options that the hidden layers' keyword arguments give (their execution,
+    tau parameterisation and weight distribution apply to the readout too)."""
+    return LayerOptions.build(
+        layer_kwargs.get("options"),
+        **{
+            k: v
+            for k, v in layer_kwargs.items()
+            if k in KEYWORDS and k not in ("params", "trainable", "heterogeneity", "bounds")
+        },
+    )
+
+
+def _configuration(heterogeneity, taus, distribution, k, distributions):
+    """``(het, trainable, readout het, readout trainable)`` of a Perez-Nieves configuration
+    (:func:`perez_nieves_config`) for the hidden layers' ``taus`` and the readout's
+    ``tau_m``/``tau_syn``; ``distributions`` replace the hidden layers' draws of the
+    parameters they name."""
+    if heterogeneity is None:
+        return {}, (), {}, ()
+    cfg = perez_nieves_config(heterogeneity, taus, distribution, k)
+    het = cfg["heterogeneity"]
+    het.update({n: dict(d) for n, d in (distributions or {}).items() if n in het})
+    rcfg = perez_nieves_config(heterogeneity, ("tau_m", "tau_syn"), distribution, k)
+    return het, cfg["trainable"], rcfg["heterogeneity"], rcfg["trainable"]

@@ -11,8 +11,10 @@ arguments, which build the same objects, so that both spellings mean the same::
 =====================  =====================================================================
 group                  keyword arguments it holds
 =====================  =====================================================================
-:class:`ParameterInit`  ``params``, ``trainable``, ``heterogeneity``, ``bounds``
-:class:`WeightInit`     ``weight_std``, ``recurrent_std``, ``weight_gain``, ``weight_unit``
+:class:`ParameterInit`  ``params``, ``trainable``, ``heterogeneity``, ``bounds``,
+                        ``tau_parameterization``
+:class:`WeightInit`     ``weight_std``, ``recurrent_std``, ``weight_gain``, ``weight_unit``,
+                        ``weight_distribution``
 :class:`SurrogateOptions`  ``surrogate``, ``detach_reset``, ``threshold_scale``
 :class:`Execution`      ``fused``, ``fused_recompute``, ``sparse_input``, ``sparse_spikes``,
                         ``checkpoint_every``, ``check_finite``
@@ -29,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "TAU_PARAMETERIZATIONS",
+    "WEIGHT_DISTRIBUTIONS",
     "ParameterInit",
     "WeightInit",
     "SurrogateOptions",
@@ -38,6 +42,18 @@ __all__ = [
     "LayerOptions",
     "KEYWORDS",
 ]
+
+
+#: How trained time constants are stored and stepped by the optimiser (``ParameterInit.
+#: tau_parameterization``): ``"direct"`` the time constant itself in its display unit (ms);
+#: ``"decay"`` the decay factor ``exp(-dt/tau)`` of one time step, as Perez-Nieves et al.
+#: (2021) train ``alpha``/``beta`` (npvoid/neural_heterogeneity, SuGD_code/layers.py l. 260-273).
+TAU_PARAMETERIZATIONS = ("direct", "decay")
+
+#: Shapes of the initial weights (``WeightInit.distribution``): ``"normal"`` (zero mean) or
+#: ``"uniform"`` on ``[-sqrt(3) std, sqrt(3) std]`` (PyTorch's default initialisation, as in
+#: Perez-Nieves et al. 2021, SuGD_code/layers.py l. 252-258).
+WEIGHT_DISTRIBUTIONS = ("normal", "uniform")
 
 
 def _bound(value, what: str):
@@ -73,19 +89,32 @@ class ParameterInit:
         the projection after each optimiser step and the forward pass; None keeps that end of
         the file's range, e.g. ``{"tau_m": (1.0, None)}``. A time constant's lower bound
         stays >= 0.
+    tau_parameterization : {"direct", "decay"}
+        How the *trained* time constants are stored (:data:`TAU_PARAMETERIZATIONS`): the
+        time constant in ms (default), or the decay factor ``exp(-dt/tau)`` of one step,
+        whose gradient steps move tau by about ``tau**2/dt`` times as much (Perez-Nieves et
+        al. 2021). The forward pass, the bounds (still in ms), the stored network and its
+        Brian2 export do not depend on it.
 
     Raises
     ------
     ValueError
-        A bound that is not a pair of numbers or None, or ``low > high``.
+        A bound that is not a pair of numbers or None, ``low > high``, or an unknown
+        parameterisation.
     """
 
     values: Mapping | None = None
     trainable: tuple = ()
     heterogeneity: Mapping | None = None
     bounds: Mapping | None = None
+    tau_parameterization: str = "direct"
 
     def __post_init__(self):
+        if self.tau_parameterization not in TAU_PARAMETERIZATIONS:
+            raise ValueError(
+                f"tau_parameterization must be one of {', '.join(TAU_PARAMETERIZATIONS)}, "
+                f"got {self.tau_parameterization!r}"
+            )
         if isinstance(self.trainable, str):
             raise ValueError(f"trainable must be a sequence of names, got {self.trainable!r}")
         object.__setattr__(self, "trainable", tuple(self.trainable))
@@ -121,12 +150,28 @@ class WeightInit:
     unit : str, optional
         Unit of the stored weights (keyword ``weight_unit``); default the display unit of the
         synaptic target, e.g. nA for ``I_syn``.
+    distribution : {"normal", "uniform"}
+        Shape of the initial weights (keyword ``weight_distribution``,
+        :data:`WEIGHT_DISTRIBUTIONS`), both with zero mean and the standard deviations above.
+
+    Raises
+    ------
+    ValueError
+        An unknown distribution.
     """
 
     std: float | None = None
     recurrent_std: float | None = None
     gain: float = 1.0
     unit: str | None = None
+    distribution: str = "normal"
+
+    def __post_init__(self):
+        if self.distribution not in WEIGHT_DISTRIBUTIONS:
+            raise ValueError(
+                f"weight distribution must be one of {', '.join(WEIGHT_DISTRIBUTIONS)}, "
+                f"got {self.distribution!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -262,10 +307,12 @@ KEYWORDS = {
     "trainable": ("parameters", "trainable"),
     "heterogeneity": ("parameters", "heterogeneity"),
     "bounds": ("parameters", "bounds"),
+    "tau_parameterization": ("parameters", "tau_parameterization"),
     "weight_std": ("weights", "std"),
     "recurrent_std": ("weights", "recurrent_std"),
     "weight_gain": ("weights", "gain"),
     "weight_unit": ("weights", "unit"),
+    "weight_distribution": ("weights", "distribution"),
     "surrogate": ("gradient", "surrogate"),
     "detach_reset": ("gradient", "detach_reset"),
     "threshold_scale": ("gradient", "threshold_scale"),

@@ -1,6 +1,7 @@
-"""The training configuration: its schema (:data:`CONFIG_SCHEMA`: every section and key with
-type, default, allowed values and meaning), validation with errors that name the file, section
-and key, and TOML reading and writing (:class:`TrainingConfig`)."""
+"""The training configuration: validation against the schema (:data:`CONFIG_SCHEMA`, in
+:mod:`neurolearn.training.schema`: every section and key with type, default, allowed values
+and meaning) with errors that name the file, section and key, presets, and TOML reading and
+writing (:class:`TrainingConfig`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,11 +21,9 @@ else:  # pragma: no cover - Python 3.10
 
 import torch
 
-from ..datasets import DATASETS
-from ..spec import ModelError, load_model
-from ..torch import DISTRIBUTIONS, PEREZ_NIEVES_CONFIGS, READOUT_REDUCTIONS, SURROGATES
-from ..torch.options import DELAY_MODES
-from .optim import OPTIMIZERS, SCHEDULES
+from ..spec import ModelError, load_model, with_reset_rule
+from .presets import apply_preset
+from .schema import _TYPE_NAMES, CONFIG_SCHEMA, DTYPES, READOUT_NAMES, _Key
 
 __all__ = [
     "ConfigError",
@@ -38,15 +36,6 @@ __all__ = [
     "resolve_relative_paths",
     "resolve_device",
 ]
-
-#: ``[loss] name`` -> the readout reduction of :data:`neurolearn.torch.READOUT_REDUCTIONS` it
-#: names: a reduction over time is called ``<reduction>_over_time``, the last step ``last``.
-READOUT_NAMES: dict[str, str] = {
-    (r if r == "last" else f"{r}_over_time"): r for r in READOUT_REDUCTIONS
-}
-
-#: ``[network] dtype`` -> floating-point type of training.
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
 class ConfigError(ValueError):
@@ -67,318 +56,6 @@ class ConfigError(ValueError):
         if section is not None:
             where += f"[{section}]" + (f" {key}" if key else "") + ": "
         super().__init__(where + message)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Key:
-    """One key of :data:`CONFIG_SCHEMA`: its type, default, meaning and allowed values
-    (``choices``, or a range from ``low`` to ``high``, each bound inclusive unless
-    ``low_open``/``high_open``)."""
-
-    kind: str  # "str", "int", "float", "bool", "list[int]", "list[str]", "table"
-    default: Any = None
-    help: str = ""
-    choices: tuple | None = None
-    low: float | None = None  # inclusive lower bound
-    high: float | None = None  # inclusive upper bound
-    high_open: bool = False  # exclude the upper bound
-    low_open: bool = False  # exclude the lower bound
-    required: bool = False
-    nullable: bool = False
-
-
-#: Every section and key of a training configuration: type, default, allowed values and meaning.
-#: Keys with a physical quantity carry the unit as suffix (``dt_ms``, ``lr_tau`` is per step).
-CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
-    "data": {
-        "dataset": _Key(
-            "str",
-            required=True,
-            choices=tuple(DATASETS),
-            help="dataset name (neurolearn.datasets)",
-        ),
-        "dt_ms": _Key(
-            "float",
-            10.0,
-            "time step of the binned input and of the network, ms",
-            low=0,
-            low_open=True,
-        ),
-        "duration_ms": _Key(
-            "float", 1000.0, "length of every sample after binning, ms", low=0, low_open=True
-        ),
-        "binary": _Key(
-            "bool",
-            True,
-            "0/1 per time bin (spikes, as the Brian2 export needs) instead of spike counts",
-        ),
-        "validation_fraction": _Key(
-            "float",
-            0.1,
-            "fraction of the training split held out for "
-            "validation (stratified by class, fixed by the seed)",
-            low=0,
-            high=0.9,
-        ),
-        "max_train_samples": _Key(
-            "int",
-            None,
-            "use at most this many training samples (stratified; for smoke runs)",
-            low=1,
-            nullable=True,
-        ),
-        "max_test_samples": _Key(
-            "int", None, "use at most this many test samples", low=1, nullable=True
-        ),
-        "options": _Key("table", {}, "extra keyword arguments of load_dataset (e.g. channels)"),
-    },
-    "network": {
-        "model": _Key("str", "lif", "neuron model of the hidden layers: zoo name or file path"),
-        "hidden": _Key("list[int]", [128], "sizes of the hidden layers", low=1),
-        "recurrent": _Key("bool", True, "all-to-all recurrent weights within each hidden layer"),
-        "recurrent_scale": _Key(
-            "float",
-            0.1,
-            "factor on the bridge's default initial "
-            "recurrent weights (which alone drive a neuron to threshold; "
-            "smaller values keep the initial dynamics input-driven)",
-            low=0,
-        ),
-        "parameters": _Key(
-            "table",
-            {},
-            "overrides of the model's parameters, e.g. "
-            '{t_ref = "0 ms"} (values with units, as in model files)',
-        ),
-        "dtype": _Key(
-            "str", "float32", "floating-point precision of training", choices=tuple(DTYPES)
-        ),
-        "dropout": _Key(
-            "float",
-            0.0,
-            "training only: probability of dropping each spike a "
-            "hidden layer passes to the next layer or the readout (inverted "
-            "dropout, Srivastava et al. 2014; the recurrent connections see every "
-            "spike); evaluation, the saved network and the Brian2 export are "
-            "unaffected",
-            low=0,
-            high=1,
-            high_open=True,
-        ),
-        "readout_tau_m_ms": _Key(
-            "float",
-            20.0,
-            "membrane time constant of the leaky "
-            "readout, ms (the mean of heterogeneous initial values)",
-            low=0,
-            low_open=True,
-        ),
-        "readout_tau_syn_ms": _Key(
-            "float", 5.0, "synaptic time constant of the leaky readout, ms", low=0, low_open=True
-        ),
-        "delays": _Key(
-            "str",
-            "none",
-            "learnable synaptic delays of the feed-forward connections (hidden layers' input "
-            "and the readout's): per_synapse, per_presynaptic, per_connection or none "
-            "(DCLS Gaussian kernels narrowing to whole steps, Hammouamri et al. 2023; "
-            "neurolearn.torch.delays)",
-            choices=DELAY_MODES,
-        ),
-        "recurrent_delays": _Key(
-            "str",
-            "none",
-            "learnable delays of the recurrent connections (at least one time step), same "
-            "choices; needs recurrent = true",
-            choices=DELAY_MODES,
-        ),
-        "max_delay_ms": _Key(
-            "float", 100.0, "longest synaptic delay, ms (rounded to time steps)", low=0
-        ),
-        "conv_channels": _Key(
-            "int",
-            0,
-            "feature maps of a spiking 1D convolution over input channels and time before "
-            "the hidden layers (neurolearn.torch.SpikingConv1d); 0: none",
-            low=0,
-        ),
-        "conv_kernel": _Key("int", 5, "convolution kernel size over input channels", low=1),
-        "conv_stride": _Key("int", 1, "convolution stride over input channels", low=1),
-        "conv_time_kernel": _Key(
-            "int", 1, "temporal kernel size of the convolution (taps = delays)", low=1
-        ),
-        "conv_time_dilation": _Key(
-            "int", 1, "time steps between the convolution's temporal taps", low=1
-        ),
-    },
-    "heterogeneity": {
-        "configuration": _Key(
-            "str",
-            "het_init_het_train",
-            "Perez-Nieves et al. 2021 configuration",
-            choices=tuple(PEREZ_NIEVES_CONFIGS),
-        ),
-        "distribution": _Key(
-            "str",
-            "gamma",
-            "distribution of heterogeneous initial values",
-            choices=tuple(d for d in DISTRIBUTIONS if d != "constant"),
-        ),
-        "shape": _Key(
-            "float",
-            3.0,
-            "gamma shape k (Perez-Nieves: 3) or log-normal sigma",
-            low=0,
-            low_open=True,
-        ),
-        "parameters": _Key(
-            "list[str]", ["tau_m", "tau_syn"], "per-neuron parameters made heterogeneous / trained"
-        ),
-        "tau_min_ms": _Key(
-            "float",
-            1.0,
-            "lower bound of every time constant (initial draws "
-            "and training are clamped to it); keeps exp(dt/tau) finite in "
-            "float32",
-            low=0,
-            low_open=True,
-        ),
-    },
-    "surrogate": {
-        "name": _Key(
-            "str",
-            "fast_sigmoid",
-            "surrogate derivative of the spike",
-            choices=tuple(SURROGATES),
-        ),
-        "steepness": _Key(
-            "float",
-            10.0,
-            "steepness (per unit of the normalised distance to threshold)",
-            low=0,
-            low_open=True,
-        ),
-        "scale": _Key("float", 1.0, "scale of the surrogate derivative", low=0, low_open=True),
-        "normalize": _Key("bool", False, "normalise the surrogate's peak to 1"),
-        "detach_reset": _Key("bool", True, "no gradient through the reset (Zenke & Vogels 2021)"),
-    },
-    "loss": {
-        "name": _Key(
-            "str",
-            "max_over_time",
-            "readout reduction fed to cross-entropy",
-            choices=tuple(READOUT_NAMES),
-        ),
-        "logit_scale": _Key(
-            "float", 1.0, "factor on the reduced readout before the softmax", low=0, low_open=True
-        ),
-        "rate_upper_hz": _Key(
-            "float", None, "per-neuron upper firing-rate bound, Hz", low=0, nullable=True
-        ),
-        "rate_lower_hz": _Key(
-            "float", None, "population lower firing-rate bound, Hz", low=0, nullable=True
-        ),
-        "rate_strength": _Key(
-            "float", 1.0, "strength of the firing-rate regulariser (both bounds; Hz**-2)", low=0
-        ),
-    },
-    "optimizer": {
-        "name": _Key("str", "adam", "optimiser (torch.optim)", choices=tuple(OPTIMIZERS)),
-        "lr_weights": _Key(
-            "float", 2e-3, "learning rate of weights and biases", low=0, low_open=True
-        ),
-        "lr_tau": _Key(
-            "float",
-            2e-2,
-            "learning rate of trained per-neuron parameters (time constants)",
-            low=0,
-            low_open=True,
-        ),
-        "lr_delay_steps": _Key(
-            "float",
-            0.1,
-            "learning rate of learnable synaptic delays, time steps per optimiser step "
-            "(DCLS: 100 times the weights' rate)",
-            low=0,
-            low_open=True,
-        ),
-        "weight_decay": _Key("float", 0.0, "L2 weight decay of the weights", low=0),
-        "schedule": _Key(
-            "str", "cosine", "learning-rate schedule over epochs", choices=tuple(SCHEDULES)
-        ),
-        "grad_clip": _Key(
-            "float",
-            None,
-            "clip the gradient norm to this value",
-            low=0,
-            low_open=True,
-            nullable=True,
-        ),
-    },
-    "training": {
-        "epochs": _Key("int", 20, "number of epochs", low=1),
-        "batch_size": _Key("int", 64, "samples per batch", low=1),
-        "seed": _Key("int", 0, "seed of every random-number generator", low=0),
-        "threads": _Key(
-            "int", None, "torch CPU threads (default: torch's choice)", low=1, nullable=True
-        ),
-        "input_dropout": _Key(
-            "float",
-            0.0,
-            "training only: probability of deleting each "
-            "input spike (time bin) of a training sample (Srivastava et al. "
-            "2014 dropout on the input layer; spike deletion)",
-            low=0,
-            high=1,
-            high_open=True,
-        ),
-        "time_shift_ms": _Key(
-            "float",
-            0.0,
-            "training only: shift every training sample in "
-            "time by a uniform random whole number of steps in "
-            "[-time_shift_ms, +time_shift_ms] (zero-padded; what leaves the "
-            "window is lost), ms",
-            low=0,
-        ),
-        "channel_shift": _Key(
-            "int",
-            0,
-            "training only: shift every training sample across "
-            "input channels by a uniform random integer in [-channel_shift, "
-            "+channel_shift] (zero-padded; for cochlear channels a shift in "
-            "frequency, as the random channel shifts of Nowotny et al. 2022 "
-            "for SHD)",
-            low=0,
-        ),
-        "blend": _Key(
-            "float",
-            0.0,
-            "training only: probability of blending a training sample "
-            "with another sample of its class in the batch (each input bin from "
-            "one or the other; Nowotny et al. 2022)",
-            low=0,
-            high=1,
-        ),
-        "device": _Key(
-            "str",
-            "cpu",
-            'torch device of training and evaluation: "cpu", '
-            '"cuda" or "cuda:N" (model, batches and losses live there; '
-            "checkpoints and outputs are device-independent)",
-        ),
-    },
-}
-
-_TYPE_NAMES = {
-    "str": "a string",
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "list[int]": "a list of integers",
-    "list[str]": "a list of strings",
-    "table": "a table",
-}
 
 
 def _check_value(key: _Key, value, path, section, name):
@@ -410,14 +87,15 @@ def _check_value(key: _Key, value, path, section, name):
         if not isinstance(value, list) or not value:
             fail(f"expected a non-empty list of {inner}s, got {value!r}")
         for item in value:
-            ok = (
-                (isinstance(item, int) and not isinstance(item, bool))
-                if inner == "int"
-                else isinstance(item, str)
-            )
+            number = isinstance(item, (int, float)) and not isinstance(item, bool)
+            ok = {
+                "int": number and isinstance(item, int),
+                "float": number and math.isfinite(float(item)),
+                "str": isinstance(item, str),
+            }[inner]
             if not ok:
                 fail(f"expected a list of {inner}s, got item {item!r}")
-        value = list(value)
+        value = [float(v) for v in value] if inner == "float" else list(value)
     elif kind == "table":
         if not isinstance(value, dict):
             fail(f"expected a table, got {value!r}")
@@ -425,7 +103,7 @@ def _check_value(key: _Key, value, path, section, name):
     if key.choices is not None and value not in key.choices:
         fail(f"{value!r} is not one of: {', '.join(map(str, key.choices))}")
     numbers = value if isinstance(value, list) else [value]
-    if kind in ("int", "float", "list[int]"):
+    if kind in ("int", "float", "list[int]", "list[float]"):
         for number in numbers:
             if key.low is not None and (number < key.low or (key.low_open and number == key.low)):
                 fail(f"must be {'>' if key.low_open else '>='} {key.low:g}, got {number!r}")
@@ -570,6 +248,15 @@ def config_from_dict(
     cfg = TrainingConfig(sections, Path(path) if path is not None else None)
     if check_model:
         _check_network(cfg)
+    _check_split(cfg["data"], path)
+    het = cfg["heterogeneity"]
+    if None not in (het["decay_min"], het["decay_max"]) and het["decay_min"] > het["decay_max"]:
+        raise ConfigError(
+            f"decay_min {het['decay_min']:g} > decay_max {het['decay_max']:g}",
+            path,
+            "heterogeneity",
+            "decay_min",
+        )
     _check_device(cfg["training"]["device"], path)
     shift, dt = cfg["training"]["time_shift_ms"], cfg["data"]["dt_ms"]
     if 0 < shift < dt / 2:
@@ -581,6 +268,21 @@ def config_from_dict(
             "time_shift_ms",
         )
     return cfg
+
+
+def _check_split(data: dict, path=None) -> None:
+    """Speakers are named with ``split = "speaker"`` only, and then at least one tests."""
+    speaker = data["split"] == "speaker"
+    if speaker and not data["test_speakers"]:
+        raise ConfigError(
+            'split = "speaker" needs test_speakers (e.g. ["yweweler"])',
+            path,
+            "data",
+            "test_speakers",
+        )
+    for key in ("test_speakers", "validation_speakers"):
+        if not speaker and data[key]:
+            raise ConfigError(f'{key} is used with split = "speaker" only', path, "data", key)
 
 
 def _check_device(device: str, path=None) -> None:
@@ -671,6 +373,10 @@ def _check_network(cfg: TrainingConfig) -> None:
             spec.resolve_parameters(net["parameters"])
         except (ModelError, ValueError) as exc:
             raise ConfigError(str(exc), cfg.path, "network", "parameters") from None
+    try:
+        with_reset_rule(spec, net["reset"])
+    except ModelError as exc:
+        raise ConfigError(str(exc), cfg.path, "network", "reset") from None
     for name in cfg["heterogeneity"]["parameters"]:
         p = spec.parameters.get(name)
         if p is None or not p.per_neuron:
@@ -685,7 +391,11 @@ def _check_network(cfg: TrainingConfig) -> None:
 
 
 def load_config(
-    path: str | Path, overrides: Mapping | None = None, *, check_model: bool = True
+    path: str | Path,
+    overrides: Mapping | None = None,
+    preset: str | None = None,
+    *,
+    check_model: bool = True,
 ) -> TrainingConfig:
     """Read and validate a training configuration file.
 
@@ -700,6 +410,9 @@ def load_config(
         TOML file.
     overrides : mapping of section -> mapping, optional
         Values replacing those of the file (validated the same way).
+    preset : str, optional
+        A preset of :data:`neurolearn.training.presets.PRESETS` (``"perez-nieves"``) under
+        the file: the file's keys replace the preset's, ``overrides`` replace both.
     check_model : bool
         Load the model file and check the parameter names against it (False: e.g. for
         evaluating a run whose network file holds the model).
@@ -709,7 +422,8 @@ def load_config(
     FileNotFoundError
         If the file does not exist.
     ConfigError
-        If the file is empty, not valid TOML (with the line) or a key/value is invalid.
+        If the file is empty, not valid TOML (with the line), a key/value is invalid, or the
+        preset is unknown.
     """
     path = Path(path)
     if not path.is_file():
@@ -724,6 +438,10 @@ def load_config(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path) from None
+    try:
+        data = apply_preset(data, preset)
+    except ValueError as exc:
+        raise ConfigError(str(exc), path) from None
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     resolve_relative_paths(data, path.parent)

@@ -1,5 +1,6 @@
-"""Data of a training configuration: the training, validation and test sets, and the batches
-``[time, batch, channels]`` the loop iterates over."""
+"""Data of a training configuration: the training, validation and test sets (the official split
+or a speaker-independent one), the training-time time-scale augmentation, and the form the
+loop iterates over (binned once and kept as bits, or binned on the fly)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,64 @@ import contextlib
 import re
 from collections.abc import Iterator
 
-from ..datasets import DenseSpikeDataset, load_dataset
+import numpy as np
+
+from ..datasets import (
+    DenseSpikeDataset,
+    PackedSpikeDataset,
+    SpikeDataset,
+    TimeScaledSpikes,
+    load_dataset,
+    speaker_split,
+    stratified_split,
+)
 from ..paths import DataNotFoundError
 from .config import ConfigError, TrainingConfig
+from .rng import epoch_generator
 
-__all__ = ["load_data", "load_test_set", "in_memory", "data_errors"]
+__all__ = ["load_data", "load_test_set", "in_memory", "training_set", "data_errors"]
+
+
+def _limit(events, max_samples, seed: int):
+    """At most ``max_samples`` samples, stratified by class (as ``load_dataset`` chooses)."""
+    if max_samples is None or max_samples >= len(events):
+        return events
+    _, keep = stratified_split(events.labels, max_samples / len(events), seed)
+    if len(keep) > max_samples:
+        keep = np.sort(np.random.default_rng(seed).choice(keep, max_samples, replace=False))
+    return events.subset(keep)
+
+
+def _speaker_sets(config: TrainingConfig, seed: int):
+    """``(train, valid, test)`` of ``[data] split = "speaker"``."""
+    d = config["data"]
+    parts = speaker_split(
+        d["dataset"], d["test_speakers"] or [], d["validation_speakers"] or [], **d["options"]
+    )
+    train, valid, test = parts["train"], parts["valid"], parts["test"]
+    frac = d["validation_fraction"]
+    if not len(valid) and frac:
+        keep, held = stratified_split(train.labels, frac, seed)
+        train, valid = train.subset(keep), train.subset(held)
+    n_valid = None
+    if d["max_train_samples"] and len(valid):
+        n_valid = max(1, int(round(d["max_train_samples"] * len(valid) / len(train))))
+    binning = dict(dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], binary=d["binary"])
+    return (
+        SpikeDataset(_limit(train, d["max_train_samples"], seed), **binning),
+        SpikeDataset(_limit(valid, n_valid, seed), **binning) if len(valid) else None,
+        SpikeDataset(_limit(test, d["max_test_samples"], seed), **binning),
+    )
 
 
 def load_data(config: TrainingConfig, seed: int | None = None):
     """The training, validation and test sets of a configuration.
+
+    ``[data] split = "official"``: the dataset's test split, and ``validation_fraction`` of
+    its training split (stratified) for validation. ``"speaker"``: every official split
+    joined and split by speaker (:func:`neurolearn.datasets.speaker_split`):
+    ``test_speakers`` test, ``validation_speakers`` validate (without them,
+    ``validation_fraction`` of the training speakers' samples), the other speakers train.
 
     Parameters
     ----------
@@ -26,7 +76,7 @@ def load_data(config: TrainingConfig, seed: int | None = None):
     Returns
     -------
     (train, valid, test) : :class:`neurolearn.datasets.SpikeDataset`
-        ``valid`` is None when ``validation_fraction`` is 0.
+        ``valid`` is None when there is no validation set.
 
     Raises
     ------
@@ -43,6 +93,8 @@ def load_data(config: TrainingConfig, seed: int | None = None):
 def _load_data(config: TrainingConfig, seed: int | None):
     d = config["data"]
     seed = config["training"]["seed"] if seed is None else seed
+    if d["split"] == "speaker":
+        return _speaker_sets(config, seed)
     common = dict(
         dt_ms=d["dt_ms"], duration_ms=d["duration_ms"], binary=d["binary"], **(d["options"] or {})
     )
@@ -75,6 +127,8 @@ def load_test_set(config: TrainingConfig, seed: int | None = None):
 
 def _test_set(config: TrainingConfig, seed: int):
     d = config["data"]
+    if d["split"] == "speaker":
+        return _speaker_sets(config, seed)[2]
     return load_dataset(
         d["dataset"],
         "test",
@@ -115,11 +169,31 @@ def data_errors(config: TrainingConfig) -> Iterator[None]:
 
 
 def in_memory(dataset, limit_bytes: float = 1.5e9):
-    """``dataset`` binned once and held in memory
-    (:class:`neurolearn.datasets.DenseSpikeDataset`) when its float32 tensor takes at most
-    ``limit_bytes``; otherwise ``dataset`` itself (binned sample by sample on access)."""
+    """``dataset`` binned once and held in memory: as bits
+    (:class:`neurolearn.datasets.PackedSpikeDataset`, 1/32 of the float32 tensor) when it
+    holds 0/1 samples, else as a float32 tensor
+    (:class:`neurolearn.datasets.DenseSpikeDataset`) when that takes at most ``limit_bytes``;
+    otherwise ``dataset`` itself (binned sample by sample on access). The samples are the same
+    in every case."""
     n = len(dataset)
     steps, channels = dataset.shape if hasattr(dataset, "shape") else (0, 0)
+    if n and steps and getattr(dataset, "binary", False) and hasattr(dataset, "events"):
+        return PackedSpikeDataset(dataset)
     if n and steps and 4.0 * n * steps * channels <= limit_bytes:
         return DenseSpikeDataset(dataset)
     return dataset
+
+
+def training_set(config: TrainingConfig, train):
+    """The training set as the loop sees it: with ``[training] time_scales``, every sample's
+    spike times scaled by a factor drawn per sample and epoch, binned on the fly
+    (:class:`neurolearn.datasets.TimeScaledSpikes`, draws from
+    :func:`~neurolearn.training.rng.epoch_generator` ``(seed, epoch, stream=2)``); otherwise
+    :func:`in_memory`."""
+    tr = config["training"]
+    if tr["time_scales"]:
+        seed = int(tr["seed"])
+        return TimeScaledSpikes(
+            train, tr["time_scales"], lambda epoch: epoch_generator(seed, epoch, stream=2)
+        )
+    return in_memory(train)

@@ -30,12 +30,20 @@ from tqdm.auto import tqdm
 from .. import bridge
 from ..brian import projects
 from ..brian.backends import BACKENDS, STANDALONE_BACKENDS, backend_info, check_can_run
+from ..datasets import SpikeDataset
 from ..io import atomic_write_json
 from .config import load_config
 from .data import load_test_set
 from .recipe import prediction_fn
+from .trainer import evaluate_model
 
-__all__ = ["evaluate_run", "compare_predictions", "default_chunk_size", "network_size"]
+__all__ = [
+    "evaluate_run",
+    "evaluate_time_scales",
+    "compare_predictions",
+    "default_chunk_size",
+    "network_size",
+]
 
 
 def compare_predictions(torch_pred, brian2_pred, labels) -> dict:
@@ -280,3 +288,59 @@ def _read_build_record(build_dir, network_sha) -> tuple:
             f"{sha[:12]}..., this run's is {network_sha[:12]}...)"
         )
     return backend, chunk, n
+
+
+def evaluate_time_scales(
+    run_dir: str | os.PathLike,
+    time_scales,
+    batch_size: int = 128,
+    write: bool = True,
+) -> dict:
+    """Test accuracy of a trained run with every test sample's spike times scaled by ``s``.
+
+    The robustness test of Perez-Nieves et al. (2021, Fig. 5; npvoid/neural_heterogeneity,
+    SuGD_code/results_timescale.py and data_gen.py ``sparse_data_generator_scale``): every
+    input spike time is multiplied by ``s`` (> 1 stretches the sample, < 1 compresses it) and
+    binned with the run's ``dt_ms`` into the run's ``duration_ms`` (spikes stretched past the
+    window are dropped); the trained torch network (as trained, float32) classifies them.
+
+    Parameters
+    ----------
+    run_dir : path
+        Output folder of ``neurolearn train``.
+    time_scales : sequence of float
+        Factors ``s`` (> 0), e.g. ``[0.25, 0.5, 1, 1.5, 2]``.
+    batch_size : int
+        Samples per forward pass.
+    write : bool
+        Write ``run_dir/robustness.json``.
+
+    Returns
+    -------
+    dict
+        ``{"time_scales": [...], "accuracies": [...]}`` (fractions in [0, 1], one per scale).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` holds no trained network.
+    ValueError
+        A time scale <= 0.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "network.h5").exists() or not (run_dir / "config.toml").exists():
+        raise FileNotFoundError(f"{run_dir} holds no trained network (network.h5, config.toml)")
+    config = load_config(run_dir / "config.toml")
+    test = load_test_set(config)
+    net = bridge.load_network(run_dir / "network.h5")
+    predict = prediction_fn(config)
+    scales = [float(s) for s in time_scales]
+    accuracies = []
+    for s in scales:
+        ds = SpikeDataset(test.events, test.dt_ms, test.duration_ms, test.binary, time_scale=s)
+        result = evaluate_model(net, ds, batch_size=batch_size, predict=predict)
+        accuracies.append(float(result["accuracy"]))
+    out = {"time_scales": scales, "accuracies": accuracies}
+    if write:
+        atomic_write_json(run_dir / "robustness.json", out)
+    return out

@@ -4,11 +4,13 @@ train_from_config` hands to the loop."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
-from ..spec import load_model
+from ..sources import allen
+from ..spec import load_model, with_reset_rule
 from ..torch import (
     SpikingConv1d,
     SpikingNetwork,
@@ -53,6 +55,8 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingN
         :class:`~neurolearn.torch.SpikingConv1d` (``conv_*`` keys) comes first.
     """
     net, het, sur = config["network"], config["heterogeneity"], config["surrogate"]
+    model = with_reset_rule(load_model(net["model"]), net["reset"])
+    dt_ms = float(config["data"]["dt_ms"])
     surrogate = get_surrogate(
         {
             "shape": sur["name"],
@@ -62,16 +66,33 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingN
         }
     )
     conv = _convolution(config, n_in, surrogate) if net["conv_channels"] else None
+    # keywords at their defaults are left out, so that a default configuration builds the
+    # network exactly as before these keys existed
+    extra = {
+        key: value
+        for key, value, default in (
+            ("method", net["method"], None),
+            ("readout_method", net["readout_method"], None),
+            ("weight_std", net["input_weight_std"], None),
+            ("recurrent_std", net["recurrent_weight_std"], None),
+            ("readout_weight_std", net["readout_weight_std"], None),
+            ("weight_distribution", net["weight_distribution"], "normal"),
+            ("tau_parameterization", het["tau_parameterization"], "direct"),
+            ("readout_trainable", None if het["train_readout_tau"] else (), None),
+            ("distributions", _allen_distributions(het), None),
+        )
+        if value != default
+    }
     network = SpikingNetwork.build(
         n_in if conv is None else conv.n,
         list(net["hidden"]),
         n_classes,
-        model=net["model"],
-        dt=float(config["data"]["dt_ms"]) * 1e-3,
+        model=model,
+        dt=dt_ms * 1e-3,
         recurrent=net["recurrent"],
         heterogeneity=het["configuration"],
         taus=list(het["parameters"]),
-        distribution=het["distribution"],
+        distribution="gamma" if het["distribution"] == "allen" else het["distribution"],
         k=het["shape"],
         params=net["parameters"] or None,
         surrogate=surrogate,
@@ -82,10 +103,13 @@ def build_network(config: TrainingConfig, n_in: int, n_classes: int) -> SpikingN
             "tau_m": f"{net['readout_tau_m_ms']!r} ms",
             "tau_syn": f"{net['readout_tau_syn_ms']!r} ms",
         },
-        bounds=tau_floor_bounds(net["model"], het["tau_min_ms"]),
+        bounds=tau_floor_bounds(
+            model, het["tau_min_ms"], dt_ms, (het["decay_min"], het["decay_max"])
+        ),
         delays=net["delays"],
         recurrent_delays=net["recurrent_delays"],
         max_delay=float(net["max_delay_ms"]) * 1e-3,
+        **extra,
     )
     if conv is not None:
         network = SpikingNetwork([conv, *network.layers], network.readout)
@@ -116,11 +140,14 @@ def _convolution(config: TrainingConfig, n_in: int, surrogate) -> SpikingConv1d:
     )
 
 
-def tau_floor_bounds(model, tau_min_ms: float) -> dict:
+def tau_floor_bounds(
+    model, tau_min_ms: float, dt_ms: float | None = None, decay_range=(None, None)
+) -> dict:
     """``bounds`` for :meth:`SpikingNetwork.build` that raise the lower end of every time
     constant (of the hidden model and of the readout) to ``tau_min_ms``, so that
     exact-integration coefficients such as ``exp(dt/tau_m - dt/tau_syn)`` stay finite in
-    float32 (with dt = 10 ms and the model files' lower bound of 0.1 ms they overflow).
+    float32 (with dt = 10 ms and the model files' lower bound of 0.1 ms they overflow), and
+    keep every decay factor ``exp(-dt/tau)`` within ``decay_range``.
 
     Parameters
     ----------
@@ -128,19 +155,39 @@ def tau_floor_bounds(model, tau_min_ms: float) -> dict:
         The hidden layers' model (zoo name, file or spec).
     tau_min_ms : float
         The floor in ms (``[heterogeneity] tau_min_ms``).
+    dt_ms : float, optional
+        Time step in ms (needed with ``decay_range``).
+    decay_range : (float or None, float or None)
+        ``([heterogeneity] decay_min, decay_max)``: tau within ``[-dt/ln(decay_min),
+        -dt/ln(decay_max)]`` (Perez-Nieves et al. 2021 clip the decay factors to
+        ``[2/e, 0.995]``: npvoid/neural_heterogeneity, SuGD_code/clipper.py l. 8-11).
 
     Returns
     -------
-    dict of str -> (float, None)
-        ``{name: (max(file's low end, tau_min_ms), None)}`` in ms.
+    dict of str -> (float, float or None)
+        ``{name: (low, high)}`` in ms; ``high`` None without ``decay_max``.
     """
+    dmin, dmax = decay_range
     floor = {}
     for spec in (load_model(model) if isinstance(model, str) else model, readout_model()):
         for name in spec.time_constants:
             low = spec.parameters[name].low
             low_ms = 0.0 if low is None else float(low) * 1e3
             floor[name] = max(floor.get(name, 0.0), low_ms, float(tau_min_ms))
-    return {name: (low, None) for name, low in floor.items()}
+            if dmin is not None:
+                floor[name] = max(floor[name], -float(dt_ms) / math.log(dmin))
+    high = None if dmax is None else -float(dt_ms) / math.log(dmax)
+    return {name: (low, high) for name, low in floor.items()}
+
+
+def _allen_distributions(het: dict) -> dict | None:
+    """With ``[heterogeneity] distribution = "allen"``: ``tau_m`` drawn from the measured
+    membrane time constants (ms) of the Allen cells of ``[heterogeneity] allen``
+    (:func:`neurolearn.sources.allen.select`), as ``build``'s ``distributions``."""
+    if het["distribution"] != "allen":
+        return None
+    cells = allen.select(allen.load_cells(), **het["allen"])
+    return {"tau_m": {"distribution": "empirical", "samples": allen.tau_values(cells)}}
 
 
 def _after_build(network: SpikingNetwork, config: TrainingConfig) -> None:

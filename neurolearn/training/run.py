@@ -14,7 +14,7 @@ from ..io import OutputFolder, atomic_write_json, atomic_write_text, check_outpu
 from ..spec import ModelError, load_model
 from .callbacks import TauStatistics
 from .config import ConfigError, TrainingConfig, load_config, resolve_device
-from .data import in_memory, load_data
+from .data import in_memory, load_data, training_set
 from .outputs import write_run_outputs
 from .recipe import build_network, prediction_fn, readout_loss_fn, training_options
 from .rng import seed_everything
@@ -246,7 +246,11 @@ def train_from_config(
     n_in, n_classes = train.n_channels, train.n_classes
     seed_everything(tr["seed"])
     net = build_network(config, n_in, n_classes)
-    train_d, valid_d, test_d = in_memory(train), valid and in_memory(valid), in_memory(test)
+    train_d, valid_d, test_d = (
+        training_set(config, train),
+        valid and in_memory(valid),
+        in_memory(test),
+    )
     # nothing is written before this point; a failure before the first checkpoint removes
     # what this call wrote (and the folder, if it created it)
     with OutputFolder(out_dir, first_result="checkpoint.pt"):

@@ -302,7 +302,9 @@ class Trainer:
             to ``(readout, extra)`` where ``extra`` is a dict that may hold ``"penalty"`` (a
             scalar tensor added to the loss).
         train_set, val_set : torch Dataset of ``(x [time, channels], label)``
-            ``val_set`` may be None or empty (the validation columns then hold NaN).
+            ``val_set`` may be None or empty (the validation columns then hold NaN). A
+            ``train_set`` with ``set_epoch(epoch)`` has it called at the start of every epoch
+            (e.g. :class:`neurolearn.datasets.TimeScaledSpikes`).
         ckpt_path : str or Path, optional
             Continue from this checkpoint (:meth:`save_checkpoint`) when the file exists.
 
@@ -357,6 +359,8 @@ class Trainer:
         epoch = self.current_epoch
         if hasattr(self.transform, "set_epoch"):
             self.transform.set_epoch(epoch)
+        if hasattr(train_set, "set_epoch"):  # per-epoch draws of the data (time scales)
+            train_set.set_epoch(epoch)
         loader = time_major_loader(
             train_set,
             self.batch_size,

@@ -20,12 +20,13 @@ from neurolearn.datasets.core import SpikeEvents
 
 
 def test_every_dataset_is_registered_by_its_module_with_its_loader():
-    assert dataset_names() == ("fsdd", "shd", "ssc", "nmnist", "braille")
+    assert dataset_names() == ("fsdd", "shd", "ssc", "shd_files", "nmnist", "braille")
     assert tuple(DATASETS) == dataset_names()
     loaders = {
         "fsdd": fsdd.fsdd_events,
         "shd": shd.shd_events,
         "ssc": shd.ssc_events,
+        "shd_files": shd.file_events,
         "nmnist": nmnist.nmnist_events,
         "braille": braille.braille_events,
     }

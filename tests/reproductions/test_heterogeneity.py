@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 
 from neurolearn.reproductions.heterogeneity import (
-    CONFIGURATIONS,
+    ALL_CONFIGURATIONS,
     experiment_config,
     run_heterogeneity,
 )
@@ -66,7 +66,8 @@ def test_quick_run_writes_results(tmp_path, data_dir, capsys):
     out = tmp_path / "het"
     run_heterogeneity("braille", quick=True, out=out, jobs=1, progress=False, overrides=TINY)
     written = json.loads((out / "results.json").read_text())
-    assert set(written["configurations"]) == set(CONFIGURATIONS)
+    # the paper's four configurations and the one started from Allen cells
+    assert set(written["configurations"]) == set(ALL_CONFIGURATIONS)
     for name, entry in written["configurations"].items():
         for key in (
             "accuracy_mean",
@@ -87,7 +88,27 @@ def test_quick_run_writes_results(tmp_path, data_dir, capsys):
     assert het["sd"] > 3.0
     assert written["allen"]["available"] is True and written["allen"]["n_cells"] > 1000
     assert written["configurations"]["het_init_het_train"]["allen_comparison"]
-    for stem in ("accuracy_per_configuration", "tau_histograms"):
+    # results.json schema (issue 21, item 8)
+    for entry in written["configurations"].values():
+        assert len(entry["accuracy_ci95"]) == 2 and len(entry["accuracies"]) == 1
+        assert entry["accuracy_ci95"][0] <= entry["accuracy_mean"] <= entry["accuracy_ci95"][1]
+        assert "tau_m_fit" in entry and "tau_syn_fit" in entry
+    assert written["configurations"]["hom_init_std_train"]["tau_m_fit"] is None
+    fit = written["configurations"]["het_init_std_train"]["tau_m_fit"]
+    assert set(fit) == {"gamma", "lognorm"} and fit["gamma"]["shape"] > 0
+    assert {"shape", "scale_ms"} <= set(fit["gamma"]) and {"sigma", "scale_ms"} <= set(
+        fit["lognorm"]
+    )
+    assert isinstance(written["paired_differences"], list)  # one seed: no pairs to test
+    rob = written["robustness"]
+    assert rob["time_scales"][0] == 0.25 and rob["time_scales"][-1] == 2.0
+    for name in ALL_CONFIGURATIONS:
+        per_seed = rob["configurations"][name]["accuracies"]["0"]
+        assert len(per_seed) == len(rob["time_scales"])
+        assert all(0 <= a <= 1 for a in per_seed)
+    # the Allen start draws tau_m from the measured cells: heterogeneous
+    assert written["configurations"]["allen_init_het_train"]["tau_m_ms"]["sd"] > 3.0
+    for stem in ("accuracy_per_configuration", "tau_histograms", "robustness"):
         for ext in ("pdf", "svg", "png"):
             assert (out / f"{stem}.{ext}").is_file()
     table = (out / "results.md").read_text()
