@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+from ..extras import require
+
 __all__ = ["register"]
 
 
 def _run(args) -> int:
+    require("torch", "neurolearn evaluate")
     from ..training.evaluation import evaluate_run
 
     result = evaluate_run(
