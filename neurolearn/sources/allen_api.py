@@ -41,6 +41,8 @@ import shutil
 import urllib.parse
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 
 from ..io import atomic_path, atomic_write_text, make_temp_dir
@@ -61,6 +63,7 @@ __all__ = [
     "write_cells",
     "write_ephys_features",
     "download_cell_types",
+    "read_nwb_sweep",
 ]
 
 logger = logging.getLogger(__name__)
@@ -356,3 +359,80 @@ def download_cell_types(
         logger.info("downloading %s from %s into %s", name, api, target[name])
         written.append(write(target[name], rma_query(query, api, folder)))
     return written
+
+
+# --------------------------------------------------------------------------- NWB sweeps
+
+
+def read_nwb_sweep(path: str | os.PathLike, sweep_number: int) -> dict:
+    """One sweep of an Allen Cell Types ``ephys.nwb`` (NWB 1) file, read with h5py, as
+    allensdk 2.16's ``NwbDataSet.get_sweep`` returns it.
+
+    The data are ``epochs/Sweep_<n>/{stimulus,response}/timeseries/data`` as stored: allensdk
+    multiplies by the datasets' ``conversion`` only for files whose pipeline version it reads
+    as >= 1.1, and under h5py >= 3 it never reads one (``general/generated_by`` holds bytes,
+    compared with a str), so it returns the stored values; this function does the same (the
+    Allen files store volts and amperes).
+
+    Parameters
+    ----------
+    path : path
+        The cell's NWB file (``CellTypesCache.get_ephys_data``; manifest key ``EPHYS_DATA``).
+    sweep_number : int
+        The sweep.
+
+    Returns
+    -------
+    dict
+        ``stimulus`` (array [samples], A), ``response`` (array [samples], V), ``index_range``
+        ((first, last) sample of the experiment epoch ``epochs/Experiment_<n>``, i.e. after the
+        test pulse; the whole sweep's where there is none) and ``sampling_rate`` (Hz).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it is not an HDF5 file or lacks the sweep or one of its datasets (naming the file,
+        the sweep and the missing path).
+
+    References
+    ----------
+    Allen Institute for Brain Science (2015), Allen Cell Types Database, technical white paper
+    "Electrophysiology"; allensdk 2.16.2 ``allensdk/core/nwb_data_set.py``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NWB file not found: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"{path}: not an HDF5/NWB file ({exc})") from None
+    with f:
+        name = f"epochs/Sweep_{int(sweep_number)}"
+        try:
+            sweep = f[name]
+            stimulus = np.asarray(sweep["stimulus/timeseries/data"][()])
+            response = np.asarray(sweep["response/timeseries/data"][()])
+            rate = float(sweep["stimulus/timeseries/starting_time"].attrs["rate"])
+            index_range = _epoch_range(sweep)
+        except KeyError as exc:
+            raise ValueError(
+                f"{path}: sweep {sweep_number}: no {name} or a part of it in the Allen NWB "
+                f"layout ({exc})"
+            ) from None
+        experiment = f.get(f"epochs/Experiment_{int(sweep_number)}")
+        if experiment is not None:
+            index_range = _epoch_range(experiment)
+    return {
+        "stimulus": stimulus,
+        "response": response,
+        "index_range": index_range,
+        "sampling_rate": rate,
+    }
+
+
+def _epoch_range(epoch) -> tuple[int, int]:
+    """(first, last) sample of an NWB 1 epoch (``stimulus/idx_start``, ``stimulus/count``)."""
+    start = int(epoch["stimulus/idx_start"][()])
+    return start, start + int(epoch["stimulus/count"][()]) - 1

@@ -327,7 +327,7 @@ def test_adam_recovers_lif_through_the_torch_bridge():
 
 
 def test_trace_target_from_allen_nwb_layout(tmp_path):
-    """TraceTarget.from_allen_nwb reads sweeps through allensdk's NwbDataSet (a file in the
+    """TraceTarget.from_allen_nwb reads sweeps as allensdk's NwbDataSet does (a file in the
     Allen ephys.nwb layout written here: 20 kHz, experiment epoch after a test pulse) and
     block-averages them to dt."""
     import h5py

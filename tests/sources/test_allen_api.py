@@ -266,3 +266,72 @@ def test_readers_refuse_other_files(tmp_path):
         allen_api.write_ephys_features(tmp_path / "f.csv", [])
     with pytest.raises(ValueError, match="reader must be one of auto, allensdk, direct"):
         allen.load_cells(tmp_path, reader="sdk")
+
+
+def _write_nwb(path, sweeps=(3, 4), rate=20000.0, n_pulse=100, n=400, experiment=(3,)):
+    """An Allen ephys.nwb (NWB 1) layout: pipeline version 1.1 in general/generated_by (as
+    bytes, as the Allen files hold it), data with a ``conversion`` of 1e-3 that allensdk
+    does not apply under h5py 3; experiment epochs after a test pulse for ``experiment``."""
+    import h5py
+
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f["general/generated_by"] = np.array([b"version", b"1.1", b"program", b"ivscc"])
+        for number in sweeps:
+            v = -0.07 + 0.001 * rng.standard_normal(n_pulse + n)
+            i = np.where(np.arange(n_pulse + n) >= n_pulse, 1e-10 * number, 0.0)
+            g = f.create_group(f"epochs/Sweep_{number}")
+            for kind, data, unit in (
+                ("stimulus", i, np.bytes_(b"Amps")),
+                ("response", v, np.bytes_(b"Volts")),
+            ):
+                g[f"{kind}/idx_start"] = 0
+                g[f"{kind}/count"] = n_pulse + n
+                g[f"{kind}/timeseries/data"] = data
+                g[f"{kind}/timeseries/data"].attrs["conversion"] = 1e-3
+                g[f"{kind}/timeseries/data"].attrs["unit"] = unit
+                g[f"{kind}/timeseries/starting_time"] = 0.0
+                g[f"{kind}/timeseries/starting_time"].attrs["rate"] = rate
+            if number in experiment:
+                for kind in ("stimulus", "response"):
+                    f[f"epochs/Experiment_{number}/{kind}/idx_start"] = n_pulse
+                    f[f"epochs/Experiment_{number}/{kind}/count"] = n - 10
+    return path
+
+
+def test_nwb_sweep_reads_the_allen_layout(tmp_path):
+    import h5py
+
+    path = _write_nwb(tmp_path / "ephys.nwb")
+    sweep = allen_api.read_nwb_sweep(path, 3)
+    with h5py.File(path, "r") as f:
+        stored = f["epochs/Sweep_3/response/timeseries/data"][()]
+    assert np.array_equal(sweep["response"], stored)  # no conversion, as allensdk under h5py 3
+    assert sweep["stimulus"][100] == 3e-10 and sweep["stimulus"][99] == 0.0
+    assert sweep["index_range"] == (100, 489) and sweep["sampling_rate"] == 20000.0
+    assert allen_api.read_nwb_sweep(path, 4)["index_range"] == (0, 499)  # no experiment epoch
+    with pytest.raises(ValueError, match=r"ephys.nwb: sweep 7: no epochs/Sweep_7"):
+        allen_api.read_nwb_sweep(path, 7)
+    (tmp_path / "bad.nwb").write_text("not hdf5")
+    with pytest.raises(ValueError, match=r"bad.nwb: not an HDF5/NWB file"):
+        allen_api.read_nwb_sweep(tmp_path / "bad.nwb", 3)
+    with pytest.raises(FileNotFoundError, match="NWB file not found"):
+        allen_api.read_nwb_sweep(tmp_path / "none.nwb", 3)
+
+
+@pytest.mark.allensdk
+def test_nwb_sweep_equals_allensdks(tmp_path):
+    """allensdk's NwbDataSet.get_sweep returns the same arrays, index range and rate."""
+    pytest.importorskip("allensdk", reason="needs allensdk (Python <= 3.11)")
+    from allensdk.core.nwb_data_set import NwbDataSet
+
+    path = _write_nwb(tmp_path / "ephys.nwb")
+    for number in (3, 4):
+        ours, theirs = (
+            allen_api.read_nwb_sweep(path, number),
+            NwbDataSet(str(path)).get_sweep(number),
+        )
+        for key in ("stimulus", "response"):
+            assert np.array_equal(ours[key], theirs[key]), key
+        assert ours["index_range"] == tuple(int(x) for x in theirs["index_range"])
+        assert ours["sampling_rate"] == theirs["sampling_rate"]
