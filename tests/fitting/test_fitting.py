@@ -72,6 +72,7 @@ def glif1_trace(data_dir):
     return cfg, stim, ref
 
 
+@pytest.mark.allensdk
 def test_de_recovers_glif1_from_allensdk_trace(glif1_trace, tmp_path):
     cfg, stim, ref = glif1_trace
     with pytest.raises(ValueError, match="NaN"):
@@ -288,6 +289,7 @@ def test_population_fit_and_network_parameters(data_dir, tmp_path):
     )
 
 
+@pytest.mark.torch
 def test_adam_recovers_lif_through_the_torch_bridge():
     """Gradient-based fit (bridge + Adam with bounds): the bridge's trajectory equals Brian2's
     at the true parameters, and Adam recovers tau_m and v_rest within 5 % from a
