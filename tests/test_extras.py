@@ -4,6 +4,7 @@ installs it, in the library and on the command line. torch is made unimportable 
 tests run the same with and without torch installed."""
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,78 @@ def test_datasets_without_torch(no_torch):
     for build in (lambda: SpikeDataset(events), lambda: time_major_loader([])):
         with pytest.raises(MissingExtraError, match=r"pip install 'neurolearn\[torch\]'"):
             build()
+
+
+def _project():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml on Python 3.10")
+    root = Path(__file__).resolve().parents[1]
+    return tomllib.loads((root / "pyproject.toml").read_text())["project"]
+
+
+def _chosen(requirements, python):
+    """name -> specifier of the requirements whose marker holds on Python ``python``."""
+    from packaging.requirements import Requirement
+
+    env = {"python_version": python, "python_full_version": f"{python}.0", "extra": ""}
+    out = {}
+    for text in requirements:
+        r = Requirement(text)
+        if r.marker is None or r.marker.evaluate(env):
+            assert r.name not in out, f"two requirements of {r.name} hold on Python {python}"
+            out[r.name] = r.specifier
+    return out
+
+
+@pytest.mark.parametrize(
+    "python, brian2_ok, brian2_not, numpy_ok, numpy_not, cuda",
+    [
+        ("3.10", ["2.8.0", "2.9.0"], ["2.10.1"], ["1.26.4", "2.3.5"], ["2.4.0"], "1.0a7"),
+        ("3.11", ["2.8.0", "2.9.0"], ["2.10.1"], ["1.23.5", "2.3.5"], ["2.4.0"], "1.0a7"),
+        (
+            "3.12",
+            ["2.10.1", "2.10.9"],
+            ["2.9.0", "2.11.0"],
+            ["2.0.0", "2.5.5"],
+            ["1.26.4"],
+            "1.0b1",
+        ),
+        ("3.13", ["2.10.1"], ["2.9.0"], ["2.5.5"], ["1.26.4"], "1.0b1"),
+    ],
+)
+def test_environment_markers_choose_the_stack(
+    python, brian2_ok, brian2_not, numpy_ok, numpy_not, cuda
+):
+    """pyproject.toml: a plain install pulls neither torch nor any other optional dependency;
+    Python <= 3.11 gets brian2 2.8/2.9 and numpy < 2.4, Python >= 3.12 brian2 2.10 and numpy 2;
+    the cuda extra brian2cuda 1.0a7 / 1.0b1 with the curand wheel; all includes torch."""
+    project = _project()
+    base = _chosen(project["dependencies"], python)
+    assert not set(base) & {"torch", "allensdk", "brian2cuda", "brian2hears"}
+    assert all(base["brian2"].contains(v) for v in brian2_ok)
+    assert not any(base["brian2"].contains(v) for v in brian2_not)
+    assert all(base["numpy"].contains(v) for v in numpy_ok)
+    assert not any(base["numpy"].contains(v) for v in numpy_not)
+    extras = project["optional-dependencies"]
+    gpu = _chosen(extras["cuda"], python)
+    assert list(gpu["brian2cuda"]) and all(s.version == cuda for s in gpu["brian2cuda"])
+    assert "nvidia-curand" in gpu
+    assert set(_chosen(extras["allen"], python)) == ({"allensdk"} if python < "3.12" else set())
+    assert "torch" in _chosen(extras["torch"], python)
+    assert "neurolearn[torch,cuda,allen,audio]" in extras["all"]
+
+
+def test_this_interpreter_has_its_stack():
+    """The installed brian2 and numpy are the ones the markers choose for this Python (the
+    Python 3.12 CI leg runs brian2 2.10 with numpy 2, the 3.11 leg brian2 2.8/2.9 with
+    numpy 1.x)."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    base = _chosen(_project()["dependencies"], python)
+    assert base["brian2"].contains(Version(version("brian2")))
+    assert base["numpy"].contains(Version(version("numpy")))
