@@ -441,7 +441,7 @@ def _allen_tau(progress: bool):
         tau = sel["tau_ms"].to_numpy(dtype=float)
         tau = tau[np.isfinite(tau) & (tau > 0)]
         return tau, table, None
-    except Exception as exc:  # missing data, no allensdk, no network
+    except Exception as exc:  # missing data, no network
         return None, None, f"{type(exc).__name__}: {exc}"
 
 
