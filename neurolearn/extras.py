@@ -52,8 +52,12 @@ def install_hint(module: str) -> str:
 
 
 def installed(module: str) -> bool:
-    """True if the top-level ``module`` can be imported (it is not imported here)."""
-    return importlib.util.find_spec(module) is not None
+    """True if the top-level ``module`` can be imported (it is not imported here; a finder
+    that refuses it, or a ``None`` left in ``sys.modules`` for it, means not installed)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def require(module: str, what: str) -> ModuleType:

@@ -1,7 +1,9 @@
 """Optional dependencies (neurolearn.extras): a missing extra is named with the command that
-installs it, in the library and on the command line. torch is made unimportable here with
-``sys.modules["torch"] = None`` (Python then raises ModuleNotFoundError for it), so these
-tests run the same with and without torch installed."""
+installs it, in the library and on the command line. torch is made unimportable here by a
+finder at the head of ``sys.meta_path`` that raises ModuleNotFoundError for it (and its
+modules are taken out of ``sys.modules`` for the test), so these tests run the same with and
+without torch installed. (``sys.modules["torch"] = None`` would do too, but scipy's array-API
+helpers look torch up in ``sys.modules`` and fail on a None there.)"""
 
 import sys
 from pathlib import Path
@@ -13,11 +15,21 @@ from neurolearn.cli import main
 from neurolearn.extras import EXTRAS, MissingExtraError, install_hint, installed, require
 
 
+class _NoTorch:
+    """A meta path finder for which torch is not installed."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
 @pytest.fixture
 def no_torch(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setattr(sys, "meta_path", [_NoTorch, *sys.meta_path])
     for name in list(sys.modules):
-        if name.startswith("torch."):
+        if name == "torch" or name.startswith("torch."):
             monkeypatch.delitem(sys.modules, name)
 
 
