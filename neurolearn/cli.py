@@ -7,7 +7,9 @@ returning the exit status.
 Exit status and errors: errors the library raises for bad input (ModelError, ValueError,
 FileNotFoundError...) and Brian2's own errors (units, equations, objects Brian2 cannot
 prepare from a model file) end the program with exit status 2 and one line on stderr;
-argparse's usage errors with 2 as well; Ctrl-C with 130; any other exception (a bug) with its
+argparse's usage errors with 2 as well; so does a command that needs an optional dependency
+which is not installed (one line naming the extra: ``pip install 'neurolearn[torch]'``, see
+:mod:`neurolearn.extras`); Ctrl-C with 130; any other exception (a bug) with its
 traceback and exit status 1. No exception reaches ``sys.excepthook``, so Brian2's "unexpected
 error, please report" message never appears and Brian2 deletes its debug log at exit (it keeps
 it only after an uncaught exception, ``brian2.utils.logger.clean_up_logging``); the CLI also
@@ -26,6 +28,7 @@ import sys
 import traceback
 
 from .io import OutputFolderError
+from .extras import EXTRAS, MissingExtraError, install_hint
 
 __all__ = ["main", "build_parser", "BAD_INPUT"]
 
@@ -145,13 +148,35 @@ def main(argv=None) -> int:
     except bad_input as exc:
         print(f"neurolearn {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        missing = _missing_extra(exc)
+        if missing is None:
+            return _internal_error(args.command)
+        print(f"neurolearn {args.command}: error: {missing}", file=sys.stderr)
+        return 2
     except Exception:
-        traceback.print_exc()
-        print(
-            f"neurolearn {args.command}: internal error (the traceback above); please report it",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal_error(args.command)
+
+
+def _missing_extra(exc: ImportError) -> str | None:
+    """The message for an optional dependency that is not installed (naming the extra that
+    installs it), or None if ``exc`` is another import error (a bug or a broken install)."""
+    if isinstance(exc, MissingExtraError):
+        return str(exc)
+    name = (exc.name or "").partition(".")[0]
+    if isinstance(exc, ModuleNotFoundError) and name in EXTRAS:
+        return f"this command needs {name}, which is not installed: {install_hint(name)}"
+    return None
+
+
+def _internal_error(command: str) -> int:
+    """Print the traceback of the exception being handled; exit status 1."""
+    traceback.print_exc()
+    print(
+        f"neurolearn {command}: internal error (the traceback above); please report it",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

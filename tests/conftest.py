@@ -3,15 +3,48 @@
 ``data_dir``: the folder named by NEUROLEARN_DATA_DIR. Data tests skip with a clear reason when
 it is unset (a user's fresh clone); with NEUROLEARN_REQUIRE_DATA=1 (set by .ci/run) they fail
 instead, so CI never goes green on untested code.
+
+Optional dependencies: tests marked ``torch`` or ``allensdk`` skip, naming the extra to install,
+where the package is missing (tests importing one at module level do the same with
+``pytest.importorskip``). CI's torch-free leg deselects them explicitly (``-m "not torch and
+not allensdk"``). NEUROLEARN_REQUIRE_EXTRAS (comma-separated modules, e.g.
+``torch,allensdk,brian2cuda``; set by the CI leg that installs them) stops the session at
+once if one of them cannot be imported, so their tests can never skip there.
 """
 
+import importlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from neurolearn.extras import install_hint, installed
+
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+#: Markers of tests that need an optional dependency -> the module.
+OPTIONAL_MARKERS = {"torch": "torch", "allensdk": "allensdk"}
+
+
+def pytest_sessionstart(session):
+    required = os.environ.get("NEUROLEARN_REQUIRE_EXTRAS", "").split(",")
+    for module in filter(None, (m.strip() for m in required)):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            pytest.exit(
+                f"NEUROLEARN_REQUIRE_EXTRAS names {module}, which cannot be imported "
+                f"({type(exc).__name__}: {exc})",
+                returncode=1,
+            )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    for marker, module in OPTIONAL_MARKERS.items():
+        if item.get_closest_marker(marker) and not installed(module):
+            pytest.skip(f"needs {module}, which is not installed: {install_hint(module)}")
 
 
 def _missing(reason: str):
@@ -57,8 +90,13 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def one_torch_thread():
     """One torch intra-op thread during the test, restored afterwards: tests of tiny tensors
     in a Python time loop run up to 60x faster on a shared 2-core machine without OpenMP
-    spinning. Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
-    torch = pytest.importorskip("torch")
+    spinning. Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    Without torch it does nothing (tests needing torch are marked ``torch`` and skip)."""
+    if not installed("torch"):
+        yield
+        return
+    import torch
+
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -79,7 +79,7 @@ def as_positive_sample(x: Any, name: str = "sample") -> np.ndarray:
     if bad.size:
         raise ValueError(
             f"{name}: values must be finite and > 0; index {bad[0]} is "
-            f"{arr[bad[0]]!r} ({bad.size} bad value(s))"
+            f"{float(arr[bad[0]])!r} ({bad.size} bad value(s))"
         )
     return arr
 

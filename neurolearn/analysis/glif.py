@@ -12,6 +12,7 @@ import numpy as np
 from ..brian.backends import RUNTIME_BACKENDS, use_backend
 from ..brian.build import make_neuron_group
 from ..brian.glif import allen_glif_method
+from ..extras import require
 from ..sources.glif import GlifConfig
 
 __all__ = [
@@ -156,7 +157,14 @@ def simulate_glif_allensdk(config: GlifConfig, stimulus) -> dict:
     dict
         ``v``: array [time] in volt, absolute (NaN during spike cuts, as allensdk);
         ``spike_steps``: int array; ``spike_times``: array in s.
+
+    Raises
+    ------
+    MissingExtraError
+        If allensdk is not installed (``pip install 'neurolearn[allen]'``, Python <= 3.11
+        only: allensdk 2.16 does not install on 3.12+, where this reference is unavailable).
     """
+    require("allensdk", "the GLIF reference simulator GlifNeuron")
     from allensdk.model.glif.glif_neuron import GlifNeuron
 
     neuron = GlifNeuron.from_dict(config.raw)

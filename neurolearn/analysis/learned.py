@@ -92,6 +92,12 @@ def hidden_layers(run: str | os.PathLike) -> list[str]:
     return [name for name in names if name.startswith("hidden")]
 
 
+def _python_scalar(value):
+    """A NumPy scalar as the Python scalar it holds (its repr in messages is then ``20.0``,
+    not NumPy 2's ``np.float64(20.0)``); anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def learned_tau_ms(
     run: str | os.PathLike, column: str = "tau_m_ms", layers: Sequence[str] | None = None
 ) -> np.ndarray:
@@ -134,7 +140,7 @@ def learned_tau_ms(
     values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
     if bad.size:
-        row = table.iloc[bad[0]]
+        row = table.iloc[bad[0]].map(_python_scalar)
         raise ValueError(
             f"{source}: {column} must be finite and > 0; layer {row['layer']!r} "
             f"neuron {row['neuron']!r} has {row[column]!r}"

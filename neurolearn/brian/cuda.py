@@ -1,9 +1,13 @@
 """brian2cuda set-up: generate the CUDA project anywhere, compile it where ``nvcc`` exists,
 run it where an NVIDIA GPU exists.
 
-brian2cuda 1.0a7 (Alevi et al. 2022, Front. Neuroinform. 16:883700) assumes a GPU to query and
-a CUDA toolkit of its time. :func:`configure` (called by ``use_backend("cuda_standalone")``)
-makes it work on today's machines, in code rather than manual steps:
+brian2cuda (Alevi et al. 2022, Front. Neuroinform. 16:883700) assumes a GPU to query and a
+CUDA toolkit of its time. Two releases are supported, chosen by the ``cuda`` extra's environment
+markers: 1.0a7 (pins brian2 2.8.0; Python <= 3.11) and 1.0b1 (pins brian2 2.10.1; Python >=
+3.12). Both keep the same device, preference and build interfaces and both still write
+``-std=c++11`` into their makefile, so everything below applies to either.
+:func:`configure` (called by ``use_backend("cuda_standalone")``) makes them work on today's
+machines, in code rather than manual steps:
 
 * **No GPU** (``nvidia-smi`` missing or listing none): GPU detection is switched off
   (``devices.cuda_standalone.cuda_backend.detect_gpus = False``) and the GPU id and compute
@@ -16,10 +20,12 @@ makes it work on today's machines, in code rather than manual steps:
   ``-std=c++11`` is removed from Brian2's host compiler flags, ``-std=c++17`` added, and the
   generated makefile's ``-std=c++11`` for ``nvcc`` is replaced by ``-std=c++17`` before
   compiling (:func:`patch_makefile`).
-* **curand**: when the toolkit has no ``curand.h``, the headers and library of the
-  ``nvidia-curand`` wheel are used (include, library and run-time library folders); the
-  wheel ships only ``libcurand.so.10``, so a ``libcurand.so`` link to it is made in
-  neurolearn's cache folder for the linker.
+* **curand**: when the toolkit has no ``curand.h``, the headers and library of NVIDIA's
+  curand wheel are used (include, library and run-time library folders), in either layout:
+  ``nvidia/curand/{include,lib}`` (``nvidia-curand-cu12``, CUDA 12) or
+  ``nvidia/cu13/{include,lib}`` (``nvidia-curand`` 10.4+, CUDA 13); the wheels ship only
+  ``libcurand.so.10``, so a ``libcurand.so`` link to it is made in neurolearn's cache folder
+  for the linker.
 
 Running the compiled project without a GPU raises :class:`BackendUnavailableError` naming the
 project folder (copy it to a GPU machine and run ``./main`` there).
@@ -145,8 +151,11 @@ def gpu_available() -> bool:
 
 
 def curand_dirs() -> tuple[Path, Path] | None:
-    """(include folder, library folder) of curand from the ``nvidia-curand`` wheel, with a
-    ``libcurand.so`` link made in the cache folder if the wheel has only ``libcurand.so.N``.
+    """(include folder, library folder) of curand from NVIDIA's curand wheel (any folder of the
+    ``nvidia`` namespace holding ``include/curand.h`` and ``lib/libcurand.so*``:
+    ``nvidia/curand`` of ``nvidia-curand-cu12``, ``nvidia/cu13`` of ``nvidia-curand`` 10.4+),
+    with a ``libcurand.so`` link made in the cache folder if the wheel has only
+    ``libcurand.so.N``.
 
     Returns None if the wheel is not installed.
     """

@@ -167,14 +167,14 @@ def _check_initial_weights(spec: SynapseModel, w_init, w_max) -> None:
         ) from None
     if np.any(~np.isfinite(w_arr)) or np.any(w_arr < 0):
         raise ModelError(
-            f"w_init: initial weights must be finite and >= 0 (min {np.nanmin(w_arr)!r})",
+            f"w_init: initial weights must be finite and >= 0 (min {float(np.nanmin(w_arr))!r})",
             spec.path,
             parameter="w_init",
         )
     if np.max(w_arr) > float(w_max) * (1 + 1e-12):
         raise ModelError(
             f"w_max ({w_max}) is below the largest initial weight w_init "
-            f"({np.max(w_arr)!r} in SI units): raise w_max or lower w_init",
+            f"({float(np.max(w_arr))!r} in SI units): raise w_max or lower w_init",
             spec.path,
             parameter="w_max",
         )

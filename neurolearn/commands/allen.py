@@ -10,8 +10,10 @@
 Filters: ``--species mouse|human``, ``--area VISp``, ``--layer 4``, ``--dendrite spiny|aspiny|
 "sparsely spiny"``, ``--line Pvalb-IRES-Cre``, ``--reporter positive``, ``--subclass`` (Patch-seq);
 each may be repeated (cells matching any of the values). ``--patchseq`` analyses the Patch-seq
-interneurons of Gouwens et al. (2020) instead of the Cell Types release. Data: ``--cache DIR`` (an allensdk CellTypesCache folder),
-filled from ``NEUROLEARN_DATA_DIR`` when set, else downloaded by allensdk.
+interneurons of Gouwens et al. (2020) instead of the Cell Types release. Data: ``--cache DIR``
+(an allensdk CellTypesCache folder), filled from ``NEUROLEARN_DATA_DIR`` when set, else
+downloaded from the Allen API (by allensdk where it is installed, else by
+:mod:`neurolearn.sources.allen_api`; no allensdk needed).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _add_filters(p) -> None:
     p.add_argument(
         "--no-download",
         action="store_true",
-        help="never let allensdk download; fail if the cache is empty",
+        help="never download; fail if the cache is empty",
     )
     p.add_argument(
         "--boot",

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..extras import require
+
 __all__ = ["register"]
 
 
 def _run(args) -> int:
+    require("torch", "neurolearn evaluate")
     from ..training.evaluation import evaluate_run
 
     if args.generate_only and args.from_build is not None:

@@ -5,10 +5,13 @@ options and run function this command uses."""
 
 from __future__ import annotations
 
+from ..extras import require
+
 __all__ = ["register"]
 
 
 def _heterogeneity(args) -> int:
+    require("torch", "neurolearn run heterogeneity")
     from ..reproductions.registry import get_reproduction
 
     get_reproduction("heterogeneity").execute(args)

@@ -3,12 +3,15 @@ by a configuration file (see :mod:`neurolearn.training` for the keys and what DI
 
 from __future__ import annotations
 
+from ..extras import require
+
 __all__ = ["register"]
 
 
 def _run(args) -> int:
     import sys
 
+    require("torch", "neurolearn train")
     from ..training import load_config, train_from_config
 
     config = load_config(args.config, preset=args.preset)

@@ -6,6 +6,11 @@ events of all samples concatenated (times in seconds, channel indices), with per
 :class:`SpikeDataset` then bins one sample at a time into a dense ``[time, channels]`` tensor
 (:func:`bin_events`), and :func:`collate_time_major` stacks a batch into
 ``[time, batch, channels]``, the layout of the training loop and of the torch backend.
+
+torch is optional (``neurolearn[torch]``): :class:`SpikeEvents`, :func:`bin_events` and
+:func:`stratified_split` (and every dataset's events, :func:`neurolearn.datasets.load_events`)
+work without it; the tensor datasets and loaders raise
+:class:`~neurolearn.extras.MissingExtraError` naming the extra.
 """
 
 from __future__ import annotations
@@ -16,8 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
+
+from ..extras import require
+
+try:  # torch is the extra neurolearn[torch]: events and binning work without it
+    import torch
+    from torch.utils.data import Dataset
+except ModuleNotFoundError as _exc:
+    if _exc.name != "torch":
+        raise
+    torch = None
+
+    class Dataset:
+        """Stands in for ``torch.utils.data.Dataset`` where torch is not installed; the
+        datasets deriving from it then refuse to be built, naming the extra to install."""
+
 
 __all__ = [
     "SpikeEvents",
@@ -390,6 +408,9 @@ class SpikeDataset(Dataset):
     ------
     ValueError
         A time scale <= 0.
+    MissingExtraError
+        If torch is not installed (``pip install 'neurolearn[torch]'``; the events themselves,
+        :func:`neurolearn.datasets.load_events`, need no torch).
     """
 
     def __init__(
@@ -400,6 +421,7 @@ class SpikeDataset(Dataset):
         binary: bool = False,
         time_scale: float = 1.0,
     ):
+        require("torch", "SpikeDataset (binned samples as torch tensors)")
         self.events = events
         self.dt_ms = float(dt_ms)
         self.duration_ms = float(duration_ms)
@@ -498,7 +520,14 @@ class SpikeDataset(Dataset):
 
 def collate_time_major(batch: Sequence[tuple[Any, Any]]):
     """``collate_fn`` stacking ``(x [time, channels], y)`` pairs into
-    ``x [time, batch, channels]`` (float32) and ``y [batch]`` (int64)."""
+    ``x [time, batch, channels]`` (float32) and ``y [batch]`` (int64).
+
+    Raises
+    ------
+    MissingExtraError
+        If torch is not installed (``pip install 'neurolearn[torch]'``).
+    """
+    require("torch", "collate_time_major")
     xs, ys = zip(*batch)
     x = torch.stack([torch.as_tensor(v) for v in xs], dim=1)
     return x, torch.as_tensor([int(v) for v in ys], dtype=torch.long)
@@ -551,7 +580,13 @@ def time_major_loader(
     Returns
     -------
     torch.utils.data.DataLoader
+
+    Raises
+    ------
+    MissingExtraError
+        If torch is not installed (``pip install 'neurolearn[torch]'``).
     """
+    require("torch", "time_major_loader")
     generator = None
     if seed is not None:
         generator = torch.Generator()

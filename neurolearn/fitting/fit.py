@@ -330,6 +330,8 @@ def fit(
         Unknown model or bad fixed values.
     FitError
         The optimization was interrupted or crashed; ``.partial`` holds the best result so far.
+    MissingExtraError
+        ``optimizer="adam"`` where torch is not installed (before anything runs).
     """
     from tqdm.auto import tqdm
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..extras import require
+
 __all__ = ["differentiable_loss", "simulate_torch"]
 
 
@@ -43,9 +45,13 @@ def simulate_torch(spec, P: dict, stimulus, dt, method=None, surrogate=None):
     -------
     torch tensor [time, n_sweeps]
         Membrane potential after each step (V).
-    """
-    import torch
 
+    Raises
+    ------
+    MissingExtraError
+        If torch is not installed (``pip install 'neurolearn[torch]'``).
+    """
+    torch = require("torch", "gradient fitting (optimizer 'adam')")
     from ..torch import compile_model
     from ..torch.surrogate import Surrogate
 
@@ -91,9 +97,10 @@ def differentiable_loss(spec, target, bounds: dict, fixed: dict, method=None):
     ValueError
         For a target other than :class:`~neurolearn.fitting.targets.TraceTarget`, or fitted
         stimulus parameters.
+    MissingExtraError
+        If torch is not installed (``pip install 'neurolearn[torch]'``).
     """
-    import torch
-
+    torch = require("torch", "gradient fitting (optimizer 'adam')")
     from .targets import TraceTarget
 
     if not isinstance(target, TraceTarget):

@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..extras import require
+
 __all__ = ["OptimizerOutcome", "DifferentialEvolution", "Adam", "get_optimizer"]
 
 
@@ -161,11 +163,17 @@ class Adam:
         Maximum steps.
     tol : float
         Stop when the loss improved by less than ``tol`` (relative) over 20 steps.
+
+    Raises
+    ------
+    MissingExtraError
+        If torch is not installed (``pip install 'neurolearn[torch]'``): before any fit runs.
     """
 
     name = "adam"
 
     def __init__(self, lr: float = 0.05, steps: int = 200, tol: float = 1e-5):
+        require("torch", "the optimizer 'adam' (gradient fitting)")
         if lr <= 0 or steps < 1:
             raise ValueError(f"lr must be > 0 and steps >= 1, got {lr}, {steps}")
         self.lr, self.steps, self.tol = float(lr), int(steps), float(tol)
@@ -180,8 +188,10 @@ class Adam:
         ------
         FloatingPointError
             If the loss or its gradient becomes NaN at the start point.
+        MissingExtraError
+            If torch is not installed (``pip install 'neurolearn[torch]'``).
         """
-        import torch
+        torch = require("torch", "the optimizer 'adam' (gradient fitting)")
 
         u0 = np.clip(np.asarray(u0, float), 1e-4, 1 - 1e-4)
         z = torch.tensor(np.log(u0 / (1 - u0)), dtype=torch.float64, requires_grad=True)
@@ -226,6 +236,8 @@ def get_optimizer(name_or_obj, **options):
     ------
     ValueError
         Unknown name (lists the known ones) or unknown option.
+    MissingExtraError
+        For ``"adam"`` where torch is not installed (``pip install 'neurolearn[torch]'``).
     """
     if not isinstance(name_or_obj, str):
         return name_or_obj

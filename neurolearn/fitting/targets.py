@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.coincidence import coincidence_factor
+from ..sources.allen_api import read_nwb_sweep
 
 __all__ = [
     "Target",
@@ -188,8 +189,10 @@ class TraceTarget(Target):
         t_stop: float | None = None,
         nan_policy: str = "raise",
     ) -> TraceTarget:
-        """Voltage traces of Allen Cell Types sweeps (``ephys.nwb``, read by allensdk's
-        ``NwbDataSet``; download with ``CellTypesCache.get_ephys_data``).
+        """Voltage traces of Allen Cell Types sweeps (``ephys.nwb``, read with h5py as
+        allensdk's ``NwbDataSet.get_sweep`` reads them, see
+        :func:`neurolearn.sources.allen_api.read_nwb_sweep`; no allensdk needed; download with
+        ``CellTypesCache.get_ephys_data``).
 
         Parameters
         ----------
@@ -210,10 +213,9 @@ class TraceTarget(Target):
         FileNotFoundError
             Missing file.
         ValueError
-            Empty sweep list, ``dt`` not a multiple of the sampling interval, an empty window,
-            or NaN (see the constructor).
+            Empty sweep list, a sweep missing from the file, ``dt`` not a multiple of the
+            sampling interval, an empty window, or NaN (see the constructor).
         """
-        from allensdk.core.nwb_data_set import NwbDataSet
         from brian2 import ms, second
 
         path = Path(path)
@@ -222,10 +224,9 @@ class TraceTarget(Target):
         if not len(sweep_numbers):
             raise ValueError("no sweep number given")
         dt = dt if dt is not None else 0.1 * ms
-        ds = NwbDataSet(str(path))
         vs, cs = [], []
         for number in sweep_numbers:
-            sw = ds.get_sweep(int(number))
+            sw = read_nwb_sweep(path, int(number))
             rate = float(sw["sampling_rate"])
             step = int(round(float(dt) * rate))
             if step < 1 or abs(step / rate - float(dt)) > 1e-9:

@@ -19,7 +19,8 @@ Writes into ``--out``:
 * with ``--run RUN``: ``learned/`` with the learned-vs-Allen table and figures (mouse cells).
 
 Data: ``NEUROLEARN_DATA_DIR`` (folder laid out like the project's reference data) or an allensdk
-cache folder given with ``--cache``; otherwise allensdk downloads the data.
+cache folder given with ``--cache``; otherwise the data are downloaded (through allensdk where it
+is installed, else :mod:`neurolearn.sources.allen_api`).
 """
 
 from __future__ import annotations

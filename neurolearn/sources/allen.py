@@ -1,11 +1,17 @@
-"""Allen Cell Types Database: tidy tables of real neurons, loaded through allensdk.
+"""Allen Cell Types Database: tidy tables of real neurons, with or without allensdk.
 
-The data come from ``allensdk.core.cell_types_cache.CellTypesCache``, which keeps its files in a
-cache folder described by a ``manifest.json``: ``cells.json`` (one row per cell of the API model
+The data live in the cache folder of ``allensdk.core.cell_types_cache.CellTypesCache``,
+described by a ``manifest.json``: ``cells.json`` (one row per cell of the API model
 ``ApiCellTypesSpecimenDetail``) and ``ephys_features.csv`` (the electrophysiology features the
-Allen Institute computed from every cell's sweeps). With both files present, ``get_cells()`` and
-``get_ephys_features()`` read them and touch no network; otherwise allensdk downloads them from
-api.brain-map.org.
+Allen Institute computed from every cell's sweeps). Two readers give the same table
+(:func:`load_cells`, ``reader=``):
+
+* ``"allensdk"``: ``CellTypesCache.get_cells()`` and ``get_ephys_features()`` read the files,
+  or download them from api.brain-map.org (allensdk 2.16 installs only on Python <= 3.11);
+* ``"direct"``: :mod:`neurolearn.sources.allen_api` reads the same files and downloads the same
+  API queries with pooch, on every Python.
+
+The default (``"auto"``) is allensdk where it is installed, the direct reader elsewhere.
 
 Where the cache folder is:
 
@@ -14,8 +20,8 @@ Where the cache folder is:
 
 When ``NEUROLEARN_DATA_DIR`` is set and holds ``allen/cell_types/{cells.json,ephys_features.csv}``
 (the layout of the project's reference data folder), those files are copied into the cache folder
-first: the data folder may be read-only, and allensdk writes its ``manifest.json`` next to the
-files it reads.
+first: the data folder may be read-only, and both readers write allensdk's ``manifest.json``
+next to the files they read.
 
 The tidy table (:func:`load_cells`) has one row per cell with the columns
 
@@ -57,8 +63,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..extras import installed, require
 from ..io import atomic_path
 from ..paths import DataNotFoundError, cache_dir, data_dir
+from .allen_api import (
+    ALLEN_API,
+    AllenDownloadError,
+    cache_paths,
+    download_cell_types,
+    read_cells,
+    read_ephys_features,
+    write_manifest,
+)
 
 __all__ = [
     "CELL_TYPES_FILES",
@@ -67,6 +83,8 @@ __all__ = [
     "EPHYS_RENAME",
     "cell_types_folder",
     "cell_types_cache",
+    "cell_types_files",
+    "READERS",
     "load_cells",
     "select",
     "describe_filters",
@@ -81,6 +99,10 @@ logger = logging.getLogger(__name__)
 #: Files that allensdk's CellTypesCache reads from its cache folder (manifest keys CELLS and
 #: EPHYS_FEATURES of ``CellTypesCache.build_manifest``).
 CELL_TYPES_FILES = ("cells.json", "ephys_features.csv")
+
+#: Readers of :func:`load_cells`: ``"auto"`` is ``"allensdk"`` where allensdk is installed,
+#: else ``"direct"`` (:mod:`neurolearn.sources.allen_api`).
+READERS = ("auto", "allensdk", "direct")
 
 #: Columns filtered by membership of a set of values (case-insensitive strings).
 CATEGORICAL_COLUMNS = (
@@ -162,7 +184,7 @@ def _ephys_name(column: str) -> str:
 
 _HOW_TO_GET = (
     "Get the Allen Cell Types data in one of three ways: (1) on a machine with internet access, "
-    "run `neurolearn allen summary` (or neurolearn.sources.allen.load_cells()) once: allensdk downloads "
+    "run `neurolearn allen summary` (or neurolearn.sources.allen.load_cells()) once: it downloads "
     "cells.json and ephys_features.csv (about 6 MB) from api.brain-map.org into the cache folder; "
     "(2) copy an existing allensdk CellTypesCache folder holding cells.json and "
     "ephys_features.csv and pass it with --cache DIR (cache=DIR); (3) set NEUROLEARN_DATA_DIR to "
@@ -228,17 +250,14 @@ def cell_types_cache(cache: str | os.PathLike | None = None, download: bool = Tr
     ------
     DataNotFoundError
         If the files are missing and cannot be downloaded; the message says how to get them.
-    ImportError
-        If allensdk is not installed (``pip install "neurolearn[allen]"``).
+    MissingExtraError
+        If allensdk is not installed (``pip install 'neurolearn[allen]'``, Python <= 3.11;
+        :func:`cell_types_files` needs no allensdk).
     """
     folder = cell_types_folder(cache)
-    try:
-        from allensdk.core.cell_types_cache import CellTypesCache
-    except ImportError as exc:  # pragma: no cover - allensdk is a declared extra
-        raise ImportError(
-            "neurolearn.sources.allen needs allensdk: pip install 'neurolearn[allen]' "
-            "(allensdk 2.16 runs on Python <= 3.11)"
-        ) from exc
+    require("allensdk", "cell_types_cache (an allensdk CellTypesCache)")
+    from allensdk.core.cell_types_cache import CellTypesCache
+
     ctc = CellTypesCache(manifest_file=str(folder / "manifest.json"))
     missing = [name for name in CELL_TYPES_FILES if not (folder / name).is_file()]
     if missing:
@@ -263,6 +282,58 @@ def cell_types_cache(cache: str | os.PathLike | None = None, download: bool = Tr
                 f"{_HOW_TO_GET}"
             ) from exc
     return ctc
+
+
+def cell_types_files(
+    cache: str | os.PathLike | None = None, download: bool = True, api: str = ALLEN_API
+) -> dict[str, Path]:
+    """The Cell Types files of an allensdk cache folder, downloaded without allensdk if missing.
+
+    Parameters
+    ----------
+    cache : path, optional
+        Cache folder, see :func:`cell_types_folder`.
+    download : bool
+        If a file is missing, download it from the Allen API (the query allensdk makes; see
+        :mod:`neurolearn.sources.allen_api`). With ``False`` a missing file is an error at once.
+    api : str
+        The API server (default ``https://api.brain-map.org``).
+
+    Returns
+    -------
+    dict
+        ``{"CELLS": path of cells.json, "EPHYS_FEATURES": path of ephys_features.csv,
+        "EPHYS_DATA": path pattern of the NWB files (``%d``: specimen id)}`` from the folder's
+        manifest (written, as allensdk writes it, if absent).
+
+    Raises
+    ------
+    DataNotFoundError
+        If a file is missing and downloading is switched off or fails (offline, an HTTP
+        error, an incomplete answer); the message says why and how to get the data. Nothing
+        half-downloaded is left behind.
+    ValueError
+        If the folder's ``manifest.json`` is not an allensdk Cell Types manifest.
+    """
+    folder = cell_types_folder(cache)
+    write_manifest(folder)
+    paths = cache_paths(folder)
+    wanted = {"cells.json": paths["CELLS"], "ephys_features.csv": paths["EPHYS_FEATURES"]}
+    missing = [name for name, path in wanted.items() if not path.is_file()]
+    if missing and not download:
+        raise DataNotFoundError(
+            f"{', '.join(missing)} not in the Allen cache folder {folder} "
+            f"and downloading is switched off. {_HOW_TO_GET}"
+        )
+    if missing:
+        try:
+            download_cell_types(folder, tuple(missing), api=api)
+        except AllenDownloadError as exc:
+            raise DataNotFoundError(
+                f"{', '.join(missing)} not in the Allen cache folder {folder}, and they could "
+                f"not be downloaded from {api}: {exc}. {_HOW_TO_GET}"
+            ) from exc
+    return paths
 
 
 def _cells_table(cells: list[dict]) -> pd.DataFrame:
@@ -309,7 +380,9 @@ def _cells_table(cells: list[dict]) -> pd.DataFrame:
     )
 
 
-def load_cells(cache: str | os.PathLike | None = None, download: bool = True) -> pd.DataFrame:
+def load_cells(
+    cache: str | os.PathLike | None = None, download: bool = True, reader: str = "auto"
+) -> pd.DataFrame:
     """All cells of the Allen Cell Types Database with their electrophysiology features.
 
     Parameters
@@ -317,7 +390,12 @@ def load_cells(cache: str | os.PathLike | None = None, download: bool = True) ->
     cache : path, optional
         allensdk cache folder, see :func:`cell_types_folder`.
     download : bool
-        Allow allensdk to download missing files.
+        Allow downloading missing files (from api.brain-map.org).
+    reader : {"auto", "allensdk", "direct"}
+        ``"allensdk"``: through allensdk's ``CellTypesCache``; ``"direct"``: the same files
+        read (and the same queries downloaded) without allensdk
+        (:func:`cell_types_files`); ``"auto"``: allensdk where it is installed, else direct.
+        Both give the same table.
 
     Returns
     -------
@@ -331,15 +409,27 @@ def load_cells(cache: str | os.PathLike | None = None, download: bool = True) ->
     DataNotFoundError
         If the data are missing and cannot be downloaded (the message says how to get them).
     ValueError
-        If the cached files are not allensdk Cell Types tables.
+        If the cached files are not allensdk Cell Types tables, or ``reader`` is unknown.
+    MissingExtraError
+        For ``reader="allensdk"`` where allensdk is not installed.
     """
-    ctc = cell_types_cache(cache, download=download)
-    cells = _cells_table(ctc.get_cells(simple=False))
-    features = pd.DataFrame(ctc.get_ephys_features())
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {', '.join(READERS)}, got {reader!r}")
+    if reader == "auto":
+        reader = "allensdk" if installed("allensdk") else "direct"
+    if reader == "allensdk":
+        ctc = cell_types_cache(cache, download=download)
+        cells = _cells_table(ctc.get_cells(simple=False))
+        features = pd.DataFrame(ctc.get_ephys_features())
+        features_file = ctc.get_cache_path(None, ctc.EPHYS_FEATURES_KEY)
+    else:
+        paths = cell_types_files(cache, download=download)
+        cells = _cells_table(read_cells(paths["CELLS"]))
+        features = read_ephys_features(paths["EPHYS_FEATURES"])
+        features_file = paths["EPHYS_FEATURES"]
     if "specimen_id" not in features.columns:
         raise ValueError(
-            f"{Path(ctc.manifest_file).parent / 'ephys_features.csv'} has no "
-            "specimen_id column: not an allensdk ephys features table"
+            f"{features_file} has no specimen_id column: not an allensdk ephys features table"
         )
     features = features.rename(columns={c: _ephys_name(c) for c in features.columns})
     table = cells.merge(features, on="specimen_id", how="left", validate="one_to_one")

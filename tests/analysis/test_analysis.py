@@ -197,6 +197,18 @@ def test_learned_tau_from_run_folder(tmp_path):
         learned_tau_ms(_run(tmp_path, tau))
 
 
+def test_bad_values_named_as_plain_numbers(tmp_path):
+    """Messages show Python scalars (``3``, ``0.0``), not NumPy 2's ``np.int64(3)``."""
+    from neurolearn.analysis.distributions import as_positive_sample
+
+    tau = np.linspace(5, 40, 24)
+    tau[3] = 0.0
+    with pytest.raises(ValueError, match=r"layer 'hidden' neuron 3 has 0\.0$"):
+        learned_tau_ms(_run(tmp_path, tau))
+    with pytest.raises(ValueError, match=r"x: values must be finite and > 0; index 1 is -2\.5 "):
+        as_positive_sample(np.array([1.0, -2.5, 3.0]), "x")
+
+
 def test_write_tau_comparison(tmp_path):
     rng = np.random.default_rng(3)
     learned, measured = rng.gamma(3.0, 7.0, 120), rng.gamma(3.5, 5.0, 900)

@@ -3,12 +3,13 @@ every supported zoo model (float64, Brian2's numpy target), save/load, reverse l
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.bridge import from_brian2, load_network, save_network, spike_agreement, to_brian2
 from neurolearn.torch import SpikingNetwork
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 MODELS = ["lif", "lif_cond", "lif_adaptive_threshold", "alif", "adex", "izhikevich", "srm0"]
 # input drive per model so that the hidden layer fires sparsely but clearly

@@ -7,8 +7,9 @@ before the symbolic form existed): the expected models qualify and are refused, 
 neuron model and the leaky readout."""
 
 import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 import sympy
-import torch
 
 from neurolearn.codegen import model_ir
 from neurolearn.codegen.affine import affine_threshold, affine_update
@@ -16,7 +17,7 @@ from neurolearn.spec import ModelError, list_models
 from neurolearn.torch import LeakyReadout, SpikingLayer, compile_model
 from neurolearn.torch.init import display_unit
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 ZOO = [spec.name for spec in list_models("neuron")]
 

@@ -8,15 +8,16 @@ import math
 
 import numpy as np
 import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 import sympy
-import torch
 
 from neurolearn.codegen import ModelIR, Plain, SingularGuard, check_supported, model_ir
 from neurolearn.codegen.steps import hoist
 from neurolearn.spec import ModelError, ModelSpec, list_models
 from neurolearn.torch import compile_model
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 COMPILING = ["lif", "alif", "lif_cond", "lif_adaptive_threshold", "adex", "izhikevich", "srm0"]
 

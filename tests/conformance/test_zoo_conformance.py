@@ -17,7 +17,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from brian2 import ms, mV, nA, nS, pA, second
 
 from neurolearn import ModelError, ModelSpec, list_models, load_model
@@ -25,7 +24,13 @@ from neurolearn.brian import NetworkSpec
 from neurolearn.brian.backends import BACKEND_TABLE
 from neurolearn.bridge import spike_agreement, to_brian2
 from neurolearn.spec import zoo_dir
-from neurolearn.torch import SpikingNetwork, compile_model
+
+try:  # the torch part (marked torch) needs neurolearn[torch]; the Brian2 part runs without it
+    import torch
+
+    from neurolearn.torch import SpikingNetwork, compile_model
+except ModuleNotFoundError:
+    torch = None
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -221,6 +226,7 @@ def _torch_network(spec, gain, seed=0, n=12, channels=10, steps=120):
     return net, x
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("name", NEURONS)
 def test_model_compiles_for_torch_and_gives_brian2_numpys_spikes(name):
     """The model compiles for torch, or raises a ModelError naming the construct it cannot

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from neurolearn.datasets import (
     DenseSpikeDataset,
@@ -13,6 +12,11 @@ from neurolearn.datasets import (
     stratified_split,
     time_major_loader,
 )
+
+try:  # the Dataset/DataLoader tests (marked torch) need neurolearn[torch]
+    import torch
+except ModuleNotFoundError:
+    torch = None
 
 
 def _events(n=20, n_channels=50, seed=0, t_max=0.9):
@@ -68,6 +72,7 @@ def test_n_time_steps():
         n_time_steps(10.0, 0.0)
 
 
+@pytest.mark.torch
 def test_dataset_and_loader_time_major():
     ev = _events(n=10)
     ds = SpikeDataset(ev, dt_ms=5.0, duration_ms=1000.0)
@@ -90,6 +95,7 @@ def test_dataset_and_loader_time_major():
     )
 
 
+@pytest.mark.torch
 def test_dense_dataset_and_batch_transform():
     ds = SpikeDataset(_events(n=10), dt_ms=5.0, duration_ms=1000.0)
     dense = DenseSpikeDataset(ds)

@@ -24,6 +24,7 @@ def test_bs2_reader_event_counts_and_first_event(require_data):
         assert x.max() < 34 and y.max() < 34 and np.all(np.diff(t) >= 0)
 
 
+@pytest.mark.torch  # load_dataset gives a torch Dataset (neurolearn[torch])
 def test_nmnist_small_dataset(require_data):
     folder = require_data("nmnist_small")
     train = load_dataset("nmnist", "train", dt_ms=1.0, duration_ms=350.0, variant="small")
@@ -69,6 +70,7 @@ def test_bin_reader_applies_overflow_markers(tmp_path):
         decode_events(raw[:-1], overflow_markers=True, source="cut.bin")
 
 
+@pytest.mark.torch  # load_dataset gives a torch Dataset (neurolearn[torch])
 def test_nmnist_full_folder_layout(tmp_path, monkeypatch):
     root = tmp_path / "data"
     for split, digits in (("Train", (0, 3)), ("Test", (7,))):
@@ -111,6 +113,7 @@ def test_sigma_delta_on_a_ramp():
         sigma_delta_encode(sig, np.array([4]), 40.0, threshold=0)
 
 
+@pytest.mark.torch  # load_dataset gives a torch Dataset (neurolearn[torch])
 def test_braille_spikes_in_both_directions_track_the_signal(require_data):
     path = require_data("braille", "braille_taxels.npz")
     d = read_braille_npz(path)

@@ -141,6 +141,7 @@ def test_units_of_graded_threshold_code_intensity():
         CochleaParams(units_per_channel=0)
 
 
+@pytest.mark.torch  # load_dataset gives a torch Dataset (neurolearn[torch])
 def test_spiking_fsdd_conversion_and_cache(require_data, tmp_path, monkeypatch):
     """Convert a small copy of FSDD (2 digits x 6 speakers x 2 repetitions) through the
     public entry point; the cache is an SHD-layout file reused on the next call."""

@@ -52,6 +52,7 @@ def _toy_events(split, n_samples=4, scale=1.0):
     return SpikeEvents.from_lists(times, units, [k % 2 for k in range(n)], 3, name="toy")
 
 
+@pytest.mark.torch  # load_dataset gives a torch Dataset (neurolearn[torch])
 def test_a_new_dataset_is_one_registration():
     info = DatasetInfo("toy", 2, 3, ("train", "test"), 5.0, "toy data", loader=_toy_events)
     register_dataset(info)

@@ -126,6 +126,7 @@ def test_reader_errors_name_the_file(tmp_path):
         read_shd(tmp_path / "nothing.h5")
 
 
+@pytest.mark.torch  # load_dataset gives a torch Dataset (neurolearn[torch])
 def test_load_dataset_from_data_dir(tmp_path, monkeypatch):
     (tmp_path / "shd").mkdir()
     train, test = _events(40, seed=1), _events(12, seed=2)

@@ -72,6 +72,7 @@ def glif1_trace(data_dir):
     return cfg, stim, ref
 
 
+@pytest.mark.allensdk
 def test_de_recovers_glif1_from_allensdk_trace(glif1_trace, tmp_path):
     cfg, stim, ref = glif1_trace
     with pytest.raises(ValueError, match="NaN"):
@@ -288,6 +289,7 @@ def test_population_fit_and_network_parameters(data_dir, tmp_path):
     )
 
 
+@pytest.mark.torch
 def test_adam_recovers_lif_through_the_torch_bridge():
     """Gradient-based fit (bridge + Adam with bounds): the bridge's trajectory equals Brian2's
     at the true parameters, and Adam recovers tau_m and v_rest within 5 % from a
@@ -327,7 +329,7 @@ def test_adam_recovers_lif_through_the_torch_bridge():
 
 
 def test_trace_target_from_allen_nwb_layout(tmp_path):
-    """TraceTarget.from_allen_nwb reads sweeps through allensdk's NwbDataSet (a file in the
+    """TraceTarget.from_allen_nwb reads sweeps as allensdk's NwbDataSet does (a file in the
     Allen ephys.nwb layout written here: 20 kHz, experiment epoch after a test pulse) and
     block-averages them to dt."""
     import h5py

@@ -8,6 +8,7 @@ import pytest
 from neurolearn.cli import main
 
 
+@pytest.mark.allensdk
 def test_glif_check_json(data_dir, capsys):
     from neurolearn.sources.glif import find_glif_configs
 

@@ -46,6 +46,7 @@ def test_the_recording_covers_every_dataset_configuration_and_variant():
     assert _json(heterogeneity.ALLEN_SELECTION) == SNAPSHOT["allen_selection"]
 
 
+@pytest.mark.torch  # neurolearn.training (config_from_dict) needs neurolearn[torch]
 @pytest.mark.parametrize("dataset, configuration, quick", list(_het_cases()))
 def test_heterogeneity_configuration_unchanged(dataset, configuration, quick):
     from neurolearn.reproductions.heterogeneity import experiment_config, experiment_sections
@@ -59,6 +60,7 @@ def test_heterogeneity_configuration_unchanged(dataset, configuration, quick):
     assert _json(cfg.sections) == _json(config_from_dict(recorded).sections)
 
 
+@pytest.mark.torch  # neurolearn.training (config_from_dict) needs neurolearn[torch]
 @pytest.mark.parametrize("name", list(SNAPSHOT["fsdd_variants"]))
 def test_fsdd_variant_configuration_unchanged(name):
     from neurolearn.reproductions import fsdd_variants
@@ -73,6 +75,7 @@ def test_fsdd_variant_configuration_unchanged(name):
     assert _json(cfg.sections) == _json(config_from_dict(recorded["sections"]).sections)
 
 
+@pytest.mark.torch  # the training config (neurolearn.training) needs neurolearn[torch]
 def test_top_level_example_config_is_the_experiments_common_settings():
     """``configs/fsdd_lif.toml`` (the example of ``neurolearn train``, at the path the README
     names) is a valid configuration holding the heterogeneity experiment's common settings

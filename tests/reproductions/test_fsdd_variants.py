@@ -15,6 +15,7 @@ def fv():
     return fsdd_variants
 
 
+@pytest.mark.torch  # the training config (neurolearn.training) needs neurolearn[torch]
 def test_every_variant_names_its_network(fv, monkeypatch):
     from neurolearn.reproductions import heterogeneity
 
@@ -75,6 +76,7 @@ def test_summary_mean_and_sd(fv):
     assert "| LIF (the v3 defaults) | hom_init_het_train | 0, 1, 2 | 92.0 +- 2.6 |" in md
 
 
+@pytest.mark.torch  # the training config (neurolearn.training) needs neurolearn[torch]
 def test_the_variant_called_the_defaults_is_the_main_jobs_configuration(fv):
     from neurolearn.reproductions.heterogeneity import experiment_config
 

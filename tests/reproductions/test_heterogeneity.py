@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-pytest.importorskip("torch")
+pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+pytestmark = pytest.mark.torch
 
 from neurolearn.reproductions.heterogeneity import (
     ALL_CONFIGURATIONS,

@@ -124,6 +124,7 @@ def test_options_parse_from_the_cli(name, monkeypatch, capsys):
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
 
 
+@pytest.mark.torch  # neurolearn run heterogeneity needs neurolearn[torch]
 def test_run_heterogeneity_is_the_reproduction(monkeypatch):
     """``neurolearn run heterogeneity`` keeps its options and runs the registered reproduction."""
     seen = _recording(monkeypatch, "heterogeneity")

@@ -1,4 +1,5 @@
-"""Allen Cell Types Database through allensdk (neurolearn.sources.allen) and ``neurolearn allen``.
+"""Allen Cell Types Database (neurolearn.sources.allen) and ``neurolearn allen``, through
+allensdk where it is installed and through the direct reader (no allensdk) everywhere.
 
 Reference values are computed here independently from the snapshot's ``cells.json`` and
 ``ephys_features.csv`` with plain json/pandas/numpy.
@@ -70,6 +71,33 @@ def test_snapshot_loads_through_allensdk_without_network(snapshot, data_dir, tmp
     # allensdk wrote its manifest next to the copies, not into the read-only data folder
     assert (cache / "manifest.json").is_file() and (cache / "cells.json").is_file()
     assert not (snapshot / "manifest.json").exists()
+
+
+@pytest.mark.allensdk
+def test_direct_reader_gives_allensdks_tables(snapshot, data_dir, tmp_path, monkeypatch):
+    """Where allensdk is installed, the direct reader (no allensdk) and allensdk's
+    CellTypesCache give identical tables for all 2333 cells: the raw rows of cells.json, the
+    ephys features frame, and the tidy table of load_cells (values, dtypes, column order)."""
+    pytest.importorskip("allensdk", reason="needs allensdk (Python <= 3.11)")
+    from neurolearn.sources import allen_api
+
+    monkeypatch.setenv("NEUROLEARN_DATA_DIR", str(data_dir))
+    ctc = allen.cell_types_cache(tmp_path / "sdk", download=False)
+    paths = allen.cell_types_files(tmp_path / "direct", download=False)
+    assert allen_api.read_cells(paths["CELLS"]) == ctc.get_cells(simple=False)
+    pd.testing.assert_frame_equal(
+        allen_api.read_ephys_features(paths["EPHYS_FEATURES"]),
+        pd.DataFrame(ctc.get_ephys_features()),
+        check_exact=True,
+    )
+    sdk = allen.load_cells(tmp_path / "sdk", download=False, reader="allensdk")
+    direct = allen.load_cells(tmp_path / "direct", download=False, reader="direct")
+    assert len(sdk) == len(direct) == 2333
+    pd.testing.assert_frame_equal(direct, sdk, check_exact=True)
+    # both wrote the same manifest
+    assert (tmp_path / "direct" / "manifest.json").read_bytes() == (
+        tmp_path / "sdk" / "manifest.json"
+    ).read_bytes()
 
 
 def test_tidy_columns_carry_units(table, reference):
@@ -181,8 +209,16 @@ def test_missing_cache_says_how_to_get_the_data(tmp_path, monkeypatch):
     for hint in ("api.brain-map.org", "--cache", "NEUROLEARN_DATA_DIR"):
         assert hint in str(info.value)
 
-    # download allowed but the network fails: same instructions, nothing half-written
+
+@pytest.mark.allensdk
+def test_allensdk_download_failure_says_how_to_get_the_data(tmp_path, monkeypatch):
+    """Through allensdk, download allowed but the network fails: the same instructions,
+    nothing half-written (the direct reader's downloader: tests/sources/test_allen_api.py)."""
+    pytest.importorskip("allensdk", reason="needs allensdk (Python <= 3.11)")
     from allensdk.api.queries.cell_types_api import CellTypesApi
+
+    monkeypatch.delenv("NEUROLEARN_DATA_DIR", raising=False)
+    empty = tmp_path / "empty"
 
     def offline(*args, **kwargs):
         (empty / "cells.json").write_text("[{")  # a partial file, as a cut download
@@ -190,7 +226,7 @@ def test_missing_cache_says_how_to_get_the_data(tmp_path, monkeypatch):
 
     monkeypatch.setattr(CellTypesApi, "list_cells_api", offline)
     with pytest.raises(DataNotFoundError, match="could not download.*URLError.*NEUROLEARN_DATA"):
-        allen.load_cells(empty)
+        allen.load_cells(empty, reader="allensdk")
     assert not (empty / "cells.json").exists()
 
 

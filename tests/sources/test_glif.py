@@ -11,6 +11,9 @@ import json
 import numpy as np
 import pytest
 
+# tests marked allensdk compare with allensdk's GlifNeuron (neurolearn[allen], Python <= 3.11);
+# the conftest skips them, naming the extra, where allensdk is not installed
+
 N_CONFIGS = 20
 
 
@@ -34,6 +37,7 @@ def _stimuli(cfgs, seconds=0.12):
     return np.column_stack(cols)
 
 
+@pytest.mark.allensdk
 @pytest.mark.parametrize("level", [1, 2, 3, 4, 5])
 def test_glif_matches_allensdk(glif_root, level):
     from neurolearn.analysis.glif import match_spikes, simulate_glif, simulate_glif_allensdk
@@ -56,6 +60,7 @@ def test_glif_matches_allensdk(glif_root, level):
     assert matched / total >= 0.99
 
 
+@pytest.mark.allensdk
 def test_plain_euler_is_not_enough(glif_root):
     """Forward Euler on every variable (Brian2's "euler") misses spikes of GLIF5
     that allensdk's exact exponential after-spike currents produce: the reason for
@@ -74,8 +79,8 @@ def test_plain_euler_is_not_enough(glif_root):
     assert total > 0 and matched / total < 0.99
 
 
-def test_state_updater_code():
-    """Forward Euler for v, exact exponential for a current, Allen's exact (v, theta_v) formula."""
+def _theta_code() -> dict:
+    """The allen_glif update lines (name -> expression) of a GLIF-like system."""
     from brian2 import Equations
 
     from neurolearn.brian.glif import allen_glif_method
@@ -90,12 +95,22 @@ def test_state_updater_code():
     a : Hz
     b : Hz""")
     code = allen_glif_method()(eqs)
-    lines = dict(line.split(" = ", 1) for line in code.splitlines())
+    return dict(line.split(" = ", 1) for line in code.splitlines())
+
+
+def test_state_updater_code():
+    """Forward Euler for v, exact exponential for a current, Allen's exact (v, theta_v) formula."""
+    lines = _theta_code()
     assert lines["_v"].startswith("v + dt*(")
     assert "exp(-dt/tau)" in lines["_I"].replace(" ", "")
-    # numerical value of the theta update against allensdk's formula
+
+
+@pytest.mark.allensdk
+def test_state_updater_theta_equals_allensdks_formula():
+    """Numerical value of the generated theta update against allensdk's formula."""
     from allensdk.model.glif.glif_neuron_methods import voltage_component_of_threshold_exact
 
+    lines = _theta_code()
     vals = dict(
         v=0.012,
         I=1e-10,
@@ -150,6 +165,7 @@ def test_bad_configs(tmp_path, glif_root):
 
 
 @pytest.mark.slow
+@pytest.mark.allensdk
 def test_glif5_cpp_standalone_matches_allensdk(glif_root):
     """The custom state updater also generates C++: a GLIF5 config simulated through
     neurolearn.fitting.simulate_batch on cpp_standalone equals allensdk's trace."""
@@ -176,3 +192,21 @@ def test_glif5_cpp_standalone_matches_allensdk(glif_root):
     steps = np.round(res.spike_times[0][0] / float(cfg.dt)).astype(int)
     assert len(ref["spike_steps"]) >= 1
     assert match_spikes(steps, ref["spike_steps"], 0) == len(ref["spike_steps"]) == len(steps)
+
+
+def test_glif_reference_without_allensdk_names_the_extra(glif_root, monkeypatch, capsys):
+    """Where allensdk is not installed (Python >= 3.12), the GlifNeuron reference and
+    ``neurolearn glif check`` say which extra installs it (exit 2), not a traceback."""
+    import sys
+
+    from neurolearn.analysis.glif import simulate_glif_allensdk
+    from neurolearn.cli import main
+    from neurolearn.extras import MissingExtraError
+    from neurolearn.sources.glif import find_glif_configs, load_glif_config
+
+    monkeypatch.setitem(sys.modules, "allensdk", None)
+    path = find_glif_configs(glif_root, 1, limit=1)[0]
+    with pytest.raises(MissingExtraError, match=r"GlifNeuron needs allensdk.*neurolearn\[allen\]"):
+        simulate_glif_allensdk(load_glif_config(path), np.zeros(10))
+    assert main(["glif", "check", str(path), "--duration", "0.02"]) == 2
+    assert "pip install 'neurolearn[allen]'" in capsys.readouterr().err

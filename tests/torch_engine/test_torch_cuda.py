@@ -4,12 +4,14 @@ step-by-step path, and its Brian2 export on ``cuda_standalone`` (brian2cuda) rep
 torch spikes."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.bridge import spike_agreement, to_brian2
 from neurolearn.torch import SpikingLayer, SpikingNetwork
 
 pytestmark = [
+    pytest.mark.torch,
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
 ]

@@ -2,7 +2,9 @@
 step-by-step autograd path: same spikes bit for bit, same gradients to float64 rounding."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+pytestmark = pytest.mark.torch
 
 from neurolearn.torch import SpikingLayer
 

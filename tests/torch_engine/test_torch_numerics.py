@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.spec import ModelError, ModelSpec
 from neurolearn.torch import (
@@ -22,7 +23,7 @@ from neurolearn.torch import (
     readout_loss,
 )
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _smooth_net(model, params, seed=0):

@@ -2,7 +2,9 @@
 same layer; ``bounds`` replaces a parameter's range at construction."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+pytestmark = pytest.mark.torch
 
 from neurolearn.spec import ModelError
 from neurolearn.torch import SpikingLayer, SpikingNetwork

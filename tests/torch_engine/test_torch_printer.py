@@ -4,12 +4,13 @@ bit, for every compiling zoo model and for constructs of every kind (time, power
 by state, functions), in float64 and float32."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.spec import ModelSpec
 from neurolearn.torch import compile_model, readout_model
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 ZOO = ["lif", "alif", "lif_cond", "lif_adaptive_threshold", "adex", "izhikevich", "srm0"]
 

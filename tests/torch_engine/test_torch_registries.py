@@ -4,7 +4,9 @@ Perez-Nieves configurations own their names; a new entry is one class or one fun
 import math
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+pytestmark = pytest.mark.torch
 
 from neurolearn.torch import PEREZ_NIEVES_CONFIGS, Surrogate, perez_nieves_config, reduce_readout
 from neurolearn.torch.losses import READOUT_REDUCTIONS, register_readout_reduction

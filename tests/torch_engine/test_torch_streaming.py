@@ -3,7 +3,9 @@ them in pieces with the state handed on (spikes bit for bit, on the fused and th
 step-by-step paths); gradients flow through a handed-on state unless it is detached."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+pytestmark = pytest.mark.torch
 
 from neurolearn.torch import LeakyReadout, SpikingLayer, SpikingNetwork, readout_loss
 from neurolearn.torch.step import LayerState

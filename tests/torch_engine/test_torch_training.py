@@ -2,14 +2,15 @@
 surrogate gradients learns a delayed XOR that a network without memory cannot solve."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.torch import SpikingNetwork, readout_loss
 
 CUE1, CUE2, T, C = (0, 10), (100, 110), 120, 20
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def delayed_xor(n, g):

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-pytest.importorskip("torch")
+pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+pytestmark = pytest.mark.torch
 
 from neurolearn.training import config_from_dict, train_from_config
 from neurolearn.training.evaluation import compare_predictions, default_chunk_size, evaluate_run

@@ -3,7 +3,7 @@ train_network as a Trainer with the usual callbacks."""
 
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from test_training import ns as _tiny
 
@@ -12,7 +12,7 @@ from neurolearn.training.callbacks import EpochStats, LearningRateSchedule, Para
 
 TinyLeaky, TemporalSet = _tiny["TinyLeaky"], _tiny["TemporalSet"]
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 class Recorder(Callback):

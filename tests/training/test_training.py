@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+pytestmark = pytest.mark.torch
 
 from neurolearn.training import (
     ConfigError,

@@ -12,7 +12,7 @@ network on the CPU and on the GPU and resumes a GPU run on the CPU.
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from test_training import ns as _tiny
 
@@ -30,7 +30,7 @@ from neurolearn.training import (
 TemporalSet = _tiny["TemporalSet"]
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _net(seed=0, **kwargs):
