@@ -27,8 +27,8 @@ import json
 import sys
 import traceback
 
-from .io import OutputFolderError
 from .extras import EXTRAS, MissingExtraError, install_hint
+from .io import OutputFolderError
 
 __all__ = ["main", "build_parser", "BAD_INPUT"]
 
