@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from .core import SpikeDataset, bin_events
+from ..extras import require
+from .core import Dataset, SpikeDataset, bin_events, torch  # torch: None without the extra
 
 __all__ = ["PackedSpikeDataset", "TimeScaledSpikes"]
 
@@ -24,6 +23,7 @@ class _Binned(Dataset):
     """Shared attributes of the datasets of this module (those of a :class:`SpikeDataset`)."""
 
     def _copy_attributes(self, dataset) -> None:
+        require("torch", f"{type(self).__name__} (binned samples as torch tensors)")
         self.labels = np.asarray(dataset.labels)
         self._y = torch.from_numpy(self.labels.astype(np.int64))
         self.n_steps, self.n_channels = dataset.shape

@@ -613,13 +613,6 @@ def add_arguments(parser) -> None:
         choices=BACKENDS,
         help="Brian2 target of the agreement check (default numpy)",
     )
-    parser.add_argument(
-        "--factor",
-        default=None,
-        choices=tuple(FACTORS),
-        help="extra factor: every configuration at each of its levels (delays: with and "
-        "without learnable synaptic delays)",
-    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -4,12 +4,13 @@ torch's spikes spike for spike (float64, Brian2's numpy target); files keep the 
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.bridge import load_network, save_network, spike_agreement, to_brian2
 from neurolearn.torch import LeakyReadout, SpikingConv1d, SpikingLayer, SpikingNetwork
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _check_identical(net, x, min_spikes=10):

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 from brian2 import ms
 
 nir = pytest.importorskip("nir")
@@ -17,7 +18,7 @@ from neurolearn.bridge.nir import from_nir, nir_model, read_nir, to_nir, write_n
 from neurolearn.spec import ModelError
 from neurolearn.torch import LeakyReadout, SpikingLayer, SpikingNetwork
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 DT = 1e-4
 

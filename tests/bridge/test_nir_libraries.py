@@ -13,7 +13,8 @@ threshold, so the comparison is exact.
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 from brian2 import ms
 
 nir = pytest.importorskip("nir")
@@ -22,7 +23,7 @@ from neurolearn.bridge import to_brian2
 from neurolearn.bridge.nir import from_nir, to_nir
 from neurolearn.torch import SpikingLayer, SpikingNetwork
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 N_IN, N, N_OUT, T, B = 6, 10, 4, 300, 3
 

@@ -3,11 +3,12 @@ equals the sum over temporal taps of the delayed input times the expanded shared
 streaming in pieces equals one run, and bad sizes are named."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.torch import SpikingConv1d
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.mark.parametrize("model", ["lif", "lif_cond"])

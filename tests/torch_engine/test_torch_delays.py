@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 
 from neurolearn.torch import LeakyReadout, SpikingLayer
 from neurolearn.torch.delays import (
@@ -17,7 +18,7 @@ from neurolearn.torch.delays import (
 )
 from neurolearn.torch.options import DelayOptions
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 MODES = ["per_synapse", "per_presynaptic", "per_connection"]
 
