@@ -19,6 +19,7 @@ import numpy as np
 
 from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, parse_quantity
 from ..spec.stateupdaters import register_state_updaters
+from .exact import brian2_method
 
 __all__ = [
     "neuron_equations",
@@ -153,7 +154,8 @@ def make_neuron_group(
         Brian2 name of the group.
     method : str or StateUpdateMethod, optional
         State updater (Brian2's names or neurolearn's, e.g. ``"allen_glif"``); defaults to
-        the spec's ``method``.
+        the spec's ``method``. ``"exact"`` is integrated with its singular limits guarded
+        (:mod:`neurolearn.brian.exact`), as the torch engine integrates it.
     dt : Quantity, optional
         Time step of the group's clock (default: ``defaultclock.dt``).
     synapse_models : sequence of (SynapseModel, target)
@@ -186,7 +188,7 @@ def make_neuron_group(
         threshold=spec.threshold or None,
         reset=spec.reset or None,
         refractory=_refractory(spec),
-        method=method or spec.method,
+        method=brian2_method(method or spec.method),
         namespace={},
     )
     if name:
@@ -331,7 +333,9 @@ def make_synapses(
             spec.path,
             parameter="target",
         )
-    kwargs = dict(model=synapse_equations(spec), method=method or spec.method, namespace={})
+    kwargs = dict(
+        model=synapse_equations(spec), method=brian2_method(method or spec.method), namespace={}
+    )
     if spec.on_pre:
         kwargs["on_pre"] = spec.on_pre.replace("{target}", tv)
     if spec.on_post:
