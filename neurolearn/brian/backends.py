@@ -78,7 +78,7 @@ from typing import Any
 
 from ..spec import ModelError
 from . import cuda
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, reraise_brian_errors
 
 __all__ = [
     "BackendInfo",
@@ -490,10 +490,13 @@ class Backend:
         BackendUnavailableError
             Standalone: the project was generated but not compiled, or this machine cannot
             compile or run it (no nvcc, no GPU); the message names the project folder.
+        BrianError
+            An error Brian2 raised while preparing or running the network (one line naming
+            the object and the cause; a ``RuntimeError``).
         RuntimeError
             Brian2's compilation or run errors, or a closed handle.
         """
-        with self.active():
+        with self.active(), reraise_brian_errors(f"running network '{network.name}'"):
             if not self.is_standalone:
                 for variable, value in (run_args or {}).items():
                     variable.set_item(slice(None), value)

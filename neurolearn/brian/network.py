@@ -357,6 +357,18 @@ class NetworkSpec:
     @staticmethod
     def _check_target_var(name: str, spec, tv: str, post) -> None:
         post_names = set(post.brian2_equations().names)
+        for var, eq in spec.brian2_equations().items():  # summed variables: X_post of post
+            if "summed" in eq.flags and var.endswith("_post") and var[:-5] not in post_names:
+                raise ModelError(
+                    f"connection '{name}': synapse model '{spec.name}' sums into '{var}', but "
+                    f"neuron model '{post.name}' has no variable '{var[:-5]}' (its variables: "
+                    f"{', '.join(sorted(post_names))})",
+                    spec.path,
+                    parameter=var,
+                )
+        code = spec.on_pre + spec.on_post + spec.post_equations
+        if not tv and "{target}" not in code:
+            return  # drives no variable through spikes (a gap junction)
         if spec.post_equations:
             post_names |= {tv, f"x_{tv}"}
         if not tv or tv not in post_names:
