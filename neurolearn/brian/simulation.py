@@ -19,7 +19,9 @@ from ..spec import ModelError
 from .backends import use_backend
 from .build import make_input_group, make_neuron_group, make_synapses
 from .elements import NAME, check_syn_value, to_value
+from .plasticity import post_group_values
 from .results import RateRecord, Results, SpikeTrains, StateRecord, quantity_to_str
+from .reward import deliver_rewards
 
 if TYPE_CHECKING:
     from .network import NetworkSpec
@@ -75,6 +77,7 @@ class Simulation:
             self._build_populations()
             self._build_inputs()
             self._build_connections()
+            self._build_rewards()
             self._build_monitors()
             self.network = brian2.Network(
                 *self.groups.values(),
@@ -180,6 +183,23 @@ class Simulation:
                 ) from None
             self._set_synapse_values(c, syn, hom_delay)
             self.groups[c.name] = syn
+            # multi-group rules: the postsynaptic group's share of the parameters (rstdp)
+            for var, value in post_group_values(
+                c.spec, c.spec.resolve_parameters(c.params)
+            ).items():
+                _assign(tgt, var, value, f"connection '{c.name}'")
+
+    def _build_rewards(self) -> None:
+        for name, (schedule, populations) in self.spec.rewards.items():
+            objects = deliver_rewards(
+                schedule,
+                [self.groups[p] for p in populations],
+                self.duration,
+                dt=self.dt,
+                name=name,
+            )
+            for obj in objects:
+                self.groups[obj.name] = obj
 
     def _set_synapse_values(self, c, syn, hom_delay) -> None:
         """Per-synapse parameters, weights and heterogeneous delays of connection ``c``
@@ -295,6 +315,9 @@ class Simulation:
                             f"{', '.join(sorted(set(c.spec.parameters) | ({c.weight_var} - {None})))})",
                             parameter=k,
                         )
+                own = {k: v for k, v in {**c.params, **values}.items() if k in c.spec.parameters}
+                post = post_group_values(c.spec, c.spec.resolve_parameters(own))
+                out += [(self.groups[c.target], k, v) for k, v in post.items() if k != "dopamine"]
             else:
                 raise ModelError(
                     f"params: '{name}' is not a population, input or connection "
