@@ -149,7 +149,9 @@ def check_dimensions(spec, eqs) -> None:
             found = parse_expression_dimensions(eq.expr.code, variables)
         except (DimensionMismatchError, KeyError, SyntaxError, TypeError) as exc:
             raise spec.error(
-                f"inconsistent units in the equation for '{var}': {exc}", eq_needle(var, eq)
+                f"inconsistent units in the equation for '{var}': {exc}",
+                eq_needle(var, eq),
+                parameter=var,
             ) from None
         if found is not expected and found != expected:
             lhs = "d" + var + "/dt" if eq.type == "differential equation" else var
@@ -164,7 +166,8 @@ def check_dimensions(spec, eqs) -> None:
 
 def _statement_error(spec, label: str, code: str, exc: Exception):
     text = " ".join(str(exc).split())
-    what = "cannot parse" if isinstance(exc, SyntaxError) else "inconsistent units in"
+    parse = isinstance(exc, SyntaxError) or "Parsing the statement failed" in text
+    what = "cannot parse" if parse else "inconsistent units in"
     return spec.error(
         f"{what} {label} '{' '.join(code.split())}': {text}",
         code.strip().splitlines()[0] if code.strip() else None,
@@ -239,6 +242,8 @@ def check_expressions(spec, eqs) -> None:
                     raise DimensionMismatchError("a condition is dimensionless", dim)
             else:
                 check_units_statements(code, variables)
+        except ModelError:
+            raise
         except errors as exc:
             raise _statement_error(spec, label, code, exc) from None
     for var, expr in spec.initial.items():
