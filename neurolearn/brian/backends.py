@@ -77,7 +77,7 @@ from typing import Any
 
 from ..spec import ModelError
 from . import cuda, progress, projects
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, reraise_brian_errors
 from .prefs_state import restore_prefs as _restore_prefs
 from .prefs_state import snapshot_prefs as _snapshot_prefs
 
@@ -498,11 +498,14 @@ class Backend:
             Standalone: the project was generated but not compiled, or this machine cannot
             compile or run it (no nvcc; no GPU: checked before code generation when the
             program is to run); the message names the project folder.
+        BrianError
+            An error Brian2 raised while preparing or running the network (one line naming
+            the object and the cause; a ``RuntimeError``).
         RuntimeError
             Brian2's compilation or run errors, or a closed handle.
         """
         report = report if report is not None else progress.report()
-        with self.active():
+        with self.active(), reraise_brian_errors(f"running network '{network.name}'"):
             if not self.is_standalone:
                 for variable, value in (run_args or {}).items():
                     variable.set_item(slice(None), value)

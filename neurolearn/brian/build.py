@@ -12,6 +12,7 @@ running is :mod:`neurolearn.brian.network`'s job.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,8 +20,10 @@ import numpy as np
 
 from ..spec import InputModel, ModelError, NeuronModel, SynapseModel, parse_quantity
 from ..spec.stateupdaters import register_state_updaters
+from .exact import brian2_method
 
 __all__ = [
+    "check_integrable",
     "neuron_equations",
     "synapse_equations",
     "make_neuron_group",
@@ -153,7 +156,8 @@ def make_neuron_group(
         Brian2 name of the group.
     method : str or StateUpdateMethod, optional
         State updater (Brian2's names or neurolearn's, e.g. ``"allen_glif"``); defaults to
-        the spec's ``method``.
+        the spec's ``method``. ``"exact"`` is integrated with its singular limits guarded
+        (:mod:`neurolearn.brian.exact`), as the torch engine integrates it.
     dt : Quantity, optional
         Time step of the group's clock (default: ``defaultclock.dt``).
     synapse_models : sequence of (SynapseModel, target)
@@ -186,14 +190,16 @@ def make_neuron_group(
         threshold=spec.threshold or None,
         reset=spec.reset or None,
         refractory=_refractory(spec),
-        method=method or spec.method,
+        method=brian2_method(method or spec.method),
         namespace={},
     )
     if name:
         kwargs["name"] = name
     if dt is not None:
         kwargs["dt"] = dt
-    group = NeuronGroup(int(n), **kwargs)
+    with _model_errors(spec):
+        group = NeuronGroup(int(n), **kwargs)
+    check_integrable(spec, group, method or spec.method)
     for pname, value in values.items():
         setattr(group, pname, value)
     init = dict(spec.initial)
@@ -209,6 +215,76 @@ def make_neuron_group(
             value = parse_quantity(value, var)
         setattr(group, var, value)
     return group
+
+
+#: Brian2 methods suggested, in this order, for equations the chosen one cannot integrate.
+_SUGGESTED = ("exponential_euler", "euler", "heun", "milstein", "rk4")
+
+
+@contextlib.contextmanager
+def _model_errors(spec, what: str = ""):
+    """Brian2's errors creating an object of ``spec`` as a ModelError naming the file."""
+    from brian2.equations.equations import EquationError
+    from brian2.units.fundamentalunits import DimensionMismatchError
+
+    try:
+        yield
+    except (DimensionMismatchError, EquationError, SyntaxError, KeyError, ValueError) as exc:
+        if isinstance(exc, ModelError):
+            raise
+        text = " ".join(str(exc).split())
+        raise spec.error(
+            f"Brian2 cannot build the model{' ' + what if what else ''}: "
+            f"{type(exc).__name__}: {text}"
+        ) from exc
+
+
+def check_integrable(spec, group, method) -> None:
+    """The state updater of ``group`` (a NeuronGroup or Synapses of ``spec``) is derived now,
+    at build time, as Brian2 would derive it at the start of the run.
+
+    Raises
+    ------
+    ModelError
+        If ``method`` cannot integrate the equations (non-linear or stochastic equations
+        under ``exact``, complex eigenvalues, multiplicative noise under ``euler``...): names
+        the file, the differential equations, the method, Brian2's reason and the methods
+        that can integrate them.
+    """
+    from brian2.stateupdaters.base import StateUpdateMethod, UnsupportedEquationsException
+
+    updater = getattr(group, "state_updater", None)
+    if updater is None or not group.equations.diff_eq_names:
+        return
+    try:
+        updater.update_abstract_code(run_namespace={})
+    except Exception as exc:
+        cause = exc
+        while getattr(cause, "_brian_objname", None) is not None and cause.__cause__:
+            cause = cause.__cause__
+        if not isinstance(cause, (UnsupportedEquationsException, NotImplementedError)):
+            return  # not the method's fault: Brian2 reports it when the network runs
+        variables = updater.group.resolve_all(
+            group.equations.identifiers | group.equations.names | {"dt"}, {}, user_identifiers=set()
+        )
+        able = []
+        for name in _SUGGESTED:  # the first other method that integrates them
+            if isinstance(method, str) and name in method:
+                continue
+            try:
+                StateUpdateMethod.apply_stateupdater(group.equations, variables, name)
+            except Exception:
+                continue
+            able.append(name)
+            break
+        eqs = [f"d{v}/dt" for v in group.equations.diff_eq_names]
+        raise spec.error(
+            f"the equations ({', '.join(sorted(eqs))}) cannot be integrated with method "
+            f"'{method}': {' '.join(str(cause).split()).rstrip('. ')}; "
+            + (f'try method = "{able[0]}"' if able else "no Brian2 method integrates them"),
+            "method =",
+            parameter="method",
+        ) from exc
 
 
 def _looks_numeric(text: str) -> bool:
@@ -331,7 +407,9 @@ def make_synapses(
             spec.path,
             parameter="target",
         )
-    kwargs = dict(model=synapse_equations(spec), method=method or spec.method, namespace={})
+    kwargs = dict(
+        model=synapse_equations(spec), method=brian2_method(method or spec.method), namespace={}
+    )
     if spec.on_pre:
         kwargs["on_pre"] = spec.on_pre.replace("{target}", tv)
     if spec.on_post:
@@ -342,7 +420,9 @@ def make_synapses(
         kwargs["delay"] = delay
     if dt is not None:
         kwargs["dt"] = dt
-    syn = Synapses(source, target, **kwargs)
+    with _model_errors(spec, f"connecting '{source.name}' to '{target.name}'"):
+        syn = Synapses(source, target, **kwargs)
+    check_integrable(spec, syn, method or spec.method)
     if connect is not None:
         if isinstance(connect, tuple):
             syn.connect(i=np.asarray(connect[0]), j=np.asarray(connect[1]))

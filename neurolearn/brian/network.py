@@ -101,6 +101,7 @@ class NetworkSpec:
         self.spike_monitors: list[str] = []
         self.state_monitors: dict[str, StateMon] = {}
         self.rate_monitors: list[str] = []
+        self.rewards: dict = {}  # name -> (RewardSchedule, [population names])
 
     @staticmethod
     def _check_dt(dt):
@@ -124,7 +125,12 @@ class NetworkSpec:
                 f"{', '.join(RESERVED_SUFFIXES)} (used by monitors)",
                 parameter="name",
             )
-        if name in self.populations or name in self.inputs or name in self.connections:
+        if (
+            name in self.populations
+            or name in self.inputs
+            or name in self.connections
+            or (name in getattr(self, "rewards", {}))
+        ):
             raise ModelError(f"the network already has an element named {name!r}", parameter="name")
         return name
 
@@ -357,6 +363,18 @@ class NetworkSpec:
     @staticmethod
     def _check_target_var(name: str, spec, tv: str, post) -> None:
         post_names = set(post.brian2_equations().names)
+        for var, eq in spec.brian2_equations().items():  # summed variables: X_post of post
+            if "summed" in eq.flags and var.endswith("_post") and var[:-5] not in post_names:
+                raise ModelError(
+                    f"connection '{name}': synapse model '{spec.name}' sums into '{var}', but "
+                    f"neuron model '{post.name}' has no variable '{var[:-5]}' (its variables: "
+                    f"{', '.join(sorted(post_names))})",
+                    spec.path,
+                    parameter=var,
+                )
+        code = spec.on_pre + spec.on_post + spec.post_equations
+        if not tv and "{target}" not in code:
+            return  # drives no variable through spikes (a gap junction)
         if spec.post_equations:
             post_names |= {tv, f"x_{tv}"}
         if not tv or tv not in post_names:
@@ -424,6 +442,60 @@ class NetworkSpec:
             parameter="population",
         )
 
+    def _variables(self, population: str) -> set:
+        """Variables of a population: its model's, and those the ``post_equations`` of its
+        incoming connections add (``rstdp``'s ``dopamine``)."""
+        from brian2 import Equations
+
+        pop = self.populations[population]
+        names = set(pop.spec.brian2_equations().names) | set(pop.spec.parameters)
+        for c in self.connections.values():
+            if c.target == population and c.spec.post_equations:
+                names |= {c.target_var, f"x_{c.target_var}"}
+                text = c.spec.post_equations.replace("{target}", c.target_var or "target")
+                names |= set(Equations(text).names)
+        return names
+
+    def deliver_rewards(self, schedule, populations, name: str = "reward") -> NetworkSpec:
+        """Add ``dopamine`` to populations at the times of a reward schedule, as
+        :func:`neurolearn.brian.reward.deliver_rewards` does for the plasticity API (every
+        backend; rewards outside the run are refused when it is built).
+
+        Parameters
+        ----------
+        schedule : RewardSchedule
+            Reward times and dopamine amounts.
+        populations : str or sequence of str
+            Populations carrying ``dopamine``: targets of an ``rstdp`` connection, connected
+            before this call.
+        name : str
+            Name of the reward source (prefix of its Brian2 objects).
+
+        Raises
+        ------
+        ModelError
+            Unknown population, a population without ``dopamine``, a bad name.
+        """
+        from .reward import RewardSchedule
+
+        if not isinstance(schedule, RewardSchedule):
+            raise ModelError(
+                f"deliver_rewards: expected a RewardSchedule, got {type(schedule).__name__}",
+                parameter="schedule",
+            )
+        self._new_name(name, "reward")
+        populations = [populations] if isinstance(populations, str) else list(populations)
+        for pop in populations:
+            self._check_population(pop, "deliver_rewards")
+            if "dopamine" not in self._variables(pop):
+                raise ModelError(
+                    f"deliver_rewards: population '{pop}' has no 'dopamine'; connect an "
+                    f"'rstdp' synapse onto it first",
+                    parameter="populations",
+                )
+        self.rewards[name] = (schedule, populations)
+        return self
+
     def monitor_spikes(self, population: str) -> NetworkSpec:
         """Record the spikes of a population or input (``Results.spikes[population]``)."""
         self._check_population(population, "monitor_spikes", inputs_ok=True)
@@ -456,10 +528,7 @@ class NetworkSpec:
         self._check_population(population, "monitor_state")
         pop = self.populations[population]
         variables = [variables] if isinstance(variables, str) else list(variables)
-        names = set(pop.spec.brian2_equations().names) | set(pop.spec.parameters)
-        for c in self.connections.values():
-            if c.target == population and c.spec.post_equations:
-                names |= {c.target_var, f"x_{c.target_var}"}
+        names = self._variables(population)
         for var in variables:
             if var not in names:
                 raise ModelError(

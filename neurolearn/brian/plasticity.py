@@ -55,6 +55,7 @@ from .reward import (
 )
 
 __all__ = [
+    "post_group_values",
     "STDP_MODELS",
     "PAIRINGS",
     "stdp_model",
@@ -273,11 +274,34 @@ def make_plastic_synapses(
         setattr(syn, var, value)
     if w_init is not None:
         syn.w = w_init
-    if _uses_dopamine(spec):
-        target.tau_dopamine = values["tau_d"]
-        target.dopamine_tonic = values["d_tonic"]
-        target.dopamine = values["d_tonic"]
+    for var, value in post_group_values(spec, values).items():
+        setattr(target, var, value)
     return syn
+
+
+def post_group_values(spec: SynapseModel, values: Mapping[str, Any]) -> dict:
+    """Values the postsynaptic group of a multi-group rule takes from the synapse model's
+    parameters: for ``rstdp``, ``tau_dopamine = tau_d``, ``dopamine_tonic = d_tonic`` and the
+    initial ``dopamine = d_tonic`` (Izhikevich 2007: dopamine relaxes to its tonic level).
+
+    Parameters
+    ----------
+    spec : SynapseModel
+    values : mapping
+        The synapse model's parameter values (:meth:`SynapseModel.resolve_parameters`).
+
+    Returns
+    -------
+    dict of str -> Quantity
+        Variable of the postsynaptic group -> value; empty for a one-group rule.
+    """
+    if not _uses_dopamine(spec):
+        return {}
+    return {
+        "tau_dopamine": values["tau_d"],
+        "dopamine_tonic": values["d_tonic"],
+        "dopamine": values["d_tonic"],
+    }
 
 
 # ---------------------------------------------------------------------------------------------

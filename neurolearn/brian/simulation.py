@@ -19,7 +19,9 @@ from ..spec import ModelError
 from .backends import use_backend
 from .build import make_input_group, make_neuron_group, make_synapses
 from .elements import NAME, check_syn_value, to_value
+from .plasticity import post_group_values
 from .results import RateRecord, Results, SpikeTrains, StateRecord, quantity_to_str
+from .reward import deliver_rewards
 
 if TYPE_CHECKING:
     from .network import NetworkSpec
@@ -75,6 +77,7 @@ class Simulation:
             self._build_populations()
             self._build_inputs()
             self._build_connections()
+            self._build_rewards()
             self._build_monitors()
             self.network = brian2.Network(
                 *self.groups.values(),
@@ -180,6 +183,23 @@ class Simulation:
                 ) from None
             self._set_synapse_values(c, syn, hom_delay)
             self.groups[c.name] = syn
+            # multi-group rules: the postsynaptic group's share of the parameters (rstdp)
+            for var, value in post_group_values(
+                c.spec, c.spec.resolve_parameters(c.params)
+            ).items():
+                _assign(tgt, var, value, f"connection '{c.name}'")
+
+    def _build_rewards(self) -> None:
+        for name, (schedule, populations) in self.spec.rewards.items():
+            objects = deliver_rewards(
+                schedule,
+                [self.groups[p] for p in populations],
+                self.duration,
+                dt=self.dt,
+                name=name,
+            )
+            for obj in objects:
+                self.groups[obj.name] = obj
 
     def _set_synapse_values(self, c, syn, hom_delay) -> None:
         """Per-synapse parameters, weights and heterogeneous delays of connection ``c``
@@ -283,6 +303,10 @@ class Simulation:
                         if c.weight_var in c.spec.parameters:
                             c.spec.resolve_parameters({c.weight_var: v})
                         out.append((self.groups[name], c.weight_var, v))
+                    elif k == "delay":
+                        out.append((self.groups[name], "delay", _delay(name, c, v, explicit)))
+                        if not self.backend.is_standalone:
+                            self._changed_delays = {*getattr(self, "_changed_delays", ()), name}
                     elif k in c.spec.parameters:
                         resolved = c.spec.resolve_parameters(
                             {k: v}, n=int(np.size(c.i)) if explicit else None
@@ -295,6 +319,9 @@ class Simulation:
                             f"{', '.join(sorted(set(c.spec.parameters) | ({c.weight_var} - {None})))})",
                             parameter=k,
                         )
+                own = {k: v for k, v in {**c.params, **values}.items() if k in c.spec.parameters}
+                post = post_group_values(c.spec, c.spec.resolve_parameters(own))
+                out += [(self.groups[c.target], k, v) for k, v in post.items() if k != "dopamine"]
             else:
                 raise ModelError(
                     f"params: '{name}' is not a population, input or connection "
@@ -304,16 +331,25 @@ class Simulation:
                 )
         return out
 
-    def run(self, params: Mapping | None = None) -> Results:
-        """Run the simulation from ``t = 0`` and return what the monitors recorded.
+    def run(self, params: Mapping | None = None, continued: bool = False) -> Results:
+        """Run the simulation from ``t = 0`` (or on from where the last run stopped) and
+        return what the monitors recorded.
 
         Parameters
         ----------
         params : mapping, optional
             ``{element name: {parameter: value}}``: new values of population parameters,
-            input rates (``"rate"``) or connection weights (``"w"``) and synapse parameters,
-            for this run only (later runs start again from the build-time values). In
-            standalone mode they are passed as ``run_args``: no recompilation.
+            input rates (``"rate"``) or connection weights (``"w"``), transmission delays
+            (``"delay"``: one time, or one per synapse) and synapse parameters, for this run
+            only (later runs start again from the build-time values). In standalone mode
+            they are passed as ``run_args``: no recompilation.
+        continued : bool
+            Runtime backends (numpy, cython): continue from where the last run stopped, for
+            another ``duration``: time, state variables, spikes in flight in the delay queues
+            and the monitors' records carry over (the results hold everything since ``t =
+            0``); ``params`` change values from now on (a new delay applies to spikes sent
+            from now on). Standalone programs always start at ``t = 0``: ``continued=True``
+            raises there.
 
         Returns
         -------
@@ -334,14 +370,29 @@ class Simulation:
         values = self._run_values(params)
         t0 = time.perf_counter()
         b = self.backend
+        if continued and (b.is_standalone or self.n_runs == 0):
+            raise ModelError(
+                "continued=True: "
+                + (
+                    f"a {b.name} program always runs from t = 0; continue runs on a runtime "
+                    f"backend (numpy, cython)"
+                    if b.is_standalone
+                    else "there is no earlier run to continue"
+                ),
+                parameter="continued",
+            )
         run_args = None
         with b.active():
             if b.is_standalone:  # the compiled program applies the values (no recompilation)
                 run_args = {getattr(group, var): value for group, var, value in values}
+            elif continued:  # runtime, continued: the state as the last run left it
+                for group, var, value in values:
+                    _assign(group, var, value, f"'{group.name}'")
             else:  # runtime: start again from the stored initial state, then set the values
                 import brian2
 
                 self.network.restore("neurolearn_initial")
+                self._restore_delays()
                 if self.seed is not None:
                     brian2.seed(self.seed)
                 for group, var, value in values:
@@ -349,6 +400,10 @@ class Simulation:
                 self._evaluate_expressions()
             b.run(self.network, self.duration, run_args=run_args, namespace={})
             results = self._collect(params)
+            if continued:  # the results cover every run since t = 0
+                from brian2 import Quantity
+
+                results.duration = Quantity(self.network.t)
         results.timings = {
             "build_s": self.timings.get("build_s"),
             "run_s": time.perf_counter() - t0,
@@ -357,6 +412,18 @@ class Simulation:
             results.timings["binary_s"] = b.timings["run_s"]
         self.n_runs += 1
         return results
+
+    def _restore_delays(self) -> None:
+        """Build-time delays of the connections whose delay a run changed (Brian2's
+        ``restore`` keeps a homogeneous delay as it was last set)."""
+        from brian2 import second
+
+        for name in sorted(getattr(self, "_changed_delays", ())):
+            c = self.spec.connections[name]
+            if not isinstance(c.delay, str):  # expressions are evaluated again anyway
+                value = 0 * second if c.delay is None else c.delay
+                _assign(self.groups[name], "delay", value, f"connection '{name}'")
+        self._changed_delays = set()
 
     def _collect(self, params) -> Results:
         from brian2 import Quantity, second
@@ -422,6 +489,28 @@ class Simulation:
             f"Simulation(backend={self.backend.name!r}, duration={self.duration!r}, "
             f"runs={self.n_runs})"
         )
+
+
+def _delay(name: str, c, value, explicit: bool):
+    """A run's transmission delay of connection ``c``: a time >= 0, or (explicit synapses)
+    one per synapse."""
+    from brian2 import second
+    from brian2.units.fundamentalunits import have_same_dimensions
+
+    if isinstance(value, str) or not have_same_dimensions(value, second):
+        raise ModelError(
+            f"params['{name}']: delay must be a time (e.g. 2*ms), got {value!r}",
+            parameter="delay",
+        )
+    if np.any(np.asarray(value) < 0):
+        raise ModelError(f"params['{name}']: delays must be >= 0", parameter="delay")
+    if np.ndim(value) > 0 and (not explicit or np.size(value) != np.size(c.i)):
+        raise ModelError(
+            f"params['{name}']: one delay, or one per synapse of explicit i/j, got "
+            f"{np.size(value)} values",
+            parameter="delay",
+        )
+    return value
 
 
 def _assign(group, var, value, where: str):

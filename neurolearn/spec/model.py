@@ -18,6 +18,7 @@ from .roles import check_roles, complete_roles, conventional_roles, parse_roles,
 from .validation import (
     BUILTIN_IDENTIFIERS,
     check_dimensions,
+    check_expressions,
     check_initial,
     check_method,
     check_parameters,
@@ -244,12 +245,19 @@ class ModelSpec:
 
         eqs = self.brian2_equations()
         known = set(eqs.names) | set(self.parameters) | BUILTIN_IDENTIFIERS
+        known |= set(getattr(eqs, "stochastic_variables", ()))  # xi_<name>
         known |= (
             set(_unit_namespace()) | set(brian2.DEFAULT_FUNCTIONS) | set(brian2.DEFAULT_CONSTANTS)
         )
         return known
 
     def _extra_identifiers(self) -> set:
+        return set()
+
+    def _deferred_identifiers(self, code: str) -> set:
+        """Names of ``code`` whose units are known only once the model is connected (a
+        synapse model's ``*_pre``/``*_post``); their expressions are unit-checked by Brian2
+        when the network is built."""
         return set()
 
     def validate(self) -> ModelSpec:
@@ -272,6 +280,7 @@ class ModelSpec:
         check_symbols(self, eqs, known)
         check_dimensions(self, eqs)
         check_initial(self, eqs, known)
+        check_expressions(self, eqs)
         check_method(self)
         check_presets(self)
         check_roles(self)
@@ -447,6 +456,11 @@ class SynapseModel(ModelSpec):
             for lab, code in (("on_pre", self.on_pre), ("on_post", self.on_post))
             if code
         ]
+
+    def _deferred_identifiers(self, code: str) -> set:
+        from brian2.utils.stringtools import get_identifiers
+
+        return {i for i in get_identifiers(code) if i.endswith(("_pre", "_post"))}
 
     def _extra_identifiers(self):
         from brian2.utils.stringtools import get_identifiers

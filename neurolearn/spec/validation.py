@@ -1,5 +1,6 @@
 """Checks of a model specification: every symbol defined, consistent units in every
-equation, initial values of existing variables, a known state updater.
+equation and in every other expression (threshold, reset, refractory period, initial values,
+``on_pre``/``on_post``), initial values of existing variables, a known state updater.
 
 Each check raises :class:`~neurolearn.spec.errors.ModelError` naming the file, the line or
 equation, and the symbol or parameter at fault; :meth:`ModelSpec.validate` runs them in turn.
@@ -10,13 +11,14 @@ from __future__ import annotations
 import re
 
 from .errors import ModelError
-from .quantities import _dim, _unit_namespace
+from .quantities import _dim, _unit_namespace, looks_like_quantity, parse_quantity
 from .stateupdaters import STATE_UPDATERS, register_state_updaters, unknown_methods
 
 __all__ = [
     "BUILTIN_IDENTIFIERS",
     "check_symbols",
     "check_dimensions",
+    "check_expressions",
     "check_initial",
     "check_method",
     "check_parameters",
@@ -110,11 +112,19 @@ def _dimension_variables(spec, eqs) -> dict:
         ("N", 1),
     ):
         variables[builtin] = Constant(builtin, dimq, dimensions=_dim(dimq))
+    # white noise of stochastic equations (Brian2: xi and xi_<name>, units of second**-0.5)
+    for noise in ("xi", *getattr(eqs, "stochastic_variables", ())):
+        variables[noise] = Constant(noise, second**-0.5, dimensions=(second**-0.5).dim)
     for var, eq in eqs.items():
         variables[var] = Constant(var, Quantity(1.0, dim=eq.dim), dimensions=eq.dim)
-    for extra in spec._extra_identifiers():
-        variables.setdefault(extra, Constant(extra, 1.0))
     return variables
+
+
+def _unresolved(spec, code: str) -> set:
+    """Names of ``code`` whose units are only known when the model is connected: a synapse
+    model's ``*_pre``/``*_post`` names and the postsynaptic variables its statements write
+    (``{target}``, ``v += w``); checked by Brian2 when the network is built."""
+    return spec._deferred_identifiers(code)
 
 
 def check_dimensions(spec, eqs) -> None:
@@ -132,14 +142,16 @@ def check_dimensions(spec, eqs) -> None:
 
     variables = _dimension_variables(spec, eqs)
     for var, eq in eqs.items():
-        if eq.expr is None:
+        if eq.expr is None or _unresolved(spec, eq.expr.code):
             continue
         expected = eq.dim / second.dim if eq.type == "differential equation" else eq.dim
         try:
             found = parse_expression_dimensions(eq.expr.code, variables)
         except (DimensionMismatchError, KeyError, SyntaxError, TypeError) as exc:
             raise spec.error(
-                f"inconsistent units in the equation for '{var}': {exc}", eq_needle(var, eq)
+                f"inconsistent units in the equation for '{var}': {exc}",
+                eq_needle(var, eq),
+                parameter=var,
             ) from None
         if found is not expected and found != expected:
             lhs = "d" + var + "/dt" if eq.type == "differential equation" else var
@@ -149,6 +161,111 @@ def check_dimensions(spec, eqs) -> None:
                 f"needs {get_unit(expected)!r}",
                 eq_needle(var, eq),
                 parameter=var,
+            )
+
+
+def _statement_error(spec, label: str, code: str, exc: Exception):
+    text = " ".join(str(exc).split())
+    parse = isinstance(exc, SyntaxError) or "Parsing the statement failed" in text
+    what = "cannot parse" if parse else "inconsistent units in"
+    return spec.error(
+        f"{what} {label} '{' '.join(code.split())}': {text}",
+        code.strip().splitlines()[0] if code.strip() else None,
+        parameter=label,
+    )
+
+
+def check_expressions(spec, eqs) -> None:
+    """Units and syntax of every expression outside the equations, checked with Brian2's
+    own parser against the model's variables and parameters (as Brian2 checks them when it
+    runs): the threshold (a condition comparing like units), each reset statement (the
+    right-hand side in the units of the variable it sets), the refractory period (a time, or
+    a condition), the initial values (in their variable's units), ``on_pre``/``on_post``
+    (names whose units depend on the connected groups are checked when the network is built).
+
+    Raises
+    ------
+    ModelError
+        Naming the file, the field (``threshold``, ``reset``, ``refractory``,
+        ``initial.<variable>``, ``on_pre``, ``on_post``), the statement and both units.
+    """
+    from brian2 import second
+    from brian2.equations.unitcheck import check_units_statements
+    from brian2.parsing.expressions import is_boolean_expression, parse_expression_dimensions
+    from brian2.units.fundamentalunits import (
+        DIMENSIONLESS,
+        DimensionMismatchError,
+        get_unit,
+    )
+
+    errors = (DimensionMismatchError, KeyError, SyntaxError, TypeError, ValueError)
+    variables = _dimension_variables(spec, eqs)
+    threshold = str(getattr(spec, "threshold", "")).strip()
+    for field in ("reset", "refractory"):
+        if str(getattr(spec, field, "")).strip() and not threshold:
+            raise spec.error(
+                f"{field} '{getattr(spec, field).strip()}' given without a threshold (Brian2 "
+                f"resets and makes refractory only after a spike); add a threshold",
+                f"{field} =",
+                parameter=field,
+            )
+    refractory = str(getattr(spec, "refractory", "")).strip()
+    if refractory and looks_like_quantity(refractory):
+        dim = _dim(parse_quantity(refractory, "refractory"))
+        if dim is not second.dim:
+            raise spec.error(
+                f"refractory period '{refractory}' has units of {get_unit(dim)!r}, not a time",
+                "refractory =",
+                parameter="refractory",
+            )
+    for label, code in spec._code_strings():
+        if label not in ("threshold", "refractory"):  # statements: skip the deferred ones
+            code = "\n".join(
+                line for line in re.split(r"[\n;]", code) if not _unresolved(spec, line)
+            )
+        if not code.strip() or _unresolved(spec, code):
+            continue
+        try:
+            if label in ("threshold", "refractory"):
+                dim = parse_expression_dimensions(code, variables)
+                if label == "refractory" and dim is second.dim:
+                    continue
+                if not is_boolean_expression(code, variables):
+                    wanted = "a time or a condition" if label == "refractory" else "a condition"
+                    raise spec.error(
+                        f"{label} '{code.strip()}' is not {wanted} (it has units of "
+                        f"{get_unit(dim)!r})",
+                        code.strip(),
+                        parameter=label,
+                    )
+                if dim is not DIMENSIONLESS:  # pragma: no cover - Brian2 returns dimensionless
+                    raise DimensionMismatchError("a condition is dimensionless", dim)
+            else:
+                check_units_statements(code, variables)
+        except ModelError:
+            raise
+        except errors as exc:
+            raise _statement_error(spec, label, code, exc) from None
+    for var, expr in spec.initial.items():
+        if var not in eqs.names:
+            continue  # check_initial names it
+        try:
+            if looks_like_quantity(str(expr)):
+                dim = _dim(parse_quantity(str(expr), var))
+            else:
+                dim = parse_expression_dimensions(str(expr), variables)
+        except (*errors, ModelError) as exc:
+            raise spec.error(
+                f"initial value of '{var}' ('{expr}'): {' '.join(str(exc).split())}",
+                parameter=f"initial.{var}",
+                line=spec.line_in_table("initial", var),
+            ) from None
+        if dim is not eqs[var].dim and dim != eqs[var].dim:
+            raise spec.error(
+                f"initial value of '{var}' ('{expr}') has units of {get_unit(dim)!r} but "
+                f"'{var}' has units of {get_unit(eqs[var].dim)!r}",
+                parameter=f"initial.{var}",
+                line=spec.line_in_table("initial", var),
             )
 
 

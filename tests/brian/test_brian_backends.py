@@ -152,10 +152,14 @@ def test_second_standalone_run_does_not_recompile(cpp_sim, monkeypatch):
 def test_per_neuron_parameter_changes_between_standalone_runs(cpp_sim):
     """A per-neuron array passed at run time reaches the neurons (run_args with arrays)."""
     tau = np.full(N, 20.0) * ms
-    tau[: N // 2] = 5 * ms  # fast membranes integrate less input
+    # fast membranes follow the fluctuating input and fire more. (This test asserted the
+    # opposite, which held only because tau_m == tau_syn == 5 ms gave v = NaN, never a
+    # spike, in Brian2 before issue 14; measured now: 15084 vs 5361 spikes, and 29647 vs
+    # 8947 with 2 ms.)
+    tau[: N // 2] = 5 * ms
     res = cpp_sim.run(params={"exc": {"tau_m": tau}})
     counts = res.spikes["exc"].counts()
-    assert counts[: N // 2].sum() < 0.5 * counts[N // 2 :].sum()
+    assert counts[N // 2 :].sum() < 0.5 * counts[: N // 2].sum()
 
 
 def test_runtime_runs_are_repeatable_and_take_params():

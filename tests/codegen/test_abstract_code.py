@@ -13,7 +13,14 @@ ZOO = [spec.name for spec in list_models("neuron")]
 
 
 def _reference(spec, method=None):
-    """The abstract code of the Brian2 group neurolearn simulates the model with."""
+    """The abstract code of the Brian2 group neurolearn builds for the model, integrated
+    with Brian2's own updater of that name (neurolearn's Brian2 engine integrates ``exact``
+    with the guarded form of :mod:`neurolearn.brian.exact`, derived from this code)."""
+    from brian2.stateupdaters.base import StateUpdateMethod
+
+    name = method or spec.method
+    if name in StateUpdateMethod.stateupdaters:  # Brian2's object: used as it is
+        method = StateUpdateMethod.stateupdaters[name]
     group = make_neuron_group(spec, 1, method=method)
     group.state_updater.update_abstract_code(run_namespace={})
     return group.state_updater.abstract_code

@@ -297,8 +297,8 @@ threshold_variable = "v"
 
 
 def test_cli_reports_errors_in_one_line_and_leaves_no_brian2_log(tmp_path):
-    """The command line: a neurolearn error (a missing model file) and an error raised inside
-    Brian2 (a model its exact integrator cannot solve) end with exit status 2 and one line on
+    """The command line: a neurolearn error (a missing model file) and a model Brian2's exact
+    integrator cannot solve (found when the network is built) end with exit status 2 and one line on
     stderr; a bug with its traceback and exit status 1. Never Brian2's banner, and neither
     Brian2's debug log nor its copy of the script is left in the temporary folder."""
     tmp = tmp_path / "tmp"
@@ -315,8 +315,10 @@ def test_cli_reports_errors_in_one_line_and_leaves_no_brian2_log(tmp_path):
 
     r = _python(cli.format(argv=["simulate", str(model), "--duration", "1 ms"]), tmp_path, tmp)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert "Brian2 object 'neurons_stateupdater'" in r.stderr
-    assert "UnsupportedEquationsException" in r.stderr and "linear components" in r.stderr
+    # found when the network is built (issue 14): file, line of 'method', equation, method
+    assert f"{model}:5: model 'quadratic': the equations (dv/dt) cannot be integrated" in r.stderr
+    assert "method 'exact'" in r.stderr and "linear components" in r.stderr
+    assert 'try method = "euler"' in r.stderr
     assert _BANNER not in r.stderr
 
     bug = "import neurolearn.commands.simulate as s; s.run = lambda args: None + 1; "
