@@ -42,6 +42,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -234,10 +235,11 @@ def unpack_folder(
 
 
 def _guarded(fn: Callable, task: Any) -> tuple:
-    """Run ``fn(task)`` on a worker; an exception becomes a value (its type, message and
-    traceback) so that the client reports the task's own error."""
+    """Run ``fn(task)`` on a worker: ``("ok", result, seconds)``; an exception becomes a value
+    (its type, message and traceback) so that the client reports the task's own error."""
+    t0 = time.perf_counter()
     try:
-        return ("ok", fn(task))
+        return ("ok", fn(task), time.perf_counter() - t0)
     except Exception as exc:
         return ("error", type(exc).__name__, str(exc), traceback.format_exc())
 
@@ -258,6 +260,12 @@ class Executor:
         A tqdm progress bar per :meth:`map`.
     connect_timeout : float
         Seconds to wait for the scheduler.
+
+    Attributes
+    ----------
+    task_times : list of float
+        Wall time in s of each task of the last :meth:`map`, measured where it ran (in the
+        order of the tasks; a task run again after a worker died counts its last run).
 
     Examples
     --------
@@ -280,6 +288,7 @@ class Executor:
         self.connect_timeout = float(connect_timeout)
         self._client = None
         self._cluster = None
+        self.task_times: list[float] = []
 
     @property
     def distributed(self) -> bool:
@@ -340,6 +349,35 @@ class Executor:
             self._cluster.close()
         self._client = self._cluster = None
 
+    def n_workers(self) -> int:
+        """Workers tasks can run on at once: 1 in this process, the embedded cluster's
+        ``workers``, or the workers the scheduler knows now (at least 1)."""
+        if not self.distributed:
+            return 1
+        if self.address is None:
+            return self.workers
+        return max(1, len(self.client().scheduler_info().get("workers", {})))
+
+    def share(self, value: Any) -> Any:
+        """``value`` sent once to every worker, for tasks to refer to (e.g. a compiled
+        program in every task of a sweep): on Dask workers a future of
+        ``Client.scatter(value, broadcast=True)``, which Dask replaces by the value where a
+        task (or a dict or list in it) holds it; in this process ``value`` itself.
+
+        Parameters
+        ----------
+        value : object
+            Picklable.
+
+        Returns
+        -------
+        object
+            What to put into the tasks in place of ``value``.
+        """
+        if not self.distributed:
+            return value
+        return self.client().scatter(value, broadcast=True, hash=False)
+
     def map(
         self,
         fn: Callable[[Any], Any],
@@ -383,11 +421,14 @@ class Executor:
         if len(keys) != len(tasks):
             raise ValueError(f"{len(keys)} keys for {len(tasks)} tasks")
         results: list = [None] * len(tasks)
+        self.task_times = [float("nan")] * len(tasks)
         bar = tqdm(total=len(tasks), desc=desc, unit="task", disable=not self.progress)
         try:
             if not self.distributed:
                 for i, task in enumerate(tasks):
+                    t0 = time.perf_counter()
                     results[i] = fn(task)
+                    self.task_times[i] = time.perf_counter() - t0
                     if on_result is not None:
                         on_result(keys[i], results[i])
                     bar.update(1)
@@ -422,7 +463,7 @@ class Executor:
                     _, error_type, message, remote_tb = outcome
                     log.debug("task %s failed on its worker:\n%s", keys[i], remote_tb)
                     raise TaskFailed(keys[i], error_type, message, remote_tb)
-                results[i] = outcome[1]
+                results[i], self.task_times[i] = outcome[1], outcome[2]
                 if on_result is not None:
                     on_result(keys[i], results[i])
                 bar.update(1)

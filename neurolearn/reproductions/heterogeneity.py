@@ -37,7 +37,8 @@ Output folder::
     out/runs/<configuration>/seed<k>/   one `neurolearn train` folder per run, plus
                                         evaluation_<backend>.json
     out/results.json             per configuration: accuracy mean and SD, Brian2 agreement,
-                                 learned tau summary, Allen comparison
+                                 learned tau summary, Allen comparison; the wall time of
+                                 each run done by this call (run_wall_s)
     out/results.md               the same as a Markdown table
     out/accuracy_per_configuration.{pdf,svg,png}
     out/tau_histograms.{pdf,svg,png}   learned tau_m against the Allen distribution
@@ -346,12 +347,15 @@ def run_heterogeneity(
     if jobs is not None and jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     n_workers = max(1, min(jobs or available_workers(), len(jobs_list)))
+    done = []
     if jobs_list:
-        run_trainings(jobs_list, n_workers, progress, f"heterogeneity {dataset}", scheduler)
+        done = run_trainings(jobs_list, n_workers, progress, f"heterogeneity {dataset}", scheduler)
     results = summarize_runs(
         out, dataset=dataset, backend=backend, progress=progress, detailed=not quick
     )
     results["wall_time_s"] = time.time() - t_start
+    # wall time of each run trained (or completed) by this call, where it ran
+    results["run_wall_s"] = {f"{r['configuration']}/seed{r['seed']}": r["wall_s"] for r in done}
     results["seeds"] = seeds
     results["quick"] = bool(quick)
     atomic_write_json(out / "results.json", results)
