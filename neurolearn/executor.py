@@ -244,6 +244,34 @@ def _guarded(fn: Callable, task: Any) -> tuple:
         return ("error", type(exc).__name__, str(exc), traceback.format_exc())
 
 
+class _SharedRef:
+    """Stands for a value of :meth:`Executor.share` in a task (replaced on the worker)."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+
+def _remote(fn: Callable, payload: bytes, shared: Mapping[str, bytes]) -> tuple:
+    """:func:`_guarded` on a Dask worker. Tasks and results travel pickled (cloudpickle) so
+    that Dask's own serialisers do not touch them (they turn Brian2 Quantities, NumPy array
+    subclasses, into plain arrays); the shared values a task refers to are unpickled once per
+    worker."""
+    import cloudpickle
+
+    task = cloudpickle.loads(payload)
+    if isinstance(task, dict):
+        task = {
+            k: per_worker(("shared", v.token), lambda v=v: cloudpickle.loads(shared[v.token]))
+            if isinstance(v, _SharedRef)
+            else v
+            for k, v in task.items()
+        }
+    outcome = _guarded(fn, task)
+    if outcome[0] == "ok":
+        return ("ok", cloudpickle.dumps(outcome[1]), outcome[2])
+    return outcome
+
+
 class Executor:
     """Runs independent tasks in this process, on an embedded ``LocalCluster`` or on a
     running Dask cluster (see the module docstring).
@@ -289,6 +317,7 @@ class Executor:
         self._client = None
         self._cluster = None
         self.task_times: list[float] = []
+        self._shared: dict = {}
 
     @property
     def distributed(self) -> bool:
@@ -343,6 +372,7 @@ class Executor:
 
     def close(self) -> None:
         """Close the client and the embedded cluster (a no-op when none was started)."""
+        self._shared = {}
         if self._client is not None:
             self._client.close()
         if self._cluster is not None:
@@ -360,9 +390,10 @@ class Executor:
 
     def share(self, value: Any) -> Any:
         """``value`` sent once to every worker, for tasks to refer to (e.g. a compiled
-        program in every task of a sweep): on Dask workers a future of
-        ``Client.scatter(value, broadcast=True)``, which Dask replaces by the value where a
-        task (or a dict or list in it) holds it; in this process ``value`` itself.
+        program in every task of a sweep): on Dask workers it is scattered to every worker
+        (``Client.scatter(..., broadcast=True)``) and a task that holds the returned handle as
+        one of its dict values receives the value there (unpickled once per worker); in this
+        process ``value`` itself.
 
         Parameters
         ----------
@@ -374,9 +405,14 @@ class Executor:
         object
             What to put into the tasks in place of ``value``.
         """
+        import cloudpickle
+
         if not self.distributed:
             return value
-        return self.client().scatter(value, broadcast=True, hash=False)
+        token = uuid.uuid4().hex
+        data = cloudpickle.dumps(value)
+        self._shared[token] = self.client().scatter(data, broadcast=True, hash=False)
+        return _SharedRef(token)
 
     def map(
         self,
@@ -446,7 +482,17 @@ class Executor:
         client = self.client()
         job = uuid.uuid4().hex[:8]
         dask_keys = [f"neurolearn-{job}-{i}-{k}" for i, k in enumerate(keys)]
-        futures = client.map(_guarded, [fn] * len(tasks), tasks, key=dask_keys, pure=False)
+        import cloudpickle
+
+        payloads = [cloudpickle.dumps(task) for task in tasks]
+        futures = client.map(
+            _remote,
+            [fn] * len(tasks),
+            payloads,
+            key=dask_keys,
+            pure=False,
+            shared=dict(self._shared),
+        )
         index = {f.key: i for i, f in enumerate(futures)}
         try:
             for future in as_completed(futures):
@@ -463,7 +509,7 @@ class Executor:
                     _, error_type, message, remote_tb = outcome
                     log.debug("task %s failed on its worker:\n%s", keys[i], remote_tb)
                     raise TaskFailed(keys[i], error_type, message, remote_tb)
-                results[i], self.task_times[i] = outcome[1], outcome[2]
+                results[i], self.task_times[i] = cloudpickle.loads(outcome[1]), outcome[2]
                 if on_result is not None:
                     on_result(keys[i], results[i])
                 bar.update(1)
