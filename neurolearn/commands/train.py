@@ -1,5 +1,7 @@
-"""``neurolearn train CONFIG.toml --out DIR [--resume]``: train a spiking network as described
-by a configuration file (see :mod:`neurolearn.training` for the keys and what DIR receives)."""
+"""``neurolearn train CONFIG.toml --out DIR [--resume] [--nproc N]``: train a spiking network as
+described by a configuration file (see :mod:`neurolearn.training` for the keys and what DIR
+receives); ``--nproc N`` (or ``torchrun --nproc-per-node N -m neurolearn.cli train ...``)
+trains it over N processes with DDP (:mod:`neurolearn.training.distributed`)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,20 @@ def _run(args) -> int:
     import sys
 
     from ..training import load_config, train_from_config
+    from ..training.distributed import init_from_environment, is_main_process, train_distributed
 
     config = load_config(args.config)
     try:
-        summary = train_from_config(
-            config, args.out, resume=args.resume, progress=not args.no_progress
-        )
+        if init_from_environment(config["training"]["device"]):  # started by torchrun
+            summary = train_from_config(
+                config, args.out, resume=args.resume, progress=not args.no_progress
+            )
+            if not is_main_process():
+                return 0
+        else:
+            summary = train_distributed(
+                config, args.out, args.nproc, resume=args.resume, progress=not args.no_progress
+            )
     except FileExistsError as exc:
         print(f"neurolearn train: error: {exc}", file=sys.stderr)
         return 2
@@ -42,6 +52,14 @@ def register(subparsers) -> None:
         "--resume",
         action="store_true",
         help="continue an interrupted run in DIR from its last checkpoint",
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train over N processes with torch DistributedDataParallel (gloo on the CPU, "
+        "nccl on GPUs; the same effective batch as one process); or start under torchrun",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)

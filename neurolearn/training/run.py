@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..io import atomic_write_json, atomic_write_text
 from .callbacks import TauStatistics
 from .config import ConfigError, TrainingConfig, load_config, resolve_device
 from .data import in_memory, load_data
+from .distributed import barrier, world
 from .outputs import write_run_outputs
 from .recipe import build_network, prediction_fn, readout_loss_fn, training_options
 from .rng import seed_everything
@@ -72,6 +74,13 @@ def train_from_config(
         summary returned).
     progress : bool
 
+    Notes
+    -----
+    Inside a ``torch.distributed`` process group (``neurolearn train --nproc N``, torchrun)
+    every process runs this function: the network is trained with DDP
+    (:mod:`neurolearn.training.distributed`), process 0 claims the folder, evaluates the test
+    set and writes every file; the others return the summary process 0 wrote.
+
     Returns
     -------
     dict
@@ -89,8 +98,14 @@ def train_from_config(
     if not isinstance(config, TrainingConfig):
         config = load_config(config)
     device = resolve_device(config)  # before anything is written
+    rank, size = world()
+    if size > 1 and device.type == "cuda":  # DDP: one GPU per process of the node
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     out_dir = Path(out_dir)
-    finished = _claim_folder(config, out_dir, resume)
+    finished = _claim_folder(config, out_dir, resume) if rank == 0 else None
+    barrier()  # DDP: the folder is claimed (or found finished) by process 0 first
+    if rank > 0 and resume and (out_dir / "summary.json").exists():
+        finished = json.loads((out_dir / "summary.json").read_text())
     if finished is not None:
         return finished
 
@@ -115,6 +130,9 @@ def train_from_config(
         progress=progress,
         device=device,
     )
+    if rank > 0:  # DDP: process 0 evaluates and writes the outputs
+        barrier()
+        return json.loads((out_dir / "summary.json").read_text())
     test_eval = evaluate_model(
         result.model,
         test_d,
@@ -140,4 +158,5 @@ def train_from_config(
         "resumed_from_epoch": result.resumed_from,
     }
     atomic_write_json(out_dir / "summary.json", summary)
+    barrier()
     return summary
