@@ -22,6 +22,10 @@ def _run(args) -> int:
             )
             if not is_main_process():
                 return 0
+        elif args.nproc == 1:
+            summary = train_from_config(
+                config, args.out, resume=args.resume, progress=not args.no_progress
+            )
         else:
             summary = train_distributed(
                 config, args.out, args.nproc, resume=args.resume, progress=not args.no_progress
