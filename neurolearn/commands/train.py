@@ -1,5 +1,7 @@
-"""``neurolearn train CONFIG.toml --out DIR [--resume]``: train a spiking network as described
-by a configuration file (see :mod:`neurolearn.training` for the keys and what DIR receives)."""
+"""``neurolearn train CONFIG.toml --out DIR [--resume] [--nproc N]``: train a spiking network as
+described by a configuration file (see :mod:`neurolearn.training` for the keys and what DIR
+receives); ``--nproc N`` (or ``torchrun --nproc-per-node N -m neurolearn.cli train ...``)
+trains it over N processes with DDP (:mod:`neurolearn.training.distributed`)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,24 @@ def _run(args) -> int:
 
     require("torch", "neurolearn train")
     from ..training import load_config, train_from_config
+    from ..training.distributed import init_from_environment, is_main_process, train_distributed
 
     config = load_config(args.config, preset=args.preset)
     try:
-        summary = train_from_config(config, args.out, resume=args.resume, progress=not args.quiet)
+        if init_from_environment(config["training"]["device"]):  # started by torchrun
+            summary = train_from_config(
+                config, args.out, resume=args.resume, progress=not args.quiet
+            )
+            if not is_main_process():
+                return 0
+        elif args.nproc == 1:
+            summary = train_from_config(
+                config, args.out, resume=args.resume, progress=not args.quiet
+            )
+        else:
+            summary = train_distributed(
+                config, args.out, args.nproc, resume=args.resume, progress=not args.quiet
+            )
     except FileExistsError as exc:
         print(f"neurolearn train: error: {exc}", file=sys.stderr)
         return 2
@@ -58,5 +74,13 @@ def register(subparsers) -> None:
         dest="quiet",
         action="store_true",
         help="no progress bars",
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train over N processes with torch DistributedDataParallel (gloo on the CPU, "
+        "nccl on GPUs; the same effective batch as one process); or start under torchrun",
     )
     p.set_defaults(func=_run)

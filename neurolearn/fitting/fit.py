@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..brian.backends import STANDALONE_BACKENDS
+from ..executor import Executor, per_worker
 from ..io import atomic_path, atomic_write_json
 from ..spec import ModelError, NeuronModel, load_model, parse_quantity
 from .optimizers import Adam, get_optimizer
@@ -283,6 +285,8 @@ def fit(
     progress: bool = True,
     method=None,
     optimizer_options: Mapping | None = None,
+    scheduler: str | None = None,
+    workers: int | None = 1,
 ) -> FitResult:
     """Fit a neuron model's parameters to a target.
 
@@ -315,6 +319,14 @@ def fit(
         State updater (default: the model's; allensdk's scheme for GLIF models).
     optimizer_options : mapping, optional
         Options of the optimizer (``popsize``, ``maxiter``, ``lr``, ``steps``...).
+    scheduler : str, optional
+        Address of a Dask scheduler (:func:`neurolearn.executor.resolve_scheduler`).
+    workers : int, optional
+        Local worker processes (1: this process; None: the CPU count). On several workers
+        (or a scheduler) the population of each generation is split into one batch per
+        worker, each simulated as one Brian2 group (standalone: compiled once per worker);
+        the losses, hence the fit, are those of one group (the candidates are independent
+        neurons). Gradient-free optimizers only.
 
     Returns
     -------
@@ -343,7 +355,8 @@ def fit(
     u0 = _start_point(spec, bounds, start)
     drive = _check_stimulus_parameters(target, bounds, fixed_q)
     opt = get_optimizer(optimizer, **dict(optimizer_options or {}))
-    run = _FitRun(spec, target, bounds, fixed_q, drive, backend, method, opt, out, u0)
+    executor = Executor(scheduler=scheduler, workers=workers, progress=False)
+    run = _FitRun(spec, target, bounds, fixed_q, drive, backend, method, opt, out, u0, executor)
     total = opt.maxiter + 1 if hasattr(opt, "maxiter") else opt.steps
     bar = tqdm(total=total, desc=f"fit {spec.name} ({opt.name})", disable=not progress, leave=False)
     try:
@@ -413,12 +426,58 @@ def _check_stimulus_parameters(target, bounds: dict, fixed_q: dict) -> bool:
     return drive
 
 
+def _simulate(setup: dict, U, cache, record_all=False):
+    """Simulate the candidates ``U`` ``[S, d]`` (unit cube) of a fit as one Brian2 group;
+    ``setup`` holds the fit's spec, target, bounds, fixed values, drive flag, backend and
+    method."""
+    target = setup["target"]
+    params, stim_p = _split(_to_params(U, setup["bounds"]))
+    fixed_model, fixed_stim = _split(dict(setup["fixed_q"]))
+    params.update(fixed_model)
+    for k, v in fixed_stim.items():
+        stim_p.setdefault(k, v)
+    kwargs = {}
+    if setup["drive"]:
+        kwargs = {
+            "stimulus_gain": stim_p.get("stimulus_gain"),
+            "stimulus_offset": stim_p.get("stimulus_offset"),
+        }
+    return simulate_batch(
+        setup["spec"],
+        params,
+        target.stimuli,
+        target.dt,
+        n_sets=len(U),
+        record_v=target.record_v or record_all,
+        record_sweeps=None if record_all else target.record_sweeps,
+        record_dt=target.record_dt if not record_all else (target.record_dt or target.dt),
+        spike_times=target.spike_times_needed or record_all,
+        method=setup["method"],
+        backend=setup["backend"],
+        cache=cache,
+        **kwargs,
+    )
+
+
+def _batch_losses(task: dict) -> np.ndarray:
+    """The losses of one batch of candidates on a worker (an executor task), simulated as one
+    Brian2 group; on a standalone backend the project is compiled once per worker and run
+    again with ``run_args`` for every later batch of the fit."""
+    setup = task["setup"]
+    cache = None
+    if setup["backend"] in STANDALONE_BACKENDS:
+        cache = per_worker(("fit-standalone", setup["key"]), StandaloneCache)
+    return np.asarray(setup["target"].loss(_simulate(setup, task["U"], cache)), float)
+
+
 class _FitRun:
     """One fit in progress: simulates parameter sets (one Brian2 group per population),
     evaluates the target's loss, keeps the best point and the history (checkpointed as
     ``fit_progress.json`` in ``out``), and makes the :class:`FitResult`."""
 
-    def __init__(self, spec, target, bounds, fixed_q, drive, backend, method, opt, out, u0):
+    def __init__(
+        self, spec, target, bounds, fixed_q, drive, backend, method, opt, out, u0, executor=None
+    ):
         self.spec, self.target, self.bounds, self.fixed_q = spec, target, bounds, fixed_q
         self.drive, self.backend, self.method, self.opt = drive, backend, method, opt
         self.out_dir = Path(out) if out is not None else None
@@ -426,44 +485,51 @@ class _FitRun:
         self.state = {"best_u": u0.copy(), "best_loss": np.inf, "history": [], "n": 0}
         # standalone: compile once, run every later generation with new values (run_args)
         self.cache = StandaloneCache() if backend in STANDALONE_BACKENDS else None
+        self.setup = dict(
+            spec=spec,
+            target=target,
+            bounds=bounds,
+            fixed_q=fixed_q,
+            drive=drive,
+            backend=backend,
+            method=method,
+        )
+        self.executor, self.shared = executor, None
 
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
+        if self.executor is not None:
+            self.executor.close()
 
     def simulate(self, U, record_all=False):
-        target = self.target
-        params, stim_p = _split(_to_params(U, self.bounds))
-        fixed_model, fixed_stim = _split(dict(self.fixed_q))
-        params.update(fixed_model)
-        for k, v in fixed_stim.items():
-            stim_p.setdefault(k, v)
-        kwargs = {}
-        if self.drive:
-            kwargs = {
-                "stimulus_gain": stim_p.get("stimulus_gain"),
-                "stimulus_offset": stim_p.get("stimulus_offset"),
-            }
-        return simulate_batch(
-            self.spec,
-            params,
-            target.stimuli,
-            target.dt,
-            n_sets=len(U),
-            record_v=target.record_v or record_all,
-            record_sweeps=None if record_all else target.record_sweeps,
-            record_dt=target.record_dt if not record_all else (target.record_dt or target.dt),
-            spike_times=target.spike_times_needed or record_all,
-            method=self.method,
-            backend=self.backend,
-            cache=None if record_all else self.cache,
-            **kwargs,
-        )
+        return _simulate(self.setup, U, None if record_all else self.cache, record_all)
+
+    def losses(self, U) -> np.ndarray:
+        """The target's loss of every candidate ``[S]``: one Brian2 group here, or (on
+        several workers) the population split into equal batches, each evaluated by a worker
+        as one group (:func:`_batch_losses`)."""
+        ex = self.executor
+        if ex is None or not ex.distributed:
+            return np.asarray(self.target.loss(self.simulate(U)), float)
+        if self.shared is None:
+            self.shared = ex.share(dict(self.setup, key=uuid.uuid4().hex))
+        n_workers = ex.n_workers()
+        size = -(-len(U) // n_workers)  # the same batch size every generation (one build)
+        batches = []
+        for start in range(0, len(U), size):
+            batch = U[start : start + size]
+            pad = size - len(batch)
+            batches.append(np.concatenate([batch, np.repeat(batch[-1:], pad, 0)]) if pad else batch)
+        gen = len(self.state["history"])
+        keys = [f"generation{gen}/batch{b}" for b in range(len(batches))]
+        tasks = [{"setup": self.shared, "U": b} for b in batches]
+        out = ex.map(_batch_losses, tasks, keys=keys, desc="candidates")
+        return np.concatenate(out)[: len(U)]
 
     def objective(self, U):
         state = self.state
-        res = self.simulate(U)
-        L = np.asarray(self.target.loss(res), float)
+        L = self.losses(U)
         state["n"] += len(L)
         k = int(np.argmin(L))
         if L[k] < state["best_loss"]:

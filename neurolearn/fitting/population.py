@@ -4,8 +4,10 @@ Every cell gets its own scipy differential-evolution run (in a thread) and its o
 (:class:`~neurolearn.fitting.targets.EphysFeatureTarget`), but all cells' candidate parameter
 sets of a generation are simulated together as ONE Brian2 ``NeuronGroup`` (a coordinator
 collects the populations of all running optimizers, simulates them, and hands each its
-losses). Cells are processed in chunks; the table is rewritten atomically after each chunk,
-so an interrupted run resumes where it stopped.
+losses). Cells are processed in chunks, each chunk a task of
+:class:`neurolearn.executor.Executor` (in this process, on local worker processes, or on a Dask
+cluster with ``scheduler``); the table is rewritten atomically after each chunk, so an
+interrupted run resumes where it stopped.
 
 Models: ``"lif"`` (fits ``tau_m``, ``R_m``, ``v_rest``, ``v_th``, ``v_reset``; ``t_ref`` 2 ms)
 and ``"glif1"`` (``C_m``, ``R_m``, ``E_L``, ``th_inf``, ``t_cut``). Output columns carry their
@@ -26,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..executor import Executor
 from ..io import atomic_path
 from .optimizers import DifferentialEvolution
 from .simulate import BatchResult, simulate_batch
@@ -318,6 +321,8 @@ def fit_population(
     step_duration: float = 0.5,
     seed: int = 0,
     progress: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = 1,
 ):
     """Fit ``model`` to the features of every Allen cell with complete features.
 
@@ -344,7 +349,16 @@ def fit_population(
         Long-square length (Allen: 1 s; 0.5 s by default to halve the cost; the rheobase
         and f-I slope of LIF-type models hardly change between the two).
     seed : int
+        Seed of every cell's differential evolution (a cell's fit does not depend on the
+        chunk it is in, nor on the worker: its neurons are simulated independently).
     progress : bool
+        Progress bar over the chunks.
+    scheduler : str, optional
+        Address of a Dask scheduler (:func:`neurolearn.executor.resolve_scheduler`): each
+        chunk is a task.
+    workers : int, optional
+        Local worker processes, one chunk each at a time (1: this process; None: the CPU
+        count). Ignored with a scheduler.
 
     Returns
     -------
@@ -357,12 +371,11 @@ def fit_population(
     ------
     ValueError
         Unknown model, a feature table without the needed columns, no complete cell.
+    neurolearn.executor.TaskFailed
+        A chunk failed on a Dask worker (its index and error).
     """
     import pandas as pd
     from brian2 import ms
-    from tqdm.auto import tqdm
-
-    from ..spec import load_model
 
     if model not in POPULATION_MODELS:
         raise ValueError(f"population fits support {', '.join(POPULATION_MODELS)}, got {model!r}")
@@ -376,34 +389,73 @@ def fit_population(
     if out is not None and Path(out).is_file():
         done = pd.read_csv(out)
         cells = cells[~cells["specimen_id"].isin(done["specimen_id"])]
-    spec = load_model(model)
     dt = dt if dt is not None else 0.2 * ms
     table_rows = done.to_dict("records") if not done.empty else []
     ids = cells["specimen_id"].astype(int).tolist()
-    bar = tqdm(total=len(ids), desc=f"population fit ({model})", disable=not progress)
-    for start in range(0, len(ids), chunk_size):
-        chunk = cells.iloc[start : start + chunk_size]
-        targets = [
-            EphysFeatureTarget(
-                {FEATURE_COLUMNS[c]: r[c] for c in FEATURE_COLUMNS},
-                dt=dt,
-                onset=0.05,
-                duration=step_duration,
-                n_grid=7,
-            )
-            for _, r in chunk.iterrows()
-        ]
-        chunk_ids = chunk["specimen_id"].astype(int).tolist()
-        raw, _ = _fit_chunk(spec, model, chunk_ids, targets, backend, popsize, maxiter, seed, bar)
-        rows = _finish_rows(model, raw, spec, targets, backend)
-        table_rows.extend(r for r in rows if r is not None)
+    settings = dict(
+        model=model, dt=dt, step_duration=step_duration, backend=backend, popsize=popsize
+    )
+    settings.update(maxiter=maxiter, seed=seed)
+    tasks = [
+        dict(
+            settings,
+            cells=cells.iloc[start : start + chunk_size][["specimen_id", *FEATURE_COLUMNS]],
+        )
+        for start in range(0, len(ids), chunk_size)
+    ]
+    finished: dict[int, list] = {}
+
+    def write(key: str, rows: list) -> None:
+        # the table after each chunk: earlier rows, then the finished chunks in their order
+        finished[int(key)] = rows
         if out is not None:
-            df = pd.DataFrame(table_rows)
+            df = pd.DataFrame(table_rows + [r for k in sorted(finished) for r in finished[k]])
             with atomic_path(out) as tmp:
                 df.to_csv(tmp, index=False)
-        bar.update(len(chunk_ids))
-    bar.close()
+
+    with Executor(scheduler=scheduler, workers=workers, progress=progress) as executor:
+        executor.map(
+            _fit_chunk_task,
+            tasks,
+            keys=[str(k) for k in range(len(tasks))],
+            desc=f"population fit ({model}, chunks of {chunk_size} cells)",
+            on_result=write,
+        )
+    table_rows.extend(r for k in sorted(finished) for r in finished[k])
     return pd.DataFrame(table_rows)
+
+
+def _fit_chunk_task(task: dict) -> list[dict]:
+    """Fit one chunk of cells (an executor task): the cells' differential-evolution runs with
+    all candidates of a generation in one Brian2 group, then the fitted rows."""
+    from ..spec import load_model
+
+    chunk = task["cells"]
+    spec = load_model(task["model"])
+    targets = [
+        EphysFeatureTarget(
+            {FEATURE_COLUMNS[c]: r[c] for c in FEATURE_COLUMNS},
+            dt=task["dt"],
+            onset=0.05,
+            duration=task["step_duration"],
+            n_grid=7,
+        )
+        for _, r in chunk.iterrows()
+    ]
+    chunk_ids = chunk["specimen_id"].astype(int).tolist()
+    raw, _ = _fit_chunk(
+        spec,
+        task["model"],
+        chunk_ids,
+        targets,
+        task["backend"],
+        task["popsize"],
+        task["maxiter"],
+        task["seed"],
+        None,
+    )
+    rows = _finish_rows(task["model"], raw, spec, targets, task["backend"])
+    return [r for r in rows if r is not None]
 
 
 def load_glif1_parameters(glif_root: str | Path) -> Any:

@@ -46,6 +46,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--chunk", type=int, default=400)
     parser.add_argument("--limit", type=int, default=None, help="fit only the first N cells")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="local worker processes, one chunk of cells each (default 1: this process)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://host:8786 (default $NEUROLEARN_SCHEDULER)",
+    )
+    parser.add_argument(
         "--glif1-cells-only",
         action="store_true",
         help="only cells that also have an Allen GLIF1 model",
@@ -105,6 +117,8 @@ def run(args) -> dict:
         popsize=args.popsize,
         maxiter=args.maxiter,
         backend=args.backend,
+        workers=getattr(args, "workers", 1),
+        scheduler=getattr(args, "scheduler", None),
     )
     cmp = compare_with_glif1(table, glif1)
     cmp["n_fitted"] = int((table["status"] != "failed").sum())

@@ -21,7 +21,10 @@ distributions resembling those measured in cortex (Allen Cell Types Database).
 1. loads the task once (default :data:`DEFAULT_TASK`: Spiking FSDD with disjoint training,
    validation and test speakers, trained with time-scale augmentation);
 2. trains every configuration for every seed (the same seeds for all: a paired design) with
-   :func:`neurolearn.training.train_from_config`, several in parallel, one thread each;
+   :func:`neurolearn.training.train_from_config`, each configuration x seed a task of
+   :class:`neurolearn.executor.Executor` (local worker processes with one CPU thread each, or
+   a Dask cluster with ``--scheduler``; a run's numbers do not depend on how many run in
+   parallel nor where);
 3. exports every trained network to Brian2 and simulates its test set there
    (:func:`neurolearn.training.evaluation.evaluate_run`: the agreement of the predictions);
 4. tests it on test inputs stretched or compressed in time
@@ -60,6 +63,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..brian.backends import BACKENDS
+from ..executor import available_workers
 from ..io import atomic_write_json, atomic_write_text
 from .defaults import merge_sections, packaged_config
 from .heterogeneity_results import (
@@ -71,6 +75,7 @@ from .heterogeneity_results import (
     summarize_runs,
 )
 from .registry import Reproduction, register
+from .runs import run_complete, run_trainings
 
 __all__ = [
     "CONFIGURATIONS",
@@ -292,38 +297,6 @@ def experiment_config(
 # ---------------------------------------------------------------------------------------------
 # Running
 # ---------------------------------------------------------------------------------------------
-def _run_one(job: dict) -> dict:
-    """Train (or resume) and evaluate one run; executed in a worker process."""
-    import torch
-
-    torch.set_num_threads(1)
-    from ..training import config_from_dict, train_from_config
-    from ..training.evaluation import evaluate_run, evaluate_time_scales
-
-    run_dir = Path(job["run_dir"])
-    config = config_from_dict(job["config"])
-    summary_path = run_dir / "summary.json"
-    t0 = time.time()
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-    else:
-        summary = train_from_config(config, run_dir, resume=True, progress=job["progress"])
-    eval_path = run_dir / f"evaluation_{job['backend']}.json"
-    if eval_path.exists():
-        evaluation = json.loads(eval_path.read_text())
-    else:
-        evaluation = evaluate_run(run_dir, backend=job["backend"], progress=False)
-    if job.get("time_scales") and not (run_dir / "robustness.json").exists():
-        evaluate_time_scales(run_dir, job["time_scales"])
-    return {
-        "configuration": job["configuration"],
-        "seed": job["seed"],
-        "summary": summary,
-        "evaluation": evaluation,
-        "wall_s": time.time() - t0,
-    }
-
-
 def _claim_folder(out: Path, description: dict, seeds: int) -> None:
     """Write ``out/experiment.json`` (what is run there), refusing a folder that holds an
     experiment with other settings (the number of seeds may differ).
@@ -342,34 +315,6 @@ def _claim_folder(out: Path, description: dict, seeds: int) -> None:
                 f"({marker}); choose another --out"
             )
     atomic_write_json(marker, dict(description, seeds=seeds))
-
-
-def _run_jobs(jobs_list: list[dict], n_workers: int, progress: bool, desc: str) -> list[dict]:
-    """Run every job with :func:`_run_one`: in this process for one worker (with the
-    trainings' own progress bars), else in ``n_workers`` spawned processes; one progress bar
-    over the runs. Returns the jobs' results in the order they finished."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs_list), desc=desc, unit="run", disable=not progress)
-    done = []
-    if n_workers == 1:
-        for job in jobs_list:
-            job["progress"] = progress
-            done.append(_run_one(job))
-            bar.update(1)
-    else:
-        import concurrent.futures as cf
-        import multiprocessing as mp
-
-        with cf.ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_one, job) for job in jobs_list]
-            for fut in cf.as_completed(futures):
-                result = fut.result()
-                done.append(result)
-                bar.update(1)
-                bar.set_postfix(last=f"{result['configuration']}/seed{result['seed']}")
-    bar.close()
-    return done
 
 
 def _check_choices(configurations, time_scales) -> list:
@@ -407,6 +352,7 @@ def run_heterogeneity(
     time_scales=None,
     preset: str | None = None,
     factor: str | None = None,
+    scheduler: str | None = None,
 ) -> dict:
     """Train, check in Brian2, test for robustness and summarise the configurations (at
     every level of an extra ``factor``).
@@ -425,7 +371,9 @@ def run_heterogeneity(
         Output folder (see the module docstring). Rerunning with the same arguments skips
         completed runs; other settings in an existing folder are refused.
     jobs : int, optional
-        Trainings in parallel (processes with one torch thread each); default: CPU count.
+        Trainings in parallel: worker processes (one torch thread each) of the embedded Dask
+        cluster; 1 runs them in this process; default: the CPUs this process may use. Ignored
+        with a scheduler.
     backend : {"numpy", "cython", "cpp_standalone", "cuda_standalone"}
         Brian2 target of the agreement check.
     progress : bool
@@ -441,6 +389,11 @@ def run_heterogeneity(
     factor : str, optional
         A key of :data:`FACTORS` (``"delays"``): every configuration at every level, runs
         in ``out/runs/<configuration>+<level>`` (:func:`conditions`).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); default
+        :func:`neurolearn.executor.resolve_scheduler` (``$NEUROLEARN_SCHEDULER``, the Dask
+        configuration key ``neurolearn.scheduler``), else local. Each configuration x seed is
+        a task; a run's numbers do not depend on where it ran (its seed is its own).
 
     Returns
     -------
@@ -452,6 +405,8 @@ def run_heterogeneity(
     ------
     ValueError
         Bad arguments, or ``out`` holding an experiment run with other settings.
+    neurolearn.executor.TaskFailed
+        A run failed on a Dask worker (names the configuration and seed, and the error).
     """
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
@@ -505,8 +460,14 @@ def run_heterogeneity(
         for s in range(seeds)
         for c in runs
     ]
-    n_workers = max(1, min(jobs or os.cpu_count() or 1, len(jobs_list)))
-    _run_jobs(jobs_list, n_workers, progress, f"heterogeneity {dataset}")
+    # completed runs are skipped (also checked in the run, for a folder completed meanwhile)
+    jobs_list = [job for job in jobs_list if not run_complete(job)]
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    n_workers = max(1, min(jobs or available_workers(), len(jobs_list)))
+    done = []
+    if jobs_list:
+        done = run_trainings(jobs_list, n_workers, progress, f"heterogeneity {dataset}", scheduler)
     results = summarize_runs(
         out,
         dataset=dataset,
@@ -517,6 +478,8 @@ def run_heterogeneity(
         names=list(runs),
     )
     results["wall_time_s"] = time.time() - t_start
+    # wall time of each run trained (or completed) by this call, where it ran
+    results["run_wall_s"] = {f"{r['configuration']}/seed{r['seed']}": r["wall_s"] for r in done}
     results["seeds"] = seeds
     results["quick"] = bool(quick)
     atomic_write_json(out / "results.json", results)
@@ -543,8 +506,8 @@ DESCRIPTION = (
 def add_arguments(parser) -> None:
     """Options of the experiment: ``--dataset`` (a key of :data:`DATASET_DEFAULTS` or
     :data:`TASK_DEFAULTS`), ``--seeds``, ``--quick``, ``--out``, ``--jobs``, ``--backend``
-    (one of :data:`neurolearn.brian.backends.BACKENDS`), ``--configurations``, ``--preset``
-    and ``--no-progress``.
+    (one of :data:`neurolearn.brian.backends.BACKENDS`), ``--configurations``, ``--preset``,
+    ``--factor``, ``--scheduler`` and ``--no-progress``.
 
     Parameters
     ----------
@@ -605,13 +568,21 @@ def add_arguments(parser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="trainings run in parallel, one CPU thread each (default: CPU count)",
+        help="trainings run in parallel (local worker processes, one CPU thread each; "
+        "default: CPU count)",
     )
     parser.add_argument(
         "--backend",
         default="numpy",
         choices=BACKENDS,
         help="Brian2 target of the agreement check (default numpy)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the trainings on a running Dask cluster, e.g. tcp://host:8786 (default: "
+        "$NEUROLEARN_SCHEDULER, else local processes; docs/guide/cluster.md)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -641,6 +612,7 @@ def run(args) -> dict:
         configurations=tuple(getattr(args, "configurations", ALL_CONFIGURATIONS)),
         preset=getattr(args, "preset", None),
         factor=getattr(args, "factor", None),
+        scheduler=args.scheduler,
     )
     print(results["table_markdown"])
     print(f"results in {results['out']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ..spec import ModelError, load_model
 from .callbacks import TauStatistics
 from .config import ConfigError, TrainingConfig, load_config, resolve_device
 from .data import in_memory, load_data, training_set
+from .distributed import barrier, world
 from .outputs import write_run_outputs
 from .recipe import build_network, prediction_fn, readout_loss_fn, training_options
 from .rng import seed_everything
@@ -212,6 +214,11 @@ def train_from_config(
     configuration (data settings included) and the package versions, so that
     ``neurolearn evaluate``, ``allen compare`` and ``--resume`` work after it is moved.
 
+    Inside a ``torch.distributed`` process group (``neurolearn train --nproc N``, torchrun)
+    every process runs this function: the network is trained with DDP
+    (:mod:`neurolearn.training.distributed`), process 0 writes the run record, evaluates the
+    test set and writes every file; the others return the summary process 0 wrote.
+
     Returns
     -------
     dict
@@ -232,8 +239,12 @@ def train_from_config(
     if not isinstance(config, TrainingConfig):
         config = load_config(config)
     device = resolve_device(config)  # before anything is written
+    rank, size = world()
+    if size > 1 and device.type == "cuda":  # DDP: one GPU per process of the node
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     out_dir = check_output_dir(out_dir)
     state, summary = inspect_run_folder(config, out_dir, resume)
+    barrier()  # DDP: every process has seen the folder before process 0 writes into it
     if state == "finished":
         return summary
 
@@ -252,12 +263,15 @@ def train_from_config(
         in_memory(test),
     )
     # nothing is written before this point; a failure before the first checkpoint removes
-    # what this call wrote (and the folder, if it created it)
-    with OutputFolder(out_dir, first_result="checkpoint.pt"):
-        if state == "resume":  # a stale summary would make a killed extension look finished
-            with contextlib.suppress(FileNotFoundError):
+    # what this call wrote (and the folder, if it created it); under DDP process 0 writes
+    folder = OutputFolder(out_dir, first_result="checkpoint.pt") if rank == 0 else None
+    with folder or contextlib.nullcontext():
+        if rank == 0 and state == "resume":  # a stale summary would make a killed
+            with contextlib.suppress(FileNotFoundError):  # extension look finished
                 (out_dir / "summary.json").unlink()
-        write_run_record(config, out_dir)
+        if rank == 0:
+            write_run_record(config, out_dir)
+        barrier()
         result = train_network(
             net,
             train_d,
@@ -269,6 +283,9 @@ def train_from_config(
             progress=progress,
             device=device,
         )
+    if rank > 0:  # DDP: process 0 evaluates and writes the outputs
+        barrier()
+        return json.loads((out_dir / "summary.json").read_text())
     test_eval = evaluate_model(
         result.model,
         test_d,
@@ -294,4 +311,5 @@ def train_from_config(
         "resumed_from_epoch": result.resumed_from,
     }
     atomic_write_json(out_dir / "summary.json", summary)
+    barrier()
     return summary

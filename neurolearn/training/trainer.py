@@ -9,6 +9,10 @@ Determinism: :meth:`Trainer.fit` seeds Python's, NumPy's and torch's generators 
 :func:`~neurolearn.training.rng.epoch_seed` ``(seed, e)``; a batch transform draws from its
 own generator; every generator state, the transform's and every callback's state are stored
 in the checkpoint, so that a resumed run produces the same numbers as an uninterrupted one.
+
+Several processes (DDP, :mod:`neurolearn.training.distributed`): inside a
+``torch.distributed`` process group each process trains on its share of every batch through
+``DistributedDataParallel``, with the effective batch of one process; process 0 writes.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from .callbacks import (
     ParameterProjection,
     ProgressBars,
 )
+from .distributed import all_reduce_sum, is_main_process, shard, world
 from .optim import make_optimizer, schedule_factor
 from .rng import epoch_seed, rng_state, seed_everything, set_rng_state
 
@@ -105,6 +110,44 @@ def _model_device(model):
     for b in model.buffers():
         return b.device
     return torch.device("cpu")
+
+
+def _data_parallel(model, batch_size: int):
+    """``DistributedDataParallel(model)`` inside a process group of several processes (it
+    averages the gradients over them in ``backward``), None otherwise
+    (:mod:`neurolearn.training.distributed`).
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` is smaller than the number of processes.
+    """
+    rank, size = world()
+    if size == 1:
+        return None
+    if batch_size < size:
+        raise ValueError(f"batch_size {batch_size} is smaller than the {size} DDP processes")
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = _model_device(model)
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def _own_share(x, y):
+    """DDP: this process's contiguous share of the batch ``x [time, batch, ...]``, ``y
+    [batch]``, and the weight of its mean loss, ``n_own * world_size / n`` (so that the
+    averaged gradient is that of the whole batch's mean loss); an empty share keeps one sample
+    with weight 0 (every process must run backward). Without DDP: ``(x, y, 1.0)``."""
+    size = world()[1]
+    if size == 1:
+        return x, y, 1.0
+    n = len(y)
+    part = shard(n)
+    n_own = part.stop - part.start
+    if n_own == 0:
+        return x[:, :1], y[:1], 0.0
+    return x[:, part], y[part], n_own * size / n
 
 
 def evaluate_model(
@@ -285,6 +328,7 @@ class Trainer:
         self.optimizer = None
         self.base_lrs: list = []
         self.model = None
+        self._forward = None
 
     def _call(self, hook: str, *args) -> None:
         for callback in self.callbacks:
@@ -337,6 +381,7 @@ class Trainer:
         self.metrics, self.start_epoch = [], 0
         if ckpt_path is not None and Path(ckpt_path).exists():
             self.restore(ckpt_path)
+        self._forward = _data_parallel(model, self.batch_size)
         self._call("on_fit_start")
         for epoch in range(self.start_epoch, self.epochs):
             self.current_epoch = epoch
@@ -372,11 +417,13 @@ class Trainer:
         model.train()
         self._call("on_train_epoch_start")
         device, dtype = _model_device(model), next(iter(model.parameters())).dtype
+        forward = self._forward or model
         total_loss, correct, n = 0.0, 0, 0
         for b, (x, y) in enumerate(loader):
             self.optimizer.zero_grad(set_to_none=True)
+            x, y, scale = _own_share(x, y)  # DDP: this process's samples, its loss weight
             x, y = x.to(device=device, dtype=dtype), y.to(device)
-            readout, extra = _split_output(model(x))
+            readout, extra = _split_output(forward(x))
             loss = self.loss_fn(readout, y)
             if extra and extra.get("penalty") is not None:
                 loss = loss + extra["penalty"]
@@ -387,14 +434,18 @@ class Trainer:
                     f"loss is {float(loss)} in epoch {epoch + 1}, batch {b}; "
                     "lower the learning rates or check the input"
                 )
-            loss.backward()
+            (loss * scale if self._forward is not None else loss).backward()
             self._call("on_before_optimizer_step", self.optimizer)
             self.optimizer.step()
             with torch.no_grad():
                 batch_loss = float(loss)
-                total_loss += batch_loss * len(y)
-                correct += int((self.predict(readout) == y).sum())
-                n += len(y)
+                sums = [batch_loss * len(y), int((self.predict(readout) == y).sum()), len(y)]
+                if self._forward is not None:  # DDP: the whole batch's sums over the processes
+                    sums = all_reduce_sum(sums if scale else [0.0, 0, 0], device)
+                    batch_loss = sums[0] / sums[2]
+                total_loss += sums[0]
+                correct += int(sums[1])
+                n += int(sums[2])
             self._call("on_train_batch_end", batch_loss, b)
         return {"epoch": epoch + 1, "train_loss": total_loss / n, "train_accuracy": correct / n}
 
@@ -674,8 +725,9 @@ def train_network(
     chain += [EpochStats(epoch_stats)] if epoch_stats is not None else []
     chain += [BatchHook(after_batch)] if after_batch is not None else []
     chain += list(callbacks)
-    chain += [ModelCheckpoint(ckpt_path), MetricsCSV(out_dir / "metrics.csv")]
-    chain += [ProgressBars(f"train {out_dir.name}")] if progress else []
+    if is_main_process():  # DDP: process 0 writes and shows
+        chain += [ModelCheckpoint(ckpt_path), MetricsCSV(out_dir / "metrics.csv")]
+        chain += [ProgressBars(f"train {out_dir.name}")] if progress else []
     trainer = Trainer(
         epochs=epochs,
         batch_size=batch_size,
