@@ -5,13 +5,15 @@ options and run function this command uses."""
 
 from __future__ import annotations
 
+import sys
+
 __all__ = ["register"]
 
 
 def _heterogeneity(args) -> int:
     from ..reproductions.registry import get_reproduction
 
-    get_reproduction("heterogeneity").run(args)
+    get_reproduction("heterogeneity").run_recorded(args, command=["neurolearn", *sys.argv[1:]])
     return 0
 
 
