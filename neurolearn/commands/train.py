@@ -11,6 +11,12 @@ def _run(args) -> int:
 
     from ..training import load_config, train_from_config
 
+    if args.print_config:
+        from .config import print_train_config
+
+        return print_train_config()
+    if args.config is None or args.out is None:
+        raise ValueError("give a configuration file and --out DIR (or --print-config)")
     config = load_config(args.config)
     try:
         summary = train_from_config(
@@ -36,8 +42,18 @@ def register(subparsers) -> None:
         "config.toml, metrics.csv, checkpoint.pt, network.h5, parameters.csv, "
         "summary.json and learning-curve figures.",
     )
-    p.add_argument("config", help="training configuration (TOML), e.g. configs/fsdd_lif.toml")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="training configuration (TOML), e.g. configs/fsdd_lif.toml; "
+        "neurolearn config train prints every key with its default",
+    )
+    p.add_argument("--out", metavar="DIR", help="output folder (required to train)")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the complete default configuration with comments and exit",
+    )
     p.add_argument(
         "--resume",
         action="store_true",
