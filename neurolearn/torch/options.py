@@ -8,15 +8,15 @@ arguments, which build the same objects, so that both spellings mean the same::
     SpikingLayer("lif", 700, 256, dt="1 ms",
                  options=(Execution(fused=False), WeightInit(gain=2.0)))
 
-=====================  =====================================================================
-group                  keyword arguments it holds
-=====================  =====================================================================
-:class:`ParameterInit`  ``params``, ``trainable``, ``heterogeneity``, ``bounds``
-:class:`WeightInit`     ``weight_std``, ``recurrent_std``, ``weight_gain``, ``weight_unit``
+=========================  =================================================================
+group                      keyword arguments it holds
+=========================  =================================================================
+:class:`ParameterInit`     ``params``, ``trainable``, ``heterogeneity``, ``bounds``
+:class:`WeightInit`        ``weight_std``, ``recurrent_std``, ``weight_gain``, ``weight_unit``
 :class:`SurrogateOptions`  ``surrogate``, ``detach_reset``, ``threshold_scale``
-:class:`Execution`      ``fused``, ``fused_recompute``, ``sparse_input``, ``sparse_spikes``,
-                        ``checkpoint_every``, ``check_finite``
-=====================  =====================================================================
+:class:`Execution`         ``fused``, ``fused_recompute``, ``sparse_input``, ``sparse_spikes``,
+                           ``checkpoint_every``, ``check_finite``
+=========================  =================================================================
 """
 
 from __future__ import annotations
