@@ -3,7 +3,7 @@
 Build: ``sphinx-build -W -b html docs docs/_build/html`` (warnings are errors). The tutorials
 are MyST notebooks executed by myst-nb; their outputs are cached by jupyter-cache in a folder
 named by a hash of the neurolearn sources, so a change of the library re-executes them and an
-unchanged library reuses the outputs. Generated pages (API reference from ``__all__``, the
+unchanged library reuses the outputs (docstrings and comments are not part of the key). Generated pages (API reference from ``__all__``, the
 training-config keys from the schema, the registries' tables, the results pages, the
 benchmarks page and the gallery) are written by ``_ext/neurolearn_docs.py`` at the start of
 every build.
@@ -11,6 +11,7 @@ every build.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -76,15 +77,36 @@ nb_merge_streams = True
 nb_output_stderr = "remove"
 
 
+def _code_of(path: Path) -> bytes:
+    """What a source file contributes to the cache key: for Python files the syntax tree
+    without docstrings (comments are not in it), so that documentation edits keep the cache;
+    other files (model files, registries, configs) as they are."""
+    if path.suffix != ".py":
+        return path.read_bytes()
+    tree = ast.parse(path.read_bytes())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            body[0] = ast.Pass()
+    return ast.dump(tree).encode()
+
+
 def _source_hash() -> str:
-    """A hash of every file of the neurolearn package: the notebooks' execution cache is
-    kept per hash, so any change of the library re-executes the tutorials."""
+    """A hash of the code of the neurolearn package: the notebooks' execution cache is kept
+    per hash, so any change of the library's code re-executes the tutorials (a change of a
+    docstring or comment does not)."""
     digest = hashlib.sha256()
     package = ROOT / "neurolearn"
     for path in sorted(package.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             digest.update(path.relative_to(package).as_posix().encode())
-            digest.update(path.read_bytes())
+            digest.update(_code_of(path))
     return digest.hexdigest()[:16]
 
 
