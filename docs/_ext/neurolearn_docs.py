@@ -422,7 +422,7 @@ def provenance_block(record: dict) -> str:
 
 
 def figures_of(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.png"))
+    return sorted(folder.rglob("*.png"))
 
 
 def write_results() -> list[dict]:
@@ -461,11 +461,11 @@ def write_results() -> list[dict]:
         )
         for fig in figures_of(folder):
             lines.append(
-                f"```{{figure}} /results/data/{name}/{fig.name}\n:width: 90%\n\n`{fig.name}`\n```\n"
+                f"```{{figure}} /results/data/{name}/{fig.relative_to(folder).as_posix()}\n:width: 90%\n\n`{fig.relative_to(folder).as_posix()}`\n```\n"
             )
             gallery.append(
                 {
-                    "figure": f"/results/data/{name}/{fig.name}",
+                    "figure": f"/results/data/{name}/{fig.relative_to(folder).as_posix()}",
                     "command": record.get("command", f"neurolearn reproduce {name}"),
                     "title": f"{name}: {fig.stem}",
                     "page": f"/results/generated/{name}",
