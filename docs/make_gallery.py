@@ -44,9 +44,9 @@ COMMANDS = {
         "--out {out}",
     ),
     "simulate_izhikevich": (
-        "Izhikevich neurons, chattering preset, on cpp_standalone",
+        "Izhikevich neurons, chattering preset",
         "neurolearn simulate izhikevich --preset ch --current '10 mV/ms' --duration 0.5s "
-        "--backend cpp_standalone --out {out}",
+        "--out {out}",
     ),
     "allen_figures": (
         "Membrane time constants of the Allen Cell Types Database: fits, Q-Q plot, panels",
