@@ -22,9 +22,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE / "_ext"))
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("MPLBACKEND", "Agg")
+
+# this process draws with Agg; the notebooks' kernels must not inherit MPLBACKEND (CI sets it
+# to Agg), so that ipykernel's inline backend shows their figures in the pages
+import matplotlib  # noqa: E402
 
 import neurolearn  # noqa: E402
+
+matplotlib.use("Agg")
+os.environ.pop("MPLBACKEND", None)
 
 project = "neurolearn"
 author = "neurolearn developers"
