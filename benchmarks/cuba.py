@@ -24,7 +24,10 @@ and neurolearn runs alternate, so that a change of the background load hits both
 
 The ratio neurolearn / plain Brian2 is the overhead of neurolearn (goal: <= 1.05).
 
-Usage: ``python benchmarks/cuba.py [--repeat 2] [--duration 1s]``
+Usage: ``python benchmarks/cuba.py [--repeat 2] [--duration 1s] [--json FILE]``; ``--json``
+writes every row and the provenance record (command, date, git revision, versions, CPU,
+threads, load average: :func:`neurolearn.provenance.provenance`) to FILE, e.g.
+``benchmarks/results/cuba_<date>.json``, which the documentation's benchmarks page renders.
 """
 
 from __future__ import annotations
@@ -252,6 +255,7 @@ def main(argv=None):
         help="warm cython and cpp_standalone runs, best of (default 2)",
     )
     parser.add_argument("--duration", default="1s", help="biological time (default 1s)")
+    parser.add_argument("--json", metavar="FILE", help="write the results to FILE (JSON)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -328,6 +332,35 @@ def main(argv=None):
         f"load average at the end: {os.getloadavg()[0]:.1f} (wall times on a shared machine "
         f"vary by tens of percent between runs; CPU times much less)"
     )
+    if args.json:
+        from neurolearn.provenance import provenance
+
+        record = {
+            "benchmark": "cuba",
+            "network": {"neurons": N, "duration_s": duration_s},
+            "args": {"repeat": args.repeat, "duration": args.duration},
+            "provenance": provenance(),
+            "results": {
+                label: {
+                    "plain_wall_s": a,
+                    "neurolearn_wall_s": b,
+                    "wall_ratio": b / a,
+                    "plain_cpu_s": ca,
+                    "neurolearn_cpu_s": cb,
+                    "cpu_ratio": cb / ca,
+                    "spikes_plain": na,
+                    "spikes_neurolearn": nb,
+                }
+                for label, a, b, ca, cb, na, nb in rows
+            },
+            "second_run": {
+                "wall_s": nl["second_run_s"],
+                "binary_s": nl["second_run_binary_s"],
+                "n_spikes": nl["second_run_n_spikes"],
+            },
+        }
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
     return 0
 
 

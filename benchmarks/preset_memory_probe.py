@@ -5,7 +5,7 @@ batches (forward, backward, Adam step). Run under ``/usr/bin/time -v``::
 
     /usr/bin/time -v python benchmarks/preset_memory_probe.py bits FSDD/train.h5 FSDD/test.h5
 
-(measured with dt 2 ms, 500 steps, batch 64: docs/results/data/i21_memory.json).
+(measured with dt 2 ms, 500 steps, batch 64: docs/results/data/perez_nieves_fsdd/memory.json).
 """
 
 import sys

@@ -447,6 +447,12 @@ def main(argv=None) -> int:
             },
             "results": results,
         }
+        try:  # command, date, git revision, package versions, CPU model, usable threads
+            from neurolearn.provenance import provenance
+
+            record["provenance"] = provenance()
+        except ImportError:  # the --baseline checkout of an older version
+            pass
         with open(args.json, "w") as f:
             json.dump(record, f, indent=1)
     return 0

@@ -23,40 +23,19 @@ lines; :mod:`neurolearn.brian.progress`) unless ``--quiet`` (or ``--json``) is g
 from __future__ import annotations
 
 import argparse
-import json
+import platform
 import sys
 import traceback
 
+from . import __version__
 from .extras import EXTRAS, MissingExtraError, install_hint
 from .io import OutputFolderError
 
 __all__ = ["main", "build_parser", "BAD_INPUT"]
 
 
-def _cmd_models(args) -> int:
-    from .spec import list_models
-
-    specs = list_models(args.kind)
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "kind": s.kind,
-                        "title": s.title,
-                        "reference": s.reference,
-                        "path": str(s.path),
-                    }
-                    for s in specs
-                ]
-            )
-        )
-        return 0
-    width = max(len(s.name) for s in specs)
-    for s in specs:
-        print(f"{s.name:<{width}}  {s.kind:<7}  {s.title}")
-    return 0
+def _python() -> str:
+    return platform.python_version()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,12 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neurolearn",
         description="Spiking models as equations: simulate (Brian2), train (PyTorch), analyse.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} (python {_python()})"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("models", help="list the model zoo, one line each")
-    p.add_argument("--kind", choices=["neuron", "synapse", "input"])
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_models)
 
     import importlib
     import pkgutil

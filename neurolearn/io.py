@@ -210,8 +210,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     else ``0o666`` less the umask) and renamed onto ``path`` (atomic on POSIX); on error it is
     removed.
 
-    Example
-    -------
+    Examples
+    --------
     >>> with atomic_path("results.h5") as tmp:
     ...     write_hdf5(tmp)
     """

@@ -60,14 +60,16 @@ print(sys.executable)" 2>/dev/null) && [ -n "$found" ]; then
 leg_py311() {
     local py
     py=$(find_python 3.11) || return 1
-    echo "== leg 1: $py ($("$py" -V 2>&1)), full stack, full suite"
+    echo "== leg 1: $py ($("$py" -V 2>&1)), full stack, full suite, documentation"
     rm -rf .venv
     "$py" -m venv .venv &&
         .venv/bin/pip install -q torch==2.13.0 &&
         .venv/bin/pip install -q -e ".[all,dev]" &&
         .venv/bin/pip install -q --no-deps norse==1.1.0 &&
         (. .venv/bin/activate && ruff check . && ruff format --check . && lint-imports) &&
-        NEUROLEARN_REQUIRE_EXTRAS=torch,allensdk,nir,norse,snntorch .venv/bin/python -m pytest
+        NEUROLEARN_REQUIRE_EXTRAS=torch,allensdk,nir,norse,snntorch .venv/bin/python -m pytest &&
+        echo "== leg 1: documentation (sphinx -W, tutorials executed)" &&
+        .venv/bin/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 }
 
 leg_py312() {

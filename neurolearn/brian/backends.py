@@ -189,7 +189,7 @@ class BackendInfo:
     configure : callable () -> Any, optional
         Sets the backend's preferences inside :func:`use_backend` (after which the block's
         own ``prefs`` apply), e.g. :func:`neurolearn.brian.cuda.configure`.
-    build : callable (backend, compile, clean, with_output, **options), optional
+    build : callable ``(backend, compile, clean, with_output, **options)``, optional
         Standalone mode: generates (and with ``compile`` compiles) the project of a
         :class:`Backend`, setting its ``built``/``compiled`` flags and ``timings``; never
         runs it.

@@ -8,8 +8,7 @@ Public API
     run the steps of :mod:`neurolearn.codegen.steps` on a neuron model.
 ``abstract_update_code(spec, method=None) -> str``
     Brian2's abstract state-update code (cached on disk), the input of the steps.
-``ModelIR``, ``Coefficient``, ``Plain``, ``SingularGuard``, ``Threshold``,
-``ThresholdAffine``, ``Reset``, ``AffineUpdate``
+``ModelIR``, ``Coefficient``, ``Plain``, ``SingularGuard``, ``Threshold``, ``ThresholdAffine``, ``Reset``, ``AffineUpdate``
     The IR (:mod:`neurolearn.codegen.ir`).
 ``split_fraction``, ``check_supported``, ``UNARY_FUNCTIONS``
     The IR's vocabulary of expressions (:mod:`neurolearn.codegen.vocabulary`).

@@ -1,46 +1,51 @@
 """``neurolearn fit CONFIG.toml --out DIR``: fit a neuron model to a target.
 
-Config file (TOML; relative paths are relative to the config file, ``$NEUROLEARN_DATA_DIR``
-and ``~`` are expanded)::
-
-    model = "lif"                       # zoo name or path to a model file
-    backend = "numpy"                   # numpy | cython | cpp_standalone | cuda_standalone
-
-    [target]
-    kind = "fi_curve"                   # ephys_features | fi_curve | trace | spike_train
-    file = "$NEUROLEARN_DATA_DIR/allen/osb_cell_types_sweeps/313862167_analysis.json"
-    # ephys_features: file = ".../ephys_features.csv", specimen_id = 313862167
-    # trace:          file = "x.npz" with v (V) and i (A), [time] or [time, sweeps]; dt_s
-    # spike_train:    file = "x.npz" with stimulus [time, sweeps], spike_times_s (one array per
-    #                 sweep, e.g. spike_times_s_0, spike_times_s_1...), dt_s; window_ms = 4
-
-    [optimizer]
-    name = "differential_evolution"     # or "adam"
-    popsize = 8
-    maxiter = 20
-
-    [bounds]
-    tau_m = ["5 ms", "60 ms"]
-    R_m = ["50 Mohm", "1 Gohm"]
-
-    [start]                             # optional; default: the model's values
-    tau_m = "20 ms"
-
-    [fixed]                             # optional
-    v_rest = "-80 mV"
-
-Writes DIR/fit.json, DIR/fit_traces.npz and DIR/fit.{pdf,svg,png} atomically; with
-``fit_progress.json`` after each generation. Exit status 0 (converged), 3 (did not converge:
-best parameters kept), 2 (bad input).
+The config file's keys, with an example of each, are :data:`FIT_CONFIG_KEYS` (printed by
+``neurolearn fit --help``). Writes DIR/fit.json, DIR/fit_traces.npz and DIR/fit.{pdf,svg,png}
+atomically, with ``fit_progress.json`` after each generation. Exit status 0 (converged), 3
+(did not converge: best parameters kept), 2 (bad input).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["register", "load_fit_config", "target_from_config"]
+__all__ = ["register", "load_fit_config", "target_from_config", "FIT_CONFIG_KEYS"]
+
+#: Every key of a fit config file, as an annotated example (TOML). Relative paths are relative
+#: to the config file; ``$NEUROLEARN_DATA_DIR`` and ``~`` are expanded.
+FIT_CONFIG_KEYS = """\
+model = "lif"                       # zoo name or path to a model file
+backend = "numpy"                   # numpy | cython | cpp_standalone | cuda_standalone
+
+[target]
+kind = "fi_curve"                   # ephys_features | fi_curve | trace | spike_train
+file = "$NEUROLEARN_DATA_DIR/allen/osb_cell_types_sweeps/313862167_analysis.json"
+# ephys_features: file = ".../ephys_features.csv", specimen_id = 313862167
+# trace:          file = "x.npz" with v (V) and i (A), [time] or [time, sweeps]; dt_s;
+#                 nan_policy = "raise" | "omit"
+# spike_train:    file = "x.npz" with stimulus [time, sweeps], spike_times_s (one array per
+#                 sweep: spike_times_s_0, spike_times_s_1...), dt_s; window_ms = 4;
+#                 stimulus_units = "amp"
+
+[optimizer]
+name = "differential_evolution"     # or "adam"; the other keys go to the optimizer
+popsize = 8
+maxiter = 20
+
+[bounds]                            # required: the fitted parameters and their ranges
+tau_m = ["5 ms", "60 ms"]
+R_m = ["50 Mohm", "1 Gohm"]
+
+[start]                             # optional; default: the model's values
+tau_m = "20 ms"
+
+[fixed]                             # optional
+v_rest = "-80 mV"
+"""
 
 _TOP = {"model", "backend", "target", "optimizer", "bounds", "start", "fixed"}
 _TARGET = {"kind", "file", "specimen_id", "window_ms", "dt_s", "nan_policy", "stimulus_units"}
@@ -222,7 +227,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "fit",
         help="fit a neuron model to data (features, f-I curve, traces, spike trains)",
-        description=__doc__.split("\n\n")[0],
+        description="Fit a neuron model to a target (Allen features, an f-I curve, voltage "
+        "traces or spike trains). Writes DIR/fit.json, fit_traces.npz and fit.{pdf,svg,png}; "
+        "exit status 0 (converged), 3 (not converged: best parameters kept), 2 (bad input).",
+        epilog="config file keys (TOML; relative paths are relative to the file, "
+        "$NEUROLEARN_DATA_DIR and ~ are expanded):\n\n" + FIT_CONFIG_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", help="fit config (TOML): model, target, optimizer, bounds")
     p.add_argument("--out", required=True, help="output folder")

@@ -74,7 +74,8 @@ def register(subparsers) -> None:
     c = sub.add_parser(
         "check",
         help="compare a GLIF neuron config in Brian2 and allensdk",
-        description=__doc__.split("\n\n")[0],
+        description="Run an Allen GLIF neuron config (allensdk *_neuron_config.json) in Brian2 "
+        "and in allensdk's GlifNeuron on the same stimuli, and compare spikes and voltages.",
     )
     c.add_argument("config", help="allensdk *_neuron_config.json")
     c.add_argument("--json", action="store_true", help="machine-readable output")

@@ -42,7 +42,10 @@ def _run(args) -> int:
         raise ValueError("name a reproduction (neurolearn reproduce NAME [options]) or give --list")
     reproduction = get_reproduction(args.name)
     parser = reproduction.parser(prog=f"neurolearn reproduce {reproduction.name}")
-    reproduction.execute(parser.parse_args(args.options))
+    reproduction.run_recorded(
+        parser.parse_args(args.options),
+        command=["neurolearn", "reproduce", reproduction.name, *args.options],
+    )
     return 0
 
 

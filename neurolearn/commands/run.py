@@ -5,6 +5,8 @@ options and run function this command uses."""
 
 from __future__ import annotations
 
+import sys
+
 from ..extras import require
 
 __all__ = ["register"]
@@ -14,7 +16,7 @@ def _heterogeneity(args) -> int:
     require("torch", "neurolearn run heterogeneity")
     from ..reproductions.registry import get_reproduction
 
-    get_reproduction("heterogeneity").execute(args)
+    get_reproduction("heterogeneity").run_recorded(args, command=["neurolearn", *sys.argv[1:]])
     return 0
 
 

@@ -17,6 +17,12 @@ def _run(args) -> int:
     from ..training import load_config, train_from_config
     from ..training.distributed import init_from_environment, is_main_process, train_distributed
 
+    if args.print_config:
+        from .config import print_train_config
+
+        return print_train_config()
+    if args.config is None or args.out is None:
+        raise ValueError("give a configuration file and --out DIR (or --print-config)")
     config = load_config(args.config, preset=args.preset)
     try:
         if init_from_environment(config["training"]["device"]):  # started by torchrun
@@ -53,8 +59,18 @@ def register(subparsers) -> None:
         "config.toml, metrics.csv, checkpoint.pt, network.h5, parameters.csv, "
         "summary.json and learning-curve figures.",
     )
-    p.add_argument("config", help="training configuration (TOML), e.g. configs/fsdd_lif.toml")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="training configuration (TOML), e.g. configs/fsdd_lif.toml; "
+        "neurolearn config train prints every key with its default",
+    )
+    p.add_argument("--out", metavar="DIR", help="output folder (required to train)")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the complete default configuration with comments and exit",
+    )
     p.add_argument(
         "--preset",
         default=None,

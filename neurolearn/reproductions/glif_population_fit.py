@@ -7,7 +7,8 @@ Usage::
         [--model lif|glif1] [--backend cython] [--maxiter 10] [--popsize 3] [--limit N]
         [--glif1-cells-only]
 
-Writes (atomically; rerunning resumes the table):
+Writes (atomically; rerunning resumes the table)::
+
   OUT/<model>_population.csv        one row per cell (fitted parameters with unit suffixes,
                                     model and data features, loss, status)
   OUT/<model>_vs_glif1.json         correlation and median relative error of R, C, tau,

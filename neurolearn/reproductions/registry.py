@@ -28,10 +28,13 @@ import argparse
 import importlib
 import importlib.util
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..io import OutputFolder
+from ..io import OutputFolder, atomic_write_json
+from ..provenance import provenance
 
 __all__ = [
     "Reproduction",
@@ -140,10 +143,44 @@ class Reproduction:
         parser = self.parser(prog)
         args = parser.parse_args(argv)
         try:
-            self.execute(args)
+            self.run_recorded(args, command=["python", "-m", self.run.__module__, *(argv or [])])
         except UsageError as exc:
             parser.error(str(exc))
         return 0
+
+    def run_recorded(self, args: argparse.Namespace, command: list[str] | None = None) -> dict:
+        """Run with the parsed options (:meth:`execute`: the output folder checked first) and
+        write ``provenance.json`` into ``args.out``.
+
+        The record (:func:`neurolearn.provenance.provenance`: the command, the date, the git
+        revision, the package versions and the machine, plus ``reproduction``, the name) is
+        what the documentation's results pages print beside the results.
+
+        Parameters
+        ----------
+        args : argparse.Namespace
+            Options parsed by :meth:`parser`.
+        command : list of str, optional
+            The command line to record (default: this process's ``sys.argv``).
+
+        Returns
+        -------
+        dict
+            What :attr:`run` returned.
+
+        Raises
+        ------
+        UsageError
+            As :attr:`run`; nothing is recorded then.
+        """
+        if command is None:
+            command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+        result = self.execute(args)
+        out = getattr(args, "out", None)
+        if out is not None and Path(out).is_dir():
+            record = {"reproduction": self.name, **provenance(command)}
+            atomic_write_json(Path(out) / "provenance.json", record)
+        return result
 
 
 #: name -> Reproduction, filled as the modules are imported (:func:`reproductions` imports all).

@@ -34,7 +34,7 @@ V_rest = E_in = -70 mV and weights "initialised uniformly between 0 and g_max"; 
 sPyNNaker example "to reproduce the weight distributions found by Song, Miller and Abbott":
 1000 excitatory and 200 inhibitory inputs at 10 Hz, A+ = 0.005, A-/A+ = 1.05). Conductances
 are in units of the leak conductance (g_l = 10 nS, C_m = 200 pF: tau_m = 20 ms; g_max =
-0.015 g_l), and the traces add 1 per spike, so a pair changes w by A+- g_max exp(-|dt|/20 ms)
+0.015 g_l), and the traces add 1 per spike, so a pair changes w by A+- g_max ``exp(-|dt|/20 ms)``
 as the paper's P_a and M functions do (checked to 1e-9 in ``tests/test_plasticity.py``).
 Starting all weights at g_max instead (``w_init="max"``) separates them more slowly: at 50 s
 0.03 / 0.05 / 0.30 / 0.45 within 10 % of a bound, against 0.19 / 0.41 / 0.55 / 0.63 from

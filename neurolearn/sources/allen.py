@@ -25,26 +25,26 @@ next to the files they read.
 
 The tidy table (:func:`load_cells`) has one row per cell with the columns
 
-=================  ==========================================================================
-specimen_id        Allen specimen id (int)
-cell_name          specimen name
-species            ``"mouse"`` or ``"human"``
-area               structure parent acronym (``VISp``, ``MTG``, ...)
-structure          structure acronym including the layer (``VISp4``)
-layer              cortical layer as a string (``"1"``, ``"2/3"``, ``"4"``, ``"5"``, ``"6a"``...)
-dendrite_type      ``"spiny"``, ``"aspiny"`` or ``"sparsely spiny"``
-transgenic_line    Cre line (``"Pvalb-IRES-Cre"``; None for human cells)
-reporter_status    ``"positive"``, ``"negative"`` or None (human)
-hemisphere, apical, disease_state, donor_id, normalized_depth
-tau_ms             membrane time constant (ms), from hyperpolarising long-square sweeps
-ri_mohm            input resistance (MOhm)
-vrest_mv           resting membrane potential (mV)
-rheobase_pa        threshold current of the long-square sweeps (pA)
-fi_slope_hz_per_pa slope of the f-I curve (Hz/pA)
-threshold_v_mv     spike threshold of the rheobase sweep (mV)
-...                every other feature of ``ephys_features.csv`` with a unit suffix
-                   (``*_t_*`` in s, ``*_v_*`` in mV, ``threshold_i_*`` in pA, ``avg_isi_ms``...)
-=================  ==========================================================================
+==================  ==========================================================================
+specimen_id         Allen specimen id (int)
+cell_name           specimen name
+species             ``"mouse"`` or ``"human"``
+area                structure parent acronym (``VISp``, ``MTG``, ...)
+structure           structure acronym including the layer (``VISp4``)
+layer               cortical layer as a string (``"1"``, ``"2/3"``, ``"4"``, ``"5"``, ``"6a"``...)
+dendrite_type       ``"spiny"``, ``"aspiny"`` or ``"sparsely spiny"``
+transgenic_line     Cre line (``"Pvalb-IRES-Cre"``; None for human cells)
+reporter_status     ``"positive"``, ``"negative"`` or None (human)
+hemisphere          also ``apical``, ``disease_state``, ``donor_id``, ``normalized_depth``
+tau_ms              membrane time constant (ms), from hyperpolarising long-square sweeps
+ri_mohm             input resistance (MOhm)
+vrest_mv            resting membrane potential (mV)
+rheobase_pa         threshold current of the long-square sweeps (pA)
+fi_slope_hz_per_pa  slope of the f-I curve (Hz/pA)
+threshold_v_mv      spike threshold of the rheobase sweep (mV)
+...                 every other feature of ``ephys_features.csv`` with a unit suffix
+                    (``*_t_*`` in s, ``*_v_*`` in mV, ``threshold_i_*`` in pA, ``avg_isi_ms``...)
+==================  ==========================================================================
 
 Reference: Allen Institute for Brain Science (2015), Allen Cell Types Database,
 celltypes.brain-map.org; Gouwens et al. (2019) Nat. Neurosci. 22:1182 (mouse features);

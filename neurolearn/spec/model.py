@@ -366,7 +366,9 @@ class ModelSpec:
 class NeuronModel(ModelSpec):
     """A neuron model: equations, threshold, reset and refractory period.
 
-    Attributes (beyond :class:`ModelSpec`)
+    The attributes below come in addition to those of :class:`ModelSpec`.
+
+    Attributes
     ----------
     threshold : str
         Brian2 threshold condition, e.g. ``"v > v_th"``.
@@ -430,7 +432,9 @@ class NeuronModel(ModelSpec):
 class SynapseModel(ModelSpec):
     """A synapse model: per-synapse equations and what happens at pre/post spikes.
 
-    Attributes (beyond :class:`ModelSpec`)
+    The attributes below come in addition to those of :class:`ModelSpec`.
+
+    Attributes
     ----------
     on_pre, on_post : str
         Brian2 statements run at a presynaptic / postsynaptic spike. ``{target}`` is replaced
@@ -486,7 +490,9 @@ class SynapseModel(ModelSpec):
 class InputModel(ModelSpec):
     """An input population: Poisson spike sources or a spike generator.
 
-    Attributes (beyond :class:`ModelSpec`)
+    The attributes below come in addition to those of :class:`ModelSpec`.
+
+    Attributes
     ----------
     generator : str
         ``"poisson"`` (parameter ``rate``) or ``"spike_generator"`` (spike times given at build

@@ -8,19 +8,19 @@ arguments, which build the same objects, so that both spellings mean the same::
     SpikingLayer("lif", 700, 256, dt="1 ms",
                  options=(Execution(fused=False), WeightInit(gain=2.0)))
 
-=====================  =====================================================================
-group                  keyword arguments it holds
-=====================  =====================================================================
-:class:`ParameterInit`  ``params``, ``trainable``, ``heterogeneity``, ``bounds``,
-                        ``tau_parameterization``
-:class:`WeightInit`     ``weight_std``, ``recurrent_std``, ``weight_gain``, ``weight_unit``,
-                        ``weight_distribution``
+=========================  =================================================================
+group                      keyword arguments it holds
+=========================  =================================================================
+:class:`ParameterInit`     ``params``, ``trainable``, ``heterogeneity``, ``bounds``,
+                           ``tau_parameterization``
+:class:`WeightInit`        ``weight_std``, ``recurrent_std``, ``weight_gain``, ``weight_unit``,
+                           ``weight_distribution``
 :class:`SurrogateOptions`  ``surrogate``, ``detach_reset``, ``threshold_scale``
-:class:`Execution`      ``fused``, ``fused_recompute``, ``sparse_input``, ``sparse_spikes``,
-                        ``checkpoint_every``, ``check_finite``
-:class:`DelayOptions`   ``delays``, ``recurrent_delays``, ``max_delay``, ``delay_init``,
-                        ``delay_sigma``
-=====================  =====================================================================
+:class:`Execution`         ``fused``, ``fused_recompute``, ``sparse_input``, ``sparse_spikes``,
+                           ``checkpoint_every``, ``check_finite``
+:class:`DelayOptions`      ``delays``, ``recurrent_delays``, ``max_delay``, ``delay_init``,
+                           ``delay_sigma``
+=========================  =================================================================
 """
 
 from __future__ import annotations

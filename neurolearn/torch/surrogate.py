@@ -14,7 +14,7 @@ name               g(u)                                              source
 ``sigmoid``        ``sigmoid(u) * (1 - sigmoid(u))``                 logistic-sigmoid derivative;
                                                                      Zenke & Vogels (2021)
                                                                      Neural Comput. 33:899
-``arctan``         ``1 / (1 + (pi/2 * u)**2)``  (times 1/2)           Fang et al. (2021) ICCV,
+``arctan``         ``1 / (1 + (pi/2 * u)**2)``  (times 1/2)          Fang et al. (2021) ICCV,
                                                                      SpikingJelly's ``ATan``
 ``triangle``       ``max(0, 1 - |u|)``                               Esser et al. (2016) PNAS
                                                                      113:11441

@@ -2,7 +2,9 @@
 loop, checkpoints and resumption.
 
 A training run is described by a TOML file (see :data:`CONFIG_SCHEMA` for every key, its
-type, default and meaning; ``configs/fsdd_lif.toml`` is a complete example)::
+type, default and meaning; ``neurolearn config train`` prints the complete default
+configuration with a comment on every key, ``configs/train_defaults.toml`` is that file and
+``configs/fsdd_lif.toml`` an example)::
 
     [data]
     dataset = "fsdd"          # fsdd | shd | ssc | nmnist | braille
@@ -85,6 +87,8 @@ from .config import (
     ConfigError,
     TrainingConfig,
     config_from_dict,
+    default_config,
+    describe_key,
     load_config,
     resolve_device,
 )
@@ -115,6 +119,8 @@ __all__ = [
     "TrainingConfig",
     "load_config",
     "config_from_dict",
+    "default_config",
+    "describe_key",
     "seed_everything",
     "resolve_device",
     "train_network",

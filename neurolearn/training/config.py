@@ -11,6 +11,7 @@ import io
 import math
 import re
 import sys
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,6 +36,8 @@ __all__ = [
     "config_from_dict",
     "resolve_relative_paths",
     "resolve_device",
+    "default_config",
+    "describe_key",
 ]
 
 
@@ -149,8 +152,20 @@ class TrainingConfig:
             data.setdefault(section, {}).update(values)
         return config_from_dict(data, self.path)
 
-    def to_toml(self) -> str:
-        """The configuration as TOML text (reads back to an equal config)."""
+    def to_toml(self, comments: bool = False) -> str:
+        """The configuration as TOML text (reads back to an equal config).
+
+        Parameters
+        ----------
+        comments : bool
+            Precede every key by its meaning, type, allowed values and default from
+            :data:`CONFIG_SCHEMA` (:func:`describe_key`); unset optional keys appear as
+            commented-out lines.
+
+        Returns
+        -------
+        str
+        """
         out = io.StringIO()
         out.write("# neurolearn training configuration (every default filled in)\n")
         for section, values in self.sections.items():
@@ -158,13 +173,82 @@ class TrainingConfig:
             tables = {k: v for k, v in values.items() if isinstance(v, dict)}
             out.write(f"\n[{section}]\n")
             for k, v in scalars.items():
+                if comments:
+                    out.write(_comment(describe_key(section, k)))
                 if v is not None:
                     out.write(f"{k} = {_toml_value(v)}\n")
+                elif comments:
+                    out.write(f"# {k} =\n")
             for k, table in tables.items():
-                out.write(f"\n[{section}.{k}]\n")
+                if comments:
+                    out.write("\n" + _comment(describe_key(section, k)))
+                out.write(f"{'' if comments else chr(10)}[{section}.{k}]\n")
                 for kk, vv in table.items():
                     out.write(f"{_toml_key(kk)} = {_toml_value(vv)}\n")
         return out.getvalue()
+
+
+def _comment(text: str, width: int = 99) -> str:
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, width - 2))
+
+
+def describe_key(section: str, name: str) -> str:
+    """One key of :data:`CONFIG_SCHEMA` in words: meaning, type, allowed values, default.
+
+    Parameters
+    ----------
+    section, name : str
+        ``[section] name`` of the key.
+
+    Returns
+    -------
+    str
+        E.g. ``"time step of the binned input and of the network, ms (a number > 0; default
+        10.0)"``.
+
+    Raises
+    ------
+    KeyError
+        For a section or key the schema does not have.
+    """
+    key = CONFIG_SCHEMA[section][name]
+    facts = [_TYPE_NAMES[key.kind]]
+    if key.choices is not None:
+        facts[0] += ": " + " | ".join(map(str, key.choices))
+    bounds = []
+    if key.low is not None:
+        bounds.append(f"{'>' if key.low_open else '>='} {key.low:g}")
+    if key.high is not None:
+        bounds.append(f"{'<' if key.high_open else '<='} {key.high:g}")
+    if bounds:
+        facts[0] += " " + " and ".join(bounds)
+    if key.required:
+        facts.append("required")
+    elif key.default is None:
+        facts.append("optional, unset by default")
+    else:
+        facts.append(f"default {_toml_value(key.default)}")
+    return f"{key.help} ({'; '.join(facts)})"
+
+
+def default_config(dataset: str = "fsdd") -> TrainingConfig:
+    """The complete default configuration for ``dataset`` (every key of the schema).
+
+    Parameters
+    ----------
+    dataset : str
+        ``[data] dataset``, the one required key (a name of :data:`neurolearn.datasets.DATASETS`).
+
+    Returns
+    -------
+    TrainingConfig
+
+    Raises
+    ------
+    ConfigError
+        For an unknown dataset.
+    """
+    return config_from_dict({"data": {"dataset": dataset}})
 
 
 def _toml_key(key: str) -> str:
