@@ -155,15 +155,11 @@ def _has_compiler() -> bool:
     return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
 
 
-def _has_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
-
 #: What a backend may need, and how to check that this machine has it.
 _REQUIREMENTS: dict[str, Callable[[], bool]] = {
     "C++ compiler": _has_compiler,
-    "Cython": lambda: _has_module("Cython"),
-    "brian2cuda": lambda: _has_module("brian2cuda"),
+    "Cython": lambda: importlib.util.find_spec("Cython") is not None,
+    "brian2cuda": lambda: importlib.util.find_spec("brian2cuda") is not None,
     "nvcc": lambda: cuda.nvcc_path() is not None,
     "NVIDIA GPU": lambda: cuda.gpu_available(),
 }

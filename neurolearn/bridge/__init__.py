@@ -264,18 +264,8 @@ def to_brian2(
     export = None
     _check_stage(stage, backend, directory, run)
     with use_backend(backend, directory=directory, dt=dt) as be:
-        objects = []
-        t_idx, b_idx, c_idx = np.nonzero(x)
-        order = np.lexsort((b_idx * C + c_idx, t_idx))
-        gen = make_input_group(
-            load_model("spike_generator"),
-            n=B * C,
-            indices=(b_idx * C + c_idx)[order],
-            times=t_idx[order] * dt,
-            dt=dt,
-            name="inputs",
-        )
-        objects.append(gen)
+        gen = _input_generator(x, dt)
+        objects = [gen]
         groups, synapses, monitors = {}, {}, {}
         prev_group, prev_n = gen, C
         layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
@@ -320,6 +310,22 @@ def to_brian2(
             _run_stage(be, export, net, T * dt, stage)
     del brian2
     return export
+
+
+def _input_generator(x: np.ndarray, dt):
+    """The ``SpikeGeneratorGroup`` "inputs" of the spikes ``x`` ``[time, batch, channels]``:
+    neuron ``b * channels + c`` fires at ``t * dt`` where ``x[t, b, c]`` is non-zero."""
+    _, B, C = x.shape
+    t_idx, b_idx, c_idx = np.nonzero(x)
+    order = np.lexsort((b_idx * C + c_idx, t_idx))
+    return make_input_group(
+        load_model("spike_generator"),
+        n=B * C,
+        indices=(b_idx * C + c_idx)[order],
+        times=t_idx[order] * dt,
+        dt=dt,
+        name="inputs",
+    )
 
 
 def _run_stage(be, export: Brian2Export, net, duration, stage: str) -> None:

@@ -360,14 +360,7 @@ def fit(
     total = opt.maxiter + 1 if hasattr(opt, "maxiter") else opt.steps
     bar = tqdm(total=total, desc=f"fit {spec.name} ({opt.name})", disable=not progress, leave=False)
     try:
-        if isinstance(opt, Adam):
-            from .gradient import differentiable_loss
-
-            loss_fn = differentiable_loss(spec, target, bounds, fixed_q, method=method)
-            outcome = opt.run(loss_fn, u0, progress=bar)
-            outcome.n_evaluations = len(outcome.history)
-        else:
-            outcome = opt.run(run.objective, u0, progress=bar)
+        outcome = _optimize(opt, run, (spec, target, bounds, fixed_q, method), u0, bar)
     except (KeyboardInterrupt, Exception) as exc:
         bar.close()
         run.close()
@@ -395,6 +388,20 @@ def fit(
     if run.out_dir is not None:
         result.save(run.out_dir)
     return result
+
+
+def _optimize(opt, run, problem: tuple, u0, bar):
+    """Run the optimizer from ``u0``: Adam on the differentiable loss of ``problem`` (spec,
+    target, bounds, fixed values, method), any other on the run's Brian2 objective."""
+    if isinstance(opt, Adam):
+        from .gradient import differentiable_loss
+
+        spec, target, bounds, fixed_q, method = problem
+        loss_fn = differentiable_loss(spec, target, bounds, fixed_q, method=method)
+        outcome = opt.run(loss_fn, u0, progress=bar)
+        outcome.n_evaluations = len(outcome.history)
+        return outcome
+    return opt.run(run.objective, u0, progress=bar)
 
 
 def _check_fixed(spec, bounds: dict, fixed: Mapping | None) -> dict:

@@ -339,6 +339,43 @@ def _load_once(d: Mapping) -> None:
     log.info("%s test set: %d samples, %d channels", d["dataset"], len(test), test.n_channels)
 
 
+def _description(configs, dataset, quick, backend, preset, scales, factor) -> dict:
+    """What ``out/experiment.json`` records: the settings common to every run."""
+    any_config = next(iter(configs.values())).to_dict()
+    any_config["heterogeneity"].pop("configuration")
+    any_config["training"].pop("seed")
+    description = {
+        "experiment": "heterogeneity",
+        "dataset": dataset,
+        "quick": bool(quick),
+        "backend": backend,
+        "settings": any_config,
+        "preset": preset,
+        "time_scales": scales,
+    }
+    if factor is not None:
+        description["factor"] = {factor: FACTORS[factor]}
+    return description
+
+
+def _jobs(configs, seeds: int, runs, out: Path, backend: str, scales) -> list[dict]:
+    """The runs (:mod:`.runs`) in seed-major order: an interrupted experiment has every
+    configuration for the first seeds."""
+    return [
+        {
+            "configuration": c,
+            "seed": s,
+            "config": configs[c, s].to_dict(),
+            "run_dir": str(out / "runs" / c / f"seed{s}"),
+            "backend": backend,
+            "progress": False,
+            "time_scales": scales,
+        }
+        for s in range(seeds)
+        for c in runs
+    ]
+
+
 def run_heterogeneity(
     dataset: str = DEFAULT_TASK,
     seeds: int = DEFAULT_SEEDS,
@@ -428,38 +465,10 @@ def run_heterogeneity(
         for name, (c, _lv, level) in runs.items()
         for s in range(seeds)
     }
-    any_config = next(iter(configs.values())).to_dict()
-    any_config["heterogeneity"].pop("configuration")
-    any_config["training"].pop("seed")
-    description = {
-        "experiment": "heterogeneity",
-        "dataset": dataset,
-        "quick": bool(quick),
-        "backend": backend,
-        "settings": any_config,
-        "preset": preset,
-        "time_scales": scales,
-    }
-    if factor is not None:
-        description["factor"] = {factor: FACTORS[factor]}
+    description = _description(configs, dataset, quick, backend, preset, scales, factor)
     _claim_folder(out, description, seeds)
-
-    _load_once(any_config["data"])
-
-    # seed-major order: an interrupted experiment has every configuration for the first seeds
-    jobs_list = [
-        {
-            "configuration": c,
-            "seed": s,
-            "config": configs[c, s].to_dict(),
-            "run_dir": str(out / "runs" / c / f"seed{s}"),
-            "backend": backend,
-            "progress": False,
-            "time_scales": scales,
-        }
-        for s in range(seeds)
-        for c in runs
-    ]
+    _load_once(description["settings"]["data"])
+    jobs_list = _jobs(configs, seeds, runs, out, backend, scales)
     # completed runs are skipped (also checked in the run, for a folder completed meanwhile)
     jobs_list = [job for job in jobs_list if not run_complete(job)]
     if jobs is not None and jobs < 1:

@@ -360,19 +360,14 @@ class SpikingNetwork(nn.Module):
             A parameter name (trainable, bounds...) that no layer has.
         """
         spec = load_model(model) if isinstance(model, str) else model
-        if taus is None:
-            taus = [n for n, p in spec.parameters.items() if p.is_time_constant and p.per_neuron]
         het, het_train, r_het, r_train = _configuration(
-            heterogeneity, taus, distribution, k, distributions
+            heterogeneity, spec, taus, distribution, k, distributions
         )
         if readout_trainable is not None:
             r_train = tuple(readout_trainable)
         h_bounds, r_bounds = _split_bounds(spec, bounds)
-        given = _given_options(layer_kwargs)
+        given, r_delays = _given_options(layer_kwargs, readout_delays)
         execution = given.execution
-        r_delays = DelayOptions()
-        if readout_delays and given.delays.mode != "none":
-            r_delays = dataclasses.replace(given.delays, recurrent="none")
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
             layers.append(
@@ -424,10 +419,12 @@ def _split_bounds(spec, bounds) -> tuple[dict, dict]:
     return h_bounds, {k: v for k, v in bounds.items() if k in readout_names}
 
 
-def _given_options(layer_kwargs: Mapping) -> LayerOptions:
-    """The layer options that the hidden layers' keyword arguments give (their execution,
-    tau parameterisation and weight distribution apply to the readout too)."""
-    return LayerOptions.build(
+def _given_options(layer_kwargs: Mapping, readout_delays: bool) -> tuple:
+    """``(options, readout delays)``: the layer options that the hidden layers' keyword
+    arguments give (their execution, tau parameterisation and weight distribution apply to
+    the readout too), and the readout's input delays: the hidden layers' (without recurrent
+    ones) when ``readout_delays``, else none."""
+    given = LayerOptions.build(
         layer_kwargs.get("options"),
         **{
             k: v
@@ -435,15 +432,21 @@ def _given_options(layer_kwargs: Mapping) -> LayerOptions:
             if k in KEYWORDS and k not in ("params", "trainable", "heterogeneity", "bounds")
         },
     )
+    r_delays = DelayOptions()
+    if readout_delays and given.delays.mode != "none":
+        r_delays = dataclasses.replace(given.delays, recurrent="none")
+    return given, r_delays
 
 
-def _configuration(heterogeneity, taus, distribution, k, distributions):
+def _configuration(heterogeneity, spec, taus, distribution, k, distributions):
     """``(het, trainable, readout het, readout trainable)`` of a Perez-Nieves configuration
     (:func:`perez_nieves_config`) for the hidden layers' ``taus`` and the readout's
     ``tau_m``/``tau_syn``; ``distributions`` replace the hidden layers' draws of the
     parameters they name."""
     if heterogeneity is None:
         return {}, (), {}, ()
+    if taus is None:
+        taus = [n for n, p in spec.parameters.items() if p.is_time_constant and p.per_neuron]
     cfg = perez_nieves_config(heterogeneity, taus, distribution, k)
     het = cfg["heterogeneity"]
     het.update({n: dict(d) for n, d in (distributions or {}).items() if n in het})

@@ -181,6 +181,35 @@ def write_run_record(config: TrainingConfig, out_dir: Path) -> TrainingConfig:
     return TrainingConfig(sections, config.path)
 
 
+def _start_writing(config: TrainingConfig, out_dir: Path, state: str) -> None:
+    """Write the run record into ``out_dir``; on a resumed run first remove a stale summary
+    (which would make a killed extension look finished)."""
+    if state == "resume":
+        with contextlib.suppress(FileNotFoundError):
+            (out_dir / "summary.json").unlink()
+    write_run_record(config, out_dir)
+
+
+def _summary(result, test_eval: dict, train_time_s: float, sets: tuple) -> dict:
+    """``summary.json`` of a finished run: test and last-epoch accuracies, sizes, timing."""
+    train, valid, test = sets
+    last = result.metrics[-1]
+    return {
+        "test_accuracy": test_eval["accuracy"],
+        "test_loss": test_eval["loss"],
+        "val_accuracy": last["val_accuracy"],
+        "train_accuracy": last["train_accuracy"],
+        "epochs": len(result.metrics),
+        "train_time_s": train_time_s,
+        "n_train": len(train),
+        "n_val": len(valid) if valid is not None else 0,
+        "n_test": len(test),
+        "n_inputs": train.n_channels,
+        "n_classes": train.n_classes,
+        "resumed_from_epoch": result.resumed_from,
+    }
+
+
 def train_from_config(
     config: TrainingConfig | str | Path,
     out_dir: str | Path,
@@ -266,11 +295,8 @@ def train_from_config(
     # what this call wrote (and the folder, if it created it); under DDP process 0 writes
     folder = OutputFolder(out_dir, first_result="checkpoint.pt") if rank == 0 else None
     with folder or contextlib.nullcontext():
-        if rank == 0 and state == "resume":  # a stale summary would make a killed
-            with contextlib.suppress(FileNotFoundError):  # extension look finished
-                (out_dir / "summary.json").unlink()
         if rank == 0:
-            write_run_record(config, out_dir)
+            _start_writing(config, out_dir, state)
         barrier()
         result = train_network(
             net,
@@ -295,21 +321,7 @@ def train_from_config(
     )
     title = f"{config['data']['dataset']}, {config['heterogeneity']['configuration']}"
     write_run_outputs(out_dir, result.model, result.metrics, title=title)
-    last = result.metrics[-1]
-    summary = {
-        "test_accuracy": test_eval["accuracy"],
-        "test_loss": test_eval["loss"],
-        "val_accuracy": last["val_accuracy"],
-        "train_accuracy": last["train_accuracy"],
-        "epochs": len(result.metrics),
-        "train_time_s": time.time() - t0,
-        "n_train": len(train),
-        "n_val": len(valid) if valid is not None else 0,
-        "n_test": len(test),
-        "n_inputs": n_in,
-        "n_classes": n_classes,
-        "resumed_from_epoch": result.resumed_from,
-    }
+    summary = _summary(result, test_eval, time.time() - t0, (train, valid, test))
     atomic_write_json(out_dir / "summary.json", summary)
     barrier()
     return summary

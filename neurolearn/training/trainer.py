@@ -626,6 +626,24 @@ def extension_refusal(saved: dict, now: dict, epochs_done: int) -> str:
     return ""
 
 
+def _callback_chain(hooks: tuple, callbacks, out_dir: Path, ckpt_path: Path) -> list:
+    """The callbacks of :func:`train_network` in their order: learning-rate schedule,
+    gradient clipping, parameter projection, delay schedule, the caller's hooks and
+    callbacks, and (on process 0 only under DDP) checkpoint, metrics file and progress."""
+    schedule, grad_clip, delays, epoch_stats, after_batch, progress = hooks
+    chain: list = [LearningRateSchedule(schedule)]
+    chain += [GradientClipping(grad_clip)] if grad_clip else []
+    chain += [ParameterProjection()]
+    chain += [DelaySchedule()] if delays else []
+    chain += [EpochStats(epoch_stats)] if epoch_stats is not None else []
+    chain += [BatchHook(after_batch)] if after_batch is not None else []
+    chain += list(callbacks)
+    if is_main_process():  # DDP: process 0 writes and shows
+        chain += [ModelCheckpoint(ckpt_path), MetricsCSV(out_dir / "metrics.csv")]
+        chain += [ProgressBars(f"train {out_dir.name}")] if progress else []
+    return chain
+
+
 def train_network(
     model,
     train_set,
@@ -717,17 +735,9 @@ def train_network(
             "or choose another folder"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    chain: list = [LearningRateSchedule(schedule)]
-    chain += [GradientClipping(grad_clip)] if grad_clip else []
-    chain += [ParameterProjection()]
     delay_parameters = list(getattr(model, "delay_parameters", list)())
-    chain += [DelaySchedule()] if delay_parameters else []
-    chain += [EpochStats(epoch_stats)] if epoch_stats is not None else []
-    chain += [BatchHook(after_batch)] if after_batch is not None else []
-    chain += list(callbacks)
-    if is_main_process():  # DDP: process 0 writes and shows
-        chain += [ModelCheckpoint(ckpt_path), MetricsCSV(out_dir / "metrics.csv")]
-        chain += [ProgressBars(f"train {out_dir.name}")] if progress else []
+    hooks = (schedule, grad_clip, bool(delay_parameters), epoch_stats, after_batch, progress)
+    chain = _callback_chain(hooks, callbacks, out_dir, ckpt_path)
     trainer = Trainer(
         epochs=epochs,
         batch_size=batch_size,
