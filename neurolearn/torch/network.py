@@ -367,7 +367,6 @@ class SpikingNetwork(nn.Module):
             r_train = tuple(readout_trainable)
         h_bounds, r_bounds = _split_bounds(spec, bounds)
         given, r_delays = _given_options(layer_kwargs, readout_delays)
-        execution = given.execution
         layers, prev = [], n_in
         for i, h in enumerate(hidden):
             layers.append(
@@ -399,8 +398,8 @@ class SpikingNetwork(nn.Module):
             generator=generator,
             params=readout_params,
             bounds=r_bounds,
-            checkpoint_every=execution.checkpoint_every,
-            fused=execution.fused,
+            checkpoint_every=given.execution.checkpoint_every,
+            fused=given.execution.fused,
             options=r_delays,
             weight_std=readout_weight_std,
             method=readout_method,
