@@ -14,9 +14,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-import neurolearn
+pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
+
+import neurolearn  # noqa: E402
 from neurolearn.cli import build_parser, main
 from neurolearn.training import CONFIG_SCHEMA, config_from_dict, default_config, load_config
+
+pytestmark = pytest.mark.torch
 
 ROOT = Path(__file__).resolve().parents[1]
 

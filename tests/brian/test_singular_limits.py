@@ -21,7 +21,8 @@ import re
 import numpy as np
 import pytest
 import sympy
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch: pip install 'neurolearn[torch]'")
 from brian2 import ms, nA, second
 from brian2.parsing.sympytools import str_to_sympy
 from brian2.stateupdaters.exact import get_linear_system
@@ -34,7 +35,7 @@ from neurolearn.codegen import SingularGuard, abstract_update_code, model_ir
 from neurolearn.torch import SpikingLayer, SpikingNetwork
 
 mpmath = pytest.importorskip("mpmath")
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 DT = 0.1 * ms
 STEPS = 600
