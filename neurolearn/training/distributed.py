@@ -189,8 +189,9 @@ def train_distributed(
 
     import torch.multiprocessing as mp
 
+    from ..io import check_output_dir
     from .config import TrainingConfig, load_config, resolve_device
-    from .run import _claim_folder, train_from_config
+    from .run import inspect_run_folder, train_from_config
 
     if int(nproc) < 1:
         raise ValueError(f"--nproc must be >= 1, got {nproc}")
@@ -203,8 +204,9 @@ def train_distributed(
         raise ValueError(
             f"--nproc {nproc} CUDA processes, but torch sees {torch.cuda.device_count()} GPU(s)"
         )
-    finished = _claim_folder(config, Path(out_dir), resume)  # errors here, not in N processes
-    if finished is not None:
+    out_dir = check_output_dir(out_dir)
+    state, finished = inspect_run_folder(config, out_dir, resume)  # errors here, not in N
+    if state == "finished":  # processes
         return finished
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -213,7 +215,7 @@ def train_distributed(
     args = {
         "config": config,
         "out_dir": str(out_dir),
-        "resume": True,  # the folder is claimed: continue a checkpoint if there is one
+        "resume": True,  # the folder is checked: continue a checkpoint if there is one
         "progress": progress,
         "device": device,
         "threads": config["training"]["threads"] or max(1, cpus // int(nproc)),

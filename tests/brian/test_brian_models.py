@@ -152,19 +152,19 @@ def test_adex_refractory_period_holds_v_and_integrates_w_exactly():
 
 
 def _readme_model(tmp_path):
-    """The model file of the README's "Models as equations" section, written to disk."""
+    """The own-model example of the user guide's model page (``docs/guide/models.md``, the
+    first TOML block: a quadratic integrate-and-fire neuron), written to disk."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Models as equations", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guide" / "models.md").read_text()
+    block = guide.split("```toml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "qif.toml"
     path.write_text(block)
     return path
 
 
 def test_readme_user_model_fires_at_the_analytic_rate(tmp_path):
-    """The README's own-model example (a quadratic integrate-and-fire neuron) loads from its
+    """The user guide's own-model example (a quadratic integrate-and-fire neuron) loads from its
     file and, under a constant current, fires with the period of the QIF equation:
     t_ref + integral from v_reset to v_th of tau_m dv / ((v - v_rest)(v - v_c)/delta_v + R I)
     (the standard first-passage time of a deterministic 1-D neuron; Latham et al. 2000)."""

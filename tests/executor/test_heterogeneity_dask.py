@@ -50,7 +50,15 @@ def _numbers(out):
 @pytest.fixture(scope="module")
 def local_numbers(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("local") / "het"
-    run_heterogeneity("braille", quick=True, out=out, jobs=1, progress=False, overrides=TINY)
+    run_heterogeneity(
+        "braille",
+        quick=True,
+        out=out,
+        jobs=1,
+        progress=False,
+        overrides=TINY,
+        configurations=CONFIGURATIONS,
+    )
     return _numbers(out)
 
 
@@ -71,6 +79,7 @@ def test_scheduler_gives_the_local_numbers(tmp_path, cluster, local_numbers):
         out=out,
         progress=False,
         overrides=TINY,
+        configurations=CONFIGURATIONS,
         scheduler=cluster.scheduler_address,
     )
     assert _numbers(out) == local_numbers
@@ -89,6 +98,7 @@ def test_scheduler_gives_the_local_numbers(tmp_path, cluster, local_numbers):
             out=out,
             progress=False,
             overrides=TINY,
+            configurations=CONFIGURATIONS,
             scheduler=cluster.scheduler_address,
         )
         after = len(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.task_groups))
@@ -123,6 +133,7 @@ def test_killed_worker_gives_the_same_numbers(tmp_path, cluster, local_numbers):
             out=out,
             progress=False,
             overrides=TINY,
+            configurations=CONFIGURATIONS,
             scheduler=cluster.scheduler_address,
         )
     finally:

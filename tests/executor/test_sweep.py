@@ -29,6 +29,7 @@ def separate_counts():
 
 
 def test_standalone_sweep_compiles_once(monkeypatch, separate_counts):
+    pytest.importorskip("cloudpickle")  # the executor ships the program (neurolearn[dask])
     if backends.backend_info("cpp_standalone").missing():
         pytest.skip("no C++ compiler")
     calls = []
