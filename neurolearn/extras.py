@@ -3,16 +3,16 @@
 neurolearn's core (models as equations, Brian2 simulation, plasticity, Allen analysis,
 gradient-free fitting) needs none of them. The extras of ``pyproject.toml``:
 
-==============  ===============  ==========================================================
-module          extra            what needs it
-==============  ===============  ==========================================================
-``torch``       ``torch``        :mod:`neurolearn.torch`, :mod:`neurolearn.training`, the
-                                 bridge, the datasets' torch loaders, gradient fitting
-``allensdk``    ``allen``        the GLIF reference simulator ``GlifNeuron`` (Python <= 3.11;
-                                 the Allen Cell Types tables are read without it)
-``brian2cuda``  ``cuda``         the ``cuda_standalone`` backend
-``brian2hears`` ``audio``        the cochlea front end of the audio datasets
-==============  ===============  ==========================================================
+===============  ===============  ==========================================================
+module           extra            what needs it
+===============  ===============  ==========================================================
+``torch``        ``torch``        :mod:`neurolearn.torch`, :mod:`neurolearn.training`, the
+                                  bridge, the datasets' torch loaders, gradient fitting
+``allensdk``     ``allen``        the GLIF reference simulator ``GlifNeuron`` (Python <= 3.11;
+                                  the Allen Cell Types tables are read without it)
+``brian2cuda``   ``cuda``         the ``cuda_standalone`` backend
+``brian2hears``  ``audio``        the cochlea front end of the audio datasets
+===============  ===============  ==========================================================
 """
 
 from __future__ import annotations

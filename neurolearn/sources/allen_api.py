@@ -5,16 +5,16 @@ the same cache folder that ``allensdk.core.cell_types_cache.CellTypesCache`` kee
 downloads with :mod:`pooch` the same queries of the Allen Institute's RESTful Model Access
 (RMA) API that allensdk makes, so that a folder filled by either one serves both:
 
-=====================  ===========================================  ===========================
-file (manifest key)    allensdk call                                RMA query (model, criteria)
-=====================  ===========================================  ===========================
-``cells.json``         ``CellTypesCache.get_cells``                 ``ApiCellTypesSpecimenDetail``
-(``CELLS``)            (``CellTypesApi.list_cells_api``)
-``ephys_features.csv`` ``CellTypesCache.get_ephys_features``        ``EphysFeature``,
-(``EPHYS_FEATURES``)   (``CellTypesApi.get_ephys_features``)        ``specimen(ephys_result
-                                                                    [failed$eqfalse])``
-``manifest.json``      ``CellTypesCache.build_manifest``            (written, version 1.1)
-=====================  ===========================================  ===========================
+======================  ===========================================  ==============================
+file (manifest key)     allensdk call                                RMA query (model, criteria)
+======================  ===========================================  ==============================
+``cells.json``          ``CellTypesCache.get_cells``                 ``ApiCellTypesSpecimenDetail``
+(``CELLS``)             (``CellTypesApi.list_cells_api``)
+``ephys_features.csv``  ``CellTypesCache.get_ephys_features``        ``EphysFeature``,
+(``EPHYS_FEATURES``)    (``CellTypesApi.get_ephys_features``)        ``specimen(ephys_result
+                                                                     [failed$eqfalse])``
+``manifest.json``       ``CellTypesCache.build_manifest``            (written, version 1.1)
+======================  ===========================================  ==============================
 
 Both queries ask for every row (``rma::options[num_rows$eq'all']``) of
 ``/api/v2/data/query.json`` and read the ``msg`` field of the response, as

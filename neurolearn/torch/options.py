@@ -44,8 +44,8 @@ __all__ = [
 ]
 
 
-#: How trained time constants are stored and stepped by the optimiser (``ParameterInit.
-#: tau_parameterization``): ``"direct"`` the time constant itself in its display unit (ms);
+#: How trained time constants are stored and stepped by the optimiser
+#: (``ParameterInit.tau_parameterization``): ``"direct"`` the time constant itself in its display unit (ms);
 #: ``"decay"`` the decay factor ``exp(-dt/tau)`` of one time step, as Perez-Nieves et al.
 #: (2021) train ``alpha``/``beta`` (npvoid/neural_heterogeneity, SuGD_code/layers.py l. 260-273).
 TAU_PARAMETERIZATIONS = ("direct", "decay")

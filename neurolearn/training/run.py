@@ -36,8 +36,8 @@ __all__ = [
 #: Keys that may differ between a run folder's configuration and the one resuming it
 #: without changing the numbers of the finished epochs.
 NEUTRAL_KEYS = (("training", "threads"), ("training", "device"))
-#: Keys that may grow to extend a run (checked by :func:`~neurolearn.training.trainer.
-#: extension_refusal` against the learning-rate schedule).
+#: Keys that may grow to extend a run (checked against the learning-rate schedule by
+#: :func:`~neurolearn.training.trainer.extension_refusal`).
 EXTENDABLE_KEYS = (("training", "epochs"),)
 #: Files of a run folder that make it self-contained (besides the results).
 RUN_RECORD = ("config.toml", "model.toml", "versions.json")
