@@ -13,39 +13,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..extras import require
-from .core import Dataset, SpikeDataset, bin_events, torch  # torch: None without the extra
+from .core import SpikeDataset, _Binned, bin_events, torch  # torch: None without the extra
 
 __all__ = ["PackedSpikeDataset", "TimeScaledSpikes"]
-
-
-class _Binned(Dataset):
-    """Shared attributes of the datasets of this module (those of a :class:`SpikeDataset`)."""
-
-    def _copy_attributes(self, dataset) -> None:
-        require("torch", f"{type(self).__name__} (binned samples as torch tensors)")
-        self.labels = np.asarray(dataset.labels)
-        self._y = torch.from_numpy(self.labels.astype(np.int64))
-        self.n_steps, self.n_channels = dataset.shape
-        self.n_classes = dataset.n_classes
-        self.dt_ms, self.duration_ms = dataset.dt_ms, dataset.duration_ms
-        self.binary = dataset.binary
-        self.class_names, self.name = dataset.class_names, dataset.name
-
-    @property
-    def targets(self) -> np.ndarray:
-        """The labels (torchvision's name)."""
-        return self.labels
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(n_steps, n_channels)`` of one sample."""
-        return (self.n_steps, self.n_channels)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    loader = SpikeDataset.loader
 
 
 class PackedSpikeDataset(_Binned):

@@ -603,30 +603,13 @@ def time_major_loader(
     )
 
 
-class DenseSpikeDataset(Dataset):
-    """The samples of a :class:`SpikeDataset` binned once and held as one tensor, so that
-    epochs over it do not bin every sample again.
+class _Binned(Dataset):
+    """Shared attributes of the binned datasets (those of a :class:`SpikeDataset`):
+    :class:`DenseSpikeDataset` and those of :mod:`neurolearn.datasets.binned`."""
 
-    ``dataset[i]`` is ``(x, y)`` as in :class:`SpikeDataset`: ``x`` float32 ``[time,
-    channels]`` (a view into the stored tensor), ``y`` the class index (int64 scalar tensor).
-
-    Parameters
-    ----------
-    dataset : SpikeDataset
-        Binned in full at construction: ``4 * len(dataset) * n_steps * n_channels`` bytes.
-
-    Attributes
-    ----------
-    x : Tensor ``[n_samples, time, channels]`` (float32)
-    labels : ndarray of int64, shape (n_samples,)
-    n_steps, n_channels, n_classes, dt_ms, duration_ms, binary, class_names, name
-        As in the source dataset.
-    """
-
-    def __init__(self, dataset: SpikeDataset):
-        x, y = dataset.dense()
-        self.x = x.transpose(0, 1).contiguous()  # [n, time, channels]
-        self.labels = np.asarray(y)
+    def _copy_attributes(self, dataset) -> None:
+        require("torch", f"{type(self).__name__} (binned samples as torch tensors)")
+        self.labels = np.asarray(dataset.labels)
         self._y = torch.from_numpy(self.labels.astype(np.int64))
         self.n_steps, self.n_channels = dataset.shape
         self.n_classes = dataset.n_classes
@@ -647,10 +630,36 @@ class DenseSpikeDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    loader = SpikeDataset.loader
+
+
+class DenseSpikeDataset(_Binned):
+    """The samples of a :class:`SpikeDataset` binned once and held as one tensor, so that
+    epochs over it do not bin every sample again.
+
+    ``dataset[i]`` is ``(x, y)`` as in :class:`SpikeDataset`: ``x`` float32 ``[time,
+    channels]`` (a view into the stored tensor), ``y`` the class index (int64 scalar tensor).
+
+    Parameters
+    ----------
+    dataset : SpikeDataset
+        Binned in full at construction: ``4 * len(dataset) * n_steps * n_channels`` bytes.
+
+    Attributes
+    ----------
+    x : Tensor ``[n_samples, time, channels]`` (float32)
+    labels : ndarray of int64, shape (n_samples,)
+    n_steps, n_channels, n_classes, dt_ms, duration_ms, binary, class_names, name
+        As in the source dataset.
+    """
+
+    def __init__(self, dataset: SpikeDataset):
+        self._copy_attributes(dataset)
+        x, _ = dataset.dense()
+        self.x = x.transpose(0, 1).contiguous()  # [n, time, channels]
+
     def __getitem__(self, i):
         return self.x[i], self._y[i]
-
-    loader = SpikeDataset.loader
 
     def __repr__(self) -> str:
         return (
