@@ -43,9 +43,11 @@ def make_optimizer(
     tau_parameters: Iterable | None = None,
     delay_parameters: Iterable | None = None,
     lr_delay: float | None = None,
+    hidden_weight_parameters: Iterable | None = None,
+    lr_hidden_weights: float | None = None,
 ) -> torch.optim.Optimizer:
-    """The optimiser of ``model``'s trainable parameters, in two groups (three with
-    learnable synaptic delays).
+    """The optimiser of ``model``'s trainable parameters, in two groups (one more with
+    learnable synaptic delays, one more with a learning rate of the hidden weights).
 
     Parameters
     ----------
@@ -68,6 +70,16 @@ def make_optimizer(
         (Hammouamri et al. 2023: 100 times, in time steps).
     lr_delay : float, optional
         Required with ``delay_parameters``.
+    hidden_weight_parameters : iterable of torch.nn.Parameter, optional
+        The hidden layers' parameters (weights); those that are not time constants or
+        delays form group ``"hidden_weights"`` with learning rate ``lr_hidden_weights`` and
+        ``weight_decay``, last, when ``lr_hidden_weights`` is given.
+    lr_hidden_weights : float, optional
+        Learning rate of the hidden weights (None: ``lr_weights``, a single weight group).
+        The hidden weights of a current-based model are in nA and the readout's are
+        dimensionless, and Adam's step does not scale with the parameter's unit: a paper
+        whose weights are in units of the threshold current trains with the hidden
+        weights' rate multiplied by that current in nA (the ``perez-nieves`` preset).
 
     Returns
     -------
@@ -85,7 +97,11 @@ def make_optimizer(
     if delay_ids and lr_delay is None:
         raise ValueError("delay_parameters need lr_delay")
     trained = [p for p in model.parameters() if p.requires_grad]
-    weights = [p for p in trained if id(p) not in tau_ids and id(p) not in delay_ids]
+    hidden_ids = set()
+    if lr_hidden_weights is not None:
+        hidden_ids = {id(p) for p in (hidden_weight_parameters or [])} - tau_ids - delay_ids
+    weights = [p for p in trained if id(p) not in tau_ids | delay_ids | hidden_ids]
+    hidden = [p for p in trained if id(p) in hidden_ids]
     taus = [p for p in trained if id(p) in tau_ids]
     delays = [p for p in trained if id(p) in delay_ids]
     groups = [
@@ -95,6 +111,15 @@ def make_optimizer(
         groups.append({"params": taus, "lr": lr_tau, "weight_decay": 0.0, "name": "tau"})
     if delays:
         groups.append({"params": delays, "lr": lr_delay, "weight_decay": 0.0, "name": "delay"})
+    if hidden:
+        groups.append(
+            {
+                "params": hidden,
+                "lr": lr_hidden_weights,
+                "weight_decay": weight_decay,
+                "name": "hidden_weights",
+            }
+        )
     return OPTIMIZERS[name](groups)
 
 

@@ -272,6 +272,8 @@ def training_options(config: TrainingConfig, network: SpikingNetwork) -> dict:
         lr_tau=opt["lr_tau"],
         tau_parameters=network.time_constant_parameters(),
         lr_delay=opt["lr_delay_steps"] * config["data"]["dt_ms"],
+        hidden_weight_parameters=[p for layer in network.layers for p in layer.parameters()],
+        lr_hidden_weights=opt["lr_hidden_weights"],
         optimizer=opt["name"],
         weight_decay=opt["weight_decay"],
         schedule=opt["schedule"],

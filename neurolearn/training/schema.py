@@ -367,6 +367,15 @@ CONFIG_SCHEMA: dict[str, dict[str, _Key]] = {
             low=0,
             low_open=True,
         ),
+        "lr_hidden_weights": _Key(
+            "float",
+            None,
+            "learning rate of the hidden layers' weights (nA per step for current-based "
+            "models; default lr_weights)",
+            low=0,
+            low_open=True,
+            nullable=True,
+        ),
         "lr_delay_steps": _Key(
             "float",
             0.1,

@@ -240,6 +240,9 @@ class Trainer:
         ``lr_delay`` (:func:`~neurolearn.training.optim.make_optimizer`).
     lr_delay : float, optional
         Learning rate of ``delay_parameters`` (ms per step).
+    hidden_weight_parameters, lr_hidden_weights : optional
+        The hidden layers' weights and their own learning rate
+        (:func:`~neurolearn.training.optim.make_optimizer`; None: ``lr_weights``).
     loss_fn : callable(readout [time, batch, classes], labels [batch]) -> scalar tensor
         Default: cross-entropy of the readout's maximum over time.
     predict : callable(readout) -> labels [batch]
@@ -299,12 +302,16 @@ class Trainer:
         device=None,
         delay_parameters: Iterable | None = None,
         lr_delay: float | None = None,
+        hidden_weight_parameters: Iterable | None = None,
+        lr_hidden_weights: float | None = None,
     ):
         self.epochs, self.batch_size, self.seed = int(epochs), int(batch_size), int(seed)
         self.optimizer_name, self.weight_decay = optimizer, weight_decay
         self.lr_weights, self.lr_tau = lr_weights, lr_tau
         self.tau_parameters = list(tau_parameters or [])
         self.delay_parameters, self.lr_delay = list(delay_parameters or []), lr_delay
+        self.hidden_weight_parameters = list(hidden_weight_parameters or [])
+        self.lr_hidden_weights = lr_hidden_weights
         self.loss_fn = loss_fn or _default_loss
         self.predict = predict or _default_predict
         self.penalty, self.transform = penalty, transform
@@ -321,6 +328,8 @@ class Trainer:
         }
         if self.delay_parameters:
             self.settings["lr_delay"] = lr_delay
+        if lr_hidden_weights is not None:
+            self.settings["lr_hidden_weights"] = lr_hidden_weights
         for callback in self.callbacks:
             self.settings.update(callback.hparams)
         self.current_epoch = self.start_epoch = self.num_training_batches = 0
@@ -376,6 +385,8 @@ class Trainer:
             self.tau_parameters,
             self.delay_parameters,
             self.lr_delay,
+            self.hidden_weight_parameters,
+            self.lr_hidden_weights,
         )
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.metrics, self.start_epoch = [], 0
@@ -391,8 +402,9 @@ class Trainer:
             row["lr_weights"] = groups[0]["lr"]
             lrs = {g.get("name"): g["lr"] for g in groups}
             row["lr_tau"] = lrs.get("tau", float("nan"))
-            if "delay" in lrs:
-                row["lr_delay"] = lrs["delay"]
+            for name in ("delay", "hidden_weights"):
+                if name in lrs:
+                    row[f"lr_{name}"] = lrs[name]
             self._call("on_validation_end", row)
             self.metrics.append(row)
             self._call("on_train_epoch_end", row)
@@ -671,6 +683,8 @@ def train_network(
     transform: Callable | None = None,
     callbacks: Sequence[Callback] = (),
     lr_delay: float | None = None,
+    hidden_weight_parameters: Iterable | None = None,
+    lr_hidden_weights: float | None = None,
 ) -> TrainingResult:
     """Train ``model`` with BPTT into ``out_dir``, validating and checkpointing after every
     epoch: a :class:`Trainer` with the usual callbacks.
@@ -708,6 +722,8 @@ def train_network(
     lr_delay : float, optional
         Learning rate (ms per step) of the model's learnable delays, if any; see
         :class:`~neurolearn.training.callbacks.DelaySchedule`.
+    hidden_weight_parameters, lr_hidden_weights : optional
+        As in :class:`Trainer`.
 
     Returns
     -------
@@ -755,5 +771,7 @@ def train_network(
         device=device,
         delay_parameters=delay_parameters,
         lr_delay=lr_delay,
+        hidden_weight_parameters=hidden_weight_parameters,
+        lr_hidden_weights=lr_hidden_weights,
     )
     return trainer.fit(model, train_set, val_set, ckpt_path=ckpt_path)

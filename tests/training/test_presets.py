@@ -299,3 +299,60 @@ def test_speaker_split_and_time_scales_in_a_training_config(tmp_path):
     # speakers 0-3 take turns: 6 samples each; speaker 3 tests, 2 validates
     assert (summary["n_train"], summary["n_val"], summary["n_test"]) == (12, 6, 6)
     assert 0.0 <= summary["test_accuracy"] <= 1.0
+
+
+def test_hidden_weights_take_the_papers_step_in_nA(tmp_path):
+    # The paper's weights are in threshold units (20 mV / 100 Mohm = 0.2 nA). Adam's first
+    # step moves every weight with a non-zero gradient by the learning rate whatever its unit,
+    # so the preset's hidden weights (nA) must step by 1e-3 x 0.2 nA, the readout's
+    # (dimensionless, as in the paper) by 1e-3.
+    from neurolearn.training.optim import make_optimizer
+    from neurolearn.training.recipe import training_options
+
+    train, test = _write_files(tmp_path)
+    cfg = _preset_config(train, test)
+    assert cfg["optimizer"]["lr_hidden_weights"] == pytest.approx(1e-3 * 0.2)
+    net = build_network(cfg, 10, 3)
+    opts = training_options(cfg, net)
+    opt = make_optimizer(
+        net,
+        "adam",
+        opts["lr_weights"],
+        opts["lr_tau"],
+        tau_parameters=opts["tau_parameters"],
+        hidden_weight_parameters=opts["hidden_weight_parameters"],
+        lr_hidden_weights=opts["lr_hidden_weights"],
+    )
+    names = [g["name"] for g in opt.param_groups]
+    assert names == ["weights", "tau", "hidden_weights"]
+    hidden, readout = net.layers[0], net.readout
+    before = {n: p.detach().clone() for n, p in (("in", hidden.W_in), ("out", readout.W_in))}
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(50, 4, 10, generator=g) < 0.2).to(torch.float32)
+    out = net(x)
+    torch.nn.functional.cross_entropy(out.max(0).values, torch.tensor([0, 1, 2, 0])).backward()
+    opt.step()
+    for name, param, lr in (("in", hidden.W_in, 2e-4), ("out", readout.W_in, 1e-3)):
+        step = (param.detach() - before[name]).abs()
+        moved = step[step > 0]
+        assert moved.numel() >= 0.25 * step.numel()
+        assert moved.double().median().item() == pytest.approx(lr, rel=1e-3)
+    # without the key, one rate for every weight (the groups of earlier runs)
+    plain = config_from_dict({**cfg.to_dict(), "optimizer": {"lr_hidden_weights": None}})
+    opts = training_options(plain, net)
+    assert opts["lr_hidden_weights"] is None
+    names = [
+        g["name"]
+        for g in make_optimizer(
+            net,
+            "adam",
+            1e-3,
+            1e-3,
+            **{
+                "tau_parameters": opts["tau_parameters"],
+                "hidden_weight_parameters": opts["hidden_weight_parameters"],
+                "lr_hidden_weights": None,
+            },
+        ).param_groups
+    ]
+    assert names == ["weights", "tau"]
