@@ -21,6 +21,11 @@ Run::
 
     python -m neurolearn.reproductions.fsdd_variants --out results/fsdd_variants [--only NAME ...]
                                      [--seeds 0 1 2] [--gru] [--list]
+                                     [--workers N | --scheduler ADDRESS]
+
+The runs are tasks of :class:`neurolearn.executor.Executor` (through
+:func:`neurolearn.reproductions.runs.run_trainings`): in this process, on ``--workers`` local
+processes, or on a Dask cluster (``--scheduler``), with the same numbers and files.
 
 writes ``variants.json`` (every run: validation, test and training accuracy, CPU seconds;
 per variant the mean and SD of the test accuracy over its seeds), ``variants.md`` (the
@@ -34,7 +39,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import resource
 import statistics
 import sys
 import time
@@ -53,6 +57,7 @@ __all__ = [
     "variant_sections",
     "variant_config",
     "run_variant",
+    "variant_jobs",
     "gru_reference",
     "add_arguments",
     "run",
@@ -172,23 +177,64 @@ def run_variant(
         ``train_accuracy`` (fractions) and ``cpu_s`` (CPU seconds of this call; 0 for a run
         that was already finished).
     """
-    from neurolearn.training import train_from_config
+    from neurolearn.reproductions.runs import run_training
 
-    config = variant_config(name, seed, configuration)
-    conf = configuration or VARIANTS[name][3]
-    run_dir = out / "runs" / name / conf / f"seed{seed}"
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    summary = train_from_config(config, run_dir, resume=True, progress=progress)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    (job,) = variant_jobs([name], [seed], out, configuration)
+    return _row(job, run_training(dict(job, progress=progress)))
+
+
+def variant_jobs(
+    names, seeds: list | None, out: Path, configuration: str | None = None
+) -> list[dict]:
+    """The runs of variants ``names`` as jobs of :func:`neurolearn.reproductions.runs.
+    run_trainings` (training only: no Brian2 evaluation), in
+    ``out/runs/<name>/<configuration>/seed<seed>``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Keys of :data:`VARIANTS`.
+    seeds : list of int or None
+        Seeds of every variant (None: each variant's own).
+    out : Path
+        Output folder.
+    configuration : str, optional
+        Perez-Nieves configuration of every run (default: each variant's).
+
+    Returns
+    -------
+    list of dict
+    """
+    jobs = []
+    for name in names:
+        conf = configuration or VARIANTS[name][3]
+        for seed in seeds if seeds is not None else VARIANTS[name][2]:
+            jobs.append(
+                {
+                    "variant": name,
+                    "configuration": f"{name}/{conf}",
+                    "seed": int(seed),
+                    "config": variant_config(name, seed, configuration).to_dict(),
+                    "run_dir": str(out / "runs" / name / conf / f"seed{seed}"),
+                    "backend": None,
+                    "progress": False,
+                }
+            )
+    return jobs
+
+
+def _row(job: dict, done: dict) -> dict:
+    """A row of ``variants.json`` from a job and its :func:`~neurolearn.reproductions.runs.
+    run_training` result (CPU seconds of the call: 0 for a run that was already finished)."""
+    summary = done["summary"]
     return {
-        "variant": name,
-        "configuration": conf,
-        "seed": seed,
+        "variant": job["variant"],
+        "configuration": job["configuration"].split("/", 1)[1],
+        "seed": job["seed"],
         "val_accuracy": summary.get("val_accuracy"),
         "test_accuracy": summary.get("test_accuracy"),
         "train_accuracy": summary.get("train_accuracy"),
-        "cpu_s": round(cpu, 1),
+        "cpu_s": round(done["cpu_s"], 1),
     }
 
 
@@ -336,6 +382,21 @@ def add_arguments(parser) -> None:
         default=None,
         help="Perez-Nieves configuration of every run (default: each variant's)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes, one run each (default 1: this process); the numbers "
+        "do not depend on it",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://host:8786 (default $NEUROLEARN_SCHEDULER); "
+        "the workers need no shared filesystem",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--gru", action="store_true", help="also train the GRU reference")
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
 
@@ -381,17 +442,24 @@ def run(args) -> dict:
             f"--only: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    result = {"runs": rows, "summary": {}}
-    for name in names:
-        for seed in args.seeds if args.seeds is not None else VARIANTS[name][2]:
-            row = run_variant(name, seed, args.out, args.configuration)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            # after every run, so that an interrupted script leaves a consistent table
-            result = finite_or_none({"runs": rows, "summary": _summary(rows)})
-            atomic_write_json(args.out / "variants.json", result)
-            atomic_write_text(args.out / "variants.md", _markdown(rows))
+    jobs = variant_jobs(names, args.seeds, args.out, args.configuration)
+    rows: list = [None] * len(jobs)
+    result = {"runs": [], "summary": {}}
+
+    def write(index: int, done: dict) -> None:
+        # after every run, so that an interrupted job leaves a consistent table
+        nonlocal result
+        rows[index] = row = _row(jobs[index], done)
+        print(json.dumps(row), flush=True)
+        finished = [r for r in rows if r is not None]
+        result = finite_or_none({"runs": finished, "summary": _summary(finished)})
+        atomic_write_json(args.out / "variants.json", result)
+        atomic_write_text(args.out / "variants.md", _markdown(finished))
+
+    from neurolearn.reproductions.runs import run_trainings
+
+    workers = 1 if args.workers is None else args.workers
+    run_trainings(jobs, workers, not args.no_progress, "variants", args.scheduler, write)
     if args.gru:
         from neurolearn.reproductions.heterogeneity import DATASET_DEFAULTS
 

@@ -5,8 +5,9 @@ cluster, with the same files and numbers wherever they ran.
 A run is a dict (a *job*)::
 
     {"configuration": str, "seed": int, "config": TrainingConfig.to_dict(),
-     "run_dir": str, "backend": Brian2 target of the evaluation, "progress": bool,
-     "time_scales": list of float (optional: the robustness test)}
+     "run_dir": str, "backend": Brian2 target of the evaluation (None: no Brian2
+     evaluation), "progress": bool, "time_scales": list of float (optional: the robustness
+     test)}
 
 and its folder holds what ``neurolearn train`` writes plus ``evaluation_<backend>.json``
 (:func:`neurolearn.training.evaluation.evaluate_run`), and with ``time_scales``
@@ -21,6 +22,7 @@ mid-run and the run starts again elsewhere.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -43,9 +45,12 @@ def run_training(job: dict) -> dict:
     Returns
     -------
     dict
-        ``{"configuration", "seed", "summary", "evaluation", "wall_s"}``: the run's
-        ``summary.json`` and evaluation, and its wall time in s.
+        ``{"configuration", "seed", "summary", "evaluation", "wall_s", "cpu_s"}``: the run's
+        ``summary.json`` and evaluation (None without a backend), and the wall and CPU time in
+        s of this call (CPU time of the process: one torch thread).
     """
+    import resource
+
     import torch
 
     torch.set_num_threads(1)
@@ -56,12 +61,15 @@ def run_training(job: dict) -> dict:
     config = config_from_dict(job["config"])
     summary_path = run_dir / "summary.json"
     t0 = time.time()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
     else:
         summary = train_from_config(config, run_dir, resume=True, progress=job["progress"])
     eval_path = run_dir / f"evaluation_{job['backend']}.json"
-    if eval_path.exists():
+    if job["backend"] is None:
+        evaluation = None
+    elif eval_path.exists():
         evaluation = json.loads(eval_path.read_text())
     else:
         evaluation = evaluate_run(run_dir, backend=job["backend"], progress=False)
@@ -73,7 +81,16 @@ def run_training(job: dict) -> dict:
         "summary": summary,
         "evaluation": evaluation,
         "wall_s": time.time() - t0,
+        "cpu_s": _cpu_since(cpu0),
     }
+
+
+def _cpu_since(before) -> float:
+    """CPU seconds (user + system) of this process since ``getrusage`` gave ``before``."""
+    import resource
+
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    return (now.ru_utime + now.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def run_complete(job: dict) -> bool:
@@ -90,7 +107,9 @@ def run_complete(job: dict) -> bool:
     bool
     """
     run_dir = Path(job["run_dir"])
-    names = ["summary.json", f"evaluation_{job['backend']}.json"]
+    names = ["summary.json"]
+    if job["backend"] is not None:
+        names.append(f"evaluation_{job['backend']}.json")
     if job.get("time_scales"):
         names.append("robustness.json")
     return all((run_dir / name).exists() for name in names)
@@ -101,7 +120,8 @@ def _run_shipped(job: dict) -> dict:
     existing files (a checkpoint to resume from) arrive in ``job["files"]``, the run happens in
     the worker's scratch folder, and every file of the finished run goes back in
     ``result["files"]`` (``{relative path: bytes}``)."""
-    scratch = make_temp_dir(worker_scratch(), f"{job['configuration']}-seed{job['seed']}-")
+    name = re.sub(r"[^\w.+-]", "_", f"{job['configuration']}-seed{job['seed']}-")
+    scratch = make_temp_dir(worker_scratch(), name)
     try:
         unpack_folder(job.pop("files"), scratch)
         result = run_training(dict(job, run_dir=str(scratch)))
@@ -111,7 +131,12 @@ def _run_shipped(job: dict) -> dict:
 
 
 def run_trainings(
-    jobs_list: list[dict], n_workers: int, progress: bool, desc: str, scheduler: str | None = None
+    jobs_list: list[dict],
+    n_workers: int,
+    progress: bool,
+    desc: str,
+    scheduler: str | None = None,
+    on_result=None,
 ) -> list[dict]:
     """Run every job (module docstring) with :func:`run_training` through a
     :class:`neurolearn.executor.Executor`: in this process for one worker and no scheduler (with the trainings' own progress bars),
@@ -132,6 +157,9 @@ def run_trainings(
         Label of the progress bar.
     scheduler : str, optional
         Address of a running Dask scheduler (:func:`neurolearn.executor.resolve_scheduler`).
+    on_result : callable, optional
+        ``on_result(index, result)``, called here as each run finishes (its files written),
+        with the run's index in ``jobs_list`` (e.g. to update a results table).
 
     Raises
     ------
@@ -143,7 +171,12 @@ def run_trainings(
         if not executor.distributed:
             for job in jobs_list:
                 job["progress"] = progress
-            return executor.map(run_training, jobs_list, keys=keys, desc=desc)
+
+            def done(key: str, result: dict) -> None:
+                if on_result is not None:
+                    on_result(keys.index(key), result)
+
+            return executor.map(run_training, jobs_list, keys=keys, desc=desc, on_result=done)
         run_dirs = {key: Path(job["run_dir"]) for key, job in zip(keys, jobs_list)}
         for job in jobs_list:
             job["files"] = pack_folder(job["run_dir"])  # a checkpoint to resume from
@@ -152,5 +185,7 @@ def run_trainings(
             backend = jobs_list[keys.index(key)]["backend"]
             markers = ("summary.json", f"evaluation_{backend}.json", "robustness.json")
             unpack_folder(result.pop("files"), run_dirs[key], last=markers)
+            if on_result is not None:
+                on_result(keys.index(key), result)
 
         return executor.map(_run_shipped, jobs_list, keys=keys, desc=desc, on_result=write)

@@ -154,3 +154,51 @@ def test_failing_run_fails_the_job_with_its_message(tmp_path, cluster):
             overrides=bad,
             scheduler=cluster.scheduler_address,
         )
+
+
+def test_fsdd_variants_run_on_two_workers_with_the_same_numbers(tmp_path, data_dir, monkeypatch):
+    # fsdd_variants' runs go through the executor: one process and two local workers give
+    # the same variants.json (the variants' own settings on a tiny Braille setup, for time)
+    import argparse
+
+    from neurolearn.reproductions import fsdd_variants as fv
+    from neurolearn.reproductions.heterogeneity import experiment_config
+
+    variants = {
+        "lif": fv.VARIANTS["lif"],
+        "alif_input_dropout02": fv.VARIANTS["alif_input_dropout02"],
+    }
+    monkeypatch.setattr(fv, "VARIANTS", variants)
+
+    def tiny(name, seed, configuration=None):
+        own = variants[name][3]
+        over = {**TINY, "training": {**TINY["training"], "input_dropout": 0.2 * (name != "lif")}}
+        return experiment_config("braille", configuration or own, seed, overrides=over)
+
+    monkeypatch.setattr(fv, "variant_config", tiny)
+
+    def run(out, workers):
+        args = argparse.Namespace(
+            list=False,
+            out=out,
+            only=None,
+            seeds=[0, 1],
+            configuration=None,
+            gru=False,
+            workers=workers,
+            scheduler=None,
+            no_progress=True,
+        )
+        fv.run(args)
+        return json.loads((out / "variants.json").read_text())
+
+    one, two = run(tmp_path / "one", 1), run(tmp_path / "two", 2)
+    key = ("variant", "configuration", "seed", "val_accuracy", "test_accuracy")
+    assert [[r[k] for k in key] for r in one["runs"]] == [[r[k] for k in key] for r in two["runs"]]
+    assert [r["seed"] for r in one["runs"]] == [0, 1, 0, 1]
+    assert one["summary"] == two["summary"]
+    assert len(list((tmp_path / "two" / "runs").rglob("summary.json"))) == 4
+    # finished runs are read back, not trained again
+    again = run(tmp_path / "one", 1)
+    assert [r["test_accuracy"] for r in again["runs"]] == [r["test_accuracy"] for r in one["runs"]]
+    assert all(r["cpu_s"] < 5 for r in again["runs"])
