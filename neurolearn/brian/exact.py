@@ -73,7 +73,7 @@ TOLERANCE = 1e-4
 #: Folder of :func:`neurolearn.paths.cache_dir` holding the guarded code.
 CACHE_FOLDER = "brian_exact"
 #: Version of the printed form (part of the cache key: change it when the printer changes).
-_FORM_VERSION = 1
+_FORM_VERSION = 2  # 2: exp(x)*exp(-x) products cancelled (codegen.steps.hoist)
 _NONE = "# no removable singularity\n"
 
 _STATEMENT = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")

@@ -167,6 +167,31 @@ class Prepare:
         return expr
 
 
+def _cancel_exponentials(expr):
+    """``expr`` with products ``exp(x)*exp(-x)`` multiplied out, if it has any.
+
+    Brian2's ``exact`` solution of the current-based LIF writes the coupling coefficient as
+    ``(exp(dt/tau_syn) - exp(dt/tau_m))*exp(-dt/tau_m)*exp(-dt/tau_syn)``: with ``dt/tau``
+    above ~709 the growing factor is ``inf`` and the decaying one ``0``, so the product is
+    NaN although the coefficient is finite (``exp(-dt/tau_m) - exp(-dt/tau_syn)``, here).
+    Distributing and cancelling (:func:`sympy.expand_mul`, :func:`sympy.factor_terms`) leaves
+    only the decaying exponentials. Unchanged when there is no such pair, or when sympy's
+    form would keep one.
+    """
+
+    def pairs(e) -> bool:
+        args = {a.args[0] for a in e.atoms(sympy.exp)}
+        return any(-a in args for a in args)
+
+    if not pairs(expr):
+        return expr
+    try:
+        out = sympy.factor_terms(sympy.expand_mul(expr))
+    except Exception:  # pragma: no cover - sympy could not rewrite it: keep Brian2's form
+        return expr
+    return expr if pairs(out) else out
+
+
 def hoist(updates: dict, static_names: set) -> tuple[dict, list]:
     """Step "hoist": maximal parameter-only sub-expressions of the update become coefficients.
 
@@ -185,6 +210,9 @@ def hoist(updates: dict, static_names: set) -> tuple[dict, list]:
         static rest).
     coefficients : list of (str, sympy.Expr)
         ``(c<k>, expression)`` in order of first appearance; equal sub-expressions share one.
+        Products of growing and decaying exponentials are multiplied out
+        (:func:`_cancel_exponentials`), so that a coefficient that is finite evaluates as
+        finite for time constants far below ``dt``.
     """
     coeffs: list = []
     index: dict = {}
@@ -201,7 +229,7 @@ def hoist(updates: dict, static_names: set) -> tuple[dict, list]:
             if e in index:
                 return index[e]
             sym = sympy.Symbol(f"C__c{len(coeffs)}")
-            coeffs.append((f"c{len(coeffs)}", e))
+            coeffs.append((f"c{len(coeffs)}", _cancel_exponentials(e)))
             index[e] = sym
             return sym
         if e.is_Symbol:
