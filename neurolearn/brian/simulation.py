@@ -19,6 +19,7 @@ from ..spec import ModelError
 from .backends import use_backend
 from .build import make_input_group, make_neuron_group, make_synapses
 from .elements import NAME, check_syn_value, to_value
+from .errors import reraise_brian_errors
 from .plasticity import post_group_values
 from .results import RateRecord, Results, SpikeTrains, StateRecord, quantity_to_str
 from .reward import deliver_rewards
@@ -55,8 +56,20 @@ class Simulation:
     @classmethod
     @classmethod
     def _build(
-        cls, spec: NetworkSpec, duration, backend_name, seed, dt, directory, compile, prefs
+        cls,
+        spec: NetworkSpec,
+        duration,
+        backend_name,
+        seed,
+        dt,
+        directory,
+        compile,
+        prefs,
+        segments=None,
     ) -> Simulation:
+        """Build ``spec`` on a backend (:meth:`NetworkSpec.build`). ``segments`` (standalone
+        only): a list of runs' ``params``, recorded one after the other into the program and
+        run at once (:meth:`run` with ``continued=True`` on a standalone backend)."""
         import brian2
 
         self = object.__new__(cls)
@@ -69,6 +82,8 @@ class Simulation:
         self._expressions = []  # (object, variable, expression) evaluated after the params
         self._monitors = {"spikes": {}, "states": {}, "rates": {}}
         self._closed = False
+        self._segments = []  # standalone: params of the runs a continued run replays
+        self._prefs = prefs
         t0 = time.perf_counter()
         with use_backend(
             backend_name, directory=directory, seed=seed, dt=dt, prefs=prefs
@@ -86,12 +101,15 @@ class Simulation:
             if backend.is_standalone:
                 # run_args are applied here: expressions below see the new parameter values.
                 backend.device.apply_run_args()
-                self._evaluate_expressions()
                 self.timings = {}
-                try:  # record the run and build the project; every Simulation.run runs it
-                    backend.run(
-                        self.network, duration, namespace={}, compile=compile, execute=False
-                    )
+                try:  # record the run(s) and build the project; every Simulation.run runs it
+                    if segments is None:
+                        self._evaluate_expressions()
+                        backend.run(
+                            self.network, duration, namespace={}, compile=compile, execute=False
+                        )
+                    else:
+                        self._record_segments(segments)
                 finally:
                     self.timings.update(backend.timings)
             else:
@@ -248,6 +266,22 @@ class Simulation:
                     f"'{obj.name}': cannot evaluate {var} = {expr!r}: {exc}", parameter=var
                 ) from None
 
+    def _record_segments(self, segments: list) -> None:
+        """Standalone: record one ``Network.run`` per entry of ``segments`` (a run's
+        ``params``), each run's values assigned before it (the first run's before the
+        connection expressions are evaluated, as ``run_args`` are), then generate, compile and
+        run the program."""
+        b = self.backend
+        for k, params in enumerate(segments):
+            for group, var, value in self._run_values(params):
+                _assign(group, var, value, f"'{group.name}'")
+            if k == 0:
+                self._evaluate_expressions()
+            if k < len(segments) - 1:
+                with b.active(), reraise_brian_errors(f"running network '{self.network.name}'"):
+                    self.network.run(self.duration, namespace={})
+        b.run(self.network, self.duration, namespace={}, execute=True)
+
     # --- running -------------------------------------------------------------------------
     def _run_values(self, params: Mapping | None) -> list:
         """[(group, brian2 variable, value)] for a run's ``params``, checked."""
@@ -344,12 +378,15 @@ class Simulation:
             only (later runs start again from the build-time values). In standalone mode
             they are passed as ``run_args``: no recompilation.
         continued : bool
-            Runtime backends (numpy, cython): continue from where the last run stopped, for
-            another ``duration``: time, state variables, spikes in flight in the delay queues
-            and the monitors' records carry over (the results hold everything since ``t =
-            0``); ``params`` change values from now on (a new delay applies to spikes sent
-            from now on). Standalone programs always start at ``t = 0``: ``continued=True``
-            raises there.
+            Continue from where the last run stopped, for another ``duration``: time, state
+            variables, spikes in flight in the delay queues and the monitors' records carry
+            over (the results hold everything since ``t = 0``); ``params`` change values from
+            now on (a new delay applies to spikes sent from now on). Runtime backends (numpy,
+            cython) go on from the network's state. A standalone program cannot be resumed:
+            there a continued run replays every run since the last run that was not
+            continued, one after the other with their ``params``, in one new program (code
+            generation and compilation again, in a temporary folder removed afterwards), with
+            the same seed, so the numbers are those of the runs continued.
 
         Returns
         -------
@@ -370,21 +407,18 @@ class Simulation:
         values = self._run_values(params)
         t0 = time.perf_counter()
         b = self.backend
-        if continued and (b.is_standalone or self.n_runs == 0):
+        if continued and self.n_runs == 0:
             raise ModelError(
-                "continued=True: "
-                + (
-                    f"a {b.name} program always runs from t = 0; continue runs on a runtime "
-                    f"backend (numpy, cython)"
-                    if b.is_standalone
-                    else "there is no earlier run to continue"
-                ),
-                parameter="continued",
+                "continued=True: there is no earlier run to continue", parameter="continued"
             )
+        if b.is_standalone:  # the runs a continued run replays (standalone)
+            self._segments = [*self._segments, params] if continued else [params]
+            if continued:
+                return self._replay(t0)
         run_args = None
         with b.active():
             if b.is_standalone:  # the compiled program applies the values (no recompilation)
-                run_args = {getattr(group, var): value for group, var, value in values}
+                run_args = {_run_arg_key(group, var): value for group, var, value in values}
             elif continued:  # runtime, continued: the state as the last run left it
                 for group, var, value in values:
                     _assign(group, var, value, f"'{group.name}'")
@@ -410,6 +444,39 @@ class Simulation:
         }
         if b.is_standalone and "run_s" in b.timings:
             results.timings["binary_s"] = b.timings["run_s"]
+        self.n_runs += 1
+        return results
+
+    def _replay(self, t0: float) -> Results:
+        """A continued run on a standalone backend: every run since the last run that was
+        not continued, recorded one after the other into a new program (in a temporary
+        project folder, removed afterwards) and run from ``t = 0``; the results hold all of
+        them, as a runtime's continued runs do."""
+        from brian2 import Quantity
+
+        b = self.backend
+        replay = Simulation._build(
+            self.spec,
+            self.duration,
+            b.name,
+            self.seed,
+            self.dt,
+            None,
+            True,
+            self._prefs,
+            segments=self._segments,
+        )
+        try:
+            with replay.backend.active():
+                results = replay._collect(self._segments[-1])
+                results.duration = Quantity(len(self._segments) * self.duration)
+        finally:
+            replay.close(delete_directory=True)
+        results.timings = {
+            "build_s": self.timings.get("build_s"),
+            "run_s": time.perf_counter() - t0,
+        }
+        results.timings["replay_build_s"] = replay.timings.get("build_s")
         self.n_runs += 1
         return results
 
@@ -522,3 +589,15 @@ def _assign(group, var, value, where: str):
         raise ModelError(f"{where}: wrong unit for '{var}': {exc}", parameter=var) from None
     except (ValueError, IndexError) as exc:
         raise ModelError(f"{where}: cannot set '{var}': {exc}", parameter=var) from None
+
+
+def _run_arg_key(group, var: str):
+    """The ``run_args`` key of ``group.var`` for a standalone program: Brian2's view, except
+    for a connection's ``delay``, whose view belongs to the synaptic pathway (``syn_pre``)
+    while the program knows the variable as ``syn.delay``."""
+    view = getattr(group, var)
+    if var == "delay" and getattr(view, "group_name", group.name) != group.name:
+        from brian2.core.variables import VariableView
+
+        view = VariableView(var, view.variable, group, dimensions=view.dim)
+    return view

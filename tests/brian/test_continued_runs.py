@@ -57,6 +57,54 @@ def test_a_changed_delay_takes_effect_in_the_next_run():
     np.testing.assert_array_equal(_times(again), d3)
 
 
+def test_delay_set_per_run_in_standalone_through_run_args(tmp_path):
+    # one compiled program; the delay of each run arrives as a run_args value (no
+    # recompilation) and gives the spikes a runtime build with that delay gives
+    sim = _net(delay=3 * ms).build(40 * ms, backend="cpp_standalone", directory=tmp_path / "p")
+    try:
+        built = sim.run()
+        changed = sim.run(params={"syn": {"delay": 1 * ms}})
+        again = sim.run()
+    finally:
+        sim.close()
+    d3, d1 = _times(_net(delay=3 * ms).run(40 * ms)), _times(_net(delay=1 * ms).run(40 * ms))
+    assert d3.size == 2 and np.all(d1 == d3 - 20)  # each spike 2 ms earlier
+    np.testing.assert_array_equal(_times(built), d3)
+    np.testing.assert_array_equal(_times(changed), d1)
+    np.testing.assert_array_equal(_times(again), d3)  # the next run has the build's delay
+
+
+def test_standalone_continued_runs_replay_with_the_spike_in_flight(tmp_path):
+    # a standalone program cannot be resumed: a continued run replays the runs since the
+    # last fresh one in a new program; the spike in flight at 10 ms and a delay changed for
+    # the last run give the runtime's continued numbers
+    ref = _net().build(10 * ms)
+    ref.run()
+    ref_two = ref.run(continued=True)
+    ref_three = ref.run(params={"syn": {"delay": 1 * ms}}, continued=True)
+    sim = _net().build(10 * ms, backend="cpp_standalone", directory=tmp_path / "p")
+    try:
+        assert _times(sim.run()).size == 0
+        two = sim.run(continued=True)
+        three = sim.run(params={"syn": {"delay": 1 * ms}}, continued=True)
+        fresh = sim.run()
+    finally:
+        sim.close()
+    assert float(two.duration) == pytest.approx(0.02)
+    assert float(three.duration) == pytest.approx(0.03)
+    assert _times(ref_two).size == 1  # the input spike of 9.5 ms arrived in the second run
+    for got, want in ((two, ref_two), (three, ref_three)):
+        np.testing.assert_array_equal(_times(got), _times(want))
+        np.testing.assert_allclose(
+            np.asarray(got.states["cell"].values["v"]),
+            np.asarray(want.states["cell"].values["v"]),
+            rtol=1e-9,
+            atol=1e-12,
+        )
+    assert _times(fresh).size == 0 and float(fresh.duration) == pytest.approx(0.01)
+    assert not list(tmp_path.glob("*replay*"))
+
+
 def test_continued_runs_are_refused_where_they_cannot_be():
     sim = _net().build(10 * ms)
     with pytest.raises(ModelError, match="no earlier run to continue"):
