@@ -321,7 +321,8 @@ def _plot_raster_voltage(results, population, title):
         axes[1].set_ylabel(label(var, unit or None))
         axes[1].set_xlabel(label("time", "s"))
         if len(rec.neurons) > 1:
-            axes[1].legend(frameon=False, loc="upper right")
+            # beside the axes, not on the traces (which fill the panel)
+            axes[1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.set_xlabel(label("time", "s"))
     return fig

@@ -431,19 +431,21 @@ def plot(summary: dict, raw: dict, stem: Path) -> list:
     ax1.plot(t_min, summary["rewarded_weight_mv"], color="C3", label="rewarded synapse")
     ax1.plot(t_min, summary["others_p99_mv"], color="0.3", ls="--", label="others, 99th pct.")
     ax1.plot(t_min, summary["others_p50_mv"], color="0.5", label="others, median")
-    for tr in summary["reward_t_s"]:
-        ax1.axvline(tr / 60, ymin=0, ymax=0.03, color="C0", lw=0.4)
+    for k, tr in enumerate(summary["reward_t_s"]):
+        ax1.axvline(
+            tr / 60, ymin=0, ymax=0.03, color="C0", lw=0.4, label="reward" if k == 0 else None
+        )
     ax1.set_xlabel(label("time", "min"))
     ax1.set_ylabel(label("synaptic weight", "mV"))
     ax1.set_ylim(-0.1, 4.2)
-    ax1.legend(loc="upper left")
     others = np.delete(raw["w_final_v"], raw["rewarded_index"]) * 1e3
     ax2.hist(others, bins=np.linspace(0, 4, 41), color="0.5")
-    ax2.axvline(summary["rewarded_weight_final_mv"], color="C3", label="rewarded")
+    ax2.axvline(summary["rewarded_weight_final_mv"], color="C3")
     ax2.set_yscale("log")
     ax2.set_xlabel(label(f"weight at {summary['simulated_s']:g} s", "mV"))
     ax2.set_ylabel("excitatory synapses")
-    ax2.legend()
+    # one legend below both panels, off the data (the weights fill the left panel's top)
+    fig.legend(loc="outside lower center", ncols=4, frameon=False)
     return save_figure(fig, stem)
 
 

@@ -157,17 +157,21 @@ def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: st
     -------
     list of Path
     """
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [r["epoch"] for r in metrics]
     fig, (ax_loss, ax_acc) = new_figure(1, 2)
     ax_loss.plot(epochs, [r["train_loss"] for r in metrics], label="training")
     ax_loss.plot(epochs, [r["val_loss"] for r in metrics], label="validation")
-    ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.legend()
-    ax_acc.plot(epochs, [100 * r["train_accuracy"] for r in metrics], label="training")
-    ax_acc.plot(epochs, [100 * r["val_accuracy"] for r in metrics], label="validation")
-    ax_acc.set_xlabel("epoch")
+    ax_acc.plot(epochs, [100 * r["train_accuracy"] for r in metrics])
+    ax_acc.plot(epochs, [100 * r["val_accuracy"] for r in metrics])
     ax_acc.set_ylabel("accuracy (%)")
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # one legend for both panels, below them (off the data)
+    fig.legend(loc="outside lower center", ncols=2, frameon=False)
     if title:
         fig.suptitle(title)
     return save_figure(fig, stem)
