@@ -108,7 +108,8 @@ def _recording(monkeypatch, name):
 
 
 @pytest.mark.parametrize("name", sorted(PARSING))
-def test_options_parse_from_the_cli(name, monkeypatch, capsys):
+def test_options_parse_from_the_cli(name, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the command writes provenance.json into --out o
     argv, expected = PARSING[name]
     seen = _recording(monkeypatch, name)
     assert main(["reproduce", name, *argv]) == 0
