@@ -23,7 +23,7 @@ which assumes independent tasks of similar length on workers as fast as one core
 machine shared with other jobs, the 2-worker time is also slowed by the load: ``loadavg`` is
 stored).
 
-Usage: ``python benchmarks/scaling.py [--out benchmarks/scaling.json] [--cells 8] [--chunk 2]``
+Usage: ``python benchmarks/scaling.py [--out benchmarks/results/scaling_DATE.json] [--cells 8] [--chunk 2]``
 (needs ``NEUROLEARN_DATA_DIR`` with the Allen features and the Braille data).
 """
 
@@ -182,13 +182,18 @@ def project(one: dict, overhead: dict, ks=(1, 2, 8, 32, 128, 512), n_tasks=None)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="benchmarks/scaling.json")
+    parser.add_argument(
+        "--out", default=f"benchmarks/results/scaling_{time.strftime('%Y-%m-%d')}.json"
+    )
     parser.add_argument("--cells", type=int, default=8)
     parser.add_argument("--chunk", type=int, default=2)
     parser.add_argument("--overhead-tasks", type=int, default=200)
     parser.add_argument("--skip-heterogeneity", action="store_true")
     args = parser.parse_args(argv)
 
+    from neurolearn.provenance import provenance
+
+    record = {"benchmark": "scaling", "provenance": provenance(), "args": vars(args)}
     report: dict = {"versions": _versions(), "machine": _machine(), "time": time.time()}
     report["overhead"] = {w: measure_overhead(w, args.overhead_tasks) for w in (1, 2)}
     print("scheduler overhead:", json.dumps(report["overhead"], indent=1))
@@ -203,20 +208,40 @@ def main(argv=None) -> int:
         report["heterogeneity"] = {w: measure_heterogeneity(w) for w in (1, 2)}
         report["heterogeneity"]["projection"] = project(report["heterogeneity"][1], ov2)
     report["machine"]["loadavg_end"] = list(os.getloadavg())
+    report["speedup_2_workers"] = {}
     for job in ("population_fit", "heterogeneity"):
         if job not in report:
             continue
         r = report[job]
         check = project(r[1], ov2)["wall_s"]["2"]
+        # the ratio against the named baseline (1 worker: this process, tasks in order)
+        report["speedup_2_workers"][job] = {
+            "wall_1_worker_s": r[1]["wall_s"],
+            "wall_2_workers_s": r[2]["wall_s"],
+            "ratio": r[1]["wall_s"] / r[2]["wall_s"],
+            "model_wall_2_workers_s": check,
+        }
         print(
             f"{job}: 1 worker {r[1]['wall_s']:.1f} s, 2 workers {r[2]['wall_s']:.1f} s "
-            f"(model T(2) = {check:.1f} s); projected: "
+            f"(speed-up {r[1]['wall_s'] / r[2]['wall_s']:.2f}x; model T(2) = {check:.1f} s); "
+            "projected: "
             + ", ".join(f"k={k}: {v:.0f} s" for k, v in r["projection"]["wall_s"].items())
             + f" for {r['projection']['n_tasks']} tasks"
         )
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    from neurolearn.io import atomic_write_json
+
+    atomic_write_json(Path(args.out), dict(record, results=_str_keys(report)))
     print(f"written {args.out}")
     return 0
+
+
+def _str_keys(value):
+    """JSON objects need string keys (the worker counts are ints)."""
+    if isinstance(value, dict):
+        return {str(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_str_keys(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":

@@ -28,12 +28,12 @@ DATA = HERE / "gallery" / "data"
 QUICK_TRAIN = """
 [data]
 dataset = "fsdd"
-max_train_samples = 300
-max_test_samples = 60
+max_train_samples = 900
+max_test_samples = 100
 [network]
-hidden = [32]
+hidden = [64]
 [training]
-epochs = 3
+epochs = 5
 """
 
 #: name -> (title, command with {out} for the output folder)
