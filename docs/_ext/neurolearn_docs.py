@@ -311,7 +311,10 @@ def _scalar(v) -> bool:
 
 
 def _short(v, limit: int = 8) -> str | None:
-    """A scalar or a short list of scalars as text; None for anything longer or nested."""
+    """A scalar or a short list of scalars as text; None for anything longer or nested, and
+    for text of several lines (a Markdown table kept in the JSON: the page's note shows it)."""
+    if isinstance(v, str) and "\n" in v:
+        return None
     if _scalar(v):
         return _number(v)
     if isinstance(v, list) and len(v) <= limit and all(_scalar(x) for x in v):
