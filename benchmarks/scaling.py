@@ -16,9 +16,11 @@ worker runs the tasks in this process, two start an embedded ``LocalCluster``):
 Projection (printed and stored): for ``n`` tasks of mean duration ``t_task`` (measured on one
 worker) on ``k`` workers,
 
-    T(k) = start_s + ceil(n / k) * (t_task + overhead_per_task_s)
+    T(k) = start_s + serial_s + warmup_s + ceil(n / k) * (t_task + overhead_per_task_s)
 
-which assumes independent tasks of similar length on workers as fast as one core here; the
+with ``serial_s`` the part of the job that runs once (loading, aggregation, figures) and
+``warmup_s`` a worker's first-task excess (imports, data, compiled code), both measured on one
+worker; which assumes independent tasks of similar length on workers as fast as one core here; the
 2-worker measurement is printed next to T(2) as a check of the model on this machine (on a
 machine shared with other jobs, the 2-worker time is also slowed by the load: ``loadavg`` is
 stored).
@@ -166,14 +168,25 @@ def measure_heterogeneity(workers: int) -> dict:
 
 
 def project(one: dict, overhead: dict, ks=(1, 2, 8, 32, 128, 512), n_tasks=None) -> dict:
-    """``T(k)`` of the module docstring for the tasks measured in ``one`` (1 worker)."""
-    t_task = sum(one["task_s"]) / len(one["task_s"])
+    """``T(k)`` of the module docstring for the tasks measured in ``one`` (1 worker), with two
+    costs measured on one worker that do not shrink with k: the serial part of the job
+    (``wall - sum(tasks)``: loading, aggregation, figures) and each worker's warm-up (its
+    first task's excess over the others: imports, data, compiled code)."""
+    tasks = list(one["task_s"])
+    rest = tasks[1:] or tasks
+    t_task = sum(rest) / len(rest)
+    warmup = max(0.0, tasks[0] - t_task)
+    serial = max(0.0, one["wall_s"] - sum(tasks))
     n = n_tasks or one["n_tasks"]
     return {
         "n_tasks": n,
         "t_task_s": t_task,
+        "warmup_s": warmup,
+        "serial_s": serial,
         "wall_s": {
             str(k): overhead["start_s"]
+            + serial
+            + warmup
             + math.ceil(n / k) * (t_task + overhead["overhead_per_task_s"])
             for k in ks
         },
