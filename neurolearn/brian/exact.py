@@ -46,7 +46,7 @@ from pathlib import Path
 import brian2
 import sympy
 from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
-from brian2.stateupdaters.base import StateUpdateMethod
+from brian2.stateupdaters.base import StateUpdateMethod, UnsupportedEquationsException
 from brian2.stateupdaters.exact import linear
 from brian2.utils.caching import cached
 
@@ -145,7 +145,13 @@ class _Printer:
         """Print ``updates`` (state variable -> sympy expression) with guarded coefficients;
         None when no coefficient has a removable singularity."""
         hoisted, coefficients = hoist(updates, static)
-        programs = [(c, guard_singularities(e, self.counter)) for c, e in coefficients]
+        try:
+            programs = [(c, guard_singularities(e, self.counter)) for c, e in coefficients]
+        except NotImplementedError:  # sympy cannot expand a limit: Brian2 refuses the model
+            raise UnsupportedEquationsException(
+                "the singular limit of a coefficient of the exact solution (where two time "
+                "constants meet) is beyond sympy's series expansion"
+            ) from None
         if not any(isinstance(p, SingularGuard) for _, p in programs):
             return None
         for c, program in programs:

@@ -192,6 +192,23 @@ def _cancel_exponentials(expr):
     return expr if pairs(out) else out
 
 
+def _guarded(spec, method, expr, counter):
+    """:func:`guard_singularities` of one coefficient; sympy's failure to expand a singular
+    limit (``NotImplementedError``, e.g. GLIF5's four coupled time constants under
+    ``exact``) becomes a :class:`ModelError` naming the file and the method."""
+    try:
+        return guard_singularities(expr, counter)
+    except NotImplementedError:
+        raise ModelError(
+            f"method '{method or spec.method}': the singular limit of a coefficient of the "
+            f"exact solution (where two time constants meet) is beyond sympy's series "
+            f"expansion; integrate this model with another method (e.g. "
+            f"exponential_euler{', or allen_glif' if spec.name.startswith('glif') else ''})",
+            spec.path,
+            parameter="method",
+        ) from None
+
+
 def hoist(updates: dict, static_names: set) -> tuple[dict, list]:
     """Step "hoist": maximal parameter-only sub-expressions of the update become coefficients.
 
@@ -457,7 +474,7 @@ def build_ir(spec: NeuronModel, method: str | None = None) -> ModelIR:
     cse, reduced = common_subexpressions(hoisted, states)
     counter = [0]
     coefficients = tuple(
-        Coefficient(name, e, guard_singularities(e, counter)) for name, e in coeff_exprs
+        Coefficient(name, e, _guarded(spec, method, e, counter)) for name, e in coeff_exprs
     )
     threshold = threshold_step(spec, prepare, subexprs, states)
     resets = reset_step(spec, prepare, subexprs, states)

@@ -229,3 +229,16 @@ def test_threshold_resets_initial_and_refractoriness():
     ]:
         with pytest.raises(ModelError, match=match):
             model_ir(_spec("dv/dt = -v/tau : 1\ndw/dt = -w/tau2 : 1", **kw))
+
+
+def test_a_limit_beyond_sympy_is_a_model_error_naming_file_and_method():
+    # GLIF5 under exact: four coupled time constants; sympy cannot expand one coefficient's
+    # singular limit. The user gets a ModelError naming the file and the method with another
+    # method to use, not sympy's bare NotImplementedError.
+    from neurolearn import ModelError, load_model
+    from neurolearn.codegen import build_ir
+
+    spec = load_model("glif5")
+    with pytest.raises(ModelError, match="method 'exact'.*allen_glif") as exc:
+        build_ir(spec, method="exact")
+    assert exc.value.path == str(spec.path) and exc.value.parameter == "method"
