@@ -186,9 +186,9 @@ def run_variant(
 def variant_jobs(
     names, seeds: list | None, out: Path, configuration: str | None = None
 ) -> list[dict]:
-    """The runs of variants ``names`` as jobs of :func:`neurolearn.reproductions.runs.
-    run_trainings` (training only: no Brian2 evaluation), in
-    ``out/runs/<name>/<configuration>/seed<seed>``.
+    """The runs of variants ``names`` as jobs of
+    :func:`~neurolearn.reproductions.runs.run_trainings` (training only: no Brian2
+    evaluation), in ``out/runs/<name>/<configuration>/seed<seed>``.
 
     Parameters
     ----------
@@ -224,8 +224,9 @@ def variant_jobs(
 
 
 def _row(job: dict, done: dict) -> dict:
-    """A row of ``variants.json`` from a job and its :func:`~neurolearn.reproductions.runs.
-    run_training` result (CPU seconds of the call: 0 for a run that was already finished)."""
+    """A row of ``variants.json`` from a job and its
+    :func:`~neurolearn.reproductions.runs.run_training` result (CPU seconds of the call: 0
+    for a run that was already finished)."""
     summary = done["summary"]
     return {
         "variant": job["variant"],
