@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -49,8 +50,6 @@ def run_training(job: dict) -> dict:
         ``summary.json`` and evaluation (None without a backend), and the wall and CPU time in
         s of this call (CPU time of the process: one torch thread).
     """
-    import resource
-
     import torch
 
     torch.set_num_threads(1)
@@ -61,7 +60,7 @@ def run_training(job: dict) -> dict:
     config = config_from_dict(job["config"])
     summary_path = run_dir / "summary.json"
     t0 = time.time()
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = _cpu_seconds()
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
     else:
@@ -81,16 +80,14 @@ def run_training(job: dict) -> dict:
         "summary": summary,
         "evaluation": evaluation,
         "wall_s": time.time() - t0,
-        "cpu_s": _cpu_since(cpu0),
+        "cpu_s": _cpu_seconds() - cpu0,
     }
 
 
-def _cpu_since(before) -> float:
-    """CPU seconds (user + system) of this process since ``getrusage`` gave ``before``."""
-    import resource
-
-    now = resource.getrusage(resource.RUSAGE_SELF)
-    return (now.ru_utime + now.ru_stime) - (before.ru_utime + before.ru_stime)
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) this process has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_complete(job: dict) -> bool:
