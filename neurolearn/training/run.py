@@ -271,7 +271,9 @@ def train_from_config(
     rank, size = world()
     if size > 1 and device.type == "cuda":  # DDP: one GPU per process of the node
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-    out_dir = check_output_dir(out_dir)
+    # DDP: process 0 alone probes the folder; two probes race (one removes the folder it
+    # created for its check while the other writes its probe file into it)
+    out_dir = check_output_dir(out_dir) if rank == 0 else Path(out_dir)
     state, summary = inspect_run_folder(config, out_dir, resume)
     barrier()  # DDP: every process has seen the folder before process 0 writes into it
     if state == "finished":
