@@ -58,6 +58,7 @@ __all__ = [
     "TaskFailed",
     "available_workers",
     "resolve_scheduler",
+    "add_scheduler_argument",
     "task_seed",
     "per_worker",
     "worker_scratch",
@@ -131,6 +132,25 @@ def resolve_scheduler(scheduler: str | None = None) -> str | None:
         return None
     value = dask.config.get(CONFIG_KEY, default=None)
     return str(value) if value else None
+
+
+def add_scheduler_argument(parser, note: str = "") -> None:
+    """Add the ``--scheduler ADDRESS`` option (resolved by :func:`resolve_scheduler`) to a
+    command-line parser, so that every command that runs tasks names it the same way.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    note : str
+        Appended to the help text (e.g. what the workers need).
+    """
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a running Dask cluster, e.g. tcp://host:8786 (default: "
+        f"${SCHEDULER_ENV}, else local processes; docs/guide/cluster.md){note}",
+    )
 
 
 def task_seed(base_seed: int, *key: Hashable) -> int:

@@ -14,6 +14,7 @@ __all__ = ["register", "run"]
 def register(subparsers) -> None:
     """Add the ``sweep`` command to the CLI."""
     from ..brian.backends import BACKENDS
+    from ..executor import add_scheduler_argument
 
     p = subparsers.add_parser(
         "sweep",
@@ -51,12 +52,7 @@ def register(subparsers) -> None:
         metavar="N",
         help="local worker processes (default: CPU count; 1 runs in this process)",
     )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="a running Dask scheduler, e.g. tcp://host:8786 (default $NEUROLEARN_SCHEDULER)",
-    )
+    add_scheduler_argument(p)
     p.add_argument("--out", help="write the JSON result to this file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

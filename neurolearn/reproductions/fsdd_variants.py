@@ -46,6 +46,7 @@ from pathlib import Path
 
 # the rule experiment_config applies to overrides: per section, keys replaced (a nested
 # dict such as data.options as a whole)
+from neurolearn.executor import add_scheduler_argument
 from neurolearn.reproductions.defaults import merge_sections, packaged_config
 from neurolearn.reproductions.registry import Reproduction, UsageError, register
 
@@ -390,13 +391,7 @@ def add_arguments(parser) -> None:
         help="local worker processes, one run each (default 1: this process); the numbers "
         "do not depend on it",
     )
-    parser.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="a running Dask scheduler, e.g. tcp://host:8786 (default $NEUROLEARN_SCHEDULER); "
-        "the workers need no shared filesystem",
-    )
+    add_scheduler_argument(parser, "; the workers need no shared filesystem")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--gru", action="store_true", help="also train the GRU reference")
     parser.add_argument("--list", action="store_true", help="list the variants and exit")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..brian.backends import BACKENDS
+from ..executor import add_scheduler_argument
 from .registry import Reproduction, register
 
 __all__ = ["QUANTITIES", "add_arguments", "run", "REPRODUCTION", "main"]
@@ -52,12 +53,7 @@ def add_arguments(parser) -> None:
         default=1,
         help="local worker processes, one chunk of cells each (default 1: this process)",
     )
-    parser.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="a running Dask scheduler, e.g. tcp://host:8786 (default $NEUROLEARN_SCHEDULER)",
-    )
+    add_scheduler_argument(parser)
     parser.add_argument(
         "--glif1-cells-only",
         action="store_true",

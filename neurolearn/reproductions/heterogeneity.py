@@ -63,7 +63,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..brian.backends import BACKENDS
-from ..executor import available_workers
+from ..executor import add_scheduler_argument, available_workers
 from ..io import atomic_write_json, atomic_write_text
 from .defaults import merge_sections, packaged_config
 from .heterogeneity_results import (
@@ -586,13 +586,7 @@ def add_arguments(parser) -> None:
         choices=BACKENDS,
         help="Brian2 target of the agreement check (default numpy)",
     )
-    parser.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="ADDRESS",
-        help="run the trainings on a running Dask cluster, e.g. tcp://host:8786 (default: "
-        "$NEUROLEARN_SCHEDULER, else local processes; docs/guide/cluster.md)",
-    )
+    add_scheduler_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
