@@ -426,8 +426,9 @@ class Backend:
         saved = _snapshot_prefs()
         saved_dt = defaultclock.dt
         switched = get_device() is not self.device
-        if switched:
-            set_device(self.device, build_on_run=False)
+        if switched:  # Brian2's activate() replaces build_options: pass the device's own on
+            options = dict(getattr(self.device, "build_options", None) or {})
+            set_device(self.device, build_on_run=False, **options)
         try:
             _restore_prefs(self._prefs_inside)
             defaultclock.dt = self._dt_inside

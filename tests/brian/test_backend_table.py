@@ -76,3 +76,16 @@ def test_backend_run_takes_the_callers_namespace_and_run_args(name, tmp_path):
         assert t[i == 0][0] == pytest.approx(10 * np.log(2 - 0.5), abs=0.1)
         assert t[i == 1][0] == pytest.approx(t[i == 0][0])
         backend.close()
+
+
+def test_reentering_a_backend_keeps_its_build_options(tmp_path):
+    # Brian2's Device.activate() sets build_options to the arguments of set_device; active()
+    # used to pass none, so options given to use_backend (here with_output, which
+    # build_standalone reads) were gone when the project was built after the block
+    with use_backend("cpp_standalone", dt=0.1 * ms, directory=tmp_path, with_output=True) as b:
+        assert b.device.build_options == {"with_output": True}
+    with b.active():
+        assert b.device.build_options == {"with_output": True}
+    with b.active():  # and again: nothing is lost by re-entering
+        assert b.device.build_options == {"with_output": True}
+    b.close()
