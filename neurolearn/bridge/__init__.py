@@ -75,7 +75,8 @@ class Brian2Export:
     ----------
     network : brian2.Network
     groups : dict of str -> NeuronGroup
-        By layer name (``"hidden0"``..., ``"readout"``).
+        By layer name (``"hidden0"``..., ``"readout"``; the names of
+        :meth:`~neurolearn.torch.SpikingNetwork.layer_names`, unique).
     synapses : dict of str -> Synapses
     input_group : SpikeGeneratorGroup
     batch, steps : int
@@ -269,7 +270,7 @@ def to_brian2(
         groups, synapses, monitors = {}, {}, {}
         prev_group, prev_n = gen, C
         layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
-        for k, layer in enumerate(layers):
+        for k, (lname, layer) in enumerate(zip(net.layer_names(), layers, strict=True)):
             params, externals = _layer_params(layer, B)
             gname = f"layer{k}_{layer.name}"
             group = make_neuron_group(
@@ -277,7 +278,7 @@ def to_brian2(
             )
             for name, value in externals.items():
                 setattr(group, name, value)
-            groups[layer.name] = group
+            groups[lname] = group
             objects.append(group)
             sources = [("in", prev_group, prev_n)]
             if layer.W_rec is not None:
@@ -291,7 +292,7 @@ def to_brian2(
                 mon = SpikeMonitor(group, name=f"spikes_{k}")
             else:
                 mon = StateMonitor(group, "v", record=True, when="end", name=f"trace_{k}")
-            monitors[layer.name] = mon
+            monitors[lname] = mon
             objects.append(mon)
             prev_group, prev_n = group, layer.n
         network = Network(*objects)
@@ -374,15 +375,16 @@ def _check_stage(stage, backend, directory, run) -> None:
 def _collect(export: Brian2Export, net) -> None:
     T, B = export.steps, export.batch
     export.spikes = []
-    for layer in net.layers:
-        mon = export.monitors[layer.name]
+    names = net.layer_names()
+    for name, layer in zip(names, net.layers, strict=False):
+        mon = export.monitors[name]
         out = np.zeros((T, B, layer.n), dtype=np.uint8)
         steps = np.round(np.asarray(mon.t[:]) / export.dt_s).astype(np.int64)
         idx = np.asarray(mon.i[:], dtype=np.int64)
         out[steps, idx // layer.n, idx % layer.n] = 1
         export.spikes.append(out)
     if net.readout is not None:
-        mon = export.monitors[net.readout.name]
+        mon = export.monitors[names[-1]]
         v = np.asarray(mon.v[:])  # [neurons, time]
         export.readout = v.T.reshape(T, B, net.readout.n)
 
@@ -444,10 +446,10 @@ def from_brian2(net, export: Brian2Export, copy: int = 0):
 
     layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
     with torch.no_grad():
-        for k, layer in enumerate(layers):
-            group = export.groups.get(layer.name)
+        for k, (lname, layer) in enumerate(zip(net.layer_names(), layers, strict=True)):
+            group = export.groups.get(lname)
             if group is None:
-                raise ModelError(f"Brian2 network has no group for layer '{layer.name}'")
+                raise ModelError(f"Brian2 network has no group for layer '{lname}'")
             sl = slice(copy * layer.n, (copy + 1) * layer.n)
             for name, (_dname, dval) in layer.param_units.items():
                 if name not in group.variables:

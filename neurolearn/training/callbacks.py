@@ -260,14 +260,12 @@ class TauStatistics(EpochStats):
     def stats(self, model) -> dict:
         """``{"<layer>_<tau>_mean_ms": float, "<layer>_<tau>_cv": float}`` of ``model``."""
         stats = {}
-        for layer in model.layers:
+        for lname, layer in zip(model.layer_names(), model.layers, strict=False):
             for name in ("tau_m", "tau_syn"):
                 if name in layer.param_units:
                     v = np.asarray(layer.parameter_si(name), dtype=float).reshape(-1) * 1e3
-                    stats[f"{layer.name}_{name}_mean_ms"] = float(v.mean())
-                    stats[f"{layer.name}_{name}_cv"] = (
-                        float(v.std() / v.mean()) if v.size > 1 else 0.0
-                    )
+                    stats[f"{lname}_{name}_mean_ms"] = float(v.mean())
+                    stats[f"{lname}_{name}_cv"] = float(v.std() / v.mean()) if v.size > 1 else 0.0
         return stats
 
 

@@ -180,10 +180,11 @@ def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: st
 def network_parameters(net) -> list:
     """Per-neuron parameters of every layer of a :class:`neurolearn.torch.SpikingNetwork`
     as ``[(layer name, {parameter: Brian2 Quantity [neurons]})]`` (hidden layers, then the
-    readout), the input of :func:`write_parameters_csv`."""
+    readout; the unique names of ``net.layer_names()``), the input of
+    :func:`write_parameters_csv`."""
     out = []
     layers = list(net.layers) + ([net.readout] if getattr(net, "readout", None) is not None else [])
-    for layer in layers:
+    for lname, layer in zip(net.layer_names(), layers, strict=True):
         values = {}
         for name, p in layer.spec.parameters.items():
             if not p.per_neuron or name not in layer.param_units:
@@ -192,7 +193,7 @@ def network_parameters(net) -> list:
                 np.asarray(layer.parameter_si(name), dtype=float), (layer.n,)
             ).copy()
             values[name] = Quantity(si, dim=p.dim)
-        out.append((layer.name, values))
+        out.append((lname, values))
     return out
 
 

@@ -137,3 +137,52 @@ def test_two_layer_feedforward_identity():
         assert agreement["n_a"] > 10, (k, agreement)
         assert agreement["identical"], (k, agreement)
     assert np.allclose(export.readout, readout, rtol=1e-9, atol=1e-12 * np.abs(readout).max())
+
+
+def test_layers_that_share_a_name_are_exported_each_to_its_own_group():
+    """Layers made without ``name=`` are named after their model: two ``lif`` layers used to
+    share one entry of the export's groups and monitors, so layer 0's spikes were read from
+    layer 1's monitor and from_brian2 loaded one group into both layers."""
+    g = torch.Generator().manual_seed(5)
+    net = SpikingNetwork.build(
+        12,
+        [16, 10],
+        3,
+        model="lif",
+        dt="0.1 ms",
+        recurrent=False,
+        heterogeneity="het_init_het_train",
+        generator=g,
+        dtype=torch.float64,
+        weight_gain=12.0,
+    )
+    for layer in net.layers:
+        layer.name = "lif"
+    assert net.layer_names() == ["lif", "lif_1", net.readout.name]
+    x = (torch.rand(300, 2, 12, generator=g) < 0.1).double()  # 165 and 25 spikes
+    with torch.no_grad():
+        net(x)
+    export = to_brian2(net, x)
+    assert sorted(export.groups) == sorted(net.layer_names())
+    assert len(export.groups["lif"]) == 2 * 16 and len(export.groups["lif_1"]) == 2 * 10
+    for k in range(2):
+        agreement = spike_agreement(net.spikes[k].numpy(), export.spikes[k])
+        assert agreement["n_a"] > 10, (k, agreement)
+        assert agreement["identical"], (k, agreement)
+    # back into a network of the same shape: each layer gets its own group's time constants
+    other = SpikingNetwork.build(
+        12,
+        [16, 10],
+        3,
+        model="lif",
+        dt="0.1 ms",
+        recurrent=False,
+        heterogeneity="het_init_het_train",
+        generator=torch.Generator().manual_seed(9),
+        dtype=torch.float64,
+    )
+    for layer in other.layers:
+        layer.name = "lif"
+    from_brian2(other, export)
+    for a, b in zip(net.layers, other.layers, strict=True):
+        np.testing.assert_allclose(b.parameter_si("tau_m"), a.parameter_si("tau_m"), rtol=1e-12)
