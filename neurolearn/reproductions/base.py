@@ -19,7 +19,7 @@ from ..brian.backends import BACKENDS
 from ..io import atomic_write_json, finite_or_none
 from .registry import UsageError
 
-__all__ = ["add_common_arguments", "run_reproduction"]
+__all__ = ["add_common_arguments", "check_generate_only", "run_reproduction"]
 
 
 def add_common_arguments(
@@ -135,3 +135,19 @@ def run_reproduction(
     atomic_write_json(args.out / f"{stem}.json", summary)
     print(json.dumps(printed(summary) if printed else summary, indent=1))
     return summary
+
+
+def check_generate_only(generate_only: bool, directory) -> None:
+    """Refuse ``generate_only`` without a project folder: a temporary project is removed
+    once the backend is released, so the returned path would soon point nowhere.
+
+    Raises
+    ------
+    ValueError
+        If ``generate_only`` is true and ``directory`` is None.
+    """
+    if generate_only and directory is None:
+        raise ValueError(
+            "generate_only=True needs directory=: a temporary project folder is removed when "
+            "the backend is released, so give the folder the project should be written to"
+        )

@@ -52,7 +52,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .base import add_common_arguments, run_reproduction
+from .base import add_common_arguments, check_generate_only, run_reproduction
 from .registry import Reproduction, register
 
 __all__ = [
@@ -147,11 +147,17 @@ def build_and_run(
     -------
     dict
         Raw arrays (seconds, volts) and wall times; see :func:`summarize`.
+
+    Raises
+    ------
+    ValueError
+        ``generate_only`` without ``directory`` (:func:`~.base.check_generate_only`).
     """
     from brian2 import ms, second
 
     from neurolearn.brian.backends import use_backend
 
+    check_generate_only(generate_only, directory)
     setup = _prepare(
         seed, n_exc, n_inh, n_syn, n_record, duration_s, thalamic, input_rate_hz, n2_extra_rate_hz
     )

@@ -89,7 +89,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .base import add_common_arguments, run_reproduction
+from .base import add_common_arguments, check_generate_only, run_reproduction
 from .registry import Reproduction, UsageError, register
 
 __all__ = [
@@ -254,7 +254,8 @@ def build_and_run(
     Raises
     ------
     ValueError
-        For an unknown ``parameters``, ``inputs`` or ``w_init``.
+        For an unknown ``parameters``, ``inputs`` or ``w_init``; ``generate_only`` without
+        ``directory`` (:func:`~.base.check_generate_only`).
 
     Returns
     -------
@@ -266,6 +267,7 @@ def build_and_run(
 
     from neurolearn.brian.backends import use_backend
 
+    check_generate_only(generate_only, directory)
     t0 = time.perf_counter()
     setup = _prepare(
         parameters, rates_hz, n_exc, n_inh, controls, seed, w_init, inputs, duration_s, dt_ms

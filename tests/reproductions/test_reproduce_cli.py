@@ -223,3 +223,12 @@ def test_grasshopper_fit_smoke_run(tmp_path, data_dir, capsys):
     assert abs(chance) < 0.1
     assert written["gamma_heldout_stimulus1_7_10s"] > chance + 0.3
     assert written["rate_hz"]["data_stimulus1"] == pytest.approx(92.9)
+
+
+@pytest.mark.parametrize("module", ["song2000_stdp", "izhikevich2007_distal_reward"])
+def test_generate_only_without_a_project_folder_is_refused(module):
+    # a temporary project is removed when the backend is released: the returned path would
+    # point nowhere; the CLI gives --out/<name>_project, the Python API must name a folder
+    mod = importlib.import_module(f"neurolearn.reproductions.{module}")
+    with pytest.raises(ValueError, match="generate_only=True needs directory="):
+        mod.build_and_run("cpp_standalone", duration_s=0.1, generate_only=True)
