@@ -45,6 +45,7 @@ import tempfile
 import time
 import traceback
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ __all__ = [
     "add_scheduler_argument",
     "task_seed",
     "per_worker",
+    "release_worker_values",
+    "MAX_WORKER_VALUES",
     "worker_scratch",
     "pack_folder",
     "unpack_folder",
@@ -179,15 +182,22 @@ def task_seed(base_seed: int, *key: Hashable) -> int:
     return int(np.random.SeedSequence(int(base_seed), spawn_key=words).generate_state(1)[0])
 
 
-_WORKER_STATE: dict[Hashable, Any] = {}
+#: Values of :func:`per_worker` kept per process (least recently used first evicted).
+MAX_WORKER_VALUES = 8
+_WORKER_STATE: OrderedDict[Hashable, tuple[Any, Callable[[Any], None] | None]] = OrderedDict()
 
 
-def per_worker(key: Hashable, factory: Callable[[], Any]) -> Any:
+def per_worker(
+    key: Hashable, factory: Callable[[], Any], release: Callable[[Any], None] | None = None
+) -> Any:
     """The value of ``factory()`` built once per worker process and kept for later tasks.
 
     Every Dask worker is a process of its own, so a module-level cache is per worker; in the
     in-process mode it is per Python process. Use for datasets loaded into memory and
-    compiled Brian2 projects.
+    compiled Brian2 projects. At most :data:`MAX_WORKER_VALUES` values are kept: a new one
+    evicts the least recently used, and ``release`` frees what an evicted value holds (a
+    project folder, a compiled program); what is still kept is released when the process
+    exits, so that a long-lived worker neither grows nor leaves folders behind.
 
     Parameters
     ----------
@@ -195,14 +205,57 @@ def per_worker(key: Hashable, factory: Callable[[], Any]) -> Any:
         Identity of the value (e.g. a hash of a compiled project).
     factory : callable
         Builds the value on the first call with ``key`` in this process.
+    release : callable, optional
+        ``release(value)`` when the value is evicted or the process exits; its errors are
+        logged, not raised.
 
     Returns
     -------
     object
     """
-    if key not in _WORKER_STATE:
-        _WORKER_STATE[key] = factory()
-    return _WORKER_STATE[key]
+    if key in _WORKER_STATE:
+        _WORKER_STATE.move_to_end(key)
+        return _WORKER_STATE[key][0]
+    value = factory()
+    _WORKER_STATE[key] = (value, release)
+    _release_at_exit()
+    while len(_WORKER_STATE) > MAX_WORKER_VALUES:
+        _release(*_WORKER_STATE.popitem(last=False))
+    return value
+
+
+def _release(key: Hashable, entry: tuple) -> None:
+    value, release = entry
+    if release is None:
+        return
+    try:
+        release(value)
+    except Exception as exc:  # a failed clean-up must not fail the task that evicted it
+        log.warning("releasing the per-worker value %r failed: %s", key, exc)
+
+
+def release_worker_values() -> None:
+    """Release every value :func:`per_worker` keeps in this process (registered to run at
+    exit; call it to free them earlier)."""
+    while _WORKER_STATE:
+        _release(*_WORKER_STATE.popitem(last=False))
+
+
+_AT_EXIT: list[bool] = []
+
+
+def _release_at_exit() -> None:
+    """Register :func:`release_worker_values` once: with ``atexit`` (this process) and with
+    ``multiprocessing``'s finaliser (worker processes leave through ``os._exit``, which skips
+    ``atexit``)."""
+    if _AT_EXIT:
+        return
+    import atexit
+    import multiprocessing.util
+
+    atexit.register(release_worker_values)
+    multiprocessing.util.Finalize(None, release_worker_values, exitpriority=10)
+    _AT_EXIT.append(True)
 
 
 def worker_scratch() -> Path:

@@ -168,7 +168,11 @@ def _project_dir(project: dict) -> Path:
         os.chmod(folder / "main", 0o755)
         return folder
 
-    return per_worker(("sweep-project", project["hash"]), unpack)
+    return per_worker(
+        ("sweep-project", project["hash"]),
+        unpack,
+        release=lambda folder: shutil.rmtree(folder, ignore_errors=True),
+    )
 
 
 def _run_program(task: dict) -> np.ndarray:

@@ -473,7 +473,9 @@ def _batch_losses(task: dict) -> np.ndarray:
     setup = task["setup"]
     cache = None
     if setup["backend"] in STANDALONE_BACKENDS:
-        cache = per_worker(("fit-standalone", setup["key"]), StandaloneCache)
+        cache = per_worker(
+            ("fit-standalone", setup["key"]), StandaloneCache, release=StandaloneCache.close
+        )
     return np.asarray(setup["target"].loss(_simulate(setup, task["U"], cache)), float)
 
 

@@ -84,3 +84,37 @@ def test_unreachable_scheduler_is_named():
     pytest.importorskip("distributed")
     with pytest.raises(OSError, match="tcp://127.0.0.1:9"):
         ex.Executor(scheduler="tcp://127.0.0.1:9", progress=False, connect_timeout=2).client()
+
+
+def test_per_worker_keeps_a_bounded_number_of_values_and_releases_the_rest(monkeypatch):
+    from collections import OrderedDict
+
+    monkeypatch.setattr(ex, "_WORKER_STATE", OrderedDict())
+    monkeypatch.setattr(ex, "MAX_WORKER_VALUES", 3)
+    built, released = [], []
+
+    def get(key):
+        return ex.per_worker(key, lambda: built.append(key) or f"v{key}", released.append)
+
+    assert [get(k) for k in (1, 2, 3)] == ["v1", "v2", "v3"]
+    assert get(1) == "v1" and built == [1, 2, 3]  # kept: built once, now the most recent
+    get(4)  # evicts the least recently used, 2
+    assert released == ["v2"] and list(ex._WORKER_STATE) == [3, 1, 4]
+    get(2)  # built again
+    assert built == [1, 2, 3, 4, 2] and released == ["v2", "v3"]
+    ex.release_worker_values()
+    assert released == ["v2", "v3", "v1", "v4", "v2"] and not ex._WORKER_STATE
+
+
+def test_a_failing_release_is_logged_not_raised(monkeypatch, caplog):
+    from collections import OrderedDict
+
+    monkeypatch.setattr(ex, "_WORKER_STATE", OrderedDict())
+    monkeypatch.setattr(ex, "MAX_WORKER_VALUES", 1)
+
+    def fail(value):
+        raise OSError(f"cannot remove {value}")
+
+    ex.per_worker("a", lambda: "folder-a", fail)
+    assert ex.per_worker("b", lambda: "folder-b") == "folder-b"
+    assert "cannot remove folder-a" in caplog.text

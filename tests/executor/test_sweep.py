@@ -76,3 +76,29 @@ def test_sweep_cli(tmp_path, capsys, separate_counts):
     assert printed == json.loads(out.read_text())
     assert printed["counts"] == separate_counts[:2].tolist()
     assert main(["sweep", "lif", "--param", "tau_m=5ms", "--backend", "nope"]) == 2
+
+
+def test_a_standalone_sweep_leaves_no_project_folder_behind(tmp_path):
+    """The program unpacked for the tasks run in this process (per_worker) is removed when
+    the process exits; a sweep used to leave a sweep-* folder in the temporary folder."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("cloudpickle")
+    if backends.backend_info("cpp_standalone").missing():
+        pytest.skip("no C++ compiler")
+    code = (
+        "from neurolearn.brian.sweep import sweep\n"
+        "r = sweep('lif', 'tau_m', '5 ms,10 ms', backend='cpp_standalone', workers=1, n=2,"
+        " duration='50 ms', current='0.3 nA', progress=False)\n"
+        "print(r.builds, r.counts.shape)\n"
+    )
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[:3] == ["1", "(2,", "2)"]
+    assert (tmp_path / "neurolearn-scratch").is_dir()  # the program was unpacked there
+    assert not list(tmp_path.rglob("sweep-*")) and not list(tmp_path.rglob("*sweep*"))
