@@ -8,12 +8,13 @@ a PNG, each atomically.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .io import atomic_path
 
-__all__ = ["overlapping_text", "STYLE", "style", "new_figure", "save_figure", "label"]
+__all__ = ["overlapping_text", "STYLE", "style", "styled", "new_figure", "save_figure", "label"]
 
 #: Matplotlib rc settings of neurolearn figures (journal single column: 85 mm wide).
 STYLE = {
@@ -48,6 +49,30 @@ def style() -> Iterator[None]:
         yield
 
 
+def styled(func: Callable) -> Callable:
+    """Decorator: run a figure function inside :func:`style`, so that what it adds after
+    creating the figure (titles, legends, text: matplotlib reads their font sizes from the
+    rc settings when they are made) follows :data:`STYLE` too.
+
+    Parameters
+    ----------
+    func : callable
+        A function that draws (and usually saves) a figure.
+
+    Returns
+    -------
+    callable
+        ``func`` run inside :func:`style`.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with style():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def new_figure(
     nrows: int = 1,
     ncols: int = 1,
@@ -57,7 +82,9 @@ def new_figure(
 ):
     """A styled ``(figure, axes)`` pair; ``width``/``height`` in inches.
 
-    Call inside :func:`style` or not: the style is applied to the created figure either way.
+    The style is applied to the figure and axes created here; draw inside :func:`style` (or
+    a function decorated with :func:`styled`) so that titles, legends and text added later
+    follow it too.
     """
     import matplotlib
 

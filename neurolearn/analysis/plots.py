@@ -9,12 +9,11 @@ figure styled by :mod:`neurolearn.figures`; save it with :func:`neurolearn.figur
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..figures import label, new_figure, style
+from ..figures import label, new_figure, styled
 from .distributions import frozen_distribution
 
 __all__ = [
@@ -33,18 +32,6 @@ FIT_STYLE = {
     "lognorm": dict(color="0.45", ls="--", label="log-normal fit"),
 }
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-
-
-def _styled(func):
-    """Run a figure function inside :func:`neurolearn.figures.style` (fonts of legends and
-    titles added after the figure was created follow the style too)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with style():
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 def _upper(samples: Sequence[np.ndarray], q: float = 0.99) -> float:
@@ -114,7 +101,7 @@ def plot_histogram(
     ax.set_xlim(0, xmax)
 
 
-@_styled
+@styled
 def histogram_figure(
     samples: Mapping[str, np.ndarray],
     fits: Mapping[str, Mapping[str, tuple]] | None = None,
@@ -158,7 +145,7 @@ def histogram_figure(
     return fig
 
 
-@_styled
+@styled
 def overlay_figure(
     learned,
     measured,
@@ -239,7 +226,7 @@ def _qq(ax, x, y, xname, yname):
     ax.set_ylabel(yname)
 
 
-@_styled
+@styled
 def qq_figure(learned, measured, names: tuple[str, str] = ("learned", "Allen"), unit: str = "ms"):
     """Two-sample Q-Q plots (percentiles 1..99) of learned against measured values, raw and
     median-normalised; points on the diagonal mean equal distributions.
@@ -276,7 +263,7 @@ def qq_figure(learned, measured, names: tuple[str, str] = ("learned", "Allen"), 
     return fig
 
 
-@_styled
+@styled
 def qq_fit_figure(values, fits: Mapping[str, tuple], unit: str = "ms", name: str = "Allen"):
     """Q-Q plot of a sample against its fitted distributions (empirical quantiles 1..99 %
     against the fitted quantile function).
@@ -319,7 +306,7 @@ def qq_fit_figure(values, fits: Mapping[str, tuple], unit: str = "ms", name: str
     return fig
 
 
-@_styled
+@styled
 def panel_figure(
     samples: Mapping[tuple[str, str], np.ndarray],
     rows: Sequence[str],

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..figures import styled
+
 __all__ = ["plot_fit"]
 
 
+@styled
 def plot_fit(result, stem: str | Path) -> list[Path]:
     """Figure of a :class:`~neurolearn.fitting.FitResult`, by target kind.
 

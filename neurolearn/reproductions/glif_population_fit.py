@@ -27,6 +27,7 @@ import numpy as np
 
 from ..brian.backends import BACKENDS
 from ..executor import add_scheduler_argument
+from ..figures import styled
 from .registry import Reproduction, register
 
 __all__ = ["QUANTITIES", "add_arguments", "run", "REPRODUCTION", "main"]
@@ -127,6 +128,7 @@ def run(args) -> dict:
     return cmp
 
 
+@styled
 def _plot_by_class(table, model: str, stem: Path) -> None:
     """Fitted parameters by cell class (dendrite type: spiny ~ excitatory, aspiny ~
     inhibitory), classes with >= 10 cells."""
@@ -156,6 +158,7 @@ def _plot_by_class(table, model: str, stem: Path) -> None:
     save_figure(fig, stem)
 
 
+@styled
 def _plot_vs_glif1(table, glif1, cmp: dict, stem: Path) -> None:
     """Fitted against Allen GLIF1 values, one panel per quantity, with the Pearson r."""
     from neurolearn.figures import new_figure, save_figure

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..brian.backends import BACKENDS
+from ..figures import styled
 from .registry import Reproduction, register
 
 __all__ = [
@@ -278,6 +279,7 @@ def run(args) -> dict:
     return summary
 
 
+@styled
 def _plot(held_x, held_s, model_held, g_held: float, window_ms: float, stem: Path) -> None:
     """Drive and recorded vs model spikes of the first 300 ms of the held-out part."""
     from neurolearn.figures import new_figure, save_figure

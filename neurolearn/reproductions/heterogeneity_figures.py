@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..figures import styled
 from .heterogeneity_results import ALL_CONFIGURATIONS, _split_name, short_of
 
 __all__ = ["draw_figures", "COLORS"]
@@ -20,6 +21,7 @@ __all__ = ["draw_figures", "COLORS"]
 COLORS = dict(zip(ALL_CONFIGURATIONS, ("#999999", "#E69F00", "#56B4E9", "#009E73", "#CC79A7")))
 
 
+@styled
 def draw_figures(results: Mapping, all_runs: Mapping, named: Mapping | None, out: Path) -> None:
     """Write ``accuracy_per_configuration``, ``robustness`` (when measured) and
     ``tau_histograms`` (``.pdf``, ``.svg``, ``.png``) into ``out``.

@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..figures import styled
 from .base import add_common_arguments, check_generate_only, run_reproduction
 from .registry import Reproduction, register
 
@@ -428,6 +429,7 @@ def summarize(raw: dict) -> dict:
     }
 
 
+@styled
 def plot(summary: dict, raw: dict, stem: Path) -> list:
     """Figure: rewarded weight and percentiles of the others over time; final histogram."""
     from neurolearn.figures import label, new_figure, save_figure

@@ -89,6 +89,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..figures import styled
 from .base import add_common_arguments, check_generate_only, run_reproduction
 from .registry import Reproduction, UsageError, register
 
@@ -653,6 +654,7 @@ def summarize(raw: dict, rate_window_s: float = 20.0) -> dict:
     return out
 
 
+@styled
 def plot(summary: dict, raw: dict, stem: Path) -> list:
     """Figure: final weight histograms, weights over time, output rate vs input rate."""
     from neurolearn.figures import label, new_figure, save_figure

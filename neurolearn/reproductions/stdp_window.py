@@ -208,7 +208,7 @@ def run(args) -> dict:
     UsageError
         For a non-positive ``--step-ms`` or ``--max-dt-ms`` below it, or a frequency <= 0.
     """
-    from neurolearn.figures import label, new_figure, save_figure
+    from neurolearn.figures import label, new_figure, save_figure, style
     from neurolearn.io import atomic_write_json
 
     if args.step_ms <= 0 or args.max_dt_ms < args.step_ms:
@@ -223,36 +223,37 @@ def run(args) -> dict:
     dts = dts[dts != 0] * 1e-3
     freqs = np.array(args.freqs_hz, dtype=float)
     result = {"backend": args.backend, "models": {}}
-    fig, axes = new_figure(1, 2, width=6.8, height=2.6)
-    for k, model in enumerate(args.models):
-        win = measure_window(model, dts, backend=args.backend)
-        fr = measure_frequency(model, freqs, backend=args.backend)
-        w_max = win["w_max"]
-        result["models"][model] = {
-            "window_max_abs_error_over_w_max": float(
-                np.max(np.abs(win["dw_simulated"] - win["dw_analytic"])) / w_max
-            ),
-            "frequency_max_abs_error_over_w_max": float(
-                np.max(np.abs(fr["dw_simulated"] - fr["dw_reference"])) / w_max
-            ),
-            "delta_t_ms": (dts * 1e3).tolist(),
-            "dw_over_w_max": (win["dw_simulated"] / w_max).tolist(),
-            "freq_hz": freqs.tolist(),
-            "dw_20_pairings_over_w_max": (fr["dw_simulated"] / w_max).tolist(),
-        }
-        style = dict(color=f"C{k}", label=model.replace("stdp_", ""))
-        axes[0].plot(dts * 1e3, win["dw_analytic"] / w_max, lw=0.8, **style)
-        axes[0].plot(dts * 1e3, win["dw_simulated"] / w_max, "o", ms=1.5, color=f"C{k}")
-        axes[1].plot(freqs, fr["dw_simulated"] / w_max, "o-", ms=2, **style)
-    axes[0].axhline(0, color="0.7", lw=0.5)
-    axes[0].set_xlabel(label("t_post - t_pre", "ms"))
-    axes[0].set_ylabel(label("weight change / w_max", None))
-    axes[0].set_title("isolated pairs: lines analytic, dots simulated")
-    axes[1].set_xlabel(label("pairing frequency", "Hz"))
-    axes[1].set_ylabel(label("weight change / w_max", None))
-    axes[1].set_title("20 pairings, t_post - t_pre = +10 ms")
-    axes[1].legend(fontsize=6)
-    save_figure(fig, args.out / "stdp_window")
+    with style():  # titles and legend in the figure style too
+        fig, axes = new_figure(1, 2, width=6.8, height=2.6)
+        for k, model in enumerate(args.models):
+            win = measure_window(model, dts, backend=args.backend)
+            fr = measure_frequency(model, freqs, backend=args.backend)
+            w_max = win["w_max"]
+            result["models"][model] = {
+                "window_max_abs_error_over_w_max": float(
+                    np.max(np.abs(win["dw_simulated"] - win["dw_analytic"])) / w_max
+                ),
+                "frequency_max_abs_error_over_w_max": float(
+                    np.max(np.abs(fr["dw_simulated"] - fr["dw_reference"])) / w_max
+                ),
+                "delta_t_ms": (dts * 1e3).tolist(),
+                "dw_over_w_max": (win["dw_simulated"] / w_max).tolist(),
+                "freq_hz": freqs.tolist(),
+                "dw_20_pairings_over_w_max": (fr["dw_simulated"] / w_max).tolist(),
+            }
+            line = dict(color=f"C{k}", label=model.replace("stdp_", ""))
+            axes[0].plot(dts * 1e3, win["dw_analytic"] / w_max, lw=0.8, **line)
+            axes[0].plot(dts * 1e3, win["dw_simulated"] / w_max, "o", ms=1.5, color=f"C{k}")
+            axes[1].plot(freqs, fr["dw_simulated"] / w_max, "o-", ms=2, **line)
+        axes[0].axhline(0, color="0.7", lw=0.5)
+        axes[0].set_xlabel(label("t_post - t_pre", "ms"))
+        axes[0].set_ylabel(label("weight change / w_max", None))
+        axes[0].set_title("isolated pairs: lines analytic, dots simulated")
+        axes[1].set_xlabel(label("pairing frequency", "Hz"))
+        axes[1].set_ylabel(label("weight change / w_max", None))
+        axes[1].set_title("20 pairings, t_post - t_pre = +10 ms")
+        axes[1].legend(fontsize=6)
+        save_figure(fig, args.out / "stdp_window")
     atomic_write_json(args.out / "stdp_window.json", result)
     print(
         json.dumps(

@@ -14,7 +14,7 @@ import pandas as pd
 from brian2.units.fundamentalunits import Quantity, get_unit
 
 from .. import bridge
-from ..figures import new_figure, save_figure
+from ..figures import new_figure, save_figure, styled
 from ..io import atomic_write_text
 
 __all__ = [
@@ -142,6 +142,7 @@ def _with_unit(name: str, value):
     return name, np.asarray(value, dtype=float)
 
 
+@styled
 def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: str = "") -> list:
     """Loss and accuracy per epoch (training and validation), saved with
     :func:`neurolearn.figures.save_figure`.

@@ -72,3 +72,46 @@ def test_main_job_figures_have_no_overlapping_text(tmp_path):
     for stem in ("accuracy_per_configuration", "robustness", "tau_histograms"):
         for ext in ("pdf", "svg", "png"):
             assert (tmp_path / f"{stem}.{ext}").is_file(), (stem, ext)
+
+
+def test_text_added_after_the_figure_is_made_follows_the_style(tmp_path, monkeypatch):
+    """matplotlib reads the font size of a title or legend from the rc settings when it is
+    made: outside the style a figure's legend came out at 10 pt and its title at 12 pt next to
+    8 pt axis labels. A function decorated with styled draws them at the style's sizes."""
+    import matplotlib.pyplot as plt
+
+    from neurolearn import figures
+    from neurolearn.training import outputs
+
+    def draw():
+        fig, ax = new_figure()
+        ax.plot([0, 1], [0, 1], label="model")
+        ax.set_title("title")
+        ax.legend()
+        return fig, ax
+
+    fig, ax = draw()  # outside the style: matplotlib's defaults
+    assert ax.title.get_fontsize() == pytest.approx(12.0)
+    fig, ax = figures.styled(draw)()
+    assert ax.title.get_fontsize() == pytest.approx(figures.STYLE["axes.titlesize"])
+    legend_size = ax.get_legend().get_texts()[0].get_fontsize()
+    assert legend_size == pytest.approx(figures.STYLE["legend.fontsize"])
+    plt.close("all")
+    # a figure function of the package: the learning curves' shared legend and title
+    kept = {}
+    monkeypatch.setattr(outputs, "save_figure", lambda fig, stem: kept.setdefault("fig", fig))
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "val_loss": 1.1 / e,
+            "train_accuracy": 0.5,
+            "val_accuracy": 0.4,
+        }
+        for e in (1, 2, 3)
+    ]
+    outputs.plot_learning_curves(rows, tmp_path / "curves", title="run")
+    fig = kept["fig"]
+    assert fig.legends[0].get_texts()[0].get_fontsize() == pytest.approx(7.0)
+    assert fig._suptitle.get_fontsize() <= figures.STYLE["font.size"] * 1.2 + 1e-9
+    plt.close("all")
