@@ -74,14 +74,13 @@ def test_main_job_figures_have_no_overlapping_text(tmp_path):
             assert (tmp_path / f"{stem}.{ext}").is_file(), (stem, ext)
 
 
-def test_text_added_after_the_figure_is_made_follows_the_style(tmp_path, monkeypatch):
+def test_text_added_after_the_figure_is_made_follows_the_style():
     """matplotlib reads the font size of a title or legend from the rc settings when it is
     made: outside the style a figure's legend came out at 10 pt and its title at 12 pt next to
     8 pt axis labels. A function decorated with styled draws them at the style's sizes."""
     import matplotlib.pyplot as plt
 
     from neurolearn import figures
-    from neurolearn.training import outputs
 
     def draw():
         fig, ax = new_figure()
@@ -97,7 +96,17 @@ def test_text_added_after_the_figure_is_made_follows_the_style(tmp_path, monkeyp
     legend_size = ax.get_legend().get_texts()[0].get_fontsize()
     assert legend_size == pytest.approx(figures.STYLE["legend.fontsize"])
     plt.close("all")
-    # a figure function of the package: the learning curves' shared legend and title
+
+
+@pytest.mark.torch
+def test_learning_curves_legend_and_title_follow_the_style(tmp_path, monkeypatch):
+    """A figure function of the package: the learning curves' shared legend and title."""
+    pytest.importorskip("torch")
+    import matplotlib.pyplot as plt
+
+    from neurolearn import figures
+    from neurolearn.training import outputs
+
     kept = {}
     monkeypatch.setattr(outputs, "save_figure", lambda fig, stem: kept.setdefault("fig", fig))
     rows = [
@@ -112,6 +121,7 @@ def test_text_added_after_the_figure_is_made_follows_the_style(tmp_path, monkeyp
     ]
     outputs.plot_learning_curves(rows, tmp_path / "curves", title="run")
     fig = kept["fig"]
-    assert fig.legends[0].get_texts()[0].get_fontsize() == pytest.approx(7.0)
+    legend_size = fig.legends[0].get_texts()[0].get_fontsize()
+    assert legend_size == pytest.approx(figures.STYLE["legend.fontsize"])
     assert fig._suptitle.get_fontsize() <= figures.STYLE["font.size"] * 1.2 + 1e-9
     plt.close("all")
