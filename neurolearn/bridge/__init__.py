@@ -76,7 +76,7 @@ class Brian2Export:
     network : brian2.Network
     groups : dict of str -> NeuronGroup
         By layer name (``"hidden0"``..., ``"readout"``; the names of
-        :meth:`~neurolearn.torch.SpikingNetwork.layer_names`, unique).
+        :meth:`~neurolearn.torch.SpikingNetwork.named_layers`, unique).
     synapses : dict of str -> Synapses
     input_group : SpikeGeneratorGroup
     batch, steps : int
@@ -269,8 +269,7 @@ def to_brian2(
         objects = [gen]
         groups, synapses, monitors = {}, {}, {}
         prev_group, prev_n = gen, C
-        layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
-        for k, (lname, layer) in enumerate(zip(net.layer_names(), layers, strict=True)):
+        for k, (lname, layer) in enumerate(net.named_layers()):
             params, externals = _layer_params(layer, B)
             gname = f"layer{k}_{layer.name}"
             group = make_neuron_group(
@@ -444,9 +443,8 @@ def from_brian2(net, export: Brian2Export, copy: int = 0):
     """
     import torch
 
-    layers = list(net.layers) + ([net.readout] if net.readout is not None else [])
     with torch.no_grad():
-        for k, (lname, layer) in enumerate(zip(net.layer_names(), layers, strict=True)):
+        for k, (lname, layer) in enumerate(net.named_layers()):
             group = export.groups.get(lname)
             if group is None:
                 raise ModelError(f"Brian2 network has no group for layer '{lname}'")

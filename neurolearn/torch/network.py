@@ -281,31 +281,33 @@ class SpikingNetwork(nn.Module):
     @property
     def clamp_counts(self) -> dict:
         """``{layer name: {parameter: clamped elements so far}}`` (names of
-        :meth:`layer_names`)."""
-        return {
-            name: dict(layer.clamp_counts)
-            for name, layer in zip(self.layer_names(), self._all_layers(), strict=True)
-        }
+        :meth:`named_layers`)."""
+        return {name: dict(layer.clamp_counts) for name, layer in self.named_layers()}
 
-    def layer_names(self) -> list[str]:
-        """A unique name for each spiking layer and then the readout: the layer's ``name``,
-        or ``name_k`` (``k`` its position, counting from 0) where an earlier layer has that
-        name (layers made without ``name=`` are named after their model, so two ``lif``
-        layers are ``"lif"`` and ``"lif_1"``). The keys of :func:`neurolearn.bridge.to_brian2`'s
-        groups and monitors and of :attr:`clamp_counts`.
+    def named_layers(self) -> list[tuple[str, nn.Module]]:
+        """``(name, layer)`` for each spiking layer and then the readout, with unique names:
+        the layer's ``name``, or ``name_k`` (``k`` its position, counting from 0) where an
+        earlier layer has that name (layers made without ``name=`` are named after their
+        model, so two ``lif`` layers are ``"lif"`` and ``"lif_1"``). The names key
+        :func:`neurolearn.bridge.to_brian2`'s groups and monitors and :attr:`clamp_counts`.
 
         Returns
         -------
-        list of str
-            ``len(layers)`` names, then the readout's if there is one.
+        list of (str, SpikingLayer or LeakyReadout)
+            ``len(layers)`` pairs, then the readout's if there is one.
         """
-        names: list[str] = []
+        named, used = [], set()
         for k, layer in enumerate(self._all_layers()):
             name = layer.name
-            while name in names:  # a second pass only where a user named a layer "lif_1"
+            while name in used:  # a second pass only where a user named a layer "lif_1"
                 name = f"{name}_{k}"
-            names.append(name)
-        return names
+            used.add(name)
+            named.append((name, layer))
+        return named
+
+    def layer_names(self) -> list[str]:
+        """The names of :meth:`named_layers`: spiking layers, then the readout."""
+        return [name for name, _ in self.named_layers()]
 
     def _all_layers(self):
         return list(self.layers) + ([self.readout] if self.readout is not None else [])

@@ -260,7 +260,7 @@ class TauStatistics(EpochStats):
     def stats(self, model) -> dict:
         """``{"<layer>_<tau>_mean_ms": float, "<layer>_<tau>_cv": float}`` of ``model``."""
         stats = {}
-        for lname, layer in zip(model.layer_names(), model.layers, strict=False):
+        for lname, layer in model.named_layers()[: len(model.layers)]:
             for name in ("tau_m", "tau_syn"):
                 if name in layer.param_units:
                     v = np.asarray(layer.parameter_si(name), dtype=float).reshape(-1) * 1e3

@@ -181,11 +181,10 @@ def plot_learning_curves(metrics: Sequence[Mapping], stem: str | Path, title: st
 def network_parameters(net) -> list:
     """Per-neuron parameters of every layer of a :class:`neurolearn.torch.SpikingNetwork`
     as ``[(layer name, {parameter: Brian2 Quantity [neurons]})]`` (hidden layers, then the
-    readout; the unique names of ``net.layer_names()``), the input of
+    readout; the unique names of ``net.named_layers()``), the input of
     :func:`write_parameters_csv`."""
     out = []
-    layers = list(net.layers) + ([net.readout] if getattr(net, "readout", None) is not None else [])
-    for lname, layer in zip(net.layer_names(), layers, strict=True):
+    for lname, layer in net.named_layers():
         values = {}
         for name, p in layer.spec.parameters.items():
             if not p.per_neuron or name not in layer.param_units:
