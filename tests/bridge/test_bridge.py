@@ -112,30 +112,41 @@ def test_export_rejects_non_spike_input():
         to_brian2(net, x * 0.5)
 
 
-def test_two_layer_feedforward_identity():
-    """Layer 2 receives layer 1's step-n spikes in the same step's synaptic slot, in both
-    engines."""
-    g = torch.Generator().manual_seed(5)
+def _feedforward(model, heterogeneity, seed=5, weight_gain=1.0):
+    """A feed-forward network 12 -> 16 -> 10 -> 3 (dt 0.1 ms, float64) and the generator
+    that drew it (for the inputs)."""
+    g = torch.Generator().manual_seed(seed)
     net = SpikingNetwork.build(
         12,
         [16, 10],
         3,
-        model="lif_cond",
+        model=model,
         dt="0.1 ms",
         recurrent=False,
-        heterogeneity="het_init_std_train",
+        heterogeneity=heterogeneity,
         generator=g,
         dtype=torch.float64,
-        weight_gain=4.0,
+        weight_gain=weight_gain,
     )
+    return net, g
+
+
+def _assert_same_spikes_per_layer(net, export, min_spikes=10):
+    for k in range(len(net.layers)):
+        agreement = spike_agreement(net.spikes[k].numpy(), export.spikes[k])
+        assert agreement["n_a"] > min_spikes, (k, agreement)
+        assert agreement["identical"], (k, agreement)
+
+
+def test_two_layer_feedforward_identity():
+    """Layer 2 receives layer 1's step-n spikes in the same step's synaptic slot, in both
+    engines."""
+    net, g = _feedforward("lif_cond", "het_init_std_train", weight_gain=4.0)
     x = (torch.rand(150, 2, 12, generator=g) < 0.1).double()
     with torch.no_grad():
         readout = net(x).numpy()
     export = to_brian2(net, x)
-    for k in range(2):
-        agreement = spike_agreement(net.spikes[k].numpy(), export.spikes[k])
-        assert agreement["n_a"] > 10, (k, agreement)
-        assert agreement["identical"], (k, agreement)
+    _assert_same_spikes_per_layer(net, export)
     assert np.allclose(export.readout, readout, rtol=1e-9, atol=1e-12 * np.abs(readout).max())
 
 
@@ -143,19 +154,7 @@ def test_layers_that_share_a_name_are_exported_each_to_its_own_group():
     """Layers made without ``name=`` are named after their model: two ``lif`` layers used to
     share one entry of the export's groups and monitors, so layer 0's spikes were read from
     layer 1's monitor and from_brian2 loaded one group into both layers."""
-    g = torch.Generator().manual_seed(5)
-    net = SpikingNetwork.build(
-        12,
-        [16, 10],
-        3,
-        model="lif",
-        dt="0.1 ms",
-        recurrent=False,
-        heterogeneity="het_init_het_train",
-        generator=g,
-        dtype=torch.float64,
-        weight_gain=12.0,
-    )
+    net, g = _feedforward("lif", "het_init_het_train", weight_gain=12.0)
     for layer in net.layers:
         layer.name = "lif"
     assert net.layer_names() == ["lif", "lif_1", net.readout.name]
@@ -165,22 +164,9 @@ def test_layers_that_share_a_name_are_exported_each_to_its_own_group():
     export = to_brian2(net, x)
     assert sorted(export.groups) == sorted(net.layer_names())
     assert len(export.groups["lif"]) == 2 * 16 and len(export.groups["lif_1"]) == 2 * 10
-    for k in range(2):
-        agreement = spike_agreement(net.spikes[k].numpy(), export.spikes[k])
-        assert agreement["n_a"] > 10, (k, agreement)
-        assert agreement["identical"], (k, agreement)
+    _assert_same_spikes_per_layer(net, export)
     # back into a network of the same shape: each layer gets its own group's time constants
-    other = SpikingNetwork.build(
-        12,
-        [16, 10],
-        3,
-        model="lif",
-        dt="0.1 ms",
-        recurrent=False,
-        heterogeneity="het_init_het_train",
-        generator=torch.Generator().manual_seed(9),
-        dtype=torch.float64,
-    )
+    other, _ = _feedforward("lif", "het_init_het_train", seed=9)
     for layer in other.layers:
         layer.name = "lif"
     from_brian2(other, export)
