@@ -426,7 +426,7 @@ class Backend:
         saved = _snapshot_prefs()
         saved_dt = defaultclock.dt
         switched = get_device() is not self.device
-        if switched:  # Brian2's activate() replaces build_options: pass the device's own on
+        if switched:  # Brian2's activate() replaces build_options: pass the device's own
             options = dict(getattr(self.device, "build_options", None) or {})
             set_device(self.device, build_on_run=False, **options)
         try:
